@@ -1,0 +1,32 @@
+"""Backtrader strategies for btlstm: they read lines (signals), never models.
+
+``BuyAndHold`` and ``EqualWeight`` are baselines (``strategies.buyhold``);
+``HoldNDays`` trades a prediction line (``strategies.hold``). Strategy modules
+are imported on first use, so ``import strategies`` stays cheap and one
+module's import does not depend on another's.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = ["BuyAndHold", "EqualWeight", "HoldNDays"]
+
+_WHERE = {
+    "BuyAndHold": "strategies.buyhold",
+    "EqualWeight": "strategies.buyhold",
+    "HoldNDays": "strategies.hold",
+}
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'strategies' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

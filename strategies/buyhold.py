@@ -1,0 +1,142 @@
+"""Baselines: buy-and-hold one feed, and equal weight across all feeds.
+
+Both honour a ``tradable`` line when the feed has one (as the feeds of
+:func:`btlstm.feeds.add_panel` do): they never place an order on a bar whose
+``tradable[0]`` is 0 (a phantom or suspended bar).
+"""
+
+from __future__ import annotations
+
+import backtrader as bt
+
+__all__ = ["BuyAndHold", "EqualWeight"]
+
+
+def _tradable(data) -> bool:
+    """True unless the feed has a ``tradable`` line that is 0 (or NaN) now."""
+    if "tradable" not in data.getlinealiases():
+        return True
+    value = data.tradable[0]
+    return value == value and value > 0
+
+
+class BuyAndHold(bt.Strategy):
+    """Buy one feed on the first tradable bar and hold it to the end.
+
+    Buy Logic:
+      - on the first bar where the feed is tradable (and no order is pending):
+        ``order_target_percent(target=percent / 100)``, a market order that
+        fills at the next bar's open.
+      - if that order is rejected (margin) or cancelled, try again next bar.
+
+    Sell Logic:
+      - never sells; the position is valued at the last close.
+
+    The target is a share of the portfolio value at the signal bar's close;
+    keep ``percent`` below 100 so an opening gap up does not make the order
+    exceed the cash (Backtrader would reject it).
+    """
+
+    params = (
+        ("percent", 99),  # share of the portfolio to invest, in percent (0, 100]
+        ("data_name", None),  # name of the feed to hold (default: the first feed)
+    )
+
+    def __init__(self):
+        if not 0 < self.p.percent <= 100:
+            raise ValueError(f"percent: must lie in (0, 100], got {self.p.percent!r}")
+        if self.p.data_name is None:
+            self.target = self.datas[0]
+        else:
+            self.target = self.getdatabyname(self.p.data_name)
+            if self.target is None:
+                names = [d._name for d in self.datas]
+                raise ValueError(f"data_name: no feed named {self.p.data_name!r} (feeds: {names})")
+        self.order = None
+        self.bought = False
+
+    def notify_order(self, order):
+        if order.status in (order.Submitted, order.Accepted):
+            return
+        if order.status == order.Completed:
+            self.bought = True
+        self.order = None
+
+    def next(self):
+        if self.bought or self.order is not None or not _tradable(self.target):
+            return
+        self.order = self.order_target_percent(data=self.target, target=self.p.percent / 100.0)
+
+
+class EqualWeight(bt.Strategy):
+    """Hold every feed in equal weight, rebalanced monthly or never.
+
+    Formula:
+      - weight per feed = ``percent / 100 / n``, where ``n`` counts the feeds
+        that are tradable now plus those held but untradable now (a suspended
+        position cannot be traded; it keeps its value and its slot).
+
+    Buy Logic:
+      - on the first bar, and with ``rebalance='monthly'`` on the first bar of
+        every new month (by the first feed's dates), every tradable feed gets
+        ``order_target_percent(weight)``; orders that reduce a position are
+        sent before those that increase one, so sales free cash first. Orders
+        fill at the next bar's open.
+      - ``rebalance='never'``: only the first bar; feeds that are not tradable
+        then (late listings) are never bought.
+
+    Sell Logic:
+      - at a monthly rebalance, overweight tradable feeds are cut back to the
+        weight; feeds never become forced sales when they stop trading (their
+        flat phantom bars keep the last close).
+
+    Rebalances are skipped while orders from the previous one are pending.
+    """
+
+    params = (
+        ("rebalance", "monthly"),  # 'monthly' or 'never'
+        ("percent", 99),  # total share of the portfolio invested, in percent (0, 100]
+    )
+
+    def __init__(self):
+        if self.p.rebalance not in ("monthly", "never"):
+            raise ValueError(
+                f"rebalance: expected 'monthly' or 'never', got {self.p.rebalance!r}"
+            )
+        if not 0 < self.p.percent <= 100:
+            raise ValueError(f"percent: must lie in (0, 100], got {self.p.percent!r}")
+        self.pending = set()
+        self.last_month = None
+        self.rebalances = 0
+
+    def notify_order(self, order):
+        if order.status in (order.Submitted, order.Accepted):
+            return
+        self.pending.discard(order.ref)
+
+    def _due(self) -> bool:
+        month = self.datas[0].datetime.date(0).replace(day=1)
+        if self.last_month is None:
+            self.last_month = month
+            return True
+        if month == self.last_month:
+            return False
+        self.last_month = month
+        return self.p.rebalance == "monthly"
+
+    def next(self):
+        if not self._due() or self.pending:
+            return
+        trade = [d for d in self.datas if _tradable(d)]
+        held_stuck = [d for d in self.datas if not _tradable(d) and self.getposition(d).size]
+        n = len(trade) + len(held_stuck)
+        if not trade or n == 0:
+            return
+        weight = self.p.percent / 100.0 / n
+        value = self.broker.getvalue()
+        current = {d: self.broker.getvalue(datas=[d]) / value if value else 0.0 for d in trade}
+        for d in sorted(trade, key=lambda d: weight - current[d]):
+            order = self.order_target_percent(data=d, target=weight)
+            if order is not None:
+                self.pending.add(order.ref)
+        self.rebalances += 1
