@@ -1,0 +1,103 @@
+"""Broker set-up with explicit, documented trading costs.
+
+btlstm trades an index (CSI 300, S&P sectors) *as if* through an index ETF or
+an index future's cash equivalent: the index level is the price, there is no
+stamp duty, and costs are those of a liquid ETF for an institutional account.
+
+Defaults (also in :data:`INDEX_COSTS`, so reports can print what was assumed):
+
+- ``cash = 1,000,000``: starting cash in the index currency.
+- ``commission = 0.0003``: 3 basis points of traded value, charged on every
+  fill, buy and sell alike (Backtrader percentage commission, stock-like).
+- ``slippage_perc = 0.0002``: 2 basis points; buys fill 0.02% above and sells
+  0.02% below the price they would otherwise get, capped at the bar's
+  high/low (Backtrader ``slip_match=True``).
+- ``slip_open = True``: slippage also applies to market orders filled at the
+  next bar's open (Backtrader's default fill for orders placed at a close).
+- ``coc = False``: no cheat-on-close; an order placed at bar t's close fills
+  at bar t+1's open. Turn it on only to reproduce close-to-close research.
+
+A round trip therefore costs about 2 x (3 + 2) = 10 bps.
+"""
+
+from __future__ import annotations
+
+import math
+
+import backtrader as bt
+
+__all__ = ["INDEX_COSTS", "setup_broker"]
+
+INDEX_COSTS = {
+    "cash": 1_000_000.0,
+    "commission": 0.0003,
+    "slippage_perc": 0.0002,
+    "coc": False,
+    "slip_open": True,
+}
+"""Default costs of :func:`setup_broker` (index traded through an index ETF)."""
+
+
+def _check_number(name: str, value, minimum: float, strict: bool) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"`{name}` must be a number, got {value!r}") from None
+    if not math.isfinite(x) or x < minimum or (strict and x == minimum):
+        op = ">" if strict else ">="
+        raise ValueError(f"`{name}` must be finite and {op} {minimum}, got {value!r}")
+    return x
+
+
+def setup_broker(
+    cerebro: bt.Cerebro,
+    cash: float = INDEX_COSTS["cash"],
+    commission: float = INDEX_COSTS["commission"],
+    slippage_perc: float = INDEX_COSTS["slippage_perc"],
+    coc: bool = INDEX_COSTS["coc"],
+    slip_open: bool = INDEX_COSTS["slip_open"],
+) -> bt.Cerebro:
+    """Configure ``cerebro.broker`` with cash, commission and slippage.
+
+    Args:
+        cerebro: the ``bt.Cerebro`` whose (default ``BackBroker``) broker is set up.
+        cash: starting cash, > 0. Default 1,000,000.
+        commission: commission as a fraction of traded value per fill (both
+            sides), >= 0. Default 0.0003 = 3 bps, an index ETF's cost.
+        slippage_perc: slippage as a fraction of price (0.0002 = 2 bps), >= 0
+            and < 1. Buys pay more, sells get less, capped at the bar's range.
+        coc: cheat-on-close: fill market orders at the close of the bar that
+            created them instead of the next bar's open. Default False.
+        slip_open: apply slippage to fills at the open (the default fill of a
+            market order). Default True.
+
+    Returns:
+        The same ``cerebro``, for chaining.
+
+    Example:
+        >>> import backtrader as bt
+        >>> cerebro = setup_broker(bt.Cerebro(), cash=100_000.0)
+        >>> cerebro.broker.getcash()
+        100000.0
+    """
+    if not isinstance(cerebro, bt.Cerebro):
+        raise TypeError(f"`cerebro` must be a backtrader.Cerebro, got {cerebro!r}")
+    cash = _check_number("cash", cash, 0.0, strict=True)
+    commission = _check_number("commission", commission, 0.0, strict=False)
+    slippage_perc = _check_number("slippage_perc", slippage_perc, 0.0, strict=False)
+    if commission >= 1.0:
+        raise ValueError(f"`commission` is a fraction of traded value (< 1), got {commission!r}")
+    if slippage_perc >= 1.0:
+        raise ValueError(f"`slippage_perc` is a fraction of price (< 1), got {slippage_perc!r}")
+
+    broker = cerebro.broker
+    broker.setcash(cash)
+    broker.setcommission(commission=commission, stocklike=True)
+    if slippage_perc > 0.0:
+        broker.set_slippage_perc(
+            slippage_perc, slip_open=bool(slip_open), slip_limit=True, slip_match=True
+        )
+    else:
+        broker.set_slippage_perc(0.0, slip_open=bool(slip_open))
+    broker.set_coc(bool(coc))
+    return cerebro

@@ -1,0 +1,199 @@
+"""HoldNDays: buy on a bullish prediction and hold for N bars (SPEC section 2).
+
+The strategy reads a *signal line*, never a model: either a line of the data
+feed (e.g. a precomputed ``prediction`` column fed through a PandasData
+subclass) or the line 0 of an indicator class it instantiates on the data
+(e.g. btlstm's ``LSTMPredictor``). It is testable with a hand-written
+prediction column and no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import math
+
+import backtrader as bt
+
+import btlstm  # noqa: F401  (Backtrader compatibility patches for Python 3.10+)
+
+__all__ = ["HoldNDays"]
+
+
+class HoldNDays(bt.Strategy):
+    """Go long on a bullish prediction; exit ``hold`` bars after the last one.
+
+    Timing (Backtrader's default broker, no cheat-on-close): decisions are
+    taken at bar t's close and placed as market orders that fill at bar t+1's
+    open. Bars are counted on the data feed, 0-based, from the signal bar.
+
+    Buy Logic:
+      - at bar t, prediction ``p[t] > threshold`` and flat (no position, no
+        pending order): buy with ``order_target_percent(percent / 100)``;
+        the order fills at bar t+1's open;
+      - in any case a bullish bar (re)sets the exit bar to ``t + hold``; while
+        holding this renews (extends) the holding clock.
+
+    Sell Logic:
+      - at bar t, ``p[t] <= threshold`` (bearish) or NaN: nothing is bought and
+        the clock is NOT reset; it keeps counting down;
+      - at the first bar t with ``t >= exit bar`` that is not itself bullish,
+        while holding: ``close()``, which fills at bar t+1's open.
+
+      So a single bullish bar at t buys at t+1's open and sells at
+      t+hold+1's open: exactly ``hold`` bars in the market. A bullish bar at
+      s (t < s <= t+hold) moves the exit to s+hold.
+
+    NaN predictions (model not ready yet) are no signal: no buy, clock counts.
+
+    Orders: one pending order at a time (no double orders). Margin / rejected /
+    cancelled orders are logged and the pending flag cleared, so the next
+    bullish bar can try again. Every order that ends (filled or not) is
+    appended to ``self.trades_log`` as a dict with keys ``created_date``,
+    ``created_bar``, ``created_size``, ``date``, ``bar``, ``side``, ``size``, ``price``,
+    ``value``, ``commission``, ``status``, ``reason``; closed trades go to
+    ``self.closed_trades`` (``date``, ``bar``, ``pnl``, ``pnlcomm``,
+    ``barlen``). Unfilled orders carry NaN in size/price/value/commission.
+
+    The prediction line is exposed as ``self.prediction`` (so analyzers such
+    as ``btlstm.analyzers.PredictionQuality`` can read it).
+    """
+
+    params = (
+        ("hold", 5),  # bars to stay long after the last bullish signal (>= 1)
+        ("threshold", 0.0),  # bullish when prediction > threshold
+        ("percent", 95),  # target percent of portfolio value when long (0, 100]
+        ("signal", "prediction"),  # name of the prediction line on the data feed
+        ("predictor", None),  # or: indicator CLASS built on the data; its line 0 is used
+        ("predictor_kwargs", None),  # dict of keyword arguments for `predictor`
+        ("log", False),  # print orders, trades and rejections
+    )
+
+    def __init__(self):
+        hold = self.p.hold
+        if isinstance(hold, bool) or not isinstance(hold, int) or hold < 1:
+            raise ValueError(f"`hold` must be an integer >= 1 (bars), got {hold!r}")
+        try:
+            percent = float(self.p.percent)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"`percent` must be a number in (0, 100], got {self.p.percent!r}"
+            ) from None
+        if not (0.0 < percent <= 100.0):
+            raise ValueError(f"`percent` must be in (0, 100], got {self.p.percent!r}")
+        self._target = percent / 100.0
+        threshold = float(self.p.threshold)
+        if math.isnan(threshold):
+            raise ValueError(f"`threshold` must be a number, got {self.p.threshold!r}")
+        self._threshold = threshold
+
+        if self.p.predictor is not None:
+            if not (
+                isinstance(self.p.predictor, type) and issubclass(self.p.predictor, bt.Indicator)
+            ):
+                raise TypeError(
+                    f"`predictor` must be a backtrader Indicator class, got {self.p.predictor!r}"
+                )
+            kwargs = dict(self.p.predictor_kwargs or {})
+            self.predictor = self.p.predictor(self.data, **kwargs)
+            self.prediction = self.predictor.lines[0]
+        else:
+            if self.p.predictor_kwargs:
+                raise ValueError(
+                    f"`predictor_kwargs` given without `predictor`: {self.p.predictor_kwargs!r}"
+                )
+            name = self.p.signal
+            aliases = tuple(self.data.lines.getlinealiases())
+            if not isinstance(name, str) or name not in aliases:
+                raise ValueError(
+                    f"`signal` {name!r} is not a line of data {self.data._name or 0!r}; "
+                    f"its lines are {aliases}. Feed the prediction through a PandasData "
+                    "subclass with that line, or pass `predictor`."
+                )
+            self.predictor = None
+            self.prediction = getattr(self.data.lines, name)
+
+        self.order = None  # the pending order, if any
+        self._exit_bar = None  # bar index at/after which the position is closed
+        self.trades_log = []  # every finished order (see class docstring)
+        self.closed_trades = []  # every closed trade
+
+    # -- helpers -------------------------------------------------------------
+    def _bar(self) -> int:
+        return len(self.data) - 1
+
+    def _say(self, text: str) -> None:
+        if self.p.log:
+            print(f"{self.data.datetime.date(0).isoformat()} {text}")
+
+    # -- notifications -------------------------------------------------------
+    def notify_order(self, order):
+        if order.status in (order.Submitted, order.Accepted):
+            return
+        created = order.created
+        row = {
+            "created_date": bt.num2date(created.dt).date(),
+            "created_bar": order.info.get("bar", None),
+            "created_size": abs(created.size),
+            "date": self.data.datetime.date(0),
+            "bar": self._bar(),
+            "side": "buy" if order.isbuy() else "sell",
+            "status": order.getstatusname(),
+            "reason": order.info.get("reason", None),
+        }
+        if order.status == order.Completed:
+            size = abs(order.executed.size)
+            price = order.executed.price
+            row.update(
+                size=size,
+                price=price,
+                value=size * price,
+                commission=order.executed.comm,
+            )
+            self._say(f"{row['side'].upper()} {size:g} @ {price:.4f} comm {row['commission']:.2f}")
+        else:
+            row.update(size=float("nan"), price=float("nan"), value=float("nan"))
+            row["commission"] = 0.0
+            self._say(f"{row['side'].upper()} order {row['status']} (size {created.size:g})")
+        if order.status in (
+            order.Completed,
+            order.Canceled,
+            order.Margin,
+            order.Rejected,
+            order.Expired,
+        ):
+            self.trades_log.append(row)
+            if self.order is not None and order.ref == self.order.ref:
+                self.order = None
+
+    def notify_trade(self, trade):
+        if trade.isclosed:
+            self.closed_trades.append(
+                {
+                    "date": self.data.datetime.date(0),
+                    "bar": self._bar(),
+                    "pnl": trade.pnl,
+                    "pnlcomm": trade.pnlcomm,
+                    "barlen": trade.barlen,
+                }
+            )
+            self._say(f"TRADE closed pnl {trade.pnl:.2f} net {trade.pnlcomm:.2f}")
+
+    # -- logic ---------------------------------------------------------------
+    def next(self):
+        t = self._bar()
+        p = float(self.prediction[0])
+        bullish = not math.isnan(p) and p > self._threshold
+        if bullish:
+            self._exit_bar = t + self.p.hold  # set or renew the holding clock
+
+        if self.order is not None:  # one order at a time
+            return
+
+        holding = self.position.size != 0
+        if bullish and not holding:
+            self.order = self.order_target_percent(target=self._target)
+            if self.order is not None:
+                self.order.addinfo(bar=t, reason="signal")
+        elif holding and not bullish and self._exit_bar is not None and t >= self._exit_bar:
+            self.order = self.close()
+            if self.order is not None:
+                self.order.addinfo(bar=t, reason="clock")
