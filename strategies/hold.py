@@ -126,8 +126,8 @@ class HoldNDays(bt.Strategy):
 
     # -- notifications -------------------------------------------------------
     def notify_order(self, order):
-        if order.status in (order.Submitted, order.Accepted):
-            return
+        if order.status in (order.Created, order.Submitted, order.Accepted, order.Partial):
+            return  # not finished yet
         created = order.created
         row = {
             "created_date": bt.num2date(created.dt).date(),
