@@ -71,7 +71,8 @@ def _fmt_row(row) -> str:
 def _source(df: pd.DataFrame, source):
     if source is not None:
         return source
-    return df.attrs.get("source")
+    attrs = getattr(df, "attrs", None)
+    return attrs.get("source") if isinstance(attrs, dict) else None
 
 
 def _first_bad(index: pd.Index, mask: np.ndarray):
@@ -178,9 +179,7 @@ def validate_frame(
             out = (v > h + tol) | (v < lo - tol)
             if out.any():
                 bad, n = _first_bad(idx, out)
-                raise DataError(
-                    f"{name} outside [low, high] ({n} such row(s))", src, name, bad
-                )
+                raise DataError(f"{name} outside [low, high] ({n} such row(s))", src, name, bad)
     if min_rows is not None:
         require_history(df, min_rows, source=src)
     return df
