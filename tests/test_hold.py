@@ -275,3 +275,61 @@ def test_index_costs_defaults_are_used_by_setup_broker():
         setup_broker(bt.Cerebro(), commission=-0.1)
     with pytest.raises(ValueError, match="`cash`.*0"):
         setup_broker(bt.Cerebro(), cash=0)
+
+
+def _reference_orders(pred, hold, threshold=0.0):
+    """The seed's rule as a plain loop: (decision bar, side) for every order."""
+    holding, exit_bar, out = False, None, []
+    for t, p in enumerate(pred):
+        bullish = bool(np.isfinite(p) and p > threshold)
+        if bullish:
+            exit_bar = t + hold
+        if bullish and not holding:
+            out.append((t, "buy"))
+            holding = True
+        elif holding and not bullish and t >= exit_bar:
+            out.append((t, "sell"))
+            holding = False
+    return out
+
+
+def test_csi300_momentum_signal_matches_reference_rule_with_index_costs(data_dir):
+    raw = pd.read_csv(data_dir / "cn_index_daily" / "eastmoney_akshare" / "000300.csv")
+    frame = pd.DataFrame(
+        {
+            "open": raw["开盘"].to_numpy(float),
+            "high": raw["最高"].to_numpy(float),
+            "low": raw["最低"].to_numpy(float),
+            "close": raw["收盘"].to_numpy(float),
+            "volume": raw["成交量"].to_numpy(float),
+        },
+        index=pd.DatetimeIndex(pd.to_datetime(raw["日期"]), name="date"),
+    ).loc["2015-01-01":"2017-05-01"]
+    # a causal hand-made signal: trailing 5-bar return minus 0.5%
+    frame["prediction"] = frame["close"].pct_change(5) - 0.005
+    n = len(frame)
+    assert 560 < n < 590
+
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(PredData(dataname=frame))
+    setup_broker(cerebro)  # INDEX_COSTS: 3 bps commission, 2 bps slippage
+    cerebro.addstrategy(HoldNDays, hold=5)
+    strat = cerebro.run()[0]
+
+    log = strat.trades_log
+    assert all(r["status"] == "Completed" for r in log)
+    want = [o for o in _reference_orders(frame["prediction"].to_numpy(), 5) if o[0] < n - 1]
+    assert [(r["created_bar"], r["side"]) for r in log] == want
+    assert len(want) > 40
+    opens, highs, lows = (frame[c].to_numpy() for c in ("open", "high", "low"))
+    slip = INDEX_COSTS["slippage_perc"]
+    for r in log:
+        b = r["bar"]
+        assert b == r["created_bar"] + 1
+        expected = (
+            min(opens[b] * (1 + slip), highs[b])
+            if r["side"] == "buy"
+            else max(opens[b] * (1 - slip), lows[b])
+        )
+        assert r["price"] == pytest.approx(expected, rel=1e-12)
+        assert r["commission"] == pytest.approx(r["value"] * INDEX_COSTS["commission"], rel=1e-12)
