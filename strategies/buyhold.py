@@ -90,7 +90,9 @@ class EqualWeight(bt.Strategy):
         weight; feeds never become forced sales when they stop trading (their
         flat phantom bars keep the last close).
 
-    Rebalances are skipped while orders from the previous one are pending.
+    Orders of the previous rebalance that are still pending at the next one
+    (e.g. held back by :class:`btlstm.feeds.TradableFiller` during a
+    suspension) are cancelled before the new targets are set.
     """
 
     params = (
@@ -100,9 +102,7 @@ class EqualWeight(bt.Strategy):
 
     def __init__(self):
         if self.p.rebalance not in ("monthly", "never"):
-            raise ValueError(
-                f"rebalance: expected 'monthly' or 'never', got {self.p.rebalance!r}"
-            )
+            raise ValueError(f"rebalance: expected 'monthly' or 'never', got {self.p.rebalance!r}")
         if not 0 < self.p.percent <= 100:
             raise ValueError(f"percent: must lie in (0, 100], got {self.p.percent!r}")
         self.pending = set()
@@ -125,8 +125,11 @@ class EqualWeight(bt.Strategy):
         return self.p.rebalance == "monthly"
 
     def next(self):
-        if not self._due() or self.pending:
+        if not self._due():
             return
+        for order in [o for o in self.broker.get_orders_open() if o.ref in self.pending]:
+            self.cancel(order)
+        self.pending.clear()
         trade = [d for d in self.datas if _tradable(d)]
         held_stuck = [d for d in self.datas if not _tradable(d) and self.getposition(d).size]
         n = len(trade) + len(held_stuck)

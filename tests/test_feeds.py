@@ -10,7 +10,14 @@ import pytest
 
 import btlstm  # noqa: F401  (compat patches first)
 from btlstm.data import DataError
-from btlstm.feeds import PandasFeed, add_panel, align_frame, feed_class, make_feed
+from btlstm.feeds import (
+    PandasFeed,
+    TradableFiller,
+    add_panel,
+    align_frame,
+    feed_class,
+    make_feed,
+)
 from btlstm.synthetic import synthetic_ohlcv, synthetic_panel
 from strategies import BuyAndHold, EqualWeight
 
@@ -197,6 +204,63 @@ def test_add_panel_calendars_and_progress(capsys):
         add_panel(bt.Cerebro(), panel, min_history=0)
 
 
+class BuyAtBar(bt.Strategy):
+    """Buys ``size`` shares of the first feed at bar ``at`` (1-based), logs fills."""
+
+    params = (("at", 10), ("size", 10))
+
+    def __init__(self):
+        self.fills = []
+        self.partials = []
+
+    def notify_order(self, order):
+        if order.status in (order.Partial, order.Completed):
+            bit = order.executed.exbits[-1]
+            self.partials.append((len(self), bit.price, bit.size))
+        if order.status == order.Completed:
+            self.fills.append((len(self), order.executed.price))
+
+    def next(self):
+        if len(self) == self.p.at:
+            self.buy(data=self.datas[0], size=self.p.size)
+
+
+@pytest.mark.parametrize("guard", [True, False])
+def test_tradable_filler_holds_orders_over_phantom_bars(guard):
+    panel = synthetic_panel(n_symbols=2, n=40, seed=10)
+    a = panel["SYN0000"]
+    panel["SYN0000"] = a.drop(a.index[10:15])  # no rows on bars 11..15 (1-based)
+    panel["SYN0000"].attrs = dict(a.attrs)
+    cerebro = bt.Cerebro(stdstats=False)
+    add_panel(cerebro, panel, progress=False, guard_fills=guard)
+    assert isinstance(cerebro.broker.p.filler, TradableFiller) is guard
+    cerebro.addstrategy(BuyAtBar, at=10)
+    strat = cerebro.run()[0]
+    assert len(strat.fills) == 1
+    bar, price = strat.fills[0]
+    if guard:  # waits for the first real bar after the hole, fills at its open
+        assert (bar, price) == (16, a["open"].iloc[15])
+    else:  # plain Backtrader fills at the phantom bar's flat price
+        assert (bar, price) == (11, a["close"].iloc[9])
+
+
+def test_tradable_filler_caps_volume_and_validates():
+    with pytest.raises(ValueError, match="perc"):
+        TradableFiller(perc=0)
+    df = synthetic_ohlcv(n=20, seed=3, price0=10.0)
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.broker.setcash(1e12)
+    cerebro.broker.set_filler(TradableFiller(perc=10))
+    cerebro.adddata(make_feed(df))
+    size = int(df["volume"].iloc[3:6].sum() * 0.12)  # needs more than 10% of one bar
+    cerebro.addstrategy(BuyAtBar, at=3, size=size)
+    strat = cerebro.run()[0]
+    # partial fills of 10% of each bar's volume from bar 4 on, until done
+    first_bar, first_price, first_size = strat.partials[0]
+    assert first_bar == 4 and first_size == df["volume"].iloc[3] * 10 // 100
+    assert sum(p[2] for p in strat.partials) == size
+
+
 @pytest.mark.parametrize("strategy", [EqualWeight, BuyAndHold])
 def test_run_modes_identical(strategy):
     panel = synthetic_panel(n_symbols=5, n=160, seed=8, late_starters=1, stoppers=1)
@@ -241,3 +305,103 @@ def test_equal_weight_never_trades_phantom_bars():
     for name, when, tradable in strat.fills:
         assert tradable == 1
         assert pd.Timestamp(when) in panel[name].index
+
+
+# --------------------------------------------------------------------------- real data
+
+REAL_START, REAL_END = "2017-01-01", "2018-12-31"
+
+
+def _standard_analyzers(cerebro):
+    cerebro.addanalyzer(bt.analyzers.Returns, _name="returns")
+    cerebro.addanalyzer(bt.analyzers.DrawDown, _name="drawdown")
+    cerebro.addanalyzer(
+        bt.analyzers.SharpeRatio,
+        _name="sharpe",
+        timeframe=bt.TimeFrame.Days,
+        riskfreerate=0.0,
+        annualize=True,
+    )
+    cerebro.addanalyzer(bt.analyzers.TradeAnalyzer, _name="trades")
+    cerebro.addanalyzer(bt.analyzers.TimeReturn, _name="timereturn")
+
+
+def _check_analyzers(strat, cash, final):
+    a = strat.analyzers
+    rtot = a.returns.get_analysis()["rtot"]
+    assert rtot == pytest.approx(math.log(final / cash), abs=1e-9)
+    dd = a.drawdown.get_analysis()
+    assert 0.0 < dd.max.drawdown < 60.0
+    sharpe = a.sharpe.get_analysis()["sharperatio"]
+    assert sharpe is not None and math.isfinite(sharpe) and -3 < sharpe < 5
+    daily = np.array(list(a.timereturn.get_analysis().values()))
+    assert np.prod(1.0 + daily) == pytest.approx(final / cash, rel=1e-9)
+    assert a.trades.get_analysis()["total"]["total"] >= 1
+
+
+def test_real_sector_etfs_buy_and_hold_spy_matches_file(data_dir):
+    from btlstm.data.catalog import load
+
+    etfs = load("sector_etfs", data_dir=data_dir, start=REAL_START, end=REAL_END)
+    assert len(etfs) == 10
+    cash = 100_000.0
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.broker.setcash(cash)
+    feeds = add_panel(cerebro, etfs, progress=False)
+    assert len(feeds) == 10 and sum(feeds.phantom.values()) == 0  # one shared calendar
+    cerebro.addstrategy(BuyAndHold, data_name="SPY", percent=99)
+    _standard_analyzers(cerebro)
+    strat = cerebro.run()[0]
+    final = cerebro.broker.getvalue()
+    # the expected result straight from the CSV file, not through btlstm's reader
+    raw = pd.read_csv(data_dir / "spdr_sector_etfs" / "SPY.csv", parse_dates=["Date"])
+    raw = raw.set_index("Date").loc[REAL_START:REAL_END]
+    size = strat.getposition(strat.getdatabyname("SPY")).size
+    assert size == int(0.99 * cash / raw["Close"].iloc[0])  # sized at the first close
+    bought_at = raw["Open"].iloc[1]  # filled at the next open, no commission
+    assert final == pytest.approx(cash + size * (raw["Close"].iloc[-1] - bought_at), rel=1e-12)
+    # and the return is ~99% of the file's close ratio (open vs close of day 1 aside)
+    file_ret = raw["Close"].iloc[-1] / raw["Close"].iloc[0] - 1
+    assert final / cash - 1 == pytest.approx(0.99 * file_ret, abs=0.01)
+    _check_analyzers(strat, cash, final)
+
+
+@pytest.fixture(scope="module")
+def members_2015(data_dir):
+    from btlstm.data.catalog import load
+
+    # repair="drop": the file has 2 documented OHLC-inconsistent rows
+    members = load(
+        "csi300_members", data_dir=data_dir, start="2015-01-01", end="2016-12-31", repair="drop"
+    )
+    return {c: f for c, f in members.items() if f.index[0] <= pd.Timestamp("2015-01-10")}
+
+
+@pytest.mark.parametrize("n_members", [20, 100])
+def test_real_csi300_members_equal_weight(members_2015, n_members):
+    panel = dict(list(members_2015.items())[:n_members])
+    assert len(panel) == n_members
+    cash = 1_000_000.0
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.broker.setcash(cash)
+    cerebro.broker.setcommission(commission=0.001)
+    feeds = add_panel(cerebro, panel, progress=False)
+    cerebro.addstrategy(LoggedEqualWeight, rebalance="monthly", percent=98)
+    _standard_analyzers(cerebro)
+    strat = cerebro.run()[0]
+    final = cerebro.broker.getvalue()
+    assert {len(d) for d in strat.datas} == {len(feeds.calendar)}
+    suspended = 0
+    for f in feeds:
+        df, aligned = panel[f._name], f.p.dataname
+        real = aligned.index.isin(df.index)
+        np.testing.assert_array_equal(
+            aligned["tradable"].to_numpy()[real], df["tradestatus"].to_numpy()
+        )
+        suspended += int((aligned["tradable"] == 0).sum())
+    assert suspended > 0  # 2015-2016 had many suspensions: the line is exercised
+    for name, when, tradable in strat.fills:
+        assert tradable == 1, (name, when)
+        assert panel[name].loc[pd.Timestamp(when), "tradestatus"] == 1
+    assert strat.rebalances == 24
+    _check_analyzers(strat, cash, final)
