@@ -456,6 +456,7 @@ def _split_long(
     src: str,
     wanted,
     what: str,
+    universe=None,
 ) -> dict[str, pd.DataFrame]:
     """Split a long frame (already filtered) into one frame per key, in key order,
     keeping each key's rows in file order. One stable sort, then slices."""
@@ -474,9 +475,10 @@ def _split_long(
     if wanted is not None:
         absent = [w for w in wanted if w not in out]
         if absent:
+            known = [str(k) for k in pd.unique(universe)] if universe is not None else list(out)
             hints = []
             for w in absent[:5]:
-                m = get_close_matches(str(w), list(out), n=3)
+                m = get_close_matches(str(w), known, n=3)
                 if m:
                     hints.append(f"{w!r}: did you mean {m}?")
             raise DataError(
@@ -582,7 +584,7 @@ def read_baostock_long(
         raise
     wanted = _wanted(codes, "codes")
     keep = np.ones(len(raw), dtype=bool)
-    code_arr = raw["code"].to_numpy(dtype=object)
+    code_arr = all_codes = raw["code"].to_numpy(dtype=object)
     if wanted is not None:
         keep &= np.isin(code_arr, np.asarray(wanted, dtype=object))
     idx = _dates(raw["date"].to_numpy(), src)
@@ -601,7 +603,7 @@ def read_baostock_long(
             df[flag] = df[flag].astype("int8")
     extras = ("preclose", "turn", "tradestatus", "pct_chg", "is_st", "adjustflag")
     df = _order(df, extras)
-    frames = _split_long(df, code_arr.astype(str), src, wanted, "code")
+    frames = _split_long(df, code_arr.astype(str), src, wanted, "code", all_codes)
     for code, f in list(frames.items()):
         if "adjustflag" in f.columns:
             vals = pd.unique(f["adjustflag"].dropna())
@@ -670,7 +672,7 @@ def read_kaggle_long(
         _numeric(raw, ["open", "high", "low", "close", "volume"], src)
         raise
     wanted = _wanted(names, "names")
-    names_arr = raw["Name"].to_numpy(dtype=object)
+    names_arr = all_names = raw["Name"].to_numpy(dtype=object)
     if pd.isna(names_arr).any():
         pos = int(np.flatnonzero(pd.isna(names_arr))[0])
         raise DataError("missing ticker name", src, "Name", f"line {pos + 2}")
@@ -690,7 +692,7 @@ def read_kaggle_long(
         df = df.loc[keep]
         names_arr = names_arr[keep]
     df = _order(df)
-    frames = _split_long(df, names_arr.astype(str), src, wanted, "Name")
+    frames = _split_long(df, names_arr.astype(str), src, wanted, "Name", all_names)
     for name, f in frames.items():
         _attrs(f, f"{src}[{name}]", name, amount_derived=True)
     return _finish_panel(frames, src, validate, repair)
