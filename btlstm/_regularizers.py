@@ -1,0 +1,478 @@
+"""Regularizer specs: parse short strings / dicts / callables into Keras objects.
+
+Private helpers behind :mod:`btlstm.models` (which re-exports the public names).
+
+Spec strings are what a CLI flag or a TOML value can carry::
+
+    "none"                                  -> None
+    "l1(0.01)"  "l2(0.01)"  "l2(l2=0.01)"   -> keras.regularizers.L1 / L2
+    "l1l2(l1=0.01,l2=0.01)"  "l1_l2(...)"   -> keras.regularizers.L1L2
+    "orthogonal(factor=0.01,mode='rows')"   -> keras.regularizers.OrthogonalRegularizer
+    "seed_l1(0.01)"                         -> SeedL1 (the seed article's ``l1_reg``)
+    "group_l21(0.01)"                       -> GroupL21 (group lasso over rows)
+    "btlstm_custom>mymod.my_reg"            -> a registered Keras function / class
+
+They are parsed with a regular expression and :func:`ast.literal_eval` on the
+argument literals only; nothing is ever evaluated as code.
+
+Plain callables ``weight -> scalar`` (the seed's ``def l1_reg(w): ...``) are
+wrapped in :class:`CallableRegularizer`, which saves the function by its
+registered Keras name. A function defined at module level is registered
+automatically under ``btlstm_custom>module.qualname``; a saved model then
+reloads in the same process with no ``custom_objects``, and in a new process
+once the module that defines the function has been imported. Lambdas and
+closures cannot be found by name again, so wrapping them raises ``ValueError``
+up front instead of producing a file that cannot be loaded.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import math
+import re
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import keras
+
+__all__ = [
+    "CallableRegularizer",
+    "GroupL21",
+    "SeedL1",
+    "parse_regularizer",
+    "register_regularizer_spec",
+    "regularizer_spec",
+    "VALID_FORMS",
+]
+
+CUSTOM_PACKAGE = "btlstm_custom"
+
+VALID_FORMS = (
+    "None or 'none'; a keras.regularizers.Regularizer; a dict such as {'l2': 0.01}, "
+    "{'l1': 0.01, 'l2': 0.01} or a Keras serialized config {'class_name': 'L2', "
+    "'config': {'l2': 0.01}}; a spec string 'l1(0.01)', 'l2(0.01)', 'l2(l2=0.01)', "
+    "'l1l2(l1=0.01,l2=0.01)', 'l1_l2(...)', \"orthogonal(factor=0.01,mode='rows')\", "
+    "'seed_l1(0.01)', 'group_l21(0.01)' or another registered spec name; or a module-level "
+    "function weight -> scalar"
+)
+
+
+def _check_factor(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
+    return value
+
+
+@keras.saving.register_keras_serializable(package="btlstm")
+class SeedL1(keras.regularizers.Regularizer):
+    """The seed article's custom regularizer ``l1_reg``, as a saveable class.
+
+    Formula:
+        ``penalty = factor * sum(|w|)`` (the article uses ``factor = 0.01``).
+
+    Args:
+        factor: non-negative penalty weight.
+
+    Example:
+        >>> reg = SeedL1(0.01)
+        >>> float(reg(keras.ops.ones((2, 3))))
+        0.06
+    """
+
+    def __init__(self, factor: float = 0.01):
+        self.factor = _check_factor(factor, "factor")
+
+    def __call__(self, x):
+        return self.factor * keras.ops.sum(keras.ops.abs(x))
+
+    def get_config(self) -> dict:
+        return {"factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package="btlstm")
+class GroupL21(keras.regularizers.Regularizer):
+    """Group lasso: the sum of the L2 norms of the rows (``axis=1``) or columns.
+
+    On an LSTM input kernel (shape ``(n_features, 4 * units)``) the rows are the
+    input features, so this pushes whole features to zero: a soft feature
+    selection that plain L1 (element-wise) does not give.
+
+    Formula:
+        ``penalty = factor * sum_i sqrt(sum_j w[i, j]^2 + eps)`` for ``axis=1``.
+
+    Args:
+        factor: non-negative penalty weight.
+        axis: axis reduced inside each group: 1 groups rows, 0 groups columns.
+            A 1-D weight (a bias) is one group.
+
+    Example:
+        >>> reg = GroupL21(1.0)
+        >>> round(float(reg(keras.ops.ones((2, 4)))), 4)
+        4.0
+    """
+
+    def __init__(self, factor: float = 0.01, axis: int = 1):
+        self.factor = _check_factor(factor, "factor")
+        if isinstance(axis, bool) or axis not in (0, 1):
+            raise ValueError(f"axis must be 0 or 1, got {axis!r}")
+        self.axis = int(axis)
+
+    def __call__(self, x):
+        sq = keras.ops.square(x)
+        if len(x.shape) >= 2:
+            sq = keras.ops.sum(sq, axis=self.axis)
+        else:
+            sq = keras.ops.sum(sq, keepdims=True)
+        return self.factor * keras.ops.sum(keras.ops.sqrt(sq + 1e-12))
+
+    def get_config(self) -> dict:
+        return {"factor": self.factor, "axis": self.axis}
+
+
+def _qualified_name(fn: Callable) -> tuple[str, str]:
+    module = getattr(fn, "__module__", None)
+    qualname = getattr(fn, "__qualname__", None)
+    if not module or not qualname:
+        raise ValueError(
+            f"regularizer {fn!r} has no __module__/__qualname__ and cannot be saved by name; "
+            "define a function at module level or subclass keras.regularizers.Regularizer "
+            "and register it with keras.saving.register_keras_serializable"
+        )
+    return module, qualname
+
+
+def _lookup_function(registered: str, module: str | None, qualname: str | None):
+    fn = keras.saving.get_registered_object(registered)
+    if fn is not None:
+        return fn
+    mod = sys.modules.get(module) if module else None
+    if mod is not None and qualname:
+        obj = mod
+        for part in qualname.split("."):
+            obj = getattr(obj, part, None)
+            if obj is None:
+                break
+        if obj is not None and callable(obj):
+            keras.saving.register_keras_serializable(
+                package=registered.split(">", 1)[0], name=registered.split(">", 1)[1]
+            )(obj)
+            return obj
+    hint = f"import the module {module!r} that defines it" if module else "register it"
+    raise ValueError(
+        f"regularizer function {registered!r} is not registered in this process: {hint} "
+        "(or decorate it with keras.saving.register_keras_serializable) before loading the model"
+    )
+
+
+def _registered_name(fn: Any) -> str | None:
+    """The Keras registered name of ``fn`` (``"package>name"``), or None if unregistered."""
+    try:
+        name = keras.saving.get_registered_name(fn)
+    except AttributeError:  # no __name__ (functools.partial, instances)
+        return None
+    if name == getattr(fn, "__name__", None) or keras.saving.get_registered_object(name) is not fn:
+        return None
+    return name
+
+
+@keras.saving.register_keras_serializable(package="btlstm")
+class CallableRegularizer(keras.regularizers.Regularizer):
+    """Wrap a plain function ``weight -> scalar`` so that a model using it saves and reloads.
+
+    The function is stored by its registered Keras name. A module-level function
+    that is not registered yet is registered here under
+    ``btlstm_custom>module.qualname``; loading then needs no ``custom_objects``
+    in the same process, and in a new process only that the module defining the
+    function has been imported (its module is looked up in ``sys.modules``; it
+    is never imported from a name found in a file).
+
+    Args:
+        fn: a callable taking a weight tensor and returning a scalar tensor, or
+            the registered name of one (how ``from_config`` rebuilds it).
+        module: module of the function (set by ``get_config``; leave ``None``).
+        qualname: qualified name of the function (set by ``get_config``).
+
+    Raises:
+        ValueError: ``fn`` is a lambda, a closure or another object that cannot
+            be found again by name, or a name that is not registered.
+
+    Example:
+        >>> def l1_reg(w):
+        ...     return 0.01 * keras.ops.sum(keras.ops.abs(w))
+        >>> reg = CallableRegularizer(l1_reg)  # doctest: +SKIP
+    """
+
+    def __init__(self, fn: Callable | str, module: str | None = None, qualname: str | None = None):
+        if isinstance(fn, str):
+            self.fn = _lookup_function(fn, module, qualname)
+            self.registered_name = fn
+            self.module, self.qualname = module, qualname
+            return
+        if not callable(fn):
+            raise ValueError(f"fn must be callable or a registered name, got {fn!r}")
+        if isinstance(fn, keras.regularizers.Regularizer):
+            raise ValueError(f"fn is already a keras Regularizer ({fn!r}); use it directly")
+        name = _registered_name(fn)
+        if name is not None:  # registered by the user: trust the registry
+            module = getattr(fn, "__module__", None)
+            qualname = getattr(fn, "__qualname__", None)
+        else:
+            module, qualname = _qualified_name(fn)
+            if "<lambda>" in qualname or "<locals>" in qualname:
+                raise ValueError(
+                    f"regularizer {qualname!r} (module {module!r}) is a lambda or a closure and "
+                    "cannot be found by name when the model is loaded; define it with `def` at "
+                    "module level, or register it with keras.saving.register_keras_serializable"
+                )
+            mod = sys.modules.get(module)
+            found = mod
+            for part in qualname.split("."):
+                found = getattr(found, part, None) if found is not None else None
+            if found is not fn:
+                raise ValueError(
+                    f"regularizer {module}.{qualname} cannot be found again by that name "
+                    "(redefined or not a module attribute); define it at module level"
+                )
+            name = f"{CUSTOM_PACKAGE}>{module}.{qualname}"
+            keras.saving.register_keras_serializable(
+                package=CUSTOM_PACKAGE, name=f"{module}.{qualname}"
+            )(fn)
+        self.fn = fn
+        self.registered_name = name
+        self.module, self.qualname = module, qualname
+
+    def __call__(self, x):
+        return self.fn(x)
+
+    def get_config(self) -> dict:
+        return {"fn": self.registered_name, "module": self.module, "qualname": self.qualname}
+
+    def __repr__(self) -> str:
+        return f"CallableRegularizer({self.registered_name!r})"
+
+
+# ---------------------------------------------------------------------------
+# spec strings
+# ---------------------------------------------------------------------------
+
+_SPEC_FACTORIES: dict[str, Callable[..., keras.regularizers.Regularizer]] = {
+    "l1": keras.regularizers.L1,
+    "l2": keras.regularizers.L2,
+    "l1l2": keras.regularizers.L1L2,
+    "l1_l2": keras.regularizers.L1L2,
+    "orthogonal": keras.regularizers.OrthogonalRegularizer,
+    "orthogonal_regularizer": keras.regularizers.OrthogonalRegularizer,
+    "seed_l1": SeedL1,
+    "group_l21": GroupL21,
+}
+
+# class -> (spec name, positional parameter or None)
+_SPEC_NAMES: dict[type, tuple[str, str | None]] = {
+    keras.regularizers.L1: ("l1", "l1"),
+    keras.regularizers.L2: ("l2", "l2"),
+    keras.regularizers.L1L2: ("l1l2", None),
+    keras.regularizers.OrthogonalRegularizer: ("orthogonal", None),
+    SeedL1: ("seed_l1", "factor"),
+    GroupL21: ("group_l21", None),
+}
+
+_SPEC_RE = re.compile(r"^\s*([A-Za-z_][\w.>]*)\s*(?:\((.*)\))?\s*$", re.DOTALL)
+
+
+def register_regularizer_spec(
+    name: str, factory: Callable[..., keras.regularizers.Regularizer]
+) -> None:
+    """Make ``name(...)`` usable in spec strings.
+
+    Args:
+        name: the short name (letters, digits, underscore).
+        factory: a registered ``keras.regularizers.Regularizer`` subclass (so
+            models using it save and reload) called with the spec's arguments.
+
+    Example:
+        >>> register_regularizer_spec("my_l1", SeedL1)
+        >>> parse_regularizer("my_l1(0.1)").factor
+        0.1
+    """
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_]\w*", name):
+        raise ValueError(f"name must be an identifier, got {name!r}")
+    if not callable(factory):
+        raise ValueError(f"factory must be callable, got {factory!r}")
+    _SPEC_FACTORIES[name.lower()] = factory
+    if isinstance(factory, type) and factory not in _SPEC_NAMES:
+        _SPEC_NAMES[factory] = (name.lower(), None)
+
+
+def _bad(argument: str, value: Any, why: str) -> ValueError:
+    return ValueError(f"{argument}={value!r}: {why}. Valid forms: {VALID_FORMS}")
+
+
+def _parse_args(argument: str, spec: str, text: str) -> tuple[list, dict]:
+    if not text.strip():
+        return [], {}
+    try:
+        call = ast.parse(f"_f({text})", mode="eval").body
+    except SyntaxError:
+        raise _bad(argument, spec, "cannot parse the arguments") from None
+    if not isinstance(call, ast.Call):
+        raise _bad(argument, spec, "cannot parse the arguments")
+    nodes = list(call.args) + [k.value for k in call.keywords]
+    if any(isinstance(n, ast.Starred) for n in call.args) or any(
+        k.arg is None for k in call.keywords
+    ):
+        raise _bad(argument, spec, "*args / **kwargs are not allowed")
+    values = []
+    for node in nodes:
+        try:
+            values.append(ast.literal_eval(node))
+        except (ValueError, SyntaxError):
+            raise _bad(
+                argument, spec, f"argument {ast.unparse(node)!r} is not a literal number or string"
+            ) from None
+    args = values[: len(call.args)]
+    kwargs = {k.arg: v for k, v in zip(call.keywords, values[len(call.args) :], strict=True)}
+    return args, kwargs
+
+
+def _from_string(spec: str, argument: str):
+    if spec.strip().lower() in ("", "none", "null"):
+        return None
+    m = _SPEC_RE.match(spec)
+    if not m:
+        raise _bad(argument, spec, "not of the form name(args)")
+    name, text = m.group(1), m.group(2) or ""
+    key = name.lower()
+    if key in _SPEC_FACTORIES:
+        factory = _SPEC_FACTORIES[key]
+    elif ">" in name:
+        factory = keras.saving.get_registered_object(name)
+        if factory is None:
+            raise _bad(argument, spec, f"{name!r} is not a registered Keras object")
+        if not isinstance(factory, type):
+            if text.strip():
+                raise _bad(argument, spec, "a registered function takes no arguments")
+            return CallableRegularizer(factory)
+    else:
+        close = difflib.get_close_matches(key, list(_SPEC_FACTORIES), n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+        raise _bad(
+            argument, spec, f"unknown regularizer {name!r}; {hint}known: {sorted(_SPEC_FACTORIES)}"
+        )
+    args, kwargs = _parse_args(argument, spec, text)
+    try:
+        reg = factory(*args, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise _bad(argument, spec, f"invalid arguments ({exc})") from None
+    if not isinstance(reg, keras.regularizers.Regularizer):
+        raise _bad(argument, spec, f"factory for {name!r} did not return a Regularizer")
+    return reg
+
+
+def parse_regularizer(spec: Any, argument: str = "kernel_regularizer"):
+    """Turn a regularizer spec into a Keras regularizer (or ``None``).
+
+    Args:
+        spec: ``None`` / ``"none"``; a ``keras.regularizers.Regularizer``; a
+            dict (``{"l2": 0.01}``, ``{"l1": 0.01, "l2": 0.01}`` or a Keras
+            serialized config); a spec string (``"l1(0.01)"``, ``"l2(l2=0.01)"``,
+            ``"l1l2(l1=0.01,l2=0.01)"``, ``"orthogonal(factor=0.01,mode='rows')"``,
+            ``"seed_l1(0.01)"``, ``"group_l21(0.01)"``, a name added with
+            :func:`register_regularizer_spec`, or a registered Keras name such
+            as ``"btlstm_custom>mymod.l1_reg"``); or a module-level function
+            ``weight -> scalar`` (wrapped in :class:`CallableRegularizer`).
+        argument: the argument name used in error messages.
+
+    Returns:
+        A ``keras.regularizers.Regularizer`` or ``None``.
+
+    Raises:
+        ValueError: the spec is not one of the forms above; the message names
+            ``argument``, repeats the value and lists the valid forms.
+
+    Example:
+        >>> parse_regularizer("l2(0.01)").l2
+        0.01
+        >>> parse_regularizer({"l1": 0.01, "l2": 0.02}).l2
+        0.02
+    """
+    if spec is None:
+        return None
+    if isinstance(spec, keras.regularizers.Regularizer):
+        return spec
+    if isinstance(spec, str):
+        return _from_string(spec, argument)
+    if isinstance(spec, dict):
+        if "class_name" in spec:
+            try:
+                reg = keras.regularizers.deserialize(spec)
+            except Exception as exc:  # noqa: BLE001 - re-raised with context
+                raise _bad(argument, spec, f"cannot deserialize ({exc})") from None
+            if not isinstance(reg, keras.regularizers.Regularizer):
+                return parse_regularizer(reg, argument)
+            return reg
+        keys = set(spec)
+        try:
+            if keys == {"l1"}:
+                return keras.regularizers.L1(spec["l1"])
+            if keys == {"l2"}:
+                return keras.regularizers.L2(spec["l2"])
+            if keys == {"l1", "l2"}:
+                return keras.regularizers.L1L2(l1=spec["l1"], l2=spec["l2"])
+        except (TypeError, ValueError) as exc:
+            raise _bad(argument, spec, f"invalid value ({exc})") from None
+        raise _bad(argument, spec, "dict keys must be l1 and/or l2, or a Keras 'class_name' config")
+    if isinstance(spec, bool) or isinstance(spec, (int, float)):
+        raise _bad(argument, spec, "a bare number is ambiguous; write 'l2(0.01)' or 'l1(0.01)'")
+    if callable(spec):
+        try:
+            return CallableRegularizer(spec)
+        except ValueError as exc:
+            raise ValueError(f"{argument}={spec!r}: {exc}") from None
+    raise _bad(argument, spec, f"unsupported type {type(spec).__name__}")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        short = f"{value:.7g}"
+        return short if len(repr(value)) > len(short) else repr(value)
+    return repr(value)
+
+
+def regularizer_spec(obj: Any) -> str | None:
+    """A short readable string for a regularizer; the inverse of :func:`parse_regularizer`.
+
+    Args:
+        obj: ``None``, a Keras regularizer, a :class:`CallableRegularizer` or a
+            plain function.
+
+    Returns:
+        ``None`` for ``None``, else e.g. ``"l2(0.01)"``,
+        ``"l1l2(l1=0.01,l2=0.01)"``, ``"orthogonal(factor=0.01,mode='rows')"``,
+        ``"btlstm_custom>mymod.l1_reg"``. Floats are shown with 7 significant
+        digits (Keras stores some factors as float32).
+
+    Example:
+        >>> regularizer_spec(keras.regularizers.L2(0.01))
+        'l2(0.01)'
+    """
+    if obj is None:
+        return None
+    if isinstance(obj, CallableRegularizer):
+        return obj.registered_name
+    if isinstance(obj, keras.regularizers.Regularizer):
+        config = obj.get_config()
+        name, positional = _SPEC_NAMES.get(type(obj), (None, None))
+        if name is None:
+            name = keras.saving.get_registered_name(type(obj))
+        if positional is not None and set(config) == {positional}:
+            return f"{name}({_fmt(config[positional])})"
+        inner = ",".join(f"{k}={_fmt(v)}" for k, v in config.items())
+        return f"{name}({inner})"
+    if callable(obj):
+        return _registered_name(obj) or repr(obj)
+    return repr(obj)
