@@ -244,6 +244,17 @@ def test_tradable_filler_holds_orders_over_phantom_bars(guard):
         assert (bar, price) == (11, a["close"].iloc[9])
 
 
+def test_add_panel_leaves_an_existing_filler_alone(caplog):
+    panel = synthetic_panel(n_symbols=2, n=30, seed=11)
+    cerebro = bt.Cerebro(stdstats=False)
+    mine = bt.broker.fillers.FixedBarPerc(perc=50)
+    cerebro.broker.set_filler(mine)
+    with caplog.at_level("WARNING", logger="btlstm.feeds"):
+        add_panel(cerebro, panel, progress=False)
+    assert cerebro.broker.p.filler is mine
+    assert "untradable" in caplog.text
+
+
 def test_tradable_filler_caps_volume_and_validates():
     with pytest.raises(ValueError, match="perc"):
         TradableFiller(perc=0)
