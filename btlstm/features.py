@@ -1,0 +1,209 @@
+"""Windows, per-sample z-scores and forward-return targets (numpy only).
+
+Formula (the seed's, SPEC section 1):
+
+- input at bar t: the last ``lookback`` bars (t-lookback+1 .. t) of the chosen
+  features, each column z-scored *within the window*:
+  ``(x - mean(x)) / std(x)``; a constant column becomes 0;
+- target at bar t: ``clip(close[t+horizon] / close[t] - 1, -clip, clip) * scale``,
+  NaN where ``t + horizon`` is past the end of the data.
+
+Everything is vectorised (``sliding_window_view``); no Python loop per bar.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "DEFAULT_FEATURES",
+    "DERIVED_FEATURES",
+    "feature_matrix",
+    "make_windows",
+    "zscore_windows",
+    "make_targets",
+    "Dataset",
+    "build_dataset",
+]
+
+#: The seed's six features, in the seed's order.
+DEFAULT_FEATURES = ("close", "open", "high", "low", "amount", "volume")
+
+#: Optional extra features computed from past bars only (never defaults).
+DERIVED_FEATURES = {
+    "ret1": "close / previous close - 1 (0 on the first bar)",
+    "logret1": "log(close / previous close) (0 on the first bar)",
+    "hl_range": "(high - low) / close",
+    "log_volume": "log(1 + volume)",
+    "log_amount": "log(1 + amount)",
+}
+
+
+def _derived(name: str, cols: dict[str, np.ndarray]) -> np.ndarray:
+    close = cols["close"]
+    if name in ("ret1", "logret1"):
+        out = np.zeros_like(close)
+        if name == "ret1":
+            out[1:] = close[1:] / close[:-1] - 1.0
+        else:
+            out[1:] = np.log(close[1:] / close[:-1])
+        return out
+    if name == "hl_range":
+        return (cols["high"] - cols["low"]) / close
+    if name == "log_volume":
+        return np.log1p(cols["volume"])
+    if name == "log_amount":
+        return np.log1p(cols["amount"])
+    raise KeyError(name)
+
+
+def feature_matrix(
+    data: pd.DataFrame | dict[str, np.ndarray], features=DEFAULT_FEATURES
+) -> np.ndarray:
+    """Stack the chosen feature columns into an ``(n_bars, n_features)`` float64 array.
+
+    Args:
+        data: a canonical frame, or a dict of equal-length 1-D arrays
+            (``open high low close volume amount``).
+        features: canonical column names and/or names from ``DERIVED_FEATURES``.
+
+    Returns:
+        ``np.ndarray`` of shape ``(n_bars, len(features))``.
+
+    Raises:
+        ValueError: naming the unknown feature and the valid choices.
+    """
+    features = tuple(features)
+    if not features:
+        raise ValueError("features must name at least one column, got ()")
+    if isinstance(data, pd.DataFrame):
+        cols = {
+            c: data[c].to_numpy(dtype=np.float64)
+            for c in data.columns
+            if c in ("open", "high", "low", "close", "volume", "amount", "adj_close")
+        }
+    else:
+        cols = {k: np.asarray(v, dtype=np.float64) for k, v in data.items()}
+    out = []
+    for f in features:
+        if f in cols:
+            out.append(cols[f])
+        elif f in DERIVED_FEATURES:
+            out.append(_derived(f, cols))
+        else:
+            valid = sorted(set(cols) | set(DERIVED_FEATURES))
+            raise ValueError(f"features: unknown feature {f!r}; valid: {valid}")
+    return np.column_stack(out)
+
+
+def make_windows(values: np.ndarray, lookback: int) -> np.ndarray:
+    """All trailing windows: ``out[i] = values[i : i + lookback]`` (a read-only view).
+
+    Window ``i`` ends at bar ``i + lookback - 1``.
+
+    Args:
+        values: ``(n_bars, n_features)`` array.
+        lookback: bars per window (>= 1).
+
+    Returns:
+        ``(n_bars - lookback + 1, lookback, n_features)`` view; empty if too short.
+    """
+    if lookback < 1:
+        raise ValueError(f"lookback must be >= 1, got {lookback!r}")
+    values = np.asarray(values)
+    if values.ndim != 2:
+        raise ValueError(f"values must be 2-D (bars, features), got shape {values.shape}")
+    if len(values) < lookback:
+        return np.empty((0, lookback, values.shape[1]), dtype=values.dtype)
+    w = np.lib.stride_tricks.sliding_window_view(values, lookback, axis=0)
+    return w.transpose(0, 2, 1)  # (n, lookback, features)
+
+
+def zscore_windows(windows: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """Z-score every window column by column; a constant column becomes 0.
+
+    Args:
+        windows: ``(n, lookback, n_features)`` array.
+        eps: a column whose std is below ``eps * max(1, |mean|)`` counts as constant.
+
+    Returns:
+        float32 array of the same shape.
+    """
+    w = np.asarray(windows, dtype=np.float64)
+    mean = w.mean(axis=1, keepdims=True)
+    std = w.std(axis=1, keepdims=True)
+    const = std <= eps * np.maximum(1.0, np.abs(mean))
+    safe = np.where(const, 1.0, std)
+    z = (w - mean) / safe
+    z = np.where(const, 0.0, z)
+    return z.astype(np.float32)
+
+
+def make_targets(close: np.ndarray, horizon: int = 5, clip: float = 0.2, scale: float = 10.0):
+    """Forward return target per bar: ``clip(close[t+h]/close[t]-1, +-clip) * scale``.
+
+    Args:
+        close: 1-D close prices.
+        horizon: bars ahead (>= 1).
+        clip: absolute clip of the raw return (> 0), or None for no clip.
+        scale: multiplier applied after clipping.
+
+    Returns:
+        float64 array of len(close); NaN for the last ``horizon`` bars.
+    """
+    if horizon < 1:
+        raise ValueError(f"horizon must be >= 1, got {horizon!r}")
+    if clip is not None and clip <= 0:
+        raise ValueError(f"clip must be > 0 or None, got {clip!r}")
+    close = np.asarray(close, dtype=np.float64)
+    out = np.full(len(close), np.nan)
+    if len(close) > horizon:
+        r = close[horizon:] / close[:-horizon] - 1.0
+        if clip is not None:
+            r = np.clip(r, -clip, clip)
+        out[:-horizon] = r * scale
+    return out
+
+
+@dataclass
+class Dataset:
+    """Model-ready windows for one symbol.
+
+    Attributes:
+        X: ``(n_windows, lookback, n_features)`` float32 z-scored windows.
+        y: ``(n_windows,)`` targets, NaN where the label is not known in the data.
+        end: ``(n_windows,)`` bar index of each window's last bar (window end s).
+        dates: the frame's dates (``DatetimeIndex``), one per bar.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    end: np.ndarray
+    dates: pd.DatetimeIndex
+
+
+def build_dataset(
+    frame: pd.DataFrame,
+    lookback: int = 30,
+    horizon: int = 5,
+    features=DEFAULT_FEATURES,
+    clip: float = 0.2,
+    scale: float = 10.0,
+) -> Dataset:
+    """Windows and targets for every bar of ``frame`` that has a full window.
+
+    The window ending at bar s uses bars ``s-lookback+1 .. s`` only; its label
+    uses ``close[s + horizon]`` and is NaN when that bar is not in ``frame``.
+
+    Example:
+        >>> ds = build_dataset(frame, lookback=30, horizon=5)
+        >>> ds.X.shape  # (len(frame) - 29, 30, 6)
+    """
+    values = feature_matrix(frame, features)
+    X = zscore_windows(make_windows(values, lookback))
+    end = np.arange(lookback - 1, len(frame))
+    y_all = make_targets(frame["close"].to_numpy(dtype=np.float64), horizon, clip, scale)
+    return Dataset(X=X, y=y_all[end], end=end, dates=pd.DatetimeIndex(frame.index))

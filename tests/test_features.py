@@ -1,0 +1,106 @@
+"""Windows, per-sample z-scores and targets (numpy only, no TensorFlow)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from btlstm.features import (
+    DEFAULT_FEATURES,
+    build_dataset,
+    feature_matrix,
+    make_targets,
+    make_windows,
+    zscore_windows,
+)
+
+
+def _frame(n=50, seed=0):
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    f = pd.DataFrame(
+        {
+            "open": close * 1.001,
+            "high": close * 1.01,
+            "low": close * 0.99,
+            "close": close,
+            "volume": rng.integers(1000, 2000, n).astype(float),
+        },
+        index=pd.bdate_range("2020-01-01", periods=n, name="date"),
+    )
+    f["amount"] = f.close * f.volume
+    return f
+
+
+def test_windows_are_trailing_and_exact():
+    v = np.arange(20.0).reshape(10, 2)
+    w = make_windows(v, 4)
+    assert w.shape == (7, 4, 2)
+    # window i covers bars i .. i+3 and nothing later
+    for i in range(7):
+        np.testing.assert_array_equal(w[i], v[i : i + 4])
+    assert make_windows(v[:3], 4).shape == (0, 4, 2)
+
+
+def test_zscore_per_window_per_column_and_constant_column_is_zero():
+    w = np.array([[[1.0, 5.0], [2.0, 5.0], [3.0, 5.0]]])
+    z = zscore_windows(w)
+    np.testing.assert_allclose(z[0, :, 0], [-1.224744871, 0.0, 1.224744871], atol=1e-6)
+    np.testing.assert_array_equal(z[0, :, 1], [0.0, 0.0, 0.0])
+    assert z.dtype == np.float32
+    # every window column has mean 0 and std 1 (unless constant)
+    rng = np.random.default_rng(1)
+    z = zscore_windows(make_windows(rng.normal(size=(100, 3)) * 50 + 7, 30))
+    np.testing.assert_allclose(z.mean(axis=1), 0, atol=1e-5)
+    np.testing.assert_allclose(z.std(axis=1), 1, atol=1e-5)
+
+
+def test_zscore_is_scale_free_within_a_window():
+    rng = np.random.default_rng(2)
+    w = rng.normal(size=(5, 30, 6)) + 3
+    np.testing.assert_allclose(zscore_windows(w), zscore_windows(w * 1000 + 5), atol=1e-5)
+
+
+def test_targets_clip_scale_and_nan_tail():
+    close = np.array([100.0, 110.0, 121.0, 50.0, 100.0, 100.0])
+    y = make_targets(close, horizon=2, clip=0.2, scale=10)
+    np.testing.assert_allclose(y[:4], [2.0, -2.0, 10 * (100 / 121 - 1), 2.0])
+    assert np.isnan(y[4:]).all()
+    y2 = make_targets(close, horizon=1, clip=None, scale=1)
+    np.testing.assert_allclose(y2[0], 0.1)
+
+
+def test_build_dataset_alignment():
+    f = _frame(60)
+    ds = build_dataset(f, lookback=30, horizon=5)
+    assert ds.X.shape == (31, 30, 6)
+    assert ds.end[0] == 29 and ds.end[-1] == 59
+    # label of the window ending at s is the forward return from s
+    s = 10
+    expect = np.clip(f.close.iloc[ds.end[s] + 5] / f.close.iloc[ds.end[s]] - 1, -0.2, 0.2) * 10
+    assert ds.y[s] == pytest.approx(expect)
+    assert np.isnan(ds.y[-5:]).all() and not np.isnan(ds.y[-6])
+    # the window ending at s is the z-score of exactly bars s-29..s
+    raw = f[list(DEFAULT_FEATURES)].to_numpy()[ds.end[s] - 29 : ds.end[s] + 1]
+    np.testing.assert_allclose(ds.X[s], zscore_windows(raw[None])[0], atol=1e-6)
+
+
+def test_changing_the_future_does_not_change_windows():
+    f = _frame(80)
+    g = f.copy()
+    g.iloc[50:] = g.iloc[50:] * 3.0
+    a, b = build_dataset(f, 30, 5), build_dataset(g, 30, 5)
+    # windows ending at or before bar 49 are identical
+    k = int(np.searchsorted(a.end, 49, side="right"))
+    np.testing.assert_array_equal(a.X[:k], b.X[:k])
+
+
+def test_feature_errors_and_derived_features():
+    f = _frame(40)
+    with pytest.raises(ValueError, match="unknown feature 'closing'"):
+        feature_matrix(f, ("closing",))
+    m = feature_matrix(f, ("close", "ret1", "hl_range"))
+    assert m.shape == (40, 3)
+    assert m[0, 1] == 0.0
+    assert m[5, 1] == pytest.approx(f.close.iloc[5] / f.close.iloc[4] - 1)
+    with pytest.raises(ValueError, match="lookback"):
+        make_windows(m, 0)
