@@ -306,3 +306,17 @@ def test_odd_ticker_file_names(tmp_path, data_dir):
     fetch_yahoo("^GSPC", data_dir=tmp_path, download=renamed)
     assert (tmp_path / "yahoo" / "_GSPC.csv").is_file()
     assert load("yahoo:^GSPC", data_dir=tmp_path).attrs["symbol"] == "^GSPC"
+
+
+def test_fetch_csi300_as_yahoo_alternative(tmp_path, data_dir):
+    base = FakeDownload(data_dir)
+    seen = []
+
+    def renamed(tickers, **kw):
+        seen.append(list(tickers))
+        return base(["XLK"], **kw).rename(columns={"XLK": tickers[0]}, level="Ticker")
+
+    got = fetch_dataset("csi300", data_dir=tmp_path, download=renamed)
+    assert seen == [["000300.SS"]] and list(got) == ["000300.SS"]
+    assert (tmp_path / "yahoo" / "000300.SS.csv").is_file()
+    assert load("yahoo:000300.SS", data_dir=tmp_path).attrs["symbol"] == "000300.SS"
