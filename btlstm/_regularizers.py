@@ -80,7 +80,7 @@ class SeedL1(keras.regularizers.Regularizer):
 
     Example:
         >>> reg = SeedL1(0.01)
-        >>> float(reg(keras.ops.ones((2, 3))))
+        >>> round(float(reg(keras.ops.ones((2, 3)))), 6)
         0.06
     """
 
@@ -295,8 +295,8 @@ def register_regularizer_spec(
             models using it save and reload) called with the spec's arguments.
 
     Example:
-        >>> register_regularizer_spec("my_l1", SeedL1)
-        >>> parse_regularizer("my_l1(0.1)").factor
+        >>> register_regularizer_spec("example_l1", SeedL1)
+        >>> parse_regularizer("example_l1(0.1)").factor
         0.1
     """
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_]\w*", name):

@@ -323,9 +323,21 @@ def _check_saveable(model: keras.Model) -> None:
     for layer in model.layers:
         for slot in REGULARIZER_SLOTS:
             reg = getattr(layer, slot, None)
-            if reg is None or isinstance(reg, keras.regularizers.Regularizer):
+            if reg is None:
                 continue
-            if callable(reg):
+            if isinstance(reg, keras.regularizers.Regularizer):
+                cls = type(reg)
+                if cls.__module__.startswith("keras."):
+                    continue
+                name = keras.saving.get_registered_name(cls)
+                if keras.saving.get_registered_object(name) is not cls:
+                    raise ValueError(
+                        f"layer {layer.name!r} {slot} uses {cls.__module__}.{cls.__qualname__}, "
+                        "which is not registered, so the saved file could not be loaded: "
+                        "decorate the class with "
+                        "@keras.saving.register_keras_serializable(package=...)"
+                    )
+            elif callable(reg):
                 # A bare function set on a layer: make sure it can be found by name.
                 try:
                     CallableRegularizer(reg)
@@ -487,6 +499,7 @@ def make_predict_fn(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
 
     predict.lookback = lookback
     predict.n_features = n_features
+    predict.forward = forward  # the compiled function (for tracing checks)
     return predict
 
 
@@ -543,7 +556,8 @@ def describe_model(model: keras.Model) -> dict[str, Any]:
     if opt is not None:
         out["optimizer"] = type(opt).__name__
         try:
-            out["learning_rate"] = float(keras.ops.convert_to_numpy(opt.learning_rate))
+            lr = float(keras.ops.convert_to_numpy(opt.learning_rate))
+            out["learning_rate"] = float(f"{lr:.7g}")  # stored as float32
         except (TypeError, ValueError, AttributeError):
             out["learning_rate"] = None
     loss = getattr(model, "loss", None)

@@ -8,13 +8,12 @@ import sys
 import zipfile
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
-import btlstm  # noqa: F401  (quiet TF before Keras loads)
-import keras  # isort: skip
-from btlstm import models  # isort: skip
-from btlstm.models import (  # isort: skip
+from btlstm import models
+from btlstm.models import (
     CallableRegularizer,
     ModelFileError,
     SeedL1,
@@ -27,6 +26,7 @@ from btlstm.models import (  # isort: skip
     save_model,
 )
 
+# conftest.py sets TF_CPP_MIN_LOG_LEVEL / TF_ENABLE_ONEDNN_OPTS before Keras is imported.
 LOOKBACK, N_FEATURES = 10, 6
 SMALL = dict(lookback=LOOKBACK, n_features=N_FEATURES, lstm_units=4, dense_units=(4,))
 
@@ -386,9 +386,8 @@ def test_same_seed_same_weights_and_training():
 
 
 def test_make_predict_fn_matches_predict():
-    x, y = _data(n=20)
+    x, _ = _data(n=20)
     model = build_model(**SMALL, seed=1, lstm_kwargs={"dropout": 0.3, "recurrent_dropout": 0.2})
-    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
     predict = make_predict_fn(model)
     batch = predict(x)
     assert batch.shape == (20,) and batch.dtype == np.float64
@@ -399,6 +398,8 @@ def test_make_predict_fn_matches_predict():
     np.testing.assert_allclose(predict(x[:7].astype("float64")), batch[:7], atol=1e-6)
     with pytest.raises(ValueError, match=r"\(n, 10, 6\)"):
         predict(np.zeros((2, 9, 6)))
+    # batch sizes 20, 1 and 7 and float64 input share one trace
+    assert predict.forward.experimental_get_tracing_count() == 1
 
 
 def test_describe_model_is_plain_json():
@@ -463,6 +464,7 @@ def test_damaged_model_files(saved, tmp_path):
         load_model(tmp_path / "empty.keras")
 
 
+@pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
 def test_atomic_save_keeps_previous_file(saved, tmp_path, monkeypatch):
     model, _ = saved
     x, _ = _data(n=4)
@@ -485,3 +487,28 @@ def test_atomic_save_keeps_previous_file(saved, tmp_path, monkeypatch):
     )
     with pytest.raises(ValueError, match="'.keras'"):
         save_model(model, tmp_path / "m.h5")
+
+
+class _UnregisteredL2(keras.regularizers.Regularizer):
+    def __call__(self, x):
+        return 0.01 * keras.ops.sum(keras.ops.square(x))
+
+    def get_config(self):
+        return {}
+
+
+def test_unloadable_regularizer_refused_at_save(tmp_path):
+    model = build_model(**SMALL, lstm_kwargs={"kernel_regularizer": _UnregisteredL2()})
+    with pytest.raises(ValueError, match="_UnregisteredL2.*not registered"):
+        save_model(model, tmp_path / "m.keras")
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("module", [models, models.parse_regularizer.__module__])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(module) if isinstance(module, str) else module
+    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
