@@ -1,0 +1,125 @@
+"""LSTMPredictor inside Backtrader: every run mode gives the same line."""
+
+import subprocess
+import sys
+import textwrap
+
+import backtrader as bt
+import numpy as np
+import pytest
+
+from btlstm.feeds import make_feed
+from btlstm.indicators import LSTMPredictor
+from btlstm.synthetic import synthetic_ohlcv
+from btlstm.walkforward import WalkForward, WalkForwardConfig
+
+CFG = dict(
+    lookback=10,
+    retrain_every=80,
+    min_train=100,
+    epochs=2,
+    batch_size=32,
+    model=dict(lstm_units=8, dense_units=(8, 4)),
+    seed=7,
+)
+
+
+class Record(bt.Strategy):
+    params = (("pred_kwargs", None),)
+
+    def __init__(self):
+        self.pred = LSTMPredictor(self.data, **self.p.pred_kwargs)
+        self.vals = []
+
+    def prenext(self):
+        self.vals.append(float(self.pred[0]))
+
+    def next(self):
+        self.vals.append(float(self.pred[0]))
+
+
+def _run(frame, pred_kwargs, feed=None, **cerebro_kw):
+    c = bt.Cerebro(stdstats=False, **cerebro_kw)
+    c.adddata(feed if feed is not None else make_feed(frame))
+    c.addstrategy(Record, pred_kwargs=pred_kwargs)
+    return np.array(c.run()[0].vals)
+
+
+@pytest.fixture(scope="module")
+def frame():
+    return synthetic_ohlcv(n=260, seed=11, signal=0.3)
+
+
+@pytest.fixture(scope="module")
+def reference(frame):
+    return WalkForward(WalkForwardConfig(**CFG)).predict(frame)
+
+
+MODES = [
+    dict(runonce=True, preload=True),
+    dict(runonce=False, preload=True),
+    dict(runonce=True, preload=False),  # Backtrader falls back to next() without preload
+    dict(runonce=False, preload=False),
+    dict(exactbars=1),
+]
+
+
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: ",".join(f"{k}={v}" for k, v in m.items()))
+def test_walkforward_line_same_in_every_run_mode(frame, reference, mode):
+    vals = _run(frame, dict(config=WalkForwardConfig(**CFG)), **mode)
+    assert len(vals) == len(frame)
+    assert np.isfinite(vals).sum() == np.isfinite(reference).sum() > 100
+    np.testing.assert_allclose(vals, reference, atol=1e-6, equal_nan=True)
+
+
+def test_ready_model_from_path_and_feed_without_amount(frame, tmp_path):
+    import keras
+    import pandas as pd
+
+    from btlstm.models import build_model, save_model
+
+    keras.utils.set_random_seed(3)
+    model = build_model(lookback=10, lstm_units=8, dense_units=(8, 4))
+    path = save_model(model, tmp_path / "m.keras")
+    cfg = WalkForwardConfig(lookback=10)
+    a = _run(frame, dict(model=str(path), config=cfg))
+    b = _run(frame, dict(model=str(path), config=cfg), runonce=False)
+    np.testing.assert_allclose(a, b, atol=1e-6, equal_nan=True)
+    assert np.isnan(a[:9]).all() and np.isfinite(a[9:]).all()
+    # a plain Backtrader feed with no amount line: amount = close x volume
+    plain = frame.drop(columns=["amount"])
+    feed = bt.feeds.PandasData(dataname=plain, openinterest=None)
+    derived = frame.copy()
+    derived["amount"] = derived.close * derived.volume
+    c = _run(frame, dict(model=model, config=cfg), feed=feed)
+    expect = WalkForward(cfg, model=model).predict(derived)
+    np.testing.assert_allclose(c, expect, atol=1e-6, equal_nan=True)
+    assert isinstance(frame.index, pd.DatetimeIndex)
+
+
+def test_needs_model_or_config(frame):
+    with pytest.raises(ValueError, match="needs model= .* or config="):
+        _run(frame, dict())
+
+
+def test_plot_label_is_short(frame):
+    c = bt.Cerebro(stdstats=False)
+    c.adddata(make_feed(frame))
+    c.addstrategy(Record, pred_kwargs=dict(config=WalkForwardConfig(**CFG)))
+    s = c.run()[0]
+    label = s.pred.plotlabel()
+    assert "lookback=10" in label and "object at" not in label and len(label) < 80
+
+
+def test_same_seed_same_predictions_in_a_new_process(frame, reference, tmp_path):
+    """Reproducibility: a fresh interpreter with the same seed gives the same line."""
+    out = tmp_path / "pred.npy"
+    code = textwrap.dedent(f"""
+        import numpy as np
+        from btlstm.synthetic import synthetic_ohlcv
+        from btlstm.walkforward import WalkForward, WalkForwardConfig
+        frame = synthetic_ohlcv(n=260, seed=11, signal=0.3)
+        np.save({str(out)!r}, WalkForward(WalkForwardConfig(**{CFG!r})).predict(frame))
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300)
+    np.testing.assert_array_equal(np.load(out), reference)
