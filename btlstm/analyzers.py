@@ -217,6 +217,13 @@ class BenchmarkRelative(bt.Analyzer):
         benchmark close, as a positive fraction (0.25 = -25%)
       - ``benchmark_sharpe``: annualized, risk-free rate 0
       - ``n_periods``: number of daily returns used
+      - ``start_value``: portfolio value at ``start()``; ``final_value``: at
+        the last bar
+      - ``benchmark_name``: the benchmark feed's ``_name`` (may be empty)
+      - ``series``: the daily series behind every statistic, for reports
+        and plots: a dict of equal-length lists ``dates`` (datetime of each
+        recorded bar), ``values`` (portfolio value after ``next``) and
+        ``benchmark_closes`` (NaN before the benchmark's first bar)
     """
 
     params = (
@@ -233,10 +240,12 @@ class BenchmarkRelative(bt.Analyzer):
 
     def start(self):
         self._value_start = self.strategy.broker.getvalue()
+        self._dates = []
         self._values = []
         self._closes = []
 
     def next(self):
+        self._dates.append(self.strategy.datetime.datetime(0))
         self._values.append(float(self.strategy.broker.getvalue()))
         # a benchmark feed that has not started yet (other calendar) reads NaN
         self._closes.append(float(self._bench.close[0]) if len(self._bench) else _NAN)
@@ -246,6 +255,14 @@ class BenchmarkRelative(bt.Analyzer):
         ddof = 1 if self.p.stddev_sample else 0
         v = np.asarray(self._values, dtype=float)
         c = np.asarray(self._closes, dtype=float)
+        self.rets["start_value"] = float(self._value_start)
+        self.rets["final_value"] = float(v[-1]) if len(v) else _NAN
+        self.rets["benchmark_name"] = str(getattr(self._bench, "_name", "") or "")
+        self.rets["series"] = {
+            "dates": list(self._dates),
+            "values": v.tolist(),
+            "benchmark_closes": c.tolist(),
+        }
         started = np.flatnonzero(np.isfinite(c))
         first = int(started[0]) if len(started) else len(c)
         v, c = v[first:], c[first:]  # compare from the benchmark's first close on
