@@ -49,6 +49,11 @@ class LSTMPredictor(bt.Indicator):
 
     Reads the feed's ``amount`` line when it has one (``btlstm.feeds.PandasFeed``),
     else uses close x volume.
+
+    ``history`` lets the feed cover only the backtest period while the model
+    trains on the years before it: the engine sees ``history`` followed by the
+    feed's bars (history must end before the feed's first bar), so analyzers
+    measure the test period alone.
     """
 
     alias = ("LSTMPred",)
@@ -58,6 +63,7 @@ class LSTMPredictor(bt.Indicator):
         ("config", None),  # WalkForwardConfig or dict: the features, schedule and training
         ("cache_dir", None),  # folder where fitted models are cached (None: no cache)
         ("progress", False),  # print one line per model fit to stderr
+        ("history", None),  # canonical frame of bars BEFORE the feed's first bar (training history)
     )
     plotinfo = dict(subplot=True, plotname="LSTM prediction", plotyhlines=[0.0])
     plotlines = dict(prediction=dict(color="purple", _name="prediction"))
@@ -75,10 +81,24 @@ class LSTMPredictor(bt.Indicator):
             cfg, model=self.p.model, cache_dir=self.p.cache_dir, progress=self.p.progress
         )
         self.config = self.wf.config
-        self.addminperiod(self.config.lookback)
+        n_hist = 0 if self.p.history is None else len(self.p.history)
+        self.addminperiod(max(1, self.config.lookback - n_hist))
         self._amount = "amount" in self.data.lines.getlinealiases()
         self._daily = self.data._timeframe >= bt.TimeFrame.Days
         self._stream = None
+        self._history = self.p.history
+        if self._history is not None:
+            from btlstm.data.validate import validate_frame
+
+            validate_frame(self._history, check_ohlc=False)
+
+    def _check_history(self, first_date):
+        h = self._history
+        if h is not None and len(h) and h.index[-1] >= first_date:
+            raise ValueError(
+                f"history must end before the feed's first bar {first_date.date()}, "
+                f"but its last bar is {h.index[-1].date()}"
+            )
 
     def _plotlabel(self):
         c = self.config
@@ -87,12 +107,17 @@ class LSTMPredictor(bt.Indicator):
 
     # ----------------------------------------------------------- bar by bar
     def _update(self) -> float:
+        d = self.data
+        date = bar_dates([d.datetime[0]], self._daily)[0]
         if self._stream is None:
             self._stream = self.wf.stream()
-        d = self.data
+            if self._history is not None:
+                self._check_history(date)
+                cols = ["open", "high", "low", "close", "volume", "amount"]
+                for day, row in zip(self._history.index, self._history[cols].to_numpy()):
+                    self._stream.update(day, *row)
         vol = d.volume[0]
         amount = d.amount[0] if self._amount else d.close[0] * vol
-        date = bar_dates([d.datetime[0]], self._daily)[0]
         return self._stream.update(date, d.open[0], d.high[0], d.low[0], d.close[0], vol, amount)
 
     def prenext(self):
@@ -133,8 +158,16 @@ class LSTMPredictor(bt.Indicator):
 
     def once(self, start, end):
         if getattr(self, "_batch", None) is None:
-            n = len(self.data.close.array)
-            self._batch = self.wf.predict(self._frame(n))
+            frame = self._frame(len(self.data.close.array))
+            h = self._history
+            if h is not None and len(h):
+                self._check_history(frame.index[0])
+                cols = ["open", "high", "low", "close", "volume", "amount"]
+                full = pd.concat([h[cols], frame])
+                full.attrs = dict(frame.attrs)
+                self._batch = self.wf.predict(full)[len(h) :]
+            else:
+                self._batch = self.wf.predict(frame)
         out = self.lines.prediction.array
         pred = self._batch
         for i in range(start, min(end, len(pred))):

@@ -123,3 +123,20 @@ def test_same_seed_same_predictions_in_a_new_process(frame, reference, tmp_path)
     """)
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300)
     np.testing.assert_array_equal(np.load(out), reference)
+
+
+@pytest.mark.parametrize("runonce", [True, False])
+def test_history_trains_before_the_feed_starts(frame, reference, runonce):
+    """The feed covers only the test period; the model still sees the years before it."""
+    split = 150
+    hist, test = frame.iloc[:split], frame.iloc[split:]
+    vals = _run(test, dict(config=WalkForwardConfig(**CFG), history=hist),
+                feed=make_feed(test), runonce=runonce)
+    assert len(vals) == len(test)
+    np.testing.assert_allclose(vals, reference[split:], atol=1e-6, equal_nan=True)
+
+
+def test_history_must_end_before_the_feed(frame):
+    with pytest.raises(ValueError, match="history must end before"):
+        _run(frame.iloc[100:], dict(config=WalkForwardConfig(**CFG), history=frame.iloc[:120]),
+             feed=make_feed(frame.iloc[100:]))
