@@ -40,6 +40,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 __all__ = [
     "DEFINITIONS",
@@ -120,6 +121,16 @@ def to_jsonable(obj):
         return {str(to_jsonable(k)): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple, set, frozenset)):
         return [to_jsonable(x) for x in obj]
+    if isinstance(obj, pd.DataFrame):  # e.g. an indicator's history= frame: describe, don't dump
+        span = f" {obj.index[0]}..{obj.index[-1]}" if len(obj) else ""
+        return f"<DataFrame {len(obj)} rows{span}>"
+    if isinstance(obj, type):
+        return f"{obj.__module__}.{obj.__qualname__}"
+    if hasattr(obj, "to_dict") and callable(obj.to_dict):  # e.g. WalkForwardConfig
+        try:
+            return to_jsonable(obj.to_dict())
+        except Exception:  # noqa: BLE001 - fall back to the repr
+            pass
     return str(obj)
 
 
