@@ -216,12 +216,20 @@ def _say(msg: str, progress: bool) -> None:
         print(f"[btlstm] {msg}", file=sys.stderr, flush=True)
 
 
-def run_hold(run: HoldRun | dict, progress: bool = True, title: str | None = None) -> RunResult:
+def run_hold(
+    run: HoldRun | dict, progress: bool = True, title: str | None = None, table: bool = True
+) -> RunResult:
     """Backtest 1 (SPEC section 2) end to end and write the report.
 
     The feed covers the test period only; :class:`~btlstm.indicators.LSTMPredictor`
     gets the bars before it as ``history`` to train on, so every analyzer
     measures the test period alone. Costs go through Backtrader's broker.
+
+    Args:
+        run: the settings (:class:`HoldRun` or a dict of its fields).
+        progress: print progress lines (data, fits, report path) to stderr.
+        title: report title (default from the settings).
+        table: print the terminal table to stdout.
 
     Returns:
         :class:`RunResult`; the files are in ``run.out``.
@@ -312,7 +320,7 @@ def run_hold(run: HoldRun | dict, progress: bool = True, title: str | None = Non
     report.setdefault("run", {})["seconds"] = round(elapsed, 1)
     report["run"]["fits"] = [{k: v for k, v in f.items() if k != "seconds"} for f in fits]
     paths = write_report(report, strat, run.out, plots=run.plots)
-    if progress:
+    if table:
         print(format_table(report))
-        print(f"\nreport: {paths.get('report.html', run.out)}  ({elapsed:.0f}s)")
+    _say(f"report: {paths.get('report.html', run.out)}  ({elapsed:.0f}s)", progress)
     return RunResult(report=report, paths=paths, strategy=strat, predictions=pred_series)

@@ -340,6 +340,10 @@ def _missing_file(path: Path, d: Dataset | None, what: str) -> DataError:
         how = "copy the dataset's folder into the data directory or set BTLSTM_DATA"
     else:
         how = f"fetch it with btlstm.data.fetch_yahoo({what!r}) (needs internet)"
+    how += (
+        "; or point --data-dir / BTLSTM_DATA at a data directory that has it"
+        "; or run `btlstm demo` for the same journey on synthetic data (no download)"
+    )
     return DataError(f"{what}: file not found; {how}", str(path))
 
 

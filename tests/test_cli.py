@@ -1,0 +1,143 @@
+"""The user journeys: `btlstm demo`, `btlstm run hold` on real CSI 300, the script, errors."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from btlstm.cli import main
+from btlstm.pipeline import HoldRun
+
+ROOT = Path(__file__).resolve().parents[1]
+FILES = (
+    "report.json",
+    "report.html",
+    "predictions.csv",
+    "trades.csv",
+    "equity.png",
+    "drawdown.png",
+    "predictions.png",
+)
+
+
+def _metrics(out):
+    r = json.loads((Path(out) / "report.json").read_text())
+    return {k: r[k] for k in ("strategy", "benchmark", "relative", "prediction")}
+
+
+def test_demo_is_labelled_synthetic(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--epochs", "3", "--quiet"]) == 0
+    for f in FILES:
+        assert (out / f).stat().st_size > 0, f
+    r = json.loads((out / "report.json").read_text())
+    assert r["synthetic"] is True and r["provenance"]["synthetic"] is True
+    assert "SYNTHETIC" in (out / "report.html").read_text()
+    captured = capsys.readouterr()
+    assert "SYNTHETIC" in captured.out and "SYNTHETIC" in captured.err
+
+
+def test_run_hold_csi300_defaults_twice_identical(data_dir, tmp_path):
+    """The seed's split on real CSI 300: all files, real provenance, same seed = same metrics."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    args = ["run", "hold", "--data", "csi300", "--data-dir", str(data_dir), "--quiet"]
+    assert main(args + ["--out", str(a)]) == 0
+    assert main(args + ["--out", str(b)]) == 0
+    for f in FILES:
+        assert (a / f).stat().st_size > 0, f
+    r = json.loads((a / "report.json").read_text())
+    assert r["synthetic"] is False
+    assert r["period"]["start"].startswith("2015-01-05")
+    assert r["provenance"]["source"].endswith("000300.csv")
+    assert r["config"]["walkforward"]["train_end"] == "2014-12-31"
+    assert r["prediction"]["count"] > 500
+    assert _metrics(a) == _metrics(b)
+    assert "SYNTHETIC" not in (a / "report.html").read_text()
+
+
+def test_toml_config_and_flags(tmp_path, data_dir):
+    cfg = tmp_path / "hold.toml"
+    cfg.write_text(
+        '[data]\ndata = "csi300"\n[model]\nlstm_units = 8\nkernel_regularizer = "l2(0.01)"\n'
+        "[strategy]\nhold = 3\n"
+    )
+    from btlstm.cli import _settings, build_parser
+
+    args = build_parser().parse_args(["run", "hold", "--config", str(cfg), "--hold", "7"])
+    run = HoldRun.from_dict(_settings(args))
+    assert run.lstm_units == 8 and run.hold == 7  # flag wins over the file
+    wf = run.walkforward_config()
+    assert wf.model["lstm_kwargs"]["kernel_regularizer"] == "l2(0.01)"
+    assert (wf.train_end, wf.test_start, wf.mode) == ("2014-12-31", "2015-01-01", "static")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[model]\nlstm_unit = 8\n")
+    assert main(["run", "hold", "--config", str(bad)]) == 2
+
+
+def test_walkforward_flag_defaults():
+    run = HoldRun(walkforward=True)
+    wf = run.walkforward_config()
+    assert wf.mode == "walkforward" and wf.test_start == "2008-01-01" and wf.test_end is None
+    assert wf.retrain_every == 21 and wf.train_end is None
+
+
+def test_missing_dataset_says_how_to_get_it(tmp_path, capsys):
+    empty = tmp_path / "nodata"
+    empty.mkdir()
+    code = main(["run", "hold", "--data", "csi300", "--data-dir", str(empty), "--quiet"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "csi300" in err and "btlstm fetch" in err and "demo" in err
+
+
+def test_console_script_and_user_script(data_dir, tmp_path):
+    env = dict(os.environ, BTLSTM_DATA=str(data_dir))
+    out = subprocess.run(["btlstm", "--help"], capture_output=True, text=True, env=env)
+    assert out.returncode == 0 and "demo" in out.stdout
+    res = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "hold_csi300.py"),
+            "--epochs",
+            "2",
+            "--out",
+            str(tmp_path / "s"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "buy-and-hold CSI300" in res.stdout
+    assert (tmp_path / "s" / "report.html").exists()
+
+
+@pytest.mark.slow
+def test_walkforward_variant_runs(data_dir, tmp_path):
+    """`--walkforward` over 2008..2023 (monthly refits, warm start to keep it short)."""
+    out = tmp_path / "wf"
+    args = [
+        "run",
+        "hold",
+        "--data",
+        "csi300",
+        "--data-dir",
+        str(data_dir),
+        "--walkforward",
+        "--warm-start",
+        "--retrain-every",
+        "63",
+        "--epochs",
+        "5",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    r = json.loads((out / "report.json").read_text())
+    assert r["period"]["start"].startswith("2008-01-02")
+    assert len(r["run"]["fits"]) > 40
