@@ -24,3 +24,34 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 _tf_log = logging.getLogger("tensorflow")
 if _tf_log.level == logging.NOTSET:
     _tf_log.setLevel(logging.ERROR)
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with the C++ start-up chatter hidden.
+
+    The full ``tensorflow`` wheel prints "Could not find cuda drivers ..." from
+    C++ before its log level applies. When ``TF_CPP_MIN_LOG_LEVEL`` is 3 (our
+    default) we point file descriptor 2 at /dev/null for the import only;
+    Python exceptions still propagate and print normally afterwards.
+    """
+    import sys
+
+    if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "3":
+        import tensorflow  # noqa: F401
+
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (some embedded consoles)
+        import tensorflow  # noqa: F401
+
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -35,6 +35,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from btlstm._compat import import_tensorflow_quietly
+
+import_tensorflow_quietly()
+
 import keras
 
 __all__ = [

@@ -35,6 +35,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from btlstm._compat import import_tensorflow_quietly
+
+import_tensorflow_quietly()
+
 import keras
 import numpy as np
 
