@@ -33,9 +33,7 @@ import html
 import io
 import json
 import math
-import os
 import platform
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -502,22 +500,9 @@ def format_table(report: Mapping) -> str:
 # ---------------------------------------------------------------------------
 def _atomic_write(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temp file in the same folder + ``os.replace``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; reports are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+    from btlstm.data.cache import atomic_write_bytes
+
+    return atomic_write_bytes(path, data)
 
 
 def _csv_bytes(header: list[str], rows: list[list]) -> bytes:

@@ -345,15 +345,8 @@ def read_yahoo_csv(
     """
     p = _as_path(path)
     src = str(p)
-    header = read_header(p)
     need = ["Date", "Open", "High", "Low", "Close", "Volume"]
-    missing = [c for c in need if c not in header]
-    if missing:
-        raise DataError(
-            f"not a Yahoo/Backtrader daily CSV: missing column(s) {missing} (header {header})",
-            src,
-            column=missing[0],
-        )
+    header = _require_columns(p, need, "not a Yahoo/Backtrader daily CSV")
     if "Time" in header:
         raise DataError(
             "intraday file (has a 'Time' column): btlstm reads daily bars only", src, "Time"
@@ -382,6 +375,17 @@ def read_yahoo_csv(
 
 
 # --------------------------------------------------------------------------- akshare
+def _require_columns(p: Path, need: list[str], layout: str) -> list[str]:
+    """The file's header; DataError naming the file and the first missing column."""
+    header = read_header(p)
+    missing = [c for c in need if c not in header]
+    if missing:
+        raise DataError(
+            f"{layout}: missing column(s) {missing} (header {header})", str(p), column=missing[0]
+        )
+    return header
+
+
 def read_akshare_index(
     path,
     symbol: str | None = None,
@@ -426,15 +430,8 @@ def read_akshare_index(
     """
     p = _as_path(path)
     src = str(p)
-    header = read_header(p)
     need = ["日期", "开盘", "收盘", "最高", "最低", "成交量", "成交额"]
-    missing = [c for c in need if c not in header]
-    if missing:
-        raise DataError(
-            f"not an akshare/East Money index file: missing column(s) {missing} (header {header})",
-            src,
-            column=missing[0],
-        )
+    _require_columns(p, need, "not an akshare/East Money index file")
     raw = _read_csv(p, index_col=False, dtype={"日期": str})
     raw.columns = [str(c).strip() for c in raw.columns]
     idx = _dates(raw["日期"].to_numpy(), src, "日期")
@@ -564,15 +561,8 @@ def read_baostock_long(
     """
     p = _as_path(path)
     src = str(p)
-    header = read_header(p)
     need = ["date", "code", "open", "high", "low", "close", "volume", "amount"]
-    missing = [c for c in need if c not in header]
-    if missing:
-        raise DataError(
-            f"not a baostock long file: missing column(s) {missing} (header {header})",
-            src,
-            column=missing[0],
-        )
+    header = _require_columns(p, need, "not a baostock long file")
     use = [c for c in header if c in set(need) | set(_BAOSTOCK_FLOATS) | set(_BAOSTOCK_FLAGS)]
     dtypes = {c: "float64" for c in use if c not in ("date", "code")}
     dtypes.update({"date": str, "code": str})
@@ -654,15 +644,8 @@ def read_kaggle_long(
     """
     p = _as_path(path)
     src = str(p)
-    header = read_header(p)
     need = ["date", "open", "high", "low", "close", "volume", "Name"]
-    missing = [c for c in need if c not in header]
-    if missing:
-        raise DataError(
-            f"not a Kaggle S&P 500 long file: missing column(s) {missing} (header {header})",
-            src,
-            column=missing[0],
-        )
+    _require_columns(p, need, "not a Kaggle S&P 500 long file")
     dtypes = {c: "float64" for c in ("open", "high", "low", "close", "volume")}
     dtypes.update({"date": str, "Name": str})
     try:
