@@ -37,6 +37,7 @@ import json
 import logging
 import sys
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -52,7 +53,7 @@ from btlstm.features import (
     zscore_windows,
 )
 
-__all__ = ["WalkForwardConfig", "WalkForward", "walk_forward", "FitRecord"]
+__all__ = ["WalkForwardConfig", "WalkForward", "walk_forward", "FitRecord", "predict_fn"]
 
 log = logging.getLogger("btlstm.walkforward")
 
@@ -476,16 +477,16 @@ class WalkForward:
             )
             lo = cal[i]
             hi = cal[fits[k + 1]] if k + 1 < len(fits) else np.datetime64("2262-01-01", "ns")
-            fn = None
-            for s in syms:
-                sel = (s.end_dates >= lo) & (s.end_dates < hi) & (s.end_dates <= end_limit)
-                if not sel.any():
-                    continue
-                if fn is None:
-                    from btlstm.models import make_predict_fn
-
-                    fn = make_predict_fn(model)
-                out[s.name][s.end[sel]] = _predict_batches(fn, s.X[sel])
+            sels = [
+                (s.end_dates >= lo) & (s.end_dates < hi) & (s.end_dates <= end_limit) for s in syms
+            ]
+            n_win = int(sum(m.sum() for m in sels))
+            if n_win == 0:
+                continue
+            fn = predict_fn(model, n_win)
+            for s, sel in zip(syms, sels):
+                if sel.any():
+                    out[s.name][s.end[sel]] = _predict_batches(fn, s.X[sel])
         if isinstance(data, pd.DataFrame):
             return next(iter(out.values()))
         return out
@@ -498,6 +499,26 @@ class WalkForward:
 
 def _predict_batches(fn: Callable, X: np.ndarray, batch: int = 4096) -> np.ndarray:
     return np.concatenate([fn(X[j : j + batch]) for j in range(0, len(X), batch)])
+
+
+_FNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_XLA_MIN = 1024  # windows predicted by one model before XLA compilation pays off
+
+
+def predict_fn(model, n_windows: int = 1) -> Callable:
+    """The compiled forward pass for ``model``, built once per model and reused.
+
+    A ready model used in many backtests is traced once, not once per run. One
+    model over many windows (>= 1024) gets the XLA block path; a walk-forward
+    model that predicts a few weeks gets the plain compiled pass.
+    """
+    from btlstm.models import make_batch_predict_fn, make_predict_fn
+
+    fns = _FNS.setdefault(model, {})
+    key = "block" if n_windows >= _XLA_MIN else "plain"
+    if key not in fns:
+        fns[key] = make_batch_predict_fn(model) if key == "block" else make_predict_fn(model)
+    return fns[key]
 
 
 class Stream:
@@ -537,17 +558,13 @@ class Stream:
             if self._fn is None:
                 first = wf._first_allowed()
                 if first is None or T >= np.datetime64(first, "ns"):
-                    from btlstm.models import make_predict_fn
-
-                    self._fn = make_predict_fn(wf._ready)
+                    self._fn = predict_fn(wf._ready)
         elif self._due(i, T):
             frame = self._frame()
             syms, cal = wf._prepare(frame)
             if wf._fit_here(i, cal, self._last_fit, syms):
-                from btlstm.models import make_predict_fn
-
                 self._model = wf._model_at(syms, cal, i, self._k, self._model, None)
-                self._fn = make_predict_fn(self._model)
+                self._fn = predict_fn(self._model)
                 self._last_fit = i
                 self._k += 1
         if self._fn is None:

@@ -130,13 +130,36 @@ def test_history_trains_before_the_feed_starts(frame, reference, runonce):
     """The feed covers only the test period; the model still sees the years before it."""
     split = 150
     hist, test = frame.iloc[:split], frame.iloc[split:]
-    vals = _run(test, dict(config=WalkForwardConfig(**CFG), history=hist),
-                feed=make_feed(test), runonce=runonce)
+    vals = _run(
+        test,
+        dict(config=WalkForwardConfig(**CFG), history=hist),
+        feed=make_feed(test),
+        runonce=runonce,
+    )
     assert len(vals) == len(test)
     np.testing.assert_allclose(vals, reference[split:], atol=1e-6, equal_nan=True)
 
 
 def test_history_must_end_before_the_feed(frame):
     with pytest.raises(ValueError, match="history must end before"):
-        _run(frame.iloc[100:], dict(config=WalkForwardConfig(**CFG), history=frame.iloc[:120]),
-             feed=make_feed(frame.iloc[100:]))
+        _run(
+            frame.iloc[100:],
+            dict(config=WalkForwardConfig(**CFG), history=frame.iloc[:120]),
+            feed=make_feed(frame.iloc[100:]),
+        )
+
+
+def test_ready_model_long_feed_block_path_matches_per_bar():
+    """>= 1024 windows take the XLA block path in once(); next() stays within 1e-6 of it."""
+    import keras
+
+    from btlstm.models import build_model
+
+    long = synthetic_ohlcv(n=1200, seed=5)
+    keras.utils.set_random_seed(4)
+    model = build_model(lookback=10, lstm_units=8, dense_units=(8, 4))
+    kw = dict(model=model, config=WalkForwardConfig(lookback=10))
+    a = _run(long, kw)
+    b = _run(long, kw, runonce=False)
+    assert np.isfinite(a[9:]).all()
+    np.testing.assert_allclose(a, b, atol=1e-6, equal_nan=True)
