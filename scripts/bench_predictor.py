@@ -315,6 +315,7 @@ def bench_walkforward(frame, epochs: int, retrain_every: int) -> dict:
         )
         out[label] = dict(total=total, fits=fits, per_fit=fit_s / max(fits, 1), epochs=ep)
     out["ratio"] = out["cold"]["total"] / out["warm"]["total"]
+    out["period"] = f"{frame.index[0].date()} .. {frame.index[-1].date()} ({len(frame)} bars)"
     print(f"  cold / warm = {out['ratio']:.2f}x", flush=True)
     return out
 
@@ -367,8 +368,8 @@ def summary(args, frame, a: dict | None, c: dict | None) -> None:
                 f"| {r['epochs']:.1f} |"
             )
         print(
-            f"\nRefit every {args.retrain_every} bars, epochs {args.epochs} cold / "
-            f"{max(1, args.epochs // 4)} warm (early stopping, patience 3); "
+            f"\nWalk-forward on {c['period']}; refit every {args.retrain_every} bars, "
+            f"epochs {args.epochs} cold / {max(1, args.epochs // 4)} warm (early stopping, patience 3); "
             f"cold / warm = {c['ratio']:.2f}x."
         )
 
