@@ -7,7 +7,6 @@ The CLI (``btlstm run hold``, ``btlstm demo``) only parses arguments and calls
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import sys
 import time
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from btlstm._settings import check_known_keys
 from btlstm.data.validate import DataError, require_history
 
 __all__ = [
@@ -105,12 +105,7 @@ class HoldRun:
     def from_dict(cls, d: dict) -> "HoldRun":
         """Build from a (possibly sectioned) TOML dict; unknown keys raise with a suggestion."""
         flat = flatten_settings(d)
-        names = [f.name for f in dataclasses.fields(cls)]
-        for k in flat:
-            if k not in names:
-                close = difflib.get_close_matches(k, names, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise ValueError(f"unknown setting {k!r}{hint}")
+        check_known_keys(cls, flat, "setting")
         return cls(**flat)
 
     def walkforward_config(self):

@@ -31,7 +31,6 @@ the union calendar of the panel.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import json
 import logging
@@ -45,6 +44,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from btlstm._settings import check_known_keys
 from btlstm.data.validate import DataError, require_history, validate_frame
 from btlstm.features import (
     DEFAULT_FEATURES,
@@ -162,12 +162,7 @@ class WalkForwardConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "WalkForwardConfig":
         """Build from a plain dict (TOML/JSON); unknown keys raise, suggesting the closest."""
-        names = [f.name for f in dataclasses.fields(cls)]
-        for k in d:
-            if k not in names:
-                close = difflib.get_close_matches(k, names, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise ValueError(f"unknown walk-forward setting {k!r}{hint} (valid: {names})")
+        check_known_keys(cls, d, "walk-forward setting")
         return cls(**d)
 
     def to_dict(self) -> dict:
@@ -343,7 +338,7 @@ class WalkForward:
         y = np.concatenate([s.y[m] for s, m in zip(syms, masks)])
         d = np.concatenate([s.end_dates[m] for s, m in zip(syms, masks)])
         order = np.argsort(d, kind="stable")  # by window-end date; symbol order breaks ties
-        return X[order], y[order].astype(np.float32), masks
+        return X[order], y[order].astype(np.float32)
 
     def _cache_key(self, syms, T, k: int) -> str:
         h = hashlib.sha256()
@@ -392,7 +387,7 @@ class WalkForward:
         from btlstm.models import ModelFileError, load_model, save_model
 
         T = cal[i]
-        X, y, _ = self._training_set(syms, T, i, cal)
+        X, y = self._training_set(syms, T, i, cal)
         if len(X) < 1:
             raise DataError(
                 f"too little history: no labelled training sample is known at {pd.Timestamp(T).date()} "
