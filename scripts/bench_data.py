@@ -32,6 +32,7 @@ import backtrader as bt
 import pandas as pd
 
 import btlstm  # noqa: F401  (compat patches before Backtrader runs)
+from btlstm.analyzers import add_standard_analyzers
 from btlstm.data.catalog import load
 from btlstm.feeds import add_panel
 from strategies.buyhold import EqualWeight
@@ -40,20 +41,6 @@ from strategies.buyhold import EqualWeight
 def _maxrss_mb() -> float:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / 1024.0 / (1024.0 if sys.platform == "darwin" else 1.0)
-
-
-def _add_analyzers(cerebro):
-    cerebro.addanalyzer(bt.analyzers.Returns, _name="returns")
-    cerebro.addanalyzer(bt.analyzers.DrawDown, _name="drawdown")
-    cerebro.addanalyzer(
-        bt.analyzers.SharpeRatio,
-        _name="sharpe",
-        timeframe=bt.TimeFrame.Days,
-        riskfreerate=0.0,
-        annualize=True,
-    )
-    cerebro.addanalyzer(bt.analyzers.TradeAnalyzer, _name="trades")
-    cerebro.addanalyzer(bt.analyzers.TimeReturn, _name="timereturn")
 
 
 def run_panel(label, panel, load_s, cash, commission, start, end):
@@ -65,7 +52,7 @@ def run_panel(label, panel, load_s, cash, commission, start, end):
     feeds = add_panel(cerebro, panel, fromdate=start, todate=end, progress=True)
     add_s = time.perf_counter() - t0
     cerebro.addstrategy(EqualWeight, rebalance="monthly", percent=98)
-    _add_analyzers(cerebro)
+    add_standard_analyzers(cerebro)
     t0, c0 = time.perf_counter(), time.process_time()
     strat = cerebro.run()[0]
     run_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import btlstm  # noqa: F401  (compat patches first)
+from btlstm.analyzers import add_standard_analyzers
 from btlstm.data import DataError
 from btlstm.feeds import (
     PandasFeed,
@@ -323,20 +324,6 @@ def test_equal_weight_never_trades_phantom_bars():
 REAL_START, REAL_END = "2017-01-01", "2018-12-31"
 
 
-def _standard_analyzers(cerebro):
-    cerebro.addanalyzer(bt.analyzers.Returns, _name="returns")
-    cerebro.addanalyzer(bt.analyzers.DrawDown, _name="drawdown")
-    cerebro.addanalyzer(
-        bt.analyzers.SharpeRatio,
-        _name="sharpe",
-        timeframe=bt.TimeFrame.Days,
-        riskfreerate=0.0,
-        annualize=True,
-    )
-    cerebro.addanalyzer(bt.analyzers.TradeAnalyzer, _name="trades")
-    cerebro.addanalyzer(bt.analyzers.TimeReturn, _name="timereturn")
-
-
 def _check_analyzers(strat, cash, final):
     a = strat.analyzers
     rtot = a.returns.get_analysis()["rtot"]
@@ -361,7 +348,7 @@ def test_real_sector_etfs_buy_and_hold_spy_matches_file(data_dir):
     feeds = add_panel(cerebro, etfs, progress=False)
     assert len(feeds) == 10 and sum(feeds.phantom.values()) == 0  # one shared calendar
     cerebro.addstrategy(BuyAndHold, data_name="SPY", percent=99)
-    _standard_analyzers(cerebro)
+    add_standard_analyzers(cerebro)
     strat = cerebro.run()[0]
     final = cerebro.broker.getvalue()
     # the expected result straight from the CSV file, not through btlstm's reader
@@ -398,7 +385,7 @@ def test_real_csi300_members_equal_weight(members_2015, n_members):
     cerebro.broker.setcommission(commission=0.001)
     feeds = add_panel(cerebro, panel, progress=False)
     cerebro.addstrategy(LoggedEqualWeight, rebalance="monthly", percent=98)
-    _standard_analyzers(cerebro)
+    add_standard_analyzers(cerebro)
     strat = cerebro.run()[0]
     final = cerebro.broker.getvalue()
     assert {len(d) for d in strat.datas} == {len(feeds.calendar)}

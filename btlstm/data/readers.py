@@ -305,6 +305,17 @@ def _order(df: pd.DataFrame, extras=()) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- Yahoo
+#: Yahoo Finance column -> canonical column (used by the reader and the downloader).
+YAHOO_FIELDS = {
+    "Open": "open",
+    "High": "high",
+    "Low": "low",
+    "Close": "close",
+    "Adj Close": "adj_close",
+    "Volume": "volume",
+}
+
+
 def read_yahoo_csv(
     path,
     symbol: str | None = None,
@@ -354,16 +365,8 @@ def read_yahoo_csv(
     raw = _read_csv(p, index_col=False, dtype={"Date": str})
     raw.columns = [str(c).strip() for c in raw.columns]
     idx = _dates(raw["Date"].to_numpy(), src, "Date")
-    rename = {
-        "Open": "open",
-        "High": "high",
-        "Low": "low",
-        "Close": "close",
-        "Adj Close": "adj_close",
-        "Volume": "volume",
-    }
     df = raw.drop(columns=["Date"] + [c for c in ("OpenInterest",) if c in raw.columns])
-    df = df.rename(columns=rename)
+    df = df.rename(columns=YAHOO_FIELDS)
     df.columns = [c.lower().replace(" ", "_") for c in df.columns]
     df.index = idx
     _numeric(df, [c for c in df.columns], src, idx)

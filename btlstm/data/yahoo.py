@@ -30,21 +30,13 @@ import pandas as pd
 from btlstm.data.cache import read_manifest, verify_manifest, write_yahoo_csv
 from btlstm.data.catalog import CATALOG, get_dataset, yahoo_filename
 from btlstm.data.catalog import data_dir as _data_dir
+from btlstm.data.readers import YAHOO_FIELDS as _FIELDS
 from btlstm.data.readers import read_yahoo_csv
 from btlstm.data.validate import DataError, validate_frame
 
 __all__ = ["fetch_yahoo", "fetch_dataset", "frames_from_download"]
 
 logger = logging.getLogger("btlstm.data")
-
-_FIELDS = {
-    "Open": "open",
-    "High": "high",
-    "Low": "low",
-    "Close": "close",
-    "Adj Close": "adj_close",
-    "Volume": "volume",
-}
 
 
 def _tickers(tickers) -> list[str]:
