@@ -1,0 +1,131 @@
+"""The learner interface: what the walk-forward engine asks of a model.
+
+A learner turns known samples into predictions. It never decides which
+samples it may see: :mod:`btlstm.schedule` does that, and
+:mod:`btlstm.walkforward` hands the learner only the windows (and the past
+validation slice) that the schedule allows at a fit date.
+
+One learner object lives for a whole walk-forward run. Each :meth:`Learner.fit`
+replaces its state (or, with ``warm=True``, continues from it), so a run that
+refits 180 times keeps one model in memory, not 180.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+from btlstm._settings import check_known_keys
+
+__all__ = ["Learner", "FitResult"]
+
+
+@dataclass
+class FitResult:
+    """What one fit reports back (for progress lines, reports and tests).
+
+    Attributes:
+        epochs: training epochs run (0 for closed-form learners).
+        loss: final training loss (None if not applicable).
+        val_loss: best validation loss (None without a validation slice).
+    """
+
+    epochs: int = 0
+    loss: float | None = None
+    val_loss: float | None = None
+
+
+class Learner(ABC):
+    """Fit on known samples, predict windows, save and load its fitted state.
+
+    Subclasses set ``name`` (the registry key), ``Settings`` (a dataclass of
+    their own settings; ``WalkForwardConfig.model`` holds its fields) and
+    ``suffix`` (file suffix of a saved state).
+
+    Args:
+        lookback: bars per input window.
+        n_features: features per bar.
+        settings: a ``Settings`` instance, a dict of its fields, or None (defaults).
+    """
+
+    name: ClassVar[str] = ""
+    Settings: ClassVar[type] = object
+    suffix: ClassVar[str] = ".bin"
+
+    def __init__(self, lookback: int, n_features: int, settings=None):
+        self.lookback = int(lookback)
+        self.n_features = int(n_features)
+        self.settings = self.make_settings(settings)
+        self.fitted = False
+
+    @classmethod
+    def make_settings(cls, settings=None):
+        """A ``Settings`` instance from None, a dict (unknown keys raise) or an instance."""
+        if settings is None:
+            return cls.Settings()
+        if isinstance(settings, cls.Settings):
+            return settings
+        if isinstance(settings, dict):
+            check_known_keys(cls.Settings, settings, f"{cls.name} model setting")
+            return cls.Settings(**settings)
+        raise ValueError(
+            f"model settings for learner {cls.name!r} must be a dict or "
+            f"{cls.Settings.__name__}, got {type(settings).__name__}: {settings!r}"
+        )
+
+    def token(self) -> dict[str, Any]:
+        """Plain-JSON description of everything that changes a fitted model (cache keys)."""
+        d = dataclasses.asdict(self.settings)
+        d = json.loads(json.dumps(d, sort_keys=True, default=str))
+        return {"learner": self.name, "lookback": self.lookback, "n_features": self.n_features, **d}
+
+    @abstractmethod
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        X_val: np.ndarray | None = None,
+        y_val: np.ndarray | None = None,
+        *,
+        seed: int = 0,
+        epochs: int = 20,
+        batch_size: int = 64,
+        patience: int = 3,
+        warm: bool = False,
+    ) -> FitResult:
+        """Fit on ``X`` ``(n, lookback, n_features)`` and ``y`` ``(n,)``; the optional
+        validation slice (older-than-the-fit-date samples) drives early stopping."""
+
+    @abstractmethod
+    def predictor(self, n_windows: int = 1) -> Callable[[np.ndarray], np.ndarray]:
+        """A fast function ``X -> 1-D predictions`` for the current fitted state.
+
+        ``n_windows`` is how many windows the caller is about to predict with
+        it (a learner may pick a faster compiled path for large batches).
+        """
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """1-D predictions for windows ``X`` (batched)."""
+        X = np.asarray(X)
+        if len(X) == 0:
+            return np.empty(0)
+        return self.predictor(len(X))(X)
+
+    @abstractmethod
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted state to ``path`` atomically."""
+
+    @abstractmethod
+    def load(self, path: str | Path) -> None:
+        """Replace the current state with the one saved at ``path``.
+
+        Raises:
+            btlstm.models.ModelFileError (a ValueError): the file is missing,
+                corrupt, or does not fit this learner's input shape.
+        """

@@ -1,0 +1,265 @@
+"""The Keras LSTM learner (the seed article's network) behind the learner interface.
+
+One compiled model lives for a whole walk-forward run. Each cold fit builds a
+fresh model from the fit's seed (about 30 ms; it draws the same random numbers
+as a brand-new model would), copies its initial weights into the long-lived
+model, resets the optimizer and trains. The long-lived model keeps its traced
+train and predict functions, so a refit costs training time, not tracing, and
+memory stays flat however many fits a run makes.
+
+Importing this module does not import TensorFlow; fitting does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from btlstm.learners.base import FitResult, Learner
+
+__all__ = ["LSTMSettings", "LSTMLearner"]
+
+_REG_SLOTS = (
+    "kernel_regularizer",
+    "recurrent_regularizer",
+    "bias_regularizer",
+    "activity_regularizer",
+)
+
+
+@dataclass
+class LSTMSettings:
+    """Settings of the LSTM network (``[model]`` keys beside the walk-forward ones).
+
+    Args:
+        lstm_units: units of the LSTM layer (seed: 32).
+        dense_units: hidden Dense layers after it (seed: 32, 16); a linear
+            ``Dense(1)`` output is always added.
+        dropout: ``keras.layers.LSTM`` input dropout.
+        recurrent_dropout: ``keras.layers.LSTM`` recurrent dropout.
+        kernel_regularizer: spec of the input-kernel penalty, e.g. ``"l2(0.01)"``.
+        recurrent_regularizer: spec of the recurrent-kernel penalty.
+        bias_regularizer: spec of the bias penalty.
+        activity_regularizer: spec of the output-activity penalty.
+        learning_rate: Adam learning rate.
+        lstm_kwargs: any other ``keras.layers.LSTM`` argument.
+        dense_kwargs: ``keras.layers.Dense`` arguments for every Dense layer.
+        stacked_lstm_units: extra LSTM layers before the main one.
+        dense_activation: activation of the hidden Dense layers.
+        loss: Keras loss.
+    """
+
+    lstm_units: int = 32
+    dense_units: tuple = (32, 16)
+    dropout: float = 0.0
+    recurrent_dropout: float = 0.0
+    kernel_regularizer: Any = None
+    recurrent_regularizer: Any = None
+    bias_regularizer: Any = None
+    activity_regularizer: Any = None
+    learning_rate: float = 1e-3
+    lstm_kwargs: dict = field(default_factory=dict)
+    dense_kwargs: dict = field(default_factory=dict)
+    stacked_lstm_units: tuple = ()
+    dense_activation: str = "relu"
+    loss: str = "mse"
+
+    def __post_init__(self):
+        self.dense_units = tuple(self.dense_units)
+        self.stacked_lstm_units = tuple(self.stacked_lstm_units)
+        for name in ("lstm_kwargs", "dense_kwargs"):
+            if not isinstance(getattr(self, name), dict):
+                raise ValueError(f"{name} must be a dict, got {getattr(self, name)!r}")
+        for name in ("dropout", "recurrent_dropout"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v < 1.0:
+                raise ValueError(f"{name} must be a number in [0, 1), got {v!r}")
+            if v and name in self.lstm_kwargs:
+                raise ValueError(f"{name} is given twice: as {name}={v!r} and in lstm_kwargs")
+        for name in _REG_SLOTS:
+            if getattr(self, name) is not None and name in self.lstm_kwargs:
+                raise ValueError(f"{name} is given twice: as a setting and in lstm_kwargs")
+
+    def build_kwargs(self) -> dict:
+        """Keyword arguments for :func:`btlstm.models.build_model`."""
+        lkw = dict(self.lstm_kwargs)
+        for name in _REG_SLOTS:
+            if getattr(self, name) is not None:
+                lkw[name] = getattr(self, name)
+        for name in ("dropout", "recurrent_dropout"):
+            if getattr(self, name):
+                lkw[name] = getattr(self, name)
+        return dict(
+            lstm_units=self.lstm_units,
+            dense_units=self.dense_units,
+            stacked_lstm_units=self.stacked_lstm_units,
+            lstm_kwargs=lkw or None,
+            dense_kwargs=dict(self.dense_kwargs) or None,
+            dense_activation=self.dense_activation,
+            learning_rate=self.learning_rate,
+            loss=self.loss,
+        )
+
+
+class LSTMLearner(Learner):
+    """The seed's LSTM regressor, trained with Adam on MSE and early stopping.
+
+    ``fit`` seeds with ``keras.utils.set_random_seed(seed)`` first, so the same
+    seed gives bit-identical weights in a new process.
+
+    Example:
+        >>> learner = LSTMLearner(lookback=30, n_features=6, settings={"lstm_units": 8})
+        >>> learner.settings.dense_units
+        (32, 16)
+    """
+
+    name = "lstm"
+    Settings = LSTMSettings
+    suffix = ".keras"
+
+    def __init__(self, lookback: int, n_features: int, settings=None):
+        super().__init__(lookback, n_features, settings)
+        self.model = None  # the long-lived keras.Model
+        self._fns: dict = {}
+        self.pretrained = False
+
+    @classmethod
+    def from_model(cls, model, n_features: int | None = None) -> "LSTMLearner":
+        """A learner around a ready ``keras.Model`` or a saved ``.keras`` path (nothing is trained)."""
+        from btlstm.models import load_model
+
+        if isinstance(model, (str, Path)):
+            model = load_model(model)
+        shape = tuple(model.input_shape[1:])
+        if len(shape) != 2 or None in shape:
+            raise ValueError(
+                f"model input_shape must be (batch, lookback, n_features), got {model.input_shape!r}"
+            )
+        learner = cls(shape[0], shape[1])
+        learner.model = model
+        learner.fitted = True
+        learner.pretrained = True
+        return learner
+
+    # ------------------------------------------------------------- training
+    def _fresh(self, seed: int):
+        import keras
+
+        from btlstm.models import build_model
+
+        keras.utils.set_random_seed(int(seed))
+        return build_model(
+            lookback=self.lookback, n_features=self.n_features, **self.settings.build_kwargs()
+        )
+
+    def _reset_to(self, fresh) -> None:
+        """Give the long-lived model ``fresh``'s initial state and a new optimizer state."""
+        for dst, src in zip(self.model.variables, fresh.variables, strict=True):
+            dst.assign(src)
+        self._reset_optimizer_only()
+
+    def fit(
+        self,
+        X,
+        y,
+        X_val=None,
+        y_val=None,
+        *,
+        seed=0,
+        epochs=20,
+        batch_size=64,
+        patience=3,
+        warm=False,
+    ) -> FitResult:
+        import keras
+
+        if self.pretrained:
+            raise ValueError("a learner built from a ready model is not trained (pass config only)")
+        fresh = self._fresh(seed)  # always drawn, so warm and cold fits consume the same stream
+        if self.model is None:
+            self.model = fresh
+        elif warm and self.fitted:
+            self._reset_optimizer_only()
+        else:
+            self._reset_to(fresh)
+        del fresh
+        fit_kw = dict(epochs=int(epochs), batch_size=int(batch_size), shuffle=True, verbose=0)
+        if X_val is not None and len(X_val) and len(X):
+            fit_kw["validation_data"] = (X_val, np.asarray(y_val, dtype=np.float32))
+            fit_kw["callbacks"] = [
+                keras.callbacks.EarlyStopping(
+                    monitor="val_loss", patience=int(patience), restore_best_weights=True
+                )
+            ]
+        hist = self.model.fit(X, np.asarray(y, dtype=np.float32), **fit_kw).history
+        self.fitted = True
+        loss = hist.get("loss", [None])[-1]
+        vl = hist.get("val_loss")
+        return FitResult(
+            epochs=len(hist.get("loss", [])),
+            loss=None if loss is None else float(loss),
+            val_loss=float(min(vl)) if vl else None,
+        )
+
+    def _reset_optimizer_only(self) -> None:
+        opt = self.model.optimizer
+        if getattr(opt, "built", False):
+            keep = {id(getattr(opt, "_learning_rate", None))}
+            for v in opt.variables:
+                if id(v) not in keep:
+                    v.assign(np.zeros(v.shape, dtype=v.dtype))
+
+    # ------------------------------------------------------------- predicting
+    def predictor(self, n_windows: int = 1):
+        from btlstm.models import make_batch_predict_fn, make_predict_fn
+
+        if self.model is None:
+            raise ValueError("LSTMLearner: predict before fit (no model)")
+        key = "block" if n_windows >= _XLA_MIN else "plain"
+        if self._fns.get("model") is not self.model:  # compiled once per model object
+            self._fns = {"model": self.model}
+        fns = self._fns
+        if key not in fns:
+            make = make_batch_predict_fn if key == "block" else make_predict_fn
+            fns[key] = make(self.model)
+        return fns[key]
+
+    # ------------------------------------------------------------- files
+    def save(self, path) -> Path:
+        from btlstm.models import save_model
+
+        if self.model is None:
+            raise ValueError("LSTMLearner: nothing to save before fit")
+        return save_model(self.model, path)
+
+    def load(self, path) -> None:
+        from btlstm.models import ModelFileError, load_model
+
+        loaded = load_model(path)
+        want = (self.lookback, self.n_features)
+        if tuple(loaded.input_shape[1:]) != want:
+            raise ModelFileError(
+                f"model file {str(path)!r} expects windows {tuple(loaded.input_shape[1:])}, "
+                f"this run needs {want}"
+            )
+        if self.model is None or self.pretrained:
+            self.model = loaded
+        else:
+            try:
+                for dst, src in zip(self.model.variables, loaded.variables, strict=True):
+                    dst.assign(src)
+            except ValueError:  # another architecture: use the loaded model itself
+                self.model = loaded
+        self.fitted = True
+
+
+_XLA_MIN = 1024  # windows predicted by one model before XLA compilation pays off
+
+
+def settings_fields() -> list[str]:
+    """Names of the LSTM settings (``[model]`` keys that belong to the learner)."""
+    return [f.name for f in dataclasses.fields(LSTMSettings)]
