@@ -2,22 +2,17 @@
 
 Both honour a ``tradable`` line when the feed has one (as the feeds of
 :func:`btlstm.feeds.add_panel` do): they never place an order on a bar whose
-``tradable[0]`` is 0 (a phantom or suspended bar).
+``tradable[0]`` is 0 (a phantom or suspended bar); see
+:func:`btlstm.rebalance.is_tradable`.
 """
 
 from __future__ import annotations
 
 import backtrader as bt
 
+from btlstm.rebalance import Rebalancer, equal_weights, is_tradable
+
 __all__ = ["BuyAndHold", "EqualWeight"]
-
-
-def _tradable(data) -> bool:
-    """True unless the feed has a ``tradable`` line that is 0 (or NaN) now."""
-    if "tradable" not in data.getlinealiases():
-        return True
-    value = data.tradable[0]
-    return value == value and value > 0
 
 
 class BuyAndHold(bt.Strategy):
@@ -48,7 +43,7 @@ class BuyAndHold(bt.Strategy):
         if self.p.data_name is None:
             self.target = self.datas[0]
         else:
-            self.target = self.getdatabyname(self.p.data_name)
+            self.target = {d._name: d for d in self.datas}.get(self.p.data_name)
             if self.target is None:
                 names = [d._name for d in self.datas]
                 raise ValueError(f"data_name: no feed named {self.p.data_name!r} (feeds: {names})")
@@ -63,7 +58,7 @@ class BuyAndHold(bt.Strategy):
         self.order = None
 
     def next(self):
-        if self.bought or self.order is not None or not _tradable(self.target):
+        if self.bought or self.order is not None or not is_tradable(self.target):
             return
         self.order = self.order_target_percent(data=self.target, target=self.p.percent / 100.0)
 
@@ -90,9 +85,10 @@ class EqualWeight(bt.Strategy):
         weight; feeds never become forced sales when they stop trading (their
         flat phantom bars keep the last close).
 
-    Orders of the previous rebalance that are still pending at the next one
-    (e.g. held back by :class:`btlstm.feeds.TradableFiller` during a
-    suspension) are cancelled before the new targets are set.
+    The orders are sent by a :class:`btlstm.rebalance.Rebalancer`: orders of
+    the previous rebalance that are still pending at the next one (e.g. held
+    back by :class:`btlstm.feeds.TradableFiller` during a suspension) are
+    cancelled before the new targets are set.
     """
 
     params = (
@@ -105,14 +101,12 @@ class EqualWeight(bt.Strategy):
             raise ValueError(f"rebalance: expected 'monthly' or 'never', got {self.p.rebalance!r}")
         if not 0 < self.p.percent <= 100:
             raise ValueError(f"percent: must lie in (0, 100], got {self.p.percent!r}")
-        self.pending = set()
+        self.rebalancer = Rebalancer(self)
         self.last_month = None
-        self.rebalances = 0
+        self.rebalances = 0  # rebalances that had at least one tradable feed
 
     def notify_order(self, order):
-        if order.status in (order.Submitted, order.Accepted):
-            return
-        self.pending.discard(order.ref)
+        self.rebalancer.notify_order(order)
 
     def _due(self) -> bool:
         month = self.datas[0].datetime.date(0).replace(day=1)
@@ -127,19 +121,7 @@ class EqualWeight(bt.Strategy):
     def next(self):
         if not self._due():
             return
-        for order in [o for o in self.broker.get_orders_open() if o.ref in self.pending]:
-            self.cancel(order)
-        self.pending.clear()
-        trade = [d for d in self.datas if _tradable(d)]
-        held_stuck = [d for d in self.datas if not _tradable(d) and self.getposition(d).size]
-        n = len(trade) + len(held_stuck)
-        if not trade or n == 0:
-            return
-        weight = self.p.percent / 100.0 / n
-        value = self.broker.getvalue()
-        current = {d: self.broker.getvalue(datas=[d]) / value if value else 0.0 for d in trade}
-        for d in sorted(trade, key=lambda d: weight - current[d]):
-            order = self.order_target_percent(data=d, target=weight)
-            if order is not None:
-                self.pending.add(order.ref)
-        self.rebalances += 1
+        targets = equal_weights(self, self.datas, total=self.p.percent / 100.0)
+        self.rebalancer.rebalance(targets)
+        if any(is_tradable(d) for d in targets):
+            self.rebalances += 1

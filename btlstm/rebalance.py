@@ -1,0 +1,196 @@
+"""Rebalancing helpers for Backtrader strategies: a tradable check, equal
+target weights and a :class:`Rebalancer` that moves a portfolio to target
+weights (stale-order cancel, sells before buys, untradable bars skipped).
+
+A strategy decides *what* to hold (a dict ``{data: weight}``); these helpers
+decide *how* to send the orders, the same way for every strategy::
+
+    class TopK(bt.Strategy):
+        def __init__(self):
+            self.rebalancer = Rebalancer(self)
+
+        def notify_order(self, order):
+            self.rebalancer.notify_order(order)
+
+        def next(self):
+            if self.due():
+                self.rebalancer.rebalance({d: 0.33 for d in self.pick(3)})
+
+Orders are market orders placed with ``order_target_percent`` at the signal
+bar's close; they fill at the next bar's open (or at the next tradable bar's
+open under :class:`btlstm.feeds.TradableFiller`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+
+import backtrader as bt
+
+__all__ = ["is_tradable", "equal_weights", "Rebalancer"]
+
+
+def is_tradable(data) -> bool:
+    """Whether ``data`` may be traded on its current bar.
+
+    True unless the feed has a ``tradable`` line (as the feeds of
+    :func:`btlstm.feeds.add_panel` do) whose value now is 0 or NaN: a phantom
+    bar before a listing or after a delisting, or a suspension.
+
+    Args:
+        data: a Backtrader data feed.
+
+    Returns:
+        ``True`` or ``False``.
+
+    Example:
+        >>> import backtrader as bt
+        >>> import pandas as pd
+        >>> frame = pd.DataFrame({"close": [1.0, 1.0], "tradable": [1.0, 0.0]},
+        ...                      index=pd.bdate_range("2024-01-01", periods=2))
+        >>> class Feed(bt.feeds.PandasData):
+        ...     lines = ("tradable",)
+        ...     params = (("tradable", "tradable"),)
+        >>> class Probe(bt.Strategy):
+        ...     def __init__(self):
+        ...         self.seen = []
+        ...     def next(self):
+        ...         self.seen.append(is_tradable(self.data))
+        >>> cerebro = bt.Cerebro(stdstats=False)
+        >>> _ = cerebro.adddata(Feed(dataname=frame))
+        >>> _ = cerebro.addstrategy(Probe)
+        >>> cerebro.run()[0].seen
+        [True, False]
+    """
+    if "tradable" not in data.getlinealiases():
+        return True
+    value = data.tradable[0]
+    return value == value and value > 0
+
+
+def equal_weights(strategy, datas: Iterable | None = None, total: float = 1.0) -> dict:
+    """Equal target weights over the feeds that are tradable now, where a held
+    position that cannot be traded now keeps its slot.
+
+    Formula:
+        ``weight = total / n``, ``n`` = feeds tradable now + feeds held but
+        untradable now (a suspended position cannot be sold; it keeps its
+        value and its share). Feeds neither tradable nor held get no entry.
+
+    Args:
+        strategy: the running ``bt.Strategy`` (for positions).
+        datas: the candidate feeds; None is every feed of the strategy.
+        total: the share of the portfolio to spread, e.g. 0.99.
+
+    Returns:
+        ``{data: weight}`` in the order of ``datas``; empty when nothing is
+        tradable or held. The untradable held feeds are in it too:
+        :meth:`Rebalancer.rebalance` leaves them alone.
+    """
+    if isinstance(total, bool) or not isinstance(total, (int, float)) or not math.isfinite(total):
+        raise ValueError(f"`total` must be a finite number, got {total!r}")
+    feeds = list(strategy.datas if datas is None else datas)
+    keep = [d for d in feeds if is_tradable(d) or strategy.getposition(d).size]
+    if not keep:
+        return {}
+    weight = float(total) / len(keep)
+    return {d: weight for d in keep}
+
+
+def _label(data) -> str:
+    return str(getattr(data, "_name", "") or data)
+
+
+class Rebalancer:
+    """Moves a strategy's portfolio to target weights, one rebalance at a time.
+
+    Each :meth:`rebalance`:
+
+      1. cancels the orders of this rebalancer that are still pending (e.g.
+         held back by :class:`btlstm.feeds.TradableFiller` over a suspension),
+         so a stale target never fills after a new one was set;
+      2. skips every feed that is not tradable now (:func:`is_tradable`): no
+         order is placed for it, and a held position stays as it is;
+      3. sends ``order_target_percent(data, weight)`` for the other feeds,
+         those that reduce a position (target below the current weight)
+         first, so sales free cash before the buys need it; ties keep the
+         order of ``targets``.
+
+    Feeds absent from ``targets`` are not touched: give a weight of 0.0 to
+    close a position.
+
+    Args:
+        strategy: the ``bt.Strategy`` that owns the orders.
+        reason: stored in each order's ``info["reason"]`` (shown by the
+            ``orders`` analyzer); None stores nothing.
+
+    The strategy must forward its order notifications::
+
+        def notify_order(self, order):
+            self.rebalancer.notify_order(order)
+    """
+
+    def __init__(self, strategy, reason: str | None = "rebalance"):
+        if not isinstance(strategy, bt.Strategy):
+            raise TypeError(f"`strategy` must be a backtrader.Strategy, got {strategy!r}")
+        if reason is not None and not isinstance(reason, str):
+            raise ValueError(f"`reason` must be a string or None, got {reason!r}")
+        self.strategy = strategy
+        self.reason = reason
+        self.pending: dict[int, bt.Order] = {}  # ref -> order still alive
+        self.count = 0  # calls of rebalance()
+
+    def notify_order(self, order) -> None:
+        """Forget an order of this rebalancer once it is finished (filled,
+        cancelled, rejected, margin, expired)."""
+        if order.ref in self.pending and not order.alive():
+            del self.pending[order.ref]
+
+    def cancel_pending(self) -> list:
+        """Cancel this rebalancer's orders that are still alive; returns them."""
+        stale = [o for o in self.pending.values() if o.alive()]
+        for order in stale:
+            self.strategy.cancel(order)
+        self.pending.clear()
+        return stale
+
+    def rebalance(self, targets: Mapping) -> list:
+        """Cancel stale orders, then order every tradable feed to its target weight.
+
+        Args:
+            targets: ``{data: weight}``, weights as fractions of the portfolio
+                value (0.25 = 25%; 0.0 closes the position).
+
+        Returns:
+            The orders placed (``order_target_percent`` places none for a
+            feed already at its target).
+        """
+        if not isinstance(targets, Mapping):
+            raise TypeError(f"`targets` must be a dict {{data: weight}}, got {targets!r}")
+        for data, weight in targets.items():
+            ok = not isinstance(weight, bool) and isinstance(weight, (int, float))
+            if not ok or not math.isfinite(weight):
+                raise ValueError(
+                    f"`targets`: the weight of {_label(data)!r} must be a finite number, "
+                    f"got {weight!r}"
+                )
+        self.count += 1
+        self.cancel_pending()
+        strategy = self.strategy
+        tradable = [d for d in targets if is_tradable(d)]
+        if not tradable:
+            return []
+        broker = strategy.broker
+        value = broker.getvalue()
+        current = {d: broker.getvalue(datas=[d]) / value if value else 0.0 for d in tradable}
+        placed = []
+        for data in sorted(tradable, key=lambda d: targets[d] - current[d]):
+            order = strategy.order_target_percent(data=data, target=float(targets[data]))
+            if order is None:
+                continue
+            if self.reason is not None:
+                order.addinfo(reason=self.reason)
+            self.pending[order.ref] = order
+            placed.append(order)
+        return placed
