@@ -19,6 +19,7 @@ setup(
         "yfinance>=0.2.30",
         "matplotlib>=3.5",  # backtrader plotting + reports, headless (Agg)
         "scipy>=1.9",  # rank correlations
+        "tqdm>=4.60",  # CLI progress bar (btlstm.progress)
     ],
     extras_require={
         "test": ["pytest>=7"],

@@ -1,17 +1,225 @@
-"""Private helper shared by the settings dataclasses (WalkForwardConfig, HoldRun)."""
+"""Private helpers shared by the settings dataclasses (WalkForwardConfig, btlstm.settings).
+
+One unknown-key check (with the closest valid name), one type check of a
+value against a dataclass field's annotation, and the help text of a field
+read from the class's source (a trailing ``# comment``) or its docstring's
+``Args:`` section.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
+import json
+import re
+import types
+import typing
+
+__all__ = ["SettingsError", "check_known_keys", "closest", "coerce", "field_help", "field_types"]
 
 
-def check_known_keys(cls, d: dict, what: str) -> None:
-    """Raise ValueError for the first key of ``d`` that is not a field of dataclass ``cls``,
-    suggesting the closest valid name."""
+class SettingsError(ValueError):
+    """A bad setting; the message names the TOML key or flag and repeats the value."""
+
+
+def closest(name: str, names) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``names``, or ``""``."""
+    close = difflib.get_close_matches(str(name), [str(n) for n in names], n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def check_known_keys(cls, d: dict, what: str, where=None) -> None:
+    """Raise ValueError for the first key of ``d`` that is not a field of dataclass ``cls``.
+
+    ``what`` names the kind of key ("walk-forward setting"); ``where(key)``,
+    when given, names the place the user typed it (a TOML key or a flag).
+    """
     names = [f.name for f in dataclasses.fields(cls)]
     for k in d:
         if k not in names:
-            close = difflib.get_close_matches(k, names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"unknown {what} {k!r}{hint} (valid: {names})")
+            place = where(k) if where else repr(k)
+            raise SettingsError(f"unknown {what} {place}{closest(k, names)} (valid: {names})")
+
+
+def field_types(cls) -> dict:
+    """``{field name: resolved annotation}`` of a dataclass."""
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # pragma: no cover - unresolvable annotation: no type check
+        hints = {}
+    return {f.name: hints.get(f.name, typing.Any) for f in dataclasses.fields(cls)}
+
+
+def _default(f: dataclasses.Field):
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
+
+
+def field_defaults(cls) -> dict:
+    return {f.name: _default(f) for f in dataclasses.fields(cls)}
+
+
+# --------------------------------------------------------------------------- types
+def _args(tp) -> tuple:
+    return typing.get_args(tp)
+
+
+def _is_union(tp) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
+
+
+def optional(tp) -> bool:
+    """True when ``None`` is a valid value of annotation ``tp``."""
+    return tp is typing.Any or tp is type(None) or (_is_union(tp) and type(None) in _args(tp))
+
+
+def _kinds(tp) -> list:
+    """The non-None members of a (possibly Optional/Union) annotation."""
+    if _is_union(tp):
+        return [a for a in _args(tp) if a is not type(None)]
+    return [tp]
+
+
+def _element(tp, default):
+    """Element type of a tuple/list annotation (from its args or the default's items)."""
+    args = [a for a in _args(tp) if a is not Ellipsis]
+    if args:
+        return args[0]
+    if isinstance(default, (tuple, list)) and default:
+        return type(default[0])
+    return typing.Any
+
+
+def _name(tp) -> str:
+    names = {bool: "true/false", int: "an integer", float: "a number", str: "a string"}
+    if tp in names:
+        return names[tp]
+    origin = typing.get_origin(tp) or tp
+    if origin in (tuple, list):
+        return "a list"
+    if origin is dict:
+        return "a table (dict)"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _number(text: str):
+    """A CLI list item of unknown type: an int, else a float, else the string."""
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _one(value, tp, default, text: bool):
+    """Check/convert ``value`` to ``tp``; raise TypeError/ValueError on a mismatch."""
+    if tp is typing.Any:
+        return value
+    origin = typing.get_origin(tp) or tp
+    if origin is bool:
+        if text and isinstance(value, str):
+            low = value.strip().lower()
+            if low in ("true", "yes", "1", "on"):
+                return True
+            if low in ("false", "no", "0", "off"):
+                return False
+        if isinstance(value, bool):
+            return value
+        raise TypeError
+    if origin is int:
+        if text and isinstance(value, str):
+            return int(value.strip())
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise TypeError
+    if origin is float:
+        if text and isinstance(value, str):
+            return float(value.strip())
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise TypeError
+    if origin is str:
+        if isinstance(value, str):
+            return value
+        raise TypeError
+    if origin in (tuple, list):
+        if text and isinstance(value, str):
+            value = [v for v in (s.strip() for s in value.split(",")) if v]
+        if not isinstance(value, (list, tuple)):
+            raise TypeError
+        el = _element(tp, default)
+        if el is typing.Any and text:
+            return origin(_number(v) for v in value)
+        return origin(_one(v, el, None, text) for v in value)
+    if origin is dict:
+        if text and isinstance(value, str):
+            value = json.loads(value)
+        if not isinstance(value, dict):
+            raise TypeError
+        return dict(value)
+    if isinstance(origin, type) and not isinstance(value, origin):
+        raise TypeError
+    return value
+
+
+def coerce(value, tp, default=None, where: str = "value", text: bool = False):
+    """Check ``value`` against annotation ``tp`` (``text``: parse it from a CLI string).
+
+    TOML values are checked, not guessed: the string ``"false"`` is not a
+    bool, ``"5"`` is not an integer. Integers are accepted where a float is
+    expected. Raises ValueError naming ``where`` and repeating the value.
+    """
+    if value is None:
+        if optional(tp):
+            return None
+        raise SettingsError(f"{where}: expected {_name(tp)}, got no value")
+    if text and isinstance(value, str) and optional(tp) and value.strip().lower() == "none":
+        return None
+    kinds = _kinds(tp)
+    # a str member last: "1.5" for `float | str` stays a number from the CLI
+    kinds = sorted(kinds, key=lambda k: k is str)
+    for k in kinds:
+        try:
+            return _one(value, k, default, text)
+        except (TypeError, ValueError):
+            continue
+    want = " or ".join(_name(k) for k in kinds)
+    raise SettingsError(f"{where}: expected {want}, got {value!r} ({type(value).__name__})")
+
+
+# --------------------------------------------------------------------------- help
+_COMMENT = re.compile(r"""^\s*\(?\s*["']?(\w+)["']?\s*[:,=].*#\s*(.+?)\s*$""")
+
+
+def field_help(cls) -> dict:
+    """``{name: help}`` from ``# comments`` after each field (dataclass fields or a
+    Backtrader ``params`` tuple) and from the docstring's ``Args:`` section."""
+    out: dict = {}
+    doc = inspect.getdoc(cls) or ""
+    m = re.search(r"^(Args|Attributes|Params):\s*$(.*?)(?=^\S|\Z)", doc, re.M | re.S)
+    if m:
+        name, buf = None, []
+        for line in m.group(2).splitlines():
+            hit = re.match(r"^\s{2,4}(\w+)(?:\s*\([^)]*\))?:\s*(.*)$", line)
+            if hit:
+                if name:
+                    out[name] = " ".join(buf).strip()
+                name, buf = hit.group(1), [hit.group(2)]
+            elif name and line.strip():
+                buf.append(line.strip())
+        if name:
+            out[name] = " ".join(buf).strip()
+    try:
+        src = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return out
+    for line in src.splitlines():
+        hit = _COMMENT.match(line)
+        if hit and hit.group(1) not in out and "noqa" not in hit.group(2):
+            out[hit.group(1)] = hit.group(2)
+    return out

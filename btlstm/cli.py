@@ -2,10 +2,17 @@
 
 Commands:
   btlstm demo                 the whole journey on the embedded SYNTHETIC market (no data, no internet)
-  btlstm run hold [...]       Backtest 1 (hold N days on an index) on real data
+  btlstm run <strategy> [...] a registered strategy (``btlstm run hold``: Backtest 1) on real data
+  btlstm report DIR           rebuild report.html from the files of a finished run
   btlstm data list            the datasets of the catalogue and whether they are present
   btlstm data summary NAME    rows, dates and symbols of a dataset
   btlstm fetch NAME|TICKER... download from Yahoo Finance into the data directory (needs internet)
+
+``btlstm run <strategy>`` is generated: one subcommand per registered
+strategy (:mod:`btlstm.registry`), one flag per settings field
+(:mod:`btlstm.settings`: ``train_start`` -> ``--train-start``), typed from the
+field's annotation or default, with the field's comment as help. A new
+strategy gets its command, flags and TOML keys without parsing code here.
 """
 
 from __future__ import annotations
@@ -16,101 +23,190 @@ import sys
 
 from btlstm.data.validate import DataError
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser", "settings_from_args"]
+
+_ALL_FLAGS: set = set()
 
 
-def _hold_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("data")
-    g.add_argument("--config", help="TOML file with any of the settings below (flags win)")
-    g.add_argument("--data", help="catalogue name (csi300, sse, spy, ...) or a CSV path [csi300]")
-    g.add_argument(
-        "--symbol", help="symbol within a panel dataset (e.g. --data sector_etfs --symbol XLK)"
+class _Parser(argparse.ArgumentParser):
+    """argparse with ``btlstm: error: ...`` messages (exit 2) that suggest the closest flag."""
+
+    def error(self, message):
+        from btlstm._settings import closest
+
+        if message.startswith("unrecognized arguments:"):
+            bad = [w for w in message.split(":", 1)[1].split() if w.startswith("--")]
+            if bad:
+                message += closest(bad[0].split("=")[0], sorted(_ALL_FLAGS))
+        self.print_usage(sys.stderr)
+        self.exit(2, f"btlstm: error: {message}\n")
+
+    def add_argument(self, *args, **kwargs):
+        _ALL_FLAGS.update(a for a in args if a.startswith("--"))
+        return super().add_argument(*args, **kwargs)
+
+
+def _escape(text) -> str:
+    return str(text).replace("%", "%%")
+
+
+def _typed(tp, default, flag: str):
+    from btlstm._settings import coerce
+
+    def convert(text: str):
+        try:
+            return coerce(text, tp, default, where=flag, text=True)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e).split(": ", 1)[-1]) from None
+
+    convert.__name__ = getattr(tp, "__name__", "value")
+    return convert
+
+
+def _show(v) -> str:
+    if isinstance(v, (tuple, list)):
+        return ",".join(str(x) for x in v) or "none"
+    if isinstance(v, dict):
+        return json.dumps(v) if v else "{}"
+    return str(v)
+
+
+def _fields(plan) -> list:
+    """(section, key, annotation, default, help) of every flag of ``btlstm run <plan>``."""
+    import typing
+
+    from btlstm import learners
+    from btlstm._settings import field_defaults, field_help, field_types
+    from btlstm.registry import param_type
+    from btlstm.settings import _CLASSES, WALKFORWARD_PRESET
+    from btlstm.walkforward import WalkForwardConfig
+
+    out = []
+    for sec in ("data",):
+        c = _CLASSES[sec]
+        helps, defaults = field_help(c), field_defaults(c)
+        out += [(sec, k, tp, defaults[k], helps.get(k, "")) for k, tp in field_types(c).items()]
+    helps, defaults = field_help(WalkForwardConfig), field_defaults(WalkForwardConfig)
+    wf = [
+        ("model", k, tp, defaults[k], helps.get(k, ""))
+        for k, tp in field_types(WalkForwardConfig).items()
+        if k != "model"
+    ]
+    dates = ", ".join(f"{k}={v}" for k, v in WALKFORWARD_PRESET.items() if k != "mode")
+    wf.insert(0, ("model", "walkforward", bool, None, f"shortcut: mode=walkforward and {dates}"))
+    out += wf
+    seen = {k for _, k, *_ in out}
+    for name in sorted(learners.LEARNERS, key=lambda n: n != "lstm"):
+        c = learners.settings_class(name)
+        helps, defaults = field_help(c), field_defaults(c)
+        for k, tp in field_types(c).items():
+            if k not in seen:
+                seen.add(k)
+                text = helps.get(k, "")
+                if name != "lstm":
+                    text = f"({name} learner) {text}"
+                out.append(("model", k, tp, defaults[k], text))
+    for k, default in plan.params.items():
+        tp = param_type(default)
+        out.append(("strategy", k, tp if tp is not type(None) else typing.Any, default,
+                     plan.param_help.get(k, "")))  # fmt: skip
+    for sec in ("costs", "output"):
+        c = _CLASSES[sec]
+        helps, defaults = field_help(c), field_defaults(c)
+        out += [(sec, k, tp, defaults[k], helps.get(k, "")) for k, tp in field_types(c).items()]
+    return out
+
+
+def _add_run_parser(sub, plan) -> None:
+    from btlstm.settings import WALKFORWARD_PRESET, field_flag
+
+    p = sub.add_parser(
+        plan.name,
+        help=_escape(plan.help),
+        description=_escape(f"{plan.help} (strategy {plan.strategy.__name__})"),
     )
-    g.add_argument("--data-dir", help="data directory (default $BTLSTM_DATA or ~/.btlstm/data)")
-    g.add_argument(
-        "--repair", choices=["raise", "drop"], help="drop rows with known defects (reported)"
+    p.add_argument(
+        "--config", metavar="TOML", help="TOML file with any of the settings below (flags win)"
     )
-    g = p.add_argument_group("split and schedule (defaults: the seed's 2005-2014 / 2015-2017-05)")
-    for k in ("train-start", "train-end", "test-start", "test-end"):
-        g.add_argument(f"--{k}", metavar="YYYY-MM-DD")
-    g.add_argument(
-        "--walkforward",
-        action="store_true",
-        default=None,
-        help="retrain every --retrain-every bars over 2008..end of data",
-    )
-    g.add_argument("--retrain-every", type=int, help="bars between refits [21]")
-    g.add_argument("--window", choices=["expanding", "rolling"])
-    g.add_argument("--train-window", type=int, help="rolling window length in bars")
-    g.add_argument("--min-train", type=int, help="labelled samples before the first fit [500]")
-    g.add_argument(
-        "--warm-start", action="store_true", default=None, help="refit from the previous model"
-    )
-    g = p.add_argument_group("model")
-    g.add_argument("--lookback", type=int, help="bars per window [30]")
-    g.add_argument("--horizon", type=int, help="forward bars of the target [5]")
-    g.add_argument("--lstm-units", type=int)
-    g.add_argument(
-        "--dense-units",
-        type=lambda s: tuple(int(x) for x in s.split(",")),
-        help="comma-separated hidden Dense units [32,16]",
-    )
-    g.add_argument("--dropout", type=float)
-    g.add_argument("--recurrent-dropout", type=float)
-    for k in ("kernel", "recurrent", "bias", "activity"):
-        g.add_argument(
-            f"--{k}-regularizer", metavar="SPEC", help="e.g. l2(0.01), l1l2(l1=0.01,l2=0.01)"
+    groups = {}
+    flags: dict = {}
+    used: set = {"--config", "--help"}
+    for sec, key, tp, default, text in _fields(plan):
+        g = groups.get(sec) or groups.setdefault(
+            sec,
+            p.add_argument_group(
+                f"[{sec}]" + (f" {plan.name} params" if sec == "strategy" else "")
+            ),
         )
-    g.add_argument("--epochs", type=int)
-    g.add_argument("--batch-size", type=int)
-    g.add_argument("--learning-rate", type=float)
-    g.add_argument("--seed", type=int)
-    g = p.add_argument_group("strategy and costs")
-    g.add_argument("--hold", type=int, help="bars to hold after a bullish signal [5]")
-    g.add_argument("--threshold", type=float, help="bullish when prediction > threshold [0]")
-    g.add_argument("--percent", type=float, help="percent of portfolio when long [95]")
-    g.add_argument("--cash", type=float)
-    g.add_argument("--commission", type=float, help="per side, fraction of value [0.0003]")
-    g.add_argument("--slippage", type=float, help="fraction of price [0.0002]")
-    g = p.add_argument_group("output")
-    g.add_argument("--out", help="output folder [btlstm-out]")
-    g.add_argument("--cache-dir", help="cache fitted models here (re-runs skip training)")
-    g.add_argument("--no-plots", dest="plots", action="store_false", default=None)
-    g.add_argument("--quiet", action="store_true", help="no progress, only the table")
+        flag = field_flag(key)
+        if flag in used:
+            flag = field_flag(f"{sec}_{key}")
+        used.add(flag)
+        effective = plan.defaults.get(sec, {}).get(key, default)
+        if sec == "model" and key in WALKFORWARD_PRESET and key != "mode":
+            text += f" (--walkforward: {WALKFORWARD_PRESET[key]})"
+        shown = f" [{_show(effective)}]" if effective is not None and key != "walkforward" else ""
+        kw = dict(dest=f"{sec}.{key}", default=None, help=_escape(f"{text}{shown}".strip()))
+        if tp is bool:
+            g.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
+        else:
+            g.add_argument(flag, type=_typed(tp, default, flag), metavar=key.upper(), **kw)
+        flags[(sec, key)] = flag
+    p.set_defaults(func=_cmd_run, plan=plan.name, flags=flags)
 
 
-def _settings(args) -> dict:
-    from btlstm.pipeline import flatten_settings, load_toml
+def settings_from_args(args):
+    """The :class:`~btlstm.settings.Settings` of a parsed ``btlstm run <strategy>``:
+    the strategy's defaults, then ``--config``, then the flags typed."""
+    from btlstm.settings import Settings
 
-    d: dict = flatten_settings(load_toml(args.config)) if getattr(args, "config", None) else {}
-    skip = {"config", "quiet", "command", "func", "what", "dataset"}
-    for k, v in vars(args).items():
-        if k not in skip and v is not None:
-            d[k] = v  # flags win over the file
-    return d
+    nested: dict = {"strategy": {"name": args.plan}}
+    origins: dict = {("strategy", "name"): f"btlstm run {args.plan}"}
+    for (sec, key), flag in args.flags.items():
+        value = getattr(args, f"{sec}.{key}")
+        if value is not None:
+            nested.setdefault(sec, {})[key] = value
+            origins[(sec, key)] = flag
+    if args.config:
+        return Settings.from_toml(args.config, overrides=nested, origins=origins)
+    return Settings.from_dict(nested, origins=origins)
 
 
-def _cmd_run_hold(args) -> int:
-    from btlstm.pipeline import HoldRun, run_hold
+def _run(settings, title=None) -> int:
+    from btlstm.pipeline import run_backtest
+    from btlstm.progress import FitProgress, setup_logging
+    from btlstm.report import format_table
 
-    run = HoldRun.from_dict(_settings(args))
-    run_hold(run, progress=not args.quiet)
+    quiet = settings.output.quiet
+    setup_logging(quiet=quiet)
+    with FitProgress(disable=quiet) as bar:
+        result = run_backtest(settings, progress=bar, title=title)
+    print(format_table(result.report))
     return 0
 
 
+def _cmd_run(args) -> int:
+    return _run(settings_from_args(args))
+
+
 def _cmd_demo(args) -> int:
-    from btlstm.pipeline import HoldRun, run_hold
+    from btlstm.settings import Settings
 
     d = dict(
-        data="synthetic",
-        train_start="2008-01-01",
-        train_end="2013-12-31",
-        test_start="2014-01-01",
-        test_end="2099-12-31",
-        out=args.out,
-        seed=args.seed,
-        epochs=args.epochs,
-        synthetic=dict(n=2000, start="2008-01-02", signal=args.signal, seed=args.seed),
+        data=dict(
+            data="synthetic",
+            synthetic=dict(n=2000, start="2008-01-02", signal=args.signal, seed=args.seed),
+        ),
+        model=dict(
+            train_start="2008-01-01",
+            train_end="2013-12-31",
+            test_start="2014-01-01",
+            test_end="2099-12-31",
+            seed=args.seed,
+            epochs=args.epochs,
+        ),
+        strategy=dict(name="hold"),
+        output=dict(out=args.out, quiet=args.quiet),
     )
     print(
         "btlstm demo: SYNTHETIC DATA. A generated index with a planted, partly predictable\n"
@@ -118,8 +214,13 @@ def _cmd_demo(args) -> int:
         "see `btlstm run hold --data csi300` (needs ../shared/data or `btlstm fetch`).\n",
         file=sys.stderr,
     )
-    run = HoldRun.from_dict(d)
-    run_hold(run, progress=not args.quiet, title="btlstm demo: hold 5 days on a SYNTHETIC index")
+    return _run(Settings.from_dict(d), title="btlstm demo: hold 5 days on a SYNTHETIC index")
+
+
+def _cmd_report(args) -> int:
+    from btlstm.report import rebuild_report
+
+    print(rebuild_report(args.dir))
     return 0
 
 
@@ -133,7 +234,7 @@ def _cmd_data(args) -> int:
             print(f"{mark}{r['name']:<22} {r.get('kind', ''):<6} {r.get('description', '')}")
         return 0
     if not args.dataset:
-        print("error: btlstm data summary needs a dataset name", file=sys.stderr)
+        print("btlstm: error: btlstm data summary needs a dataset name", file=sys.stderr)
         return 2
     repair = "drop" if args.repair else "raise"
     obj = catalog.load(args.dataset, data_dir=args.data_dir, repair=repair)
@@ -161,10 +262,10 @@ def _cmd_fetch(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="btlstm", description="Walk-forward LSTM forecasting inside Backtrader"
-    )
-    sub = p.add_subparsers(dest="command", required=True)
+    from btlstm import registry
+
+    p = _Parser(prog="btlstm", description="Walk-forward LSTM forecasting inside Backtrader")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     d = sub.add_parser("demo", help="the full journey on a SYNTHETIC market (no data, no internet)")
     d.add_argument("--out", default="btlstm-demo")
@@ -176,11 +277,14 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--quiet", action="store_true")
     d.set_defaults(func=_cmd_demo)
 
-    r = sub.add_parser("run", help="run a backtest")
-    rs = r.add_subparsers(dest="what", required=True)
-    h = rs.add_parser("hold", help="Backtest 1: hold N days on an index on the LSTM signal")
-    _hold_args(h)
-    h.set_defaults(func=_cmd_run_hold)
+    r = sub.add_parser("run", help="run a registered strategy: " + ", ".join(registry.names()))
+    rs = r.add_subparsers(dest="what", required=True, metavar="STRATEGY", parser_class=_Parser)
+    for plan in registry.plans().values():
+        _add_run_parser(rs, plan)
+
+    rp = sub.add_parser("report", help="rebuild report.html from the files of a finished run")
+    rp.add_argument("dir", metavar="DIR", help="the run's output folder")
+    rp.set_defaults(func=_cmd_report)
 
     da = sub.add_parser("data", help="the dataset catalogue")
     da.add_argument("what", choices=["list", "summary"])
@@ -206,6 +310,12 @@ def main(argv=None) -> int:
     except (DataError, ValueError) as e:
         print(f"btlstm: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        print(f"btlstm: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("btlstm: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

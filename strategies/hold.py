@@ -14,10 +14,30 @@ import math
 import backtrader as bt
 
 import btlstm  # noqa: F401  (Backtrader compatibility patches for Python 3.10+)
+from btlstm.registry import Baseline, register_strategy
+from strategies.buyhold import BuyAndHold
 
 __all__ = ["HoldNDays"]
 
 
+@register_strategy(
+    "hold",
+    predictor="lstm",  # the pipeline attaches LSTMPredictor through `predictor`/`predictor_kwargs`
+    hidden=("signal", "predictor", "predictor_kwargs", "log"),
+    defaults={
+        "data": {"data": "csi300"},
+        # the seed article's split (docs/): train 2005-2014, test 2015-01 .. 2017-05
+        "model": {
+            "mode": "static",
+            "train_start": "2005-01-01",
+            "train_end": "2014-12-31",
+            "test_start": "2015-01-01",
+            "test_end": "2017-05-01",
+        },
+    },
+    baselines=[Baseline("buy-and-hold {feed}", BuyAndHold)],
+    title="Hold {params[hold]} days on {data}",
+)
 class HoldNDays(bt.Strategy):
     """Go long on a bullish prediction; exit ``hold`` bars after the last one.
 
@@ -60,7 +80,7 @@ class HoldNDays(bt.Strategy):
     params = (
         ("hold", 5),  # bars to stay long after the last bullish signal (>= 1)
         ("threshold", 0.0),  # bullish when prediction > threshold
-        ("percent", 95),  # target percent of portfolio value when long (0, 100]
+        ("percent", 95.0),  # target percent of portfolio value when long (0, 100]
         ("signal", "prediction"),  # name of the prediction line on the data feed
         ("predictor", None),  # or: indicator CLASS built on the data; its line 0 is used
         ("predictor_kwargs", None),  # dict of keyword arguments for `predictor`

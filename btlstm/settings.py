@@ -1,0 +1,551 @@
+"""The settings of one backtest: nested dataclasses that match the TOML sections.
+
+A run's settings have five sections, each a dataclass, and the TOML file and
+the ``btlstm run <strategy>`` flags use the same names::
+
+    [data]      DataSettings      where the prices come from
+    [model]     WalkForwardConfig the walk-forward schedule and training, and
+                                  side by side the learner's own settings
+                                  (for the LSTM: btlstm.learners.lstm.LSTMSettings)
+    [strategy]  StrategySettings  a registered strategy's name and its params
+    [costs]     CostSettings      cash, commission, slippage
+    [output]    OutputSettings    output folder, model cache, plots, quiet
+
+Values are layered, later wins: the dataclass defaults, the strategy's own
+defaults (its registration), the walk-forward preset when
+``mode = "walkforward"`` (or the ``walkforward = true`` shortcut), the TOML
+file, the command-line flags. Every key is checked by name (unknown keys
+suggest the closest name) and by type (``walkforward = "false"`` is an error,
+not True); errors name the TOML key or the flag the user typed.
+
+:meth:`Settings.validate` checks everything else that can be checked before
+any work (dates, the strategy name and params, the data source, the output
+and cache folders); :func:`btlstm.pipeline.run_backtest` calls it first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from btlstm._settings import (
+    SettingsError,
+    check_known_keys,
+    closest,
+    coerce,
+    field_defaults,
+    field_types,
+    optional,
+)
+from btlstm.broker import INDEX_COSTS
+from btlstm.walkforward import WalkForwardConfig
+
+__all__ = [
+    "Settings",
+    "DataSettings",
+    "StrategySettings",
+    "CostSettings",
+    "OutputSettings",
+    "SettingsError",
+    "SECTIONS",
+    "WALKFORWARD_PRESET",
+    "learner_settings_class",
+    "load_toml",
+]
+
+#: Dates of the walk-forward preset (``--walkforward``): retrain over 2008 .. end of data.
+WALKFORWARD_PRESET = dict(
+    mode="walkforward", train_start="2005-01-01", train_end=None, test_start="2008-01-01",
+    test_end=None,
+)  # fmt: skip
+
+
+@dataclass
+class DataSettings:
+    """Where the prices come from."""
+
+    data: str = "csi300"  # catalogue name (csi300, sse, spy, ...), a CSV path, or "synthetic"
+    symbol: str | None = None  # one symbol of a panel dataset (e.g. sector_etfs + XLK)
+    symbols: tuple[str, ...] = ()  # symbols of a panel dataset for panel strategies (empty: all)
+    data_dir: str | None = None  # data directory (default $BTLSTM_DATA or ~/.btlstm/data)
+    repair: str = "raise"  # "raise" on rows with known defects, or "drop" them (reported)
+    start: str | None = None  # first bar loaded (default: the model's train_start)
+    end: str | None = None  # last bar loaded (default: the model's test_end)
+    synthetic: dict = field(default_factory=dict)  # synthetic_ohlcv arguments (data="synthetic")
+
+    def __post_init__(self):
+        self.symbols = tuple(self.symbols)
+
+
+@dataclass
+class StrategySettings:
+    """A registered strategy (``btlstm.registry``) and its params (the rest: its defaults)."""
+
+    name: str = "hold"  # registered strategy name (btlstm run <name>)
+    params: dict = field(default_factory=dict)  # params of its bt.Strategy
+
+
+@dataclass
+class CostSettings:
+    """Broker costs (``btlstm.broker.setup_broker``; defaults: ``INDEX_COSTS``)."""
+
+    cash: float = INDEX_COSTS["cash"]  # starting cash
+    commission: float = INDEX_COSTS["commission"]  # per fill, fraction of traded value
+    slippage: float = INDEX_COSTS["slippage_perc"]  # fraction of price, capped at the bar's range
+
+
+@dataclass
+class OutputSettings:
+    """Where the report goes."""
+
+    out: str = "btlstm-out"  # output folder
+    cache_dir: str | None = None  # cache fitted models here (re-runs skip training)
+    plots: bool = True  # write the PNG plots
+    quiet: bool = False  # no progress bar or log lines, only the table
+
+
+SECTIONS = ("data", "model", "strategy", "costs", "output")
+_CLASSES = {
+    "data": DataSettings,
+    "strategy": StrategySettings,
+    "costs": CostSettings,
+    "output": OutputSettings,
+}
+_SHORTCUTS = {"walkforward": bool}  # [model] walkforward = true: mode + the preset dates
+
+
+def learner_settings_class(name: str = "lstm"):
+    """The settings dataclass of learner ``name`` (``btlstm.learners.settings_class``)."""
+    from btlstm.learners import settings_class
+
+    try:
+        return settings_class(name)
+    except (KeyError, ValueError) as e:
+        raise SettingsError(str(e).strip("'\"")) from None
+
+
+def _wf_fields() -> dict:
+    """Walk-forward fields that are set directly ([model] keys), not the learner dict."""
+    return {k: v for k, v in field_types(WalkForwardConfig).items() if k != "model"}
+
+
+def load_toml(path) -> dict:
+    """Read a TOML config file; errors name the file."""
+    import tomllib
+
+    p = Path(path)
+    try:
+        with open(p, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise SettingsError(f"config file {p} does not exist") from None
+    except IsADirectoryError:
+        raise SettingsError(f"config file {p} is a folder, not a TOML file") from None
+    except PermissionError:
+        raise SettingsError(f"config file {p} is not readable (permission denied)") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise SettingsError(f"config file {p} is not valid TOML: {e}") from None
+
+
+def _merge(base: dict, top: dict) -> dict:
+    """Section-wise merge of two nested settings dicts (``top`` wins)."""
+    out = {k: dict(v) for k, v in base.items()}
+    for sec, values in top.items():
+        out.setdefault(sec, {}).update(values)
+    return out
+
+
+@dataclass
+class Settings:
+    """All settings of one backtest, one attribute per TOML section.
+
+    Example:
+        >>> s = Settings.from_dict({"strategy": {"name": "hold", "hold": 3}})
+        >>> s.strategy.params["hold"], s.model.mode, s.model.train_end
+        (3, 'static', '2014-12-31')
+        >>> Settings.from_dict(s.to_dict()) == s
+        True
+    """
+
+    data: DataSettings = field(default_factory=DataSettings)
+    model: WalkForwardConfig = field(default_factory=WalkForwardConfig)
+    strategy: StrategySettings = field(default_factory=StrategySettings)
+    costs: CostSettings = field(default_factory=CostSettings)
+    output: OutputSettings = field(default_factory=OutputSettings)
+
+    def __post_init__(self):
+        # where each value came from: (section, key) -> "--flag" or "[section] key in file"
+        self._origin: dict = {}
+
+    def __eq__(self, other):
+        return isinstance(other, Settings) and self.to_dict() == other.to_dict()
+
+    # ----------------------------------------------------------------- naming
+    def where(self, section: str, key: str) -> str:
+        """How the user named a setting: the flag or TOML key they typed."""
+        return self._origin.get((section, key)) or f"[{section}] {key}"
+
+    @property
+    def learner(self) -> str:
+        return getattr(self.model, "learner", "lstm")
+
+    # ----------------------------------------------------------------- build
+    @classmethod
+    def from_toml(cls, path, overrides: dict | None = None, origins: dict | None = None):
+        """Read a TOML file (sections as above; flat keys are routed to their section
+        by name), apply ``overrides`` (nested, e.g. CLI flags; they win) and build.
+
+        ``origins`` maps ``(section, key)`` of the overrides to what the user typed
+        (a flag); keys from the file are named ``[section] key in <path>``.
+        """
+        overrides = overrides or {}
+        found: dict = {}
+        name = (overrides.get("strategy") or {}).get("name")
+        nested = cls.nest(load_toml(path), where=f" in {path}", origins=found, strategy=name)
+        found.update(origins or {})
+        return cls.from_dict(_merge(nested, overrides), origins=found)
+
+    @classmethod
+    def nest(cls, d: dict, where: str = "", origins: dict | None = None, strategy=None) -> dict:
+        """The sectioned dict of a TOML dict whose keys may also be flat (each flat
+        key goes to the one section that has it). Records in ``origins`` how each
+        key was written (``"[model] lookback" + where``)."""
+        from btlstm import registry
+
+        sec_d = {k: v for k, v in d.items() if k in SECTIONS and isinstance(v, dict)}
+        strategy = strategy or (sec_d.get("strategy") or {}).get("name") or d.get("strategy")
+        learner = (sec_d.get("model") or {}).get("learner") or d.get("learner") or "lstm"
+        owners: dict = {}
+        for sec, c in _CLASSES.items():
+            if sec != "strategy":
+                owners.update({k: sec for k in field_defaults(c) if k not in owners})
+        for k in list(_wf_fields()) + list(_SHORTCUTS):
+            owners.setdefault(k, "model")
+        try:
+            for k in field_defaults(learner_settings_class(str(learner))):
+                owners.setdefault(k, "model")
+        except SettingsError:
+            pass  # reported with the key's name when the settings are built
+        try:
+            for k in registry.get(str(strategy or "hold")).params:
+                owners.setdefault(k, "strategy")
+        except SettingsError:
+            pass
+        out: dict = {s: {} for s in SECTIONS}
+
+        def put(sec, key, value, label):
+            out[sec][key] = value
+            if origins is not None:
+                origins[(sec, key)] = label + where
+
+        for k, v in d.items():
+            if k in sec_d:
+                for kk, vv in v.items():
+                    put(k, kk, vv, f"[{k}] {kk}")
+            elif k == "strategy" and isinstance(v, str):
+                put("strategy", "name", v, "strategy")
+            elif k in owners:
+                put(owners[k], k, v, k)
+            else:
+                names = list(SECTIONS) + list(owners)
+                raise SettingsError(
+                    f"unknown key {k!r}{where}{closest(k, names)} (sections: {list(SECTIONS)})"
+                )
+        return {s: v for s, v in out.items() if v}
+
+    @classmethod
+    def from_dict(cls, d: dict, origins: dict | None = None) -> "Settings":
+        """Build from a sectioned dict (TOML layout; Python values).
+
+        Layers under ``d``: the dataclass defaults, the strategy's registered
+        defaults and, in walk-forward mode, :data:`WALKFORWARD_PRESET`. Unknown
+        keys raise with the closest name; values are type-checked.
+        """
+        from btlstm import registry
+
+        origins = dict(origins or {})
+
+        def where(sec, key):
+            return origins.get((sec, key)) or f"[{sec}] {key}"
+
+        d = dict(d or {})
+        for sec in d:
+            if sec not in SECTIONS:
+                raise SettingsError(
+                    f"unknown section [{sec}]{closest(sec, SECTIONS)} (sections: {list(SECTIONS)})"
+                )
+            if not isinstance(d[sec], dict):
+                raise SettingsError(
+                    f"[{sec}] must be a table of settings, got {d[sec]!r} ({type(d[sec]).__name__})"
+                )
+        user = {s: dict(d.get(s) or {}) for s in SECTIONS}
+
+        # strategy name first: its registration supplies defaults
+        name = user["strategy"].pop("name", "hold")
+        name = coerce(name, str, where=where("strategy", "name"))
+        plan = registry.get(name, where=where("strategy", "name"))
+
+        model = user["model"]
+        if isinstance(model.get("model"), dict):  # [model.model] table: learner settings
+            inner = model.pop("model")
+            for k, v in inner.items():
+                model.setdefault(k, v)
+                origins.setdefault(("model", k), where("model", f"model.{k}"))
+        if "walkforward" in model:
+            wf = coerce(model.pop("walkforward"), bool, where=where("model", "walkforward"))
+            if wf:
+                model.setdefault("mode", "walkforward")
+                origins.setdefault(("model", "mode"), where("model", "walkforward"))
+            elif model.get("mode") is None:
+                model["mode"] = "static"
+        layers = _merge({}, plan.defaults)
+        mode = model.get("mode", layers.get("model", {}).get("mode", "walkforward"))
+        if mode == "walkforward":
+            layers = _merge(layers, {"model": WALKFORWARD_PRESET})
+        merged = _merge(layers, user)
+
+        s = cls()
+        s._origin = origins
+        for sec, c in _CLASSES.items():
+            if sec == "strategy":
+                continue
+            values = merged.get(sec, {})
+            check_known_keys(c, values, "key", where=lambda k, s=sec: where(s, k))
+            setattr(s, sec, _build(c, values, sec, where))
+        s.strategy = StrategySettings(
+            name=name, params=plan.check_params(merged["strategy"], where)
+        )
+        s.model = _build_model(merged.get("model", {}), where)
+        return s
+
+    # ----------------------------------------------------------------- export
+    def to_dict(self) -> dict:
+        """Plain JSON types, in the TOML layout ([model] holds the learner's keys too)."""
+        model = self.model.to_dict()
+        learner = model.pop("model", {}) or {}
+        try:
+            full = field_defaults(learner_settings_class(self.learner))
+        except SettingsError:
+            full = {}
+        full.update(learner)
+        model.update(full)
+        out = {
+            "data": dataclasses.asdict(self.data),
+            "model": model,
+            "strategy": {"name": self.strategy.name, **self.strategy.params},
+            "costs": dataclasses.asdict(self.costs),
+            "output": dataclasses.asdict(self.output),
+        }
+        return json.loads(json.dumps(out, default=_plain))
+
+    # ----------------------------------------------------------------- checks
+    def validate(self, check_paths: bool = True):
+        """Check every setting and path before any work; return the strategy's plan.
+
+        Types of every field, the strategy name and params, repair mode, that
+        dates parse and are ordered, the data source (a known dataset or an
+        existing file), and that the output and cache folders can be written.
+        Raises :class:`SettingsError` naming the flag or TOML key.
+        """
+        from btlstm import registry
+
+        plan = registry.get(self.strategy.name, where=self.where("strategy", "name"))
+        for sec, c in _CLASSES.items():
+            if sec == "strategy":
+                continue
+            obj = getattr(self, sec)
+            defaults = field_defaults(c)
+            for k, tp in field_types(c).items():
+                coerce(getattr(obj, k), tp, defaults[k], where=self.where(sec, k))
+        plan.check_params(self.strategy.params, self.where)
+        if self.data.repair not in ("raise", "drop"):
+            raise SettingsError(
+                f"{self.where('data', 'repair')}: expected 'raise' or 'drop', "
+                f"got {self.data.repair!r}"
+            )
+        if self.data.symbol and self.data.symbols:
+            raise SettingsError(
+                f"{self.where('data', 'symbol')} and {self.where('data', 'symbols')} "
+                "are exclusive: give one symbol or a list"
+            )
+        if plan.data == "frame" and self.data.symbols:
+            raise SettingsError(
+                f"{self.where('data', 'symbols')}: strategy {plan.name!r} trades one feed; "
+                f"use {self.where('data', 'symbol')}"
+            )
+        self._check_dates()
+        if check_paths:
+            self._check_paths()
+        return plan
+
+    def _date(self, sec: str, key: str, value):
+        if value is None:
+            return None
+        try:
+            return pd.Timestamp(value)
+        except (ValueError, TypeError):
+            raise SettingsError(
+                f"{self.where(sec, key)}: expected a date YYYY-MM-DD, got {value!r}"
+            ) from None
+
+    def _check_dates(self) -> None:
+        m = self.model
+        order = [
+            ("data", "start", self.data.start),
+            ("model", "train_start", m.train_start),
+            ("model", "train_end", m.train_end),
+            ("model", "test_start", m.test_start),
+            ("model", "test_end", m.test_end),
+            ("data", "end", self.data.end),
+        ]
+        seen = []
+        for sec, key, value in order:
+            ts = self._date(sec, key, value)
+            if ts is None:
+                continue
+            for psec, pkey, pts in seen:
+                strict = pkey == "train_end" and key == "test_start"
+                if ts < pts or (strict and ts == pts):
+                    raise SettingsError(
+                        f"{self.where(sec, key)} = {ts.date()} is before "
+                        f"{self.where(psec, pkey)} = {pts.date()}; dates must be ordered "
+                        "start <= train_start <= train_end < test_start <= test_end <= end"
+                    )
+            seen.append((sec, key, ts))
+
+    def _check_paths(self) -> None:
+        _writable_dir(self.output.out, self.where("output", "out"))
+        if self.output.cache_dir:
+            _writable_dir(self.output.cache_dir, self.where("output", "cache_dir"))
+        d = self.data
+        if d.data_dir is not None:
+            p = Path(d.data_dir).expanduser()
+            if not p.is_dir():
+                what = "is not a folder" if p.exists() else "does not exist"
+                raise SettingsError(f"{self.where('data', 'data_dir')}: {p} {what}")
+        if d.data == "synthetic":
+            return
+        from btlstm.data import catalog
+
+        if catalog._is_path(d.data):
+            p = Path(d.data).expanduser()
+            if not p.is_file():
+                what = "is a folder, not a CSV file" if p.is_dir() else "does not exist"
+                raise SettingsError(f"{self.where('data', 'data')}: {p} {what}")
+            return
+        try:
+            catalog.get_dataset(d.data)
+        except (KeyError, ValueError) as e:
+            raise SettingsError(f"{self.where('data', 'data')}: {str(e).strip(chr(34))}") from None
+
+
+def _plain(v):
+    if isinstance(v, (set, frozenset)):
+        return sorted(v)
+    return str(v)
+
+
+def _build(c, values: dict, sec: str, where):
+    types_, defaults = field_types(c), field_defaults(c)
+    kw = {k: coerce(v, types_[k], defaults[k], where=where(sec, k)) for k, v in values.items()}
+    try:
+        return c(**kw)
+    except (TypeError, ValueError) as e:
+        raise SettingsError(f"[{sec}]: {e}") from None
+
+
+def _build_model(values: dict, where) -> WalkForwardConfig:
+    """WalkForwardConfig from the flat [model] keys: walk-forward fields by name,
+    the learner's fields (learner_settings_class) into ``model``."""
+    wf_types, wf_defaults = _wf_fields(), field_defaults(WalkForwardConfig)
+    learner = coerce(values.get("learner", "lstm"), str, where=where("model", "learner"))
+    lcls = learner_settings_class(learner)
+    l_types, l_defaults = field_types(lcls), field_defaults(lcls)
+    wf, lk = {}, {}
+    for k, v in values.items():
+        if k in wf_types:
+            wf[k] = coerce(v, wf_types[k], wf_defaults[k], where=where("model", k))
+        elif k in l_types:
+            lk[k] = coerce(v, l_types[k], l_defaults[k], where=where("model", k))
+        else:
+            names = list(wf_types) + list(l_types) + list(_SHORTCUTS)
+            raise SettingsError(
+                f"unknown key {where('model', k)}{closest(k, names)} "
+                f"(walk-forward keys: {list(wf_types)}; {learner} keys: {list(l_types)})"
+            )
+    try:
+        full = lcls(**lk)
+    except (TypeError, ValueError) as e:
+        raise SettingsError(_name_key(str(e), "model", where)) from None
+    # only what differs from the learner's defaults: the learner fills in the rest
+    wf["model"] = {
+        k: getattr(full, k) for k in l_types if getattr(full, k) != l_defaults[k] or k in lk
+    }
+    if "learner" not in wf_types:  # walk-forward config without a learner field (older core)
+        wf.pop("learner", None)
+    try:
+        return WalkForwardConfig(**wf)
+    except (TypeError, ValueError) as e:
+        raise SettingsError(_name_key(str(e), "model", where)) from None
+
+
+def _name_key(msg: str, sec: str, where) -> str:
+    """Prefix a dataclass's own message ("lookback must be ...") with the key the user typed."""
+    first = msg.strip("`'\" ").split(" ", 1)[0].strip("`'\":,")
+    if first.isidentifier():
+        return f"{where(sec, first)}: {msg}"
+    return f"[{sec}]: {msg}"
+
+
+def _writable_dir(path, what: str) -> Path:
+    """Check that folder ``path`` exists and is writable, or can be created; raise naming ``what``."""
+    try:
+        p = Path(os.fspath(path)).expanduser()
+    except TypeError:
+        raise SettingsError(f"{what}: expected a folder path, got {path!r}") from None
+    s = str(p)
+    if not s or "\x00" in s:
+        raise SettingsError(f"{what}: {path!r} is not a valid folder name")
+    p = p.absolute()
+    missing = []
+    probe = p
+    while not probe.exists():
+        if probe.is_symlink():
+            raise SettingsError(f"{what}: {probe} is a broken link")
+        missing.append(probe.name)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        kind = "a file" if probe.is_file() else "not a folder"
+        raise SettingsError(f"{what}: {probe} is {kind}; the output needs a folder there")
+    try:
+        limit = os.pathconf(probe, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        limit = 255
+    for name in missing:
+        if len(os.fsencode(name)) > limit:
+            raise SettingsError(f"{what}: folder name {name[:40]!r}... is too long")
+    try:
+        tmp = tempfile.mkdtemp(prefix=".btlstm-probe-", dir=probe)
+        os.rmdir(tmp)
+    except OSError as e:
+        raise SettingsError(
+            f"{what}: cannot write in {probe} ({e.strerror or e}); choose another folder"
+        ) from None
+    return p
+
+
+def field_flag(name: str) -> str:
+    """The CLI flag of a settings field (``train_start`` -> ``--train-start``)."""
+    return "--" + name.replace("_", "-")
+
+
+def is_optional(cls, name: str) -> bool:
+    return optional(field_types(cls)[name])
