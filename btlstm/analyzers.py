@@ -1,47 +1,43 @@
-"""Backtrader analyzers for prediction quality, benchmark-relative performance
-and exposure / turnover, plus :func:`add_standard_analyzers`.
+"""Backtrader analyzers for prediction quality, benchmark-relative performance,
+exposure / turnover, an order log and portfolio weights, plus
+:func:`add_standard_analyzers` and :func:`summary_row`.
 
 These add what Backtrader lacks; returns, drawdown, Sharpe, trade statistics,
 time returns and SQN come from Backtrader's own analyzers (added by
-:func:`add_standard_analyzers` under stable names).
+:func:`add_standard_analyzers` under stable names). The prediction scores
+come from :mod:`btlstm.metrics`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import backtrader as bt
 import numpy as np
 import pandas as pd
 
+from btlstm import metrics
+from btlstm.rebalance import is_tradable
+
 __all__ = [
     "PredictionQuality",
     "BenchmarkRelative",
     "Exposure",
+    "OrderLog",
+    "Weights",
     "STANDARD_NAMES",
     "add_standard_analyzers",
+    "summary_row",
+    "SUMMARY_KEYS",
 ]
 
 _NAN = float("nan")
 
 
 def _pearson(x: np.ndarray, y: np.ndarray) -> float:
-    """Pearson correlation; NaN for fewer than 2 points or a constant input."""
-    if len(x) < 2:
-        return _NAN
-    xd = x - x.mean()
-    yd = y - y.mean()
-    den = math.sqrt(float(np.dot(xd, xd)) * float(np.dot(yd, yd)))
-    if den == 0.0:
-        return _NAN
-    return float(np.dot(xd, yd) / den)
-
-
-def _spearman(x: np.ndarray, y: np.ndarray) -> float:
-    """Spearman rank correlation: Pearson on average ranks (ties share a rank)."""
-    rx = pd.Series(x).rank(method="average").to_numpy()
-    ry = pd.Series(y).rank(method="average").to_numpy()
-    return _pearson(rx, ry)
+    """Pearson correlation of two finite vectors (see :func:`btlstm.metrics.ic`)."""
+    return metrics.ic(x, y)
 
 
 def _std(x: np.ndarray, ddof: int) -> float:
@@ -56,35 +52,61 @@ def _ratio(num: float, den: float) -> float:
     return num / den
 
 
-class PredictionQuality(bt.Analyzer):
-    """Scores a prediction line against the forward returns that followed it.
+def _symbol(strategy, data) -> str:
+    """A feed's name, or ``data<i>`` (its position) when it has none."""
+    name = getattr(data, "_name", "") or ""
+    if name:
+        return str(name)
+    for i, d in enumerate(strategy.datas):
+        if d is data:
+            return f"data{i}"
+    return "data"
 
-    While the backtest runs it records, for every bar (including the warm-up
-    bars before the strategy's minimum period): the date, the prediction and
-    the close. At ``stop()`` -- after the fact, for scoring only -- it computes
-    the realised forward return ``close[t+h] / close[t] - 1`` for every bar t
+
+def _value_now(value) -> float:
+    """A number, or the current value ``[0]`` of a line / indicator."""
+    if isinstance(value, (int, float, np.floating, np.integer)):
+        return float(value)
+    return float(value[0])
+
+
+class PredictionQuality(bt.Analyzer):
+    """Scores prediction lines against the forward returns that followed them.
+
+    While the backtest runs it records, for every new bar of every scored feed
+    (including the warm-up bars before the strategy's minimum period): the
+    date, the prediction, the close and whether the bar was tradable. At
+    ``stop()`` -- after the fact, for scoring only -- it computes the realised
+    forward return ``close[t+h] / close[t] - 1`` of each feed for every bar t
     where bar t+h exists. This uses future prices, which is fine for an
     evaluation that runs after the backtest; nothing here feeds back into
-    trading.
+    trading. A bar whose feed has a ``tradable`` line that is 0 (a phantom or
+    suspended bar of :func:`btlstm.feeds.add_panel`) gets no realised return:
+    no one could have traded on its prediction.
 
-    Where the prediction comes from:
+    Where the predictions come from:
 
       - ``signal`` a string: the line of that name on ``data`` (e.g. a
-        ``prediction`` line of a PandasData subclass);
-      - ``signal=None``: the strategy's attribute ``prediction``, read after
-        the strategy's ``next()`` each bar. It may be a line (``[0]`` is read,
-        e.g. ``HoldNDays.prediction``) or a plain number the strategy updates.
+        ``prediction`` line of a PandasData subclass); one feed;
+      - ``signal=None`` and the strategy has an attribute ``signals``: a dict
+        ``{feed name: line}`` (a line, an indicator, or a number the strategy
+        updates), read after the strategy's ``next()`` each bar; every feed
+        in it is scored (a multi-asset strategy);
+      - ``signal=None`` otherwise: the strategy's attribute ``prediction``,
+        scored against ``data``. It may be a line (``[0]`` is read, e.g.
+        ``HoldNDays.prediction``) or a plain number the strategy updates.
 
     Params:
 
       - ``signal`` (default: ``None``): line name on ``data`` or None (see above)
       - ``horizon`` (default: ``5``): forward-return horizon in bars
-      - ``data`` (default: ``None``): the feed whose close is scored; None is
-        the strategy's ``data0``
+      - ``data`` (default: ``None``): the feed scored with a line name or the
+        strategy's ``prediction``; None is the strategy's ``data0``
       - ``threshold`` (default: ``0.0``): a prediction above it counts as a
         long call for ``long_hit_rate``
 
-    ``get_analysis()`` keys:
+    ``get_analysis()`` keys (pooled over every scored feed and bar; see
+    :func:`btlstm.metrics.prediction_quality`):
 
       - ``count``: bars with both a finite prediction and a realised return
       - ``hit_rate``: share of those bars where the signs of prediction and
@@ -95,15 +117,24 @@ class PredictionQuality(bt.Analyzer):
       - ``long_hit_rate``: share of realised > 0 among bars with
         prediction > ``threshold``
       - ``horizon``: the horizon used
-      - ``records``: list of dicts ``date``, ``prediction``, ``realised`` for
-        every recorded bar (realised is NaN for the last ``horizon`` bars), for
-        a ``predictions.csv``
+      - ``records``: list of dicts ``date``, ``symbol``, ``prediction``,
+        ``realised`` for every recorded bar, ordered by date then by feed
+        (realised is NaN for the last ``horizon`` bars of a feed and on its
+        untradable bars), for a ``predictions.csv``
+      - ``per_asset``: ``{symbol: dict}`` with the keys of
+        :func:`btlstm.metrics.prediction_quality` for each feed
+      - ``per_date``: with more than one feed, ``{"ic": summary, "rank_ic":
+        summary}``, each the :func:`btlstm.metrics.ic_summary` (``mean``,
+        ``std``, ``icir``, ``t_stat``, ``n``) of the per-date cross-sectional
+        IC / rank IC (:func:`btlstm.metrics.cross_sectional_ic`); ``{}`` with
+        one feed
 
+    ``symbol`` is the feed's name (``data<i>`` for an unnamed feed).
     Statistics that cannot be computed (too few points, constant input) are NaN.
     """
 
     params = (
-        ("signal", None),  # line name on `data`, or None: the strategy's `prediction`
+        ("signal", None),  # line name on `data`, or None: the strategy's `signals`/`prediction`
         ("horizon", 5),  # forward-return horizon in bars
         ("data", None),  # feed to score; None: the strategy's data0
         ("threshold", 0.0),  # prediction above this is a long call (long_hit_rate)
@@ -127,57 +158,112 @@ class PredictionQuality(bt.Analyzer):
             self._line = None
 
     def start(self):
-        self._dates = []
-        self._preds = []
-        self._closes = []
+        self._feeds = None  # [(symbol, data, read)], resolved on the first bar
+        self._rows = None  # per feed: [dates, predictions, closes, tradable flags]
+        self._seen = None  # per feed: length at the last recorded bar
 
-    def _read_prediction(self) -> float:
+    def _resolve(self) -> list:
+        strategy = self.strategy
         if self._line is not None:
-            return float(self._line[0])
-        if not hasattr(self.strategy, "prediction"):
+            line = self._line
+            return [(_symbol(strategy, self._data), self._data, lambda: float(line[0]))]
+        if hasattr(strategy, "signals"):
+            signals = strategy.signals
+            if not isinstance(signals, Mapping) or not signals:
+                raise ValueError(
+                    f"{type(strategy).__name__}.signals must be a non-empty dict "
+                    f"{{feed name: line}}, got {signals!r}"
+                )
+            by_name = {d._name: d for d in strategy.datas if d._name}
+            feeds = []
+            for name in signals:
+                if name not in by_name:
+                    raise ValueError(
+                        f"{type(strategy).__name__}.signals has key {name!r}, which names no "
+                        f"feed (feeds: {list(by_name)})"
+                    )
+
+                def read(name=name):
+                    return _value_now(strategy.signals[name])
+
+                feeds.append((str(name), by_name[name], read))
+            return feeds
+        if not hasattr(strategy, "prediction"):
             raise AttributeError(
-                "PredictionQuality(signal=None) reads the strategy's `prediction` attribute, "
-                f"but {type(self.strategy).__name__} has none; pass `signal=<line name>`"
+                "PredictionQuality(signal=None) reads the strategy's `signals` dict or its "
+                f"`prediction` attribute, but {type(strategy).__name__} has none; pass "
+                "`signal=<line name>`"
             )
-        value = self.strategy.prediction
-        if isinstance(value, (int, float, np.floating, np.integer)):
-            return float(value)
-        return float(value[0])
+        return [
+            (_symbol(strategy, self._data), self._data, lambda: _value_now(strategy.prediction))
+        ]
 
     def next(self):
         # `prenext` and `nextstart` default to `next`: every bar is recorded
-        self._dates.append(self._data.datetime.datetime(0))
-        self._preds.append(self._read_prediction())
-        self._closes.append(float(self._data.close[0]))
+        if self._feeds is None:
+            self._feeds = self._resolve()
+            self._rows = [([], [], [], []) for _ in self._feeds]
+            self._seen = [0] * len(self._feeds)
+        for k, (_, data, read) in enumerate(self._feeds):
+            n = len(data)
+            if n == 0 or n == self._seen[k]:
+                continue  # not started yet, or no new bar on this feed's calendar
+            self._seen[k] = n
+            dates, preds, closes, flags = self._rows[k]
+            dates.append(data.datetime.datetime(0))
+            preds.append(read())
+            closes.append(float(data.close[0]))
+            flags.append(is_tradable(data))
 
     def stop(self):
         h = self.p.horizon
-        pred = np.asarray(self._preds, dtype=float)
-        close = np.asarray(self._closes, dtype=float)
-        realised = np.full(len(close), np.nan)
-        if len(close) > h:
-            realised[:-h] = close[h:] / close[:-h] - 1.0
+        feeds = self._feeds or []
+        rows = self._rows or []
+        per_feed = []  # (symbol, dates, pred, realised)
+        for (sym, _, _), (dates, preds, closes, flags) in zip(feeds, rows, strict=True):
+            realised = metrics.forward_returns(np.asarray(closes, dtype=float), h)
+            realised[~np.asarray(flags, dtype=bool)] = np.nan
+            per_feed.append((sym, dates, np.asarray(preds, dtype=float), realised))
+
+        records = [
+            (d, k, sym, x, y)
+            for k, (sym, dates, pred, realised) in enumerate(per_feed)
+            for d, x, y in zip(dates, pred, realised, strict=True)
+        ]
+        if len(per_feed) > 1:
+            records.sort(key=lambda rec: (rec[0], rec[1]))
+        pred = np.asarray([rec[3] for rec in records], dtype=float)
+        realised = np.asarray([rec[4] for rec in records], dtype=float)
 
         ok = np.isfinite(pred) & np.isfinite(realised)
         p, r = pred[ok], realised[ok]
-        nonzero = (p != 0.0) & (r != 0.0)
         longs = p > self.p.threshold
 
         rets = self.rets
-        rets["count"] = int(ok.sum())
-        rets["hit_rate"] = (
-            float(np.mean(np.sign(p[nonzero]) == np.sign(r[nonzero]))) if nonzero.any() else _NAN
-        )
-        rets["ic"] = _pearson(p, r)
-        rets["rank_ic"] = _spearman(p, r) if len(p) >= 2 else _NAN
-        rets["mean_prediction"] = float(p.mean()) if len(p) else _NAN
-        rets["mean_realised"] = float(r.mean()) if len(r) else _NAN
+        rets.update(metrics.prediction_quality(p, r))
         rets["long_hit_rate"] = float(np.mean(r[longs] > 0.0)) if longs.any() else _NAN
         rets["horizon"] = h
         rets["records"] = [
-            {"date": d, "prediction": float(x), "realised": float(y)}
-            for d, x, y in zip(self._dates, pred, realised, strict=True)
+            {"date": d, "symbol": sym, "prediction": float(x), "realised": float(y)}
+            for d, _, sym, x, y in records
         ]
+        rets["per_asset"] = {sym: metrics.prediction_quality(x, y) for sym, _, x, y in per_feed}
+        rets["per_date"] = {}
+        if len(per_feed) > 1:
+            frame = pd.DataFrame(
+                {
+                    "date": [rec[0] for rec in records],
+                    "symbol": [rec[2] for rec in records],
+                    "prediction": pred,
+                    "realised": realised,
+                }
+            )
+            wide = frame.pivot(index="date", columns="symbol")
+            for key, method in (("ic", "pearson"), ("rank_ic", "spearman")):
+                daily = metrics.cross_sectional_ic(
+                    wide["prediction"], wide["realised"], method=method
+                )
+                rets["per_date"][key] = metrics.ic_summary(daily)
 
 
 class BenchmarkRelative(bt.Analyzer):
@@ -206,9 +292,9 @@ class BenchmarkRelative(bt.Analyzer):
 
     ``get_analysis()`` keys:
 
-      - ``total_return``: final value / starting value (at ``start()``) - 1
-        (bars before the benchmark's first close are left out of every other
-        statistic)
+      - ``total_return``: final value / starting value (at ``start()``) - 1,
+        over the whole run even when the benchmark starts later (bars before
+        the benchmark's first close are left out of every other statistic)
       - ``benchmark_return``: last close / first recorded close - 1
       - ``excess_return``: ``total_return - benchmark_return``
       - ``beta``, ``alpha`` (annualized), ``information_ratio``,
@@ -265,10 +351,12 @@ class BenchmarkRelative(bt.Analyzer):
         }
         started = np.flatnonzero(np.isfinite(c))
         first = int(started[0]) if len(started) else len(c)
-        v, c = v[first:], c[first:]  # compare from the benchmark's first close on
+        # the strategy's return runs from the start value (its first bar), whenever the
+        # benchmark starts; every other statistic compares from the benchmark's first close
         rets = self.rets
+        rets["total_return"] = float(v[-1] / self._value_start - 1.0) if len(v) else _NAN
+        v, c = v[first:], c[first:]
         n = len(v)
-        rets["total_return"] = float(v[-1] / self._value_start - 1.0) if n else _NAN
         rets["benchmark_return"] = float(c[-1] / c[0] - 1.0) if n else _NAN
         rets["excess_return"] = rets["total_return"] - rets["benchmark_return"]
 
@@ -380,6 +468,116 @@ class Exposure(bt.Analyzer):
         rets["n_trades"] = self._n_trades
 
 
+_FINISHED = (
+    bt.Order.Completed,
+    bt.Order.Canceled,
+    bt.Order.Margin,
+    bt.Order.Rejected,
+    bt.Order.Expired,
+)
+
+
+class OrderLog(bt.Analyzer):
+    """Every finished order of the strategy, one row each.
+
+    An order is recorded when its final notification arrives: Completed,
+    Canceled, Margin, Rejected or Expired (submitted, accepted and partially
+    filled orders are still alive and wait).
+
+    Params: none.
+
+    ``get_analysis()`` keys:
+
+      - ``orders``: list of dicts, in notification order, with keys
+
+        - ``created_date``: date of the bar the order was placed on
+        - ``date``: date of the bar its final notification arrived on (the
+          fill bar for a completed order)
+        - ``symbol``: the feed's name (``data<i>`` for an unnamed feed)
+        - ``side``: ``"buy"`` or ``"sell"``
+        - ``size``: executed size, positive for both sides
+        - ``price``: average execution price
+        - ``value``: ``size * price``
+        - ``commission``: commission paid
+        - ``status``: ``"Completed"``, ``"Canceled"``, ``"Margin"``,
+          ``"Rejected"`` or ``"Expired"``
+        - ``reason``: ``order.info.get("reason")`` (None when not set), e.g.
+          the ``reason`` of a :class:`btlstm.rebalance.Rebalancer`
+
+        An order that never filled has ``size``, ``price`` and ``value`` NaN
+        and ``commission`` 0; one cancelled after partial fills shows the
+        part that was filled.
+    """
+
+    def start(self):
+        self._orders = []
+        self.rets["orders"] = self._orders
+
+    def notify_order(self, order):
+        if order.status not in _FINISHED:
+            return
+        ex = order.executed
+        row = {
+            "created_date": bt.num2date(order.created.dt).date(),
+            "date": self.strategy.datetime.date(0),
+            "symbol": _symbol(self.strategy, order.data),
+            "side": "buy" if order.isbuy() else "sell",
+        }
+        if ex.size:
+            size = abs(float(ex.size))
+            price = float(ex.price)
+            row.update(size=size, price=price, value=size * price, commission=float(ex.comm))
+        else:
+            row.update(size=_NAN, price=_NAN, value=_NAN, commission=0.0)
+        row["status"] = order.getstatusname()
+        row["reason"] = order.info.get("reason", None)
+        self._orders.append(row)
+
+
+class Weights(bt.Analyzer):
+    """Portfolio weights at every bar's close.
+
+    Formula:
+      - weight of a feed = ``broker.getvalue([data]) / broker.getvalue()``
+        (position value at the close over portfolio value; negative for a
+        short); the ``cash`` row is ``broker.getcash() / broker.getvalue()``.
+        The weights of a bar sum to 1 for a cash-settled (stock) broker.
+
+    Recorded after the strategy's ``next`` on every bar, including warm-up
+    bars. Memory: one row per bar and held feed (300 held stocks over 10
+    years are ~750,000 rows).
+
+    Params: none.
+
+    ``get_analysis()`` keys:
+
+      - ``weights``: list of dicts ``date`` (the bar's datetime), ``symbol``
+        (the feed's name, ``data<i>`` for an unnamed feed, or ``"cash"``)
+        and ``weight``: one row per feed with a non-zero position, then one
+        ``cash`` row, for every bar; NaN weights when the portfolio value is 0
+    """
+
+    def start(self):
+        self._rows = []
+        self.rets["weights"] = self._rows
+
+    def next(self):
+        strategy = self.strategy
+        broker = strategy.broker
+        when = strategy.datetime.datetime(0)
+        value = float(broker.getvalue())
+        scale = 1.0 / value if value else _NAN
+        for data in strategy.datas:
+            if broker.getposition(data).size:
+                weight = float(broker.getvalue(datas=[data])) * scale
+                self._rows.append(
+                    {"date": when, "symbol": _symbol(strategy, data), "weight": weight}
+                )
+        self._rows.append(
+            {"date": when, "symbol": "cash", "weight": float(broker.getcash()) * scale}
+        )
+
+
 STANDARD_NAMES = (
     "returns",
     "drawdown",
@@ -389,9 +587,12 @@ STANDARD_NAMES = (
     "sqn",
     "benchmark",
     "exposure",
+    "orders",
+    "weights",
     "prediction",
 )
-"""``_name`` of each analyzer added by :func:`add_standard_analyzers`."""
+"""``_name`` of each analyzer added by :func:`add_standard_analyzers`, in order
+(``prediction`` only when a signal is given)."""
 
 
 def add_standard_analyzers(
@@ -414,6 +615,8 @@ def add_standard_analyzers(
       - ``sqn``: ``bt.analyzers.SQN``
       - ``benchmark``: :class:`BenchmarkRelative`
       - ``exposure``: :class:`Exposure`
+      - ``orders``: :class:`OrderLog`
+      - ``weights``: :class:`Weights`
       - ``prediction``: :class:`PredictionQuality`, only when ``signal`` is given
 
     Args:
@@ -421,7 +624,8 @@ def add_standard_analyzers(
         riskfree: annual risk-free rate for the Sharpe ratio (0.02 = 2%).
         benchmark: data feed for :class:`BenchmarkRelative`; None is data0.
         signal: None (no PredictionQuality), a line name on data0, or
-            ``True`` to read the strategy's ``prediction`` attribute.
+            ``True`` to read the strategy's ``signals`` dict (every feed in
+            it) or else its ``prediction`` attribute (data0).
         horizon: forward-return horizon in bars for PredictionQuality.
 
     Returns:
@@ -459,6 +663,8 @@ def add_standard_analyzers(
     cerebro.addanalyzer(bt.analyzers.SQN, _name="sqn")
     cerebro.addanalyzer(BenchmarkRelative, _name="benchmark", benchmark=benchmark)
     cerebro.addanalyzer(Exposure, _name="exposure")
+    cerebro.addanalyzer(OrderLog, _name="orders")
+    cerebro.addanalyzer(Weights, _name="weights")
     if signal is not None:
         cerebro.addanalyzer(
             PredictionQuality,
@@ -467,3 +673,98 @@ def add_standard_analyzers(
             horizon=horizon,
         )
     return cerebro
+
+
+SUMMARY_KEYS = (
+    "name",
+    "total_return",
+    "annual_return",
+    "sharpe",
+    "max_drawdown",
+    "turnover",
+    "n_trades",
+    "exposure",
+)
+"""Keys of :func:`summary_row`, in order."""
+
+
+def _num(value) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return _NAN
+    return out
+
+
+def summary_row(strategy, name: str) -> dict:
+    """One comparison row for a finished strategy, from the standard analyzers.
+
+    The same keys for the strategy and for every baseline, so rows can be
+    compared side by side (``report.json``'s ``comparison`` list).
+
+    Formula:
+      - ``total_return``: final portfolio value / starting value - 1
+        (``benchmark`` analyzer's ``final_value`` and ``start_value``)
+      - ``annual_return``: Backtrader ``Returns`` ``rnorm`` (``returns``)
+      - ``sharpe``: Backtrader ``SharpeRatio`` ``sharperatio`` (NaN when
+        Backtrader gives None)
+      - ``max_drawdown``: ``DrawDown`` ``max.drawdown / 100``, a positive
+        fraction (0.25 = -25%)
+      - ``turnover``: :class:`Exposure` ``turnover``
+      - ``n_trades``: closed trades (``TradeAnalyzer`` ``total.closed``)
+      - ``exposure``: :class:`Exposure` ``exposure`` (share of bars in the
+        market)
+
+    Args:
+        strategy: a strategy returned by ``cerebro.run()`` after
+            :func:`add_standard_analyzers`.
+        name: the row's name, e.g. ``"strategy"`` or ``"buy_and_hold"``.
+
+    Returns:
+        A dict with exactly the keys of ``SUMMARY_KEYS``: ``name``,
+        ``total_return``, ``annual_return``, ``sharpe``, ``max_drawdown``,
+        ``turnover``, ``n_trades`` (int) and ``exposure`` (floats, NaN when
+        unknown).
+
+    Example:
+        >>> import backtrader as bt
+        >>> import pandas as pd
+        >>> frame = pd.DataFrame({"open": [10.0, 11.0, 12.0], "close": [11.0, 12.0, 12.5]},
+        ...                      index=pd.bdate_range("2024-01-01", periods=3))
+        >>> cerebro = add_standard_analyzers(bt.Cerebro(stdstats=False))
+        >>> _ = cerebro.adddata(bt.feeds.PandasData(dataname=frame))
+        >>> _ = cerebro.addstrategy(bt.Strategy)
+        >>> row = summary_row(cerebro.run()[0], "idle")
+        >>> row["name"], row["total_return"], row["n_trades"], row["exposure"]
+        ('idle', 0.0, 0, 0.0)
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"`name` must be a non-empty string, got {name!r}")
+    analyzers = getattr(strategy, "analyzers", None)
+    if analyzers is None:
+        raise TypeError(f"`strategy` must be a run backtrader strategy, got {strategy!r}")
+    have = set(analyzers.getnames())
+    need = ("returns", "drawdown", "sharpe", "trades", "benchmark", "exposure")
+    missing = [n for n in need if n not in have]
+    if missing:
+        raise ValueError(
+            f"summary_row needs the analyzers of add_standard_analyzers; {name!r} lacks {missing}"
+        )
+    returns = analyzers.getbyname("returns").get_analysis()
+    drawdown = analyzers.getbyname("drawdown").get_analysis()
+    sharpe = analyzers.getbyname("sharpe").get_analysis()
+    trades = analyzers.getbyname("trades").get_analysis()
+    bench = analyzers.getbyname("benchmark").get_analysis()
+    expo = analyzers.getbyname("exposure").get_analysis()
+    start, final = _num(bench.get("start_value")), _num(bench.get("final_value"))
+    total = trades.get("total", {}) if isinstance(trades, Mapping) else {}
+    return {
+        "name": name,
+        "total_return": final / start - 1.0 if start else _NAN,
+        "annual_return": _num(returns.get("rnorm")),
+        "sharpe": _num(sharpe.get("sharperatio")),
+        "max_drawdown": _num(drawdown.get("max", {}).get("drawdown")) / 100.0,
+        "turnover": _num(expo.get("turnover")),
+        "n_trades": int(total.get("closed", 0) or 0),
+        "exposure": _num(expo.get("exposure")),
+    }

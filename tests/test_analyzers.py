@@ -9,14 +9,23 @@ import pytest
 from scipy import stats
 
 import btlstm  # noqa: F401  (compat patches first)
+from btlstm import metrics
 from btlstm.analyzers import (
     STANDARD_NAMES,
+    SUMMARY_KEYS,
     BenchmarkRelative,
     Exposure,
+    OrderLog,
     PredictionQuality,
+    Weights,
     add_standard_analyzers,
+    summary_row,
 )
 from btlstm.broker import setup_broker
+from btlstm.feeds import add_panel
+from btlstm.rebalance import Rebalancer
+from btlstm.synthetic import synthetic_panel
+from strategies.buyhold import EqualWeight
 from strategies.hold import HoldNDays
 
 CASH = 1_000_000.0
@@ -367,3 +376,340 @@ def test_benchmark_starting_later_is_compared_from_its_first_close():
         np.max(1 - c / np.maximum.accumulate(c)), rel=1e-12
     )
     assert got["total_return"] == 0.0 and got["excess_return"] == -got["benchmark_return"]
+
+
+class EarlyBuyer(bt.Strategy):
+    """Buys data0 on its first bar (filled at the second bar's open), then holds; it acts
+    in ``prenext`` too, before the benchmark feed has started."""
+
+    def prenext(self):
+        self.next()
+
+    def next(self):
+        if len(self) == 1:
+            self.order_target_percent(data=self.datas[0], target=0.9)
+
+
+def test_benchmark_starting_later_total_return_runs_from_the_start_value():
+    # the strategy trades (and moves its value) before the benchmark's first bar: the
+    # total return must still be final / start value - 1, not from the value on the
+    # benchmark's first bar (a bug the Idle test above cannot see: its value never moves)
+    traded = random_frame(n=80, seed=11, drift=0.004)
+    bench = random_frame(n=80, seed=12).iloc[20:]
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(PredData(dataname=traded))
+    bench_feed = PredData(dataname=bench)
+    cerebro.adddata(bench_feed)
+    setup_broker(cerebro, cash=CASH, commission=0.0)
+    cerebro.addstrategy(EarlyBuyer)
+    cerebro.addanalyzer(BenchmarkRelative, _name="bench", benchmark=bench_feed)
+    strat = cerebro.run()[0]
+    got = strat.analyzers.bench.get_analysis()
+    final = strat.broker.getvalue()
+    values = np.asarray(got["series"]["values"])
+    assert abs(values[20] / CASH - 1.0) > 0.01  # the value moved before the benchmark began
+    assert got["start_value"] == CASH and got["final_value"] == final
+    assert got["total_return"] == pytest.approx(final / CASH - 1.0, rel=1e-12)
+    assert got["excess_return"] == pytest.approx(
+        got["total_return"] - got["benchmark_return"], rel=1e-12
+    )
+    assert got["n_periods"] == len(bench) - 1
+
+
+# -- PredictionQuality over many feeds ------------------------------------------
+
+
+def _panel_with_predictions(seed=3, h=5):
+    panel = synthetic_panel(n_symbols=4, n=80, seed=seed, late_starters=1, stoppers=1)
+    rng = np.random.default_rng(seed)
+    out = {}
+    for k, (sym, df) in enumerate(panel.items()):
+        df = df.copy()
+        fwd = (df["close"].shift(-h) / df["close"] - 1.0).fillna(0.0).to_numpy()
+        pred = fwd * 5 + rng.normal(0.0, 0.02, len(df))
+        pred[: 3 + k] = np.nan  # not ready yet
+        df["prediction"] = pred
+        out[sym] = df
+    # SYN0002 is suspended on real bars 30..34 (real prediction, but untradable)
+    ts = np.ones(len(out["SYN0002"]))
+    ts[30:35] = 0.0
+    out["SYN0002"]["tradestatus"] = ts
+    return out
+
+
+class Signals(bt.Strategy):
+    """A multi-feed strategy that exposes its signals as ``{feed name: line}``."""
+
+    def __init__(self):
+        self.signals = {d._name: d.prediction for d in self.datas}
+
+
+def _run_panel(panel, strategy=Signals, h=5, signal=True, **kw):
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.broker.setcash(CASH)
+    feeds = add_panel(cerebro, panel, extra_lines=("prediction",), progress=False)
+    cerebro.addstrategy(strategy, **kw)
+    add_standard_analyzers(cerebro, signal=signal, horizon=h)
+    return cerebro.run()[0], feeds
+
+
+def _long_by_hand(feeds, h):
+    """date x symbol frames of prediction and realised return, independently of btlstm."""
+    preds, reals = {}, {}
+    for f in feeds:
+        a = f.p.dataname
+        close = a["close"].to_numpy()
+        real = np.full(len(a), np.nan)
+        real[:-h] = close[h:] / close[:-h] - 1.0
+        real[a["tradable"].to_numpy() == 0] = np.nan
+        preds[f._name] = pd.Series(a["prediction"].to_numpy(), index=a.index)
+        reals[f._name] = pd.Series(real, index=a.index)
+    return pd.DataFrame(preds), pd.DataFrame(reals)
+
+
+def test_prediction_quality_scores_every_feed_of_the_signals_dict():
+    h = 5
+    panel = _panel_with_predictions(h=h)
+    strat, feeds = _run_panel(panel, h=h)
+    got = strat.analyzers.prediction.get_analysis()
+    pred, real = _long_by_hand(feeds, h)
+    assert pred["SYN0002"].iloc[30:35].notna().all()  # suspended bars do have predictions
+
+    # records: every bar of every feed, by date then feed order, realised NaN when untradable
+    recs = got["records"]
+    n_bars = len(feeds.calendar)
+    assert len(recs) == 4 * n_bars
+    syms = [f._name for f in feeds]
+    assert [r["symbol"] for r in recs[:4]] == syms
+    assert [pd.Timestamp(r["date"]) for r in recs[::4]] == list(feeds.calendar)
+    got_real = pd.DataFrame(recs).pivot(index="date", columns="symbol", values="realised")
+    got_pred = pd.DataFrame(recs).pivot(index="date", columns="symbol", values="prediction")
+    np.testing.assert_array_equal(got_real[syms].to_numpy(), real[syms].to_numpy())
+    np.testing.assert_array_equal(got_pred[syms].to_numpy(), pred[syms].to_numpy())
+
+    # pooled statistics over every (date, symbol) pair, against scipy
+    p, r = pred.to_numpy().ravel(), real.to_numpy().ravel()
+    ok = np.isfinite(p) & np.isfinite(r)
+    assert got["count"] == int(ok.sum())
+    assert got["ic"] == pytest.approx(stats.pearsonr(p[ok], r[ok])[0], rel=1e-9)
+    assert got["rank_ic"] == pytest.approx(stats.spearmanr(p[ok], r[ok])[0], rel=1e-9)
+    assert got["long_hit_rate"] == pytest.approx(np.mean(r[ok][p[ok] > 0] > 0), rel=1e-12)
+    assert got["ic"] > 0.3  # the planted signal is found
+
+    # per asset
+    assert list(got["per_asset"]) == syms
+    for sym in syms:
+        a, b = pred[sym].to_numpy(), real[sym].to_numpy()
+        okk = np.isfinite(a) & np.isfinite(b)
+        q = got["per_asset"][sym]
+        assert q["count"] == int(okk.sum())
+        assert q["ic"] == pytest.approx(stats.pearsonr(a[okk], b[okk])[0], rel=1e-9)
+        assert q["rank_ic"] == pytest.approx(stats.spearmanr(a[okk], b[okk])[0], rel=1e-9)
+
+    # per date: summaries of the daily cross-sectional IC
+    daily = []
+    for date in pred.index:
+        a, b = pred.loc[date].to_numpy(), real.loc[date].to_numpy()
+        okk = np.isfinite(a) & np.isfinite(b)
+        if okk.sum() >= 2 and np.ptp(a[okk]) > 0 and np.ptp(b[okk]) > 0:
+            daily.append(stats.spearmanr(a[okk], b[okk])[0])
+    daily = np.asarray(daily)
+    rank = got["per_date"]["rank_ic"]
+    assert rank["n"] == len(daily) > 40
+    assert rank["mean"] == pytest.approx(daily.mean(), rel=1e-9)
+    assert rank["t_stat"] == pytest.approx(stats.ttest_1samp(daily, 0.0).statistic, rel=1e-9)
+    assert set(got["per_date"]["ic"]) == {"mean", "std", "icir", "t_stat", "n"}
+
+
+def test_prediction_quality_single_feed_keys_and_symbol():
+    frame = random_frame(seed=1)
+    strat = _run(frame, Idle, [("pq", PredictionQuality, {"signal": "prediction"})])
+    got = strat.analyzers.pq.get_analysis()
+    assert {r["symbol"] for r in got["records"]} == {"data0"}  # an unnamed feed
+    assert list(got["per_asset"]) == ["data0"]
+    one = got["per_asset"]["data0"]
+    for key in ("count", "hit_rate", "ic", "rank_ic", "mean_prediction", "mean_realised"):
+        assert one[key] == got[key], key
+    assert got["per_date"] == {}
+    want = metrics.prediction_quality(
+        frame["prediction"], metrics.forward_returns(frame["close"], 5)
+    )
+    assert {k: got[k] for k in want} == want
+
+
+def test_prediction_quality_signals_errors_name_the_key():
+    panel = _panel_with_predictions()
+
+    class Wrong(bt.Strategy):
+        def __init__(self):
+            self.signals = {"NOPE": self.datas[0].prediction}
+
+    with pytest.raises(ValueError, match=r"signals has key 'NOPE', which names no feed"):
+        _run_panel(panel, strategy=Wrong)
+
+    class Empty(bt.Strategy):
+        def __init__(self):
+            self.signals = {}
+
+    with pytest.raises(ValueError, match=r"Empty.signals must be a non-empty dict"):
+        _run_panel(panel, strategy=Empty)
+
+
+def test_prediction_quality_feeds_on_other_calendars_are_not_recorded_twice():
+    a = random_frame(n=40, seed=13)
+    b = random_frame(n=40, seed=14).iloc[::2]  # every other day
+
+    class Two(bt.Strategy):
+        def __init__(self):
+            self.signals = {"a": self.datas[0].prediction, "b": self.datas[1].prediction}
+
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(PredData(dataname=a), name="a")
+    cerebro.adddata(PredData(dataname=b), name="b")
+    cerebro.addstrategy(Two)
+    cerebro.addanalyzer(PredictionQuality, _name="pq", horizon=2)
+    got = cerebro.run()[0].analyzers.pq.get_analysis()
+    recs = pd.DataFrame(got["records"])
+    assert (recs["symbol"] == "b").sum() == len(b)
+    rb = recs[recs["symbol"] == "b"]["realised"].to_numpy()
+    c = b["close"].to_numpy()
+    np.testing.assert_allclose(rb[:-2], c[2:] / c[:-2] - 1.0, rtol=1e-15)  # h bars of b's own
+
+
+# -- OrderLog and Weights ---------------------------------------------------------
+
+
+def test_order_log_matches_the_strategy_log():
+    frame = random_frame(n=120, seed=15, pred_noise=3.0)
+    strat = _run(frame, HoldNDays, [("orders", OrderLog, {})], commission=0.0003, hold=3)
+    rows = strat.analyzers.orders.get_analysis()["orders"]
+    assert len(rows) == len(strat.trades_log) >= 6
+    keys = ("created_date", "date", "side", "size", "price", "value", "commission", "status")
+    for got, want in zip(rows, strat.trades_log, strict=True):
+        assert got["symbol"] == "data0"
+        for key in keys + ("reason",):
+            assert got[key] == want[key], key
+    assert set(rows[0]) == {"symbol", "reason", *keys}
+
+
+def test_order_log_records_cancelled_orders_and_reasons():
+    panel = _panel_with_predictions()
+    # SYN0002 suspended on its real bars 30..34: an order placed on bar 29 waits, then is
+    # cancelled by the next rebalance on bar 32
+    cal = pd.DatetimeIndex(sorted(set().union(*(df.index for df in panel.values()))))
+    bar29 = cal.get_loc(panel["SYN0002"].index[29])
+
+    class Rebal(bt.Strategy):
+        def __init__(self):
+            self.rebalancer = Rebalancer(self, reason="test")
+
+        def notify_order(self, order):
+            self.rebalancer.notify_order(order)
+
+        def next(self):
+            bar = len(self) - 1
+            if bar in (bar29, bar29 + 3):
+                self.rebalancer.rebalance({self.getdatabyname("SYN0002"): 0.5})
+
+    strat, _ = _run_panel(panel, strategy=Rebal, signal=None)
+    rows = strat.analyzers.orders.get_analysis()["orders"]
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["symbol"], row["side"], row["status"], row["reason"]) == (
+        "SYN0002",
+        "buy",
+        "Canceled",
+        "test",
+    )
+    assert math.isnan(row["size"]) and math.isnan(row["price"]) and math.isnan(row["value"])
+    assert row["commission"] == 0.0
+    assert row["created_date"] == cal[bar29].date()
+    assert row["date"] == cal[bar29 + 4].date()  # cancelled on bar29 + 3, notified next bar
+
+
+def test_weights_are_position_values_over_portfolio_value():
+    panel = synthetic_panel(n_symbols=4, n=90, seed=5, late_starters=1, stoppers=1)
+
+    class Recording(EqualWeight):
+        def __init__(self):
+            super().__init__()
+            self.snap = []
+
+        def next(self):
+            super().next()
+            value = self.broker.getvalue()
+            held = {
+                d._name: self.getposition(d).size * d.close[0] / value
+                for d in self.datas
+                if self.getposition(d).size
+            }
+            self.snap.append((self.datetime.datetime(0), held, self.broker.getcash() / value))
+
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.broker.setcash(CASH)
+    add_panel(cerebro, panel, progress=False)
+    cerebro.addstrategy(Recording)
+    add_standard_analyzers(cerebro)
+    strat = cerebro.run()[0]
+    assert isinstance(strat.analyzers.weights, Weights)
+    rows = pd.DataFrame(strat.analyzers.weights.get_analysis()["weights"])
+    assert list(rows.columns) == ["date", "symbol", "weight"]
+    assert rows["date"].nunique() == len(strat.snap)
+    for (when, held, cash), (date, day) in zip(
+        strat.snap, rows.groupby("date", sort=False), strict=True
+    ):
+        assert date == when
+        got = dict(zip(day["symbol"], day["weight"], strict=True))
+        assert got.pop("cash") == pytest.approx(cash, rel=1e-12)
+        assert got.keys() == held.keys()
+        for sym, w in held.items():
+            assert got[sym] == pytest.approx(w, rel=1e-12)
+        assert day["weight"].sum() == pytest.approx(1.0, rel=1e-12)
+    assert rows["symbol"].nunique() == 5  # four feeds and cash
+
+
+# -- summary_row ------------------------------------------------------------------
+
+
+def test_summary_row_keys_and_values():
+    frame = random_frame(n=200, seed=7, pred_noise=5.0)
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(PredData(dataname=frame))
+    setup_broker(cerebro, cash=CASH)
+    cerebro.addstrategy(RecordingHold, hold=5)
+    add_standard_analyzers(cerebro, signal=True)
+    strat = cerebro.run()[0]
+    row = summary_row(strat, "strategy")
+    assert (
+        tuple(row)
+        == SUMMARY_KEYS
+        == (
+            "name",
+            "total_return",
+            "annual_return",
+            "sharpe",
+            "max_drawdown",
+            "turnover",
+            "n_trades",
+            "exposure",
+        )
+    )
+    v = np.asarray([CASH] + strat.values)
+    an = strat.analyzers
+    assert row["name"] == "strategy"
+    assert row["total_return"] == pytest.approx(v[-1] / CASH - 1.0, rel=1e-12)
+    assert row["annual_return"] == an.returns.get_analysis()["rnorm"]
+    assert row["sharpe"] == an.sharpe.get_analysis()["sharperatio"]
+    assert row["max_drawdown"] == pytest.approx(np.max(1.0 - v / np.maximum.accumulate(v)))
+    assert row["turnover"] == an.exposure.get_analysis()["turnover"] > 0
+    closed = len(strat.closed_trades)
+    assert row["n_trades"] == closed >= 3 and isinstance(row["n_trades"], int)
+    assert row["exposure"] == an.exposure.get_analysis()["exposure"]
+
+
+def test_summary_row_errors():
+    strat = _run(random_frame(n=30), Idle, [("exp", Exposure, {})])
+    with pytest.raises(ValueError, match=r"lacks \['returns', 'drawdown', 'sharpe', 'trades'"):
+        summary_row(strat, "idle")
+    with pytest.raises(ValueError, match=r"`name` must be a non-empty string, got ''"):
+        summary_row(strat, "")
