@@ -1,47 +1,83 @@
-"""btlstm.report on a HoldNDays run over a small synthetic frame (no TensorFlow).
+"""btlstm.report on small synthetic runs (no TensorFlow).
 
-The prediction column is the sign of the trailing 5-bar return (known at the
-bar's close: no look-ahead), so the run trades and PredictionQuality scores it.
+HoldNDays reads a prediction column that is the sign of the trailing 5-bar
+return (known at the bar's close: no look-ahead), so the run trades and
+PredictionQuality scores it. A three-stock EqualWeight run exposes hand-written
+prediction lines as ``signals`` for the many-asset parts.
 """
 
 import csv
 import json
+import pickle
 
 import backtrader as bt
 import numpy as np
+import pandas as pd
 import pytest
 
 import btlstm  # noqa: F401  (compat patches first)
 from btlstm.analyzers import add_standard_analyzers
 from btlstm.broker import INDEX_COSTS, setup_broker
-from btlstm.feeds import make_feed
-from btlstm.report import build_report, format_table, load_report, to_jsonable, write_report
-from btlstm.synthetic import synthetic_ohlcv
+from btlstm.feeds import add_panel, make_feed
+from btlstm.report import (
+    SUMMARY_KEYS,
+    ReportError,
+    RunData,
+    add_comparison,
+    build_report,
+    check_outdir,
+    collect,
+    format_table,
+    load_report,
+    rebuild_report,
+    to_jsonable,
+    write_report,
+)
+from btlstm.report import files as report_files
+from btlstm.synthetic import synthetic_ohlcv, synthetic_panel
+from strategies.buyhold import BuyAndHold, EqualWeight
 from strategies.hold import HoldNDays
 
 N = 300
 SEED = 1  # signal-free market where the strategy trails buy-and-hold (+11% vs +13%)
 BEATS_SEED = 4  # one where it beats it (+3% vs -20%)
 CONFIG = {"data": {"n": N, "seed": SEED}, "model": {"horizon": 5, "clip": 0.2, "scale": 10.0}}
+FILES = {
+    "report.json",
+    "predictions.csv",
+    "trades.csv",
+    "equity.csv",
+    "weights.csv",
+    "equity.png",
+    "drawdown.png",
+    "predictions.png",
+    "weights.png",
+    "report.html",
+    "manifest.json",
+}
 
 
-def make_frame(synthetic=True, seed=SEED):
-    frame = synthetic_ohlcv(n=N, seed=seed, signal=0.0)
+def with_prediction(frame):
     frame = frame.copy()
     frame.attrs = dict(frame.attrs)
     trailing = frame["close"] / frame["close"].shift(5) - 1.0
     frame["prediction"] = np.sign(trailing).fillna(0.0) * 0.5
+    return frame
+
+
+def make_frame(synthetic=True, seed=SEED):
+    frame = with_prediction(synthetic_ohlcv(n=N, seed=seed, signal=0.0))
     if not synthetic:
         frame.attrs["synthetic"] = False
     return frame
 
 
-def run(frame):
+def run(frame, strategy=HoldNDays, signal=True, **params):
     cerebro = bt.Cerebro(stdstats=False)
     cerebro.adddata(make_feed(frame, extra_lines=("prediction",)))
-    setup_broker(cerebro, **{k: v for k, v in INDEX_COSTS.items()})
-    add_standard_analyzers(cerebro, signal=True, horizon=5)
-    cerebro.addstrategy(HoldNDays, hold=5)
+    setup_broker(cerebro, **dict(INDEX_COSTS))
+    add_standard_analyzers(cerebro, signal=signal, horizon=5)
+    cerebro.addstrategy(strategy, **({"hold": 5} if strategy is HoldNDays else {}), **params)
     return cerebro.run()[0]
 
 
@@ -61,43 +97,47 @@ def meta(frame, synthetic=True):
     }
 
 
+def read_csv(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def no_temp_siblings(folder):
+    return not [p.name for p in folder.parent.iterdir() if p.name.startswith(".btlstm-")]
+
+
 @pytest.fixture(scope="module")
 def synth():
     frame = make_frame()
     strat = run(frame)
-    return frame, strat, build_report(strat, meta(frame))
+    return frame, strat, collect(strat, meta(frame))
 
 
 @pytest.fixture(scope="module")
 def written(synth, tmp_path_factory):
-    frame, strat, report = synth
-    out = tmp_path_factory.mktemp("report")
-    return out, write_report(report, strat, out)
+    _, _, data = synth
+    out = tmp_path_factory.mktemp("base") / "report"
+    return out, write_report(data, out)
 
 
+# ---------------------------------------------------------------------------
+# files, table, metrics (one asset)
+# ---------------------------------------------------------------------------
 def test_all_files_written_and_nonempty(written):
     out, paths = written
-    expected = {
-        "report.json",
-        "predictions.csv",
-        "trades.csv",
-        "equity.csv",
-        "equity.png",
-        "drawdown.png",
-        "predictions.png",
-        "report.html",
-    }
-    assert set(paths) == expected
+    assert set(paths) == FILES
     for name, path in paths.items():
-        assert path == out / name and path.is_file() and path.stat().st_size > 0, name
+        assert path == out.absolute() / name and path.is_file() and path.stat().st_size > 0, name
         assert path.stat().st_mode & 0o444 == 0o444, name  # readable, not mkstemp's 0600
-    # atomic writes leave no temp files behind
-    assert sorted(p.name for p in out.iterdir()) == sorted(expected)
+    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
+    assert no_temp_siblings(out)  # the temporary folder was swapped in, nothing left over
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["files"]) == FILES - {"manifest.json"}
 
 
 def test_pngs_are_valid(written):
     _, paths = written
-    for name in ("equity.png", "drawdown.png", "predictions.png"):
+    for name in ("equity.png", "drawdown.png", "predictions.png", "weights.png"):
         data = paths[name].read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n", name
         assert len(data) > 1024, name
@@ -108,25 +148,28 @@ def test_html_self_contained_with_images_and_banner(written):
     text = paths["report.html"].read_text(encoding="utf-8")
     assert 'src="http' not in text and "src='http" not in text
     assert "<link" not in text and "<script" not in text
-    assert text.count("data:image/png;base64,") == 3
+    assert text.count("data:image/png;base64,") == 4
     assert "SYNTHETIC DATA" in text
     assert "Data provenance" in text and "synthetic:ohlcv" in text
 
 
 def test_terminal_table(synth):
-    _, _, report = synth
+    _, _, data = synth
+    report = data.report
     table = format_table(report)
     assert table.splitlines()[1].startswith("!!! SYNTHETIC DATA")
-    for label in ("total return", "annual return", "Sharpe", "max drawdown", "trades"):
+    for label in ("total return", "annual return", "Sharpe", "max drawdown", "trades", "turnover"):
         assert label in table
     assert "hit rate" in table and "rank IC" in table
     s = report["strategy"]
     assert f"{s['total_return'] * 100:+.2f}%" in table
     assert f"{report['benchmark']['max_drawdown'] * 100:.2f}%" in table
+    assert "no orders, no costs" in table  # the closes benchmark is labelled, not a fake run
 
 
 def test_metrics_match_analyzers(synth):
-    frame, strat, report = synth
+    frame, strat, data = synth
+    report = data.report
     s, b = report["strategy"], report["benchmark"]
     dd = strat.analyzers.drawdown.get_analysis()
     assert s["max_drawdown"] == dd.max.drawdown / 100.0
@@ -136,10 +179,6 @@ def test_metrics_match_analyzers(synth):
     assert s["start_value"] == INDEX_COSTS["cash"]
     br = strat.analyzers.benchmark.get_analysis()
     assert br["start_value"] == INDEX_COSTS["cash"] and br["final_value"] == s["final_value"]
-    series = br["series"]
-    assert len(series["dates"]) == len(series["values"]) == len(series["benchmark_closes"]) == N
-    assert series["benchmark_closes"] == frame["close"].tolist()
-    assert [d.date() for d in series["dates"]] == [t.date() for t in frame.index]
     assert s["final_value"] == strat.broker.getvalue()
     assert s["total_return"] == pytest.approx(s["final_value"] / s["start_value"] - 1.0, rel=1e-12)
     ta = strat.analyzers.trades.get_analysis()
@@ -167,24 +206,46 @@ def test_metrics_match_analyzers(synth):
     assert "definitions" in report and "sharpe" in report["definitions"]
 
 
+def test_comparison_row_is_summary_row(synth):
+    _, strat, data = synth
+    from btlstm.analyzers import summary_row
+
+    rows = data.report["comparison"]
+    assert len(rows) == 1 and list(rows[0]) == list(SUMMARY_KEYS)
+    assert rows[0] == to_jsonable(summary_row(strat, "strategy"))
+    s = data.report["strategy"]
+    assert rows[0]["n_trades"] == s["n_trades"] and rows[0]["exposure"] == s["exposure"]
+    assert rows[0]["total_return"] == pytest.approx(s["total_return"], rel=1e-9)
+
+
+def test_benchmark_from_closes_is_labelled_not_a_run(synth, written):
+    _, _, data = synth
+    b = data.report["benchmark"]
+    assert b["from_closes"] is True and "no orders, no costs" in b["source"]
+    assert b["n_trades"] is None and b["exposure"] is None and b["turnover"] is None
+    html_text = written[1]["report.html"].read_text(encoding="utf-8")
+    assert "not a backtest run" in html_text
+
+
 def test_json_matches_report_and_loads(synth, written):
-    _, _, report = synth
+    _, _, data = synth
     out, paths = written
     loaded = load_report(out)
-    assert loaded == json.loads(json.dumps(report))
-    assert load_report(paths["report.json"]) == loaded
-    assert loaded["config"] == CONFIG
-    assert loaded["costs"]["commission"] == INDEX_COSTS["commission"]
-    assert loaded["provenance"]["first"] == "2010-01-04"
+    assert isinstance(loaded, RunData)
+    assert loaded.report == json.loads(json.dumps(data.report))
+    assert load_report(paths["report.json"]).report == loaded.report
+    assert loaded.report["config"] == CONFIG
+    assert loaded.report["costs"]["commission"] == INDEX_COSTS["commission"]
+    assert loaded.report["provenance"]["first"] == "2010-01-04"
 
 
 def test_predictions_csv_exact(synth, written):
-    frame, strat, report = synth
+    frame, _, data = synth
     _, paths = written
-    with open(paths["predictions.csv"], newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    assert len(rows) == N == report["period"]["bars"]
-    assert list(rows[0]) == ["date", "prediction", "realised_return", "realised_target"]
+    rows = read_csv(paths["predictions.csv"])
+    assert len(rows) == N == data.report["period"]["bars"]
+    assert list(rows[0]) == ["date", "symbol", "prediction", "realised_return", "realised_target"]
+    assert {r["symbol"] for r in rows} == {frame.attrs["symbol"]}
     close = frame["close"].to_numpy()
     ret = close[5:] / close[:-5] - 1.0
     target = np.clip(ret, -0.2, 0.2) * 10.0
@@ -198,17 +259,15 @@ def test_predictions_csv_exact(synth, written):
     )
     assert rows[0]["date"] == frame.index[0].date().isoformat()
     finite = sum(1 for r in rows if r["prediction"] != "" and r["realised_return"] != "")
-    assert finite == report["prediction"]["count"]
+    assert finite == data.report["prediction"]["count"]
 
 
 def test_realised_target_follows_config(synth, tmp_path):
-    _, strat, report = synth
-    frame = synth[0]
-    other = build_report(strat, {**meta(frame), "config": {"target": {"clip": 0.01, "scale": 2.0}}})
-    assert other["prediction"]["clip"] == 0.01 and other["prediction"]["scale"] == 2.0
-    paths = write_report(other, strat, tmp_path, plots=False)
-    with open(paths["predictions.csv"], newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    frame, strat, _ = synth
+    other = collect(strat, {**meta(frame), "config": {"target": {"clip": 0.01, "scale": 2.0}}})
+    assert other.report["prediction"]["clip"] == 0.01 and other.report["prediction"]["scale"] == 2.0
+    paths = write_report(other, tmp_path / "r", plots=False)
+    rows = read_csv(paths["predictions.csv"])
     r = np.array([float(x["realised_return"]) for x in rows[:-5]])
     t = np.array([float(x["realised_target"]) for x in rows[:-5]])
     np.testing.assert_array_equal(t, np.clip(r, -0.01, 0.01) * 2.0)
@@ -216,61 +275,86 @@ def test_realised_target_follows_config(synth, tmp_path):
     assert "equity.png" not in paths and "report.html" in paths
 
 
-def test_trades_csv_rows(synth, written):
+def test_trades_csv_from_order_log(synth, written):
     _, strat, _ = synth
     _, paths = written
-    with open(paths["trades.csv"], newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    assert len(rows) == len(strat.trades_log) > 0
+    rows = read_csv(paths["trades.csv"])
+    orders = strat.analyzers.orders.get_analysis()["orders"]
+    assert len(rows) == len(orders) == len(strat.trades_log) > 0  # the strategy's own log agrees
+    assert list(rows[0])[:11] == [
+        "strategy",
+        "created_date",
+        "date",
+        "symbol",
+        "side",
+        "size",
+        "price",
+        "value",
+        "commission",
+        "status",
+        "reason",
+    ]
     first = strat.trades_log[0]
+    assert rows[0]["strategy"] == "strategy"
     assert rows[0]["side"] == first["side"] and rows[0]["status"] == first["status"]
     assert float(rows[0]["price"]) == first["price"]
     assert rows[0]["date"] == first["date"].isoformat()
 
 
 def test_equity_csv_benchmark_starts_at_same_value(synth, written):
-    frame, strat, _ = synth
+    frame, strat, data = synth
     _, paths = written
-    with open(paths["equity.csv"], newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = read_csv(paths["equity.csv"])
+    bname = data.report["benchmark"]["name"]
+    assert list(rows[0]) == ["date", "strategy", bname]
     assert len(rows) == N
-    assert float(rows[0]["value"]) == float(rows[0]["benchmark_value"])
-    assert float(rows[-1]["value"]) == strat.broker.getvalue()
+    assert float(rows[0]["strategy"]) == float(rows[0][bname])
+    assert float(rows[-1]["strategy"]) == strat.broker.getvalue()
     close = frame["close"].to_numpy()
-    assert float(rows[-1]["benchmark_value"]) == pytest.approx(
-        float(rows[0]["value"]) * close[-1] / close[0], rel=1e-12
+    assert float(rows[-1][bname]) == pytest.approx(
+        float(rows[0]["strategy"]) * close[-1] / close[0], rel=1e-12
     )
 
 
+def test_weights_csv_one_asset(synth, written):
+    frame, strat, _ = synth
+    rows = read_csv(written[1]["weights.csv"])
+    assert list(rows[0]) == ["date", "symbol", "weight"]
+    assert {r["symbol"] for r in rows} == {frame.attrs["symbol"], "cash"}
+    expo = strat.analyzers.exposure.get_analysis()["exposure"]
+    held = {r["date"] for r in rows if r["symbol"] != "cash"}
+    assert len(held) == round(expo * N)
+
+
 def test_same_run_twice_identical_metrics(synth, tmp_path):
-    frame, _, report = synth
-    again = build_report(run(make_frame()), meta(frame))
-    for key in ("strategy", "benchmark", "relative", "prediction", "period"):
-        assert again[key] == report[key], key
-    write_report(again, run(make_frame()), tmp_path, plots=False)
-    assert {k: load_report(tmp_path)[k] for k in ("strategy", "prediction")} == {
-        k: report[k] for k in ("strategy", "prediction")
+    frame, _, data = synth
+    again = collect(run(make_frame()), meta(frame))
+    for key in ("strategy", "benchmark", "relative", "prediction", "period", "comparison"):
+        assert again.report[key] == data.report[key], key
+    write_report(again, tmp_path / "r", plots=False)
+    loaded = load_report(tmp_path / "r").report
+    assert {k: loaded[k] for k in ("strategy", "prediction")} == {
+        k: data.report[k] for k in ("strategy", "prediction")
     }
     # a different seed is a different market: the check above can fail
-    other = build_report(run(make_frame(seed=BEATS_SEED)), meta(frame))
-    assert other["strategy"] != report["strategy"]
+    other = collect(run(make_frame(seed=BEATS_SEED)), meta(frame))
+    assert other.report["strategy"] != data.report["strategy"]
 
 
 def test_not_synthetic_has_no_banner(tmp_path):
     frame = make_frame(synthetic=False)
-    strat = run(frame)
-    report = build_report(strat, meta(frame, synthetic=False))
-    assert report["synthetic"] is False
-    assert "SYNTHETIC" not in format_table(report)
-    paths = write_report(report, strat, tmp_path)
+    data = collect(run(frame), meta(frame, synthetic=False))
+    assert data.report["synthetic"] is False
+    assert "SYNTHETIC" not in format_table(data.report)
+    paths = write_report(data, tmp_path / "r")
     text = paths["report.html"].read_text(encoding="utf-8")
     assert "SYNTHETIC" not in text
-    assert text.count("data:image/png;base64,") == 3
+    assert text.count("data:image/png;base64,") == 4
 
 
 def test_synthetic_flag_from_frame_attrs_alone(synth):
-    frame, strat, _ = synth
-    report = build_report(strat, {"title": "no provenance"})
+    _, strat, _ = synth
+    report = collect(strat, {"title": "no provenance"}).report
     assert report["synthetic"] is True
     assert "SYNTHETIC DATA" in format_table(report)
 
@@ -284,47 +368,42 @@ def _note(report):
 
 
 def test_honest_note_when_not_beating_benchmark(synth, written):
-    _, _, report = synth
+    _, _, data = synth
+    report = data.report
     assert not _beats(report) and _note(report)
     assert "did not beat buy-and-hold" in format_table(report)
     _, paths = written
     assert "did not beat buy-and-hold" in paths["report.html"].read_text(encoding="utf-8")
     frame = make_frame(seed=BEATS_SEED)
-    other = build_report(run(frame), meta(frame))
+    other = collect(run(frame), meta(frame)).report
     assert _beats(other) and not _note(other)
 
 
 def test_nan_becomes_null_and_round_trips(tmp_path, synth):
-    _, strat, report = synth
-    data = to_jsonable({"a": float("nan"), "b": [np.float64("inf"), np.int64(3)], "c": 1.5})
-    assert data == {"a": None, "b": [None, 3], "c": 1.5}
-    r = json.loads(json.dumps(report))
+    _, _, data = synth
+    got = to_jsonable({"a": float("nan"), "b": [np.float64("inf"), np.int64(3)], "c": 1.5})
+    assert got == {"a": None, "b": [None, 3], "c": 1.5}
+    r = json.loads(json.dumps(data.report))
     r["strategy"]["sharpe"] = float("nan")
     r["prediction"]["ic"] = float("-inf")
-    write_report(r, strat, tmp_path, plots=False)
-    text = (tmp_path / "report.json").read_text()
+    write_report(RunData(report=r, tables=data.tables), tmp_path / "r", plots=False)
+    text = (tmp_path / "r" / "report.json").read_text()
     assert "NaN" not in text and "Infinity" not in text
-    loaded = load_report(tmp_path)
+    loaded = load_report(tmp_path / "r").report
     assert loaded["strategy"]["sharpe"] is None and loaded["prediction"]["ic"] is None
     assert "n/a" in format_table(loaded)
 
 
 def test_no_prediction_analyzer_gives_null_section(tmp_path):
     frame = make_frame()
-    cerebro = bt.Cerebro(stdstats=False)
-    cerebro.adddata(make_feed(frame, extra_lines=("prediction",)))
-    setup_broker(cerebro)
-    add_standard_analyzers(cerebro)
-    cerebro.addstrategy(HoldNDays)
-    strat = cerebro.run()[0]
-    report = build_report(strat, meta(frame))
-    assert report["prediction"] is None
-    paths = write_report(report, strat, tmp_path)
+    data = collect(run(frame, signal=None), meta(frame))
+    assert data.report["prediction"] is None
+    paths = write_report(data, tmp_path / "r")
     assert "predictions.png" not in paths
     assert paths["predictions.csv"].read_text().strip() == (
-        "date,prediction,realised_return,realised_target"
+        "date,symbol,prediction,realised_return,realised_target"
     )
-    assert "not scored" in format_table(report)
+    assert "not scored" in format_table(data.report)
 
 
 def test_errors_name_the_problem(tmp_path, synth):
@@ -334,15 +413,269 @@ def test_errors_name_the_problem(tmp_path, synth):
     cerebro.addstrategy(HoldNDays)
     bare = cerebro.run()[0]
     with pytest.raises(ValueError, match="add_standard_analyzers"):
-        build_report(bare, {})
-    _, strat, _ = synth
+        collect(bare, {})
+    _, strat, data = synth
     with pytest.raises(TypeError, match="meta"):
-        build_report(strat, ["not", "a", "dict"])
-    with pytest.raises(FileNotFoundError, match="report.json"):
+        collect(strat, ["not", "a", "dict"])
+    with pytest.raises(TypeError, match="RunData"):
+        report_files.write_report(data.report, tmp_path / "x")
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        load_report(tmp_path / "nothing")
+    (tmp_path / "report.json").write_text("{}")
+    with pytest.raises(ReportError, match="manifest.json.*incomplete"):
         load_report(tmp_path)
-    (tmp_path / "report.json").write_text("{not json")
-    with pytest.raises(ValueError, match="not valid JSON"):
-        load_report(tmp_path)
-    (tmp_path / "report.json").write_text("[1, 2]")
-    with pytest.raises(ValueError, match="not a btlstm report"):
-        load_report(tmp_path)
+
+
+def test_build_report_alias(synth):
+    frame, strat, data = synth
+    report = build_report(strat, meta(frame))
+    for key in ("strategy", "benchmark", "comparison", "prediction"):
+        assert report[key] == data.report[key]
+
+
+# ---------------------------------------------------------------------------
+# plain data: collect -> (pickle) -> write -> load -> rebuild
+# ---------------------------------------------------------------------------
+def test_report_from_plain_data(synth, tmp_path):
+    _, _, data = synth
+    shipped = pickle.loads(pickle.dumps(data))  # as a worker process would return it
+    a = write_report(shipped, tmp_path / "a")
+    loaded = load_report(tmp_path / "a")
+    fresh = RunData(report=loaded.report, tables=dict(loaded.tables))  # no strategy anywhere
+    b = write_report(fresh, tmp_path / "b")
+    for name in ("report.json", "predictions.csv", "trades.csv", "equity.csv", "weights.csv"):
+        assert a[name].read_bytes() == b[name].read_bytes(), name
+    html_a = a["report.html"].read_text(encoding="utf-8")
+    assert b["report.html"].read_text(encoding="utf-8") == html_a
+    # rebuild: the PNGs and the page come back from the files alone, the data untouched
+    before = {n: a[n].read_bytes() for n in ("report.json", "equity.csv", "trades.csv")}
+    html_path = rebuild_report(tmp_path / "a")
+    assert html_path == (tmp_path / "a").absolute() / "report.html"
+    assert html_path.read_text(encoding="utf-8") == html_a
+    assert {n: a[n].read_bytes() for n in before} == before
+    assert load_report(tmp_path / "a").report == loaded.report
+    assert rebuild_report(tmp_path / "a", plots=False).read_text().count("data:image/png") == 0
+    assert not (tmp_path / "a" / "equity.png").exists()
+    assert no_temp_siblings(tmp_path / "a")
+
+
+# ---------------------------------------------------------------------------
+# baselines
+# ---------------------------------------------------------------------------
+def test_comparison_with_baselines(synth, tmp_path):
+    frame, _, _ = synth
+    data = collect(run(frame), meta(frame), name="hold-5")
+    bh = run(frame, BuyAndHold, signal=None)
+    sym = frame.attrs["symbol"]
+    add_comparison(data, bh, f"buy-and-hold {sym}")
+    rows = data.report["comparison"]
+    assert [r["name"] for r in rows] == ["hold-5", f"buy-and-hold {sym}"]
+    assert all(list(r) == list(SUMMARY_KEYS) for r in rows)
+    # the benchmark is the real baseline run now: its own trades and exposure, not "1 / 100%"
+    b = data.report["benchmark"]
+    assert b["from_closes"] is False and b["name"] == f"buy-and-hold {sym}"
+    expo = bh.analyzers.exposure.get_analysis()["exposure"]
+    assert b["exposure"] == expo < 1.0 and b["n_trades"] == 0  # bought at bar 2, never sold
+    assert list(data.tables["equity"].columns) == ["date", "hold-5", f"buy-and-hold {sym}"]
+    trades = data.tables["trades"]
+    assert set(trades["strategy"]) == {"hold-5", f"buy-and-hold {sym}"}
+    assert (trades["strategy"] == f"buy-and-hold {sym}").sum() == 1
+    # notes compare with every run
+    tr, btr = rows[0]["total_return"], rows[1]["total_return"]
+    assert tr <= btr
+    assert f"did not beat buy-and-hold {sym}: total return {tr:.2%} vs {btr:.2%}" in " ".join(
+        data.report["notes"]
+    )
+    add_comparison(data, run(frame, EqualWeight, signal=None), "equal weight")
+    assert len(data.report["comparison"]) == 3
+    with pytest.raises(ValueError, match="exists already"):
+        add_comparison(data, bh, "equal weight")
+    table = format_table(data.report)
+    assert "hold-5" in table and "equal weight" in table and "*" not in table.splitlines()[4]
+    paths = write_report(data, tmp_path / "r")
+    loaded = load_report(tmp_path / "r")
+    assert loaded.report["comparison"] == json.loads(json.dumps(data.report["comparison"]))
+    assert list(loaded.tables["equity"].columns) == list(data.tables["equity"].columns)
+    text = paths["report.html"].read_text(encoding="utf-8")
+    assert "equal weight" in text and "not a backtest run" not in text
+
+
+# ---------------------------------------------------------------------------
+# many assets
+# ---------------------------------------------------------------------------
+class SignalEqualWeight(EqualWeight):
+    """EqualWeight that exposes each feed's prediction line as ``signals``."""
+
+    def __init__(self):
+        super().__init__()
+        self.signals = {d._name: d.prediction for d in self.datas}
+
+
+@pytest.fixture(scope="module")
+def panel_run():
+    panel = {k: with_prediction(v) for k, v in synthetic_panel(n_symbols=3, n=N, seed=3).items()}
+
+    def go(strategy, signal):
+        cerebro = bt.Cerebro(stdstats=False)
+        setup_broker(cerebro, **dict(INDEX_COSTS))
+        add_panel(cerebro, panel, extra_lines=("prediction",), progress=False)
+        add_standard_analyzers(cerebro, signal=signal, horizon=5)
+        cerebro.addstrategy(strategy)
+        return cerebro.run()[0]
+
+    data = collect(go(SignalEqualWeight, True), {"title": "three stocks"}, name="equal weight")
+    add_comparison(data, go(EqualWeight, None), "equal weight, never rebalanced")
+    return panel, data
+
+
+def test_many_assets_weights_and_quality(panel_run, tmp_path):
+    panel, data = panel_run
+    symbols = set(panel)
+    report = data.report
+    p = report["prediction"]
+    assert set(p["per_asset"]) == symbols and p["n_assets"] == 3
+    assert set(p["per_date"]) == {"ic", "rank_ic"}
+    for q in p["per_asset"].values():
+        assert {"count", "hit_rate", "ic", "rank_ic"} <= set(q)
+    pred = data.tables["predictions"]
+    assert set(pred["symbol"]) == symbols and len(pred) == 3 * N
+    paths = write_report(data, tmp_path / "r")
+    assert "weights.png" in paths
+    rows = read_csv(paths["weights.csv"])
+    assert {r["symbol"] for r in rows} == symbols | {"cash"}
+    by_date = {}
+    for r in rows:
+        by_date[r["date"]] = by_date.get(r["date"], 0.0) + float(r["weight"])
+    assert all(abs(total - 1.0) < 1e-9 for total in by_date.values())  # stocks + cash = 100%
+    pred_rows = read_csv(paths["predictions.csv"])
+    assert {r["symbol"] for r in pred_rows} == symbols
+    text = paths["report.html"].read_text(encoding="utf-8")
+    assert "Per asset (3)" in text and "Across assets, per date" in text
+    assert all(s in text for s in symbols)
+    assert "IC per asset" in format_table(report) and "daily IC across assets" in format_table(
+        report
+    )
+    loaded = load_report(tmp_path / "r")
+    assert loaded.tables["weights"]["symbol"].map(type).eq(str).all()
+    assert loaded.report["prediction"]["per_asset"] == json.loads(json.dumps(p["per_asset"]))
+    assert [r["name"] for r in loaded.report["comparison"]] == [
+        "equal weight",
+        "equal weight, never rebalanced",
+    ]
+
+
+# ---------------------------------------------------------------------------
+# the folder as one unit
+# ---------------------------------------------------------------------------
+def test_load_refuses_missing_or_altered_file(written, tmp_path):
+    import shutil
+
+    out, _ = written
+    for name in ("trades.csv", "report.html", "weights.png"):
+        bad = tmp_path / f"missing-{name}"
+        shutil.copytree(out, bad)
+        (bad / name).unlink()
+        with pytest.raises(ReportError, match=f"{bad.name}.*{name} is missing"):
+            load_report(bad)
+        with pytest.raises(ReportError, match=name):
+            rebuild_report(bad)
+    bad = tmp_path / "altered"
+    shutil.copytree(out, bad)
+    text = (bad / "equity.csv").read_text()
+    (bad / "equity.csv").write_text(text.replace("1", "2", 1))  # still parses
+    with pytest.raises(ReportError, match="altered.*equity.csv does not match manifest.json"):
+        load_report(bad)
+    ok = tmp_path / "extra"
+    shutil.copytree(out, ok)
+    (ok / "my-notes.txt").write_text("mine")  # files of the user's own are not the report's
+    assert load_report(ok).report["title"] == "test hold-5"
+
+
+def _first_write(synth, folder):
+    _, _, data = synth
+    paths = write_report(data, folder)
+    return {n: p.read_bytes() for n, p in paths.items()}
+
+
+def test_interrupted_write_keeps_previous_folder(synth, panel_run, tmp_path, monkeypatch):
+    out = tmp_path / "r"
+    before = _first_write(synth, out)
+    (out / "my-notes.txt").write_text("mine")
+    _, other = panel_run
+    real_put = report_files._put
+    calls = []
+
+    def failing_put(folder, name, data):
+        calls.append(name)
+        if len(calls) == 4:
+            raise KeyboardInterrupt("simulated Ctrl-C while writing")
+        return real_put(folder, name, data)
+
+    monkeypatch.setattr(report_files, "_put", failing_put)
+    with pytest.raises(KeyboardInterrupt):
+        write_report(other, out)
+    monkeypatch.setattr(report_files, "_put", real_put)
+    assert {n: (out / n).read_bytes() for n in before} == before
+    assert load_report(out).report["title"] == "test hold-5"
+    assert no_temp_siblings(out) and (out / "my-notes.txt").read_text() == "mine"
+
+    def failing_plot(run):
+        raise RuntimeError("simulated plotting failure")
+
+    monkeypatch.setattr("btlstm.report.plots.render_plots", failing_plot)
+    with pytest.raises(RuntimeError, match="plotting"):
+        write_report(other, out)
+    assert {n: (out / n).read_bytes() for n in before} == before
+    monkeypatch.undo()
+    # a complete new write replaces every report file and keeps the user's own
+    write_report(other, out)
+    assert load_report(out).report["title"] == "three stocks"
+    assert (out / "my-notes.txt").read_text() == "mine" and no_temp_siblings(out)
+
+
+def test_swap_without_rename_exchange(synth, panel_run, tmp_path, monkeypatch):
+    out = tmp_path / "r"
+    _first_write(synth, out)
+    monkeypatch.setattr(report_files, "_exchange", lambda a, b: False)
+    write_report(panel_run[1], out, plots=False)
+    assert load_report(out).report["title"] == "three stocks"
+    assert not (out / "equity.png").exists()  # stale files of the old run are gone
+    assert no_temp_siblings(out)
+
+
+def test_check_outdir_refuses_before_any_work(synth, tmp_path):
+    _, _, data = synth
+    afile = tmp_path / "file"
+    afile.write_text("x")
+    with pytest.raises(ReportError, match="exists and is not a folder"):
+        write_report(data, afile)
+    with pytest.raises(ReportError, match="is a file"):
+        check_outdir(afile / "sub")
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("precious")
+    with pytest.raises(ReportError, match="not a btlstm report.*thesis.tex"):
+        write_report(data, foreign)
+    assert (foreign / "thesis.tex").read_text() == "precious"
+    with pytest.raises(ReportError, match="NUL"):
+        check_outdir("bad\x00name")
+    with pytest.raises(ReportError, match="too long"):
+        check_outdir(tmp_path / ("x" * 300))
+    assert check_outdir(tmp_path / "new" / "deeper") == (tmp_path / "new" / "deeper").absolute()
+    assert not (tmp_path / "new").exists()  # checking creates nothing
+
+
+def test_tables_have_contract_columns(synth, panel_run):
+    for data in (synth[2], panel_run[1]):
+        t = data.tables
+        assert list(t["predictions"].columns) == [
+            "date",
+            "symbol",
+            "prediction",
+            "realised_return",
+            "realised_target",
+        ]
+        assert list(t["weights"].columns) == ["date", "symbol", "weight"]
+        assert list(t["trades"].columns)[:2] == ["strategy", "created_date"]
+        assert list(t["equity"].columns)[0] == "date"
+        assert isinstance(t["equity"], pd.DataFrame)

@@ -1,20 +1,73 @@
 """From a finished Backtrader run to an honest, readable report.
 
-One job per module: :mod:`~btlstm.report.collect` (finished strategy -> plain
-data), :mod:`~btlstm.report.table` (terminal table), :mod:`~btlstm.report.files`
-(CSV/JSON, reading back), :mod:`~btlstm.report.plots` (Agg PNGs) and
-:mod:`~btlstm.report.html` (one self-contained page).
+One job per module, data flowing one way:
+
+- :mod:`~btlstm.report.collect`: finished strategy -> :class:`RunData` (plain
+  data: a JSON dict and four tables), read from the analyzers only;
+  :func:`add_comparison` appends baseline runs;
+- :mod:`~btlstm.report.table`: the terminal table (:func:`format_table`);
+- :mod:`~btlstm.report.files`: the folder written as one unit
+  (:func:`write_report`), checked when read (:func:`load_report`), redrawn from
+  its files (:func:`rebuild_report`);
+- :mod:`~btlstm.report.plots`: Agg PNGs (equity, drawdown, predictions, weights);
+- :mod:`~btlstm.report.html`: one self-contained ``report.html``.
+
+Example::
+
+    strategy = cerebro.run()[0]              # with add_standard_analyzers(...)
+    run = collect(strategy, {"title": "Hold 5 days on CSI 300", "config": cfg})
+    add_comparison(run, baseline.run()[0], "buy-and-hold CSI300")
+    print(format_table(run.report))
+    write_report(run, "runs/csi300")
+    rebuild_report("runs/csi300")            # later: report.html from the files
 """
 
-from btlstm.report.collect import DEFINITIONS, build_report, to_jsonable
-from btlstm.report.files import load_report, write_report
+from collections.abc import Mapping as _Mapping
+
+from btlstm.report import files as _files
+from btlstm.report.collect import (
+    DEFINITIONS,
+    SUMMARY_KEYS,
+    RunData,
+    add_comparison,
+    build_report,
+    collect,
+    honest_notes,
+    to_jsonable,
+)
+from btlstm.report.files import ReportError, check_outdir, load_report, rebuild_report
 from btlstm.report.table import format_table
 
 __all__ = [
     "DEFINITIONS",
-    "build_report",
+    "SUMMARY_KEYS",
+    "RunData",
+    "ReportError",
+    "collect",
+    "add_comparison",
+    "honest_notes",
     "format_table",
+    "check_outdir",
     "write_report",
     "load_report",
+    "rebuild_report",
+    "build_report",
     "to_jsonable",
 ]
+
+
+def write_report(run, *args, **kwargs):
+    """:func:`btlstm.report.files.write_report` (``write_report(run, outdir, plots=True)``).
+
+    TEMPORARY: the old form ``write_report(report_dict, strategy, outdir, plots=True)``
+    is still accepted while the pipeline moves to ``collect``.
+    """
+    if isinstance(run, _Mapping):
+        strategy, outdir, *rest = args
+        legacy = collect(strategy, {"config": run.get("config") or {}})
+        legacy.report = dict(run)
+        return _files.write_report(legacy, outdir, *rest, **kwargs)
+    return _files.write_report(run, *args, **kwargs)
+
+
+write_report.__doc__ = _files.write_report.__doc__

@@ -1,161 +1,422 @@
-"""Writing a report's files (JSON, CSV, PNG, HTML) and reading them back."""
+"""A report's files: written as one unit, checked when read, rebuildable.
+
+:func:`write_report` writes every file of a run into a temporary folder beside
+``outdir`` (``.btlstm-tmp-*``), writes ``manifest.json`` (each file's sha256 and
+size) last, and only then swaps the folder into place: on Linux one atomic
+``renameat2(RENAME_EXCHANGE)``, elsewhere two renames (old folder away, new in)
+and the old one deleted. An interrupted write (an error, Ctrl-C, a kill) leaves
+the previous complete folder untouched (at worst a ``.btlstm-tmp-*`` sibling to
+delete). :func:`load_report` checks every file against the manifest and refuses
+a folder with a missing or changed file; :func:`rebuild_report` redraws the
+PNGs and ``report.html`` from ``report.json`` and the CSVs alone.
+
+Files:
+
+- ``report.json``: ``run.report`` (NaN -> null, keys in report order, 2-space indent);
+- ``predictions.csv``: date, symbol, prediction, realised_return, realised_target;
+- ``trades.csv``: one row per finished order of every run (``strategy`` names it);
+- ``equity.csv``: date and one portfolio-value column per run;
+- ``weights.csv``: date, symbol, weight (the strategy; ``cash`` included);
+- with ``plots``: ``equity.png``, ``drawdown.png``, ``predictions.png``,
+  ``weights.png`` (those that apply);
+- ``report.html`` (always; without images when ``plots`` is false);
+- ``manifest.json``.
+
+Floats in CSVs are written with the shortest exact representation, NaN as an
+empty cell, dates as ISO strings.
+"""
 
 from __future__ import annotations
 
-import csv
-import datetime as _dt
+import contextlib
+import ctypes
+import errno
+import hashlib
 import io
 import json
-import math
+import os
+import secrets
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
+import pandas as pd
 
-from btlstm.report.collect import (
-    _prediction_rows,
-    _series,
-    _trade_rows,
-    to_jsonable,
-)
-from btlstm.report.html import _html
-from btlstm.report.plots import _plot_drawdown, _plot_equity, _plot_predictions
+from btlstm.report.collect import TABLE_COLUMNS, RunData, to_jsonable
 
-__all__ = ["write_report", "load_report"]
+__all__ = [
+    "MANIFEST",
+    "REPORT_FILES",
+    "ReportError",
+    "check_outdir",
+    "write_report",
+    "load_report",
+    "rebuild_report",
+]
 
+MANIFEST = "manifest.json"
+_FORMAT = "btlstm-report"
+_VERSION = 1
+_TABLES = ("predictions", "trades", "equity", "weights")
+_DATA_FILES = ("report.json",) + tuple(f"{t}.csv" for t in _TABLES)
+_PLOT_FILES = ("equity.png", "drawdown.png", "predictions.png", "weights.png")
+REPORT_FILES = _DATA_FILES + _PLOT_FILES + ("report.html", MANIFEST)
+"""Every file name a report folder may hold (other entries are the user's own)."""
 
-def _atomic_write(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temp file in the same folder + ``os.replace``."""
-    from btlstm.data.cache import atomic_write_bytes
-
-    return atomic_write_bytes(path, data)
-
-
-def _csv_bytes(header: list[str], rows: list[list]) -> bytes:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    for row in rows:
-        w.writerow(["" if _isnan(v) else _cell(v) for v in row])
-    return buf.getvalue().encode("utf-8")
-
-
-def _isnan(v) -> bool:
-    return v is None or (isinstance(v, (float, np.floating)) and not math.isfinite(float(v)))
+_TEXT_COLUMNS = {  # read as text (a symbol such as "000300" or "NA" stays as written)
+    "predictions": ("symbol",),
+    "trades": ("strategy", "symbol", "side", "status", "reason"),
+    "weights": ("symbol",),
+    "equity": (),
+}
+_DATE_COLUMNS = ("date", "created_date")
 
 
-def _cell(v):
-    if isinstance(v, (float, np.floating)):
-        return repr(float(v))  # shortest exact round-trip representation
-    if isinstance(v, (_dt.datetime, _dt.date)):
-        return to_jsonable(v)
-    return v
+class ReportError(ValueError):
+    """A report folder that cannot be written or read (names the folder and the file)."""
 
 
-def write_report(report: Mapping, strategy, outdir, plots: bool = True) -> dict[str, Path]:
-    """Write the report files of a finished run into ``outdir`` (created if needed).
-
-    Files (each written atomically: temp file in ``outdir`` + ``os.replace``):
-
-      - ``report.json``: ``report`` as JSON (NaN -> null, keys sorted, 2-space indent);
-      - ``predictions.csv``: ``date, prediction, realised_return, realised_target``
-        for every bar PredictionQuality recorded (``realised_return`` =
-        ``close[t+h]/close[t]-1``, ``realised_target`` = ``clip(realised_return,
-        +-clip) * scale`` with ``horizon/clip/scale`` from the report, defaults
-        5 / 0.2 / 10; empty cells for NaN); header only without PredictionQuality;
-      - ``trades.csv``: one row per entry of ``strategy.trades_log`` (header only
-        when the strategy keeps none);
-      - ``equity.csv``: ``date, value, benchmark_value`` (benchmark scaled to the
-        portfolio value at its first bar);
-      - with ``plots``: ``equity.png``, ``drawdown.png``, ``predictions.png``
-        (Agg canvas, no display needed) and ``report.html``, one self-contained
-        file with inline CSS and the PNGs as base64 data URIs. Without ``plots``
-        the HTML is still written, without images.
+# ---------------------------------------------------------------------------
+# output folder checks
+# ---------------------------------------------------------------------------
+def check_outdir(outdir) -> Path:
+    """Check that a report can be written to ``outdir``, before any work is done.
 
     Args:
-        report: the dict from :func:`build_report` for this ``strategy``.
-        strategy: the finished strategy instance the report was built from.
-        outdir: output folder (str or Path).
-        plots: draw and embed the PNG plots.
+        outdir: the output folder (str or Path); it need not exist.
 
     Returns:
-        ``{file name: Path}`` of every file written.
-
-    Example:
-        >>> paths = write_report(report, strat, "runs/csi300")
-        >>> sorted(paths)[:3]
-        ['drawdown.png', 'equity.csv', 'equity.png']
-    """
-    if not isinstance(report, Mapping) or "strategy" not in report:
-        raise ValueError(
-            f"`report` must be a dict from build_report(), got {type(report).__name__}"
-        )
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    report = to_jsonable(report)
-    written: dict[str, Path] = {}
-
-    def put(name: str, data: bytes) -> None:
-        written[name] = _atomic_write(outdir / name, data)
-
-    text = json.dumps(report, indent=2, sort_keys=True, allow_nan=False) + "\n"
-    put("report.json", text.encode("utf-8"))
-
-    p_header, p_rows = _prediction_rows(strategy, report)
-    put("predictions.csv", _csv_bytes(p_header, p_rows))
-    t_header, t_rows = _trade_rows(strategy)
-    put("trades.csv", _csv_bytes(t_header, t_rows))
-    series = _series(strategy)
-    put(
-        "equity.csv",
-        _csv_bytes(
-            ["date", "value", "benchmark_value"],
-            [
-                [d, float(v), float(b)]
-                for d, v, b in zip(
-                    series["dates"], series["values"], series["benchmark"], strict=True
-                )
-            ],
-        ),
-    )
-
-    images: dict[str, bytes] = {}
-    if plots:
-        images["equity.png"] = _plot_equity(series, report)
-        images["drawdown.png"] = _plot_drawdown(series, report)
-        if report.get("prediction") is not None:
-            images["predictions.png"] = _plot_predictions(p_header, p_rows, report)
-        for name, data in images.items():
-            put(name, data)
-    put("report.html", _html(report, images))
-    return written
-
-
-def load_report(path) -> dict:
-    """Read a ``report.json`` written by :func:`write_report`.
-
-    Args:
-        path: the JSON file, or the folder that holds ``report.json``.
-
-    Returns:
-        The report dict (NaN values read back as ``None``).
+        ``outdir`` as an absolute Path.
 
     Raises:
-        FileNotFoundError: no such file.
-        ValueError: the file is not valid JSON or not a report (no ``strategy`` key).
-
-    Example:
-        >>> load_report("runs/csi300")["strategy"]["sharpe"]
+        ReportError: ``outdir`` (or a parent) is a file; the nearest existing
+            parent is not writable; the name is impossible (NUL byte, a part
+            longer than 255 bytes); or it is a non-empty folder that is not a
+            btlstm report (it would be replaced: choose a new or empty folder).
     """
-    path = Path(path)
+    text = os.fspath(outdir) if isinstance(outdir, (str, os.PathLike)) else None
+    if not text:
+        raise ReportError(f"output folder: expected a path, got {outdir!r}")
+    if "\x00" in text:
+        raise ReportError(f"output folder {text!r}: the name contains a NUL byte")
+    path = Path(text).expanduser().absolute()
+    for part in path.parts:
+        if len(os.fsencode(part)) > 255:
+            raise ReportError(f"output folder {text!r}: the name part {part[:40]!r}... is too long")
+    if path.exists() and not path.is_dir():
+        raise ReportError(f"output folder {text!r}: exists and is not a folder")
     if path.is_dir():
-        path = path / "report.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"report: no such file {str(path)!r}")
+        entries = sorted(p.name for p in path.iterdir())
+        if entries and not ({MANIFEST, "report.json"} & set(entries)):
+            shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+            raise ReportError(
+                f"output folder {text!r}: holds files that are not a btlstm report ({shown}); "
+                "a report replaces its whole folder, so choose a new or empty folder"
+            )
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ReportError(f"output folder {text!r}: {str(parent)!r} is a file, not a folder")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"report: {str(path)!r} is not valid JSON ({e})") from e
-    if not isinstance(data, dict) or "strategy" not in data:
-        raise ValueError(f"report: {str(path)!r} is not a btlstm report (no 'strategy' key)")
-    return data
+        probe = parent / f".btlstm-probe-{secrets.token_hex(4)}"
+        probe.mkdir()
+        probe.rmdir()
+    except OSError as e:
+        raise ReportError(
+            f"output folder {text!r}: cannot write in {str(parent)!r} ({e.strerror or e})"
+        ) from None
+    return path
+
+
+# ---------------------------------------------------------------------------
+# bytes of each file
+# ---------------------------------------------------------------------------
+def _csv_bytes(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False, lineterminator="\n", na_rep="").encode("utf-8")
+
+
+def _json_bytes(report: Mapping) -> bytes:
+    text = json.dumps(to_jsonable(report), indent=2, allow_nan=False)
+    return (text + "\n").encode("utf-8")
+
+
+def _data_files(run: RunData) -> dict[str, bytes]:
+    files = {"report.json": _json_bytes(run.report)}
+    for name in _TABLES:
+        files[f"{name}.csv"] = _csv_bytes(run.tables[name])
+    return files
+
+
+def _rendered(run: RunData, plots: bool) -> dict[str, bytes]:
+    from btlstm.report.html import render_html
+    from btlstm.report.plots import render_plots
+
+    images = render_plots(run) if plots else {}
+    return {**images, "report.html": render_html(run, images)}
+
+
+# ---------------------------------------------------------------------------
+# writing a folder as one unit
+# ---------------------------------------------------------------------------
+def _put(folder: Path, name: str, data: bytes) -> Path:
+    """Write one file of the temporary folder (flushed and fsync'ed)."""
+    path = folder / name
+    with open(path, "xb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # not every platform can open a folder
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _sibling(parent: Path, kind: str) -> Path:
+    """A new empty hidden folder in ``parent`` (mode from the umask, like any folder)."""
+    while True:
+        path = parent / f".btlstm-{kind}-{secrets.token_hex(6)}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux ``renameat2``); False where unsupported."""
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def _old_report_files(folder: Path) -> set[str]:
+    names = set(REPORT_FILES)
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        names |= set(json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["files"])
+    return names
+
+
+def _swap_in(new: Path, target: Path) -> None:
+    """Put the complete folder ``new`` at ``target``; the old report there is deleted.
+
+    Entries of the old folder that are not report files (the user's own) are
+    moved into the new folder first.
+    """
+    if not target.exists():
+        os.rename(new, target)
+        _fsync_dir(target.parent)
+        return
+    report_files = _old_report_files(target)
+    extras = [p.name for p in target.iterdir() if p.name not in report_files]
+    for name in extras:
+        os.rename(target / name, new / name)
+    try:
+        if _exchange(new, target):
+            old = new  # the exchange left the old folder at the temporary path
+        else:
+            old = _sibling(target.parent, "old")
+            os.rename(target, old / "report")
+            try:
+                os.rename(new, target)
+            except BaseException:
+                os.rename(old / "report", target)
+                raise
+    except BaseException:
+        for name in extras:
+            with contextlib.suppress(OSError):
+                os.rename(new / name, target / name)
+        raise
+    _fsync_dir(target.parent)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_folder(outdir, files: Mapping[str, bytes]) -> dict[str, Path]:
+    target = check_outdir(outdir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _sibling(target.parent, "tmp")
+    try:
+        manifest = {"format": _FORMAT, "version": _VERSION, "files": {}}
+        for name, data in files.items():
+            _put(tmp, name, data)
+            manifest["files"][name] = {
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "bytes": len(data),
+            }
+        _put(tmp, MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+        _fsync_dir(tmp)
+        _swap_in(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return {name: target / name for name in [*files, MANIFEST]}
+
+
+def write_report(run: RunData, outdir, plots: bool = True) -> dict[str, Path]:
+    """Write a run's report folder as one unit (see the module docstring).
+
+    Args:
+        run: a :class:`~btlstm.report.collect.RunData` (from ``collect`` /
+            ``add_comparison`` or ``load_report``).
+        outdir: the output folder (str or Path): created if needed; an existing
+            report folder there is replaced as a whole (entries that are not
+            report files are kept); a non-empty folder that is not a report is
+            refused.
+        plots: draw and embed the PNG plots (``report.html`` is written either way).
+
+    Returns:
+        ``{file name: Path}`` of every file in the new folder (``manifest.json`` included).
+
+    Raises:
+        ReportError: ``outdir`` cannot hold a report (see :func:`check_outdir`).
+        TypeError: ``run`` is not a RunData.
+
+    Example::
+
+        paths = write_report(collect(strategy, meta), "runs/csi300")
+    """
+    if not isinstance(run, RunData):
+        raise TypeError(
+            f"`run` must be a RunData from btlstm.report.collect(), got {type(run).__name__}"
+        )
+    check_outdir(outdir)  # before drawing anything
+    files = _data_files(run)
+    files.update(_rendered(run, plots))
+    return _write_folder(outdir, files)
+
+
+# ---------------------------------------------------------------------------
+# reading back
+# ---------------------------------------------------------------------------
+def _read_csv(table: str, data: bytes) -> pd.DataFrame:
+    header = data.split(b"\n", 1)[0].decode("utf-8").split(",")
+    frame = pd.read_csv(
+        io.BytesIO(data),
+        float_precision="round_trip",
+        keep_default_na=False,
+        na_values=[""],
+        dtype={c: str for c in _TEXT_COLUMNS[table] if c in header},
+    )
+    for col in _DATE_COLUMNS:
+        if col in frame.columns:
+            frame[col] = pd.to_datetime(frame[col])
+    return frame
+
+
+def _load(path) -> tuple[RunData, dict[str, bytes], Path]:
+    folder = Path(path)
+    if folder.is_file() and folder.name in ("report.json", MANIFEST):
+        folder = folder.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(f"report: no such folder {str(folder)!r}")
+    where = f"report folder {str(folder)!r}"
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReportError(
+            f"{where}: no {MANIFEST}, so the folder is incomplete (its write was interrupted) "
+            "or not a btlstm report"
+        ) from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ReportError(f"{where}: {MANIFEST} is not valid JSON ({e})") from None
+    listed = manifest.get("files") if isinstance(manifest, dict) else None
+    if manifest.get("format") != _FORMAT or not isinstance(listed, dict):
+        raise ReportError(f"{where}: {MANIFEST} is not a btlstm report manifest")
+    raw: dict[str, bytes] = {}
+    for name, info in listed.items():
+        if name in ("", ".", "..") or "/" in name or "\\" in name:
+            raise ReportError(f"{where}: {MANIFEST} lists an invalid file name {name!r}")
+        try:
+            data = (folder / name).read_bytes()
+        except FileNotFoundError:
+            raise ReportError(
+                f"{where}: {name} is missing (listed in {MANIFEST}); the folder is incomplete"
+            ) from None
+        if hashlib.sha256(data).hexdigest() != (info or {}).get("sha256"):
+            raise ReportError(
+                f"{where}: {name} does not match {MANIFEST} (sha256 differs): the file was "
+                "changed or replaced after the report was written"
+            )
+        raw[name] = data
+    if "report.json" not in raw:
+        raise ReportError(f"{where}: {MANIFEST} lists no report.json")
+    try:
+        report = json.loads(raw["report.json"].decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ReportError(f"{where}: report.json is not valid JSON ({e})") from None
+    if not isinstance(report, dict) or "strategy" not in report:
+        raise ReportError(f"{where}: report.json is not a btlstm report (no 'strategy' key)")
+    tables = {}
+    for name in _TABLES:
+        if f"{name}.csv" in raw:
+            try:
+                tables[name] = _read_csv(name, raw[f"{name}.csv"])
+            except (ValueError, UnicodeDecodeError) as e:
+                raise ReportError(f"{where}: {name}.csv cannot be read ({e})") from None
+            missing = [c for c in TABLE_COLUMNS[name] if c not in tables[name].columns]
+            if missing:
+                raise ReportError(f"{where}: {name}.csv lacks the columns {missing}")
+    return RunData(report=report, tables=tables), raw, folder
+
+
+def load_report(path) -> RunData:
+    """Read a report folder written by :func:`write_report`, checking every file.
+
+    Args:
+        path: the folder (or its ``report.json`` / ``manifest.json``).
+
+    Returns:
+        :class:`~btlstm.report.collect.RunData`: ``report`` from report.json
+        (NaN read back as ``None``), ``tables`` from the CSVs (dates parsed,
+        symbols kept as text, floats exact).
+
+    Raises:
+        FileNotFoundError: no such folder.
+        ReportError: no manifest (an interrupted or foreign folder), a file
+            missing or changed since it was written, invalid JSON, not a report.
+
+    Example::
+
+        load_report("runs/csi300").report["strategy"]["sharpe"]
+    """
+    return _load(path)[0]
+
+
+def rebuild_report(outdir, plots: bool | None = None) -> Path:
+    """Redraw the PNGs and ``report.html`` of a report folder from its JSON and CSVs.
+
+    The folder is checked like :func:`load_report` and rewritten as one unit;
+    ``report.json`` and the CSVs are kept byte for byte.
+
+    Args:
+        outdir: a report folder.
+        plots: draw the PNGs; None: as the folder had them.
+
+    Returns:
+        The path of the new ``report.html``.
+    """
+    run, raw, folder = _load(outdir)
+    if plots is None:
+        plots = any(name.endswith(".png") for name in raw)
+    files = {name: raw[name] for name in _DATA_FILES if name in raw}
+    files.update(_rendered(run, plots))
+    return _write_folder(folder, files)["report.html"]

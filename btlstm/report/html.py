@@ -1,4 +1,9 @@
-"""One self-contained ``report.html``: inline CSS, PNGs as base64 data URIs."""
+"""One self-contained ``report.html``: inline CSS, PNGs as base64 data URIs.
+
+:func:`render_html` takes plain data (a :class:`~btlstm.report.collect.RunData`
+and the PNG bytes of :func:`btlstm.report.plots.render_plots`); the page has no
+script and no external reference, so it can be mailed or archived as one file.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +12,42 @@ import html
 import json
 from collections.abc import Mapping
 
+from btlstm.report.table import columns
+
+__all__ = ["render_html"]
+
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;
 max-width:1100px;color:#222;padding:0 1em}
 h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
+h3{font-size:1em;margin-bottom:.2em}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:.25em .6em;
 text-align:right}th{background:#f4f4f4}td.k,th.k{text-align:left}
+tr.first td{font-weight:bold}
 .banner{background:#b00020;color:#fff;font-weight:bold;padding:.8em;text-align:center;
 font-size:1.2em;letter-spacing:.05em}
 .note{background:#fff6d6;border-left:4px solid #e0b000;padding:.5em .8em;margin:.4em 0}
+.small{font-size:.85em;color:#555}
 img{max-width:100%;border:1px solid #eee;margin:.4em 0}
 pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.85em}
+.scroll{max-height:28em;overflow-y:auto;display:inline-block}
 """
+
+_PCT = {
+    "total_return",
+    "annual_return",
+    "max_drawdown",
+    "win_rate",
+    "exposure",
+    "avg_gross_exposure",
+    "excess_return",
+    "alpha",
+    "tracking_error",
+    "hit_rate",
+    "long_hit_rate",
+    "weight",
+}
+_MAX_ASSET_ROWS = 500  # per-asset rows in the page; all of them are in report.json
 
 
 def _fmt_cell(key: str, value) -> str:
@@ -28,20 +57,7 @@ def _fmt_cell(key: str, value) -> str:
         return html.escape(str(value))
     if isinstance(value, int):
         return f"{value:d}"
-    pct = {
-        "total_return",
-        "annual_return",
-        "max_drawdown",
-        "win_rate",
-        "exposure",
-        "avg_gross_exposure",
-        "excess_return",
-        "alpha",
-        "tracking_error",
-        "hit_rate",
-        "long_hit_rate",
-    }
-    if key in pct:
+    if key in _PCT:
         return f"{value * 100:.2f}%"
     return f"{value:.4g}" if abs(value) < 1e5 else f"{value:,.2f}"
 
@@ -55,26 +71,113 @@ def _kv_table(d: Mapping) -> str:
     return f"<table>{rows}</table>"
 
 
-def _side_by_side(report) -> str:
-    s, b = report["strategy"], report["benchmark"]
-    keys = ["total_return", "annual_return", "sharpe", "max_drawdown"]
-    head = (
-        f"<tr><th class='k'></th><th>strategy</th><th>{html.escape(str(b.get('name')))}</th></tr>"
+def _grid(rows: list[Mapping], keys: list[str], label: str = "name", first: bool = False) -> str:
+    """One row per dict: ``label`` first, then ``keys``."""
+    head = f"<tr><th class='k'>{html.escape(label)}</th>" + "".join(
+        f"<th>{html.escape(k)}</th>" for k in keys
     )
-    rows = "".join(
-        f"<tr><td class='k'>{k}</td><td>{_fmt_cell(k, s.get(k))}</td>"
-        f"<td>{_fmt_cell(k, b.get(k))}</td></tr>"
-        for k in keys
-    )
-    rows += (
-        f"<tr><td class='k'>trades</td><td>{_fmt_cell('n', s.get('n_trades'))}</td><td>1</td></tr>"
-        f"<tr><td class='k'>exposure</td><td>{_fmt_cell('exposure', s.get('exposure'))}</td>"
-        "<td>100.00%</td></tr>"
-    )
-    return f"<table>{head}{rows}</table>"
+    body = []
+    for i, row in enumerate(rows):
+        cls = " class='first'" if first and i == 0 else ""
+        cells = "".join(
+            "<td>-</td>"
+            if row.get("from_closes") and row.get(k) is None
+            else f"<td>{_fmt_cell(k, row.get(k))}</td>"
+            for k in keys
+        )
+        body.append(f"<tr{cls}><td class='k'>{html.escape(str(row.get(label)))}</td>{cells}</tr>")
+    return f"<table>{head}</tr>{''.join(body)}</table>"
 
 
-def _html(report: Mapping, images: Mapping[str, bytes]) -> bytes:
+_COMPARISON_KEYS = [
+    "total_return",
+    "annual_return",
+    "sharpe",
+    "max_drawdown",
+    "turnover",
+    "n_trades",
+    "exposure",
+]
+
+
+def _comparison(report: Mapping) -> str:
+    runs = columns(report)
+    closes = [r["name"] for r in runs if r.get("from_closes")]
+    shown = [{**r, "name": f"{r['name']} *"} if r.get("from_closes") else r for r in runs]
+    text = _grid(shown, _COMPARISON_KEYS, first=True)
+    if closes:
+        text += (
+            f"<p class='small'>* {html.escape(closes[0])}: measured on the feed's closes "
+            "(no orders, no costs), not a backtest run.</p>"
+        )
+    return text
+
+
+def _img(images: Mapping[str, bytes], name: str, caption: str) -> str:
+    if name not in images:
+        return ""
+    b64 = base64.b64encode(images[name]).decode("ascii")
+    return f"<img alt='{html.escape(caption)}' src='data:image/png;base64,{b64}'>"
+
+
+_QUALITY_KEYS = ["count", "hit_rate", "ic", "rank_ic", "mean_prediction", "mean_realised"]
+
+
+def _prediction(report: Mapping, images: Mapping[str, bytes]) -> list[str]:
+    p = report.get("prediction")
+    if not p:
+        return ["<p>Not scored (no PredictionQuality analyzer attached).</p>"]
+    parts = [
+        "<h3>Pooled over all bars and assets</h3>" + _kv_table(p),
+        _img(images, "predictions.png", "Predictions vs realised"),
+    ]
+    per_date = p.get("per_date") or {}
+    if per_date:
+        rows = [{"measure": k, **v} for k, v in per_date.items() if isinstance(v, Mapping)]
+        keys = ["mean", "std", "icir", "t_stat", "n"]
+        parts.append(
+            "<h3>Across assets, per date</h3>"
+            "<p class='small'>Each date: the correlation of predictions and realised returns "
+            "across the assets; then mean, std, ICIR = mean/std and t = ICIR &times; "
+            "&radic;n over the dates.</p>" + _grid(rows, keys, label="measure")
+        )
+    per_asset = p.get("per_asset") or {}
+    if per_asset:
+        rows = [{"symbol": k, **v} for k, v in per_asset.items()][:_MAX_ASSET_ROWS]
+        more = len(per_asset) - len(rows)
+        parts.append(
+            f"<h3>Per asset ({len(per_asset)})</h3><div class='scroll'>"
+            + _grid(rows, _QUALITY_KEYS, label="symbol")
+            + "</div>"
+            + (f"<p class='small'>{more} more in report.json.</p>" if more else "")
+        )
+    return parts
+
+
+def _weights(run, images: Mapping[str, bytes]) -> list[str]:
+    w = run.tables.get("weights")
+    if w is None or not len(w):
+        return []
+    last = w[w["date"] == w["date"].max()].sort_values("weight", ascending=False)
+    rows = [{"symbol": s, "weight": float(x)} for s, x in zip(last["symbol"], last["weight"])]
+    date = str(w["date"].max())[:10]
+    return [
+        "<h2>Weights over time</h2>",
+        _img(images, "weights.png", "Weights over time"),
+        f"<h3>Weights at the last close ({html.escape(date)})</h3><div class='scroll'>"
+        + _grid(rows, ["weight"], label="symbol")
+        + "</div><p class='small'>Every date is in weights.csv.</p>",
+    ]
+
+
+def render_html(run, images: Mapping[str, bytes]) -> bytes:
+    """The whole page as UTF-8 bytes.
+
+    Args:
+        run: a :class:`~btlstm.report.collect.RunData`.
+        images: ``{file name: PNG bytes}``; missing plots are left out.
+    """
+    report = run.report
     title = html.escape(str(report.get("title")))
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
@@ -94,25 +197,20 @@ def _html(report: Mapping, images: Mapping[str, bytes]) -> bytes:
     )
     for note in report.get("notes") or []:
         parts.append(f"<div class='note'>{html.escape(note)}</div>")
-    parts.append("<h2>Strategy vs benchmark</h2>" + _side_by_side(report))
-    for name, caption in (
-        ("equity.png", "Equity vs benchmark"),
-        ("drawdown.png", "Drawdown"),
-    ):
-        if name in images:
-            b64 = base64.b64encode(images[name]).decode("ascii")
-            parts.append(f"<img alt='{caption}' src='data:image/png;base64,{b64}'>")
-    parts.append("<h2>Strategy metrics</h2>" + _kv_table(report["strategy"]))
-    parts.append("<h2>Benchmark</h2>" + _kv_table(report["benchmark"]))
-    parts.append("<h2>Relative to benchmark</h2>" + _kv_table(report["relative"]))
+    parts.append("<h2>Strategy and baselines</h2>" + _comparison(report))
+    parts.append(_img(images, "equity.png", "Equity"))
+    parts.append(_img(images, "drawdown.png", "Drawdown"))
+    parts.append("<h2>Strategy metrics</h2>" + _kv_table(report.get("strategy") or {}))
+    parts.append("<h2>Benchmark</h2>" + _kv_table(report.get("benchmark") or {}))
+    parts.append("<h2>Relative to the benchmark's closes</h2>" + _kv_table(report["relative"]))
     parts.append("<h2>Prediction quality</h2>")
-    if report.get("prediction"):
-        parts.append(_kv_table(report["prediction"]))
-        if "predictions.png" in images:
-            b64 = base64.b64encode(images["predictions.png"]).decode("ascii")
-            parts.append(f"<img alt='Predictions vs realised' src='data:image/png;base64,{b64}'>")
-    else:
-        parts.append("<p>Not scored (no PredictionQuality analyzer attached).</p>")
+    parts += _prediction(report, images)
+    parts += _weights(run, images)
+    trades = run.tables.get("trades")
+    if trades is not None and len(trades):
+        counts = trades.groupby("strategy", sort=False).size()
+        text = ", ".join(f"{html.escape(str(k))}: {int(v)}" for k, v in counts.items())
+        parts.append(f"<h2>Orders</h2><p>Finished orders per run ({text}): see trades.csv.</p>")
     for key, label in (
         ("config", "Configuration"),
         ("provenance", "Data provenance"),
@@ -125,4 +223,4 @@ def _html(report: Mapping, images: Mapping[str, bytes]) -> bytes:
     if report.get("synthetic"):
         parts.append(banner)
     parts.append("</body></html>\n")
-    return "".join(parts).encode("utf-8")
+    return "".join(p for p in parts if p).encode("utf-8")

@@ -1,24 +1,42 @@
-"""PNG plots of a report, drawn on Agg ``Figure`` objects (no display needed)."""
+"""PNG plots of a report, drawn on Agg ``Figure`` objects (no display needed).
+
+Every function takes plain data (a :class:`~btlstm.report.collect.RunData`) and
+returns PNG bytes; :func:`render_plots` draws all that apply:
+
+- ``equity.png``: one curve per run (equity table columns);
+- ``drawdown.png``: drawdown from the running peak of each curve;
+- ``predictions.png``: one asset: predictions and realised targets over time;
+  many assets: the daily cross-sectional IC (20-day mean); both with a scatter
+  of prediction vs realised target;
+- ``weights.png``: weights over time, stacked, the ``top`` largest symbols by
+  mean weight plus ``other`` (cash is the gap to 100%).
+"""
 
 from __future__ import annotations
 
 import io
 
 import numpy as np
+import pandas as pd
 
 from btlstm.report.table import _f
 
+__all__ = [
+    "render_plots",
+    "plot_equity",
+    "plot_drawdown",
+    "plot_predictions",
+    "plot_weights",
+]
 
-def _drawdown(x: np.ndarray) -> np.ndarray:
-    out = np.full(len(x), np.nan)
-    ok = np.isfinite(x)
-    if ok.any():
-        peak = np.fmax.accumulate(np.where(ok, x, np.nan))
-        out[ok] = x[ok] / peak[ok] - 1.0
-    return out
+_SCATTER_MAX = 5000  # points in the prediction scatter (evenly thinned beyond)
+_COLORS = ("tab:blue", "0.45", "tab:orange", "tab:green", "tab:purple", "tab:brown")
 
 
 def _figure(width: float = 10.0, height: float = 4.5):
+    from btlstm.plotting import headless
+
+    headless()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -37,66 +55,177 @@ def _suptitle(fig, text: str, synthetic: bool) -> None:
     fig.suptitle(("[SYNTHETIC DATA] " if synthetic else "") + text, fontsize=11)
 
 
-def _plot_equity(series, report) -> bytes:
+def _drawdown(x: np.ndarray) -> np.ndarray:
+    out = np.full(len(x), np.nan)
+    ok = np.isfinite(x)
+    if ok.any():
+        peak = np.fmax.accumulate(np.where(ok, x, np.nan))
+        out[ok] = x[ok] / peak[ok] - 1.0
+    return out
+
+
+def _curves(run) -> tuple[pd.Series, list[tuple[str, np.ndarray]]]:
+    equity = run.tables["equity"]
+    dates = pd.to_datetime(equity["date"])
+    names = [c for c in equity.columns if c != "date"]
+    return dates, [(n, equity[n].to_numpy(dtype=float)) for n in names]
+
+
+def _label(run, name: str) -> str:
+    b = run.report.get("benchmark") or {}
+    if b.get("from_closes", True) and name == b.get("name"):
+        return f"{name} (closes, no costs)"
+    return name
+
+
+def plot_equity(run) -> bytes:
+    """Portfolio value of every run over time."""
     fig = _figure()
     ax = fig.add_subplot(1, 1, 1)
-    d = series["dates"]
-    ax.plot(d, series["values"], label="strategy", color="tab:blue", lw=1.2)
-    ax.plot(d, series["benchmark"], label=report["benchmark"]["name"], color="0.45", lw=1.0)
+    dates, curves = _curves(run)
+    for i, (name, values) in enumerate(curves):
+        color = _COLORS[i % len(_COLORS)]
+        ax.plot(dates, values, label=_label(run, name), color=color, lw=1.4 if i == 0 else 1.0)
     ax.set_ylabel("portfolio value")
     ax.grid(alpha=0.3)
-    ax.legend(loc="best")
-    _suptitle(fig, f"{report['title']}: equity vs benchmark", report["synthetic"])
+    ax.legend(loc="best", fontsize=8)
+    r = run.report
+    _suptitle(fig, f"{r.get('title')}: equity", bool(r.get("synthetic")))
     fig.autofmt_xdate()
     return _png(fig)
 
 
-def _plot_drawdown(series, report) -> bytes:
+def plot_drawdown(run) -> bytes:
+    """Drawdown from the running peak of every run (the first one filled)."""
     fig = _figure(10.0, 3.5)
     ax = fig.add_subplot(1, 1, 1)
-    d = series["dates"]
-    dd_s = _drawdown(series["values"]) * 100.0
-    dd_b = _drawdown(series["benchmark"]) * 100.0
-    ax.fill_between(d, dd_s, 0.0, color="tab:red", alpha=0.35, label="strategy")
-    ax.plot(d, dd_b, color="0.45", lw=1.0, label=report["benchmark"]["name"])
+    dates, curves = _curves(run)
+    for i, (name, values) in enumerate(curves):
+        dd = _drawdown(values) * 100.0
+        if i == 0:
+            ax.fill_between(dates, dd, 0.0, color="tab:red", alpha=0.35, label=name)
+        else:
+            color = _COLORS[i % len(_COLORS)]
+            ax.plot(dates, dd, color=color, lw=1.0, label=_label(run, name))
     ax.set_ylabel("drawdown (%)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower left")
-    _suptitle(fig, "drawdown from running peak", report["synthetic"])
+    ax.legend(loc="lower left", fontsize=8)
+    _suptitle(fig, "drawdown from running peak", bool(run.report.get("synthetic")))
     fig.autofmt_xdate()
     return _png(fig)
 
 
-def _plot_predictions(header, rows, report) -> bytes:
+def _daily_ic(pred: pd.DataFrame) -> pd.Series:
+    from btlstm.metrics import cross_sectional_ic
+
+    wide_p = pred.pivot_table(index="date", columns="symbol", values="prediction")
+    wide_t = pred.pivot_table(index="date", columns="symbol", values="realised_return")
+    return cross_sectional_ic(wide_p, wide_t)
+
+
+def plot_predictions(run) -> bytes:
+    """Predictions vs realised targets (one asset) or the daily cross-sectional IC."""
     fig = _figure(10.0, 4.5)
     ax = fig.add_subplot(1, 3, (1, 2))
     sc = fig.add_subplot(1, 3, 3)
-    if rows:
-        dates = [r[0] for r in rows]
-        pred = np.array([r[1] for r in rows], dtype=float)
-        target = np.array([r[3] for r in rows], dtype=float)
-        ax.plot(dates, target, color="0.6", lw=0.8, label="realised target")
-        ax.plot(dates, pred, color="tab:blue", lw=1.0, label="prediction")
+    pred = run.tables["predictions"]
+    dates = pd.to_datetime(pred["date"])
+    p = pred["prediction"].to_numpy(dtype=float)
+    t = pred["realised_target"].to_numpy(dtype=float)
+    many = pred["symbol"].nunique() > 1
+    if len(pred) and many:
+        ic = _daily_ic(pred)
+        ax.plot(ic.index, ic.to_numpy(), color="0.75", lw=0.6, label="daily IC")
+        ax.plot(
+            ic.index,
+            ic.rolling(20, min_periods=5).mean(),
+            color="tab:blue",
+            lw=1.2,
+            label="20-day mean",
+        )
         ax.axhline(0.0, color="k", lw=0.5)
+        ax.set_ylabel(f"IC across {pred['symbol'].nunique()} assets")
         ax.legend(loc="best", fontsize=8)
-        ok = np.isfinite(pred) & np.isfinite(target)
-        sc.scatter(pred[ok], target[ok], s=6, alpha=0.5, color="tab:blue")
-        sc.axhline(0.0, color="k", lw=0.5)
-        sc.axvline(0.0, color="k", lw=0.5)
+    elif len(pred):
+        ax.plot(dates, t, color="0.6", lw=0.8, label="realised target")
+        ax.plot(dates, p, color="tab:blue", lw=1.0, label="prediction")
+        ax.axhline(0.0, color="k", lw=0.5)
+        ax.set_ylabel("scaled forward return")
+        ax.legend(loc="best", fontsize=8)
     else:
         ax.text(0.5, 0.5, "no predictions recorded", ha="center", va="center")
-    ax.set_ylabel("scaled forward return")
+    ok = np.flatnonzero(np.isfinite(p) & np.isfinite(t))
+    if len(ok) > _SCATTER_MAX:
+        ok = ok[np.linspace(0, len(ok) - 1, _SCATTER_MAX).astype(int)]
+    sc.scatter(p[ok], t[ok], s=6, alpha=0.4 if many else 0.5, color="tab:blue")
+    sc.axhline(0.0, color="k", lw=0.5)
+    sc.axvline(0.0, color="k", lw=0.5)
     ax.grid(alpha=0.3)
     sc.set_xlabel("prediction")
     sc.set_ylabel("realised target")
     sc.grid(alpha=0.3)
-    p = report.get("prediction") or {}
+    q = run.report.get("prediction") or {}
     _suptitle(
         fig,
-        f"predictions vs realised (h={p.get('horizon')}, IC {_f(p.get('ic'))})",
-        report["synthetic"],
+        f"predictions vs realised (h={q.get('horizon')}, pooled IC {_f(q.get('ic'))})",
+        bool(run.report.get("synthetic")),
     )
     for label in ax.get_xticklabels():
         label.set_rotation(30)
         label.set_ha("right")
     return _png(fig)
+
+
+def weights_wide(weights: pd.DataFrame, top: int = 10) -> pd.DataFrame:
+    """Weights as dates x symbols: the ``top`` symbols by mean weight, the rest
+    summed as ``other``; ``cash`` left out; 0 where a symbol has no position."""
+    w = weights[weights["symbol"] != "cash"]
+    if w.empty:
+        return pd.DataFrame()
+    wide = w.pivot_table(index="date", columns="symbol", values="weight", aggfunc="sum")
+    wide = wide.fillna(0.0).sort_index()
+    order = wide.mean().sort_values(ascending=False).index
+    keep = list(order[:top])
+    out = wide[keep]
+    if len(order) > top:
+        out = out.assign(other=wide[list(order[top:])].sum(axis=1))
+    out.index = pd.to_datetime(out.index)
+    return out
+
+
+def plot_weights(run, top: int = 10) -> bytes:
+    """Weights over time, stacked: top ``top`` symbols plus ``other``."""
+    fig = _figure(10.0, 4.5)
+    ax = fig.add_subplot(1, 1, 1)
+    wide = weights_wide(run.tables["weights"], top=top)
+    if wide.empty:
+        ax.text(0.5, 0.5, "no positions", ha="center", va="center")
+    else:
+        import matplotlib
+
+        cmap = matplotlib.colormaps["tab20"]
+        colors = [cmap(i % 20) for i in range(wide.shape[1])]
+        if "other" in wide.columns:
+            colors[-1] = (0.8, 0.8, 0.8, 1.0)
+        ax.stackplot(wide.index, (wide.to_numpy() * 100.0).T, labels=wide.columns, colors=colors)
+        ax.set_ylim(0, max(100.0, float(wide.sum(axis=1).max()) * 100.0 * 1.02))
+        ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
+    ax.set_ylabel("weight (% of portfolio)")
+    ax.grid(alpha=0.3)
+    name = (run.report.get("strategy") or {}).get("name") or "strategy"
+    _suptitle(
+        fig, f"{name}: weights over time (cash = gap to 100%)", bool(run.report.get("synthetic"))
+    )
+    fig.autofmt_xdate()
+    return _png(fig)
+
+
+def render_plots(run) -> dict[str, bytes]:
+    """Every plot that applies to ``run``: ``{file name: PNG bytes}``."""
+    images = {"equity.png": plot_equity(run), "drawdown.png": plot_drawdown(run)}
+    if run.report.get("prediction") is not None:
+        images["predictions.png"] = plot_predictions(run)
+    w = run.tables["weights"]
+    if len(w) and (w["symbol"] != "cash").any():
+        images["weights.png"] = plot_weights(run)
+    return images

@@ -1,4 +1,4 @@
-"""The terminal table of a report: strategy vs benchmark, then prediction quality."""
+"""The terminal table of a report: every run side by side, then prediction quality."""
 
 from __future__ import annotations
 
@@ -7,9 +7,6 @@ from collections.abc import Mapping
 __all__ = ["format_table"]
 
 
-# ---------------------------------------------------------------------------
-# format_table
-# ---------------------------------------------------------------------------
 def _pct(x) -> str:
     return "n/a" if x is None else f"{x * 100:+.2f}%"
 
@@ -27,23 +24,66 @@ def _i(x) -> str:
 
 
 _BANNER = "!!! SYNTHETIC DATA - NOT A REAL MARKET - RESULTS SAY NOTHING ABOUT REAL TRADING !!!"
+_MAX_ASSETS = 8  # per-asset ICs listed in the table; the rest are in report.json
 
 
-def format_table(report: Mapping) -> str:
-    """A concise terminal table: strategy vs buy-and-hold, then prediction quality.
+def columns(report: Mapping) -> list[dict]:
+    """The runs shown side by side: the comparison rows, plus the benchmark
+    measured on closes when no baseline run is the benchmark (``from_closes``).
 
-    Args:
-        report: a dict from :func:`build_report` (or :func:`load_report`).
-
-    Returns:
-        Multi-line text. Starts (and ends) with a ``SYNTHETIC DATA`` banner line
-        when ``report['synthetic']`` is true. Numbers are rounded here only.
-
-    Example:
-        >>> print(format_table(build_report(strat, meta)))
+    Reports without ``comparison`` (written before it existed) show the strategy
+    and the benchmark.
     """
     s = report.get("strategy") or {}
     b = report.get("benchmark") or {}
+    rows = [dict(r) for r in report.get("comparison") or []]
+    if not rows:
+        rows = [{**s, "name": s.get("name") or "strategy"}]
+    if b and b.get("from_closes", True):
+        rows.append({**b, "name": str(b.get("name") or "buy-and-hold"), "from_closes": True})
+    # strategy-only facts on the first column
+    rows[0] = {**rows[0], "win_rate": s.get("win_rate"), "final_value": s.get("final_value")}
+    return rows
+
+
+_ROWS = (
+    ("total return", "total_return", _pct),
+    ("annual return", "annual_return", _pct),
+    ("Sharpe", "sharpe", lambda x: _f(x, 2)),
+    ("max drawdown", "max_drawdown", _pct0),
+    ("turnover", "turnover", lambda x: _f(x, 2)),
+    ("trades", "n_trades", _i),
+    ("exposure", "exposure", _pct0),
+    ("win rate", "win_rate", _pct0),
+    ("final value", "final_value", lambda x: _f(x, 2)),
+)
+
+
+def _cell(run: Mapping, key: str, fmt) -> str:
+    if key not in run:
+        return ""
+    if run.get("from_closes") and run[key] is None:
+        return "-"  # not a run: no trades, no exposure, no turnover
+    return fmt(run[key])
+
+
+def format_table(report: Mapping) -> str:
+    """A concise terminal table: every run side by side, then prediction quality.
+
+    Args:
+        report: ``RunData.report`` (from :func:`btlstm.report.collect` or
+            :func:`btlstm.report.load_report`).
+
+    Returns:
+        Multi-line text. Starts (and ends) with a ``SYNTHETIC DATA`` banner line
+        when ``report['synthetic']`` is true. Numbers are rounded here only; a
+        benchmark measured on closes (no orders, no costs) is marked ``*`` and
+        shows ``-`` for what it does not have (trades, exposure, turnover).
+
+    Example::
+
+        print(format_table(collect(strategy, meta).report))
+    """
     r = report.get("relative") or {}
     p = report.get("prediction")
     period = report.get("period") or {}
@@ -52,23 +92,24 @@ def format_table(report: Mapping) -> str:
         lines += ["=" * len(_BANNER), _BANNER, "=" * len(_BANNER)]
     lines.append(str(report.get("title", "backtest")))
     lines.append(f"period {period.get('start')} .. {period.get('end')} ({period.get('bars')} bars)")
-    bname = str(b.get("name") or "buy-and-hold")
-    w = max(12, len(bname))
-    rows = [
-        ("total return", _pct(s.get("total_return")), _pct(b.get("total_return"))),
-        ("annual return", _pct(s.get("annual_return")), _pct(b.get("annual_return"))),
-        ("Sharpe", _f(s.get("sharpe"), 2), _f(b.get("sharpe"), 2)),
-        ("max drawdown", _pct0(s.get("max_drawdown")), _pct0(b.get("max_drawdown"))),
-        ("trades", _i(s.get("n_trades")), "1"),
-        ("win rate", _pct0(s.get("win_rate")), ""),
-        ("exposure", _pct0(s.get("exposure")), "100.00%"),
-        ("final value", _f(s.get("final_value"), 2), ""),
-    ]
-    lines.append(f"{'':<16}{'strategy':>14}  {bname:>{w}}")
-    lines += [f"{k:<16}{a:>14}  {c:>{w}}" for k, a, c in rows]
+    runs = columns(report)
+    heads = [str(c["name"]) + ("*" if c.get("from_closes") else "") for c in runs]
+    widths = [max(12, len(h)) for h in heads]
+    lines.append(f"{'':<16}" + "".join(f"  {h:>{w}}" for h, w in zip(heads, widths, strict=True)))
+    for label, key, fmt in _ROWS:
+        cells = [_cell(c, key, fmt) for c in runs]
+        if not any(cells):
+            continue
+        lines.append(
+            f"{label:<16}" + "".join(f"  {x:>{w}}" for x, w in zip(cells, widths, strict=True))
+        )
+    closes = [c for c in runs if c.get("from_closes")]
+    if closes:
+        lines.append(f"* {closes[0]['name']}: from the feed's closes, no orders, no costs")
     lines.append(
-        f"excess {_pct(r.get('excess_return'))}  beta {_f(r.get('beta'), 2)}  "
-        f"alpha {_pct(r.get('alpha'))}/yr  IR {_f(r.get('information_ratio'), 2)}"
+        f"vs {r.get('benchmark') or 'benchmark'} (closes): excess {_pct(r.get('excess_return'))}"
+        f"  beta {_f(r.get('beta'), 2)}  alpha {_pct(r.get('alpha'))}/yr"
+        f"  IR {_f(r.get('information_ratio'), 2)}"
     )
     if p:
         lines.append(
@@ -76,6 +117,23 @@ def format_table(report: Mapping) -> str:
             f"hit rate {_pct0(p.get('hit_rate'))}  IC {_f(p.get('ic'))}  "
             f"rank IC {_f(p.get('rank_ic'))}  long hit {_pct0(p.get('long_hit_rate'))}"
         )
+        per_date = p.get("per_date") or {}
+        for key, label in (("ic", "daily IC"), ("rank_ic", "daily rank IC")):
+            d = per_date.get(key)
+            if d:
+                lines.append(
+                    f"  {label} across assets: mean {_f(d.get('mean'))}  "
+                    f"ICIR {_f(d.get('icir'), 2)}  t {_f(d.get('t_stat'), 2)}  "
+                    f"days {_i(d.get('n'))}"
+                )
+        per_asset = p.get("per_asset") or {}
+        if len(per_asset) > 1:
+            shown = list(per_asset.items())[:_MAX_ASSETS]
+            text = "  ".join(f"{k} {_f(v.get('ic'))}" for k, v in shown)
+            more = len(per_asset) - len(shown)
+            lines.append(
+                f"  IC per asset: {text}" + (f"  ... {more} more in report.json" if more else "")
+            )
     else:
         lines.append("prediction: not scored (no PredictionQuality analyzer)")
     for note in report.get("notes") or []:
