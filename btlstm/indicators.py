@@ -1,7 +1,12 @@
 """Backtrader indicators over the walk-forward engine.
 
-``LSTMPredictor`` is a thin ``bt.Indicator`` wrapper: all decisions about what
-a model may see live in :mod:`btlstm.walkforward`.
+- :class:`LSTMPredictor`: one model per feed (the seed's index forecast);
+- :class:`PooledPredictor` + :class:`PredictionPool`: one pooled model over
+  several feeds, a ``prediction`` line on each.
+
+Both are thin ``bt.Indicator`` wrappers over the public API of
+:mod:`btlstm.walkforward`; what a model may see is decided by
+:mod:`btlstm.schedule` alone (``docs/schedule.md``).
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ import numpy as np
 import pandas as pd
 
 import btlstm  # noqa: F401  (compat shims, quiet TensorFlow)
+from btlstm.data.validate import CANONICAL_COLUMNS, validate_frame
 from btlstm.walkforward import WalkForward, WalkForwardConfig
 
-__all__ = ["LSTMPredictor", "bar_dates"]
+__all__ = ["LSTMPredictor", "PooledPredictor", "PredictionPool", "bar_dates", "feed_frame"]
 
 _BT_EPOCH = 719163.0  # bt.date2num(datetime(1970, 1, 1))
 
@@ -26,6 +32,49 @@ def bar_dates(nums, daily: bool = True) -> pd.DatetimeIndex:
     us = np.round((nums - _BT_EPOCH) * 86_400_000_000.0).astype("int64")
     idx = pd.DatetimeIndex(us.astype("datetime64[us]"))
     return idx.normalize() if daily else idx
+
+
+def _is_daily(data) -> bool:
+    return data._timeframe >= bt.TimeFrame.Days
+
+
+def _has_line(data, name: str) -> bool:
+    return name in data.lines.getlinealiases()
+
+
+def feed_frame(data, n: int | None = None) -> pd.DataFrame:
+    """A preloaded Backtrader feed's first ``n`` bars as a canonical frame.
+
+    ``amount`` is the feed's ``amount`` line where it has one, else close x
+    volume. ``attrs["symbol"]`` is the feed's name.
+    """
+    n = len(data.close.array) if n is None else n
+
+    def arr(line):
+        return np.asarray(line.array[:n], dtype=np.float64)
+
+    close, vol = arr(data.close), arr(data.volume)
+    f = pd.DataFrame(
+        {
+            "open": arr(data.open),
+            "high": arr(data.high),
+            "low": arr(data.low),
+            "close": close,
+            "volume": vol,
+            "amount": arr(data.amount) if _has_line(data, "amount") else close * vol,
+        },
+        index=bar_dates(data.datetime.array[:n], _is_daily(data)).rename("date"),
+    )
+    f.attrs["symbol"] = getattr(data, "_name", "") or "data"
+    f.attrs["source"] = f"feed:{f.attrs['symbol']}"
+    return f
+
+
+def _bar_now(data) -> tuple:
+    """The feed's current bar as ``(open, high, low, close, volume, amount)``."""
+    vol = data.volume[0]
+    amount = data.amount[0] if _has_line(data, "amount") else data.close[0] * vol
+    return (data.open[0], data.high[0], data.low[0], data.close[0], vol, amount)
 
 
 class LSTMPredictor(bt.Indicator):
@@ -83,13 +132,11 @@ class LSTMPredictor(bt.Indicator):
         self.config = self.wf.config
         n_hist = 0 if self.p.history is None else len(self.p.history)
         self.addminperiod(max(1, self.config.lookback - n_hist))
-        self._amount = "amount" in self.data.lines.getlinealiases()
-        self._daily = self.data._timeframe >= bt.TimeFrame.Days
+        self._daily = _is_daily(self.data)
         self._stream = None
+        self._batch = None
         self._history = self.p.history
         if self._history is not None:
-            from btlstm.data.validate import validate_frame
-
             validate_frame(self._history, check_ohlc=False)
 
     def _check_history(self, first_date):
@@ -102,7 +149,7 @@ class LSTMPredictor(bt.Indicator):
 
     def _plotlabel(self):
         c = self.config
-        kind = "model" if self.wf._ready is not None else c.mode
+        kind = "model" if self.wf.pretrained else c.mode
         return [f"lookback={c.lookback}", f"h={c.horizon}", kind]
 
     # ----------------------------------------------------------- bar by bar
@@ -113,12 +160,10 @@ class LSTMPredictor(bt.Indicator):
             self._stream = self.wf.stream()
             if self._history is not None:
                 self._check_history(date)
-                cols = ["open", "high", "low", "close", "volume", "amount"]
+                cols = list(CANONICAL_COLUMNS)
                 for day, row in zip(self._history.index, self._history[cols].to_numpy()):
                     self._stream.update(day, *row)
-        vol = d.volume[0]
-        amount = d.amount[0] if self._amount else d.close[0] * vol
-        return self._stream.update(date, d.open[0], d.high[0], d.low[0], d.close[0], vol, amount)
+        return self._stream.update(date, *_bar_now(d))
 
     def prenext(self):
         # the history must grow from the first bar even before minperiod
@@ -128,28 +173,6 @@ class LSTMPredictor(bt.Indicator):
         self.lines.prediction[0] = self._update()
 
     # ----------------------------------------------------------- batched
-    def _frame(self, n: int) -> pd.DataFrame:
-        d = self.data
-
-        def arr(line):
-            return np.asarray(line.array[:n], dtype=np.float64)
-
-        close, vol = arr(d.close), arr(d.volume)
-        f = pd.DataFrame(
-            {
-                "open": arr(d.open),
-                "high": arr(d.high),
-                "low": arr(d.low),
-                "close": close,
-                "volume": vol,
-                "amount": arr(d.amount) if self._amount else close * vol,
-            },
-            index=bar_dates(d.datetime.array[:n], self._daily).rename("date"),
-        )
-        f.attrs["symbol"] = getattr(d, "_name", "") or "data"
-        f.attrs["source"] = f"feed:{f.attrs['symbol']}"
-        return f
-
     def preonce(self, start, end):
         pass  # the line stays NaN before minperiod
 
@@ -157,13 +180,12 @@ class LSTMPredictor(bt.Indicator):
         self.once(start, end)
 
     def once(self, start, end):
-        if getattr(self, "_batch", None) is None:
-            frame = self._frame(len(self.data.close.array))
+        if self._batch is None:
+            frame = feed_frame(self.data)
             h = self._history
             if h is not None and len(h):
                 self._check_history(frame.index[0])
-                cols = ["open", "high", "low", "close", "volume", "amount"]
-                full = pd.concat([h[cols], frame])
+                full = pd.concat([h[list(CANONICAL_COLUMNS)], frame])
                 full.attrs = dict(frame.attrs)
                 self._batch = self.wf.predict(full)[len(h) :]
             else:
@@ -173,3 +195,169 @@ class LSTMPredictor(bt.Indicator):
         for i in range(start, min(end, len(pred))):
             v = pred[i]
             out[i] = v if not math.isnan(v) else float("nan")
+
+
+class PredictionPool:
+    """One pooled walk-forward model shared by the :class:`PooledPredictor` of several feeds.
+
+    The model trains on the windows of every registered feed (a panel on the
+    union calendar, see ``docs/schedule.md``) and predicts each feed's own
+    windows, with the same no-look-ahead rule as a single feed. Bars whose
+    ``tradable`` line is 0 (the flat filler bars of
+    :func:`btlstm.feeds.add_panel`) are not data: they are left out of
+    training and get NaN.
+
+    Args:
+        config: a :class:`~btlstm.walkforward.WalkForwardConfig` or dict.
+        model: a ready ``keras.Model`` or ``.keras`` path instead of training.
+        history: ``{feed name: canonical frame}`` of bars before each feed's
+            first bar, to train on (the feeds can then cover the test period only).
+        cache_dir: model cache folder; progress: as for :class:`WalkForward`.
+
+    Example:
+        >>> pool = PredictionPool(dict(lookback=20, retrain_every=63))  # doctest: +SKIP
+        >>> for d in self.datas:  # in a strategy's __init__   # doctest: +SKIP
+        ...     self.signals[d._name] = PooledPredictor(d, pool=pool).prediction
+    """
+
+    def __init__(self, config=None, model=None, history=None, cache_dir=None, progress=None):
+        if config is None and model is None:
+            raise ValueError("PredictionPool needs config= (to train) or model= (a ready model)")
+        self.wf = WalkForward(config, model=model, cache_dir=cache_dir, progress=progress)
+        self.history = dict(history or {})
+        for h in self.history.values():
+            validate_frame(h, check_ohlc=False)
+        self.feeds: dict[str, object] = {}
+        self._batch: dict[str, np.ndarray] | None = None
+        self._stream = None
+        self._last = None
+        self._now: dict[str, float] = {}
+
+    def register(self, data) -> str:
+        """Add a feed (called by :class:`PooledPredictor`); returns its name."""
+        if self._batch is not None or self._stream is not None:
+            raise ValueError("PredictionPool: feeds must be registered before the run starts")
+        name = getattr(data, "_name", "") or f"data{len(self.feeds)}"
+        if name in self.feeds and self.feeds[name] is not data:
+            raise ValueError(f"PredictionPool: two feeds are named {name!r}; name them apart")
+        self.feeds[name] = data
+        return name
+
+    def _check_history(self, name: str, first_date) -> pd.DataFrame | None:
+        h = self.history.get(name)
+        if h is not None and len(h) and h.index[-1] >= first_date:
+            raise ValueError(
+                f"history[{name!r}] must end before the feed's first bar {first_date.date()}, "
+                f"but its last bar is {h.index[-1].date()}"
+            )
+        return h
+
+    def _check_names(self) -> None:
+        extra = sorted(set(self.history) - set(self.feeds))
+        if extra:
+            raise ValueError(
+                f"PredictionPool: history for {extra} but no feed of that name "
+                f"(feeds: {sorted(self.feeds)})"
+            )
+
+    # ------------------------------------------------------------ batched
+    def batch(self) -> dict[str, np.ndarray]:
+        """Predictions for every bar of every registered (preloaded) feed."""
+        if self._batch is not None:
+            return self._batch
+        self._check_names()
+        panel, rows = {}, {}
+        for name, data in self.feeds.items():
+            frame = feed_frame(data)
+            keep = np.ones(len(frame), dtype=bool)
+            if _has_line(data, "tradable"):
+                tr = np.asarray(data.tradable.array[: len(frame)], dtype=np.float64)
+                keep = tr > 0
+            rows[name] = np.flatnonzero(keep)
+            frame = frame.iloc[rows[name]]
+            h = self._check_history(name, frame.index[0]) if len(frame) else None
+            n_h = 0
+            if h is not None and len(h):
+                full = pd.concat([h[list(CANONICAL_COLUMNS)], frame])
+                full.attrs = dict(frame.attrs)
+                frame, n_h = full, len(h)
+            panel[name] = (frame, n_h)
+        pred = self.wf.predict({k: f for k, (f, _) in panel.items()})
+        out = {}
+        for name, data in self.feeds.items():
+            line = np.full(len(data.close.array), np.nan)
+            line[rows[name]] = pred[name][panel[name][1] :]
+            out[name] = line
+        self._batch = out
+        return out
+
+    # ------------------------------------------------------------ bar by bar
+    def step(self, data) -> float:
+        """The current bar's prediction for ``data`` (bar-by-bar runs)."""
+        date = bar_dates([data.datetime[0]], _is_daily(data))[0]
+        if self._last is None or date != self._last:
+            self._advance(date)
+        return self._now.get(getattr(data, "_name", ""), float("nan"))
+
+    def _advance(self, date) -> None:
+        if self._stream is None:
+            self._check_names()
+            self._stream = self.wf.stream(list(self.feeds))
+            hist_dates = sorted(
+                set().union(*[set(h.index) for h in self.history.values()] or [set()])
+            )
+            for name in self.history:
+                self._check_history(name, date)
+            cols = list(CANONICAL_COLUMNS)
+            for day in hist_dates:
+                bars = {
+                    n: tuple(h.loc[day, cols]) for n, h in self.history.items() if day in h.index
+                }
+                self._stream.update_panel(day, bars)
+        bars = {}
+        for name, data in self.feeds.items():
+            if len(data) == 0:
+                continue
+            if bar_dates([data.datetime[0]], _is_daily(data))[0] != date:
+                continue  # no bar of this feed today
+            if _has_line(data, "tradable") and not data.tradable[0] > 0:
+                continue  # filler bar: not data
+            bars[name] = _bar_now(data)
+        self._now = self._stream.update_panel(date, bars) if bars else {}
+        self._last = date
+
+
+class PooledPredictor(bt.Indicator):
+    """A feed's ``prediction`` line from one pooled model over several feeds.
+
+    Create one per feed with the same :class:`PredictionPool`; the pool
+    trains one model on all their windows (walk-forward, no look-ahead) and
+    each indicator shows its own feed's forecast of
+    ``clip(close[t+horizon]/close[t] - 1, +-clip) * scale``.
+
+    Formula:
+      - prediction = pooled_model(zscore(window of this feed ending at t))
+
+    Batched in ``once()``; bar by bar in ``next()``; both equal
+    ``WalkForward.predict(panel)`` on the feeds' real (tradable) bars.
+    """
+
+    alias = ("PooledPred",)
+    lines = ("prediction",)
+    params = (("pool", None),)  # the shared PredictionPool
+    plotinfo = dict(subplot=True, plotname="pooled prediction", plotyhlines=[0.0])
+
+    def __init__(self):
+        if not isinstance(self.p.pool, PredictionPool):
+            raise ValueError(f"PooledPredictor needs pool= a PredictionPool, got {self.p.pool!r}")
+        self.name = self.p.pool.register(self.data)
+        self.addminperiod(1)
+
+    def next(self):
+        self.lines.prediction[0] = self.p.pool.step(self.data)
+
+    def once(self, start, end):
+        pred = self.p.pool.batch()[self.name]
+        out = self.lines.prediction.array
+        for i in range(start, min(end, len(pred))):
+            out[i] = pred[i]

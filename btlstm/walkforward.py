@@ -1,37 +1,19 @@
-"""Walk-forward training and prediction: the one place that decides what a model may see.
+"""Walk-forward training and prediction: schedule x learner -> prediction arrays.
 
-Knows numpy and Keras, never Backtrader. :class:`LSTMPredictor` (the
-Backtrader indicator) calls :meth:`WalkForward.predict` in its batched path
-and :meth:`WalkForward.stream` in its bar-by-bar path; both run the same
-schedule and the same training code, so they give the same numbers.
+Knows numpy, never Backtrader, and no model in particular. The schedule
+(:mod:`btlstm.schedule`) decides which bars are fit bars and which windows a
+fit may use; a learner (:mod:`btlstm.learners`) fits and predicts. Two paths
+run the same code and give the same numbers:
 
-The no-look-ahead rule (SPEC section 1): the prediction made at bar t uses the
-windows ending at t (prices up to t only), and the model it uses was trained
-only on samples whose labels were known at t: window end s with
-``date[s + horizon + embargo] <= date[t]``. Early stopping validates on the
-latest of those samples, so the validation slice is in the past as well.
+- :meth:`WalkForward.predict`: batched, over a whole frame or panel;
+- :meth:`WalkForward.stream`: bar by bar (live feeds, ``runonce=False``).
 
-Schedules:
-
-- ``mode="static"``: the seed's split. One model, trained on windows ending in
-  ``[train_start, train_end]`` whose labels are known at the first test bar,
-  predicts every bar from ``test_start`` (default: the first bar after
-  ``train_end``) to ``test_end``.
-- ``mode="walkforward"``: the first model is fitted at the first bar (on or
-  after ``test_start``) where at least ``min_train`` labelled samples are
-  known, then a new one every ``retrain_every`` bars, on an expanding window
-  or (``window="rolling"``) on the last ``train_window`` bars. Each model
-  predicts the bars up to the next refit.
-
-Pooled mode: give a dict of frames (a panel); one model is trained on the
-windows of all symbols, with the same rule per bar, and the schedule runs on
-the union calendar of the panel.
+The rule and the schedules are described in ``docs/schedule.md``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import sys
@@ -45,15 +27,26 @@ import numpy as np
 import pandas as pd
 
 from btlstm._settings import check_known_keys
-from btlstm.data.validate import DataError, require_history, validate_frame
+from btlstm.data.validate import CANONICAL_COLUMNS, DataError, require_history, validate_frame
 from btlstm.features import (
     DEFAULT_FEATURES,
     build_dataset,
     feature_matrix,
     zscore_windows,
 )
+from btlstm.learners import Learner, get_learner, make_learner
+from btlstm.schedule import Schedule, SymbolIndex
 
-__all__ = ["WalkForwardConfig", "WalkForward", "walk_forward", "FitRecord", "predict_fn"]
+__all__ = [
+    "WalkForwardConfig",
+    "WalkForward",
+    "Prepared",
+    "SymbolData",
+    "Stream",
+    "walk_forward",
+    "FitRecord",
+    "predict_fn",
+]
 
 log = logging.getLogger("btlstm.walkforward")
 
@@ -91,8 +84,10 @@ class WalkForwardConfig:
         validation_fraction: latest fraction of the training samples used for
             early stopping (0: no early stopping).
         patience: early-stopping patience in epochs.
-        model: keyword arguments for :func:`btlstm.models.build_model`
-            (``lstm_units``, ``dense_units``, ``lstm_kwargs`` with regularizers ...).
+        learner: name of the learner (``"lstm"``, ``"ridge"``; see :mod:`btlstm.learners`).
+        model: the learner's settings (for ``"lstm"``: the fields of
+            :class:`btlstm.learners.LSTMSettings` such as ``lstm_units``,
+            ``dense_units``, ``kernel_regularizer``, ``dropout``).
         seed: random seed; the same seed gives the same predictions.
     """
 
@@ -117,6 +112,7 @@ class WalkForwardConfig:
     batch_size: int = 64
     validation_fraction: float = 0.1
     patience: int = 3
+    learner: str = "lstm"
     model: dict = field(default_factory=dict)
     seed: int = 0
 
@@ -157,7 +153,8 @@ class WalkForwardConfig:
                 except (ValueError, TypeError) as e:
                     raise ValueError(f"{name} must be a date, got {v!r}") from e
         if not isinstance(self.model, dict):
-            raise ValueError(f"model must be a dict of build_model arguments, got {self.model!r}")
+            raise ValueError(f"model must be a dict of learner settings, got {self.model!r}")
+        get_learner(self.learner).make_settings(self.model)  # unknown keys raise here
 
     @classmethod
     def from_dict(cls, d: dict) -> "WalkForwardConfig":
@@ -174,7 +171,15 @@ class WalkForwardConfig:
 
 @dataclass
 class FitRecord:
-    """One model fit of a walk-forward run (for progress, reports and tests)."""
+    """One model fit of a walk-forward run (for progress, reports and tests).
+
+    Attributes:
+        k: fit number (0-based); ``total``: fits planned in this run (None
+        when streaming); ``date``: the fit date; ``n_samples``: windows used
+        (training + validation); ``n_val``: of which validation; ``epochs``,
+        ``loss``, ``val_loss``: from the learner; ``seconds``: wall time;
+        ``cached``: loaded from the model cache instead of trained.
+    """
 
     k: int
     date: str
@@ -185,33 +190,37 @@ class FitRecord:
     val_loss: float | None
     seconds: float
     cached: bool
+    total: int | None = None
 
 
-def _ts(v) -> pd.Timestamp | None:
-    return None if v is None else pd.Timestamp(v)
+@dataclass
+class SymbolData:
+    """One symbol's model inputs: its schedule index, windows, labels and raw values."""
+
+    index: SymbolIndex
+    X: np.ndarray  # (n_windows, lookback, n_features) z-scored windows
+    y: np.ndarray  # (n_windows,) targets, NaN where unknown in the data
+    values: np.ndarray  # (n_bars, n_features) raw feature values (cache keys)
+
+    @property
+    def name(self) -> str:
+        return self.index.name
 
 
-class _Sym:
-    """Per-symbol arrays: windows, labels and label dates (known-at dates)."""
+@dataclass
+class Prepared:
+    """A frame or panel ready for the engine: per-symbol data and the union calendar."""
 
-    def __init__(self, name: str, frame: pd.DataFrame, cfg: WalkForwardConfig):
-        self.name = name
-        self.dates = pd.DatetimeIndex(frame.index)
-        ds = build_dataset(frame, cfg.lookback, cfg.horizon, cfg.features, cfg.clip, cfg.scale)
-        self.X, self.y, self.end = ds.X, ds.y, ds.end
-        self.end_dates = self.dates[self.end].values.astype("datetime64[ns]")
-        lag = cfg.horizon + cfg.embargo
-        li = self.end + lag
-        far = np.datetime64("2262-01-01", "ns")
-        ok = li < len(self.dates)
-        self.label_dates = np.where(
-            ok, self.dates.values.astype("datetime64[ns]")[np.minimum(li, len(self.dates) - 1)], far
-        )
-        self.values = feature_matrix(frame, cfg.features)
+    symbols: list[SymbolData]
+    calendar: np.ndarray
+
+    @property
+    def indices(self) -> list[SymbolIndex]:
+        return [s.index for s in self.symbols]
 
 
 class WalkForward:
-    """Walk-forward LSTM training and prediction over a frame or a panel.
+    """Walk-forward training and prediction over a frame or a panel.
 
     Args:
         config: a :class:`WalkForwardConfig`, a dict of its fields, or None (defaults).
@@ -219,16 +228,25 @@ class WalkForward:
             nothing is trained and the model predicts every bar from
             ``config.test_start`` (or from the first full window).
         cache_dir: folder where fitted models are cached by a key of (data up to
-            the fit date, config, seed, fit number); None disables the cache.
-        progress: True prints one line per fit to stderr; a callable receives
-            each :class:`FitRecord`; False/None is silent.
+            the fit date, config, learner settings, seed, fit number); None
+            disables the cache.
+        progress: True logs one line per fit to stderr; a callable receives
+            each :class:`FitRecord`; False/None is silent (fits are still
+            logged at INFO level on the ``btlstm.walkforward`` logger).
+        learner: a ready :class:`~btlstm.learners.Learner` instance to use
+            instead of the one named by ``config.learner``.
 
     Example:
-        >>> wf = WalkForward(WalkForwardConfig(retrain_every=63, epochs=10))
+        >>> from btlstm.synthetic import synthetic_ohlcv
+        >>> frame = synthetic_ohlcv(n=200, seed=1)
+        >>> wf = WalkForward(dict(lookback=10, retrain_every=50, min_train=60,
+        ...                       learner="ridge", model={"alpha": 10.0}))
         >>> pred = wf.predict(frame)  # one value per bar, NaN before the first fit
+        >>> [f.date for f in wf.fits]
+        ['2010-04-16', '2010-06-25', '2010-09-03']
     """
 
-    def __init__(self, config=None, model=None, cache_dir=None, progress=None):
+    def __init__(self, config=None, model=None, cache_dir=None, progress=None, learner=None):
         if config is None:
             config = WalkForwardConfig()
         elif isinstance(config, dict):
@@ -238,77 +256,32 @@ class WalkForward:
                 f"config must be a WalkForwardConfig, a dict or None, got {type(config).__name__}"
             )
         self.config = config
+        self.schedule = Schedule(config)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.progress = progress
         self.fits: list[FitRecord] = []
-        self._ready = None
+        n_features = len(config.features)
         if model is not None:
-            from btlstm.models import load_model
+            from btlstm.learners.lstm import LSTMLearner
 
-            self._ready = load_model(model) if isinstance(model, (str, Path)) else model
-            shape = tuple(self._ready.input_shape[1:])
-            want = (config.lookback, len(config.features))
-            if shape != want:
+            learner = LSTMLearner.from_model(model)
+            want = (config.lookback, n_features)
+            if (learner.lookback, learner.n_features) != want:
                 raise ValueError(
-                    f"model expects input shape {shape} but config gives (lookback, features) = {want}"
+                    f"model expects input shape {(learner.lookback, learner.n_features)} but "
+                    f"config gives (lookback, features) = {want}"
                 )
-
-    # ------------------------------------------------------------------ schedule
-    def _known(self, syms: list[_Sym], T: np.datetime64) -> list[np.ndarray]:
-        """Per symbol, the mask of samples usable for a fit at date T."""
-        cfg = self.config
-        ts, te = _ts(cfg.train_start), _ts(cfg.train_end)
-        out = []
-        for s in syms:
-            m = s.label_dates <= T
-            m &= ~np.isnan(s.y)
-            if ts is not None:
-                m &= s.end_dates >= np.datetime64(ts, "ns")
-            if te is not None:
-                m &= s.end_dates <= np.datetime64(te, "ns")
-            out.append(m)
-        return out
-
-    def _first_allowed(self) -> pd.Timestamp | None:
-        cfg = self.config
-        if cfg.test_start is not None:
-            return pd.Timestamp(cfg.test_start)
-        if cfg.mode == "static":
-            return pd.Timestamp(cfg.train_end) + pd.Timedelta(days=1)
-        return None
-
-    def _fit_here(self, i: int, cal: np.ndarray, last_fit: int | None, syms) -> bool:
-        """Causal decision: is calendar bar i a fit bar? Uses dates up to i only."""
-        cfg = self.config
-        first = self._first_allowed()
-        if first is not None and cal[i] < np.datetime64(first, "ns"):
-            return False
-        if cfg.mode == "static":
-            return last_fit is None
-        if last_fit is not None:
-            return i - last_fit >= cfg.retrain_every
-        n = sum(int(m.sum()) for m in self._known(syms, cal[i]))
-        return n >= cfg.min_train
-
-    def schedule(self, data) -> list[pd.Timestamp]:
-        """The fit dates a run over ``data`` (frame or panel) would use."""
-        syms, cal = self._prepare(data)
-        return [pd.Timestamp(cal[i]) for i in self._fit_bars(syms, cal)]
-
-    def _fit_bars(self, syms, cal) -> list[int]:
-        if self._ready is not None:
-            first = self._first_allowed()
-            start = 0 if first is None else int(np.searchsorted(cal, np.datetime64(first, "ns")))
-            return [start] if start < len(cal) else []
-        fits, last = [], None
-        for i in range(len(cal)):
-            if self._fit_here(i, cal, last, syms):
-                fits.append(i)
-                last = i
-        return fits
+        elif learner is None:
+            learner = make_learner(config.learner, config.lookback, n_features, config.model)
+        elif not isinstance(learner, Learner):
+            raise ValueError(f"learner must be a btlstm.learners.Learner, got {learner!r}")
+        self.learner = learner
+        #: True when a ready model was given: nothing is trained.
+        self.pretrained = bool(getattr(learner, "pretrained", False))
 
     # ------------------------------------------------------------------ data
-    def _prepare(self, data):
+    def prepare(self, data) -> Prepared:
+        """Validate a frame or a panel (dict of frames) and build its windows and labels."""
         cfg = self.config
         if isinstance(data, pd.DataFrame):
             panel = {data.attrs.get("symbol") or "data": data}
@@ -323,131 +296,133 @@ class WalkForward:
             validate_frame(frame, check_ohlc=False)
             src = frame.attrs.get("source", name)
             require_history(frame, cfg.lookback, source=src, what=f"lookback={cfg.lookback}")
-            syms.append(_Sym(str(name), frame, cfg))
-        cal = np.unique(np.concatenate([s.dates.values.astype("datetime64[ns]") for s in syms]))
-        return syms, cal
+            ds = build_dataset(frame, cfg.lookback, cfg.horizon, cfg.features, cfg.clip, cfg.scale)
+            index = self.schedule.index(str(name), frame.index, labelled=~np.isnan(ds.y))
+            syms.append(SymbolData(index, ds.X, ds.y, feature_matrix(frame, cfg.features)))
+        return Prepared(syms, Schedule.calendar(s.index for s in syms))
+
+    def fit_dates(self, data) -> list[pd.Timestamp]:
+        """The fit dates a run over ``data`` (frame or panel) would use."""
+        prep = self.prepare(data)
+        return [pd.Timestamp(prep.calendar[i]) for i in self.fit_bars(prep)]
+
+    def fit_bars(self, prep: Prepared) -> list[int]:
+        """Calendar indices of the fit bars (for a ready model: where predictions start)."""
+        if self.pretrained:
+            return self.schedule.ready_start(prep.calendar)
+        return self.schedule.fit_bars(prep.indices, prep.calendar)
 
     # ------------------------------------------------------------------ training
-    def _training_set(self, syms, T, i_cal: int, cal):
-        cfg = self.config
-        masks = self._known(syms, T)
-        if cfg.window == "rolling":
-            lo = cal[max(0, i_cal - cfg.train_window + 1)]
-            masks = [m & (s.end_dates >= lo) for m, s in zip(masks, syms)]
-        X = np.concatenate([s.X[m] for s, m in zip(syms, masks)])
-        y = np.concatenate([s.y[m] for s, m in zip(syms, masks)])
-        d = np.concatenate([s.end_dates[m] for s, m in zip(syms, masks)])
-        order = np.argsort(d, kind="stable")  # by window-end date; symbol order breaks ties
-        return X[order], y[order].astype(np.float32)
+    def training_set(self, prep: Prepared, i: int):
+        """Windows and labels the fit at calendar bar ``i`` may use, oldest first.
 
-    def _cache_key(self, syms, T, k: int) -> str:
-        h = hashlib.sha256()
+        Returns ``(X, y, X_val, y_val)``: the latest ``validation_fraction`` of
+        the usable windows (by window-end date) is the validation slice.
+        """
+        cfg = self.config
+        masks = self.schedule.training_masks(prep.indices, prep.calendar, i)
+        X = np.concatenate([s.X[m] for s, m in zip(prep.symbols, masks)])
+        y = np.concatenate([s.y[m] for s, m in zip(prep.symbols, masks)])
+        d = np.concatenate([s.index.end_dates[m] for s, m in zip(prep.symbols, masks)])
+        order = np.argsort(d, kind="stable")  # by window-end date; symbol order breaks ties
+        X, y = X[order], y[order].astype(np.float32)
+        n_val = int(round(len(X) * cfg.validation_fraction))
+        if n_val >= 1 and len(X) - n_val >= 1:
+            return X[:-n_val], y[:-n_val], X[-n_val:], y[-n_val:]
+        return X, y, X[:0], y[:0]
+
+    def cache_settings(self) -> dict:
+        """Everything that changes a fitted model: the config (less ``test_end``) and the learner."""
         cfg = self.config.to_dict()
         cfg.pop("test_end", None)
-        h.update(json.dumps(cfg, sort_keys=True).encode())
-        h.update(f"|k={k}|T={T}".encode())
-        for s in syms:
-            n = int(np.searchsorted(s.dates.values.astype("datetime64[ns]"), T, side="right"))
-            h.update(s.name.encode())
-            h.update(s.dates.values[:n].astype("int64").tobytes())
-            h.update(np.ascontiguousarray(s.values[:n]).tobytes())
-        return h.hexdigest()[:24]
+        cfg["learner_token"] = self.learner.token()
+        return cfg
 
-    def _train(self, X, y, k: int, prev):
-        import keras
+    def cache_path(self, prep: Prepared, i: int, k: int) -> Path | None:
+        """Where the model of fit ``k`` at calendar bar ``i`` is cached (None: no cache)."""
+        if self.cache_dir is None:
+            return None
+        key = Schedule.cache_key(
+            self.cache_settings(),
+            prep.indices,
+            [s.values for s in prep.symbols],
+            prep.calendar[i],
+            k,
+        )
+        return self.cache_dir / f"wf-{key}{self.learner.suffix}"
 
-        from btlstm.models import build_model
+    def fit(self, prep: Prepared, i: int, k: int, total: int | None = None) -> FitRecord:
+        """Fit (or load from the cache) the model used from calendar bar ``i`` on.
+
+        The learner then holds that model; :meth:`predict` and :class:`Stream`
+        predict with ``self.learner.predictor(...)`` until the next fit.
+        """
+        from btlstm.models import ModelFileError
 
         cfg = self.config
-        keras.utils.set_random_seed(int(cfg.seed) * 100_003 + k)
-        model = build_model(lookback=cfg.lookback, n_features=len(cfg.features), **cfg.model)
-        epochs = cfg.epochs
-        if cfg.warm_start and prev is not None:
-            model.set_weights(prev.get_weights())
-            epochs = cfg.warm_epochs or max(1, cfg.epochs // 4)
-        n_val = int(round(len(X) * cfg.validation_fraction))
-        fit_kw = dict(epochs=epochs, batch_size=cfg.batch_size, shuffle=True, verbose=0)
-        if n_val >= 1 and len(X) - n_val >= 1:
-            fit_kw["validation_data"] = (X[-n_val:], y[-n_val:])
-            fit_kw["callbacks"] = [
-                keras.callbacks.EarlyStopping(
-                    monitor="val_loss", patience=cfg.patience, restore_best_weights=True
-                )
-            ]
-            Xt, yt = X[:-n_val], y[:-n_val]
-        else:
-            n_val, Xt, yt = 0, X, y
-        hist = model.fit(Xt, yt, **fit_kw).history
-        loss = hist.get("loss", [None])[-1]
-        vl = hist.get("val_loss")
-        return model, n_val, len(hist.get("loss", [])), loss, (min(vl) if vl else None)
-
-    def _model_at(self, syms, cal, i: int, k: int, prev, n_fits: int | None):
-        """The model used from calendar bar i on: loaded from cache or trained."""
-        from btlstm.models import ModelFileError, load_model, save_model
-
-        T = cal[i]
-        X, y = self._training_set(syms, T, i, cal)
-        if len(X) < 1:
+        T = prep.calendar[i]
+        X, y, Xv, yv = self.training_set(prep, i)
+        n = len(X) + len(Xv)
+        if n < 1:
             raise DataError(
                 f"too little history: no labelled training sample is known at {pd.Timestamp(T).date()} "
-                f"(lookback={self.config.lookback}, horizon={self.config.horizon}, "
-                f"train_start={self.config.train_start}, train_end={self.config.train_end})"
+                f"(lookback={cfg.lookback}, horizon={cfg.horizon}, "
+                f"train_start={cfg.train_start}, train_end={cfg.train_end})"
             )
         t0 = time.perf_counter()
-        path = None
-        if self.cache_dir is not None:
-            path = self.cache_dir / f"wf-{self._cache_key(syms, T, k)}.keras"
-            if path.exists():
-                try:
-                    model = load_model(path)
-                    rec = FitRecord(
-                        k,
-                        str(pd.Timestamp(T).date()),
-                        len(X),
-                        0,
-                        0,
-                        None,
-                        None,
-                        time.perf_counter() - t0,
-                        True,
-                    )
-                    self._record(rec, n_fits)
-                    return model
-                except ModelFileError as e:
-                    log.warning("corrupt cached model %s (%s): retraining", path, e)
-        model, n_val, ep, loss, vl = self._train(X, y, k, prev)
+        date = str(pd.Timestamp(T).date())
+        path = self.cache_path(prep, i, k)
+        if path is not None and path.exists():
+            try:
+                self.learner.load(path)
+                rec = FitRecord(k, date, n, 0, 0, None, None, time.perf_counter() - t0, True, total)
+                return self._record(rec)
+            except ModelFileError as e:
+                log.warning("corrupt cached model %s (%s): retraining", path, e)
+        warm = bool(cfg.warm_start and self.learner.fitted)
+        epochs = (cfg.warm_epochs or max(1, cfg.epochs // 4)) if warm else cfg.epochs
+        res = self.learner.fit(
+            X,
+            y,
+            Xv,
+            yv,
+            seed=int(cfg.seed) * 100_003 + k,
+            epochs=epochs,
+            batch_size=cfg.batch_size,
+            patience=cfg.patience,
+            warm=warm,
+        )
         if path is not None:
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
-            save_model(model, path)
+            self.learner.save(path)
         rec = FitRecord(
             k,
-            str(pd.Timestamp(T).date()),
-            len(X),
-            n_val,
-            ep,
-            None if loss is None else float(loss),
-            None if vl is None else float(vl),
+            date,
+            n,
+            len(Xv),
+            res.epochs,
+            res.loss,
+            res.val_loss,
             time.perf_counter() - t0,
             False,
+            total,
         )
-        self._record(rec, n_fits)
-        return model
+        return self._record(rec)
 
-    def _record(self, rec: FitRecord, n_fits: int | None):
+    def _record(self, rec: FitRecord) -> FitRecord:
         self.fits.append(rec)
+        of = f"/{rec.total}" if rec.total else ""
+        src = "cache" if rec.cached else f"{rec.epochs} epochs"
+        vl = "" if rec.val_loss is None else f", val_loss {rec.val_loss:.4f}"
+        line = (
+            f"fit {rec.k + 1}{of} at {rec.date}: {rec.n_samples} samples, "
+            f"{src}{vl}, {rec.seconds:.1f}s"
+        )
+        log.info(line)
         if callable(self.progress):
             self.progress(rec)
         elif self.progress:
-            of = f"/{n_fits}" if n_fits else ""
-            src = "cache" if rec.cached else f"{rec.epochs} epochs"
-            vl = "" if rec.val_loss is None else f", val_loss {rec.val_loss:.4f}"
-            print(
-                f"[btlstm] fit {rec.k + 1}{of} at {rec.date}: {rec.n_samples} samples, "
-                f"{src}{vl}, {rec.seconds:.1f}s",
-                file=sys.stderr,
-                flush=True,
-            )
+            print(f"[btlstm] {line}", file=sys.stderr, flush=True)
+        return rec
 
     # ------------------------------------------------------------------ batch path
     def predict(self, data):
@@ -456,135 +431,158 @@ class WalkForward:
         Values are NaN where no prediction is allowed yet (no model fitted, no
         full window) and outside ``[test_start, test_end]``.
         """
-        syms, cal = self._prepare(data)
-        fits = self._fit_bars(syms, cal)
-        out = {s.name: np.full(len(s.dates), np.nan) for s in syms}
-        te = _ts(self.config.test_end)
-        end_limit = np.datetime64(te, "ns") if te is not None else np.datetime64("2262-01-01", "ns")
-        model = None
-        for k, i in enumerate(fits):
-            model = (
-                self._ready
-                if self._ready is not None
-                else self._model_at(
-                    syms, cal, i, k, model, len(fits) if self.config.mode == "walkforward" else 1
-                )
-            )
-            lo = cal[i]
-            hi = cal[fits[k + 1]] if k + 1 < len(fits) else np.datetime64("2262-01-01", "ns")
-            sels = [
-                (s.end_dates >= lo) & (s.end_dates < hi) & (s.end_dates <= end_limit) for s in syms
-            ]
+        prep = self.prepare(data)
+        fits = self.fit_bars(prep)
+        out = {s.name: np.full(len(s.index.dates), np.nan) for s in prep.symbols}
+        total = len(fits)
+        for seg in self.schedule.segments(fits, prep.calendar):
+            sels = [self.schedule.predicts(s.index, seg) for s in prep.symbols]
             n_win = int(sum(m.sum() for m in sels))
+            if not self.pretrained:
+                self.fit(prep, seg.bar, seg.k, total)
             if n_win == 0:
                 continue
-            fn = predict_fn(model, n_win)
-            for s, sel in zip(syms, sels):
+            fn = self.learner.predictor(n_win)
+            for s, sel in zip(prep.symbols, sels):
                 if sel.any():
-                    out[s.name][s.end[sel]] = _predict_batches(fn, s.X[sel])
+                    out[s.name][s.index.end[sel]] = _predict_batches(fn, s.X[sel])
         if isinstance(data, pd.DataFrame):
             return next(iter(out.values()))
         return out
 
     # ------------------------------------------------------------------ bar-by-bar path
-    def stream(self) -> "Stream":
-        """A bar-by-bar predictor for one symbol (live feeds, ``runonce=False``)."""
-        return Stream(self)
+    def stream(self, symbols=None) -> "Stream":
+        """A bar-by-bar predictor (live feeds, ``runonce=False``).
+
+        ``symbols=None`` streams one symbol (:meth:`Stream.update`); a list of
+        names streams a pooled panel (:meth:`Stream.update_panel`).
+        """
+        return Stream(self, symbols)
 
 
 def _predict_batches(fn: Callable, X: np.ndarray, batch: int = 4096) -> np.ndarray:
     return np.concatenate([fn(X[j : j + batch]) for j in range(0, len(X), batch)])
 
 
-_FNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_XLA_MIN = 1024  # windows predicted by one model before XLA compilation pays off
+_READY: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def predict_fn(model, n_windows: int = 1) -> Callable:
-    """The compiled forward pass for ``model``, built once per model and reused.
+    """The compiled forward pass for a ready ``keras.Model``, built once per model and reused.
 
-    A ready model used in many backtests is traced once, not once per run. One
-    model over many windows (>= 1024) gets the XLA block path; a walk-forward
-    model that predicts a few weeks gets the plain compiled pass.
+    One model over many windows (>= 1024) gets the XLA block path. The cache
+    holds the functions weakly through the learner, so a model that is no
+    longer used is freed with its compiled functions.
     """
-    from btlstm.models import make_batch_predict_fn, make_predict_fn
+    from btlstm.learners.lstm import LSTMLearner
 
-    fns = _FNS.setdefault(model, {})
-    key = "block" if n_windows >= _XLA_MIN else "plain"
-    if key not in fns:
-        fns[key] = make_batch_predict_fn(model) if key == "block" else make_predict_fn(model)
-    return fns[key]
+    learner = _READY.get(model)
+    if learner is None:
+        learner = LSTMLearner.from_model(model)
+        _READY[model] = learner
+    return learner.predictor(n_windows)
 
 
 class Stream:
-    """Feed bars one at a time; get the prediction for each bar as it closes.
+    """Feed bars one at a time; get each bar's prediction as it closes.
 
-    Runs the same schedule and training as :meth:`WalkForward.predict` on the
-    bars seen so far, so the values match the batched path.
+    Runs the same schedule and the same :meth:`WalkForward.fit` as
+    :meth:`WalkForward.predict` on the bars seen so far, so the values match
+    the batched path.
+
+    Args:
+        wf: the :class:`WalkForward` whose config, schedule and learner to use.
+        symbols: None for one symbol; a list of names for a pooled panel.
     """
 
-    _COLS = ("open", "high", "low", "close", "volume", "amount")
-
-    def __init__(self, wf: WalkForward):
+    def __init__(self, wf: WalkForward, symbols=None):
         self.wf = wf
-        self._rows: dict[str, list] = {c: [] for c in self._COLS}
-        self._dates: list = []
+        self.symbols = ["data"] if symbols is None else [str(s) for s in symbols]
+        self._rows = {s: {c: [] for c in CANONICAL_COLUMNS} for s in self.symbols}
+        self._dates: dict[str, list] = {s: [] for s in self.symbols}
+        self._cal: list = []
         self._last_fit: int | None = None
         self._k = 0
-        self._model = None
-        self._fn = None
+        self._live = wf.pretrained  # a ready model predicts from test_start on
+        self._started = False
 
-    def _frame(self) -> pd.DataFrame:
-        f = pd.DataFrame(self._rows, index=pd.DatetimeIndex(self._dates, name="date"))
-        f.attrs["symbol"] = "data"
+    def _frame(self, sym: str) -> pd.DataFrame:
+        f = pd.DataFrame(self._rows[sym], index=pd.DatetimeIndex(self._dates[sym], name="date"))
+        f.attrs["symbol"] = sym
         return f
 
     def update(self, date, open, high, low, close, volume, amount) -> float:
-        """Add the bar that just closed; return its prediction (NaN if none allowed)."""
-        wf, cfg = self.wf, self.wf.config
-        for c, v in zip(self._COLS, (open, high, low, close, volume, amount)):
-            self._rows[c].append(float(v))
-        self._dates.append(pd.Timestamp(date))
-        i = len(self._dates) - 1
-        if i + 1 < cfg.lookback:
-            return float("nan")
-        T = np.datetime64(pd.Timestamp(date), "ns")
-        if wf._ready is not None:
-            if self._fn is None:
-                first = wf._first_allowed()
-                if first is None or T >= np.datetime64(first, "ns"):
-                    self._fn = predict_fn(wf._ready)
+        """Add the bar that just closed (one symbol); return its prediction (NaN if none)."""
+        return self.update_panel(date, {self.symbols[0]: (open, high, low, close, volume, amount)})[
+            self.symbols[0]
+        ]
+
+    def update_panel(self, date, bars: dict) -> dict:
+        """Add one date's bars ``{symbol: (open, high, low, close, volume, amount)}``.
+
+        Symbols without a bar on ``date`` are left out. Returns the prediction
+        of every symbol that has a bar (NaN where none is allowed).
+        """
+        wf, cfg, sched = self.wf, self.wf.config, self.wf.schedule
+        date = pd.Timestamp(date)
+        for sym, row in bars.items():
+            if sym not in self._rows:
+                raise ValueError(f"unknown symbol {sym!r} (this stream has {self.symbols})")
+            for c, v in zip(CANONICAL_COLUMNS, row):
+                self._rows[sym][c].append(float(v))
+            self._dates[sym].append(date)
+        self._cal.append(date)
+        i = len(self._cal) - 1
+        T = np.datetime64(date, "ns")
+        if wf.pretrained:
+            if not self._started:
+                first = sched.first_allowed()
+                self._started = first is None or T >= np.datetime64(first, "ns")
         elif self._due(i, T):
-            frame = self._frame()
-            syms, cal = wf._prepare(frame)
-            if wf._fit_here(i, cal, self._last_fit, syms):
-                self._model = wf._model_at(syms, cal, i, self._k, self._model, None)
-                self._fn = predict_fn(self._model)
-                self._last_fit = i
-                self._k += 1
-        if self._fn is None:
+            live = [s for s in self.symbols if len(self._dates[s]) >= cfg.lookback]
+            if live:
+                prep = wf.prepare({s: self._frame(s) for s in live})
+                # the calendar is every date seen, as in the batched path's union calendar
+                prep.calendar = np.asarray(self._cal, dtype="datetime64[ns]")
+                if sched.is_fit_bar(i, prep.calendar, self._last_fit, prep.indices):
+                    wf.fit(prep, i, self._k, None)
+                    self._last_fit = i
+                    self._k += 1
+                    self._started = True
+        out = {}
+        for sym in bars:
+            out[sym] = self._predict(sym, date)
+        return out
+
+    def _predict(self, sym: str, date) -> float:
+        cfg = self.wf.config
+        if not self._started or not self.wf.schedule.may_predict(date):
             return float("nan")
-        te = _ts(cfg.test_end)
-        if te is not None and pd.Timestamp(date) > te:
+        rows = self._rows[sym]
+        if len(rows["close"]) < cfg.lookback:
             return float("nan")
         vals = feature_matrix(
-            {c: np.asarray(self._rows[c][-cfg.lookback - 1 :]) for c in self._COLS}, cfg.features
+            {c: np.asarray(rows[c][-cfg.lookback - 1 :]) for c in CANONICAL_COLUMNS}, cfg.features
         )[-cfg.lookback :]
         x = zscore_windows(vals[None, :, :])
-        return float(self._fn(x)[0])
+        return float(self.wf.learner.predictor(1)(x)[0])
 
     def _due(self, i: int, T) -> bool:
         """Cheap pre-check before the exact (O(n)) schedule decision."""
-        cfg = self.wf.config
-        first = self.wf._first_allowed()
+        cfg, sched = self.wf.config, self.wf.schedule
+        first = sched.first_allowed()
         if first is not None and T < np.datetime64(first, "ns"):
             return False
         if self._last_fit is not None:
             return cfg.mode == "walkforward" and i - self._last_fit >= cfg.retrain_every
         if cfg.mode == "static":
             return True
-        # upper bound of labelled samples known at bar i (single symbol)
-        return i - cfg.horizon - cfg.embargo - cfg.lookback + 2 >= cfg.min_train
+        # upper bound of labelled windows usable at bar i
+        bound = sum(
+            max(0, len(self._dates[s]) - cfg.horizon - cfg.embargo - cfg.lookback + 1)
+            for s in self.symbols
+        )
+        return bound >= cfg.min_train
 
 
 def walk_forward(data, config=None, model=None, cache_dir=None, progress=None):

@@ -210,7 +210,7 @@ def test_config_and_data_errors(frame):
 
 def test_schedule_is_monthly_like(frame):
     wf = WalkForward(_cfg(retrain_every=21, min_train=100))
-    dates = wf.schedule(frame)
+    dates = wf.fit_dates(frame)
     assert len(dates) >= 8
     gaps = np.diff([frame.index.get_loc(d) for d in dates])
     assert (gaps == 21).all()
