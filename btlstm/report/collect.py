@@ -528,7 +528,7 @@ def honest_notes(report: Mapping) -> list[str]:
     s = report.get("strategy") or {}
     rows = list(report.get("comparison") or [])
     me = rows[0] if rows else {"name": s.get("name", "strategy"), **s}
-    who = "The strategy" if me.get("name") in (None, "strategy") else f"The strategy {me['name']}"
+    who = "The strategy" if me.get("name") in (None, "strategy") else f"The strategy '{me['name']}'"
     tr = me.get("total_return")
     b = report.get("benchmark") or {}
     if b.get("from_closes", True) and b:
@@ -544,7 +544,10 @@ def honest_notes(report: Mapping) -> list[str]:
             notes.append(f"{who} did not beat {row['name']}: total return {tr:.2%} vs {other:.2%}.")
     n = s.get("n_trades")
     if n is not None and n < 10:
-        notes.append(f"Only {n} closed trades: the statistics carry little evidence.")
+        notes.append(
+            f"Only {n} closed trades (round trips): per-trade statistics such as the win rate "
+            "carry little evidence."
+        )
     return notes
 
 
@@ -696,8 +699,10 @@ def add_comparison(run: RunData, strategy, name: str, benchmark: bool | None = N
             "source": f"baseline run {name!r} ({type(strategy).__name__}): real orders and costs",
             "from_closes": False,
         }
-    run.tables["equity"] = equity.merge(extra, on="date", how="outer").sort_values("date")
-    run.tables["equity"] = run.tables["equity"].reset_index(drop=True)
+    equity = equity.merge(extra, on="date", how="outer").sort_values("date")
+    closes = report["benchmark"]["name"] if report["benchmark"].get("from_closes", True) else None
+    order = [c for c in equity.columns if c != closes] + ([closes] if closes in equity else [])
+    run.tables["equity"] = equity[order].reset_index(drop=True)  # the closes benchmark last
 
     trades = _trades(strategy, name)
     if len(trades):

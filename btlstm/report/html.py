@@ -62,9 +62,14 @@ def _fmt_cell(key: str, value) -> str:
     return f"{value:.4g}" if abs(value) < 1e5 else f"{value:,.2f}"
 
 
+def _td(key: str, value) -> str:
+    cls = " class='k'" if isinstance(value, str) else ""  # text left, numbers right
+    return f"<td{cls}>{_fmt_cell(key, value)}</td>"
+
+
 def _kv_table(d: Mapping) -> str:
     rows = "".join(
-        f"<tr><td class='k'>{html.escape(str(k))}</td><td>{_fmt_cell(k, v)}</td></tr>"
+        f"<tr><td class='k'>{html.escape(str(k))}</td>{_td(k, v)}</tr>"
         for k, v in d.items()
         if not isinstance(v, (dict, list))
     )

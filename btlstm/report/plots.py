@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 _SCATTER_MAX = 5000  # points in the prediction scatter (evenly thinned beyond)
-_COLORS = ("tab:blue", "0.45", "tab:orange", "tab:green", "tab:purple", "tab:brown")
+_BASELINE_COLORS = ("tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:olive", "tab:cyan")
 
 
 def _figure(width: float = 10.0, height: float = 4.5):
@@ -71,11 +71,27 @@ def _curves(run) -> tuple[pd.Series, list[tuple[str, np.ndarray]]]:
     return dates, [(n, equity[n].to_numpy(dtype=float)) for n in names]
 
 
-def _label(run, name: str) -> str:
+def _is_closes(run, name: str) -> bool:
     b = run.report.get("benchmark") or {}
-    if b.get("from_closes", True) and name == b.get("name"):
-        return f"{name} (closes, no costs)"
-    return name
+    return bool(b.get("from_closes", True)) and name == b.get("name")
+
+
+def _label(run, name: str) -> str:
+    return f"{name} (closes, no costs)" if _is_closes(run, name) else name
+
+
+def _colors(run, names: list[str]) -> list:
+    """The strategy blue, the closes benchmark grey, baselines from a fixed cycle."""
+    out, k = [], 0
+    for i, name in enumerate(names):
+        if i == 0:
+            out.append("tab:blue")
+        elif _is_closes(run, name):
+            out.append("0.45")
+        else:
+            out.append(_BASELINE_COLORS[k % len(_BASELINE_COLORS)])
+            k += 1
+    return out
 
 
 def plot_equity(run) -> bytes:
@@ -83,10 +99,13 @@ def plot_equity(run) -> bytes:
     fig = _figure()
     ax = fig.add_subplot(1, 1, 1)
     dates, curves = _curves(run)
+    colors = _colors(run, [name for name, _ in curves])
     for i, (name, values) in enumerate(curves):
-        color = _COLORS[i % len(_COLORS)]
-        ax.plot(dates, values, label=_label(run, name), color=color, lw=1.4 if i == 0 else 1.0)
+        ax.plot(dates, values, label=_label(run, name), color=colors[i], lw=1.4 if i == 0 else 1.0)
     ax.set_ylabel("portfolio value")
+    from matplotlib.ticker import StrMethodFormatter
+
+    ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     r = run.report
@@ -100,13 +119,13 @@ def plot_drawdown(run) -> bytes:
     fig = _figure(10.0, 3.5)
     ax = fig.add_subplot(1, 1, 1)
     dates, curves = _curves(run)
+    colors = _colors(run, [name for name, _ in curves])
     for i, (name, values) in enumerate(curves):
         dd = _drawdown(values) * 100.0
         if i == 0:
             ax.fill_between(dates, dd, 0.0, color="tab:red", alpha=0.35, label=name)
         else:
-            color = _COLORS[i % len(_COLORS)]
-            ax.plot(dates, dd, color=color, lw=1.0, label=_label(run, name))
+            ax.plot(dates, dd, color=colors[i], lw=1.0, label=_label(run, name))
     ax.set_ylabel("drawdown (%)")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", fontsize=8)
@@ -128,6 +147,7 @@ def plot_predictions(run) -> bytes:
     fig = _figure(10.0, 4.5)
     ax = fig.add_subplot(1, 3, (1, 2))
     sc = fig.add_subplot(1, 3, 3)
+    fig.subplots_adjust(wspace=0.45)
     pred = run.tables["predictions"]
     dates = pd.to_datetime(pred["date"])
     p = pred["prediction"].to_numpy(dtype=float)
@@ -209,7 +229,16 @@ def plot_weights(run, top: int = 10) -> bytes:
             colors[-1] = (0.8, 0.8, 0.8, 1.0)
         ax.stackplot(wide.index, (wide.to_numpy() * 100.0).T, labels=wide.columns, colors=colors)
         ax.set_ylim(0, max(100.0, float(wide.sum(axis=1).max()) * 100.0 * 1.02))
-        ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
+        ax.set_xlim(wide.index[0], wide.index[-1])
+        handles, labels = ax.get_legend_handles_labels()  # top of the stack first
+        ax.legend(
+            handles[::-1],
+            labels[::-1],
+            loc="center left",
+            bbox_to_anchor=(1.0, 0.5),
+            fontsize=8,
+            frameon=False,
+        )
     ax.set_ylabel("weight (% of portfolio)")
     ax.grid(alpha=0.3)
     name = (run.report.get("strategy") or {}).get("name") or "strategy"
