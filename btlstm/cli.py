@@ -41,6 +41,10 @@ class _Parser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         self.exit(2, f"btlstm: error: {message}\n")
 
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)  # --lstm-unit must not mean --lstm-units
+        super().__init__(*args, **kwargs)
+
     def add_argument(self, *args, **kwargs):
         _ALL_FLAGS.update(a for a in args if a.startswith("--"))
         return super().add_argument(*args, **kwargs)
@@ -152,6 +156,7 @@ def _add_run_parser(sub, plan) -> None:
         else:
             g.add_argument(flag, type=_typed(tp, default, flag), metavar=key.upper(), **kw)
         flags[(sec, key)] = flag
+    _ALL_FLAGS.update(flags.values())
     p.set_defaults(func=_cmd_run, plan=plan.name, flags=flags)
 
 
@@ -264,7 +269,11 @@ def _cmd_fetch(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from btlstm import registry
 
-    p = _Parser(prog="btlstm", description="Walk-forward LSTM forecasting inside Backtrader")
+    p = _Parser(
+        prog="btlstm",
+        description="Walk-forward LSTM forecasting inside Backtrader",
+        allow_abbrev=False,
+    )
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     d = sub.add_parser("demo", help="the full journey on a SYNTHETIC market (no data, no internet)")

@@ -69,6 +69,8 @@ class FitProgress:
         how = "cache" if rec.cached else f"{rec.epochs} ep"
         self.bar.set_postfix_str(f"{rec.date} {how} {rec.seconds:.1f}s", refresh=False)
         self.bar.update(1)
+        if self.bar.total and self.bar.n >= self.bar.total:
+            self.close()  # the last fit of the run: later log lines print below the bar
 
     def close(self) -> None:
         if self.bar is not None:

@@ -208,6 +208,12 @@ class Settings:
         found: dict = {}
         name = (overrides.get("strategy") or {}).get("name")
         nested = cls.nest(load_toml(path), where=f" in {path}", origins=found, strategy=name)
+        in_file = (nested.get("strategy") or {}).get("name")
+        if name is not None and in_file is not None and in_file != name:
+            raise SettingsError(
+                f"{found[('strategy', 'name')]} names strategy {in_file!r}, but "
+                f"{(origins or {}).get(('strategy', 'name'), 'the command')} runs {name!r}"
+            )
         found.update(origins or {})
         return cls.from_dict(_merge(nested, overrides), origins=found)
 
@@ -515,9 +521,14 @@ def _writable_dir(path, what: str) -> Path:
     p = p.absolute()
     missing = []
     probe = p
-    while not probe.exists():
-        if probe.is_symlink():
-            raise SettingsError(f"{what}: {probe} is a broken link")
+    while True:
+        try:
+            if probe.exists():
+                break
+            if probe.is_symlink():
+                raise SettingsError(f"{what}: {probe} is a broken link")
+        except OSError as e:  # e.g. a name too long for the file system
+            raise SettingsError(f"{what}: {path!r} is not a usable folder ({e.strerror})") from None
         missing.append(probe.name)
         if probe.parent == probe:
             break
@@ -531,7 +542,7 @@ def _writable_dir(path, what: str) -> Path:
         limit = 255
     for name in missing:
         if len(os.fsencode(name)) > limit:
-            raise SettingsError(f"{what}: folder name {name[:40]!r}... is too long")
+            raise SettingsError(f"{what}: folder name {name[:40]!r}... is too long (> {limit})")
     try:
         tmp = tempfile.mkdtemp(prefix=".btlstm-probe-", dir=probe)
         os.rmdir(tmp)

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from btlstm.cli import main
-from btlstm.pipeline import HoldRun
+from btlstm.cli import build_parser, main, settings_from_args
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = (
@@ -41,7 +40,8 @@ def test_demo_is_labelled_synthetic(tmp_path, capsys):
 
 
 def test_run_hold_csi300_defaults_twice_identical(data_dir, tmp_path):
-    """The seed's split on real CSI 300: all files, real provenance, same seed = same metrics."""
+    """The seed's split on real CSI 300: all files, real provenance, same seed = same metrics,
+    and the same report metrics as before the run pipeline (issue 7)."""
     a, b = tmp_path / "a", tmp_path / "b"
     args = ["run", "hold", "--data", "csi300", "--data-dir", str(data_dir), "--quiet"]
     assert main(args + ["--out", str(a)]) == 0
@@ -52,10 +52,20 @@ def test_run_hold_csi300_defaults_twice_identical(data_dir, tmp_path):
     assert r["synthetic"] is False
     assert r["period"]["start"].startswith("2015-01-05")
     assert r["provenance"]["source"].endswith("000300.csv")
-    assert r["config"]["walkforward"]["train_end"] == "2014-12-31"
+    assert r["config"]["model"]["train_end"] == "2014-12-31"
+    assert r["config"]["model"]["mode"] == "static"
     assert r["prediction"]["count"] > 500
     assert _metrics(a) == _metrics(b)
     assert "SYNTHETIC" not in (a / "report.html").read_text()
+    s = r["strategy"]
+    assert round(s["total_return"], 4) == -0.2172
+    assert round(s["sharpe"], 2) == -0.32
+    assert round(s["max_drawdown"], 4) == 0.4447
+    assert s["n_trades"] == 14
+    assert round(r["prediction"]["ic"], 3) == 0.044
+    names = [row["name"] for row in r["comparison"]]
+    assert names == ["hold", "buy-and-hold 000300"]
+    assert r["comparison"][0]["total_return"] == s["total_return"]
 
 
 def test_toml_config_and_flags(tmp_path, data_dir):
@@ -64,13 +74,11 @@ def test_toml_config_and_flags(tmp_path, data_dir):
         '[data]\ndata = "csi300"\n[model]\nlstm_units = 8\nkernel_regularizer = "l2(0.01)"\n'
         "[strategy]\nhold = 3\n"
     )
-    from btlstm.cli import _settings, build_parser
-
     args = build_parser().parse_args(["run", "hold", "--config", str(cfg), "--hold", "7"])
-    run = HoldRun.from_dict(_settings(args))
-    assert run.lstm_units == 8 and run.hold == 7  # flag wins over the file
-    wf = run.walkforward_config()
-    assert wf.model["lstm_kwargs"]["kernel_regularizer"] == "l2(0.01)"
+    s = settings_from_args(args)
+    assert s.model.model["lstm_units"] == 8 and s.strategy.params["hold"] == 7  # flag wins
+    wf = s.model
+    assert wf.model["kernel_regularizer"] == "l2(0.01)"
     assert (wf.train_end, wf.test_start, wf.mode) == ("2014-12-31", "2015-01-01", "static")
     bad = tmp_path / "bad.toml"
     bad.write_text("[model]\nlstm_unit = 8\n")
@@ -78,8 +86,7 @@ def test_toml_config_and_flags(tmp_path, data_dir):
 
 
 def test_walkforward_flag_defaults():
-    run = HoldRun(walkforward=True)
-    wf = run.walkforward_config()
+    wf = settings_from_args(build_parser().parse_args(["run", "hold", "--walkforward"])).model
     assert wf.mode == "walkforward" and wf.test_start == "2008-01-01" and wf.test_end is None
     assert wf.retrain_every == 21 and wf.train_end is None
 
