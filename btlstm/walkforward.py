@@ -200,7 +200,7 @@ class SymbolData:
     index: SymbolIndex
     X: np.ndarray  # (n_windows, lookback, n_features) z-scored windows
     y: np.ndarray  # (n_windows,) targets, NaN where unknown in the data
-    values: np.ndarray  # (n_bars, n_features) raw feature values (cache keys)
+    values: np.ndarray  # (n_bars, n_features + 1) raw feature values and close (cache keys)
 
     @property
     def name(self) -> str:
@@ -298,7 +298,9 @@ class WalkForward:
             require_history(frame, cfg.lookback, source=src, what=f"lookback={cfg.lookback}")
             ds = build_dataset(frame, cfg.lookback, cfg.horizon, cfg.features, cfg.clip, cfg.scale)
             index = self.schedule.index(str(name), frame.index, labelled=~np.isnan(ds.y))
-            syms.append(SymbolData(index, ds.X, ds.y, feature_matrix(frame, cfg.features)))
+            # raw values behind the windows AND the labels (close), for cache keys
+            values = feature_matrix(frame, tuple(cfg.features) + ("close",))
+            syms.append(SymbolData(index, ds.X, ds.y, values))
         return Prepared(syms, Schedule.calendar(s.index for s in syms))
 
     def fit_dates(self, data) -> list[pd.Timestamp]:

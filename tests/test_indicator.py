@@ -163,3 +163,108 @@ def test_ready_model_long_feed_block_path_matches_per_bar():
     b = _run(long, kw, runonce=False)
     assert np.isfinite(a[9:]).all()
     np.testing.assert_allclose(a, b, atol=1e-6, equal_nan=True)
+
+
+# ---------------------------------------------------------------- pooled predictions
+from btlstm.feeds import add_panel  # noqa: E402
+from btlstm.indicators import PooledPredictor, PredictionPool  # noqa: E402
+
+POOL_CFG = dict(CFG, retrain_every=60, min_train=150, embargo=1)
+
+
+class RecordPool(bt.Strategy):
+    params = (("pool_kwargs", None),)
+
+    def __init__(self):
+        pool = PredictionPool(**self.p.pool_kwargs)
+        self.signals = {d._name: PooledPredictor(d, pool=pool).prediction for d in self.datas}
+        self.rows = []
+
+    def prenext(self):
+        self.next()
+
+    def next(self):
+        day = self.datas[0].datetime.date(0)
+        for name, line in self.signals.items():
+            self.rows.append((name, day, float(line[0])))
+
+
+def _pool_panel():
+    a = synthetic_ohlcv(n=260, seed=1, symbol="SYNA", signal=0.3)
+    b = synthetic_ohlcv(n=200, seed=2, symbol="SYNB", start="2010-03-29", signal=0.3)
+    c = synthetic_ohlcv(n=230, seed=3, symbol="SYNC", signal=0.3)  # stops trading early
+    return {"SYNA": a, "SYNB": b, "SYNC": c}
+
+
+def _run_pool(panel, pool_kwargs, **mode):
+    c = bt.Cerebro(stdstats=False, **mode)
+    add_panel(c, panel, progress=False)
+    c.addstrategy(RecordPool, pool_kwargs=pool_kwargs)
+    rows = c.run()[0].rows
+    out = {}
+    for name, frame in panel.items():
+        got = {d: v for n, d, v in rows if n == name}
+        out[name] = np.array([got[d.date()] for d in frame.index])
+    return out
+
+
+# ridge in every run mode; the LSTM on both paths (batched once(), bar-by-bar next())
+POOL_CASES = [("ridge", m) for m in MODES] + [("lstm", MODES[0]), ("lstm", MODES[3])]
+
+
+@pytest.mark.parametrize(
+    "learner,mode",
+    POOL_CASES,
+    ids=[f"{k}-" + ",".join(f"{a}={b}" for a, b in m.items()) for k, m in POOL_CASES],
+)
+def test_pooled_lines_equal_predict_panel_in_every_run_mode(learner, mode):
+    """One pooled model over three feeds (one lists late, one stops early): each feed's
+    line equals WalkForward.predict(panel) on its real bars; filler bars are not data."""
+    panel = _pool_panel()
+    model = dict(lstm_units=8, dense_units=(8, 4)) if learner == "lstm" else dict(alpha=1.0)
+    cfg = WalkForwardConfig(**dict(POOL_CFG, learner=learner, model=model))
+    ref = WalkForward(cfg).predict(panel)
+    got = _run_pool(panel, dict(config=cfg), **mode)
+    for name in panel:
+        assert np.isfinite(ref[name]).sum() > 50
+        np.testing.assert_allclose(got[name], ref[name], atol=1e-6, equal_nan=True)
+
+
+def test_pooled_lines_no_lookahead():
+    """Rewrite every feed's future after a fit date: no pooled value at or before it moves."""
+    from test_walkforward import _garbage_after
+
+    panel = _pool_panel()
+    cfg = WalkForwardConfig(**dict(POOL_CFG, learner="ridge", model=dict(alpha=1.0)))
+    base = _run_pool(panel, dict(config=cfg))
+    fits = WalkForward(cfg).fit_dates(panel)
+    for t_date in (fits[0], fits[1], panel["SYNA"].index[200]):
+        moved = {}
+        for k, f in panel.items():
+            t = int(np.searchsorted(f.index, t_date, side="right")) - 1
+            moved[k] = _garbage_after(f, t) if 0 <= t < len(f) - 1 else f
+        got = _run_pool(moved, dict(config=cfg))
+        for k, f in panel.items():
+            keep = f.index <= t_date
+            np.testing.assert_allclose(got[k][keep], base[k][keep], atol=1e-6, equal_nan=True)
+        assert any(
+            not np.allclose(got[k][f.index > t_date], base[k][f.index > t_date], equal_nan=True)
+            for k, f in panel.items()
+        )
+
+
+def test_pool_history_and_errors():
+    panel = _pool_panel()
+    cfg = WalkForwardConfig(**dict(POOL_CFG, learner="ridge", model=dict(alpha=1.0)))
+    split = panel["SYNA"].index[120]
+    hist = {k: f.loc[f.index < split] for k, f in panel.items()}
+    test = {k: f.loc[f.index >= split] for k, f in panel.items()}
+    ref = WalkForward(cfg).predict(panel)
+    for mode in (MODES[0], MODES[3]):
+        got = _run_pool(test, dict(config=cfg, history=hist), **mode)
+        for k, f in test.items():
+            np.testing.assert_allclose(got[k], ref[k][-len(f) :], atol=1e-6, equal_nan=True)
+    with pytest.raises(ValueError, match="no feed of that name"):
+        _run_pool(test, dict(config=cfg, history={"NOPE": hist["SYNA"]}))
+    with pytest.raises(ValueError, match="needs config"):
+        PredictionPool()

@@ -10,9 +10,11 @@ from btlstm.synthetic import synthetic_ohlcv
 from btlstm.walkforward import WalkForward, WalkForwardConfig
 
 TINY = dict(lstm_units=8, dense_units=(8, 4))
+#: every property below is checked for each learner, so the next learner inherits them
+LEARNERS = {"lstm": TINY, "ridge": dict(alpha=1.0)}
 
 
-def _cfg(**kw):
+def _cfg(learner="lstm", **kw):
     base = dict(
         lookback=10,
         horizon=5,
@@ -20,7 +22,8 @@ def _cfg(**kw):
         min_train=100,
         epochs=2,
         batch_size=32,
-        model=TINY,
+        learner=learner,
+        model=LEARNERS[learner],
         seed=7,
     )
     base.update(kw)
@@ -42,24 +45,68 @@ def _garbage_after(frame, t, seed=99):
     return g
 
 
+def _probes(wf, frame):
+    """Bars to rewrite the future after: every fit bar, the bar before and after, and others."""
+    fits = [frame.index.get_loc(d) for d in wf.fit_dates(frame)]
+    ts = set(fits) | {f + 1 for f in fits} | {f - 1 for f in fits} | {len(frame) // 2}
+    return sorted(t for t in ts if 0 <= t < len(frame) - 1)
+
+
+def _violations(make_wf, frame, ts):
+    """The probes t at which a rewritten future changed a prediction at or before t."""
+    base = make_wf().predict(frame)
+    bad = []
+    for t in ts:
+        p = make_wf().predict(_garbage_after(frame, t))
+        if not np.allclose(p[: t + 1], base[: t + 1], atol=1e-6, equal_nan=True):
+            bad.append(t)
+    return bad, base
+
+
+@pytest.fixture(params=sorted(LEARNERS))
+def learner(request):
+    return request.param
+
+
 @pytest.fixture(scope="module")
 def frame():
     return synthetic_ohlcv(n=330, seed=11, signal=0.3)
 
 
-def test_walkforward_no_lookahead(frame):
-    cfg = _cfg()
-    base = WalkForward(cfg).predict(frame)
+def test_walkforward_no_lookahead(frame, learner):
+    cfg = _cfg(learner)
+    ts = _probes(WalkForward(cfg), frame)
+    assert len(ts) >= 8
+    bad, base = _violations(lambda: WalkForward(cfg), frame, ts)
+    assert bad == []
     assert np.isfinite(base).sum() > 150
-    for t in (140, 200, 261):
-        p = WalkForward(cfg).predict(_garbage_after(frame, t))
-        np.testing.assert_allclose(p[: t + 1], base[: t + 1], atol=1e-6, equal_nan=True)
-        # and the future really changed something (the test can fail)
-        assert not np.allclose(p[t + 1 :], base[t + 1 :], equal_nan=True)
+    # and the future really changes the predictions after t (the test can fail)
+    p = WalkForward(cfg).predict(_garbage_after(frame, 200))
+    assert not np.allclose(p[201:], base[201:], equal_nan=True)
 
 
-def test_static_split_no_lookahead(frame):
-    cfg = _cfg(mode="static", train_end=str(frame.index[150].date()))
+def test_lookahead_probe_catches_a_label_used_one_bar_early(frame, monkeypatch):
+    """Break the schedule on purpose (labels usable one bar early): the probes at fit
+    bars must see it. This proves the behavioural test above can fail."""
+    import btlstm.schedule as schedule
+
+    real = schedule.Schedule.index
+
+    def early(self, name, dates, labelled=None):
+        idx = real(self, name, dates, labelled)
+        d = idx.dates
+        li = idx.end + self.horizon + self.embargo - 1  # one bar too early
+        idx.label_dates = np.where(li < len(d), d[np.minimum(li, len(d) - 1)], idx.label_dates)
+        return idx
+
+    cfg = _cfg("ridge", validation_fraction=0.0)
+    monkeypatch.setattr(schedule.Schedule, "index", early)
+    bad, _ = _violations(lambda: WalkForward(cfg), frame, _probes(WalkForward(cfg), frame))
+    assert bad, "a label used one bar early went unnoticed"
+
+
+def test_static_split_no_lookahead(frame, learner):
+    cfg = _cfg(learner, mode="static", train_end=str(frame.index[150].date()))
     base = WalkForward(cfg).predict(frame)
     assert np.isnan(base[:151]).all(), "no prediction inside the training period"
     assert np.isfinite(base[151:]).all()
@@ -68,15 +115,17 @@ def test_static_split_no_lookahead(frame):
         np.testing.assert_allclose(p[: t + 1], base[: t + 1], atol=1e-6, equal_nan=True)
 
 
-def test_pooled_no_lookahead():
+def test_pooled_no_lookahead(learner):
     a = synthetic_ohlcv(n=260, seed=1, symbol="SYNA", signal=0.3)
     b = synthetic_ohlcv(n=200, seed=2, symbol="SYNB", start="2010-03-29", signal=0.3)
     c = synthetic_ohlcv(n=240, seed=3, symbol="SYNC", signal=0.3)
     panel = {"SYNA": a, "SYNB": b, "SYNC": c}
-    cfg = _cfg(retrain_every=60, min_train=200)
+    cfg = _cfg(learner, retrain_every=60, min_train=200)
     base = WalkForward(cfg).predict(panel)
     assert set(base) == set(panel)
-    for t_date in (a.index[150], a.index[200]):
+    fit_dates = WalkForward(cfg).fit_dates(panel)
+    assert len(fit_dates) >= 2
+    for t_date in (fit_dates[0], fit_dates[1], a.index[150], a.index[200]):
         moved = {}
         for k, f in panel.items():
             t = int(np.searchsorted(f.index, t_date, side="right")) - 1
@@ -87,10 +136,10 @@ def test_pooled_no_lookahead():
             np.testing.assert_allclose(p[k][keep], base[k][keep], atol=1e-6, equal_nan=True)
 
 
-def test_embargo_counts_only_known_labels(frame):
+def test_embargo_counts_only_known_labels(frame, learner):
     """At a fit on bar i, exactly the windows s with s + horizon + embargo <= i are used."""
     for embargo in (0, 3):
-        wf = WalkForward(_cfg(embargo=embargo, validation_fraction=0.0))
+        wf = WalkForward(_cfg(learner, embargo=embargo, validation_fraction=0.0))
         wf.predict(frame)
         idx = {str(d.date()): i for i, d in enumerate(frame.index)}
         for rec in wf.fits:
@@ -99,16 +148,19 @@ def test_embargo_counts_only_known_labels(frame):
             assert rec.n_samples == expect
 
 
-def test_rolling_window_limits_samples(frame):
-    wf = WalkForward(_cfg(window="rolling", train_window=120, validation_fraction=0.0))
+def test_rolling_window_limits_samples(frame, learner):
+    wf = WalkForward(_cfg(learner, window="rolling", train_window=120, validation_fraction=0.0))
     wf.predict(frame)
     assert len(wf.fits) >= 2
     assert all(r.n_samples <= 120 for r in wf.fits)
     assert wf.fits[-1].n_samples == 120 - 5
 
 
-def test_stream_equals_batch(frame):
-    cfg = _cfg()
+@pytest.mark.parametrize(
+    "extra", [{}, {"embargo": 3}, {"window": "rolling", "train_window": 150, "embargo": 2}]
+)
+def test_stream_equals_batch(frame, learner, extra):
+    cfg = _cfg(learner, **extra)
     batch = WalkForward(cfg).predict(frame)
     st = WalkForward(cfg).stream()
     live = np.array(
@@ -117,7 +169,26 @@ def test_stream_equals_batch(frame):
             for d in frame.index
         ]
     )
+    assert np.isfinite(batch).sum() > 150
     np.testing.assert_allclose(live, batch, atol=1e-6, equal_nan=True)
+
+
+def test_pooled_stream_equals_batch(learner):
+    a = synthetic_ohlcv(n=260, seed=1, symbol="SYNA", signal=0.3)
+    b = synthetic_ohlcv(n=200, seed=2, symbol="SYNB", start="2010-03-29", signal=0.3)
+    panel = {"SYNA": a, "SYNB": b}
+    cfg = _cfg(learner, retrain_every=60, min_train=150, embargo=1)
+    batch = WalkForward(cfg).predict(panel)
+    st = WalkForward(cfg).stream(list(panel))
+    live = {k: [] for k in panel}
+    cols = ["open", "high", "low", "close", "volume", "amount"]
+    for d in a.index.union(b.index):
+        bars = {k: tuple(f.loc[d, cols]) for k, f in panel.items() if d in f.index}
+        for k, v in st.update_panel(d, bars).items():
+            live[k].append(v)
+    for k in panel:
+        assert np.isfinite(batch[k]).sum() > 50
+        np.testing.assert_allclose(np.array(live[k]), batch[k], atol=1e-6, equal_nan=True)
 
 
 def test_ready_model_predicts_every_full_window(frame):
@@ -163,25 +234,63 @@ def test_learns_planted_signal_but_not_noise():
     assert 0.42 < hit < 0.58 and abs(ic) < 0.15, (hit, ic)
 
 
-def test_model_cache_reuses_and_rebuilds_corrupt(frame, tmp_path, caplog):
-    cfg = _cfg()
+def test_model_cache_reuses_and_rebuilds_corrupt(frame, tmp_path, caplog, learner):
+    cfg = _cfg(learner)
+    suffix = ".keras" if learner == "lstm" else ".npz"
     a = WalkForward(cfg, cache_dir=tmp_path)
     pa = a.predict(frame)
-    files = sorted(tmp_path.glob("*.keras"))
+    files = sorted(tmp_path.glob("*" + suffix))
     assert len(files) == len(a.fits) >= 2 and not any(r.cached for r in a.fits)
     b = WalkForward(cfg, cache_dir=tmp_path)
     np.testing.assert_allclose(b.predict(frame), pa, atol=1e-6, equal_nan=True)
     assert all(r.cached for r in b.fits)
-    files[0].write_bytes(b"not a keras file")
+    files[0].write_bytes(b"not a model file")
     c = WalkForward(cfg, cache_dir=tmp_path)
     with caplog.at_level("WARNING", logger="btlstm.walkforward"):
         np.testing.assert_allclose(c.predict(frame), pa, atol=1e-6, equal_nan=True)
     assert "corrupt cached model" in caplog.text
     assert sum(not r.cached for r in c.fits) == 1
     # another seed is another model: no cache hit
-    d = WalkForward(_cfg(seed=8), cache_dir=tmp_path)
+    d = WalkForward(_cfg(learner, seed=8), cache_dir=tmp_path)
     d.predict(frame)
     assert not any(r.cached for r in d.fits)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"model": {"alpha": 2.0}},
+        {"epochs": 3},
+        {"lookback": 12},
+        {"features": ("close", "volume")},
+        {"embargo": 1},
+        {"horizon": 4},
+        {"clip": 0.1},
+        {"learner": "lstm", "model": TINY},
+        {"close_only": True},
+    ],
+    ids=lambda c: ",".join(c),
+)
+def test_cache_key_covers_every_model_setting(frame, tmp_path, change):
+    """Change one setting that changes the model: nothing may come from the cache."""
+    changed = {"learner": "ridge", **change}
+    data = frame
+    if changed.pop("close_only", False):
+        # the labels come from close: a close that changes while the features do not
+        # (features without close) must still miss the cache
+        changed["features"] = ("open", "volume")
+        WalkForward(_cfg(**changed), cache_dir=tmp_path).predict(frame)
+        data = frame.copy()
+        data["close"] = data["close"] * 1.001
+    else:
+        WalkForward(_cfg("ridge"), cache_dir=tmp_path).predict(frame)
+    wf = WalkForward(_cfg(**changed), cache_dir=tmp_path)
+    wf.predict(data)
+    assert wf.fits and not any(r.cached for r in wf.fits)
+    # and the same settings again do hit the cache (the test can fail)
+    again = WalkForward(_cfg(**changed), cache_dir=tmp_path)
+    again.predict(data)
+    assert all(r.cached for r in again.fits)
 
 
 def test_config_and_data_errors(frame):
@@ -193,6 +302,10 @@ def test_config_and_data_errors(frame):
         WalkForwardConfig.from_dict({"lookbak": 3})
     with pytest.raises(ValueError, match="mode"):
         WalkForwardConfig(mode="sometimes")
+    with pytest.raises(ValueError, match="did you mean 'ridge'"):
+        WalkForwardConfig(learner="ridg")
+    with pytest.raises(ValueError, match="did you mean 'lstm_units'"):
+        WalkForwardConfig(model={"lstm_unit": 8})
     with pytest.raises(DataError, match="too little history"):
         WalkForward(_cfg(lookback=30)).predict(frame.iloc[:20])
     bad = frame.copy()
