@@ -63,11 +63,10 @@ def plot_cerebro(
         ValueError: cerebro has not run, ran with ``exactbars > 0``, or produced
             no figure.
 
-    Example:
+    Example::
 
-    >>> cerebro.run()
-    >>> plot_cerebro(cerebro, "out/equity.png")
-    [PosixPath('out/equity.png')]
+        cerebro.run()
+        plot_cerebro(cerebro, "out/equity.png")  # [PosixPath('out/equity.png')]
     """
     headless()
     import matplotlib.pyplot as plt

@@ -22,9 +22,6 @@ Example::
     rebuild_report("runs/csi300")            # later: report.html from the files
 """
 
-from collections.abc import Mapping as _Mapping
-
-from btlstm.report import files as _files
 from btlstm.report.collect import (
     DEFINITIONS,
     SUMMARY_KEYS,
@@ -35,7 +32,13 @@ from btlstm.report.collect import (
     honest_notes,
     to_jsonable,
 )
-from btlstm.report.files import ReportError, check_outdir, load_report, rebuild_report
+from btlstm.report.files import (
+    ReportError,
+    check_outdir,
+    load_report,
+    rebuild_report,
+    write_report,
+)
 from btlstm.report.table import format_table
 
 __all__ = [
@@ -54,20 +57,3 @@ __all__ = [
     "build_report",
     "to_jsonable",
 ]
-
-
-def write_report(run, *args, **kwargs):
-    """:func:`btlstm.report.files.write_report` (``write_report(run, outdir, plots=True)``).
-
-    TEMPORARY: the old form ``write_report(report_dict, strategy, outdir, plots=True)``
-    is still accepted while the pipeline moves to ``collect``.
-    """
-    if isinstance(run, _Mapping):
-        strategy, outdir, *rest = args
-        legacy = collect(strategy, {"config": run.get("config") or {}})
-        legacy.report = dict(run)
-        return _files.write_report(legacy, outdir, *rest, **kwargs)
-    return _files.write_report(run, *args, **kwargs)
-
-
-write_report.__doc__ = _files.write_report.__doc__

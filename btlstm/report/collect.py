@@ -256,31 +256,14 @@ def _find(config, key: str, default):
 
 
 def _summary_row(strategy, name: str) -> dict:
-    try:
-        from btlstm.analyzers import summary_row
-    except ImportError:  # TEMPORARY until btlstm.analyzers.summary_row lands
-        summary_row = _fallback_summary_row
+    from btlstm.analyzers import summary_row
+
     row = dict(summary_row(strategy, name))
     if set(row) != set(SUMMARY_KEYS):
         raise ValueError(
             f"summary_row returned keys {sorted(row)}; expected exactly {list(SUMMARY_KEYS)}"
         )
     return {k: row[k] for k in SUMMARY_KEYS}
-
-
-def _fallback_summary_row(strategy, name):
-    b = _analysis(strategy, "benchmark")
-    start, final = _num(_get(b, "start_value")), _num(_get(b, "final_value"))
-    return {
-        "name": name,
-        "total_return": final / start - 1.0 if start else _NAN,
-        "annual_return": _num(_get(_analysis(strategy, "returns"), "rnorm")),
-        "sharpe": _num(_get(_analysis(strategy, "sharpe"), "sharperatio")),
-        "max_drawdown": _num(_get(_analysis(strategy, "drawdown"), "max", "drawdown")) / 100.0,
-        "turnover": _num(_get(_analysis(strategy, "exposure"), "turnover")),
-        "n_trades": int(_get(_analysis(strategy, "trades"), "total", "closed", default=0) or 0),
-        "exposure": _num(_get(_analysis(strategy, "exposure"), "exposure")),
-    }
 
 
 # ---------------------------------------------------------------------------
@@ -582,10 +565,11 @@ def collect(strategy, meta: Mapping | None = None, name: str = "strategy") -> Ru
         ValueError: a standard analyzer is missing.
         TypeError: ``meta`` is not a dict.
 
-    Example:
-        >>> run = collect(cerebro.run()[0], {"title": "CSI 300 hold-5", "config": cfg})
-        >>> add_comparison(run, baseline_cerebro.run()[0], "buy-and-hold CSI300")
-        >>> write_report(run, "runs/csi300")
+    Example::
+
+        run = collect(cerebro.run()[0], {"title": "CSI 300 hold-5", "config": cfg})
+        add_comparison(run, baseline_cerebro.run()[0], "buy-and-hold CSI300")
+        write_report(run, "runs/csi300")
     """
     if meta is None:
         meta = {}

@@ -34,9 +34,9 @@ _BASELINE_COLORS = ("tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:o
 
 
 def _figure(width: float = 10.0, height: float = 4.5):
-    from btlstm.plotting import headless
-
-    headless()
+    # An Agg canvas of its own: no pyplot, no display, and the process-wide backend
+    # (a notebook's inline one, say) is left alone; btlstm.plotting.headless() is for
+    # cerebro.plot, which goes through pyplot.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
