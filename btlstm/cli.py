@@ -319,9 +319,10 @@ def main(argv=None) -> int:
     except (DataError, ValueError) as e:
         print(f"btlstm: error: {e}", file=sys.stderr)
         return 2
-    except OSError as e:
+    except OSError as e:  # a path the user gave: 2; the machine (disk full ...): 1
         print(f"btlstm: error: {e}", file=sys.stderr)
-        return 1
+        user = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+        return 2 if isinstance(e, user) else 1
     except KeyboardInterrupt:
         print("btlstm: interrupted", file=sys.stderr)
         return 130

@@ -1,7 +1,10 @@
 """Backtrader strategies for btlstm: they read lines (signals), never models.
 
 ``BuyAndHold`` and ``EqualWeight`` are baselines (``strategies.buyhold``);
-``HoldNDays`` trades a prediction line (``strategies.hold``). Strategy modules
+``HoldNDays`` trades a prediction line (``strategies.hold``). A module that
+registers its strategy with :func:`btlstm.registry.register_strategy` gets
+``btlstm run <name>``, its flags and its TOML keys; the registry imports every
+module of this package on first use. Strategy modules
 are imported on first use, so ``import strategies`` stays cheap and one
 module's import does not depend on another's.
 """

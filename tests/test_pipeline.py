@@ -316,3 +316,11 @@ def test_run_backtest_returns_plain_data(tmp_path):
     assert {"predictions", "trades", "equity"} <= set(result.run.tables)
     assert result.paths["report.json"].exists() and len(result.fits) == 1
     json.dumps(result.report)  # plain JSON
+    assert main(["report", str(tmp_path / "r")]) == 0  # btlstm report DIR rebuilds the page
+    assert (tmp_path / "r" / "report.html").stat().st_size > 0
+
+
+def test_report_command_rebuilds_and_names_a_missing_folder(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("btlstm: error:") and "missing" in err and "Traceback" not in err
