@@ -183,8 +183,7 @@ def _run(settings, title=None) -> int:
     from btlstm.report import format_table
 
     quiet = settings.output.quiet
-    setup_logging(quiet=quiet)
-    with FitProgress(disable=quiet) as bar:
+    with setup_logging(quiet=quiet), FitProgress(disable=quiet) as bar:
         result = run_backtest(settings, progress=bar, title=title)
     print(format_table(result.report))
     return 0

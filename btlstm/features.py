@@ -1,6 +1,6 @@
 """Windows, per-sample z-scores and forward-return targets (numpy only).
 
-Formula (the seed's, SPEC section 1):
+Formula (the seed's; ``docs/features-and-targets.md`` states it in full):
 
 - input at bar t: the last ``lookback`` bars (t-lookback+1 .. t) of the chosen
   features, each column z-scored *within the window*:
@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from btlstm.data.validate import CANONICAL_COLUMNS
+
 __all__ = [
     "DEFAULT_FEATURES",
     "DERIVED_FEATURES",
@@ -25,6 +27,7 @@ __all__ = [
     "make_windows",
     "zscore_windows",
     "make_targets",
+    "target_from_return",
     "Dataset",
     "build_dataset",
 ]
@@ -83,7 +86,7 @@ def feature_matrix(
         cols = {
             c: data[c].to_numpy(dtype=np.float64)
             for c in data.columns
-            if c in ("open", "high", "low", "close", "volume", "amount", "adj_close")
+            if c in CANONICAL_COLUMNS or c == "adj_close"
         }
     else:
         cols = {k: np.asarray(v, dtype=np.float64) for k, v in data.items()}
@@ -142,6 +145,22 @@ def zscore_windows(windows: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     return z.astype(np.float32)
 
 
+def target_from_return(r, clip: float | None = 0.2, scale: float = 10.0) -> np.ndarray:
+    """THE target formula, from a raw forward return: ``clip(r, -clip, clip) * scale``.
+
+    Every target in btlstm (training labels, realised targets in reports) comes
+    from here.
+
+    Example:
+        >>> target_from_return(np.array([0.01, -0.5]), clip=0.2, scale=10.0)
+        array([ 0.1, -2. ])
+    """
+    r = np.asarray(r, dtype=np.float64)
+    if clip is not None:
+        r = np.clip(r, -clip, clip)
+    return r * scale
+
+
 def make_targets(close: np.ndarray, horizon: int = 5, clip: float = 0.2, scale: float = 10.0):
     """Forward return target per bar: ``clip(close[t+h]/close[t]-1, +-clip) * scale``.
 
@@ -161,10 +180,7 @@ def make_targets(close: np.ndarray, horizon: int = 5, clip: float = 0.2, scale: 
     close = np.asarray(close, dtype=np.float64)
     out = np.full(len(close), np.nan)
     if len(close) > horizon:
-        r = close[horizon:] / close[:-horizon] - 1.0
-        if clip is not None:
-            r = np.clip(r, -clip, clip)
-        out[:-horizon] = r * scale
+        out[:-horizon] = target_from_return(close[horizon:] / close[:-horizon] - 1.0, clip, scale)
     return out
 
 

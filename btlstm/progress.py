@@ -9,6 +9,7 @@ silences both (warnings and errors still print).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 
@@ -27,9 +28,14 @@ class _TqdmHandler(logging.Handler):
             self.handleError(record)
 
 
-def setup_logging(quiet: bool = False, verbose: bool = False) -> logging.Logger:
-    """Route the ``btlstm`` loggers to stderr: INFO (``verbose``: DEBUG), WARNING when quiet."""
+@contextlib.contextmanager
+def setup_logging(quiet: bool = False, verbose: bool = False):
+    """Route the ``btlstm`` loggers to stderr while the block runs: INFO (``verbose``:
+    DEBUG), WARNING when quiet. The logger's previous handlers, level and
+    propagation come back afterwards, so a CLI call inside a notebook or a test
+    leaves the process's logging as it found it."""
     logger = logging.getLogger("btlstm")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
     for h in [h for h in logger.handlers if isinstance(h, _TqdmHandler)]:
         logger.removeHandler(h)
     handler = _TqdmHandler()
@@ -37,7 +43,12 @@ def setup_logging(quiet: bool = False, verbose: bool = False) -> logging.Logger:
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False
-    return logger
+    try:
+        yield logger
+    finally:
+        logger.handlers[:] = saved[0]
+        logger.setLevel(saved[1])
+        logger.propagate = saved[2]
 
 
 class FitProgress:

@@ -216,6 +216,25 @@ def _lstm(settings, history, cache_dir=None, progress=None) -> dict:
     )
 
 
+@register_predictor("pooled")
+def _pooled(settings, history, cache_dir=None, progress=None) -> dict:
+    """One pooled model over every feed of a panel (:class:`~btlstm.indicators.PredictionPool`).
+
+    The strategy gets param ``pool``; it builds
+    ``PooledPredictor(data, pool=self.p.pool)`` on each feed it wants a line for.
+    ``history`` is ``{symbol: frame}`` of the bars before the feeds start.
+    """
+    from btlstm.indicators import PredictionPool
+
+    if not isinstance(history, dict):
+        history = {getattr(history, "attrs", {}).get("symbol") or "data": history}
+    return dict(
+        pool=PredictionPool(
+            config=settings.model, history=history, cache_dir=cache_dir, progress=progress
+        )
+    )
+
+
 def load_plugins() -> None:
     """Import every module of the ``strategies`` package and the entry points once."""
     global _LOADED

@@ -34,6 +34,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from btlstm.data.catalog import SECTORS
+
 __all__ = [
     "synthetic_ohlcv",
     "synthetic_panel",
@@ -42,7 +44,8 @@ __all__ = [
     "SECTOR_TICKERS",
 ]
 
-SECTOR_TICKERS = ("XLB", "XLE", "XLF", "XLI", "XLK", "XLP", "XLU", "XLV", "XLY")
+#: The nine SPDR sector tickers (one definition: ``btlstm.data.catalog.SECTORS``).
+SECTOR_TICKERS = SECTORS
 
 _AMOUNT_METHOD = "volume * (high + low + close) / 3 (synthetic typical-price proxy)"
 

@@ -419,7 +419,8 @@ class WalkForward:
             f"fit {rec.k + 1}{of} at {rec.date}: {rec.n_samples} samples, "
             f"{src}{vl}, {rec.seconds:.1f}s"
         )
-        log.info(line)
+        # a progress callable (the CLI's bar) shows the fit itself: log it quietly then
+        log.log(logging.DEBUG if callable(self.progress) else logging.INFO, line)
         if callable(self.progress):
             self.progress(rec)
         elif self.progress:

@@ -59,6 +59,7 @@ import pandas as pd
 import btlstm  # noqa: F401  (compat patches and quiet TensorFlow before anything else)
 from btlstm.broker import setup_broker
 from btlstm.data.catalog import load
+from btlstm.data.validate import CANONICAL_COLUMNS
 from btlstm.features import build_dataset, feature_matrix, zscore_windows
 from btlstm.feeds import feed_class, make_feed
 from btlstm.indicators import LSTMPredictor
@@ -98,8 +99,7 @@ class NaivePredictor(bt.Indicator):
         n = self.cfg.lookback
         d = self.data
         cols = {
-            c: np.asarray(getattr(d, c).get(size=n), dtype=np.float64)
-            for c in ("open", "high", "low", "close", "volume", "amount")
+            c: np.asarray(getattr(d, c).get(size=n), dtype=np.float64) for c in CANONICAL_COLUMNS
         }
         window = feature_matrix(cols, self.cfg.features)
         x = zscore_windows(window[None, :, :])

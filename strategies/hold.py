@@ -1,4 +1,4 @@
-"""HoldNDays: buy on a bullish prediction and hold for N bars (SPEC section 2).
+"""HoldNDays: buy on a bullish prediction and hold for N bars (``docs/strategies/hold.md``).
 
 The strategy reads a *signal line*, never a model: either a line of the data
 feed (e.g. a precomputed ``prediction`` column fed through a PandasData

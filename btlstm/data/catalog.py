@@ -106,7 +106,7 @@ _SPY_DEFECT = {
     "SPY": (
         (
             "2025-09-26",
-            "partial last row: intraday snapshot (volume ~0.43x normal), see SOURCES.md",
+            "partial last row: intraday snapshot (volume ~0.43x normal), see docs/data.md",
         ),
     )
 }

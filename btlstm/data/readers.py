@@ -624,7 +624,7 @@ def read_kaggle_long(
     x volume. The real ``all_stocks_5yr.csv.gz`` has NaN prices and 12
     OHLC-inconsistent rows, so the default ``repair="raise"`` fails on it,
     naming the first bad ``file[NAME]``, column and date; use
-    ``repair="drop"``. Of the two bad days SOURCES.md lists, LNT 2016-05-19
+    ``repair="drop"``. Of the two known bad days (``docs/data.md``), LNT 2016-05-19
     (close 17.87 below that day's low 35.085) is caught and dropped; NWL
     2017-09-14 (~31 amid ~43, OHLC-consistent) is NOT detectable and stays in.
 

@@ -32,7 +32,7 @@ from btlstm.data.catalog import CATALOG, get_dataset, yahoo_filename
 from btlstm.data.catalog import data_dir as _data_dir
 from btlstm.data.readers import YAHOO_FIELDS as _FIELDS
 from btlstm.data.readers import read_yahoo_csv
-from btlstm.data.validate import DataError, validate_frame
+from btlstm.data.validate import CANONICAL_COLUMNS, DataError, validate_frame
 
 __all__ = ["fetch_yahoo", "fetch_dataset", "frames_from_download"]
 
@@ -143,7 +143,7 @@ def frames_from_download(raw, tickers, start=None, end=None) -> dict[str, pd.Dat
         idx.name = "date"
         sub.index = idx
         sub["amount"] = sub["close"] * sub["volume"]
-        cols_ = ["open", "high", "low", "close", "volume", "amount"]
+        cols_ = list(CANONICAL_COLUMNS)
         if "adj_close" in sub.columns:
             cols_.append("adj_close")
         sub = sub[cols_]

@@ -126,6 +126,8 @@ class LSTMLearner(Learner):
         self.model = None  # the long-lived keras.Model
         self._fns: dict = {}
         self.pretrained = False
+        #: extra ``keras.callbacks.Callback`` objects given to every ``model.fit``
+        self.callbacks: list = []
 
     @classmethod
     def from_model(cls, model, n_features: int | None = None) -> "LSTMLearner":
@@ -187,14 +189,20 @@ class LSTMLearner(Learner):
         else:
             self._reset_to(fresh)
         del fresh
-        fit_kw = dict(epochs=int(epochs), batch_size=int(batch_size), shuffle=True, verbose=0)
+        fit_kw = dict(
+            epochs=int(epochs),
+            batch_size=int(batch_size),
+            shuffle=True,
+            verbose=0,
+            callbacks=list(self.callbacks),
+        )
         if X_val is not None and len(X_val) and len(X):
             fit_kw["validation_data"] = (X_val, np.asarray(y_val, dtype=np.float32))
-            fit_kw["callbacks"] = [
+            fit_kw["callbacks"].append(
                 keras.callbacks.EarlyStopping(
                     monitor="val_loss", patience=int(patience), restore_best_weights=True
                 )
-            ]
+            )
         hist = self.model.fit(X, np.asarray(y, dtype=np.float32), **fit_kw).history
         self.fitted = True
         loss = hist.get("loss", [None])[-1]

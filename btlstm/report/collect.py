@@ -366,10 +366,9 @@ def _target_params(config) -> dict:
 
 
 def _target(realised: np.ndarray, clip, scale: float) -> np.ndarray:
-    r = np.asarray(realised, dtype=float)
-    if clip is not None:
-        r = np.clip(r, -float(clip), float(clip))
-    return r * scale
+    from btlstm.features import target_from_return
+
+    return target_from_return(realised, None if clip is None else float(clip), scale)
 
 
 _QUALITY_KEYS = ("hit_rate", "ic", "rank_ic", "long_hit_rate", "mean_prediction", "mean_realised")
