@@ -205,7 +205,6 @@ def _cmd_demo(args) -> int:
             train_start="2008-01-01",
             train_end="2013-12-31",
             test_start="2014-01-01",
-            test_end="2099-12-31",
             seed=args.seed,
             epochs=args.epochs,
         ),

@@ -39,9 +39,35 @@ import pandas as pd
 from btlstm.data.validate import DataError, require_history
 from btlstm.settings import WALKFORWARD_PRESET, Settings, SettingsError
 
-__all__ = ["run_backtest", "run_hold", "load_data", "RunResult", "WALKFORWARD_PRESET"]
+__all__ = [
+    "run_backtest",
+    "run_hold",
+    "load_data",
+    "check_data",
+    "RunResult",
+    "WALKFORWARD_PRESET",
+    "MIN_TRAIN_SAMPLES",
+    "WARN_TRAIN_SAMPLES",
+    "FUTURE_GRACE_DAYS",
+    "DATE_SLACK_DAYS",
+]
 
 log = logging.getLogger("btlstm.pipeline")
+
+# Thresholds of the checks on the data a run is given, in one place (README "Safety").
+#: Fewer training samples (windows with a known label) at the first fit: an error
+#: before training (a 60-row file would otherwise train on 7 samples, 1 for validation).
+MIN_TRAIN_SAMPLES = 50
+#: Fewer training samples at the first fit (about a year of daily bars): a warning
+#: in the terminal, report.json and report.html.
+WARN_TRAIN_SAMPLES = 250
+#: Rows of real data dated more than this many days after today (the machine's
+#: clock) that the run would use: an error (prices from the future cannot be real).
+FUTURE_GRACE_DAYS = 1
+#: A date setting (train_end, test_start, test_end, data end; train_start, data
+#: start) more than this many days outside the bars loaded: a warning, and the
+#: report records the dates actually used (``provenance.dates_used``).
+DATE_SLACK_DAYS = 7
 
 
 @dataclass
@@ -104,11 +130,17 @@ def load_data(settings: Settings, panel: bool = False):
     if d.data == "synthetic":
         from btlstm.synthetic import synthetic_ohlcv, synthetic_panel
 
-        if panel:
-            obj = synthetic_panel(**{"seed": settings.model.seed, **d.synthetic})
-        else:
-            kw = dict(n=2000, seed=settings.model.seed, start="2008-01-02", signal=0.3)
-            obj = synthetic_ohlcv(**{**kw, **d.synthetic})
+        try:
+            if panel:
+                obj = synthetic_panel(**{"seed": settings.model.seed, **d.synthetic})
+            else:
+                kw = dict(n=2000, seed=settings.model.seed, start="2008-01-02", signal=0.3)
+                obj = synthetic_ohlcv(**{**kw, **d.synthetic})
+        except (TypeError, ValueError, OverflowError) as e:
+            raise SettingsError(
+                f"{settings.where('data', 'synthetic')}: cannot generate data from "
+                f"{d.synthetic!r} ({e})"
+            ) from None
     else:
         from btlstm.data import load
 
@@ -128,6 +160,113 @@ def load_data(settings: Settings, panel: bool = False):
             )
         obj = obj[d.symbol]
     return _clip(obj, start, end)
+
+
+def check_data(settings: Settings, frames: dict, trains: bool = True) -> tuple[list, dict]:
+    """Checks of the loaded data that catch silently wrong results, before training.
+
+    Args:
+        settings: the validated settings.
+        frames: ``{name: frame}`` as loaded and clipped (:func:`load_data`).
+        trains: the strategy trains a model (its plan has a predictor).
+
+    Returns:
+        ``(warnings, dates_used)``: plain-language warnings for the terminal and
+        the report, and the dates the run actually uses (first and last bar,
+        the windows of the first fit, the test period).
+
+    Raises:
+        DataError: real data dated more than :data:`FUTURE_GRACE_DAYS` after today;
+            no fit at all, or fewer than :data:`MIN_TRAIN_SAMPLES` training
+            samples at the first fit. The message names the file and the setting to change.
+    """
+    from btlstm.schedule import Schedule
+
+    m = settings.model
+    warnings: list = []
+    today = pd.Timestamp.today().normalize()
+    limit = today + pd.Timedelta(days=FUTURE_GRACE_DAYS)
+    for f in frames.values():
+        if f.attrs.get("synthetic") or not len(f):
+            continue
+        late = f.index[f.index > limit]
+        if len(late):
+            src = f.attrs.get("source", settings.data.data)
+            raise DataError(
+                f"{src}: {len(late)} row(s) dated after today ({today.date()}), the first "
+                f"{late[0].date()}: prices from the future cannot be real. Fix the file, or end "
+                f"the run before them with {settings.where('model', 'test_end')}"
+            )
+    if not any(len(f) for f in frames.values()):
+        return warnings, {}  # _split names the empty period
+    first = min(f.index[0] for f in frames.values() if len(f))
+    last = max(f.index[-1] for f in frames.values() if len(f))
+    slack = pd.Timedelta(days=DATE_SLACK_DAYS)
+    for sec, key in (("model", "train_end"), ("model", "test_start"), ("model", "test_end"),
+                     ("data", "end")):  # fmt: skip
+        value = getattr(getattr(settings, sec), key)
+        if value is not None and pd.Timestamp(value) > last + slack:
+            warnings.append(
+                f"{settings.where(sec, key)} = {pd.Timestamp(value).date()} is after the last "
+                f"bar of the data ({last.date()}): the run used data up to {last.date()} only "
+                "(provenance.dates_used)."
+            )
+    for sec, key in (("data", "start"), ("model", "train_start")):
+        value = getattr(getattr(settings, sec), key)
+        if value is not None and pd.Timestamp(value) < first - slack:
+            warnings.append(
+                f"{settings.where(sec, key)} = {pd.Timestamp(value).date()} is before the first "
+                f"bar of the data ({first.date()}): the run used data from {first.date()} only "
+                "(provenance.dates_used)."
+            )
+    used = {"data_start": str(first.date()), "data_end": str(last.date())}
+    if not trains:
+        return warnings, used
+    sched = Schedule(m)
+    syms = [sched.index(name, f.index) for name, f in frames.items() if len(f)]
+    cal = Schedule.calendar(syms)
+    fits = sched.fit_bars(syms, cal)
+    src = next(iter(frames.values())).attrs.get("source", settings.data.data)
+    if not fits:
+        raise DataError(
+            f"{src}: the model is never fitted: {m.mode} mode needs "
+            + (
+                f"{settings.where('model', 'min_train')} = {m.min_train} labelled samples, "
+                f"and the data ({first.date()}..{last.date()}) has {sched.n_known(syms, cal[-1])}"
+                if m.mode == "walkforward"
+                else f"a bar on or after {settings.where('model', 'test_start')}"
+            )
+        )
+    masks = sched.training_masks(syms, cal, fits[0])
+    n = sum(int(k.sum()) for k in masks)
+    n_val = int(round(n * m.validation_fraction))
+    ends = [s.end_dates[k] for s, k in zip(syms, masks, strict=True) if k.any()]
+    used.update(
+        first_fit=str(pd.Timestamp(cal[fits[0]]).date()),
+        train_start=str(pd.Timestamp(min(e.min() for e in ends)).date()) if ends else None,
+        train_end=str(pd.Timestamp(max(e.max() for e in ends)).date()) if ends else None,
+        train_samples=n,
+        validation_samples=n_val,
+    )
+    what = (
+        f"{n} training samples at the first fit ({used['first_fit']}; {n_val} of them for "
+        "validation)"
+    )
+    how = (
+        f"give more history: an earlier {settings.where('model', 'train_start')}, a later "
+        f"{settings.where('model', 'train_end' if m.mode == 'static' else 'test_start')}, "
+        "or a longer file"
+    )
+    if n < MIN_TRAIN_SAMPLES:
+        raise DataError(
+            f"{src}: only {what}, fewer than {MIN_TRAIN_SAMPLES}: too few to train a model; {how}"
+        )
+    if n < WARN_TRAIN_SAMPLES:
+        warnings.append(
+            f"Only {what}, fewer than {WARN_TRAIN_SAMPLES} (about a year of daily bars): the "
+            f"model has little to learn from; {how}."
+        )
+    return warnings, used
 
 
 def _split(frame: pd.DataFrame, settings: Settings, src):
@@ -207,6 +346,7 @@ def run_backtest(settings, progress=None, title: str | None = None) -> RunResult
     # 2. data, 3. split
     loaded = load_data(settings, panel=panel)
     frames = loaded if panel else {loaded.attrs.get("symbol") or settings.data.data: loaded}
+    warnings, dates_used = check_data(settings, frames, trains=plan.predictor is not None)
     history, test = {}, {}
     for name, frame in frames.items():
         src = frame.attrs.get("source", settings.data.data)
@@ -215,6 +355,8 @@ def run_backtest(settings, progress=None, title: str | None = None) -> RunResult
     synthetic = any(bool(f.attrs.get("synthetic")) for f in frames.values())
     if synthetic:
         log.warning("SYNTHETIC DATA: generated prices, not a market")
+    for text in warnings:
+        log.warning("WARNING: %s", text)
     t_first = next(iter(test.values()))
     h_first = next(iter(history.values()))
     log.info(
@@ -250,7 +392,12 @@ def run_backtest(settings, progress=None, title: str | None = None) -> RunResult
         settings.model.mode,
         ", training" if plan.predictor else "",
     )
-    strat = cerebro.run()[0]
+    try:
+        strat = cerebro.run()[0]
+    except ValueError as e:  # a learner setting refused while training: name what was typed
+        if str(e).startswith(("lstm_kwargs", "dense_kwargs")):
+            raise SettingsError(settings.learner_message(str(e))) from None
+        raise
 
     feed = next(iter(test))
     provenance = dict(
@@ -266,6 +413,11 @@ def run_backtest(settings, progress=None, title: str | None = None) -> RunResult
         rows=len(first),
         train_rows=0 if h_first is None else len(h_first),
         test_rows=len(t_first),
+        dates_used=dict(
+            dates_used,
+            test_start=str(t_first.index[0].date()),
+            test_end=str(t_first.index[-1].date()),
+        ),
     )
     c = settings.costs
     meta = dict(
@@ -274,6 +426,7 @@ def run_backtest(settings, progress=None, title: str | None = None) -> RunResult
         provenance=provenance,
         costs=dict(cash=c.cash, commission=c.commission, slippage_perc=c.slippage),
         synthetic=synthetic,
+        warnings=warnings,
     )
     run = collect(strat, meta, name=plan.name)
 

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,7 +115,9 @@ _CLASSES = {
     "costs": CostSettings,
     "output": OutputSettings,
 }
-_SHORTCUTS = {"walkforward": bool}  # [model] walkforward = true: mode + the preset dates
+_SHORTCUTS = {"walkforward": bool}
+_REG_SLOTS = ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+              "activity_regularizer")  # fmt: skip  # [model] walkforward = true: mode + the preset dates
 
 
 def learner_settings_class(name: str = "lstm"):
@@ -386,9 +386,107 @@ class Settings:
                 f"use {self.where('data', 'symbol')}"
             )
         self._check_dates()
+        self._check_features()
+        if self.data.data == "synthetic":
+            self._check_synthetic(panel=plan.data == "panel")
         if check_paths:
             self._check_paths()
+        self._check_learner()
         return plan
+
+    def _check_learner(self) -> None:
+        """Build the LSTM once (no data, no training, ~0.1 s after importing Keras) when
+        learner settings are given, so a bad regularizer spec, ``lstm_kwargs`` entry,
+        loss or activation fails now and names the flag or TOML key, not the
+        internal ``lstm_kwargs[...]`` that :func:`btlstm.models.build_model` sees."""
+        m = self.model
+        if self.learner != "lstm" or not m.model:
+            return
+        from btlstm.learners.lstm import LSTMSettings
+        from btlstm.models import build_model, parse_regularizer
+
+        for slot in _REG_SLOTS:
+            if m.model.get(slot) is not None:
+                try:
+                    parse_regularizer(m.model[slot], argument=self.where("model", slot))
+                except (ValueError, TypeError) as e:
+                    raise SettingsError(str(e)) from None
+        try:
+            kwargs = LSTMSettings(**m.model).build_kwargs()
+            build_model(lookback=m.lookback, n_features=len(m.features), **kwargs)
+        except (ValueError, TypeError) as e:
+            raise SettingsError(self.learner_message(str(e))) from None
+        if "loss" in m.model:  # Keras resolves a loss name only when training starts
+            import keras
+
+            try:
+                keras.losses.get(m.model["loss"])
+            except (ValueError, TypeError) as e:
+                raise SettingsError(
+                    f"{self.where('model', 'loss')}: {m.model['loss']!r} is not a Keras loss ({e})"
+                ) from None
+
+    def _check_features(self) -> None:
+        from btlstm.features import CANONICAL_COLUMNS, DERIVED_FEATURES
+
+        valid = sorted({*CANONICAL_COLUMNS, "adj_close", *DERIVED_FEATURES})
+        if not self.model.features:
+            raise SettingsError(f"{self.where('model', 'features')}: name at least one feature")
+        for f in self.model.features:
+            if f not in valid:
+                raise SettingsError(
+                    f"{self.where('model', 'features')}: unknown feature {f!r}"
+                    f"{closest(f, valid)} (valid: {valid})"
+                )
+
+    def _check_synthetic(self, panel: bool) -> None:
+        """``data = "synthetic"``: the generator's argument names and types."""
+        import inspect
+
+        from btlstm.synthetic import synthetic_ohlcv, synthetic_panel
+
+        fn = synthetic_panel if panel else synthetic_ohlcv
+        params = {
+            k: p.default
+            for k, p in inspect.signature(fn).parameters.items()
+            if k != "return_latent"
+        }
+        where = self.where("data", "synthetic")
+        for k, v in self.data.synthetic.items():
+            if k not in params:
+                raise SettingsError(
+                    f"{where}: unknown key {k!r}{closest(k, params)} (keys of "
+                    f"{fn.__name__}: {list(params)})"
+                )
+            default = params[k]
+            tp = str if k == "start" else type(default)
+            value = coerce(v, tp, default, where=f"{where}[{k!r}]")
+            if k == "start":
+                self._date("data", "synthetic", value)
+            elif k in ("n", "n_symbols") and value < 1:
+                raise SettingsError(f"{where}[{k!r}]: expected an integer >= 1, got {v!r}")
+
+    def learner_message(self, msg: str) -> str:
+        """A learner error (``lstm_kwargs['dropout'] must be ...``, ``loss='x' is not ...``)
+        rewritten to name what the user typed (``--dropout``, ``[model] loss``)."""
+        import re
+
+        given = self.model.model
+        m = re.match(r"(lstm_kwargs|dense_kwargs)\[(['\"])(\w+)\2\]", msg)
+        if m:
+            box, key = m.group(1), m.group(3)
+            if box == "lstm_kwargs" and key in given and key not in given.get(box, {}):
+                return f"{self.where('model', key)}{msg[m.end() :]}"
+            return f"{self.where('model', box)}[{key!r}]{msg[m.end() :]}"
+        m = re.match(r"(\w+)", msg)
+        word = m.group(1) if m else ""
+        if word == "lstm_kwargs" and "lstm_kwargs" not in given:
+            keys = [k for k in (*_REG_SLOTS, "dropout", "recurrent_dropout") if k in given]
+            named = ", ".join(self.where("model", k) for k in keys) or "[model]"
+            return f"{named}: {msg.split(': ', 1)[-1]}"
+        if word in given or word in field_defaults(learner_settings_class(self.learner)):
+            return f"{self.where('model', word)}: {msg}"
+        return f"[model] ({self.learner} learner): {msg}"
 
     def _date(self, sec: str, key: str, value):
         if value is None:
@@ -426,9 +524,14 @@ class Settings:
             seen.append((sec, key, ts))
 
     def _check_paths(self) -> None:
-        _writable_dir(self.output.out, self.where("output", "out"))
-        if self.output.cache_dir:
-            _writable_dir(self.output.cache_dir, self.where("output", "cache_dir"))
+        from btlstm.report.files import ReportError, check_outdir, check_writable_dir
+
+        try:  # the one writable-folder check (btlstm.report.files)
+            check_outdir(self.output.out, self.where("output", "out"))
+            if self.output.cache_dir:
+                check_writable_dir(self.output.cache_dir, self.where("output", "cache_dir"))
+        except ReportError as e:
+            raise SettingsError(str(e)) from None
         d = self.data
         if d.data_dir is not None:
             p = Path(d.data_dir).expanduser()
@@ -507,50 +610,6 @@ def _name_key(msg: str, sec: str, where) -> str:
     if first.isidentifier():
         return f"{where(sec, first)}: {msg}"
     return f"[{sec}]: {msg}"
-
-
-def _writable_dir(path, what: str) -> Path:
-    """Check that folder ``path`` exists and is writable, or can be created; raise naming ``what``."""
-    try:
-        p = Path(os.fspath(path)).expanduser()
-    except TypeError:
-        raise SettingsError(f"{what}: expected a folder path, got {path!r}") from None
-    s = str(p)
-    if not s or "\x00" in s:
-        raise SettingsError(f"{what}: {path!r} is not a valid folder name")
-    p = p.absolute()
-    missing = []
-    probe = p
-    while True:
-        try:
-            if probe.exists():
-                break
-            if probe.is_symlink():
-                raise SettingsError(f"{what}: {probe} is a broken link")
-        except OSError as e:  # e.g. a name too long for the file system
-            raise SettingsError(f"{what}: {path!r} is not a usable folder ({e.strerror})") from None
-        missing.append(probe.name)
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if not probe.is_dir():
-        kind = "a file" if probe.is_file() else "not a folder"
-        raise SettingsError(f"{what}: {probe} is {kind}; the output needs a folder there")
-    try:
-        limit = os.pathconf(probe, "PC_NAME_MAX")
-    except (OSError, ValueError, AttributeError):
-        limit = 255
-    for name in missing:
-        if len(os.fsencode(name)) > limit:
-            raise SettingsError(f"{what}: folder name {name[:40]!r}... is too long (> {limit})")
-    try:
-        tmp = tempfile.mkdtemp(prefix=".btlstm-probe-", dir=probe)
-        os.rmdir(tmp)
-    except OSError as e:
-        raise SettingsError(
-            f"{what}: cannot write in {probe} ({e.strerror or e}); choose another folder"
-        ) from None
-    return p
 
 
 def field_flag(name: str) -> str:

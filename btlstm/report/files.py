@@ -49,6 +49,7 @@ __all__ = [
     "REPORT_FILES",
     "ReportError",
     "check_outdir",
+    "check_writable_dir",
     "write_report",
     "load_report",
     "rebuild_report",
@@ -79,53 +80,94 @@ class ReportError(ValueError):
 # ---------------------------------------------------------------------------
 # output folder checks
 # ---------------------------------------------------------------------------
-def check_outdir(outdir) -> Path:
+def check_writable_dir(path, what: str = "folder") -> Path:
+    """Check that folder ``path`` exists and is writable, or can be created there.
+
+    The one writable-folder check of btlstm: the output folder
+    (:func:`check_outdir`), the model cache (``--cache-dir``) and every other
+    folder btlstm writes go through it before any work is done.
+
+    Args:
+        path: the folder (str or Path); it need not exist.
+        what: how the user named it in messages (``"--out"``, ``"[output] cache_dir"``).
+
+    Returns:
+        ``path`` as an absolute Path.
+
+    Raises:
+        ReportError: not a path; an impossible name (NUL byte, a part longer
+            than the file system allows); ``path`` or a parent is a file or a
+            broken link; the nearest existing parent is not writable.
+    """
+    text = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
+    if not isinstance(text, str) or not text:
+        raise ReportError(f"{what}: expected a folder path, got {path!r}")
+    if "\x00" in text:
+        raise ReportError(f"{what}: {text!r} is not a valid folder name (it contains a NUL byte)")
+    target = Path(text).expanduser().absolute()
+    missing = []
+    probe = target
+    while True:
+        try:
+            if probe.exists():
+                break
+            if probe.is_symlink():
+                raise ReportError(f"{what}: {str(probe)!r} is a broken link")
+        except OSError as e:  # e.g. a name too long for the file system
+            raise ReportError(f"{what}: {text!r} is not a usable folder ({e.strerror})") from None
+        missing.append(probe.name)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        if probe == target:
+            raise ReportError(f"{what}: {text!r} exists and is not a folder")
+        raise ReportError(f"{what}: {text!r}: {str(probe)!r} is a file, not a folder")
+    try:
+        limit = os.pathconf(probe, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        limit = 255
+    for name in missing:
+        if len(os.fsencode(name)) > limit:
+            raise ReportError(
+                f"{what}: the folder name {name[:40]!r}... is too long (> {limit} bytes)"
+            )
+    try:
+        tmp = probe / f".btlstm-probe-{secrets.token_hex(4)}"
+        tmp.mkdir()
+        tmp.rmdir()
+    except OSError as e:
+        raise ReportError(
+            f"{what}: cannot write in {str(probe)!r} ({e.strerror or e}); choose another folder"
+        ) from None
+    return target
+
+
+def check_outdir(outdir, what: str = "output folder") -> Path:
     """Check that a report can be written to ``outdir``, before any work is done.
 
     Args:
         outdir: the output folder (str or Path); it need not exist.
+        what: how the user named it in messages (default ``"output folder"``;
+            the run pipeline passes ``"--out"`` or ``"[output] out"``).
 
     Returns:
         ``outdir`` as an absolute Path.
 
     Raises:
-        ReportError: ``outdir`` (or a parent) is a file; the nearest existing
-            parent is not writable; the name is impossible (NUL byte, a part
-            longer than 255 bytes); or it is a non-empty folder that is not a
-            btlstm report (it would be replaced: choose a new or empty folder).
+        ReportError: everything :func:`check_writable_dir` refuses, or a
+            non-empty folder that is not a btlstm report (it would be
+            replaced: choose a new or empty folder).
     """
-    text = os.fspath(outdir) if isinstance(outdir, (str, os.PathLike)) else None
-    if not text:
-        raise ReportError(f"output folder: expected a path, got {outdir!r}")
-    if "\x00" in text:
-        raise ReportError(f"output folder {text!r}: the name contains a NUL byte")
-    path = Path(text).expanduser().absolute()
-    for part in path.parts:
-        if len(os.fsencode(part)) > 255:
-            raise ReportError(f"output folder {text!r}: the name part {part[:40]!r}... is too long")
-    if path.exists() and not path.is_dir():
-        raise ReportError(f"output folder {text!r}: exists and is not a folder")
+    path = check_writable_dir(outdir, what)
     if path.is_dir():
         entries = sorted(p.name for p in path.iterdir())
         if entries and not ({MANIFEST, "report.json"} & set(entries)):
             shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
             raise ReportError(
-                f"output folder {text!r}: holds files that are not a btlstm report ({shown}); "
-                "a report replaces its whole folder, so choose a new or empty folder"
+                f"{what}: {os.fspath(outdir)!r} holds files that are not a btlstm report "
+                f"({shown}); a report replaces its whole folder, so choose a new or empty folder"
             )
-    parent = path.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ReportError(f"output folder {text!r}: {str(parent)!r} is a file, not a folder")
-    try:
-        probe = parent / f".btlstm-probe-{secrets.token_hex(4)}"
-        probe.mkdir()
-        probe.rmdir()
-    except OSError as e:
-        raise ReportError(
-            f"output folder {text!r}: cannot write in {str(parent)!r} ({e.strerror or e})"
-        ) from None
     return path
 
 
