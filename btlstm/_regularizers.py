@@ -10,19 +10,38 @@ Spec strings are what a CLI flag or a TOML value can carry::
     "orthogonal(factor=0.01,mode='rows')"   -> keras.regularizers.OrthogonalRegularizer
     "seed_l1(0.01)"                         -> SeedL1 (the seed article's ``l1_reg``)
     "group_l21(0.01)"                       -> GroupL21 (group lasso over rows)
-    "btlstm_custom>mymod.my_reg"            -> a registered Keras function / class
+    "btlstm_custom>mymod.my_reg"            -> a function registered in this process
 
 They are parsed with a regular expression and :func:`ast.literal_eval` on the
 argument literals only; nothing is ever evaluated as code.
 
+Safety: no function named by text runs unless it is on the allow-list. A
+spec string, a dict config or a saved ``.keras`` file can name a function
+only by its registered name, and that name is looked up in one place, the
+allow-list of this process, which only code can fill:
+
+* :func:`register_regularizer_fn` (also a decorator), or
+* :class:`CallableRegularizer` built from a function object in code (what
+  ``build_model(lstm_kwargs={"kernel_regularizer": l1_reg})`` does).
+
+A name that is not on the list is refused with an error naming the function
+(and the file or spec) *before* anything is called; modules are never
+imported or searched (``sys.modules``) from a name found in text, and a
+``module`` / ``qualname`` stored next to the name is only shown in messages.
+A ``pkg>Name`` spec may also name a ``keras.regularizers.Regularizer``
+subclass registered with ``keras.saving.register_keras_serializable``; any
+other registered object is refused.
+
 Plain callables ``weight -> scalar`` (the seed's ``def l1_reg(w): ...``) are
 wrapped in :class:`CallableRegularizer`, which saves the function by its
-registered Keras name. A function defined at module level is registered
-automatically under ``btlstm_custom>module.qualname``; a saved model then
-reloads in the same process with no ``custom_objects``, and in a new process
-once the module that defines the function has been imported. Lambdas and
-closures cannot be found by name again, so wrapping them raises ``ValueError``
-up front instead of producing a file that cannot be loaded.
+registered name (``btlstm_custom>module.qualname`` unless registered under
+another). A saved model reloads in the same process with no
+``custom_objects``; in a new process, once the function is registered again
+(decorate it with ``@register_regularizer_fn`` where it is defined and import
+that module, or call ``register_regularizer_fn(fn)``). Lambdas and closures
+cannot be found by name again, so wrapping them raises ``ValueError`` up front
+instead of producing a file that cannot be loaded (give
+:func:`register_regularizer_fn` an explicit ``name`` to register one anyway).
 """
 
 from __future__ import annotations
@@ -32,6 +51,7 @@ import difflib
 import math
 import re
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -45,8 +65,11 @@ __all__ = [
     "CallableRegularizer",
     "GroupL21",
     "SeedL1",
+    "RegularizerNotAllowedError",
     "parse_regularizer",
+    "register_regularizer_fn",
     "register_regularizer_spec",
+    "registered_regularizer_fns",
     "regularizer_spec",
     "VALID_FORMS",
 ]
@@ -58,7 +81,8 @@ VALID_FORMS = (
     "{'l1': 0.01, 'l2': 0.01} or a Keras serialized config {'class_name': 'L2', "
     "'config': {'l2': 0.01}}; a spec string 'l1(0.01)', 'l2(0.01)', 'l2(l2=0.01)', "
     "'l1l2(l1=0.01,l2=0.01)', 'l1_l2(...)', \"orthogonal(factor=0.01,mode='rows')\", "
-    "'seed_l1(0.01)', 'group_l21(0.01)' or another registered spec name; or a module-level "
+    "'seed_l1(0.01)', 'group_l21(0.01)' or another registered spec name; the registered name "
+    "of a function registered with btlstm.models.register_regularizer_fn; or a module-level "
     "function weight -> scalar"
 )
 
@@ -138,43 +162,168 @@ class GroupL21(keras.regularizers.Regularizer):
         return {"factor": self.factor, "axis": self.axis}
 
 
+class RegularizerNotAllowedError(ValueError):
+    """A spec string, a dict or a model file names a function that is not on the allow-list.
+
+    Raised before anything is called. The message names the function (and the
+    spec or file) and says how to register it.
+    """
+
+
+# The allow-list: registered name -> function. Filled only by code in this
+# process (register_regularizer_fn, CallableRegularizer(fn)); never from text.
+_ALLOWED_FNS: dict[str, Callable] = {}
+_ALLOWED_LOCK = threading.Lock()
+_NAME_RE = re.compile(r"[A-Za-z_][\w.]*>[A-Za-z_][\w.]*")
+
+
 def _qualified_name(fn: Callable) -> tuple[str, str]:
     module = getattr(fn, "__module__", None)
     qualname = getattr(fn, "__qualname__", None)
     if not module or not qualname:
         raise ValueError(
             f"regularizer {fn!r} has no __module__/__qualname__ and cannot be saved by name; "
-            "define a function at module level or subclass keras.regularizers.Regularizer "
-            "and register it with keras.saving.register_keras_serializable"
+            "define a function at module level, register it with "
+            "btlstm.models.register_regularizer_fn(fn, name='pkg>name'), or subclass "
+            "keras.regularizers.Regularizer and register it with "
+            "keras.saving.register_keras_serializable"
         )
     return module, qualname
 
 
-def _lookup_function(registered: str, module: str | None, qualname: str | None):
-    fn = keras.saving.get_registered_object(registered)
-    if fn is not None:
-        return fn
-    mod = sys.modules.get(module) if module else None
-    if mod is not None and qualname:
-        obj = mod
-        for part in qualname.split("."):
-            obj = getattr(obj, part, None)
-            if obj is None:
-                break
-        if obj is not None and callable(obj):
-            keras.saving.register_keras_serializable(
-                package=registered.split(">", 1)[0], name=registered.split(">", 1)[1]
-            )(obj)
-            return obj
-    hint = f"import the module {module!r} that defines it" if module else "register it"
-    raise ValueError(
-        f"regularizer function {registered!r} is not registered in this process: {hint} "
-        "(or decorate it with keras.saving.register_keras_serializable) before loading the model"
+def _default_name(fn: Callable) -> str:
+    """``btlstm_custom>module.qualname`` for a module-level function; refuses lambdas/closures."""
+    module, qualname = _qualified_name(fn)
+    if "<lambda>" in qualname or "<locals>" in qualname:
+        raise ValueError(
+            f"regularizer {qualname!r} (module {module!r}) is a lambda or a closure and "
+            "cannot be found by name when the model is loaded; define it with `def` at "
+            "module level, or register it under a name of your own with "
+            "btlstm.models.register_regularizer_fn(fn, name='pkg>name')"
+        )
+    found = sys.modules.get(module)
+    for part in qualname.split("."):
+        found = getattr(found, part, None) if found is not None else None
+    if found is not fn:
+        raise ValueError(
+            f"regularizer {module}.{qualname} cannot be found again by that name "
+            "(redefined or not a module attribute); define it at module level"
+        )
+    return f"{CUSTOM_PACKAGE}>{module}.{qualname}"
+
+
+def _allowed_name(fn: Any) -> str | None:
+    """The name ``fn`` is on the allow-list under, or None."""
+    for name, allowed in list(_ALLOWED_FNS.items()):
+        if allowed is fn:
+            return name
+    return None
+
+
+def _check_function(fn: Any, argument: str = "fn") -> None:
+    if isinstance(fn, str) or not callable(fn):
+        raise ValueError(f"{argument} must be a function weight -> scalar, got {fn!r}")
+    if isinstance(fn, type):
+        raise ValueError(
+            f"{argument}={fn!r} is a class; a Regularizer subclass is registered with "
+            "keras.saving.register_keras_serializable (or register_regularizer_spec), "
+            "not register_regularizer_fn"
+        )
+    if isinstance(fn, keras.regularizers.Regularizer):
+        raise ValueError(f"{argument} is already a keras Regularizer ({fn!r}); use it directly")
+
+
+def register_regularizer_fn(fn: Callable | None = None, *, name: str | None = None):
+    """Put a function ``weight -> scalar`` on the allow-list of named regularizers.
+
+    Only a registered function may be named by a spec string
+    (``"btlstm_custom>mymod.l1_reg"``), a dict config or a saved ``.keras``
+    file; everything else named there is refused before it is called. Call
+    this in your own code (at import time of the module that defines the
+    function, e.g. as a decorator) so that a saved model using the function
+    reloads in a new process. Passing the function itself to
+    :func:`parse_regularizer` / ``build_model`` registers it too.
+
+    Args:
+        fn: the function. Leave it out to use the call as a decorator factory
+            (``@register_regularizer_fn(name="mine>l1")``).
+        name: the registered name, ``"package>name"``. Default
+            ``"btlstm_custom>module.qualname"``, which needs a function defined
+            at module level (not a lambda or a closure).
+
+    Returns:
+        ``fn`` itself (so it works as a decorator), or a decorator when ``fn``
+        is left out.
+
+    Raises:
+        ValueError: ``fn`` is not a function, or is a lambda / closure without
+            an explicit ``name``; ``name`` is not of the form ``package>name``.
+
+    Example:
+        >>> @register_regularizer_fn(name="example>l1")
+        ... def my_l1(w):
+        ...     return 0.01 * keras.ops.sum(keras.ops.abs(w))
+        >>> parse_regularizer("example>l1").fn is my_l1
+        True
+    """
+    if fn is None:
+        return lambda f: register_regularizer_fn(f, name=name)
+    _check_function(fn)
+    if name is None:
+        name = _default_name(fn)
+    elif not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+        raise ValueError(
+            f"name must look like 'package>name' (letters, digits, '_' and '.'), got {name!r}"
+        )
+    with _ALLOWED_LOCK:
+        _ALLOWED_FNS[name] = fn
+    return fn
+
+
+def registered_regularizer_fns() -> dict[str, Callable]:
+    """The allow-list: a copy of ``{registered name: function}``.
+
+    Example:
+        >>> all(">" in name for name in registered_regularizer_fns())
+        True
+    """
+    return dict(_ALLOWED_FNS)
+
+
+def _refuse(name: Any, module: Any = None, qualname: Any = None) -> RegularizerNotAllowedError:
+    shown = repr(name)
+    if module or qualname:
+        shown += f" (module={module!r}, qualname={qualname!r})"
+    close = (
+        difflib.get_close_matches(name, list(_ALLOWED_FNS), n=3, cutoff=0.6)
+        if isinstance(name, str)
+        else []
+    )
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    known = sorted(_ALLOWED_FNS)
+    return RegularizerNotAllowedError(
+        f"regularizer function {shown} is not registered in this process, so it is not called."
+        f"{hint} Only functions registered by code may be named by a spec string or a model "
+        "file: call btlstm.models.register_regularizer_fn(fn) (or decorate the function with "
+        "it) before building or loading. Registered: "
+        f"{', '.join(repr(k) for k in known[:10]) if known else 'none'}"
+        f"{f' and {len(known) - 10} more' if len(known) > 10 else ''}"
     )
 
 
+def _lookup_function(registered: Any, module: Any = None, qualname: Any = None) -> Callable:
+    """The allow-listed function named ``registered``; refuses everything else."""
+    fn = _ALLOWED_FNS.get(registered) if isinstance(registered, str) else None
+    if fn is None:
+        raise _refuse(registered, module, qualname)
+    return fn
+
+
 def _registered_name(fn: Any) -> str | None:
-    """The Keras registered name of ``fn`` (``"package>name"``), or None if unregistered."""
+    """The name of ``fn`` on the allow-list, else its Keras registered name, else None."""
+    name = _allowed_name(fn)
+    if name is not None:
+        return name
     try:
         name = keras.saving.get_registered_name(fn)
     except AttributeError:  # no __name__ (functools.partial, instances)
@@ -188,22 +337,25 @@ def _registered_name(fn: Any) -> str | None:
 class CallableRegularizer(keras.regularizers.Regularizer):
     """Wrap a plain function ``weight -> scalar`` so that a model using it saves and reloads.
 
-    The function is stored by its registered Keras name. A module-level function
-    that is not registered yet is registered here under
-    ``btlstm_custom>module.qualname``; loading then needs no ``custom_objects``
-    in the same process, and in a new process only that the module defining the
-    function has been imported (its module is looked up in ``sys.modules``; it
-    is never imported from a name found in a file).
+    The function is stored by its registered name. Built from a function object
+    (in code), the function is put on the allow-list (see
+    :func:`register_regularizer_fn`): under the name it is registered with
+    already, else ``btlstm_custom>module.qualname`` for a module-level function.
+    Built from a name (how ``from_config`` rebuilds it from a file), the name
+    must be on the allow-list of this process; anything else raises
+    :class:`RegularizerNotAllowedError` and nothing is called. Modules are never
+    imported or searched by a name found in a file.
 
     Args:
         fn: a callable taking a weight tensor and returning a scalar tensor, or
             the registered name of one (how ``from_config`` rebuilds it).
-        module: module of the function (set by ``get_config``; leave ``None``).
-        qualname: qualified name of the function (set by ``get_config``).
+        module: module of the function (set by ``get_config``; informational).
+        qualname: qualified name of the function (set by ``get_config``; informational).
 
     Raises:
         ValueError: ``fn`` is a lambda, a closure or another object that cannot
-            be found again by name, or a name that is not registered.
+            be found again by name.
+        RegularizerNotAllowedError: ``fn`` is a name that is not registered.
 
     Example:
         >>> def l1_reg(w):
@@ -215,46 +367,46 @@ class CallableRegularizer(keras.regularizers.Regularizer):
         if isinstance(fn, str):
             self.fn = _lookup_function(fn, module, qualname)
             self.registered_name = fn
-            self.module, self.qualname = module, qualname
+            self.module = getattr(self.fn, "__module__", None)
+            self.qualname = getattr(self.fn, "__qualname__", None)
             return
         if not callable(fn):
             raise ValueError(f"fn must be callable or a registered name, got {fn!r}")
         if isinstance(fn, keras.regularizers.Regularizer):
             raise ValueError(f"fn is already a keras Regularizer ({fn!r}); use it directly")
         name = _registered_name(fn)
-        if name is not None:  # registered by the user: trust the registry
-            module = getattr(fn, "__module__", None)
-            qualname = getattr(fn, "__qualname__", None)
-        else:
-            module, qualname = _qualified_name(fn)
-            if "<lambda>" in qualname or "<locals>" in qualname:
-                raise ValueError(
-                    f"regularizer {qualname!r} (module {module!r}) is a lambda or a closure and "
-                    "cannot be found by name when the model is loaded; define it with `def` at "
-                    "module level, or register it with keras.saving.register_keras_serializable"
-                )
-            mod = sys.modules.get(module)
-            found = mod
-            for part in qualname.split("."):
-                found = getattr(found, part, None) if found is not None else None
-            if found is not fn:
-                raise ValueError(
-                    f"regularizer {module}.{qualname} cannot be found again by that name "
-                    "(redefined or not a module attribute); define it at module level"
-                )
-            name = f"{CUSTOM_PACKAGE}>{module}.{qualname}"
-            keras.saving.register_keras_serializable(
-                package=CUSTOM_PACKAGE, name=f"{module}.{qualname}"
-            )(fn)
+        if name is None:
+            name = _default_name(fn)
+        register_regularizer_fn(fn, name=name)
         self.fn = fn
         self.registered_name = name
-        self.module, self.qualname = module, qualname
+        self.module = getattr(fn, "__module__", None)
+        self.qualname = getattr(fn, "__qualname__", None)
 
     def __call__(self, x):
         return self.fn(x)
 
     def get_config(self) -> dict:
         return {"fn": self.registered_name, "module": self.module, "qualname": self.qualname}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        if not isinstance(config, dict):
+            raise RegularizerNotAllowedError(
+                f"CallableRegularizer config must be a dict, got {config!r}"
+            )
+        unknown = set(config) - {"fn", "module", "qualname"}
+        if unknown:
+            raise RegularizerNotAllowedError(
+                f"CallableRegularizer config has unknown keys {sorted(unknown)} "
+                "(valid: fn, module, qualname)"
+            )
+        name = config.get("fn")
+        if not isinstance(name, str):
+            raise RegularizerNotAllowedError(
+                f"CallableRegularizer config 'fn' must be a registered name, got {name!r}"
+            )
+        return cls(name, config.get("module"), config.get("qualname"))
 
     def __repr__(self) -> str:
         return f"CallableRegularizer({self.registered_name!r})"
@@ -354,13 +506,15 @@ def _from_string(spec: str, argument: str):
     if key in _SPEC_FACTORIES:
         factory = _SPEC_FACTORIES[key]
     elif ">" in name:
-        factory = keras.saving.get_registered_object(name)
-        if factory is None:
-            raise _bad(argument, spec, f"{name!r} is not a registered Keras object")
-        if not isinstance(factory, type):
+        if name in _ALLOWED_FNS:
             if text.strip():
                 raise _bad(argument, spec, "a registered function takes no arguments")
-            return CallableRegularizer(factory)
+            return CallableRegularizer(_ALLOWED_FNS[name])
+        factory = keras.saving.get_registered_object(name)
+        if not (isinstance(factory, type) and issubclass(factory, keras.regularizers.Regularizer)):
+            # Not on the allow-list and not a registered Regularizer class: refuse, call nothing.
+            exc = _refuse(name)
+            raise RegularizerNotAllowedError(f"{argument}={spec!r}: {exc}") from None
     else:
         close = difflib.get_close_matches(key, list(_SPEC_FACTORIES), n=3, cutoff=0.5)
         hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
@@ -370,6 +524,8 @@ def _from_string(spec: str, argument: str):
     args, kwargs = _parse_args(argument, spec, text)
     try:
         reg = factory(*args, **kwargs)
+    except RegularizerNotAllowedError as exc:
+        raise RegularizerNotAllowedError(f"{argument}={spec!r}: {exc}") from None
     except (TypeError, ValueError) as exc:
         raise _bad(argument, spec, f"invalid arguments ({exc})") from None
     if not isinstance(reg, keras.regularizers.Regularizer):
@@ -414,10 +570,19 @@ def parse_regularizer(spec: Any, argument: str = "kernel_regularizer"):
         if "class_name" in spec:
             try:
                 reg = keras.regularizers.deserialize(spec)
+            except RegularizerNotAllowedError as exc:
+                raise RegularizerNotAllowedError(f"{argument}={spec!r}: {exc}") from None
             except Exception as exc:  # noqa: BLE001 - re-raised with context
                 raise _bad(argument, spec, f"cannot deserialize ({exc})") from None
             if not isinstance(reg, keras.regularizers.Regularizer):
-                return parse_regularizer(reg, argument)
+                # A dict names a class; a function found by Keras' registry is not
+                # on our allow-list unless the user registered it with us.
+                name = _allowed_name(reg)
+                if name is None:
+                    raise RegularizerNotAllowedError(
+                        f"{argument}={spec!r}: {_refuse(spec.get('class_name'))}"
+                    )
+                return CallableRegularizer(reg)
             return reg
         keys = set(spec)
         try:

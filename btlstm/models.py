@@ -14,11 +14,19 @@ function ``weight -> scalar`` such as the seed's ``l1_reg``).
 Saving custom regularizers: built-in classes (``SeedL1``, ``GroupL21``,
 ``CallableRegularizer``) are registered under the ``btlstm`` package, so a
 saved ``.keras`` file reloads with :func:`load_model` and no
-``custom_objects``. A plain function is registered under
+``custom_objects``. A plain function is put on the allow-list under
 ``btlstm_custom>module.qualname`` when the model is built: it reloads with no
-arguments in the same process, and in a new process once the module that
-defines the function has been imported (``import mymodule`` before
-``load_model``). Lambdas and closures are refused at build time.
+arguments in the same process, and in a new process once the function is
+registered again (``@register_regularizer_fn`` on its definition, then
+``import mymodule`` before ``load_model``). Lambdas and closures are refused
+at build time.
+
+Safety: what a model file can do. :func:`load_model` reads only ``.keras``
+archives, with Keras' safe mode on (no ``Lambda`` layers, no pickled code,
+no module imports outside Keras) and no ``custom_objects``. A function named
+in the file runs only if code in this process registered it
+(:func:`register_regularizer_fn`); any other name is refused with
+:class:`ModelFileError` before it is called. See :mod:`btlstm._regularizers`.
 
 This module imports Keras / TensorFlow; ``import btlstm`` first keeps TF quiet.
 """
@@ -46,9 +54,12 @@ from btlstm._regularizers import (
     VALID_FORMS,
     CallableRegularizer,
     GroupL21,
+    RegularizerNotAllowedError,
     SeedL1,
     parse_regularizer,
+    register_regularizer_fn,
     register_regularizer_spec,
+    registered_regularizer_fns,
     regularizer_spec,
 )
 
@@ -56,6 +67,7 @@ __all__ = [
     "CallableRegularizer",
     "GroupL21",
     "ModelFileError",
+    "RegularizerNotAllowedError",
     "SeedL1",
     "VALID_FORMS",
     "build_model",
@@ -64,7 +76,9 @@ __all__ = [
     "make_batch_predict_fn",
     "make_predict_fn",
     "parse_regularizer",
+    "register_regularizer_fn",
     "register_regularizer_spec",
+    "registered_regularizer_fns",
     "regularizer_spec",
     "save_model",
 ]
@@ -397,11 +411,14 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> keras.Model:
     """Load a model saved by :func:`save_model` (or ``model.save``).
 
     No ``custom_objects`` are needed for the built-in regularizers; a model
-    using a plain function regularizer needs the module that defines the
-    function imported first (see the module docstring).
+    using a plain function regularizer needs that function registered in this
+    process first (:func:`register_regularizer_fn`; see the module docstring).
+    Nothing else named in the file runs: Keras' safe mode is on, and a function
+    that is not registered is refused before it is called.
 
     Args:
-        path: a ``.keras`` file.
+        path: a ``.keras`` file (legacy ``.h5`` / SavedModel files are refused:
+            they go through Keras' legacy loader).
         compile: restore the optimizer and loss too.
 
     Returns:
@@ -409,8 +426,9 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> keras.Model:
 
     Raises:
         ModelFileError: the file is missing, empty, truncated, not a ``.keras``
-            archive, or Keras cannot rebuild the model from it; the message
-            names the file.
+            archive, names a function that is not registered, or Keras cannot
+            rebuild the model from it; the message names the file (and the
+            function).
 
     Example:
         >>> model = load_model("/tmp/m.keras")  # doctest: +SKIP
@@ -424,28 +442,46 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> keras.Model:
     size = path.stat().st_size
     if size == 0:
         raise ModelFileError(f"{where} is empty (0 bytes)")
-    if path.suffix == ".keras":
-        if not zipfile.is_zipfile(path):
-            raise ModelFileError(
-                f"{where} ({size} bytes) is not a .keras zip archive (truncated or not a model file)"
-            )
-        try:
-            with zipfile.ZipFile(path) as zf:
-                names = set(zf.namelist())
-                bad = zf.testzip()
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-            raise ModelFileError(f"{where} is a damaged zip archive ({exc})") from None
-        if bad is not None:
-            raise ModelFileError(f"{where} is damaged: member {bad!r} fails its CRC check")
-        missing = {"config.json", "metadata.json"} - names
-        if missing:
-            raise ModelFileError(
-                f"{where} is a zip archive but not a Keras model (missing {sorted(missing)})"
-            )
+    if path.suffix != ".keras":
+        raise ModelFileError(
+            f"{where} does not end with '.keras': only .keras archives are loaded (legacy "
+            ".h5 / SavedModel files go through Keras' legacy loader, which btlstm does not use)"
+        )
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(
+            f"{where} ({size} bytes) is not a .keras zip archive (truncated or not a model file)"
+        )
     try:
-        return keras.saving.load_model(path, compile=compile)
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise ModelFileError(f"{where} is a damaged zip archive ({exc})") from None
+    if bad is not None:
+        raise ModelFileError(f"{where} is damaged: member {bad!r} fails its CRC check")
+    missing = {"config.json", "metadata.json"} - names
+    if missing:
+        raise ModelFileError(
+            f"{where} is a zip archive but not a Keras model (missing {sorted(missing)})"
+        )
+    try:
+        return keras.saving.load_model(path, custom_objects=None, compile=compile, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 - re-raised with the file name
+        refused = _find_cause(exc, RegularizerNotAllowedError)
+        if refused is not None:
+            raise ModelFileError(f"{where} refused: {refused}") from None
         raise ModelFileError(f"{where} could not be loaded: {type(exc).__name__}: {exc}") from None
+
+
+def _find_cause(exc: BaseException, kind: type) -> BaseException | None:
+    """``exc`` or the first exception of type ``kind`` in its cause / context chain."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, kind):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def make_predict_fn(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:

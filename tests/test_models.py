@@ -148,7 +148,14 @@ try:
 except ModelFileError as exc:
     assert {l1_reg.__module__!r} in str(exc) and path in str(exc), str(exc)
     print("UNLOADABLE-BEFORE-IMPORT")
-importlib.import_module({l1_reg.__module__!r})
+mod = importlib.import_module({l1_reg.__module__!r})
+try:  # importing the module is not enough: nothing named by a file runs unless registered
+    load_model(path)
+except ModelFileError as exc:
+    assert "not registered" in str(exc) and "l1_reg" in str(exc), str(exc)
+    print("UNLOADABLE-AFTER-IMPORT")
+from btlstm.models import register_regularizer_fn
+register_regularizer_fn(mod.l1_reg)
 model = load_model(path)
 x = np.load({str(tmp_path / "x.npy")!r})
 np.testing.assert_allclose(model.predict(x, verbose=0), np.load({str(tmp_path / "pred.npy")!r}), atol=1e-6)
@@ -163,6 +170,7 @@ print("RELOADED-OK")
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "UNLOADABLE-BEFORE-IMPORT" in proc.stdout
+    assert "UNLOADABLE-AFTER-IMPORT" in proc.stdout
     assert "RELOADED-OK" in proc.stdout
 
 
