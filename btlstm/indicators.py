@@ -11,7 +11,7 @@ Both are thin ``bt.Indicator`` wrappers over the public API of
 
 from __future__ import annotations
 
-import math
+import array
 
 import backtrader as bt
 import numpy as np
@@ -68,6 +68,13 @@ def feed_frame(data, n: int | None = None) -> pd.DataFrame:
     f.attrs["symbol"] = getattr(data, "_name", "") or "data"
     f.attrs["source"] = f"feed:{f.attrs['symbol']}"
     return f
+
+
+def _write(out, pred: np.ndarray, start: int, end: int) -> None:
+    """Copy ``pred[start:end]`` into a line's ``array.array`` in one slice assignment."""
+    stop = min(end, len(pred), len(out))
+    if stop > start:
+        out[start:stop] = array.array("d", np.asarray(pred[start:stop], dtype=np.float64))
 
 
 def _bar_now(data) -> tuple:
@@ -190,11 +197,7 @@ class LSTMPredictor(bt.Indicator):
                 self._batch = self.wf.predict(full)[len(h) :]
             else:
                 self._batch = self.wf.predict(frame)
-        out = self.lines.prediction.array
-        pred = self._batch
-        for i in range(start, min(end, len(pred))):
-            v = pred[i]
-            out[i] = v if not math.isnan(v) else float("nan")
+        _write(self.lines.prediction.array, self._batch, start, end)
 
 
 class PredictionPool:
@@ -357,7 +360,4 @@ class PooledPredictor(bt.Indicator):
         self.lines.prediction[0] = self.p.pool.step(self.data)
 
     def once(self, start, end):
-        pred = self.p.pool.batch()[self.name]
-        out = self.lines.prediction.array
-        for i in range(start, min(end, len(pred))):
-            out[i] = pred[i]
+        _write(self.lines.prediction.array, self.p.pool.batch()[self.name], start, end)
