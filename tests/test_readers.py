@@ -395,3 +395,69 @@ def test_yahoo_null_rows_raise_then_repair(tmp_path):
 def test_bad_repair_argument(data_dir):
     with pytest.raises(ValueError, match="repair must be one of"):
         read_yahoo_csv(data_dir / "backtrader_datas" / "2006-day-001.txt", repair="fix")
+
+
+# --------------------------------------------------------------------------- absurd headers
+def _refused_fast(p, match, readers=(read_csv_auto, sniff_layout, read_yahoo_csv)):
+    """Every reader refuses ``p`` with a DataError naming the file and the limit in < 2 s."""
+    import time
+
+    for fn in readers:
+        t0 = time.perf_counter()
+        with pytest.raises(DataError, match=match) as info:
+            fn(p)
+        took = time.perf_counter() - t0
+        assert took < 2.0, f"{fn.__name__} took {took:.1f} s on {p.name}"
+        msg = str(info.value)
+        assert str(p) in msg and len(msg) < 2000, msg[:300]
+    return msg
+
+
+def test_100000_column_header_refused_fast(tmp_path):
+    from btlstm.data.readers import MAX_HEADER_BYTES
+
+    # a valid Yahoo header followed by 100,000 more columns (it took minutes before)
+    cols = "Date,Open,High,Low,Close,Volume," + ",".join(f"c{i}" for i in range(100_000))
+    row = "2020-01-02,1,1,1,1,1," + ",".join("1" for _ in range(100_000))
+    p = tmp_path / "wide.csv"
+    p.write_text(f"{cols}\n{row}\n", encoding="utf-8")
+    msg = _refused_fast(p, "header line is longer than")
+    assert str(MAX_HEADER_BYTES) in msg and "MAX_HEADER_BYTES" in msg
+    gz = tmp_path / "wide.csv.gz"
+    gz.write_bytes(gzip.compress(p.read_bytes()))
+    _refused_fast(gz, "header line is longer than")
+
+
+def test_many_short_columns_refused_fast(tmp_path):
+    from btlstm.data.readers import MAX_HEADER_COLUMNS
+
+    p = tmp_path / "narrow_names.csv"  # 20,000 columns in 40 KB: under the byte limit
+    p.write_text("Date,Open,High,Low,Close,Volume," + ",".join("x" * 20_000) + "\n1\n")
+    msg = _refused_fast(p, f"more than {MAX_HEADER_COLUMNS}")
+    assert "columns" in msg and "MAX_HEADER_COLUMNS" in msg
+
+
+def test_50mb_single_line_refused_fast(tmp_path):
+    p = tmp_path / "one_line.csv"
+    with p.open("wb") as fh:  # 50 MB, no line end at all
+        fh.write(b"Date,Open,High,Low,Close,Volume,")
+        fh.write(b"a," * (25 * 1024 * 1024))
+    assert p.stat().st_size > 50 * 1024 * 1024
+    _refused_fast(
+        p,
+        "header line is longer than",
+        readers=(read_csv_auto, sniff_layout, read_yahoo_csv, read_baostock_long, read_kaggle_long),
+    )
+
+
+def test_header_limits_leave_real_files_alone(data_dir, tmp_path):
+    from btlstm.data.readers import read_header
+
+    assert read_header(data_dir / "backtrader_datas" / "orcl-1995-2014.txt")[0] == "Date"
+    # a header with old Mac line ends, and one with no line end (header only)
+    p = tmp_path / "cr.csv"
+    p.write_bytes(b"Date,Open,High,Low,Close,Volume\r2020-01-02,1,1,1,1,1\r")
+    assert read_header(p) == ["Date", "Open", "High", "Low", "Close", "Volume"]
+    q = tmp_path / "noend.csv"
+    q.write_bytes(b"\xef\xbb\xbfDate,Open,High,Low,Close,Volume")
+    assert read_header(q)[0] == "Date"

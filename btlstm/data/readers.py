@@ -51,6 +51,8 @@ import pandas as pd
 from btlstm.data.validate import CANONICAL_COLUMNS, DataError, repair_frame, validate_frame
 
 __all__ = [
+    "MAX_HEADER_BYTES",
+    "MAX_HEADER_COLUMNS",
     "REPAIR_MODES",
     "read_yahoo_csv",
     "read_akshare_index",
@@ -63,6 +65,12 @@ __all__ = [
 logger = logging.getLogger("btlstm.data")
 
 REPAIR_MODES = ("raise", "drop")
+
+#: the longest header line read (bytes, after gunzip): the sniffer looks at
+#: this bounded prefix only, so a 50 MB single-line file is refused at once.
+MAX_HEADER_BYTES = 64 * 1024
+#: the most header columns accepted (the widest supported layout has 14).
+MAX_HEADER_COLUMNS = 1024
 
 _READ_ERRORS = (
     OSError,
@@ -119,6 +127,10 @@ def _compression(p: Path) -> str | None:
 def read_header(path) -> list[str]:
     """Return the column names on the first line of a (possibly gzipped) CSV file.
 
+    Only the first :data:`MAX_HEADER_BYTES` bytes (64 KiB) are read, so an
+    absurd file (one 50 MB line, 100,000 columns) is refused in milliseconds
+    instead of being parsed.
+
     Args:
         path: the file.
 
@@ -126,21 +138,57 @@ def read_header(path) -> list[str]:
         The header fields, stripped of whitespace and a UTF-8 byte-order mark.
 
     Raises:
-        DataError: naming the file when it is missing, empty, not text, or a
-            broken gzip.
+        DataError: naming the file when it is missing, empty, not text, a
+            broken gzip, or its header line is longer than
+            :data:`MAX_HEADER_BYTES` or has more than :data:`MAX_HEADER_COLUMNS`
+            columns (the message names the limit).
+
+    Example:
+        >>> read_header("backtrader_datas/orcl-1995-2014.txt")[:3]  # doctest: +SKIP
+        ['Date', 'Open', 'High']
     """
     p = _as_path(path)
     try:
         opener = gzip.open if _compression(p) == "gzip" else open
-        with opener(p, "rt", encoding="utf-8-sig", newline="") as fh:
-            line = fh.readline()
+        with opener(p, "rb") as fh:
+            prefix = fh.read(MAX_HEADER_BYTES + 1)
     except _READ_ERRORS as e:
+        raise DataError(f"cannot read the file ({type(e).__name__}: {e})", str(p)) from e
+    ends = [i for i in (prefix.find(b"\n"), prefix.find(b"\r")) if i >= 0]
+    end = min(ends) if ends else len(prefix)
+    if end > MAX_HEADER_BYTES:
+        raise DataError(
+            f"the header line is longer than {MAX_HEADER_BYTES} bytes (the limit, "
+            "btlstm.data.readers.MAX_HEADER_BYTES; no line end in the first "
+            f"{MAX_HEADER_BYTES // 1024} KiB): not a daily-bar CSV file btlstm reads",
+            str(p),
+        )
+    raw = prefix[:end]
+    if b"\x00" in raw:
+        raise DataError("the file is not a text CSV file (binary data)", str(p))
+    try:
+        line = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
         raise DataError(f"cannot read the file ({type(e).__name__}: {e})", str(p)) from e
     if not line.strip():
         raise DataError("the file is empty (no header line)", str(p))
-    if "\x00" in line:
-        raise DataError("the file is not a text CSV file (binary data)", str(p))
-    return [h.strip() for h in line.strip("\r\n").split(",")]
+    n_columns = line.count(",") + 1
+    if n_columns > MAX_HEADER_COLUMNS:
+        raise DataError(
+            f"the header has {n_columns} columns, more than {MAX_HEADER_COLUMNS} (the limit, "
+            "btlstm.data.readers.MAX_HEADER_COLUMNS): not a daily-bar CSV file btlstm reads "
+            f"(first columns: {_show_header(line.split(',', 8)[:8])})",
+            str(p),
+        )
+    return [h.strip() for h in line.split(",")]
+
+
+def _show_header(header: list[str], limit: int = 20) -> str:
+    """A header for a message: at most ``limit`` names, then how many more."""
+    shown = repr(list(header[:limit]))
+    if len(header) > limit:
+        shown = f"{shown[:-1]}, ... ({len(header)} columns)]"
+    return shown
 
 
 def _read_csv(p: Path, **kw) -> pd.DataFrame:
@@ -384,7 +432,9 @@ def _require_columns(p: Path, need: list[str], layout: str) -> list[str]:
     missing = [c for c in need if c not in header]
     if missing:
         raise DataError(
-            f"{layout}: missing column(s) {missing} (header {header})", str(p), column=missing[0]
+            f"{layout}: missing column(s) {missing} (header {_show_header(header)})",
+            str(p),
+            column=missing[0],
         )
     return header
 
@@ -705,7 +755,7 @@ def sniff_layout(path) -> str:
     if {"Date", "Open", "High", "Low", "Close", "Volume"} <= h:
         return "yahoo"
     raise DataError(
-        f"unknown CSV layout (header {header}); btlstm reads Yahoo/Backtrader daily "
+        f"unknown CSV layout (header {_show_header(header)}); btlstm reads Yahoo/Backtrader daily "
         "(Date,Open,High,Low,Close[,Adj Close],Volume[,OpenInterest]), akshare "
         "(日期,开盘,收盘,最高,最低,成交量,成交额,...), baostock long (date,code,open,...) "
         "and Kaggle long (date,open,high,low,close,volume,Name)",
