@@ -215,8 +215,11 @@ def build_dataset(
     uses ``close[s + horizon]`` and is NaN when that bar is not in ``frame``.
 
     Example:
-        >>> ds = build_dataset(frame, lookback=30, horizon=5)
+        >>> ds = build_dataset(frame.iloc[:100], lookback=30, horizon=5)
         >>> ds.X.shape  # (len(frame) - 29, 30, 6)
+        (71, 30, 6)
+        >>> int(np.isnan(ds.y).sum())  # the last 5 windows have no label yet
+        5
     """
     values = feature_matrix(frame, features)
     X = zscore_windows(make_windows(values, lookback))

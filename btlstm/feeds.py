@@ -151,7 +151,8 @@ def feed_class(extra_lines: Iterable[str] = ()) -> type:
 
     >>> Feed = feed_class(("prediction",))
     >>> data = Feed(dataname=frame_with_prediction_column)
-    >>> # in a strategy: self.data.prediction[0]
+    >>> "prediction" in data.lines.getlinealiases()  # in a strategy: self.data.prediction[0]
+    True
     """
     if isinstance(extra_lines, str):
         extra_lines = (extra_lines,)
@@ -232,7 +233,9 @@ def make_feed(
 
     Example:
 
-    >>> cerebro.adddata(make_feed(frame, fromdate="2015-01-01"))
+    >>> data = cerebro.adddata(make_feed(frame, fromdate="2015-01-01"))
+    >>> data._name
+    'SYNIDX'
     """
     if validate:
         validate_frame(frame)
@@ -452,7 +455,8 @@ def add_panel(
 
     Example:
 
-    >>> feeds = add_panel(cerebro, load("sector_etfs"), fromdate="2015-01-01")
+    >>> from btlstm.data import load
+    >>> feeds = add_panel(cerebro, load("sector_etfs"), fromdate="2015-01-01", progress=False)
     >>> feeds.skipped
     {}
     """

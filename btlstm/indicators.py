@@ -217,10 +217,10 @@ class PredictionPool:
             first bar, to train on (the feeds can then cover the test period only).
         cache_dir: model cache folder; progress: as for :class:`WalkForward`.
 
-    Example:
-        >>> pool = PredictionPool(dict(lookback=20, retrain_every=63))  # doctest: +SKIP
-        >>> for d in self.datas:  # in a strategy's __init__   # doctest: +SKIP
-        ...     self.signals[d._name] = PooledPredictor(d, pool=pool).prediction
+    Example (in a strategy's ``__init__``)::
+
+        pool = PredictionPool(dict(lookback=20, retrain_every=63))
+        self.signals = {d._name: PooledPredictor(d, pool=pool).prediction for d in self.datas}
     """
 
     def __init__(self, config=None, model=None, history=None, cache_dir=None, progress=None):

@@ -35,8 +35,8 @@ Example:
     >>> sym = sched.index("A", dates)
     >>> [int(s) for s in sym.end[sched.known(sym, dates[9])]]   # s + 2 + 1 <= 9
     [2, 3, 4, 5, 6]
-    >>> [int(i) for i in sched.fit_bars([sym], dates)]
-    [7]
+    >>> [int(i) for i in sched.fit_bars([sym], dates)]   # first bar with 4 usable windows
+    [8]
 """
 
 from __future__ import annotations

@@ -249,8 +249,8 @@ def data_dir(path=None, must_exist: bool = True) -> Path:
             how to get data.
 
     Example:
-        >>> data_dir("/work/shared/data")  # doctest: +SKIP
-        PosixPath('/work/shared/data')
+        >>> data_dir().is_dir()  # $BTLSTM_DATA here
+        True
     """
     if path is not None:
         d, why = Path(os.fspath(path)).expanduser(), "given"
@@ -434,8 +434,11 @@ def load(
             directory or file (saying how to get it), or bad data.
 
     Example:
-        >>> csi = load("csi300", end="2014-12-31")                      # doctest: +SKIP
-        >>> etfs = load("sector_etfs", symbols=["XLK", "SPY"])          # doctest: +SKIP
+        >>> csi = load("csi300", end="2014-12-31")
+        >>> str(csi.index[-1].date()), list(csi.columns)[:6]
+        ('2014-12-31', ['open', 'high', 'low', 'close', 'volume', 'amount'])
+        >>> sorted(load("sector_etfs", symbols=["XLK", "SPY"]))
+        ['SPY', 'XLK']
     """
     if not isinstance(name, (str, os.PathLike)):
         raise TypeError(f"name must be a dataset name or a path, got {type(name).__name__}")
@@ -528,7 +531,7 @@ def describe(obj) -> dict:
         dropped rows). For a table: ``kind="table"``, ``rows``, ``columns``.
 
     Example:
-        >>> describe(load("csi300"))["rows"]   # doctest: +SKIP
+        >>> describe(load("csi300"))["rows"]
         4558
     """
     if isinstance(obj, dict):

@@ -204,9 +204,10 @@ def fetch_yahoo(
             downloaded data, or a failed write; a previously cached file is then
             left untouched and the message says so.
 
-    Example:
-        >>> frames = fetch_yahoo(["XLK", "SPY"], start="2015-01-01")  # doctest: +SKIP
-        >>> load("yahoo:XLK")                                          # doctest: +SKIP
+    Example (needs internet, so not run as a doctest)::
+
+        frames = fetch_yahoo(["XLK", "SPY"], start="2015-01-01")
+        load("yahoo:XLK")
     """
     names = _tickers(tickers)
     root = _data_dir(data_dir, must_exist=False)

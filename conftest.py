@@ -1,0 +1,53 @@
+"""Doctests: every ``>>>`` example in ``btlstm/`` and ``strategies/`` runs as a test.
+
+The examples may use these names without defining them: ``frame`` (a seeded
+SYNTHETIC daily frame, 2010-01-04 .. about 2017-09), ``frame_with_prediction_column``,
+``cerebro`` (a fresh ``bt.Cerebro``), ``np``, ``pd``, ``bt``. They run with the
+offline data directory (``$BTLSTM_DATA``, default ``../shared/data``) as the
+working directory, so relative data paths in examples resolve there.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+_DATA = Path(
+    os.environ.get("BTLSTM_DATA") or Path(__file__).resolve().parent.parent / "shared" / "data"
+)
+if _DATA.is_dir():
+    os.environ.setdefault("BTLSTM_DATA", str(_DATA))
+
+
+@pytest.fixture(autouse=True)
+def _doctest_setup(request, doctest_namespace, monkeypatch):
+    from _pytest.doctest import DoctestItem
+
+    if not isinstance(request.node, DoctestItem):
+        yield
+        return
+    import backtrader as bt
+    import numpy as np
+    import pandas as pd
+
+    import btlstm  # noqa: F401  (compat patches)
+    from btlstm.synthetic import synthetic_ohlcv
+
+    frame = synthetic_ohlcv(n=2000, seed=0, start="2010-01-04", signal=0.3)
+    with_pred = frame.assign(prediction=np.sin(np.arange(len(frame)) / 10.0))
+    with_pred.attrs = dict(frame.attrs)
+    doctest_namespace.update(
+        np=np,
+        pd=pd,
+        bt=bt,
+        frame=frame,
+        frame_with_prediction_column=with_pred,
+        cerebro=bt.Cerebro(stdstats=False),
+    )
+    if _DATA.is_dir():
+        monkeypatch.chdir(_DATA)
+    yield
