@@ -256,6 +256,11 @@ class Settings:
                     put(k, kk, vv, f"[{k}] {kk}")
             elif k == "strategy" and isinstance(v, str):
                 put("strategy", "name", v, "strategy")
+            elif k in SECTIONS:
+                raise SettingsError(
+                    f"{k!r}{where} must be a section: a [{k}] table of settings, "
+                    f"got {v!r} ({type(v).__name__})"
+                )
             elif k in owners:
                 put(owners[k], k, v, k)
             else:
