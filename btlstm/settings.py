@@ -256,7 +256,7 @@ class Settings:
                     put(k, kk, vv, f"[{k}] {kk}")
             elif k == "strategy" and isinstance(v, str):
                 put("strategy", "name", v, "strategy")
-            elif k in SECTIONS:
+            elif k in SECTIONS and k not in owners:  # (data = "sse" is the flat [data] data)
                 raise SettingsError(
                     f"{k!r}{where} must be a section: a [{k}] table of settings, "
                     f"got {v!r} ({type(v).__name__})"
