@@ -16,7 +16,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import shutil
 import sys
+import tempfile
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from btlstm._settings import check_known_keys
+from btlstm.data.cache import verify_manifest, write_manifest
 from btlstm.data.validate import CANONICAL_COLUMNS, DataError, require_history, validate_frame
 from btlstm.features import (
     DEFAULT_FEATURES,
@@ -49,6 +52,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("btlstm.walkforward")
+
+#: the ``kind`` field of a cached model's manifest
+MODEL_KIND = "btlstm walk-forward model"
 
 _MODES = ("static", "walkforward")
 _WINDOWS = ("expanding", "rolling")
@@ -359,8 +365,6 @@ class WalkForward:
         The learner then holds that model; :meth:`predict` and :class:`Stream`
         predict with ``self.learner.predictor(...)`` until the next fit.
         """
-        from btlstm.models import ModelFileError
-
         cfg = self.config
         T = prep.calendar[i]
         X, y, Xv, yv = self.training_set(prep, i)
@@ -374,13 +378,9 @@ class WalkForward:
         t0 = time.perf_counter()
         date = str(pd.Timestamp(T).date())
         path = self.cache_path(prep, i, k)
-        if path is not None and path.exists():
-            try:
-                self.learner.load(path)
-                rec = FitRecord(k, date, n, 0, 0, None, None, time.perf_counter() - t0, True, total)
-                return self._record(rec)
-            except ModelFileError as e:
-                log.warning("corrupt cached model %s (%s): retraining", path, e)
+        if path is not None and path.exists() and self._load_cached(path):
+            rec = FitRecord(k, date, n, 0, 0, None, None, time.perf_counter() - t0, True, total)
+            return self._record(rec)
         warm = bool(cfg.warm_start and self.learner.fitted)
         epochs = (cfg.warm_epochs or max(1, cfg.epochs // 4)) if warm else cfg.epochs
         res = self.learner.fit(
@@ -396,6 +396,9 @@ class WalkForward:
         )
         if path is not None:
             self.learner.save(path)
+            write_manifest(
+                path, rows=n, kind=MODEL_KIND, learner=self.learner.name, fit=k, date=date
+            )
         rec = FitRecord(
             k,
             date,
@@ -409,6 +412,46 @@ class WalkForward:
             total,
         )
         return self._record(rec)
+
+    def _load_cached(self, path: Path) -> bool:
+        """Load a cached model after checking it against its manifest.
+
+        The file is copied to a private folder, the copy's sha256 is checked
+        against ``<file>.manifest.json`` (written with the model), and only the
+        checked copy is loaded. A model swapped in or edited since it was
+        written, one without a manifest (an older btlstm, or copied in) and a
+        corrupt one are never loaded: a warning names the file and the fit is
+        retrained (and the cache entry rewritten).
+
+        Returns:
+            True when the learner now holds the cached model.
+        """
+        from btlstm.models import ModelFileError
+
+        with tempfile.TemporaryDirectory(prefix="btlstm-model-") as tmp:
+            copy = Path(tmp) / path.name
+            try:
+                shutil.copyfile(path, copy)
+            except OSError as e:
+                log.warning("corrupt cached model %s (unreadable: %s): retraining", path, e)
+                return False
+            reason = verify_manifest(
+                path, required=True, content=copy, expect={"file": path.name, "kind": MODEL_KIND}
+            )
+            if reason is not None:
+                log.warning(
+                    "corrupt cached model %s changed since it was written (%s): retraining",
+                    path,
+                    reason,
+                )
+                return False
+            try:
+                self.learner.load(copy)
+            except ModelFileError as e:
+                msg = str(e).replace(str(copy), str(path))
+                log.warning("corrupt cached model %s (%s): retraining", path, msg)
+                return False
+        return True
 
     def _record(self, rec: FitRecord) -> FitRecord:
         self.fits.append(rec)

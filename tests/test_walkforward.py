@@ -328,3 +328,44 @@ def test_schedule_is_monthly_like(frame):
     gaps = np.diff([frame.index.get_loc(d) for d in dates])
     assert (gaps == 21).all()
     assert isinstance(dates[0], pd.Timestamp)
+
+
+def test_model_cache_detects_a_swapped_in_model(frame, tmp_path, caplog):
+    """A valid model copied over a cache entry (or edited, or without manifest) is never loaded."""
+    import shutil
+
+    from btlstm.data.cache import manifest_path, read_manifest
+
+    cfg = _cfg("ridge")
+    a = WalkForward(cfg, cache_dir=tmp_path)
+    pa = a.predict(frame)
+    files = sorted(tmp_path.glob("wf-*.npz"))
+    assert len(files) == len(a.fits) >= 2
+    assert all(read_manifest(f)["file"] == f.name for f in files)
+    # a model of other settings: a valid file of the same shape, other coefficients
+    other = tmp_path / "other"
+    WalkForward(_cfg("ridge", model={"alpha": 50.0}), cache_dir=other).predict(frame)
+    donor = sorted(other.glob("wf-*.npz"))[-1]
+    shutil.copyfile(donor, files[-1])  # the swap: a valid model under this key
+    b = WalkForward(cfg, cache_dir=tmp_path)
+    with caplog.at_level("WARNING", logger="btlstm.walkforward"):
+        pb = b.predict(frame)
+    assert f"cached model {files[-1]} changed since it was written" in caplog.text
+    assert "retraining" in caplog.text
+    assert [r.cached for r in b.fits] == [True] * (len(files) - 1) + [False]
+    np.testing.assert_allclose(pb, pa, atol=1e-9, equal_nan=True)  # the swap left no trace
+    # the retrained entry is trusted again
+    c = WalkForward(cfg, cache_dir=tmp_path)
+    c.predict(frame)
+    assert all(r.cached for r in c.fits)
+    # model and manifest both copied in under another key: the manifest names another file
+    shutil.copyfile(files[0], files[1])
+    shutil.copyfile(manifest_path(files[0]), manifest_path(files[1]))
+    # a missing manifest (an older cache, or a file dropped in) is not trusted either
+    manifest_path(files[-1]).unlink()
+    caplog.clear()
+    d = WalkForward(cfg, cache_dir=tmp_path)
+    with caplog.at_level("WARNING", logger="btlstm.walkforward"):
+        np.testing.assert_allclose(d.predict(frame), pa, atol=1e-9, equal_nan=True)
+    assert "manifest field 'file'" in caplog.text and "no manifest" in caplog.text
+    assert sum(not r.cached for r in d.fits) == 2

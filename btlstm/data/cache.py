@@ -1,4 +1,4 @@
-"""Crash-safe files for the download cache.
+"""Crash-safe files for the download cache and the model cache.
 
 Every file btlstm writes goes through :func:`atomic_write_bytes`: the data go
 to a temporary file in the same folder, are flushed and fsync'ed, and the temp
@@ -9,7 +9,9 @@ one; the temp file is removed on error.
 Cached Yahoo CSVs get a sidecar manifest ``<file>.manifest.json`` holding the
 file's sha256, byte size and row count (and the request that produced it), so
 a file that was truncated or edited, even one that still parses, is detected
-by :func:`verify_manifest`.
+by :func:`verify_manifest`. Cached walk-forward models
+(:class:`btlstm.walkforward.WalkForward` with ``cache_dir``) get the same
+manifest and are checked before they are loaded.
 """
 
 from __future__ import annotations
@@ -167,29 +169,45 @@ def read_manifest(path) -> dict | None:
     return doc if isinstance(doc, dict) else None
 
 
-def verify_manifest(path, required: bool = True) -> str | None:
+def verify_manifest(
+    path, required: bool = True, content=None, expect: dict | None = None
+) -> str | None:
     """Check a cached file against its manifest.
 
     Args:
-        path: the data file.
+        path: the data file (its manifest is ``<file>.manifest.json`` beside it).
         required: when True a missing manifest is a problem; when False a file
             without manifest passes (files that were not written by btlstm).
+        content: check the bytes of this file instead of ``path`` (a private
+            copy of ``path`` that the caller then reads, so the bytes checked
+            are the bytes used); the manifest is still the one of ``path``.
+        expect: manifest fields that must have these values (e.g.
+            ``{"file": path.name}``: a file and manifest copied in under
+            another name are caught).
 
     Returns:
         None when the file matches, else a short reason (``"sha256 mismatch"``...).
+
+    Example:
+        >>> verify_manifest("cache/yahoo/SPY.csv")  # doctest: +SKIP
+        'sha256 mismatch with the manifest (file changed or corrupt)'
     """
     path = Path(path)
-    if not path.is_file():
+    data = Path(content) if content is not None else path
+    if not path.is_file() or not data.is_file():
         return "file missing"
     doc = read_manifest(path)
     if doc is None:
         if manifest_path(path).exists():
             return f"manifest {manifest_path(path).name} is unreadable"
         return f"no manifest {manifest_path(path).name}" if required else None
-    size = path.stat().st_size
+    for key, want in (expect or {}).items():
+        if doc.get(key) != want:
+            return f"manifest field {key!r} is {doc.get(key)!r}, expected {want!r}"
+    size = data.stat().st_size
     if "bytes" in doc and doc["bytes"] != size:
         return f"size {size} bytes, manifest says {doc['bytes']} (truncated or changed)"
-    if doc.get("sha256") != sha256_file(path):
+    if doc.get("sha256") != sha256_file(data):
         return "sha256 mismatch with the manifest (file changed or corrupt)"
     return None
 
