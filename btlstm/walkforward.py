@@ -249,7 +249,7 @@ class WalkForward:
         ...                       learner="ridge", model={"alpha": 10.0}))
         >>> pred = wf.predict(frame)  # one value per bar, NaN before the first fit
         >>> [f.date for f in wf.fits]
-        ['2010-04-16', '2010-06-25', '2010-09-03']
+        ['2010-04-15', '2010-06-24', '2010-09-02']
     """
 
     def __init__(self, config=None, model=None, cache_dir=None, progress=None, learner=None):
