@@ -358,9 +358,13 @@ class CallableRegularizer(keras.regularizers.Regularizer):
         RegularizerNotAllowedError: ``fn`` is a name that is not registered.
 
     Example:
-        >>> def l1_reg(w):
-        ...     return 0.01 * keras.ops.sum(keras.ops.abs(w))
-        >>> reg = CallableRegularizer(l1_reg)  # doctest: +SKIP
+        In a module, at top level (a function defined at module level can be
+        found again by name, so the saved model reloads once it is registered)::
+
+            def l1_reg(w):
+                return 0.01 * keras.ops.sum(keras.ops.abs(w))
+
+            reg = CallableRegularizer(l1_reg)   # registers l1_reg in this process
     """
 
     def __init__(self, fn: Callable | str, module: str | None = None, qualname: str | None = None):

@@ -51,9 +51,8 @@ def _rss_mb() -> float:
 
 def _child(args) -> None:
     """Run one learner and write its measurements as JSON."""
+    import btlstm  # noqa: F401,I001  (quiet TensorFlow before Keras is imported)
     import keras
-
-    import btlstm  # noqa: F401  (quiet TensorFlow)
     from btlstm.data import load
     from btlstm.learners.lstm import LSTMLearner
     from btlstm.walkforward import WalkForward, WalkForwardConfig

@@ -408,20 +408,6 @@ def test_table_is_big_enough():
     assert len(CASES) >= 40
 
 
-# ----------------------------------------------------------------------------- root-only gaps
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
-@pytest.mark.parametrize("flag", ["--out", "--cache-dir"])
-def test_read_only_folder(flag, tmp_path, capsys, guard):
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o500)
-    try:
-        code, text = _in_process(["run", "hold", *SYN_RUN, flag, str(ro / "x")], capsys)
-    finally:
-        ro.chmod(0o700)
-    assert code == 2 and flag in text and "Traceback" not in text and guard == []
-
-
 # ----------------------------------------------------------------------------- warnings
 def test_dates_past_the_data_and_few_samples_are_warned_and_recorded(tmp_path, capsys):
     """A test_end past the data and a short training set run, but loudly: the terminal,

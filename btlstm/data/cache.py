@@ -64,7 +64,10 @@ def atomic_write_bytes(path, data: bytes) -> Path:
             and no temporary file is left behind.
 
     Example:
-        >>> atomic_write_bytes("/tmp/btlstm-demo.bin", b"abc")  # doctest: +SKIP
+        >>> import pathlib, tempfile
+        >>> p = atomic_write_bytes(pathlib.Path(tempfile.mkdtemp()) / "demo.bin", b"abc")
+        >>> p.read_bytes()
+        b'abc'
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"data must be bytes, got {type(data).__name__}")
@@ -189,7 +192,13 @@ def verify_manifest(
         None when the file matches, else a short reason (``"sha256 mismatch"``...).
 
     Example:
-        >>> verify_manifest("cache/yahoo/SPY.csv")  # doctest: +SKIP
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "SPY.csv"
+        >>> _ = write_yahoo_csv(frame.iloc[:50], path, ticker="SPY")
+        >>> verify_manifest(path) is None
+        True
+        >>> _ = path.write_text(path.read_text().replace("2010", "2011"))
+        >>> verify_manifest(path)
         'sha256 mismatch with the manifest (file changed or corrupt)'
     """
     path = Path(path)
@@ -259,7 +268,9 @@ def write_yahoo_csv(frame: pd.DataFrame, path, **manifest_fields) -> Path:
         The path written.
 
     Example:
-        >>> write_yahoo_csv(frame, data_dir / "yahoo" / "SPY.csv", ticker="SPY")  # doctest: +SKIP
+        >>> import pathlib, tempfile
+        >>> write_yahoo_csv(frame, pathlib.Path(tempfile.mkdtemp()) / "SPY.csv", ticker="SPY").name
+        'SPY.csv'
     """
     data = yahoo_csv_text(frame).encode("utf-8")
     path = atomic_write_bytes(path, data)

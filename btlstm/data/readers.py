@@ -144,7 +144,7 @@ def read_header(path) -> list[str]:
             columns (the message names the limit).
 
     Example:
-        >>> read_header("backtrader_datas/orcl-1995-2014.txt")[:3]  # doctest: +SKIP
+        >>> read_header("backtrader_datas/orcl-1995-2014.txt")[:3]
         ['Date', 'Open', 'High']
     """
     p = _as_path(path)
@@ -398,8 +398,8 @@ def read_yahoo_csv(
             header, an unparsable date or number, or a validation failure.
 
     Example:
-        >>> df = read_yahoo_csv("spdr_sector_etfs/XLK.csv")   # doctest: +SKIP
-        >>> df.attrs["symbol"], list(df.columns)[:4]            # doctest: +SKIP
+        >>> df = read_yahoo_csv("spdr_sector_etfs/XLK.csv")
+        >>> df.attrs["symbol"], list(df.columns)[:4]
         ('XLK', ['open', 'high', 'low', 'close'])
     """
     p = _as_path(path)
@@ -477,8 +477,8 @@ def read_akshare_index(
             header, bad values or a validation failure.
 
     Example:
-        >>> csi = read_akshare_index("cn_index_daily/eastmoney_akshare/000300.csv")  # doctest: +SKIP
-        >>> csi["close"].iloc[0]                                                    # doctest: +SKIP
+        >>> csi = read_akshare_index("cn_index_daily/eastmoney_akshare/000300.csv")
+        >>> float(csi["close"].iloc[0])
         982.79
     """
     p = _as_path(path)
@@ -608,9 +608,10 @@ def read_baostock_long(
             including requested codes that are absent.
 
     Example:
-        >>> panel = read_baostock_long("hs300_members_2019-12_daily_qfq.csv.gz",
-        ...                            codes=["sh.600000"], start="2015-01-01")  # doctest: +SKIP
-        >>> panel["sh.600000"]["tradestatus"].unique()                       # doctest: +SKIP
+        >>> panel = read_baostock_long(
+        ...     "cn_ashare_hs300_daily/hs300_members_2019-12_daily_qfq.csv.gz", codes=["sh.600000"])
+        >>> sorted(panel), sorted(panel["sh.600000"]["tradestatus"].unique().tolist())
+        (['sh.600000'], [0, 1])
     """
     p = _as_path(path)
     src = str(p)
@@ -693,7 +694,9 @@ def read_kaggle_long(
         DataError: naming the file (and ticker, column, date) on any problem.
 
     Example:
-        >>> sp = read_kaggle_long("all_stocks_5yr.csv.gz", names=["AAPL"])  # doctest: +SKIP
+        >>> sp = read_kaggle_long("sp500_all_stocks_5yr/all_stocks_5yr.csv.gz", names=["AAPL"])
+        >>> len(sp["AAPL"]), str(sp["AAPL"].index[0].date())
+        (1259, '2013-02-08')
     """
     p = _as_path(path)
     src = str(p)
@@ -787,7 +790,7 @@ def read_csv_auto(path, **kw):
             header matches no known layout.
 
     Example:
-        >>> read_csv_auto("backtrader_datas/orcl-1995-2014.txt").attrs["symbol"]  # doctest: +SKIP
+        >>> read_csv_auto("backtrader_datas/orcl-1995-2014.txt").attrs["symbol"]
         'orcl-1995-2014'
     """
     layout = sniff_layout(path)
