@@ -20,7 +20,6 @@ import shutil
 import sys
 import tempfile
 import time
-import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -48,7 +47,6 @@ __all__ = [
     "Stream",
     "walk_forward",
     "FitRecord",
-    "predict_fn",
 ]
 
 log = logging.getLogger("btlstm.walkforward")
@@ -508,25 +506,6 @@ class WalkForward:
 
 def _predict_batches(fn: Callable, X: np.ndarray, batch: int = 4096) -> np.ndarray:
     return np.concatenate([fn(X[j : j + batch]) for j in range(0, len(X), batch)])
-
-
-_READY: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def predict_fn(model, n_windows: int = 1) -> Callable:
-    """The compiled forward pass for a ready ``keras.Model``, built once per model and reused.
-
-    One model over many windows (>= 1024) gets the XLA block path. The cache
-    holds the functions weakly through the learner, so a model that is no
-    longer used is freed with its compiled functions.
-    """
-    from btlstm.learners.lstm import LSTMLearner
-
-    learner = _READY.get(model)
-    if learner is None:
-        learner = LSTMLearner.from_model(model)
-        _READY[model] = learner
-    return learner.predictor(n_windows)
 
 
 class Stream:

@@ -145,6 +145,13 @@ class LSTMLearner(Learner):
         learner.model = model
         learner.fitted = True
         learner.pretrained = True
+        # A ready model used in many backtests is compiled once, not once per run: its
+        # compiled functions ride on the model object itself (freed with it).
+        fns = getattr(model, "_btlstm_fns", None)
+        if not (isinstance(fns, dict) and fns.get("model") is model):
+            fns = {"model": model}
+            object.__setattr__(model, "_btlstm_fns", fns)
+        learner._fns = fns
         return learner
 
     # ------------------------------------------------------------- training
@@ -223,7 +230,7 @@ class LSTMLearner(Learner):
 
     # ------------------------------------------------------------- predicting
     def predictor(self, n_windows: int = 1):
-        from btlstm.models import make_predict_fn
+        from btlstm.models import make_batch_predict_fn, make_predict_fn
 
         if self.model is None:
             raise ValueError("LSTMLearner: predict before fit (no model)")
@@ -232,7 +239,7 @@ class LSTMLearner(Learner):
             self._fns = {"model": self.model}
         fns = self._fns
         if key not in fns:
-            make = block_predict_fn if key == "block" else make_predict_fn
+            make = make_batch_predict_fn if key == "block" else make_predict_fn
             fns[key] = make(self.model)
         return fns[key]
 
@@ -266,63 +273,6 @@ class LSTMLearner(Learner):
 
 
 _XLA_MIN = 1024  # windows predicted by one model before XLA compilation pays off
-_BLOCK_STEP = 256  # XLA batch shapes are multiples of this (little padding, few shapes)
-_BLOCK_MAX = 4096  # larger batches are cut into blocks of this size
-
-
-def block_predict_fn(model):
-    """An XLA-compiled forward pass for one model over many windows (the batched path).
-
-    The batch is padded to a multiple of 256 windows (at most 4,096 per call),
-    and one compiled function per padded size is kept, so a backtest over
-    3,159 bars runs one call of 3,328 windows instead of four of 1,024
-    (about 30% less work). Per-window results do not depend on the batch
-    shape (checked: bit-identical across sizes) and equal the plain compiled
-    pass to float32 rounding. Falls back to the plain pass where XLA is
-    unavailable.
-    """
-    from btlstm.models import make_predict_fn
-
-    plain = make_predict_fn(model)
-    import keras
-
-    if keras.backend.backend() != "tensorflow":  # pragma: no cover
-        return plain
-    import tensorflow as tf
-
-    lookback, n_features = plain.lookback, plain.n_features
-    compiled: dict[int, object] = {}
-    state = {"xla": True}
-
-    def forward(block: int):
-        if block not in compiled:
-            compiled[block] = tf.function(
-                lambda x: model(x, training=False),
-                jit_compile=True,
-                input_signature=[tf.TensorSpec((block, lookback, n_features), tf.float32)],
-            )
-        return compiled[block]
-
-    def predict(x: np.ndarray) -> np.ndarray:
-        arr = np.asarray(x, dtype=np.float32)
-        if not state["xla"] or arr.ndim != 3 or arr.shape[1:] != (lookback, n_features):
-            return plain(arr)
-        n = len(arr)
-        block = min(_BLOCK_MAX, -(-n // _BLOCK_STEP) * _BLOCK_STEP)
-        pad = (-n) % block
-        if pad:
-            arr = np.concatenate([arr, np.zeros((pad, lookback, n_features), np.float32)])
-        try:
-            fn = forward(block)
-            out = [np.asarray(fn(arr[i : i + block]))[:, 0] for i in range(0, len(arr), block)]
-        except Exception:  # noqa: BLE001 - no XLA on this build: stay correct, just slower
-            state["xla"] = False
-            return plain(x)
-        return np.concatenate(out)[:n].astype(np.float64)
-
-    predict.lookback = lookback
-    predict.n_features = n_features
-    return predict
 
 
 def settings_fields() -> list[str]:

@@ -40,6 +40,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from btlstm.analyzers import SUMMARY_KEYS as _SUMMARY_KEYS
+
 __all__ = [
     "DEFINITIONS",
     "SUMMARY_KEYS",
@@ -54,17 +56,8 @@ __all__ = [
 
 _NAN = float("nan")
 
-SUMMARY_KEYS = (
-    "name",
-    "total_return",
-    "annual_return",
-    "sharpe",
-    "max_drawdown",
-    "turnover",
-    "n_trades",
-    "exposure",
-)
-"""The keys of every row of ``report['comparison']`` (``btlstm.analyzers.summary_row``)."""
+#: The keys of every row of ``report['comparison']`` (defined with ``btlstm.analyzers.summary_row``).
+SUMMARY_KEYS = _SUMMARY_KEYS
 
 TABLE_COLUMNS = {
     "predictions": ["date", "symbol", "prediction", "realised_return", "realised_target"],

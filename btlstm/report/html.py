@@ -12,6 +12,7 @@ import html
 import json
 from collections.abc import Mapping
 
+from btlstm.analyzers import SUMMARY_KEYS
 from btlstm.report.table import columns
 
 __all__ = ["render_html"]
@@ -94,15 +95,7 @@ def _grid(rows: list[Mapping], keys: list[str], label: str = "name", first: bool
     return f"<table>{head}</tr>{''.join(body)}</table>"
 
 
-_COMPARISON_KEYS = [
-    "total_return",
-    "annual_return",
-    "sharpe",
-    "max_drawdown",
-    "turnover",
-    "n_trades",
-    "exposure",
-]
+_COMPARISON_KEYS = [k for k in SUMMARY_KEYS if k != "name"]
 
 
 def _comparison(report: Mapping) -> str:
