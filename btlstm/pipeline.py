@@ -146,6 +146,13 @@ def load_data(settings: Settings, panel: bool = False):
 
         symbols = list(d.symbols) or ([d.symbol] if d.symbol else None)
         obj = load(d.data, data_dir=d.data_dir, symbols=symbols, repair=d.repair)
+    if d.adjust != "none":  # e.g. total-return prices (btlstm.data.adjust)
+        from btlstm.data.adjust import adjust
+
+        if isinstance(obj, dict):
+            obj = {k: adjust(v, d.adjust) for k, v in obj.items()}
+        else:
+            obj = adjust(obj, d.adjust)
     start, end = _bounds(settings)
     if panel:
         if not isinstance(obj, dict):
@@ -408,6 +415,7 @@ def run_backtest(settings, progress=None, title: str | None = None) -> RunResult
         synthetic=synthetic,
         amount_derived=bool(first.attrs.get("amount_derived", False)),
         repair=first.attrs.get("repair"),
+        adjusted=_adjusted(settings.data.adjust),
         first_date=str(first.index[0].date()),
         last_date=str(first.index[-1].date()),
         rows=len(first),
@@ -429,13 +437,20 @@ def run_backtest(settings, progress=None, title: str | None = None) -> RunResult
         warnings=warnings,
     )
     run = collect(strat, meta, name=plan.name)
+    if panel and plan.predictor is not None:  # forecasts.csv: date, sector, forecast
+        from btlstm.report import forecasts_table
+
+        run.tables["forecasts"] = forecasts_table(run.tables["predictions"])
 
     # the baselines: same bars, same costs, separate cerebro runs
     for i, base in enumerate(plan.baselines, 1):
         name = base.name.format(feed=feed)
         log.info("baseline %d/%d: %s", i, len(plan.baselines), name)
         bc = _cerebro(settings, test, panel)
-        bc.addstrategy(base.strategy, **base.params)
+        bparams = dict(base.params)
+        if "history" in base.strategy.params._getkeys() and bparams.get("history") is None:
+            bparams["history"] = history if panel else history[feed]  # bars before the test
+        bc.addstrategy(base.strategy, **bparams)
         add_standard_analyzers(bc, riskfree=0.0)
         add_comparison(run, bc.run()[0], name)
 
@@ -449,6 +464,13 @@ def run_backtest(settings, progress=None, title: str | None = None) -> RunResult
     paths = write_report(run, settings.output.out, plots=settings.output.plots)
     log.info("report: %s  (%.0fs)", paths.get("report.html", settings.output.out), elapsed)
     return RunResult(run=run, paths=paths, settings=settings, fits=records, strategy=strat)
+
+
+def _adjusted(how: str) -> str:
+    """The price adjustment of a run in words (report provenance)."""
+    from btlstm.data.adjust import ADJUSTMENTS
+
+    return f"{how}: {ADJUSTMENTS[how]}"
 
 
 def _title(plan, settings: Settings) -> str:

@@ -76,6 +76,7 @@ class DataSettings:
     start: str | None = None  # first bar loaded (default: the model's train_start)
     end: str | None = None  # last bar loaded (default: the model's test_end)
     synthetic: dict = field(default_factory=dict)  # synthetic_ohlcv arguments (data="synthetic")
+    adjust: str = "none"  # "none", or "total_return": OHLC scaled by adj_close/close (dividends)
 
     def __post_init__(self):
         self.symbols = tuple(self.symbols)
@@ -318,8 +319,21 @@ class Settings:
         layers = _merge({}, plan.defaults)
         mode = model.get("mode", layers.get("model", {}).get("mode", "walkforward"))
         if mode == "walkforward":
-            layers = _merge(layers, {"model": WALKFORWARD_PRESET})
+            if layers.get("model", {}).get("mode") == "walkforward":
+                # a walk-forward strategy's own dates win over the preset's
+                layers = _merge({"model": WALKFORWARD_PRESET}, layers)
+            else:
+                layers = _merge(layers, {"model": WALKFORWARD_PRESET})
         merged = _merge(layers, user)
+        # a strategy's learner defaults (e.g. lstm_units) do not apply to another learner
+        own = set(plan.defaults.get("model", {})) - set(user["model"])
+        try:
+            lname = str(merged.get("model", {}).get("learner", "lstm"))
+            known = set(field_defaults(learner_settings_class(lname))) | set(_wf_fields())
+        except SettingsError:
+            known = None  # reported with the key's name below
+        for k in own - (known if known is not None else own):
+            merged["model"].pop(k, None)
 
         s = cls()
         s._origin = origins
@@ -379,6 +393,13 @@ class Settings:
             raise SettingsError(
                 f"{self.where('data', 'repair')}: expected 'raise' or 'drop', "
                 f"got {self.data.repair!r}"
+            )
+        from btlstm.data.adjust import ADJUSTMENTS
+
+        if self.data.adjust not in ADJUSTMENTS:
+            raise SettingsError(
+                f"{self.where('data', 'adjust')}: expected one of {sorted(ADJUSTMENTS)}, "
+                f"got {self.data.adjust!r}"
             )
         if self.data.symbol and self.data.symbols:
             raise SettingsError(

@@ -29,7 +29,9 @@ from btlstm.report.collect import (
     add_comparison,
     build_report,
     collect,
+    forecasts_table,
     honest_notes,
+    per_year_returns,
     to_jsonable,
 )
 from btlstm.report.files import (
@@ -56,4 +58,6 @@ __all__ = [
     "rebuild_report",
     "build_report",
     "to_jsonable",
+    "forecasts_table",
+    "per_year_returns",
 ]

@@ -52,6 +52,8 @@ __all__ = [
     "honest_notes",
     "build_report",
     "to_jsonable",
+    "forecasts_table",
+    "per_year_returns",
 ]
 
 _NAN = float("nan")
@@ -76,6 +78,7 @@ TABLE_COLUMNS = {
     ],
     "equity": ["date"],  # + one column per comparison row (+ the closes benchmark)
     "weights": ["date", "symbol", "weight"],
+    "forecasts": ["date", "sector", "forecast"],  # panel runs with a model (forecasts.csv)
 }
 """Leading columns of each table of :class:`RunData` (and of its CSV file)."""
 
@@ -112,6 +115,9 @@ DEFINITIONS = {
     "std, icir = mean / std, t_stat = mean / std * sqrt(n) (btlstm.metrics.ic_summary)",
     "weights": "position value / portfolio value at each close, per feed with a position, "
     "plus 'cash' (btlstm Weights analyzer)",
+    "per_year": "each calendar year's return of every run: last portfolio value of the year / "
+    "last value of the previous year (the first year: the first value of the run) - 1, from "
+    "equity.csv; a partial first or last year covers the run's bars in it only",
     "benchmark": "buy-and-hold of the benchmark feed: a real baseline run (orders, costs) when "
     "one was added, else the feed's closes from its first bar in the run to its last "
     "(BenchmarkRelative: no orders, no costs; see benchmark.source)",
@@ -527,6 +533,65 @@ def honest_notes(report: Mapping) -> list[str]:
 
 
 # ---------------------------------------------------------------------------
+# per-year returns, forecasts
+# ---------------------------------------------------------------------------
+def per_year_returns(equity: pd.DataFrame) -> dict:
+    """Each calendar year's return of every run of an equity table.
+
+    Args:
+        equity: ``date`` plus one portfolio-value column per run (the equity table).
+
+    Returns:
+        ``{year: {run name: return}}`` (years as strings, returns as fractions;
+        a run without values in a year is left out of it). A year's return is its
+        last value over the previous year's last value (the first year: the run's
+        first value) minus 1.
+
+    Example:
+        >>> eq = pd.DataFrame({"date": pd.to_datetime(["2020-01-02", "2020-12-31",
+        ...                                            "2021-12-31"]), "a": [100.0, 110.0, 99.0]})
+        >>> {y: round(v["a"], 4) for y, v in per_year_returns(eq).items()}
+        {'2020': 0.1, '2021': -0.1}
+    """
+    if equity is None or not len(equity) or "date" not in equity.columns:
+        return {}
+    frame = equity.set_index(pd.to_datetime(equity["date"])).drop(columns=["date"]).sort_index()
+    out: dict = {}
+    for name in frame.columns:
+        values = pd.to_numeric(frame[name], errors="coerce").dropna()
+        if not len(values):
+            continue
+        ends = values.groupby(values.index.year).last()
+        prev = values.iloc[0]
+        for year, last in ends.items():
+            if prev and math.isfinite(prev):
+                out.setdefault(str(year), {})[str(name)] = float(last / prev - 1.0)
+            prev = last
+    return dict(sorted(out.items()))
+
+
+def forecasts_table(predictions: pd.DataFrame) -> pd.DataFrame:
+    """``date, sector, forecast`` from a predictions table (the bars with a forecast).
+
+    The rotation report's ``forecasts.csv``: each scored feed's forecast on each
+    date (``prediction`` of the predictions table), NaN bars left out.
+    """
+    cols = TABLE_COLUMNS["forecasts"]
+    if predictions is None or not len(predictions):
+        return pd.DataFrame(columns=cols)
+    p = predictions[np.isfinite(pd.to_numeric(predictions["prediction"], errors="coerce"))]
+    out = pd.DataFrame(
+        {
+            "date": pd.to_datetime(p["date"]).to_numpy(),
+            "sector": p["symbol"].astype(str).to_numpy(),
+            "forecast": p["prediction"].astype(float).to_numpy(),
+        },
+        columns=cols,
+    )
+    return out.sort_values(["date", "sector"], kind="stable").reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------
 # collect / add_comparison
 # ---------------------------------------------------------------------------
 def collect(strategy, meta: Mapping | None = None, name: str = "strategy") -> RunData:
@@ -617,6 +682,7 @@ def collect(strategy, meta: Mapping | None = None, name: str = "strategy") -> Ru
         "notes": [],
         "run": run_facts,
     }
+    report["per_year"] = per_year_returns(equity)
     report = to_jsonable(report)
     report["notes"] = honest_notes(report)
     tables = {
@@ -687,6 +753,7 @@ def add_comparison(run: RunData, strategy, name: str, benchmark: bool | None = N
     report.setdefault("run", {}).setdefault("baselines", []).append(
         {"name": name, **_describe(strategy)}
     )
+    report["per_year"] = to_jsonable(per_year_returns(run.tables["equity"]))
     report["notes"] = honest_notes(report)
 
 

@@ -17,6 +17,7 @@ Files:
 - ``trades.csv``: one row per finished order of every run (``strategy`` names it);
 - ``equity.csv``: date and one portfolio-value column per run;
 - ``weights.csv``: date, symbol, weight (the strategy; ``cash`` included);
+- ``forecasts.csv``: date, sector, forecast (panel runs with a model, e.g. rotation);
 - with ``plots``: ``equity.png``, ``drawdown.png``, ``predictions.png``,
   ``weights.png`` (those that apply);
 - ``report.html`` (always; without images when ``plots`` is false);
@@ -59,7 +60,8 @@ MANIFEST = "manifest.json"
 _FORMAT = "btlstm-report"
 _VERSION = 1
 _TABLES = ("predictions", "trades", "equity", "weights")
-_DATA_FILES = ("report.json",) + tuple(f"{t}.csv" for t in _TABLES)
+_OPTIONAL_TABLES = ("forecasts",)  # written only when the run has rows for them
+_DATA_FILES = ("report.json",) + tuple(f"{t}.csv" for t in _TABLES + _OPTIONAL_TABLES)
 _PLOT_FILES = ("equity.png", "drawdown.png", "predictions.png", "weights.png")
 REPORT_FILES = _DATA_FILES + _PLOT_FILES + ("report.html", MANIFEST)
 """Every file name a report folder may hold (other entries are the user's own)."""
@@ -69,6 +71,7 @@ _TEXT_COLUMNS = {  # read as text (a symbol such as "000300" or "NA" stays as wr
     "trades": ("strategy", "symbol", "side", "status", "reason"),
     "weights": ("symbol",),
     "equity": (),
+    "forecasts": ("sector",),
 }
 _DATE_COLUMNS = ("date", "created_date")
 
@@ -187,6 +190,9 @@ def _data_files(run: RunData) -> dict[str, bytes]:
     files = {"report.json": _json_bytes(run.report)}
     for name in _TABLES:
         files[f"{name}.csv"] = _csv_bytes(run.tables[name])
+    for name in _OPTIONAL_TABLES:
+        if len(run.tables.get(name, ())):
+            files[f"{name}.csv"] = _csv_bytes(run.tables[name])
     return files
 
 
@@ -408,7 +414,7 @@ def _load(path) -> tuple[RunData, dict[str, bytes], Path]:
     if not isinstance(report, dict) or "strategy" not in report:
         raise ReportError(f"{where}: report.json is not a btlstm report (no 'strategy' key)")
     tables = {}
-    for name in _TABLES:
+    for name in _TABLES + _OPTIONAL_TABLES:
         if f"{name}.csv" in raw:
             try:
                 tables[name] = _read_csv(name, raw[f"{name}.csv"])

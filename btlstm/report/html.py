@@ -168,6 +168,22 @@ def _weights(run, images: Mapping[str, bytes]) -> list[str]:
     ]
 
 
+def _per_year(report: Mapping) -> list[str]:
+    years = report.get("per_year") or {}
+    if not years:
+        return []
+    names = list(dict.fromkeys(n for v in years.values() for n in v))
+    rows = [{"year": y, **{n: v.get(n) for n in names}} for y, v in years.items()]
+    head = "<tr><th class='k'>year</th>" + "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    body = "".join(
+        f"<tr><td class='k'>{html.escape(r['year'])}</td>"
+        + "".join(f"<td>{_fmt_cell('total_return', r[n])}</td>" for n in names)
+        + "</tr>"
+        for r in rows
+    )
+    return [f"<h3>Returns per calendar year</h3><table>{head}</tr>{body}</table>"]
+
+
 def render_html(run, images: Mapping[str, bytes]) -> bytes:
     """The whole page as UTF-8 bytes.
 
@@ -196,6 +212,7 @@ def render_html(run, images: Mapping[str, bytes]) -> bytes:
     for note in report.get("notes") or []:
         parts.append(f"<div class='note'>{html.escape(note)}</div>")
     parts.append("<h2>Strategy and baselines</h2>" + _comparison(report))
+    parts += _per_year(report)
     parts.append(_img(images, "equity.png", "Equity"))
     parts.append(_img(images, "drawdown.png", "Drawdown"))
     parts.append("<h2>Strategy metrics</h2>" + _kv_table(report.get("strategy") or {}))
