@@ -69,7 +69,8 @@ class EqualWeight(bt.Strategy):
     Formula:
       - weight per feed = ``percent / 100 / n``, where ``n`` counts the feeds
         that are tradable now plus those held but untradable now (a suspended
-        position cannot be traded; it keeps its value and its slot).
+        position cannot be traded; it keeps its value and its slot). Feeds
+        named in ``exclude`` (e.g. a benchmark in the same run) are never held.
 
     Buy Logic:
       - on the first bar, and with ``rebalance='monthly'`` on the first bar of
@@ -94,9 +95,19 @@ class EqualWeight(bt.Strategy):
     params = (
         ("rebalance", "monthly"),  # 'monthly' or 'never'
         ("percent", 99),  # total share of the portfolio invested, in percent (0, 100]
+        ("exclude", ()),  # names of feeds never held (e.g. ("SPY",): the benchmark)
     )
 
     def __init__(self):
+        names = [d._name for d in self.datas]
+        unknown = [n for n in self.p.exclude if n not in names]
+        if isinstance(self.p.exclude, str) or unknown:
+            raise ValueError(
+                f"exclude: expected a tuple of feed names (feeds: {names}), got {self.p.exclude!r}"
+            )
+        self.held = [d for d in self.datas if d._name not in self.p.exclude]
+        if not self.held:
+            raise ValueError(f"exclude: every feed is excluded ({self.p.exclude!r})")
         if self.p.rebalance not in ("monthly", "never"):
             raise ValueError(f"rebalance: expected 'monthly' or 'never', got {self.p.rebalance!r}")
         if not 0 < self.p.percent <= 100:
@@ -121,7 +132,7 @@ class EqualWeight(bt.Strategy):
     def next(self):
         if not self._due():
             return
-        targets = equal_weights(self, self.datas, total=self.p.percent / 100.0)
+        targets = equal_weights(self, self.held, total=self.p.percent / 100.0)
         self.rebalancer.rebalance(targets)
         if any(is_tradable(d) for d in targets):
             self.rebalances += 1
