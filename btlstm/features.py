@@ -136,13 +136,17 @@ def zscore_windows(windows: np.ndarray, eps: float = 1e-12) -> np.ndarray:
         float32 array of the same shape.
     """
     w = np.asarray(windows, dtype=np.float64)
-    mean = w.mean(axis=1, keepdims=True)
-    std = w.std(axis=1, keepdims=True)
+    n = w.shape[1]
+    # the same float64 operations as np.mean / np.std (ddof 0), with the
+    # deviations computed once and divided straight into the float32 result
+    mean = np.add.reduce(w, axis=1, keepdims=True) / n
+    d = w - mean
+    std = np.sqrt(np.add.reduce(d * d, axis=1, keepdims=True) / n)
     const = std <= eps * np.maximum(1.0, np.abs(mean))
-    safe = np.where(const, 1.0, std)
-    z = (w - mean) / safe
-    z = np.where(const, 0.0, z)
-    return z.astype(np.float32)
+    z = np.empty(d.shape, dtype=np.float32)
+    np.divide(d, np.where(const, 1.0, std), out=z, casting="same_kind")
+    np.copyto(z, np.float32(0.0), where=np.broadcast_to(const, z.shape))
+    return z
 
 
 def target_from_return(r, clip: float | None = 0.2, scale: float = 10.0) -> np.ndarray:

@@ -104,3 +104,20 @@ def test_feature_errors_and_derived_features():
     assert m[5, 1] == pytest.approx(f.close.iloc[5] / f.close.iloc[4] - 1)
     with pytest.raises(ValueError, match="lookback"):
         make_windows(m, 0)
+
+
+def test_zscore_is_bitwise_the_plain_formula():
+    """The fast z-score gives exactly (w - mean) / std (np.mean, np.std ddof 0) cast to
+    float32, with constant columns 0: the LSTM sees the same inputs as the formula."""
+    from btlstm.features import zscore_windows
+
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(500, 30, 6)) * rng.lognormal(5, 3, size=(1, 1, 6))
+    w[::7, :, 2] = 5.0  # constant columns
+    w[::11, :, 3] = 1e9
+    mean, std = w.mean(axis=1, keepdims=True), w.std(axis=1, keepdims=True)
+    const = std <= 1e-12 * np.maximum(1.0, np.abs(mean))
+    want = np.where(const, 0.0, (w - mean) / np.where(const, 1.0, std)).astype(np.float32)
+    got = zscore_windows(w)
+    assert got.dtype == np.float32 and np.array_equal(got, want)
+    assert (got[::7, :, 2] == 0).all()
