@@ -17,10 +17,11 @@ measured apart:
 
 Both give the same predictions (checked: the script exits 1 if they differ
 by more than 1e-6). Printed per learner: wall time of the walk-forward,
-seconds per fit, epochs per fit, the overhead per fit (fit time minus the
-time inside training epochs: building, copying, tracing, early-stopping
-restore, cache), peak resident memory, and the resident-memory slope per fit
-over the second half of the run. Ratios are reuse / fresh from this run.
+seconds per fit, epochs per fit, the overhead per fit (the fit's time beyond
+its epochs at their steady pace, i.e. fit time minus epochs x the median
+epoch time after the first: building, copying weights, and the tracing a new
+model pays in its first epoch), peak resident memory, and the resident-memory
+slope per fit over the second half of the run. Ratios are reuse / fresh from this run.
 
 Usage::
 
@@ -60,13 +61,13 @@ def _child(args) -> None:
     class EpochClock(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
-            self.seconds = 0.0
+            self.epochs: list[float] = []
 
         def on_epoch_begin(self, epoch, logs=None):
             self._t = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
-            self.seconds += time.perf_counter() - self._t
+            self.epochs.append(time.perf_counter() - self._t)
 
     class FreshLSTM(LSTMLearner):
         """The baseline: a brand-new compiled model for every fit."""
@@ -92,8 +93,12 @@ def _child(args) -> None:
     rss, overhead = [], []
 
     def progress(rec):
-        overhead.append(rec.seconds - clock.seconds)
-        clock.seconds = 0.0
+        # overhead = the fit's time beyond its epochs at their steady pace: model
+        # building, weight copies, and the tracing a new model pays in its first epoch
+        ep = clock.epochs
+        steady = float(np.median(ep[1:])) if len(ep) > 1 else (ep[0] if ep else 0.0)
+        overhead.append(rec.seconds - steady * len(ep))
+        clock.epochs = []
         rss.append(_rss_mb())
         if rec.k % 20 == 0:
             print(
