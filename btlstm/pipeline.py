@@ -306,21 +306,113 @@ class _Fits:
             self.forward(rec)
 
 
-def _cerebro(settings: Settings, feeds: dict, panel: bool):
+def _cerebro(settings: Settings, feeds: dict, panel: bool, extra=None, lines=()):
+    """A cerebro with the feeds (a panel: aligned, with ``lines`` as extra lines), the
+    plan's extra feeds (aligned to the same calendar, after them) and the broker of
+    ``[costs] market``. Extra feeds (an index) trade at the plain per-value commission."""
     import backtrader as bt
 
     from btlstm.broker import setup_broker
-    from btlstm.feeds import add_panel, make_feed
+    from btlstm.feeds import add_panel, align_frame, make_feed
 
     cerebro = bt.Cerebro(stdstats=False)
     if panel:
-        add_panel(cerebro, feeds, progress=False)
+        cal = add_panel(cerebro, feeds, progress=False, extra_lines=lines).calendar
     else:
         ((name, frame),) = feeds.items()
         cerebro.adddata(make_feed(frame, name=name))
+        cal = frame.index
+    for name, frame in (extra or {}).items():
+        aligned = align_frame(frame, cal)
+        cerebro.adddata(make_feed(aligned, name=name, extra_lines=("tradable",)), name=name)
     c = settings.costs
-    setup_broker(cerebro, cash=c.cash, commission=c.commission, slippage_perc=c.slippage)
+    if c.market == "ashare":
+        from btlstm.ashare import setup_ashare_broker
+
+        setup_ashare_broker(cerebro, cash=c.cash, commission=c.commission, slippage_perc=c.slippage)
+    elif c.market == "us":
+        from btlstm.ashare import setup_us_broker
+
+        setup_us_broker(cerebro, cash=c.cash, slippage_perc=c.slippage)
+    else:
+        setup_broker(cerebro, cash=c.cash, commission=c.commission, slippage_perc=c.slippage)
+    if c.market != "index":
+        for name in extra or {}:
+            plain = bt.CommInfoBase(commission=c.commission, stocklike=True, percabs=True,
+                                    commtype=bt.CommInfoBase.COMM_PERC)  # fmt: skip
+            cerebro.broker.addcommissioninfo(plain, name=name)
     return cerebro
+
+
+def _market_rules(settings: Settings) -> dict:
+    """The trading rules of ``[costs] market`` in effect (for the report's ``costs``)."""
+    c = settings.costs
+    if c.market == "ashare":
+        from btlstm.ashare import ASHARE_COSTS
+
+        return {**ASHARE_COSTS, "cash": c.cash, "commission": c.commission,
+                "slippage_perc": c.slippage}  # fmt: skip
+    if c.market == "us":
+        from btlstm.ashare import US_COSTS
+
+        return {**US_COSTS, "cash": c.cash, "slippage_perc": c.slippage}
+    return {}
+
+
+def _load_extra(settings: Settings, plan) -> dict:
+    """``{feed name: frame}`` of the plan's ``extra_data`` (each a one-symbol dataset)."""
+    out = {}
+    for name, over in plan.extra_data.items():
+        d = dataclasses.replace(settings.data, **over)
+        sub = dataclasses.replace(settings, data=d)
+        sub._origin = settings._origin
+        frame = load_data(sub, panel=False)
+        frame.attrs = {**frame.attrs, "feed": name}
+        out[name] = frame
+    return out
+
+
+def _split_lenient(frame: pd.DataFrame, settings: Settings):
+    """:func:`_split` without the length checks (panel members a model does not train on)."""
+    if settings.model.test_start is None:
+        return None, frame
+    t0 = pd.Timestamp(settings.model.test_start)
+    history, test = frame.loc[frame.index < t0], frame.loc[frame.index >= t0]
+    history.attrs, test.attrs = dict(frame.attrs), dict(frame.attrs)
+    return history, test
+
+
+def _with_scores(test: dict, scores: pd.DataFrame) -> dict:
+    """Each test frame with a ``score`` column (NaN where the scorer gave none)."""
+    out = {}
+    for name, frame in test.items():
+        f = frame.copy()
+        f["score"] = (
+            scores[name].reindex(f.index).to_numpy(float) if name in scores else float("nan")
+        )
+        f.attrs = dict(frame.attrs)
+        out[name] = f
+    return out
+
+
+def _long_scores(scores: pd.DataFrame, start=None, end=None) -> pd.DataFrame:
+    """``date, symbol, score`` rows of the finite scores in ``[start, end]``."""
+    import numpy as np
+
+    s = scores
+    if start is not None:
+        s = s.loc[s.index >= pd.Timestamp(start)]
+    if end is not None:
+        s = s.loc[s.index <= pd.Timestamp(end)]
+    values = s.to_numpy(dtype=float)
+    rows, cols = np.nonzero(np.isfinite(values))  # row-major: by date, then panel order
+    return pd.DataFrame(
+        {
+            "date": pd.DatetimeIndex(s.index)[rows],
+            "symbol": np.asarray(s.columns, dtype=object)[cols],
+            "score": values[rows, cols],
+        }
+    )
 
 
 def run_backtest(settings, progress=None, title: str | None = None) -> RunResult:
@@ -353,11 +445,32 @@ def run_backtest(settings, progress=None, title: str | None = None) -> RunResult
     # 2. data, 3. split
     loaded = load_data(settings, panel=panel)
     frames = loaded if panel else {loaded.attrs.get("symbol") or settings.data.data: loaded}
-    warnings, dates_used = check_data(settings, frames, trains=plan.predictor is not None)
+    extra = _load_extra(settings, plan)  # the plan's extra_data feeds (e.g. a gate index)
+    trains = plan.predictor is not None
+    warnings, dates_used = check_data(settings, frames, trains=trains and not plan.predictor_data)
+    if plan.predictor_data is not None:
+        gate = {plan.predictor_data: extra[plan.predictor_data]}
+        more, used = check_data(settings, gate, trains=trains)
+        warnings += [w for w in more if w not in warnings]
+        dates_used.update({k: v for k, v in used.items() if k not in dates_used})
     history, test = {}, {}
+    lenient = panel and (plan.predictor_data is not None or plan.scores is not None)
     for name, frame in frames.items():
         src = frame.attrs.get("source", settings.data.data)
-        history[name], test[name] = _split(frame, settings, src)
+        if lenient:  # members need no history of their own: the model trains elsewhere
+            history[name], test[name] = _split_lenient(frame, settings)
+        else:
+            history[name], test[name] = _split(frame, settings, src)
+    if lenient:
+        empty = [k for k, v in test.items() if not len(v)]
+        for k in empty:
+            del test[k]
+        if empty:
+            log.info("%d symbol(s) have no bar in the test period: %s", len(empty), empty[:10])
+    extra_history, extra_test = {}, {}
+    for name, frame in extra.items():
+        src = frame.attrs.get("source", name)
+        extra_history[name], extra_test[name] = _split(frame, settings, src)
     first = next(iter(frames.values()))
     synthetic = any(bool(f.attrs.get("synthetic")) for f in frames.values())
     if synthetic:
@@ -371,7 +484,9 @@ def run_backtest(settings, progress=None, title: str | None = None) -> RunResult
         settings.data.data,
         f"/{settings.data.symbol}" if settings.data.symbol else "",
         len(frames),
-        "none" if h_first is None else f"{h_first.index[0].date()}..{h_first.index[-1].date()}",
+        "none"
+        if h_first is None or not len(h_first)
+        else f"{h_first.index[0].date()}..{h_first.index[-1].date()}",
         t_first.index[0].date(),
         t_first.index[-1].date(),
         len(t_first),
@@ -380,6 +495,22 @@ def run_backtest(settings, progress=None, title: str | None = None) -> RunResult
     # 4. the strategy
     fits = _Fits(progress)
     params = dict(settings.strategy.params)
+    scored = None
+    lines = ()
+    if plan.scores is not None:  # precomputed per-stock scores become a `score` line
+        from btlstm.registry import SCORERS
+
+        if plan.scores not in SCORERS:
+            raise SettingsError(
+                f"strategy {plan.name!r} needs scorer {plan.scores!r}, "
+                f"which is not registered (known: {sorted(SCORERS)})"
+            )
+        log.info("scoring %d symbols (%s) ...", len(frames), plan.scores)
+        scored = SCORERS[plan.scores](settings, frames, settings.output.cache_dir, fits)
+        test = _with_scores(test, scored["scores"])
+        lines = ("score",)
+    if panel:
+        lines += tuple(x for x in plan.extra_lines if all(x in f.columns for f in test.values()))
     if plan.predictor is not None:
         if plan.predictor not in PREDICTORS:
             raise SettingsError(
@@ -387,11 +518,18 @@ def run_backtest(settings, progress=None, title: str | None = None) -> RunResult
                 f"which is not registered (known: {sorted(PREDICTORS)})"
             )
         hist = history if panel else history[next(iter(history))]
+        if plan.predictor_data is not None:
+            hist = extra_history[plan.predictor_data]
         params.update(PREDICTORS[plan.predictor](settings, hist, settings.output.cache_dir, fits))
-    cerebro = _cerebro(settings, test, panel)
+    cerebro = _cerebro(settings, test, panel, extra_test, lines)
     cerebro.addstrategy(plan.strategy, **params)
+    by_name = {d._name: d for d in cerebro.datas}
     add_standard_analyzers(
-        cerebro, riskfree=0.0, signal=plan.signal, horizon=settings.model.horizon
+        cerebro,
+        riskfree=0.0,
+        signal=plan.signal,
+        horizon=settings.model.horizon,
+        benchmark=by_name.get(plan.predictor_data),  # the predictor's feed (an index), or data0
     )
     log.info(
         "running %s (%s%s) ...",
@@ -432,11 +570,29 @@ def run_backtest(settings, progress=None, title: str | None = None) -> RunResult
         title=title or _title(plan, settings),
         config=settings.to_dict(),
         provenance=provenance,
-        costs=dict(cash=c.cash, commission=c.commission, slippage_perc=c.slippage),
+        costs=dict(
+            cash=c.cash,
+            commission=c.commission,
+            slippage_perc=c.slippage,
+            market=c.market,
+            rules=_market_rules(settings),
+        ),  # fmt: skip
         synthetic=synthetic,
-        warnings=warnings,
+        warnings=warnings + _plan_notes(plan, settings),
     )
     run = collect(strat, meta, name=plan.name)
+    if scored is not None:  # the scorer's report section and files, scores.csv.gz
+        from btlstm.report import to_jsonable
+
+        run.report["scores"] = to_jsonable({"scorer": plan.scores, **scored.get("report", {})})
+        run.files.update(scored.get("tables") or {})
+        run.files["scores.csv.gz"] = _long_scores(
+            scored["scores"],
+            min(f.index[0] for f in test.values()),
+            max(f.index[-1] for f in test.values()),
+        )
+    if callable(getattr(strat, "report_files", None)):  # e.g. gate.csv
+        run.files.update(strat.report_files())
     if panel and plan.predictor is not None:  # forecasts.csv: date, sector, forecast
         from btlstm.report import forecasts_table
 
@@ -444,9 +600,10 @@ def run_backtest(settings, progress=None, title: str | None = None) -> RunResult
 
     # the baselines: same bars, same costs, separate cerebro runs
     for i, base in enumerate(plan.baselines, 1):
+        base = _own_baseline(base, plan, settings)
         name = base.name.format(feed=feed)
         log.info("baseline %d/%d: %s", i, len(plan.baselines), name)
-        bc = _cerebro(settings, test, panel)
+        bc = _cerebro(settings, test, panel, extra_test, lines)
         bparams = dict(base.params)
         if "history" in base.strategy.params._getkeys() and bparams.get("history") is None:
             bparams["history"] = history if panel else history[feed]  # bars before the test
@@ -471,6 +628,27 @@ def _adjusted(how: str) -> str:
     from btlstm.data.adjust import ADJUSTMENTS
 
     return f"{how}: {ADJUSTMENTS[how]}"
+
+
+def _own_baseline(base, plan, settings: Settings):
+    """A baseline with ``strategy=None`` is the plan's strategy itself, with the user's
+    params updated by the baseline's (and no predictor)."""
+    if base.strategy is not None:
+        return base
+    params = {**settings.strategy.params, **base.params}
+    return dataclasses.replace(base, strategy=plan.strategy, params=params)
+
+
+def _plan_notes(plan, settings: Settings) -> list:
+    """The plan's notes that apply to this run: a text always, a ``(dataset, text)``
+    pair when ``[data] data`` is that dataset."""
+    out = []
+    for note in plan.notes:
+        if isinstance(note, str):
+            out.append(note)
+        elif note[0] == settings.data.data:
+            out.append(str(note[1]))
+    return out
 
 
 def _title(plan, settings: Settings) -> str:

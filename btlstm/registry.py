@@ -44,6 +44,8 @@ __all__ = [
     "names",
     "plans",
     "PREDICTORS",
+    "SCORERS",
+    "register_scorer",
 ]
 
 log = logging.getLogger("btlstm.registry")
@@ -51,6 +53,11 @@ log = logging.getLogger("btlstm.registry")
 #: How the pipeline attaches a predictor line: name -> function(settings, history, cache_dir,
 #: progress) returning extra strategy params. Strategies never import Keras; this does, lazily.
 PREDICTORS: dict = {}
+
+#: How the pipeline computes per-stock score columns of a panel: name -> function(settings,
+#: panel, cache_dir, progress) returning ``{"scores": DataFrame date x symbol, "report":
+#: dict (a report section), "tables": {file name: DataFrame}}``. A plan's ``scores`` names one.
+SCORERS: dict = {}
 
 _PLANS: dict = {}
 _LOADED = False
@@ -60,11 +67,13 @@ _LOADED = False
 class Baseline:
     """A comparison run over the same feeds and costs (e.g. buy-and-hold).
 
-    ``name`` may contain ``{feed}`` (the first feed's name).
+    ``name`` may contain ``{feed}`` (the first feed's name). ``strategy=None`` is
+    the registered strategy itself, run with the user's params updated by ``params``
+    and no predictor (e.g. ``Baseline("ranker alone", None, {"gate": False})``).
     """
 
     name: str
-    strategy: type
+    strategy: type | None
     params: dict = field(default_factory=dict)
 
 
@@ -88,6 +97,19 @@ class StrategyPlan:
             strategy's ``prediction``/``signals`` attributes; None: nothing).
         title: report title template; ``{name}``, ``{data}``, ``{params[...]}`` and
             ``{settings}`` are filled in (default ``"{name} on {data}"``).
+        extra_data: more datasets the run loads besides ``[data]``, as feeds named
+            by the keys: ``{feed name: [data] settings overrides}``, e.g.
+            ``{"gate": {"data": "csi300"}}`` (split at ``test_start`` like the
+            main data, aligned to its calendar, added after its feeds).
+        predictor_data: the ``extra_data`` feed whose history trains the
+            predictor (None: the main data).
+        scores: a key of :data:`SCORERS`: a ``score`` column per panel symbol,
+            exposed as a ``score`` line.
+        extra_lines: panel columns exposed as lines when every symbol has them
+            (e.g. ``("is_st",)``).
+        notes: sentences every report of this strategy states (caveats of its data,
+            claims to compare with): a text, or ``(dataset, text)`` for runs on that
+            ``[data] data`` only.
     """
 
     name: str
@@ -101,6 +123,11 @@ class StrategyPlan:
     baselines: tuple = ()
     signal: object = True
     title: str | None = None
+    extra_data: dict = field(default_factory=dict)
+    predictor_data: str | None = None
+    scores: str | None = None
+    extra_lines: tuple = ()
+    notes: tuple = ()
 
     def check_params(self, values: dict, where=None) -> dict:
         """Type-check strategy params against their defaults; unknown names raise."""
@@ -142,6 +169,11 @@ def register_strategy(
     signal=True,
     help: str | None = None,
     title: str | None = None,
+    extra_data: dict | None = None,
+    predictor_data: str | None = None,
+    scores: str | None = None,
+    extra_lines=(),
+    notes=(),
 ):
     """Class decorator: register a ``bt.Strategy`` under ``name`` (see the module docstring).
 
@@ -156,11 +188,15 @@ def register_strategy(
         signal: ``add_standard_analyzers(signal=...)`` for the strategy run.
         help: one-line description (default: the docstring's first line).
         title: report title template (see :class:`StrategyPlan`).
+        extra_data, predictor_data, scores, extra_lines, notes: see :class:`StrategyPlan`.
     """
     import backtrader as bt
 
     if data not in ("frame", "panel"):
         raise ValueError(f"data must be 'frame' or 'panel', got {data!r}")
+    extra_data = {str(k): dict(v) for k, v in (extra_data or {}).items()}
+    if predictor_data is not None and predictor_data not in extra_data:
+        raise ValueError(f"predictor_data {predictor_data!r} is not a key of extra_data")
 
     def deco(cls):
         if not (isinstance(cls, type) and issubclass(cls, bt.Strategy)):
@@ -183,6 +219,11 @@ def register_strategy(
             baselines=tuple(baselines),
             signal=signal,
             title=title,
+            extra_data=extra_data,
+            predictor_data=predictor_data,
+            scores=scores,
+            extra_lines=tuple(extra_lines),
+            notes=tuple(n if isinstance(n, str) else (str(n[0]), str(n[1])) for n in notes),
         )
         old = _PLANS.get(name)
         if old is not None and old.strategy.__qualname__ != cls.__qualname__:
@@ -233,6 +274,52 @@ def _pooled(settings, history, cache_dir=None, progress=None) -> dict:
             config=settings.model, history=history, cache_dir=cache_dir, progress=progress
         )
     )
+
+
+def register_scorer(name: str):
+    """Decorator: register how the pipeline computes score columns ``name`` (see
+    :data:`SCORERS`)."""
+
+    def deco(fn):
+        SCORERS[name] = fn
+        return fn
+
+    return deco
+
+
+@register_scorer("ranker")
+def _ranker_scores(settings, panel, cache_dir=None, progress=None) -> dict:
+    """Walk-forward LightGBM LambdaRank scores of every stock (``btlstm.learners.ranker``),
+    on the ``[model]`` schedule, with the ranker's default settings; the report gets
+    its quality on the test period (IC, rank IC, top-minus-bottom) and the importances."""
+    import pandas as pd
+
+    from btlstm.learners.ranker import RankerWalkForward, ranker_quality
+
+    wf = RankerWalkForward(settings.model)
+    scores = wf.scores(panel)
+    m = settings.model
+    test = scores
+    if m.test_start is not None:
+        test = test.loc[test.index >= pd.Timestamp(m.test_start)]
+    if m.test_end is not None:
+        test = test.loc[test.index <= pd.Timestamp(m.test_end)]
+    quality = ranker_quality(test, panel, horizon=m.horizon)
+    daily = quality.pop("daily")
+    imp = wf.importances
+    mean_imp = imp.mean().sort_values(ascending=False) if len(imp) else pd.Series(dtype=float)
+    section = {
+        "model": "LightGBM lambdarank (btlstm.learners.ranker.RankerWalkForward)",
+        "fits": [
+            dict(k=f.k, date=f.date, n_samples=f.n_samples, n_dates=f.n_dates) for f in wf.fits
+        ],  # fmt: skip
+        "quality": quality,
+        "importances": {str(k): float(v) for k, v in mean_imp.items()},
+    }
+    tables = {"ranker_quality.csv": daily.rename_axis("date").reset_index()}
+    if len(imp):
+        tables["importances.csv"] = imp.rename_axis("date").reset_index()
+    return {"scores": scores, "report": section, "tables": tables}
 
 
 def load_plugins() -> None:

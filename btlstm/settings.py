@@ -97,6 +97,7 @@ class CostSettings:
     cash: float = INDEX_COSTS["cash"]  # starting cash
     commission: float = INDEX_COSTS["commission"]  # per fill, fraction of traded value
     slippage: float = INDEX_COSTS["slippage_perc"]  # fraction of price, capped at the bar's range
+    market: str = "index"  # rules: "index" (ETF costs), "ashare" (btlstm.ashare), "us" (per share)
 
 
 @dataclass
@@ -110,6 +111,8 @@ class OutputSettings:
 
 
 SECTIONS = ("data", "model", "strategy", "costs", "output")
+#: ``[costs] market`` values: the broker set-up of a run (btlstm.pipeline._cerebro).
+MARKETS = ("index", "ashare", "us")
 _CLASSES = {
     "data": DataSettings,
     "strategy": StrategySettings,
@@ -389,6 +392,11 @@ class Settings:
             for k, tp in field_types(c).items():
                 coerce(getattr(obj, k), tp, defaults[k], where=self.where(sec, k))
         plan.check_params(self.strategy.params, self.where)
+        if self.costs.market not in MARKETS:
+            raise SettingsError(
+                f"{self.where('costs', 'market')}: expected one of {list(MARKETS)}, "
+                f"got {self.costs.market!r}{closest(str(self.costs.market), MARKETS)}"
+            )
         if self.data.repair not in ("raise", "drop"):
             raise SettingsError(
                 f"{self.where('data', 'repair')}: expected 'raise' or 'drop', "

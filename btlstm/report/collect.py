@@ -144,6 +144,9 @@ class RunData:
 
     report: dict
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    #: extra files of a run, ``{file name: DataFrame}`` (``.csv`` or gzipped ``.csv.gz``),
+    #: e.g. the ranker's ``gate.csv`` and ``scores.csv.gz``; written and kept on rebuild.
+    files: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if not isinstance(self.report, dict):

@@ -193,7 +193,26 @@ def _data_files(run: RunData) -> dict[str, bytes]:
     for name in _OPTIONAL_TABLES:
         if len(run.tables.get(name, ())):
             files[f"{name}.csv"] = _csv_bytes(run.tables[name])
+    for name, frame in (getattr(run, "files", None) or {}).items():  # extra files of the run
+        files[_extra_name(name)] = _extra_bytes(name, frame)
     return files
+
+
+def _extra_name(name) -> str:
+    name = str(name)
+    ok = name.endswith((".csv", ".csv.gz")) and "/" not in name and "\\" not in name
+    if not ok or name in REPORT_FILES or name.startswith("."):
+        raise ValueError(f"RunData.files: {name!r} must be a new plain file name ending .csv[.gz]")
+    return name
+
+
+def _extra_bytes(name: str, frame) -> bytes:
+    data = frame if isinstance(frame, bytes) else _csv_bytes(frame)
+    if name.endswith(".gz"):
+        import gzip
+
+        return gzip.compress(data, mtime=0)  # same table, same bytes
+    return data
 
 
 def _rendered(run: RunData, plots: bool) -> dict[str, bytes]:
@@ -466,5 +485,8 @@ def rebuild_report(outdir, plots: bool | None = None) -> Path:
     if plots is None:
         plots = any(name.endswith(".png") for name in raw)
     files = {name: raw[name] for name in _DATA_FILES if name in raw}
+    files.update(
+        {n: b for n, b in raw.items() if n.endswith((".csv", ".csv.gz")) and n not in files}
+    )
     files.update(_rendered(run, plots))
     return _write_folder(folder, files)["report.html"]

@@ -184,6 +184,25 @@ def _per_year(report: Mapping) -> list[str]:
     return [f"<h3>Returns per calendar year</h3><table>{head}</tr>{body}</table>"]
 
 
+def _scores(report: Mapping) -> list[str]:
+    """The scorer's section (e.g. the ranker): quality on the test period, importances."""
+    sec = report.get("scores") or {}
+    if not sec:
+        return []
+    q = sec.get("quality") or {}
+    rows = [
+        {"name": k, **(q.get(k) or {})} for k in ("ic", "rank_ic", "top_minus_bottom") if k in q
+    ]
+    keys = list(dict.fromkeys(k for r in rows for k in r if k != "name"))
+    parts = [f"<h2>Scores ({html.escape(str(sec.get('scorer')))}): quality on the test period</h2>"]
+    parts.append(_grid(rows, keys) if rows else "<p>n/a</p>")
+    imp = sec.get("importances") or {}
+    if imp:
+        top = [{"name": k, "importance": v} for k, v in list(imp.items())[:15]]
+        parts.append("<h3>Feature importances (mean gain)</h3>" + _grid(top, ["importance"]))
+    return parts
+
+
 def render_html(run, images: Mapping[str, bytes]) -> bytes:
     """The whole page as UTF-8 bytes.
 
@@ -220,6 +239,7 @@ def render_html(run, images: Mapping[str, bytes]) -> bytes:
     parts.append("<h2>Relative to the benchmark's closes</h2>" + _kv_table(report["relative"]))
     parts.append("<h2>Prediction quality</h2>")
     parts += _prediction(report, images)
+    parts += _scores(report)
     parts += _weights(run, images)
     trades = run.tables.get("trades")
     if trades is not None and len(trades):
