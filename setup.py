@@ -20,6 +20,7 @@ setup(
         "matplotlib>=3.5",  # backtrader plotting + reports, headless (Agg)
         "scipy>=1.9",  # rank correlations
         "tqdm>=4.60",  # CLI progress bar (btlstm.progress)
+        "lightgbm>=4",  # StockRanker (btlstm.learners.ranker)
     ],
     extras_require={
         "test": ["pytest>=7"],

@@ -64,3 +64,6 @@ def settings_class(name: str) -> type:
 def make_learner(name: str, lookback: int, n_features: int, settings=None) -> Learner:
     """A new learner ``name`` for windows ``(lookback, n_features)``."""
     return get_learner(name)(lookback, n_features, settings)
+
+
+from btlstm.learners.ranker import RankerConfig, StockRanker  # noqa: E402,F401  (registers "ranker")

@@ -1,0 +1,587 @@
+"""StockRanker: LightGBM lambdarank over the cross-section, walked forward on the schedule.
+
+A sample is one stock on one day: its row of
+:func:`btlstm.xsfeatures.cross_sectional_features` (bars up to that day) and,
+as label, the per-date relevance grade (:func:`btlstm.xsfeatures.relevance_grades`)
+of its forward ``horizon``-bar return. One query group is one date: the model
+learns to order the stocks of a day.
+
+:class:`RankerWalkForward` trains it through :class:`btlstm.schedule.Schedule`
+with the fields of :class:`btlstm.walkforward.WalkForwardConfig` that mean the
+same thing for every learner, on the panel's union calendar:
+
+- the known-label rule: the sample of stock ``i`` on its bar ``s`` is usable
+  at fit date ``T`` only when ``date_i[s + horizon + embargo] <= T``;
+- ``mode`` (``"walkforward"`` / ``"static"``), ``train_start``, ``train_end``,
+  ``test_start``, ``test_end``, ``retrain_every``, ``window`` /
+  ``train_window`` (calendar bars), ``min_train`` (stock-day samples),
+  ``horizon``, ``embargo`` and ``seed`` (fit ``k`` uses ``seed * 100003 + k``);
+- Not used by the ranker: ``lookback`` (a sample is one feature row; the
+  features look back up to ``max(horizons)`` bars themselves), ``features``,
+  ``clip``, ``scale``, ``epochs``, ``batch_size``, ``validation_fraction``,
+  ``patience``, ``warm_start``. Its own settings are :class:`RankerConfig`.
+
+Relevance grades are computed per date among the samples known at the fit
+date, so a label that is not yet known never moves another stock's grade.
+
+Scores at day ``t`` come from the model of the latest fit date ``<= t``
+applied to day ``t``'s features: nothing after ``t`` reaches them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from btlstm._settings import closest
+from btlstm.learners import register_learner
+from btlstm.learners.base import FitResult, Learner
+from btlstm.xsfeatures import (
+    DEFAULT_HORIZONS,
+    cross_sectional_features,
+    forward_label,
+    relevance_grades,
+)
+
+__all__ = ["RankerConfig", "StockRanker", "RankerFit", "RankerWalkForward", "ranker_quality"]
+
+
+def _int(name: str, v, lo: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+        raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+    return int(v)
+
+
+def _num(name: str, v, lo: float, hi: float = np.inf, lo_open: bool = False) -> float:
+    ok = not isinstance(v, bool) and isinstance(v, (int, float)) and np.isfinite(v)
+    if ok:
+        ok = (v > lo if lo_open else v >= lo) and v <= hi
+    if not ok:
+        side = "(" if lo_open else "["
+        raise ValueError(f"{name} must be a number in {side}{lo}, {hi}], got {v!r}")
+    return float(v)
+
+
+@dataclass
+class RankerConfig:
+    """The ranker's own settings (``WalkForwardConfig.model`` with ``learner="ranker"``).
+
+    Args:
+        n_estimators: boosting rounds per fit.
+        learning_rate: shrinkage per round.
+        num_leaves: leaves per tree.
+        min_data_in_leaf: minimum samples in a leaf.
+        feature_fraction: share of features drawn per tree (seeded).
+        lambda_l2: L2 penalty on leaf values.
+        n_grades: relevance grades per date (2..31), quantile buckets of the label.
+        horizons: look-backs (bars) of the return features.
+        feature_columns: feature columns to use (None: every column of
+            :func:`btlstm.xsfeatures.cross_sectional_features`).
+        num_threads: LightGBM threads, fixed so that a seed gives the same scores.
+    """
+
+    n_estimators: int = 100
+    learning_rate: float = 0.05
+    num_leaves: int = 31
+    min_data_in_leaf: int = 50
+    feature_fraction: float = 0.8
+    lambda_l2: float = 1.0
+    n_grades: int = 5
+    horizons: tuple = DEFAULT_HORIZONS
+    feature_columns: tuple | None = None
+    num_threads: int = 1
+
+    def __post_init__(self):
+        _int("n_estimators", self.n_estimators, 1)
+        _num("learning_rate", self.learning_rate, 0.0, lo_open=True)
+        _int("num_leaves", self.num_leaves, 2)
+        _int("min_data_in_leaf", self.min_data_in_leaf, 1)
+        _num("feature_fraction", self.feature_fraction, 0.0, 1.0, lo_open=True)
+        _num("lambda_l2", self.lambda_l2, 0.0)
+        _int("num_threads", self.num_threads, 1)
+        n = _int("n_grades", self.n_grades, 2)
+        if n > 31:
+            raise ValueError(f"n_grades must be an integer in 2..31, got {self.n_grades!r}")
+        if isinstance(self.horizons, (str, bytes)) or not hasattr(self.horizons, "__iter__"):
+            raise ValueError(f"horizons must be a list of integers >= 1, got {self.horizons!r}")
+        self.horizons = tuple(self.horizons)
+        if not self.horizons or any(
+            isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1
+            for h in self.horizons
+        ):
+            raise ValueError(f"horizons must be a list of integers >= 1, got {self.horizons!r}")
+        fc = self.feature_columns
+        if fc is not None:
+            if isinstance(fc, str) or not hasattr(fc, "__iter__"):
+                raise ValueError(f"feature_columns must be a list of names or None, got {fc!r}")
+            self.feature_columns = tuple(str(f) for f in fc)
+            if not self.feature_columns:
+                raise ValueError("feature_columns must name at least one column, got []")
+
+    def params(self, seed: int) -> dict:
+        """LightGBM parameters of one fit (deterministic, fixed threads)."""
+        return {
+            "objective": "lambdarank",
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_data_in_leaf": self.min_data_in_leaf,
+            "feature_fraction": self.feature_fraction,
+            "lambda_l2": self.lambda_l2,
+            "num_threads": self.num_threads,
+            "seed": int(seed),
+            "deterministic": True,
+            "force_row_wise": True,
+            "verbosity": -1,
+        }
+
+
+@register_learner
+class StockRanker(Learner):
+    """LightGBM ``lambdarank`` on feature rows, one query group per date.
+
+    Args:
+        lookback: always 1 (a sample is one feature row); present for the
+            :class:`~btlstm.learners.base.Learner` interface.
+        n_features: features per row (0: taken from the first fit).
+        settings: a :class:`RankerConfig`, a dict of its fields, or None.
+        feature_names: column names (for importances and the saved model).
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(400, 3))
+        >>> y = (X[:, 0] > 0).astype(int)            # grade 1 when feature 0 is positive
+        >>> r = StockRanker(n_features=3, settings={"n_estimators": 20, "min_data_in_leaf": 5})
+        >>> _ = r.fit(X, y, group=[20] * 20)            # 20 dates of 20 stocks
+        >>> s = r.predict(X)
+        >>> bool(s[y == 1].min() > s[y == 0].max()), r.importances().idxmax()
+        (True, 'f0')
+    """
+
+    name = "ranker"
+    Settings = RankerConfig
+    suffix = ".txt"
+
+    def __init__(self, lookback: int = 1, n_features: int = 0, settings=None, feature_names=None):
+        if lookback != 1:
+            raise ValueError(
+                f"lookback must be 1 for the ranker (a sample is one feature row), got "
+                f"{lookback!r}: run the ranker with RankerWalkForward, not WalkForward"
+            )
+        super().__init__(1, n_features, settings)
+        self.feature_names = list(feature_names) if feature_names is not None else None
+        if self.feature_names is not None:
+            if self.n_features and len(self.feature_names) != self.n_features:
+                raise ValueError(
+                    f"feature_names has {len(self.feature_names)} names, n_features is {self.n_features}"
+                )
+            self.n_features = len(self.feature_names)
+        self.booster = None
+
+    def _rows(self, X) -> np.ndarray:
+        X = np.asarray(X)
+        if X.ndim == 3 and X.shape[1] == 1:
+            X = X[:, 0, :]
+        if X.ndim != 2 or (self.n_features and X.shape[1] != self.n_features):
+            want = self.n_features or "n_features"
+            raise ValueError(f"X must have shape (n, {want}) or (n, 1, {want}), got {X.shape}")
+        return X
+
+    def fit(
+        self,
+        X,
+        y,
+        X_val=None,
+        y_val=None,
+        *,
+        group=None,
+        seed: int = 0,
+        epochs: int = 0,
+        batch_size: int = 0,
+        patience: int = 0,
+        warm: bool = False,
+    ) -> FitResult:
+        """Fit on rows ``X`` sorted by date, integer grades ``y`` and ``group``
+        (the number of rows of each date, in order). ``X_val``/``y_val``,
+        ``epochs``, ``batch_size``, ``patience`` and ``warm`` are not used
+        (``n_estimators`` rounds, no early stopping)."""
+        import lightgbm as lgb
+
+        if group is None:
+            raise ValueError(
+                "StockRanker.fit needs group= (rows per date): run the ranker with "
+                "RankerWalkForward, not WalkForward"
+            )
+        X = self._rows(X)
+        y = np.asarray(y)
+        group = np.asarray(group, dtype=np.int64)
+        if len(y) != len(X) or group.sum() != len(X) or (group < 1).any():
+            raise ValueError(
+                f"rows, labels and group sizes disagree: {len(X)} rows, {len(y)} labels, "
+                f"groups summing to {int(group.sum())}"
+            )
+        if not np.all(np.isfinite(y)) or np.any(y < 0) or np.any(y != np.round(y)):
+            raise ValueError("y must be integer relevance grades >= 0 (no NaN)")
+        if not self.n_features:
+            self.n_features = X.shape[1]
+        names = self.feature_names or [f"f{i}" for i in range(X.shape[1])]
+        ds = lgb.Dataset(
+            X, label=y.astype(np.int32), group=group, feature_name=names, free_raw_data=True
+        )
+        self.booster = lgb.train(
+            self.settings.params(seed), ds, num_boost_round=self.settings.n_estimators
+        )
+        self.feature_names = names
+        self.fitted = True
+        return FitResult(epochs=self.settings.n_estimators)
+
+    def predictor(self, n_windows: int = 1):
+        if self.booster is None:
+            raise ValueError("StockRanker: predict before fit (no model)")
+        booster, threads = self.booster, self.settings.num_threads
+        return lambda X: np.asarray(
+            booster.predict(self._rows(X), num_threads=threads), dtype=np.float64
+        )
+
+    def importances(self, kind: str = "gain") -> pd.Series:
+        """Feature importances of the fitted model (``"gain"`` or ``"split"``), by name."""
+        if self.booster is None:
+            raise ValueError("StockRanker: no importances before fit")
+        vals = self.booster.feature_importance(importance_type=kind)
+        return pd.Series(np.asarray(vals, dtype=float), index=self.booster.feature_name())
+
+    def save(self, path) -> Path:
+        """Write the LightGBM model text to ``path`` atomically (temp file + rename)."""
+        if self.booster is None:
+            raise ValueError("StockRanker: nothing to save before fit")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = self.booster.model_to_string()
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    def load(self, path) -> None:
+        """Replace the model with the one saved at ``path``.
+
+        Raises:
+            btlstm.models.ModelFileError: missing, corrupt, or a model for a
+                different number of features.
+        """
+        import lightgbm as lgb
+
+        from btlstm.models import ModelFileError
+
+        path = Path(path)
+        where = f"ranker model file {str(path)!r}"
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ModelFileError(f"{where} does not exist") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ModelFileError(f"{where} cannot be read ({type(e).__name__}: {e})") from None
+        try:
+            booster = lgb.Booster(model_str=text)
+        except Exception as e:  # lightgbm raises LightGBMError on a bad model text
+            raise ModelFileError(f"{where} is corrupt ({type(e).__name__}: {e})") from None
+        n = booster.num_feature()
+        if self.n_features and n != self.n_features:
+            raise ModelFileError(
+                f"{where} holds a model of {n} features, this run needs {self.n_features}"
+            )
+        self.booster, self.n_features = booster, n
+        self.feature_names = booster.feature_name()
+        self.fitted = True
+
+
+@dataclass
+class RankerFit:
+    """One ranker fit: number ``k``, fit ``date``, training ``n_samples``
+    (stock-days) over ``n_dates`` query groups, wall ``seconds``."""
+
+    k: int
+    date: str
+    n_samples: int
+    n_dates: int
+    seconds: float
+
+
+class RankerWalkForward:
+    """Walk-forward StockRanker scores for a panel, on the no-look-ahead schedule.
+
+    Args:
+        config: a :class:`~btlstm.walkforward.WalkForwardConfig` (or a dict of
+            its fields; None: the defaults). See the module docstring for the
+            fields the ranker uses.
+        settings: the ranker's :class:`RankerConfig` (or a dict); default:
+            ``config.model`` when ``config.learner == "ranker"``, else the defaults.
+        model: a ready model (a :class:`StockRanker` or a saved model path):
+            nothing is trained, it scores every day from ``test_start`` on.
+
+    Attributes:
+        fits: a :class:`RankerFit` per fit of the last :meth:`scores` call.
+        importances: ``DataFrame`` (fit date x feature) of the gain importances.
+        ranker: the last fitted :class:`StockRanker` (``.save(path)`` keeps it).
+        feature_names: the feature columns used.
+
+    Example:
+        >>> from btlstm.synthetic import synthetic_panel
+        >>> panel = synthetic_panel(n_symbols=8, n=160, seed=3)
+        >>> wf = RankerWalkForward({"min_train": 400, "retrain_every": 40},
+        ...                        {"n_estimators": 5, "min_data_in_leaf": 5, "horizons": [1, 5]})
+        >>> s = wf.scores(panel)
+        >>> s.shape, [f.date for f in wf.fits]
+        ((160, 8), ['2012-03-19', '2012-05-14', '2012-07-09'])
+        >>> bool(s.loc[:"2012-03-16"].isna().all().all()), bool(s.loc["2012-03-19"].notna().all())
+        (True, True)
+    """
+
+    def __init__(self, config=None, settings=None, model=None):
+        from btlstm.walkforward import WalkForwardConfig
+
+        if config is None:
+            config = WalkForwardConfig()
+        elif isinstance(config, Mapping):
+            config = WalkForwardConfig.from_dict(dict(config))
+        elif not isinstance(config, WalkForwardConfig):
+            raise ValueError(f"config must be a WalkForwardConfig or a dict, got {config!r}")
+        self.config = config
+        if settings is None and config.learner == "ranker":
+            settings = config.model
+        self.settings = StockRanker.make_settings(settings)
+        self.model = model
+        self.fits: list[RankerFit] = []
+        self.importances = pd.DataFrame()
+        self.ranker: StockRanker | None = None
+        self.feature_names: list[str] = []
+
+    # --------------------------------------------------------------- helpers
+    def _schedule(self):
+        from btlstm.schedule import Schedule
+
+        return Schedule(dataclasses.replace(self.config, lookback=1))
+
+    def _columns(self, feats: pd.DataFrame) -> list[str]:
+        cols = list(feats.columns)
+        if self.settings.feature_columns is None:
+            return cols
+        for f in self.settings.feature_columns:
+            if f not in cols:
+                raise ValueError(f"unknown ranker feature {f!r}{closest(f, cols)} (valid: {cols})")
+        return list(self.settings.feature_columns)
+
+    def _ready(self) -> StockRanker:
+        if isinstance(self.model, StockRanker):
+            r = self.model
+        else:
+            r = StockRanker(settings=self.settings)
+            r.load(self.model)
+        if r.booster is None or list(r.feature_names or []) != list(self.feature_names):
+            raise ValueError(
+                f"the ready ranker model has features {r.feature_names}, "
+                f"this run uses {self.feature_names}"
+            )
+        return r
+
+    # --------------------------------------------------------------- scores
+    def _prepare(self, panel, features):
+        """Feature rows, labels, grades and the schedule's symbol indexes."""
+        c, st = self.config, self.settings
+        if features is None:
+            features = cross_sectional_features(panel, horizons=st.horizons, dtype="float32")
+        cols = self._columns(features)
+        X = features[cols].to_numpy(dtype=np.float32)
+        symbols = list(panel)
+        row_dates = features.index.get_level_values(0).to_numpy(dtype="datetime64[ns]")
+        row_sym = pd.Index(symbols).get_indexer(features.index.get_level_values(1))
+        if (row_sym < 0).any():
+            raise ValueError("features hold symbols that are not in the panel")
+        label = forward_label(panel, c.horizon)
+        if not label.index.equals(features.index):
+            raise ValueError("features do not match the panel (rebuild them from this panel)")
+        has_x = np.isfinite(X).any(axis=1)
+        valid = has_x & np.isfinite(label.to_numpy())
+        sched = self._schedule()
+        order = np.argsort(row_sym, kind="stable")  # symbol-major, dates ascending
+        bounds = np.searchsorted(row_sym[order], np.arange(len(symbols) + 1))
+        pos = [order[bounds[j] : bounds[j + 1]] for j in range(len(symbols))]
+        keep = [j for j in range(len(symbols)) if len(pos[j])]
+        syms = [sched.index(symbols[j], row_dates[pos[j]], labelled=valid[pos[j]]) for j in keep]
+        cal = sched.calendar(syms) if syms else np.array([], dtype="datetime64[ns]")
+        return _Prep(
+            cols=cols,
+            X=X,
+            symbols=symbols,
+            row_sym=row_sym,
+            row_day=np.searchsorted(cal, row_dates),
+            label=label,
+            has_x=has_x,
+            valid=valid,
+            sched=sched,
+            syms=syms,
+            pos=[pos[j] for j in keep],
+            cal=cal,
+        )
+
+    def fit_dates(self, panel: Mapping[str, pd.DataFrame], features=None) -> list[str]:
+        """The fit dates :meth:`scores` would use, without training."""
+        p = self._prepare(panel, features)
+        if self.model is not None:
+            return [str(pd.Timestamp(p.cal[i]).date()) for i in p.sched.ready_start(p.cal)]
+        return [str(pd.Timestamp(p.cal[i]).date()) for i in p.sched.fit_bars(p.syms, p.cal)]
+
+    def scores(self, panel: Mapping[str, pd.DataFrame], features: pd.DataFrame | None = None):
+        """Scores of every stock on every day of the union calendar.
+
+        Args:
+            panel: ``{symbol: canonical frame}``.
+            features: the output of
+                :func:`~btlstm.xsfeatures.cross_sectional_features` for this
+                panel, if already computed (default: computed here with the
+                settings' ``horizons``, as float32).
+
+        Returns:
+            A ``date x symbol`` float frame (union calendar, panel order), NaN
+            where no score is allowed: before the first fit, after
+            ``test_end``, on days a stock has no bar, is suspended or has no
+            finite feature.
+        """
+        c, st = self.config, self.settings
+        p = self._prepare(panel, features)
+        self.feature_names = p.cols
+        X, cal, sched, syms = p.X, p.cal, p.sched, p.syms
+        grades_all = relevance_grades(p.label.where(p.valid), st.n_grades).to_numpy()
+        n_valid_day = np.bincount(p.row_day[p.valid], minlength=len(cal))
+
+        def scatter(masks) -> np.ndarray:
+            m = np.zeros(len(X), dtype=bool)
+            for where, mk in zip(p.pos, masks):
+                m[where[mk]] = True
+            return m
+
+        out = np.full(len(X), np.nan)
+        self.fits, imps, dates = [], [], []
+        if self.model is not None:
+            self.ranker = self._ready()
+            bars = sched.ready_start(cal)
+        else:
+            bars = sched.fit_bars(syms, cal)
+        for seg in sched.segments(bars, cal):
+            if self.model is None:
+                t0 = time.perf_counter()
+                rows = np.flatnonzero(scatter(sched.training_masks(syms, cal, seg.bar)))
+                day = p.row_day[rows]
+                per_day = np.bincount(day, minlength=len(cal))
+                g = grades_all[rows]
+                partial = np.flatnonzero((per_day > 0) & (per_day != n_valid_day))
+                if len(partial):  # some labels of those dates are not known yet: regrade
+                    sub = np.isin(day, partial)
+                    g[sub] = relevance_grades(p.label.iloc[rows[sub]], st.n_grades).to_numpy()
+                ranker = StockRanker(settings=st, feature_names=p.cols)
+                ranker.fit(X[rows], g, group=per_day[per_day > 0], seed=c.seed * 100003 + seg.k)
+                self.ranker = ranker
+                date = pd.Timestamp(cal[seg.bar])
+                secs = time.perf_counter() - t0
+                n_days = int((per_day > 0).sum())
+                self.fits.append(RankerFit(seg.k, str(date.date()), len(rows), n_days, secs))
+                imps.append(ranker.importances())
+                dates.append(date)
+            rows = np.flatnonzero(scatter([sched.predicts(s, seg) for s in syms]) & p.has_x)
+            if len(rows):
+                out[rows] = self.ranker.predict(X[rows])
+        self.importances = (
+            pd.DataFrame(imps, index=pd.DatetimeIndex(dates, name="date"))
+            if imps
+            else pd.DataFrame(columns=p.cols, dtype=float)
+        )
+        wide = np.full((len(cal), len(p.symbols)), np.nan)
+        wide[p.row_day, p.row_sym] = out
+        return pd.DataFrame(wide, index=pd.DatetimeIndex(cal, name="date"), columns=p.symbols)
+
+
+@dataclass
+class _Prep:
+    cols: list
+    X: np.ndarray
+    symbols: list
+    row_sym: np.ndarray
+    row_day: np.ndarray
+    label: pd.Series
+    has_x: np.ndarray
+    valid: np.ndarray
+    sched: object
+    syms: list
+    pos: list
+    cal: np.ndarray
+
+
+def ranker_quality(
+    scores: pd.DataFrame,
+    panel: Mapping[str, pd.DataFrame],
+    horizon: int = 5,
+    quantile: float = 0.1,
+) -> dict:
+    """How well ``scores`` rank the stocks' realised forward returns (after the run).
+
+    Uses :mod:`btlstm.metrics`: per date, :func:`~btlstm.metrics.cross_sectional_ic`
+    (Pearson IC and Spearman rank IC) and :func:`~btlstm.metrics.top_minus_bottom`
+    against :func:`~btlstm.xsfeatures.forward_label` (each stock's own next
+    ``horizon`` bars), summarised by :func:`~btlstm.metrics.ic_summary`. The
+    daily values overlap (``horizon``-bar returns on consecutive days), so the
+    t-statistics overstate the evidence roughly by ``sqrt(horizon)``.
+
+    Args:
+        scores: ``date x symbol`` scores (NaN: no score).
+        panel: the ``{symbol: frame}`` the scores are for.
+        horizon: bars of the realised return.
+        quantile: share of stocks in the top and bottom groups (0.1: deciles).
+
+    Returns:
+        ``{"horizon", "quantile", "ic": {mean, std, icir, t_stat, n},
+        "rank_ic": {...}, "top_minus_bottom": {"mean", "n"},
+        "daily": DataFrame(date; ic, rank_ic, top_minus_bottom)}``.
+
+    Example:
+        >>> from btlstm.synthetic import synthetic_panel
+        >>> from btlstm.xsfeatures import forward_label
+        >>> panel = synthetic_panel(n_symbols=10, n=60, seed=2)
+        >>> perfect = forward_label(panel, 5).unstack("symbol")     # an oracle, for the example
+        >>> q = ranker_quality(perfect, panel, horizon=5)
+        >>> round(q["rank_ic"]["mean"], 6), q["rank_ic"]["n"], q["top_minus_bottom"]["mean"] > 0
+        (1.0, 55, True)
+    """
+    from btlstm.metrics import cross_sectional_ic, ic_summary, top_minus_bottom
+
+    if not isinstance(scores, pd.DataFrame):
+        raise ValueError(f"scores must be a date x symbol DataFrame, got {type(scores).__name__}")
+    real = forward_label(panel, horizon).unstack("symbol")
+    real = real.reindex(index=scores.index, columns=scores.columns)
+    ic = cross_sectional_ic(scores, real, "pearson")
+    ric = cross_sectional_ic(scores, real, "spearman")
+    tmb = top_minus_bottom(scores, real, quantile)
+    finite = tmb[np.isfinite(tmb)]
+    return {
+        "horizon": int(horizon),
+        "quantile": float(quantile),
+        "ic": ic_summary(ic),
+        "rank_ic": ic_summary(ric),
+        "top_minus_bottom": {
+            "mean": float(finite.mean()) if len(finite) else float("nan"),
+            "n": int(len(finite)),
+        },
+        "daily": pd.DataFrame({"ic": ic, "rank_ic": ric, "top_minus_bottom": tmb}),
+    }
