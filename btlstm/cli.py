@@ -7,6 +7,7 @@ Commands:
   btlstm data list            the datasets of the catalogue and whether they are present
   btlstm data summary NAME    rows, dates and symbols of a dataset
   btlstm fetch NAME|TICKER... download from Yahoo Finance into the data directory (needs internet)
+  btlstm sweep --config FILE  a grid of model settings x seeds (btlstm.experiments), local or on Ray
 
 ``btlstm run <strategy>`` is generated: one subcommand per registered
 strategy (:mod:`btlstm.registry`), one flag per settings field
@@ -264,6 +265,30 @@ def _cmd_fetch(args) -> int:
     return 0
 
 
+def _cmd_sweep(args) -> int:
+    from btlstm.experiments import load_sweep, run_sweep
+    from btlstm.progress import setup_logging
+
+    sweep = load_sweep(args.config, repeats=args.repeats)  # every entry checked before any run
+    with setup_logging(quiet=args.quiet):
+        result = run_sweep(
+            sweep,
+            args.out,
+            engine=args.engine,
+            workers=args.workers,
+            address=args.address,
+            progress=not args.quiet,
+        )
+    means = result.summary.pivot_table(index="config", columns="metric", values="mean", sort=False)
+    cols = ["rmse", "hit_rate", "ic", "rank_ic", "loss_gap", "total_return", "sharpe"]
+    print(means.reindex(columns=cols).to_string(float_format=lambda v: f"{v:.4f}"))
+    print(
+        f"{result.ran} runs done, {result.reused} reused, {result.seconds:.0f}s: "
+        f"{result.paths['index.html']}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from btlstm import registry
 
@@ -307,6 +332,18 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--end")
     f.add_argument("--refresh", action="store_true")
     f.set_defaults(func=_cmd_fetch)
+
+    sw = sub.add_parser(
+        "sweep", help="a grid of model settings x seeds (regularization experiments)"
+    )
+    sw.add_argument("--config", required=True, metavar="TOML", help="the sweep file (examples/)")
+    sw.add_argument("--engine", choices=["local", "ray", "serial"], default="local")
+    sw.add_argument("--address", help="Ray cluster address (--engine ray; default: start one)")
+    sw.add_argument("--workers", type=int, help="parallel runs (default: the machine's cores)")
+    sw.add_argument("--repeats", type=int, help="seeds per configuration ([sweep] repeats)")
+    sw.add_argument("--out", default="btlstm-sweep", help="sweep folder (resumes if it exists)")
+    sw.add_argument("--quiet", action="store_true")
+    sw.set_defaults(func=_cmd_sweep)
     return p
 
 
