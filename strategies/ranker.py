@@ -48,7 +48,9 @@ SURVIVORSHIP_NOTE = (
     extra_lines=("is_st",),
     hidden=("score", "gate_data", "gate_line", "predictor", "predictor_kwargs", "log"),
     defaults={
-        "data": {"data": "csi300_members"},
+        # repair="drop": the member file has a few known bad rows (e.g. sh.600048 on
+        # 2019-03-27, close outside [low, high]); each dropped row is logged and reported
+        "data": {"data": "csi300_members", "repair": "drop"},
         "costs": {"market": "ashare"},
         "model": {
             "mode": "static",

@@ -136,6 +136,21 @@ def format_table(report: Mapping) -> str:
             )
     else:
         lines.append("prediction: not scored (no PredictionQuality analyzer)")
+    q = (report.get("scores") or {}).get("quality") or {}
+    for key, label in (("ic", "IC"), ("rank_ic", "rank IC")):  # a scorer's (the ranker's)
+        d = q.get(key)
+        if isinstance(d, Mapping):
+            lines.append(
+                f"scores ({report['scores'].get('scorer')}, h={q.get('horizon')}) daily {label}: "
+                f"mean {_f(d.get('mean'))}  ICIR {_f(d.get('icir'), 2)}  "
+                f"t {_f(d.get('t_stat'), 2)}  days {_i(d.get('n'))}"
+            )
+    tmb = q.get("top_minus_bottom")
+    if isinstance(tmb, Mapping):
+        lines.append(
+            f"scores top-minus-bottom {q.get('quantile')} quantile, mean {q.get('horizon')}-bar "
+            f"return: {_pct(tmb.get('mean'))}  days {_i(tmb.get('n'))}"
+        )
     for note in report.get("notes") or []:
         if not note.startswith("SYNTHETIC"):
             lines.append(f"note: {note}")
