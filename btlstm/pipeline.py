@@ -524,12 +524,15 @@ def run_backtest(settings, progress=None, title: str | None = None) -> RunResult
     cerebro = _cerebro(settings, test, panel, extra_test, lines)
     cerebro.addstrategy(plan.strategy, **params)
     by_name = {d._name: d for d in cerebro.datas}
+    bench = by_name.get(plan.predictor_data)  # the predictor's feed (an index), or data0
+    if bench is None:  # or the feed a strategy param 'benchmark' names (rotation: SPY)
+        bench = by_name.get(str({**plan.params, **settings.strategy.params}.get("benchmark")))
     add_standard_analyzers(
         cerebro,
         riskfree=0.0,
         signal=plan.signal,
         horizon=settings.model.horizon,
-        benchmark=by_name.get(plan.predictor_data),  # the predictor's feed (an index), or data0
+        benchmark=bench,
     )
     log.info(
         "running %s (%s%s) ...",

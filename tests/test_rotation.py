@@ -405,6 +405,7 @@ def test_btlstm_run_rotation_end_to_end_on_synthetic_sectors(tmp_path, learner, 
     assert names == ["rotation", "buy-and-hold SPY", "equal-weight sectors",
                      "momentum 3m top-2", "momentum 12-1 top-2"]  # fmt: skip
     assert report["benchmark"]["name"] == "buy-and-hold SPY"
+    assert report["benchmark"]["feed"] == "SPY"  # relative statistics against SPY, not data0
     assert report["provenance"]["adjusted"].startswith("total_return")
     assert report["costs"]["commission"] == 0.0001 and report["costs"]["slippage_perc"] == 0.0001
     assert set(report["prediction"]["per_asset"]) == set(SECTORS)
