@@ -29,7 +29,9 @@ column                    value at day t
 ========================  =====================================================
 
 Percentile ranks are pandas' ``rank(pct=True)`` (ties share their mean rank)
-among the stocks with a finite value that day.
+among the stocks with a finite value that day. Every price feature is a ratio
+of prices, never a price level: forward-adjusted (qfq) levels depend on
+dividends paid later, their ratios before day t do not.
 
 The label of the sample at day ``t`` is the stock's forward return over its
 own next ``horizon`` bars, ``close[t+h] / close[t] - 1``

@@ -284,3 +284,29 @@ def test_real_csi300_slice(data_dir):
     assert set(wf.importances.columns) >= {"ret_5", "turn", "is_st"}
     q = ranker_quality(s, panel)
     assert q["rank_ic"]["n"] > 400 and np.isfinite(q["rank_ic"]["mean"])
+
+
+def test_scores_reach_backtrader_as_a_line():
+    import backtrader as bt
+
+    from btlstm.feeds import add_panel
+    from btlstm.learners.ranker import with_scores
+
+    panel = synthetic_panel(n_symbols=4, n=120, seed=6, late_starters=1)
+    cfg = WalkForwardConfig(horizon=5, min_train=100, retrain_every=30)
+    scores = RankerWalkForward(cfg, SMALL).scores(panel)
+    seen = {s: {} for s in panel}
+
+    class Record(bt.Strategy):
+        def next(self):
+            for d in self.datas:
+                if d.tradable[0]:
+                    seen[d._name][bt.num2date(d.datetime[0]).date()] = d.score[0]
+
+    cerebro = bt.Cerebro(stdstats=False)
+    add_panel(cerebro, with_scores(panel, scores), extra_lines=("score",), progress=False)
+    cerebro.addstrategy(Record)
+    cerebro.run()
+    for s, f in panel.items():
+        got = np.array([seen[s][d.date()] for d in f.index])
+        assert np.array_equal(got, scores[s].reindex(f.index).to_numpy(), equal_nan=True)

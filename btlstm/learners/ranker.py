@@ -51,7 +51,14 @@ from btlstm.xsfeatures import (
     relevance_grades,
 )
 
-__all__ = ["RankerConfig", "StockRanker", "RankerFit", "RankerWalkForward", "ranker_quality"]
+__all__ = [
+    "RankerConfig",
+    "StockRanker",
+    "RankerFit",
+    "RankerWalkForward",
+    "ranker_quality",
+    "with_scores",
+]
 
 
 def _int(name: str, v, lo: int) -> int:
@@ -585,3 +592,27 @@ def ranker_quality(
         },
         "daily": pd.DataFrame({"ic": ic, "rank_ic": ric, "top_minus_bottom": tmb}),
     }
+
+
+def with_scores(
+    panel: Mapping[str, pd.DataFrame], scores: pd.DataFrame, column: str = "score"
+) -> dict[str, pd.DataFrame]:
+    """Copies of the panel's frames with the scores as a column, for
+    ``add_panel(cerebro, panel, extra_lines=(column,))``.
+
+    Each frame gets ``scores[symbol]`` on its own dates (NaN where there is
+    no score, and for a symbol missing from ``scores``).
+
+    Example:
+        >>> import pandas as pd
+        >>> days = pd.bdate_range("2020-01-01", periods=2)
+        >>> panel = {"A": pd.DataFrame({"close": [1.0, 2.0]}, index=days)}
+        >>> scores = pd.DataFrame({"A": [float("nan"), 0.3]}, index=days)
+        >>> with_scores(panel, scores)["A"]["score"].tolist()
+        [nan, 0.3]
+    """
+    out = {}
+    for sym, f in panel.items():
+        col = scores[sym].reindex(f.index) if sym in scores else np.nan
+        out[sym] = f.assign(**{column: col})
+    return out
