@@ -604,10 +604,11 @@ def run_backtest(settings, progress=None, title: str | None = None) -> RunResult
     # the baselines: same bars, same costs, separate cerebro runs
     for i, base in enumerate(plan.baselines, 1):
         base = _own_baseline(base, plan, settings)
-        name = base.name.format(feed=feed)
+        run_params = {**plan.params, **settings.strategy.params}
+        name = base.name.format(feed=feed, params=run_params)
         log.info("baseline %d/%d: %s", i, len(plan.baselines), name)
         bc = _cerebro(settings, test, panel, extra_test, lines)
-        bparams = dict(base.params)
+        bparams = {**{k: run_params[k] for k in base.share if k in run_params}, **base.params}
         if "history" in base.strategy.params._getkeys() and bparams.get("history") is None:
             bparams["history"] = history if panel else history[feed]  # bars before the test
         bc.addstrategy(base.strategy, **bparams)

@@ -67,14 +67,18 @@ _LOADED = False
 class Baseline:
     """A comparison run over the same feeds and costs (e.g. buy-and-hold).
 
-    ``name`` may contain ``{feed}`` (the first feed's name). ``strategy=None`` is
+    ``name`` may contain ``{feed}`` (the first feed's name) and ``{params[...]}``
+    (the strategy's params as run). ``strategy=None`` is
     the registered strategy itself, run with the user's params updated by ``params``
     and no predictor (e.g. ``Baseline("ranker alone", None, {"gate": False})``).
+    ``share`` names strategy params the baseline takes over from the run (e.g.
+    ``("topk", "rebalance")``: the same schedule as the strategy), under ``params``.
     """
 
     name: str
     strategy: type | None
     params: dict = field(default_factory=dict)
+    share: tuple = ()
 
 
 @dataclass

@@ -20,6 +20,9 @@ __all__ = ["SectorRotation", "ROTATION_COSTS"]
 #: ETF costs of the rotation run: 1 bp commission per fill and 1 bp slippage.
 ROTATION_COSTS = {"commission": 0.0001, "slippage": 0.0001}
 
+#: What the momentum baselines take over from the rotation as run: same schedule and k.
+_SAME = ("topk", "rebalance", "cash_filter", "percent", "benchmark")
+
 
 @register_strategy(
     "rotation",
@@ -51,8 +54,8 @@ ROTATION_COSTS = {"commission": 0.0001, "slippage": 0.0001}
     baselines=[
         Baseline("buy-and-hold SPY", BuyAndHold, {"data_name": "SPY"}),
         Baseline("equal-weight sectors", EqualWeight, {"exclude": ("SPY",)}),
-        Baseline("momentum 3m top-2", MomentumRotation, {"momentum": "3m"}),
-        Baseline("momentum 12-1 top-2", MomentumRotation, {"momentum": "12-1"}),
+        Baseline("momentum 3m top-{params[topk]}", MomentumRotation, {"momentum": "3m"}, _SAME),
+        Baseline("momentum 12-1 top-{params[topk]}", MomentumRotation, {"momentum": "12-1"}, _SAME),
     ],
     title="Sector rotation: top {params[topk]} of the sectors by pooled LSTM forecast, "
     "{params[rebalance]}, on {data}",

@@ -423,3 +423,22 @@ def test_btlstm_run_rotation_end_to_end_on_synthetic_sectors(tmp_path, learner, 
     from btlstm.report import load_report
 
     assert len(load_report(out).tables["forecasts"]) == len(fc)
+
+
+def test_momentum_baselines_follow_the_rotations_schedule_and_k(tmp_path, capsys):
+    _write_yahoo(sectors(n=700, seed=6, start="2012-01-02"), tmp_path / "data")
+    out = tmp_path / "out"
+    argv = ["run", "rotation", "--data-dir", str(tmp_path / "data"), "--train-start",
+            "2012-01-01", "--test-start", "2013-06-03", "--test-end", "2014-06-02",
+            "--learner", "ridge", "--topk", "3", "--rebalance", "weekly", "--quiet",
+            "--no-plots", "--out", str(out)]  # fmt: skip
+    assert _cli(argv) == 0, capsys.readouterr().err
+    report = json.loads((out / "report.json").read_text())
+    names = [r["name"] for r in report["comparison"]]
+    assert names[3:] == ["momentum 3m top-3", "momentum 12-1 top-3"]
+    for base in report["run"]["baselines"][2:]:
+        assert base["strategy_params"]["topk"] == 3
+        assert base["strategy_params"]["rebalance"] == "weekly"
+    w = pd.read_csv(out / "weights.csv")
+    held = w[(w["symbol"] != "cash") & (w["weight"] > 0.01)].groupby("date")["symbol"].nunique()
+    assert held.max() == 3
