@@ -150,14 +150,24 @@ def price_limit(symbol, when, is_st: bool = False, costs: dict | None = None) ->
     c = ASHARE_COSTS if costs is None else {**ASHARE_COSTS, **costs}
     if is_st:
         return c["limit_st"]
-    m = _CODE.search(str(symbol or ""))
-    code = m.group(1) if m else ""
-    if code.startswith("688"):
+    board = _board(symbol)
+    if board == "star":
         return c["limit_growth"]
-    if code.startswith(("300", "301")):
+    if board == "chinext":
         start = _as_date(c["chinext_20_from"])
         return c["limit_growth"] if _as_date(when) >= start else c["limit"]
     return c["limit"]
+
+
+def _board(symbol) -> str:
+    """``"star"`` (688xxx), ``"chinext"`` (300xxx, 301xxx) or ``"main"``, by the code."""
+    m = _CODE.search(str(symbol or ""))
+    code = m.group(1) if m else ""
+    if code.startswith("688"):
+        return "star"
+    if code.startswith(("300", "301")):
+        return "chinext"
+    return "main"
 
 
 def round_lot(size, lot: int = ASHARE_COSTS["lot"]) -> int:
@@ -206,6 +216,7 @@ class AShareCommission(bt.CommInfoBase):
     )
 
     def _today(self):
+        """The clock's current date (an ordinal float keyed cache: num2date is slow)."""
         if self.p.clock is None:
             raise RuntimeError(
                 "AShareCommission: the historical stamp tax needs `clock` (a data feed); "
@@ -217,7 +228,14 @@ class AShareCommission(bt.CommInfoBase):
         """The stamp tax rate of a fill now."""
         if self.p.stamp_tax is not None:
             return float(self.p.stamp_tax) if sell else 0.0
-        return stamp_tax(self._today(), sell)
+        if self.p.clock is None:
+            self._today()  # raises, naming the fix
+        key = (self.p.clock.datetime[0], sell)
+        cache = self.__dict__.setdefault("_rates", {})
+        rate = cache.get(key)
+        if rate is None:
+            rate = cache[key] = stamp_tax(self._today(), sell)
+        return rate
 
     def _getcommission(self, size, price, pseudoexec):
         if not size:
@@ -300,6 +318,9 @@ class AShareFiller(TradableFiller):
         self.blocked: dict = {}
         self.log: list = []
         self._bought: dict = {}  # data -> (date, shares bought on that date)
+        self._has: dict = {}  # data -> (has a tradable line, has an is_st line, board)
+        start = _dt.datetime.combine(_as_date(self.costs["chinext_20_from"]), _dt.time())
+        self._chinext = bt.date2num(start)  # first day of ChiNext's 20% limit
 
     def _refuse(self, order, day, reason):
         self.blocked[reason] = self.blocked.get(reason, 0) + 1
@@ -307,27 +328,48 @@ class AShareFiller(TradableFiller):
         order.addinfo(blocked=reason)
         return 0
 
+    def _lines(self, data):
+        got = self._has.get(data)
+        if got is None:
+            aliases = data.getlinealiases()
+            got = self._has[data] = ("tradable" in aliases, "is_st" in aliases, _board(data._name))
+        return got
+
+    def _limit(self, board: str, st: bool, dt: float) -> float:
+        """:func:`price_limit` from the cached board and Backtrader's float date ``dt``."""
+        c = self.costs
+        if st:
+            return c["limit_st"]
+        if board == "star":
+            return c["limit_growth"]
+        if board == "chinext":
+            return c["limit_growth"] if dt >= self._chinext else c["limit"]
+        return c["limit"]
+
     def __call__(self, order, price, ago):
         data = order.data
-        day = data.datetime.date(ago)
-        if "tradable" in data.getlinealiases():
+        dt = data.datetime[ago]
+        has_tradable, has_st, board = self._lines(data)
+        if has_tradable:
             flag = data.tradable[ago]
             if not flag == flag or flag <= 0:
-                return self._refuse(order, day, "suspended")
-        size = super().__call__(order, price, ago)
+                return self._refuse(order, data.datetime.date(ago), "suspended")
+        size = abs(order.executed.remsize)
+        if self.perc is not None:
+            size = min(size, (data.volume[ago] * self.perc) // 100)
         if not size:
             return 0
         if len(data) > 1 - ago:  # a previous bar exists
             prev = data.close[ago - 1]
             if prev > 0 and price == price:
-                st = "is_st" in data.getlinealiases() and data.is_st[ago] > 0
-                limit = price_limit(data._name, day, st, self.costs)
+                limit = self._limit(board, has_st and data.is_st[ago] > 0, dt)
                 move = price / prev - 1.0
                 tol = self.costs["limit_tolerance"]
                 if order.isbuy() and move >= limit - tol:
-                    return self._refuse(order, day, "limit-up")
+                    return self._refuse(order, data.datetime.date(ago), "limit-up")
                 if not order.isbuy() and move <= -(limit - tol):
-                    return self._refuse(order, day, "limit-down")
+                    return self._refuse(order, data.datetime.date(ago), "limit-down")
+        day = int(dt)  # the bar's date as Backtrader's day number
         if order.isbuy():
             when, qty = self._bought.get(data, (None, 0))
             self._bought[data] = (day, (qty if when == day else 0) + size)
@@ -336,7 +378,7 @@ class AShareFiller(TradableFiller):
             if when == day and qty:
                 free = max(0, self.broker.getposition(data).size - qty)
                 if free <= 0:
-                    return self._refuse(order, day, "t+1")
+                    return self._refuse(order, data.datetime.date(ago), "t+1")
                 size = min(size, free)
         return size
 

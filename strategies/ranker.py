@@ -18,7 +18,6 @@ import pandas as pd
 
 import btlstm  # noqa: F401  (Backtrader compatibility patches for Python 3.10+)
 from btlstm.ashare import round_lot
-from btlstm.rebalance import is_tradable
 from btlstm.registry import Baseline, register_strategy
 from strategies.buyhold import BuyAndHold, EqualWeight
 
@@ -177,6 +176,8 @@ class RankerGated(bt.Strategy):
             self.signals = {d._name: s for d, s in zip(self.stocks, self.scores, strict=True)}
 
         self.index = {id(d): i for i, d in enumerate(self.stocks)}
+        trad = [d.tradable if "tradable" in d.lines.getlinealiases() else None for d in self.stocks]
+        self._rows = list(zip(self.scores, trad, self.st, strict=True))
         self.fill_bar = {}  # stock index -> bar its current position was bought at
         self.pending = {}  # stock index -> live order
         self.gate_log = []  # (date, gate value, bullish)
@@ -251,24 +252,28 @@ class RankerGated(bt.Strategy):
         if not bullish:
             return
 
-        # buys: the top-ranked tradable stocks not held
-        held = sum(
-            1
-            for i, d in enumerate(self.stocks)
-            if self.getposition(d).size > 0 and not (i in self.pending and self.pending[i].issell())
+        # buys: the top-ranked tradable stocks not held (fill_bar holds the positions)
+        pending = self.pending
+        selling = sum(1 for i in self.fill_bar if i in pending and pending[i].issell())
+        n_pending_buys = sum(1 for o in pending.values() if o.isbuy())
+        n = min(
+            self.p.n_buy, self.p.max_positions - (len(self.fill_bar) - selling) - n_pending_buys
         )
-        n_pending_buys = sum(1 for o in self.pending.values() if o.isbuy())
-        n = min(self.p.n_buy, self.p.max_positions - held - n_pending_buys)
         if n <= 0:
             return
         cand = []
-        for i, d in enumerate(self.stocks):
-            s = self.scores[i][0]
-            if s != s or i in self.pending or self.getposition(d).size != 0:
+        held = self.fill_bar
+        exclude_st = self.p.exclude_st
+        # lines read as array[idx] (what line[0] does, without the call): hot loop
+        for i, (sc, tr, st) in enumerate(self._rows):
+            s = sc.array[sc.idx]
+            if s != s or i in pending or i in held:
                 continue
-            if not is_tradable(d):
-                continue
-            if self.p.exclude_st and self.st[i] is not None and self.st[i][0] > 0:
+            if tr is not None:
+                v = tr.array[tr.idx]
+                if not v > 0:  # 0 or NaN: suspended or not listed
+                    continue
+            if exclude_st and st is not None and st.array[st.idx] > 0:
                 continue
             cand.append((-s, i))
         if not cand:
