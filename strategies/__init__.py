@@ -1,7 +1,11 @@
 """Backtrader strategies for btlstm: they read lines (signals), never models.
 
 ``BuyAndHold`` and ``EqualWeight`` are baselines (``strategies.buyhold``);
-``HoldNDays`` trades a prediction line (``strategies.hold``). A module that
+``HoldNDays`` trades a prediction line (``strategies.hold``); ``RankerGated``
+buys top-ranked stocks under a gate line (``strategies.ranker``);
+``SectorRotation`` holds the top forecast sectors (``strategies.rotation``) and
+``MomentumRotation`` is its trailing-momentum baseline (``strategies.momentum``).
+A module that
 registers its strategy with :func:`btlstm.registry.register_strategy` gets
 ``btlstm run <name>``, its flags and its TOML keys; the registry imports every
 module of this package on first use. Strategy modules
@@ -13,12 +17,22 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["BuyAndHold", "EqualWeight", "HoldNDays"]
+__all__ = [
+    "BuyAndHold",
+    "EqualWeight",
+    "HoldNDays",
+    "MomentumRotation",
+    "RankerGated",
+    "SectorRotation",
+]
 
 _WHERE = {
     "BuyAndHold": "strategies.buyhold",
     "EqualWeight": "strategies.buyhold",
     "HoldNDays": "strategies.hold",
+    "MomentumRotation": "strategies.momentum",
+    "RankerGated": "strategies.ranker",
+    "SectorRotation": "strategies.rotation",
 }
 
 
