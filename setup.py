@@ -25,6 +25,8 @@ setup(
     extras_require={
         "test": ["pytest>=7"],
         "dev": ["pytest>=7", "ruff>=0.4"],
+        # btlstm sweep --engine ray (btlstm.experiments); not in "test": the Ray test is slow
+        "ray": ["ray>=2.9"],
     },
     entry_points={"console_scripts": ["btlstm=btlstm.cli:main"]},
     classifiers=[
