@@ -937,9 +937,7 @@ def paired_tests(runs: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame
 
     rows = []
     if reference not in set(runs["config"]):
-        return pd.DataFrame(
-            columns=["config", "metric", "n", "mean_diff", "better", "wilcoxon_p", "ttest_p"]
-        )
+        return pd.DataFrame(columns=_TEST_COLUMNS)
     ref = runs[runs["config"] == reference].set_index("seed")
     for name in dict.fromkeys(runs["config"]):
         if name == reference:
@@ -971,7 +969,10 @@ def paired_tests(runs: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame
                     "ttest_p": tp,
                 }
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=_TEST_COLUMNS)
+
+
+_TEST_COLUMNS = ["config", "metric", "n", "mean_diff", "better", "wilcoxon_p", "ttest_p"]
 
 
 def _boxplots(runs: pd.DataFrame, ensemble: pd.DataFrame, reference: str) -> bytes:

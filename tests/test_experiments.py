@@ -292,3 +292,5 @@ def test_summary_and_paired_tests_by_hand():
     assert t.loc["rmse", "mean_diff"] == 0.5
     assert t.loc["rmse", "better"] == 0 and t.loc["ic", "better"] == 5  # lower vs higher is better
     assert t.loc["rmse", "wilcoxon_p"] == pytest.approx(0.0625)  # the smallest p with 5 pairs
+    only_ref = ex.paired_tests(runs[runs.config == "none"], "none")
+    assert only_ref.empty and list(only_ref.columns)[:3] == ["config", "metric", "n"]
