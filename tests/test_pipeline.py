@@ -57,7 +57,12 @@ def test_settings_round_trip_and_layers():
     d = s.to_dict()
     assert d["model"]["lstm_units"] == 8 and d["model"]["dense_units"] == [32, 16]
     assert d["strategy"] == {"name": "hold", "hold": 3}
-    assert d["costs"] == {"cash": 1_000_000.0, "commission": 0.0003, "slippage": 0.0002}
+    assert d["costs"] == {
+        "cash": 1_000_000.0,
+        "commission": 0.0003,
+        "slippage": 0.0002,
+        "market": "index",
+    }
     again = Settings.from_dict(d)
     assert again == s and again.to_dict() == d
     assert json.loads(json.dumps(d)) == d  # plain JSON
