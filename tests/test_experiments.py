@@ -180,6 +180,50 @@ def test_interrupted_sweep_resumes_without_redoing_finished_runs(serial, tiny_to
                  "--quiet"]) == 0  # fmt: skip
 
 
+def test_sweep_killed_with_sigkill_resumes_without_redoing_finished_runs(
+    serial, tiny_toml, tmp_path
+):
+    """A real process killed (SIGKILL) after its first finished run: the restart runs
+    only what is missing and leaves the finished run files as they were."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "killed"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0")
+    cmd = [sys.executable, "-m", "btlstm.cli", "sweep", "--config", str(tiny_toml),
+           "--out", str(out), "--engine", "serial", "--quiet"]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            if (out / "runs").is_dir() and any((out / "runs").glob("*.json")):
+                break
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    finished = sorted(p.name for p in (out / "runs").glob("*.json"))
+    assert 1 <= len(finished) < 4, finished  # killed midway, after a run was written
+    stamp = {n: ((out / "runs" / n).stat().st_mtime_ns, (out / "runs" / n).read_bytes())
+             for n in finished}  # fmt: skip
+
+    again = []
+
+    def counted(task):
+        again.append(f"{task['config']}__{task['seed']}.json")
+        return ex.run_task(task)
+
+    res = run_sweep(load_sweep(tiny_toml), out, engine="serial", task_fn=counted, progress=False)
+    assert sorted(again + finished) == sorted(p.name for p in (out / "runs").glob("*.json"))
+    assert not set(again) & set(finished) and res.reused == len(finished)
+    for name, (mtime, data) in stamp.items():
+        p = out / "runs" / name
+        assert (p.stat().st_mtime_ns, p.read_bytes()) == (mtime, data)
+    np.testing.assert_array_equal(_metrics(res.runs), _metrics(serial.runs))
+
+
 def test_changed_settings_rerun_only_that_configuration(serial, tiny_toml, tmp_path):
     import shutil
 
