@@ -20,7 +20,10 @@ _DATA = Path(
     os.environ.get("BTLSTM_DATA") or Path(__file__).resolve().parent.parent / "shared" / "data"
 )
 if _DATA.is_dir():
-    os.environ.setdefault("BTLSTM_DATA", str(_DATA))
+    # absolute, because the doctests run inside the data folder (a relative
+    # BTLSTM_DATA such as CI's ../shared/data would then point nowhere)
+    _DATA = _DATA.resolve()
+    os.environ["BTLSTM_DATA"] = str(_DATA)
 
 
 @pytest.fixture(autouse=True)
