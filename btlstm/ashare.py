@@ -42,12 +42,12 @@ of the limit: a buy opening at +9.8% or more on the main board is refused.
 from __future__ import annotations
 
 import datetime as _dt
-import math
 import re
 
 import backtrader as bt
 
 from btlstm import _compat  # noqa: F401  (Backtrader on Python 3.10+)
+from btlstm.broker import check_number
 from btlstm.feeds import TradableFiller
 
 __all__ = [
@@ -386,13 +386,6 @@ class AShareFiller(TradableFiller):
         return f"AShareFiller(perc={self.perc!r})"
 
 
-def _number(name, value, minimum=0.0):
-    x = float(value)
-    if not math.isfinite(x) or x < minimum:
-        raise ValueError(f"`{name}` must be a finite number >= {minimum}, got {value!r}")
-    return x
-
-
 def setup_ashare_broker(
     cerebro: bt.Cerebro,
     cash: float = ASHARE_COSTS["cash"],
@@ -432,12 +425,12 @@ def setup_ashare_broker(
         raise TypeError(f"`cerebro` must be a backtrader.Cerebro, got {cerebro!r}")
     if not cerebro.datas:
         raise ValueError("setup_ashare_broker: add the feeds first (the stamp tax needs a clock)")
-    cash = _number("cash", cash)
-    commission = _number("commission", commission)
-    min_commission = _number("min_commission", min_commission)
-    slippage_perc = _number("slippage_perc", slippage_perc)
+    cash = check_number("cash", cash)
+    commission = check_number("commission", commission)
+    min_commission = check_number("min_commission", min_commission)
+    slippage_perc = check_number("slippage_perc", slippage_perc)
     if stamp_tax_rate is not None:
-        stamp_tax_rate = _number("stamp_tax_rate", stamp_tax_rate)
+        stamp_tax_rate = check_number("stamp_tax_rate", stamp_tax_rate)
     rules = {
         **ASHARE_COSTS,
         **(costs or {}),
@@ -478,15 +471,18 @@ def setup_us_broker(
     costs in effect.
     """
     broker = cerebro.broker
-    broker.setcash(_number("cash", cash))
+    broker.setcash(check_number("cash", cash))
     broker.addcommissioninfo(
         PerShareCommission(
-            per_share=_number("per_share", per_share),
-            min_per_order=_number("min_per_order", min_per_order),
+            per_share=check_number("per_share", per_share),
+            min_per_order=check_number("min_per_order", min_per_order),
         )
     )
     broker.set_slippage_perc(
-        _number("slippage_perc", slippage_perc), slip_open=True, slip_limit=True, slip_match=True
+        check_number("slippage_perc", slippage_perc),
+        slip_open=True,
+        slip_limit=True,
+        slip_match=True,
     )
     return dict(
         US_COSTS, cash=cash, per_share=per_share, min_per_order=min_per_order,

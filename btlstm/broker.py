@@ -26,7 +26,7 @@ import math
 
 import backtrader as bt
 
-__all__ = ["INDEX_COSTS", "setup_broker"]
+__all__ = ["INDEX_COSTS", "check_number", "setup_broker"]
 
 INDEX_COSTS = {
     "cash": 1_000_000.0,
@@ -38,7 +38,9 @@ INDEX_COSTS = {
 """Default costs of :func:`setup_broker` (index traded through an index ETF)."""
 
 
-def _check_number(name: str, value, minimum: float, strict: bool) -> float:
+def check_number(name: str, value, minimum: float = 0.0, strict: bool = False) -> float:
+    """``float(value)``, or ValueError naming ``name`` unless finite and >= ``minimum``
+    (> with ``strict``): the one check of every cost and cash setting."""
     try:
         x = float(value)
     except (TypeError, ValueError):
@@ -82,9 +84,9 @@ def setup_broker(
     """
     if not isinstance(cerebro, bt.Cerebro):
         raise TypeError(f"`cerebro` must be a backtrader.Cerebro, got {cerebro!r}")
-    cash = _check_number("cash", cash, 0.0, strict=True)
-    commission = _check_number("commission", commission, 0.0, strict=False)
-    slippage_perc = _check_number("slippage_perc", slippage_perc, 0.0, strict=False)
+    cash = check_number("cash", cash, 0.0, strict=True)
+    commission = check_number("commission", commission, 0.0, strict=False)
+    slippage_perc = check_number("slippage_perc", slippage_perc, 0.0, strict=False)
     if commission >= 1.0:
         raise ValueError(f"`commission` is a fraction of traded value (< 1), got {commission!r}")
     if slippage_perc >= 1.0:

@@ -31,8 +31,6 @@ applied to day ``t``'s features: nothing after ``t`` reaches them.
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -269,18 +267,9 @@ class StockRanker(Learner):
         """Write the LightGBM model text to ``path`` atomically (temp file + rename)."""
         if self.booster is None:
             raise ValueError("StockRanker: nothing to save before fit")
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = self.booster.model_to_string()
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        from btlstm.data.cache import atomic_write_bytes
+
+        return atomic_write_bytes(Path(path), self.booster.model_to_string().encode("utf-8"))
 
     def load(self, path) -> None:
         """Replace the model with the one saved at ``path``.

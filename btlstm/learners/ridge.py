@@ -12,8 +12,7 @@ Formula:
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,16 +108,11 @@ class RidgeLearner(Learner):
         path = Path(path)
         if self.coef is None:
             raise ValueError("RidgeLearner: nothing to save before fit")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.npz", dir=path.parent)
-        os.close(fd)
-        try:
-            np.savez(tmp, coef=self.coef, shape=np.array([self.lookback, self.n_features]))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        from btlstm.data.cache import atomic_write_bytes
+
+        buf = io.BytesIO()
+        np.savez(buf, coef=self.coef, shape=np.array([self.lookback, self.n_features]))
+        return atomic_write_bytes(path, buf.getvalue())
 
     def load(self, path) -> None:
         from btlstm.models import ModelFileError
