@@ -184,6 +184,9 @@ class LSTMLearner(Learner):
         patience=3,
         warm=False,
     ) -> FitResult:
+        from btlstm._compat import import_tensorflow_quietly
+
+        import_tensorflow_quietly()  # the "Could not find cuda drivers" chatter stays hidden
         import keras
 
         if self.pretrained:
