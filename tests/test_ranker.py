@@ -8,6 +8,7 @@ import textwrap
 import numpy as np
 import pandas as pd
 import pytest
+from lookahead import rewrite_after  # tests/lookahead.py: the shared future rewrite
 
 from btlstm.learners import get_learner, settings_class
 from btlstm.learners.ranker import (
@@ -123,22 +124,6 @@ def test_exact_sample_counts_and_fit_dates(embargo, window, expect):
     assert list(wf.importances.columns) == wf.feature_names and len(wf.importances) == len(bars)
 
 
-def _rewrite_after(panel, t, seed=99):
-    rng = np.random.default_rng(seed)
-    out = {}
-    for s, f in panel.items():
-        f = f.copy()
-        after = f.index > t
-        k = int(after.sum())
-        if k:
-            fac = np.exp(np.cumsum(rng.normal(0, 0.2, k)))
-            for col in ("open", "high", "low", "close"):
-                f.loc[after, col] = f.loc[after, col].to_numpy() * fac
-            f.loc[after, "amount"] = f.loc[after, "amount"].to_numpy() * rng.uniform(0.1, 10, k)
-        out[s] = f
-    return out
-
-
 @pytest.fixture(scope="module")
 def holey():
     """Late starters, stoppers, and a 2-bar hole in one stock just before the fit at bar 150
@@ -157,7 +142,7 @@ def test_scores_do_not_look_ahead(holey, probe):
     wf = RankerWalkForward(cfg, SMALL)
     before = wf.scores(panel)
     assert str(cal[150].date()) in [f.date for f in wf.fits]
-    after = RankerWalkForward(cfg, SMALL).scores(_rewrite_after(panel, t))
+    after = RankerWalkForward(cfg, SMALL).scores(rewrite_after(panel, t))
     pd.testing.assert_frame_equal(before.loc[:t], after.loc[:t])
     late = before.loc[t:].iloc[1:]
     changed = ~np.isclose(late.to_numpy(), after.loc[late.index].to_numpy(), equal_nan=True)
@@ -173,7 +158,7 @@ def test_the_fit_date_probe_catches_labels_used_one_bar_early(holey, monkeypatch
 
     monkeypatch.setattr(RankerWalkForward, "_schedule", early)
     before = RankerWalkForward(cfg, SMALL).scores(panel)
-    after = RankerWalkForward(cfg, SMALL).scores(_rewrite_after(panel, t))
+    after = RankerWalkForward(cfg, SMALL).scores(rewrite_after(panel, t))
     assert not np.allclose(
         before.loc[t].to_numpy(), after.loc[t].to_numpy(), equal_nan=True, rtol=0, atol=0
     )

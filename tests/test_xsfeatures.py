@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from lookahead import rewrite_after  # tests/lookahead.py: the shared future rewrite
 
 from btlstm.synthetic import synthetic_panel
 from btlstm.xsfeatures import (
@@ -143,30 +144,12 @@ def test_bad_arguments_name_the_problem():
     assert wide(panel, "close").shape == (30, 3)
 
 
-def _rewrite_after(panel, t, seed=99):
-    """Wild but valid bars after date t (same shape; OHLC scaled together)."""
-    rng = np.random.default_rng(seed)
-    out = {}
-    for s, f in panel.items():
-        f = f.copy()
-        after = f.index > t
-        k = int(after.sum())
-        if k:
-            fac = np.exp(np.cumsum(rng.normal(0, 0.2, k)))
-            for col in ("open", "high", "low", "close"):
-                f.loc[after, col] = f.loc[after, col].to_numpy() * fac
-            f.loc[after, "amount"] = f.loc[after, "amount"].to_numpy() * rng.uniform(0.1, 10, k)
-            f.loc[after, "volume"] = f.loc[after, "volume"].to_numpy() * rng.uniform(0.1, 10, k)
-        out[s] = f
-    return out
-
-
 @pytest.mark.parametrize("probe", [70, 150])
 def test_features_do_not_look_ahead(probe):
     panel = synthetic_panel(n_symbols=6, n=240, seed=5, late_starters=1, stoppers=1)
     t = panel["SYN0003"].index[probe]
     before = cross_sectional_features(panel)
-    after = cross_sectional_features(_rewrite_after(panel, t))
+    after = cross_sectional_features(rewrite_after(panel, t))
     d = before.index.get_level_values("date")
     past, future = before[d <= t], after[d <= t]
     pd.testing.assert_frame_equal(past, future)
