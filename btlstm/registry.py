@@ -301,7 +301,7 @@ def _ranker_scores(settings, panel, cache_dir=None, progress=None) -> dict:
     from btlstm.learners.ranker import RankerWalkForward, ranker_quality
 
     wf = RankerWalkForward(settings.model)
-    scores = wf.scores(panel)
+    scores = wf.scores(panel, progress=progress)
     m = settings.model
     test = scores
     if m.test_start is not None:

@@ -8,7 +8,7 @@ the ``btlstm run <strategy>`` flags use the same names::
                                   side by side the learner's own settings
                                   (for the LSTM: btlstm.learners.lstm.LSTMSettings)
     [strategy]  StrategySettings  a registered strategy's name and its params
-    [costs]     CostSettings      cash, commission, slippage
+    [costs]     CostSettings      cash, commission, slippage, market, per_share
     [output]    OutputSettings    output folder, model cache, plots, quiet
 
 Values are layered, later wins: the dataclass defaults, the strategy's own
@@ -41,6 +41,7 @@ from btlstm._settings import (
     field_types,
     optional,
 )
+from btlstm.ashare import US_COSTS
 from btlstm.broker import INDEX_COSTS
 from btlstm.walkforward import WalkForwardConfig
 
@@ -98,6 +99,7 @@ class CostSettings:
     commission: float = INDEX_COSTS["commission"]  # per fill, fraction of traded value
     slippage: float = INDEX_COSTS["slippage_perc"]  # fraction of price, capped at the bar's range
     market: str = "index"  # rules: "index" (ETF costs), "ashare" (btlstm.ashare), "us" (per share)
+    per_share: float = US_COSTS["per_share"]  # market "us": USD per share on stocks
 
 
 @dataclass
@@ -397,6 +399,13 @@ class Settings:
                 f"{self.where('costs', 'market')}: expected one of {list(MARKETS)}, "
                 f"got {self.costs.market!r}{closest(str(self.costs.market), MARKETS)}"
             )
+        from btlstm.broker import check_number
+
+        for key in ("cash", "commission", "slippage", "per_share"):  # before any training
+            try:
+                check_number(key, getattr(self.costs, key))
+            except ValueError as e:
+                raise SettingsError(f"{self.where('costs', key)}: {e}") from None
         if self.data.repair not in ("raise", "drop"):
             raise SettingsError(
                 f"{self.where('data', 'repair')}: expected 'raise' or 'drop', "

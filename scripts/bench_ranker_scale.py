@@ -1,23 +1,48 @@
-"""Scale of the gated ranker backtest: microseconds per feed-bar against plain Backtrader.
+"""Scale of the gated ranker backtest, and the fastest correct way to run many feeds.
 
 For 50 / 150 / 300 stocks of ``csi300_members`` over 2015-01-05 .. 2017-05-01
-(or a synthetic panel with ``--synthetic``), each case runs in its own
-process (so peak memory is that case's):
+(or a synthetic panel with ``--synthetic``), with precomputed scores (random,
+seeded) and a precomputed gate line (``btlstm run ranker`` computes both
+before Backtrader starts, so this is the backtest's own cost). Every case runs
+in its own process, so its peak memory is its own, and the cases are
+interleaved over ``--rounds`` rounds (the fastest round counts): the machine's
+noise hits every case alike.
 
-- ``plain``: the same feeds (aligned panel with ``score``, ``is_st``,
-  ``tradable`` lines, plus the gate feed) and an empty strategy;
-- ``gated``: :class:`strategies.ranker.RankerGated` with precomputed scores
-  (random, seeded) and a precomputed gate line, the A-share broker
-  (``setup_ashare_broker``); no analyzers in either;
-- ``gated-next``: the same with ``runonce=False`` (bar-by-bar mode): its
-  orders must be identical to ``gated``'s.
+Part 1, scale (every size):
 
-It prints microseconds per feed-bar (``cerebro.run`` seconds / (feeds x bars)),
-the ratio gated / plain (target <= 1.3), the orders count, whether the run
-modes gave identical orders, and the peak resident memory of each process.
+- ``plain``: THE BASELINE: the stock feeds aligned on one calendar with the
+  ``score``, ``is_st`` and ``tradable`` lines, plus the gate feed, read
+  bar by bar (``PandasFeed(lean=False)``: Backtrader's own load path), and an
+  empty strategy; ``bt.Cerebro(stdstats=False)``, ``runonce=True``;
+- ``gated``: the same feeds and cerebro, :class:`strategies.ranker.RankerGated`
+  (10 buys a day, 20% of the portfolio a day, 50 positions at most) on the
+  A-share broker (``setup_ashare_broker`` on :class:`btlstm.broker.PanelBroker`).
+  Target: at most 1.3x ``plain``.
 
-    python scripts/bench_ranker_scale.py                 # 50 150 300
-    python scripts/bench_ranker_scale.py --sizes 50 --repeat 1
+Part 2, run modes (``--modes-size`` stocks, 300 by default), every gated case
+checked for orders identical to ``gated`` (same orders, sizes, prices, status):
+
+- ``plain-PandasData``: the baseline with Backtrader's stock ``PandasData``;
+- ``plain-lean``: the baseline with btlstm's lean feed (``PandasFeed(lean=True)``:
+  bulk preload, no per-bar tick copies);
+- ``gated-BackBroker``: ``gated`` on Backtrader's ``BackBroker``;
+- ``gated-next``: ``gated`` with ``runonce=False``;
+- ``gated-lean``: ``gated`` on the lean feed (what ``btlstm run`` uses);
+- ``gated-lean-next`` / ``gated-lean-nopreload`` / ``gated-lean-stdstats`` /
+  ``gated-lean-gcfreeze``: the lean case with ``runonce=False`` / with
+  ``preload=False`` (then bar-by-bar) / with Cerebro's default observers
+  (``stdstats=True``: one BuySell observer per feed) / with ``gc.freeze()``
+  before ``cerebro.run``;
+- ``gated-unaligned``: the raw frames, not aligned (Backtrader synchronises
+  feeds with different dates itself): expected to give DIFFERENT orders,
+  because a panel strategy counts bars on a shared calendar.
+
+It prints microseconds per feed-bar (``cerebro.run`` seconds / (feeds x
+bars)), the ratio to ``plain``, the orders count, whether the orders equal
+``gated``'s, and peak resident memory.
+
+    python scripts/bench_ranker_scale.py                        # both parts
+    python scripts/bench_ranker_scale.py --sizes 50 --rounds 1 --modes-size 0
 """
 
 from __future__ import annotations
@@ -34,6 +59,21 @@ import tempfile
 import time
 
 START, END = "2015-01-05", "2017-05-01"
+SCALE_CASES = ("plain", "gated")
+MODE_CASES = (
+    "plain",
+    "plain-PandasData",
+    "plain-lean",
+    "gated",
+    "gated-BackBroker",
+    "gated-next",
+    "gated-lean",
+    "gated-lean-next",
+    "gated-lean-nopreload",
+    "gated-lean-stdstats",
+    "gated-lean-gcfreeze",
+    "gated-unaligned",
+)
 
 
 def _panel(n: int, synthetic: bool, data_dir=None):
@@ -66,82 +106,142 @@ def _panel(n: int, synthetic: bool, data_dir=None):
     return panel, gate
 
 
-def one(path: str, kind: str, repeat: int) -> dict:
+def _pandasdata_class(extra):
+    """Backtrader's stock PandasData with the same lines (columns by name)."""
+    import backtrader as bt
+
+    names = ("amount",) + tuple(extra)
+    return type(
+        "StockPandasData",
+        (bt.feeds.PandasData,),
+        {"lines": names, "params": (("datetime", None), ("openinterest", None))
+         + tuple((x, -1) for x in names)},
+    )  # fmt: skip
+
+
+def one(path: str, kind: str) -> dict:
     """Run one case in this process; returns timing, orders and peak memory."""
+    import gc
+
     import backtrader as bt
 
     import btlstm  # noqa: F401
     from btlstm.ashare import setup_ashare_broker
-    from btlstm.feeds import add_panel, make_feed
+    from btlstm.broker import PanelBroker
+    from btlstm.feeds import add_panel, align_frame, make_feed
     from strategies.ranker import RankerGated
 
     with open(path, "rb") as fh:
         panel, gate = pickle.load(fh)
 
-    class Empty(bt.Strategy):
-        pass
-
-    best, orders, n_feeds, bars = float("inf"), None, 0, 0
-    for _ in range(repeat):
-        cerebro = bt.Cerebro(stdstats=False, runonce=kind != "gated-next")
-        feeds = add_panel(cerebro, panel, extra_lines=("score", "is_st"), progress=False)
-        cerebro.adddata(make_feed(gate, name="gate", extra_lines=("prediction",)), name="gate")
-        setup_ashare_broker(cerebro)
-        if kind == "plain":
-            cerebro.addstrategy(Empty)
-        else:
-            cerebro.addstrategy(RankerGated, n_buy=10, daily_fraction=0.2, max_positions=50)
-        t0 = time.perf_counter()
-        strat = cerebro.run()[0]
-        best = min(best, time.perf_counter() - t0)
-        n_feeds, bars = len(feeds) + 1, len(feeds.calendar)
-        if kind != "plain":
-            log = [(r["created_date"], r["date"], r["symbol"], r["side"], r["size"], r["status"])
-                   for r in strat.trades_log]  # fmt: skip
-            orders = {"n": len(log), "sha": hashlib.sha256(repr(log).encode()).hexdigest()[:16]}
+    lean = "lean" in kind
+    kwargs = {"stdstats": "stdstats" in kind}
+    if kind.endswith("-next"):
+        kwargs["runonce"] = False
+    if "nopreload" in kind:
+        kwargs["preload"] = False
+    cerebro = bt.Cerebro(**kwargs)
+    if "BackBroker" not in kind:
+        cerebro.broker = PanelBroker()
+    extra = ("score", "is_st")
+    if "unaligned" in kind:
+        for sym, frame in panel.items():
+            cerebro.adddata(make_feed(frame, name=sym, extra_lines=extra, lean=lean), name=sym)
+        n_stocks, bars = len(panel), len(gate)
+    elif "PandasData" in kind:
+        cls = _pandasdata_class(extra + ("tradable",))
+        cal = gate.index
+        for sym, frame in panel.items():
+            cerebro.adddata(cls(dataname=align_frame(frame, cal), name=sym), name=sym)
+        n_stocks, bars = len(panel), len(cal)
+    else:
+        feeds = add_panel(cerebro, panel, extra_lines=extra, progress=False, lean=lean)
+        n_stocks, bars = len(feeds), len(feeds.calendar)
+    cerebro.adddata(
+        make_feed(gate, name="gate", extra_lines=("prediction",), lean=lean), name="gate"
+    )
+    setup_ashare_broker(cerebro)
+    if kind.startswith("plain"):
+        cerebro.addstrategy(bt.Strategy)
+    else:
+        cerebro.addstrategy(RankerGated, n_buy=10, daily_fraction=0.2, max_positions=50)
+    gc.collect()
+    if "gcfreeze" in kind:
+        gc.freeze()
+    t0 = time.perf_counter()
+    strat = cerebro.run()[0]
+    seconds = time.perf_counter() - t0
+    orders = None
+    if not kind.startswith("plain"):
+        log = [(r["created_date"], r["date"], r["symbol"], r["side"], r["size"], r["price"],
+                r["status"]) for r in strat.trades_log]  # fmt: skip
+        orders = {"n": len(log), "sha": hashlib.sha256(repr(log).encode()).hexdigest()[:16]}
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB on Linux
-    return dict(kind=kind, seconds=best, feeds=n_feeds, bars=bars,
-                us_per_feed_bar=best / (n_feeds * bars) * 1e6, orders=orders, peak_mib=peak)  # fmt: skip
+    return dict(kind=kind, seconds=seconds, feeds=n_stocks + 1, bars=bars,
+                us_per_feed_bar=seconds / ((n_stocks + 1) * bars) * 1e6,
+                orders=orders, peak_mib=peak)  # fmt: skip
+
+
+def _measure(path: str, cases, rounds: int) -> dict:
+    best: dict = {}
+    for r in range(rounds):
+        for kind in cases:
+            out = subprocess.run(
+                [sys.executable, __file__, "--one", path, kind],
+                capture_output=True, text=True,
+                env={**os.environ, "PYTHONPATH": os.getcwd()},
+            )  # fmt: skip
+            if out.returncode:
+                sys.exit(f"case {kind} failed:\n{out.stderr[-3000:]}")
+            res = json.loads(out.stdout.strip().splitlines()[-1])
+            if kind not in best or res["seconds"] < best[kind]["seconds"]:
+                best[kind] = res
+            print(f"  round {r + 1}/{rounds} {kind}: {res['seconds']:.2f} s",
+                  file=sys.stderr, flush=True)  # fmt: skip
+    return best
+
+
+def _table(n: int, res: dict) -> None:
+    base = res["plain"]["us_per_feed_bar"]
+    ref = res["gated"]["orders"]
+    for kind, r in res.items():
+        o = r["orders"]
+        same = ("yes" if o == ref else "NO") if o else ""
+        print(f"{n:>6} {kind:>21} {r['feeds']:>5} {r['bars']:>5} {r['seconds']:>7.2f} "
+              f"{r['us_per_feed_bar']:>11.2f} {r['us_per_feed_bar'] / base:>7.2f} "
+              f"{(o or {}).get('n', '-')!s:>6} {same:>5} {r['peak_mib']:>8.0f}")  # fmt: skip
+    sys.stdout.flush()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[50, 150, 300])
-    ap.add_argument("--repeat", type=int, default=2, help="runs per case; the fastest counts")
+    ap.add_argument("--sizes", type=int, nargs="*", default=[50, 150, 300])
+    ap.add_argument("--modes-size", type=int, default=300, help="stocks of part 2; 0: skip it")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds; fastest counts")
     ap.add_argument("--synthetic", action="store_true", help="synthetic panel, no data files")
     ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--one", nargs=3, metavar=("PICKLE", "KIND", "REPEAT"), help=argparse.SUPPRESS)
+    ap.add_argument("--one", nargs=2, metavar=("PICKLE", "KIND"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(one(args.one[0], args.one[1], int(args.one[2]))))
+        print(json.dumps(one(*args.one)))
         return
 
-    print(f"{'stocks':>6} {'case':>10} {'feeds':>5} {'bars':>5} {'s':>7} {'us/feed-bar':>11} "
-          f"{'x plain':>7} {'orders':>6} {'same':>5} {'peak MiB':>8}")  # fmt: skip
-    for n in args.sizes:
+    header = (f"{'stocks':>6} {'case':>21} {'feeds':>5} {'bars':>5} {'s':>7} "
+              f"{'us/feed-bar':>11} {'x plain':>7} {'orders':>6} {'same':>5} {'peak MiB':>8}")  # fmt: skip
+    plan = [(n, SCALE_CASES) for n in args.sizes if n != args.modes_size]
+    if args.modes_size:
+        plan.append((args.modes_size, MODE_CASES))
+    plan.sort()
+    print(header)
+    for n, cases in plan:
         panel, gate = _panel(n, args.synthetic, args.data_dir)
         with tempfile.NamedTemporaryFile(suffix=".pkl", delete=False) as fh:
             pickle.dump((panel, gate), fh)
         try:
-            res = {}
-            for kind in ("plain", "gated", "gated-next"):
-                out = subprocess.run(
-                    [sys.executable, __file__, "--one", fh.name, kind, str(args.repeat)],
-                    capture_output=True, text=True, check=True,
-                    env={**os.environ, "PYTHONPATH": os.getcwd()},
-                )  # fmt: skip
-                res[kind] = json.loads(out.stdout.strip().splitlines()[-1])
+            res = _measure(fh.name, cases, args.rounds)
         finally:
             os.unlink(fh.name)
-        base = res["plain"]["us_per_feed_bar"]
-        same = res["gated"]["orders"] == res["gated-next"]["orders"]
-        for kind, r in res.items():
-            o = r["orders"]
-            print(f"{n:>6} {kind:>10} {r['feeds']:>5} {r['bars']:>5} {r['seconds']:>7.2f} "
-                  f"{r['us_per_feed_bar']:>11.2f} {r['us_per_feed_bar'] / base:>7.2f} "
-                  f"{(o or {}).get('n', '-')!s:>6} {('yes' if same else 'NO') if o else '':>5} "
-                  f"{r['peak_mib']:>8.0f}")  # fmt: skip
-        sys.stdout.flush()
+        _table(n, res)
 
 
 if __name__ == "__main__":

@@ -199,6 +199,9 @@ CASES = [
     C("dataset-unknown", ["--data", "csi301", *TINY], ["--data", "csi300"]),
     C("data-dir-missing", ["--data-dir", "{tmp}/nodir", *TINY], ["--data-dir", "nodir"]),
     # --- flags
+    flag_case("flag-commission-negative", ["--commission", "-1"], ["--commission", ">= 0"]),
+    flag_case("flag-per-share-nan", ["--per-share", "nan"], ["--per-share", "finite"]),
+    flag_case("flag-cash-inf", ["--cash", "inf"], ["--cash", "finite"]),
     flag_case(
         "flag-regularizer-unknown",
         ["--kernel-regularizer", "l9(0.1)"],

@@ -113,13 +113,18 @@ def test_exact_sample_counts_and_fit_dates(embargo, window, expect):
         train_window=20 if window == "rolling" else None,
     )
     wf = RankerWalkForward(cfg, SMALL)
-    scores = wf.scores(panel)
+    seen = []
+    scores = wf.scores(panel, progress=seen.append)
     first = 5 + embargo + 10  # 4 * (i - 5 - embargo) >= 40
     bars = list(range(first, 130, 30))
     assert [f.date for f in wf.fits] == [str(cal[i].date()) for i in bars]
     assert wf.fit_dates(panel) == [f.date for f in wf.fits]
     assert [f.n_samples for f in wf.fits] == [expect(i) for i in bars]
     assert all(f.n_dates * 4 == f.n_samples for f in wf.fits)
+    # progress: one FitRecord per fit, with the planned total (the run's progress bar)
+    assert [(r.k, r.date, r.n_samples, r.total) for r in seen] == [
+        (f.k, f.date, f.n_samples, len(bars)) for f in wf.fits
+    ]
     assert scores.iloc[:first].isna().all().all() and scores.iloc[first:].notna().all().all()
     assert list(wf.importances.columns) == wf.feature_names and len(wf.importances) == len(bars)
 

@@ -440,7 +440,12 @@ class RankerWalkForward:
             return [str(pd.Timestamp(p.cal[i]).date()) for i in p.sched.ready_start(p.cal)]
         return [str(pd.Timestamp(p.cal[i]).date()) for i in p.sched.fit_bars(p.syms, p.cal)]
 
-    def scores(self, panel: Mapping[str, pd.DataFrame], features: pd.DataFrame | None = None):
+    def scores(
+        self,
+        panel: Mapping[str, pd.DataFrame],
+        features: pd.DataFrame | None = None,
+        progress=None,
+    ):
         """Scores of every stock on every day of the union calendar.
 
         Args:
@@ -449,6 +454,9 @@ class RankerWalkForward:
                 :func:`~btlstm.xsfeatures.cross_sectional_features` for this
                 panel, if already computed (default: computed here with the
                 settings' ``horizons``, as float32).
+            progress: called with a :class:`btlstm.walkforward.FitRecord`
+                after each fit (``epochs`` = boosting rounds, no losses), as
+                the LSTM walk-forward does: ``btlstm run`` shows a bar with it.
 
         Returns:
             A ``date x symbol`` float frame (union calendar, panel order), NaN
@@ -456,6 +464,8 @@ class RankerWalkForward:
             ``test_end``, on days a stock has no bar, is suspended or has no
             finite feature.
         """
+        from btlstm.walkforward import FitRecord
+
         c, st = self.config, self.settings
         p = self._prepare(panel, features)
         self.feature_names = p.cols
@@ -494,6 +504,12 @@ class RankerWalkForward:
                 secs = time.perf_counter() - t0
                 n_days = int((per_day > 0).sum())
                 self.fits.append(RankerFit(seg.k, str(date.date()), len(rows), n_days, secs))
+                if progress is not None:
+                    progress(
+                        FitRecord(k=seg.k, date=str(date.date()), n_samples=len(rows), n_val=0,
+                                  epochs=st.n_estimators, loss=None, val_loss=None,
+                                  seconds=secs, cached=False, total=len(bars))
+                    )  # fmt: skip
                 imps.append(ranker.importances())
                 dates.append(date)
             rows = np.flatnonzero(scatter([sched.predicts(s, seg) for s in syms]) & p.has_x)
