@@ -295,8 +295,8 @@ def _split(frame: pd.DataFrame, settings: Settings, src):
 def _run(cerebro):
     """``cerebro.run()[0]`` with the objects that exist before it (feeds, frames,
     models) frozen out of the cyclic garbage collector, which otherwise re-walks
-    them at every collection the orders trigger (measured: about 13% off a
-    300-stock gated backtest, ``scripts/bench_ranker_scale.py``). Same result."""
+    them at every collection the orders trigger (measured: 13-20% off a 300-stock
+    gated backtest on lean feeds, ``scripts/bench_ranker_scale.py``). Same result."""
     import gc
 
     gc.collect()
@@ -380,12 +380,30 @@ def _market_rules(settings: Settings) -> dict:
     return {}
 
 
-def _load_extra(settings: Settings, plan) -> dict:
-    """``{feed name: frame}`` of the plan's ``extra_data`` (each a one-symbol dataset)."""
+def _load_extra(settings: Settings, plan, frames: dict | None = None) -> dict:
+    """``{feed name: frame}`` of the plan's ``extra_data`` (each a one-symbol dataset).
+
+    ``[data] index`` replaces their dataset (e.g. ``spy`` for a US universe);
+    ``"equal_weight"`` builds the index from the run's panel ``frames``
+    (:func:`btlstm.data.index.equal_weight_index`). A synthetic run's extra
+    feeds are synthetic."""
+    from btlstm.data.index import EQUAL_WEIGHT, equal_weight_index
+
     out = {}
     for k, (name, over) in enumerate(plan.extra_data.items()):
         if settings.data.data == "synthetic":
             over = _synthetic_extra(settings, name, k)
+        elif settings.data.index == EQUAL_WEIGHT:
+            if not frames:
+                raise SettingsError(
+                    f"{settings.where('data', 'index')} = {EQUAL_WEIGHT!r} needs the panel's stocks"
+                )
+            frame = equal_weight_index(frames, name=f"{settings.data.data}:{EQUAL_WEIGHT}")
+            frame.attrs["feed"] = name
+            out[name] = frame
+            continue
+        elif settings.data.index:
+            over = {**over, "data": settings.data.index}
         d = dataclasses.replace(settings.data, **over)
         sub = dataclasses.replace(settings, data=d)
         sub._origin = settings._origin
@@ -485,7 +503,7 @@ def run_backtest(settings, progress=None, title: str | None = None) -> RunResult
     # 2. data, 3. split
     loaded = load_data(settings, panel=panel)
     frames = loaded if panel else {loaded.attrs.get("symbol") or settings.data.data: loaded}
-    extra = _load_extra(settings, plan)  # the plan's extra_data feeds (e.g. a gate index)
+    extra = _load_extra(settings, plan, frames if panel else None)  # e.g. a gate index
     trains = plan.predictor is not None
     warnings, dates_used = check_data(settings, frames, trains=trains and not plan.predictor_data)
     if plan.predictor_data is not None:

@@ -300,7 +300,7 @@ def _ranker_scores(settings, panel, cache_dir=None, progress=None) -> dict:
 
     from btlstm.learners.ranker import RankerWalkForward, ranker_quality
 
-    wf = RankerWalkForward(settings.model)
+    wf = RankerWalkForward(settings.model, cache_dir=cache_dir)
     scores = wf.scores(panel, progress=progress)
     m = settings.model
     test = scores
@@ -315,7 +315,8 @@ def _ranker_scores(settings, panel, cache_dir=None, progress=None) -> dict:
     section = {
         "model": "LightGBM lambdarank (btlstm.learners.ranker.RankerWalkForward)",
         "fits": [
-            dict(k=f.k, date=f.date, n_samples=f.n_samples, n_dates=f.n_dates) for f in wf.fits
+            dict(k=f.k, date=f.date, n_samples=f.n_samples, n_dates=f.n_dates, cached=f.cached)
+            for f in wf.fits
         ],  # fmt: skip
         "quality": quality,
         "importances": {str(k): float(v) for k, v in mean_imp.items()},

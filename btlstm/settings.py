@@ -78,6 +78,7 @@ class DataSettings:
     end: str | None = None  # last bar loaded (default: the model's test_end)
     synthetic: dict = field(default_factory=dict)  # synthetic_ohlcv arguments (data="synthetic")
     adjust: str = "none"  # "none", or "total_return": OHLC scaled by adj_close/close (dividends)
+    index: str | None = None  # the gate's index dataset (e.g. spy), or "equal_weight" of the panel
 
     def __post_init__(self):
         self.symbols = tuple(self.symbols)
@@ -417,6 +418,11 @@ class Settings:
             raise SettingsError(
                 f"{self.where('data', 'adjust')}: expected one of {sorted(ADJUSTMENTS)}, "
                 f"got {self.data.adjust!r}"
+            )
+        if self.data.index is not None and not plan.extra_data:
+            raise SettingsError(
+                f"{self.where('data', 'index')}: strategy {plan.name!r} has no index feed "
+                "(only strategies with a gate or benchmark index take one, e.g. ranker)"
             )
         if self.data.symbol and self.data.symbols:
             raise SettingsError(

@@ -16,9 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from btlstm._settings import check_known_keys
-from btlstm.data.cache import verify_manifest, write_manifest
+from btlstm.data.cache import load_verified, write_manifest
 from btlstm.data.validate import CANONICAL_COLUMNS, DataError, require_history, validate_frame
 from btlstm.features import (
     DEFAULT_FEATURES,
@@ -412,44 +410,10 @@ class WalkForward:
         return self._record(rec)
 
     def _load_cached(self, path: Path) -> bool:
-        """Load a cached model after checking it against its manifest.
-
-        The file is copied to a private folder, the copy's sha256 is checked
-        against ``<file>.manifest.json`` (written with the model), and only the
-        checked copy is loaded. A model swapped in or edited since it was
-        written, one without a manifest (an older btlstm, or copied in) and a
-        corrupt one are never loaded: a warning names the file and the fit is
-        retrained (and the cache entry rewritten).
-
-        Returns:
-            True when the learner now holds the cached model.
-        """
-        from btlstm.models import ModelFileError
-
-        with tempfile.TemporaryDirectory(prefix="btlstm-model-") as tmp:
-            copy = Path(tmp) / path.name
-            try:
-                shutil.copyfile(path, copy)
-            except OSError as e:
-                log.warning("corrupt cached model %s (unreadable: %s): retraining", path, e)
-                return False
-            reason = verify_manifest(
-                path, required=True, content=copy, expect={"file": path.name, "kind": MODEL_KIND}
-            )
-            if reason is not None:
-                log.warning(
-                    "corrupt cached model %s changed since it was written (%s): retraining",
-                    path,
-                    reason,
-                )
-                return False
-            try:
-                self.learner.load(copy)
-            except ModelFileError as e:
-                msg = str(e).replace(str(copy), str(path))
-                log.warning("corrupt cached model %s (%s): retraining", path, msg)
-                return False
-        return True
+        """Load a cached model only if its sha256 matches the manifest written with it
+        (:func:`btlstm.data.cache.load_verified`); otherwise warn, naming the file,
+        and return False: the fit is retrained and the entry rewritten."""
+        return load_verified(path, MODEL_KIND, self.learner.load)
 
     def _record(self, rec: FitRecord) -> FitRecord:
         self.fits.append(rec)

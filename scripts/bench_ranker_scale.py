@@ -17,7 +17,11 @@ Part 1, scale (every size):
 - ``gated``: the same feeds and cerebro, :class:`strategies.ranker.RankerGated`
   (10 buys a day, 20% of the portfolio a day, 50 positions at most) on the
   A-share broker (``setup_ashare_broker`` on :class:`btlstm.broker.PanelBroker`).
-  Target: at most 1.3x ``plain``.
+  Target: at most 1.3x ``plain``;
+- ``gated-gcfreeze``: ``gated`` with ``gc.freeze()`` before ``cerebro.run``,
+  as ``btlstm run`` runs it (still the baseline's feeds);
+- ``gated-lean-gcfreeze``: the whole set-up of ``btlstm run``: also the lean
+  feeds (``PandasFeed(lean=True)``: bulk preload, no per-bar tick copies).
 
 Part 2, run modes (``--modes-size`` stocks, 300 by default), every gated case
 checked for orders identical to ``gated`` (same orders, sizes, prices, status):
@@ -33,6 +37,9 @@ checked for orders identical to ``gated`` (same orders, sizes, prices, status):
   ``preload=False`` (then bar-by-bar) / with Cerebro's default observers
   (``stdstats=True``: one BuySell observer per feed) / with ``gc.freeze()``
   before ``cerebro.run``;
+- ``gated-lean-gcfreeze-nocheck``: also ``broker.set_checksubmit(False)`` (no
+  margin pre-check per order; NOT used by btlstm: a strategy that overspends
+  would then not be refused);
 - ``gated-unaligned``: the raw frames, not aligned (Backtrader synchronises
   feeds with different dates itself): expected to give DIFFERENT orders,
   because a panel strategy counts bars on a shared calendar.
@@ -59,7 +66,7 @@ import tempfile
 import time
 
 START, END = "2015-01-05", "2017-05-01"
-SCALE_CASES = ("plain", "gated")
+SCALE_CASES = ("plain", "gated", "gated-gcfreeze", "gated-lean-gcfreeze")
 MODE_CASES = (
     "plain",
     "plain-PandasData",
@@ -67,11 +74,13 @@ MODE_CASES = (
     "gated",
     "gated-BackBroker",
     "gated-next",
+    "gated-gcfreeze",
     "gated-lean",
     "gated-lean-next",
     "gated-lean-nopreload",
     "gated-lean-stdstats",
     "gated-lean-gcfreeze",
+    "gated-lean-gcfreeze-nocheck",
     "gated-unaligned",
 )
 
@@ -161,6 +170,8 @@ def one(path: str, kind: str) -> dict:
         make_feed(gate, name="gate", extra_lines=("prediction",), lean=lean), name="gate"
     )
     setup_ashare_broker(cerebro)
+    if "nocheck" in kind:  # no margin pre-check of submitted orders (a safety check dropped)
+        cerebro.broker.set_checksubmit(False)
     if kind.startswith("plain"):
         cerebro.addstrategy(bt.Strategy)
     else:

@@ -21,7 +21,7 @@ from btlstm.ashare import round_lot
 from btlstm.registry import Baseline, register_strategy
 from strategies.buyhold import BuyAndHold, EqualWeight
 
-__all__ = ["RankerGated", "ARTICLE_CLAIM", "SURVIVORSHIP_NOTE"]
+__all__ = ["RankerGated", "ARTICLE_CLAIM", "SP500_NOTE", "SURVIVORSHIP_NOTE"]
 
 #: What the seed article reports for its backtest 2 (stated beside btlstm's numbers).
 ARTICLE_CLAIM = (
@@ -34,6 +34,13 @@ SURVIVORSHIP_NOTE = (
     "Survivorship bias: the universe is the CSI 300 member list of December 2019 applied "
     "to all history (stocks that left the index or were delisted before then are missing), "
     "which flatters every strategy that picks from it, equal weight included."
+)
+
+#: The survivorship caveat of the sp500_5yr universe.
+SP500_NOTE = (
+    "Survivorship bias: sp500_5yr holds the S&P 500 constituents of about February 2018 "
+    "over 2013-2018 (no stock that left the index before then); prices are split- but not "
+    "dividend-adjusted."
 )
 
 
@@ -64,7 +71,7 @@ SURVIVORSHIP_NOTE = (
         Baseline("buy-and-hold index", BuyAndHold, {"data_name": "gate"}),
         Baseline("equal weight universe", EqualWeight, {"exclude": ("gate",)}),
     ],
-    notes=(("csi300_members", SURVIVORSHIP_NOTE), ARTICLE_CLAIM),
+    notes=(("csi300_members", SURVIVORSHIP_NOTE), ("sp500_5yr", SP500_NOTE), ARTICLE_CLAIM),
     title="Ranker top {params[n_buy]}/day, hold {params[hold]}, gated by the index LSTM, on {data}",
 )
 class RankerGated(bt.Strategy):

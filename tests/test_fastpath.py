@@ -115,7 +115,7 @@ def test_lean_feed_gives_the_same_lines_orders_and_value_in_every_run_mode(mode)
     assert bt.num2date(first[1]) >= lo
 
 
-def test_lean_feed_lines_equal_the_frame_exactly():
+def test_lean_feed_lines_equal_the_frame_exactly_without_tick_copies():
     a, _ = _frames()
     cerebro = bt.Cerebro(stdstats=False)
     feed = cerebro.adddata(make_feed(a, name="a"))
@@ -126,6 +126,8 @@ def test_lean_feed_lines_equal_the_frame_exactly():
     np.testing.assert_array_equal(got, a["close"].to_numpy())
     dates = [bt.num2date(x) for x in feed.lines.datetime.array]
     assert dates == [t.to_pydatetime() for t in a.index]
+    # no per-bar tick copies: the broker fills from the bar's own prices
+    assert feed.tick_open is None and feed.tick_close is None and feed.tick_last is None
 
 
 def test_lean_path_switches_off_for_filters_and_timezones_and_handles_exactbars():
@@ -153,15 +155,6 @@ def test_lean_path_switches_off_for_filters_and_timezones_and_handles_exactbars(
     for lean in (True, False):
         got[lean] = _nan_safe(_probe([PandasFeed(dataname=a, name="a", lean=lean)], exactbars=1)[0])
     assert got[True] == got[False] and len(got[True]) > 70
-
-
-def test_lean_feed_skips_tick_copies_and_the_broker_fills_from_the_bar():
-    a, _ = _frames()
-    cerebro = bt.Cerebro(stdstats=False)
-    feed = cerebro.adddata(make_feed(a, name="a"))
-    cerebro.addstrategy(bt.Strategy)
-    cerebro.run()
-    assert feed.tick_open is None and feed.tick_close is None and feed.tick_last is None
 
 
 # -- PanelBroker vs BackBroker on a real A-share panel ---------------------------------

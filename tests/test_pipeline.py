@@ -62,6 +62,7 @@ def test_settings_round_trip_and_layers():
         "commission": 0.0003,
         "slippage": 0.0002,
         "market": "index",
+        "per_share": 0.005,
     }
     again = Settings.from_dict(d)
     assert again == s and again.to_dict() == d

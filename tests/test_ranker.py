@@ -300,3 +300,37 @@ def test_scores_reach_backtrader_as_a_line():
     for s, f in panel.items():
         got = np.array([seen[s][d.date()] for d in f.index])
         assert np.array_equal(got, scores[s].reindex(f.index).to_numpy(), equal_nan=True)
+
+
+def test_model_cache_reloads_checked_models_and_misses_on_what_changes_a_fit(tmp_path, caplog):
+    panel = synthetic_panel(n_symbols=5, n=160, seed=4)
+    cfg = WalkForwardConfig(horizon=5, min_train=60, retrain_every=40)
+    cache = tmp_path / "cache"
+    first = RankerWalkForward(cfg, SMALL, cache_dir=cache)
+    s1 = first.scores(panel)
+    assert len(first.fits) >= 3 and not any(f.cached for f in first.fits)
+    files = sorted(cache.glob("rk-*.txt"))
+    assert len(files) == len(first.fits) and all(
+        (f.parent / (f.name + ".manifest.json")).exists() for f in files
+    )
+    # the same run: every fit loaded from the cache, identical scores
+    again = RankerWalkForward(cfg, SMALL, cache_dir=cache)
+    seen = []
+    pd.testing.assert_frame_equal(again.scores(panel, progress=seen.append), s1)
+    assert all(f.cached for f in again.fits) and all(r.cached for r in seen)
+    # data after the last-but-one fit changed: earlier fits hit, the later ones retrain
+    t = pd.Timestamp(first.fits[-2].date)
+    moved = RankerWalkForward(cfg, SMALL, cache_dir=cache)
+    moved.scores(rewrite_after(panel, t))
+    assert [f.cached for f in moved.fits] == [True] * (len(first.fits) - 1) + [False]
+    # a setting that changes the model: every fit retrains
+    other = RankerWalkForward(cfg, {**SMALL, "n_estimators": 11}, cache_dir=cache)
+    other.scores(panel)
+    assert not any(f.cached for f in other.fits)
+    # a corrupt entry is never loaded: a warning names it, the fit retrains, same scores
+    files[0].write_text("tree\nnot a model\n")
+    caplog.set_level("WARNING")
+    fixed = RankerWalkForward(cfg, SMALL, cache_dir=cache)
+    pd.testing.assert_frame_equal(fixed.scores(panel), s1)
+    assert sum(not f.cached for f in fixed.fits) == 1  # the corrupt one, retrained
+    assert files[0].name in caplog.text and "retraining" in caplog.text

@@ -39,6 +39,7 @@ __all__ = [
     "write_manifest",
     "read_manifest",
     "verify_manifest",
+    "load_verified",
     "sha256_file",
     "yahoo_csv_text",
     "write_yahoo_csv",
@@ -219,6 +220,49 @@ def verify_manifest(
     if doc.get("sha256") != sha256_file(data):
         return "sha256 mismatch with the manifest (file changed or corrupt)"
     return None
+
+
+def load_verified(path, kind: str, load, what: str = "cached model") -> bool:
+    """Load a cached file only if it is the file btlstm wrote: ``load(copy)``.
+
+    The file is copied to a private folder, the copy's sha256 is checked
+    against ``<file>.manifest.json`` (which must say ``file`` = its name and
+    ``kind`` = ``kind``), and only the checked copy is given to ``load``. A
+    file swapped in or edited since it was written, one without a manifest
+    and one ``load`` rejects (it raises :class:`btlstm.models.ModelFileError`
+    or ``ValueError``) are never used: a warning names the file and the
+    caller refits (and rewrites the entry).
+
+    Returns:
+        True when ``load`` took the file.
+    """
+    import shutil
+
+    from btlstm.models import ModelFileError
+
+    path = Path(path)
+    with tempfile.TemporaryDirectory(prefix="btlstm-model-") as tmp:
+        copy = Path(tmp) / path.name
+        try:
+            shutil.copyfile(path, copy)
+        except OSError as e:
+            logger.warning("corrupt %s %s (unreadable: %s): retraining", what, path, e)
+            return False
+        reason = verify_manifest(
+            path, required=True, content=copy, expect={"file": path.name, "kind": kind}
+        )
+        if reason is not None:
+            logger.warning(
+                "corrupt %s %s changed since it was written (%s): retraining", what, path, reason
+            )
+            return False
+        try:
+            load(copy)
+        except (ModelFileError, ValueError) as e:
+            msg = str(e).replace(str(copy), str(path))
+            logger.warning("corrupt %s %s (%s): retraining", what, path, msg)
+            return False
+    return True
 
 
 def yahoo_csv_text(frame: pd.DataFrame) -> str:

@@ -307,13 +307,19 @@ class StockRanker(Learner):
 @dataclass
 class RankerFit:
     """One ranker fit: number ``k``, fit ``date``, training ``n_samples``
-    (stock-days) over ``n_dates`` query groups, wall ``seconds``."""
+    (stock-days) over ``n_dates`` query groups, wall ``seconds``, ``cached``:
+    loaded from the model cache instead of trained."""
 
     k: int
     date: str
     n_samples: int
     n_dates: int
     seconds: float
+    cached: bool = False
+
+
+#: the ``kind`` field of a cached ranker model's manifest
+RANKER_KIND = "ranker-model"
 
 
 class RankerWalkForward:
@@ -327,6 +333,11 @@ class RankerWalkForward:
             ``config.model`` when ``config.learner == "ranker"``, else the defaults.
         model: a ready model (a :class:`StockRanker` or a saved model path):
             nothing is trained, it scores every day from ``test_start`` on.
+        cache_dir: folder where each fit's model is cached (LightGBM text +
+            sha256 manifest), keyed by every setting that changes it, each
+            stock's features and closes up to the fit date, the fit number and
+            the seed (:meth:`btlstm.schedule.Schedule.cache_key`); a re-run
+            loads instead of training. None: no cache.
 
     Attributes:
         fits: a :class:`RankerFit` per fit of the last :meth:`scores` call.
@@ -346,7 +357,7 @@ class RankerWalkForward:
         (True, True)
     """
 
-    def __init__(self, config=None, settings=None, model=None):
+    def __init__(self, config=None, settings=None, model=None, cache_dir=None):
         from btlstm.walkforward import WalkForwardConfig
 
         if config is None:
@@ -360,6 +371,7 @@ class RankerWalkForward:
             settings = config.model
         self.settings = StockRanker.make_settings(settings)
         self.model = model
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.fits: list[RankerFit] = []
         self.importances = pd.DataFrame()
         self.ranker: StockRanker | None = None
@@ -392,6 +404,32 @@ class RankerWalkForward:
                 f"this run uses {self.feature_names}"
             )
         return r
+
+    def _cache_path(self, p, panel, T, k: int) -> Path | None:
+        """Where the model of fit ``k`` at date ``T`` is cached (None: no cache)."""
+        if self.cache_dir is None:
+            return None
+        from btlstm.schedule import Schedule
+
+        if p.key_values is None:  # each stock's features + closes, built once
+            p.key_values = [
+                np.column_stack([
+                    p.X[pos],
+                    panel[s.name]["close"].reindex(s.dates).to_numpy(dtype=np.float64),
+                ])
+                for s, pos in zip(p.syms, p.pos, strict=True)
+            ]  # fmt: skip
+        cfg = self.config.to_dict()
+        cfg.pop("test_end", None)
+        cfg.pop("model", None)
+        settings = {
+            "config": cfg,
+            "ranker": dataclasses.asdict(self.settings),
+            "features": p.cols,
+            "learner": "lightgbm-lambdarank",
+        }
+        key = Schedule.cache_key(settings, p.syms, p.key_values, T, k)
+        return self.cache_dir / f"rk-{key}{StockRanker.suffix}"
 
     # --------------------------------------------------------------- scores
     def _prepare(self, panel, features):
@@ -488,6 +526,8 @@ class RankerWalkForward:
             bars = sched.fit_bars(syms, cal)
         for seg in sched.segments(bars, cal):
             if self.model is None:
+                from btlstm.data.cache import load_verified, write_manifest
+
                 t0 = time.perf_counter()
                 rows = np.flatnonzero(scatter(sched.training_masks(syms, cal, seg.bar)))
                 day = p.row_day[rows]
@@ -498,17 +538,31 @@ class RankerWalkForward:
                     sub = np.isin(day, partial)
                     g[sub] = relevance_grades(p.label.iloc[rows[sub]], st.n_grades).to_numpy()
                 ranker = StockRanker(settings=st, feature_names=p.cols)
-                ranker.fit(X[rows], g, group=per_day[per_day > 0], seed=c.seed * 100003 + seg.k)
-                self.ranker = ranker
                 date = pd.Timestamp(cal[seg.bar])
+                path = self._cache_path(p, panel, cal[seg.bar], seg.k)
+                cached = bool(
+                    path is not None
+                    and path.exists()
+                    and load_verified(path, RANKER_KIND, ranker.load, "cached ranker model")
+                )
+                if not cached:
+                    seed = c.seed * 100003 + seg.k
+                    ranker.fit(X[rows], g, group=per_day[per_day > 0], seed=seed)
+                    if path is not None:
+                        ranker.save(path)
+                        write_manifest(path, rows=len(rows), kind=RANKER_KIND, learner="ranker",
+                                       fit=seg.k, date=str(date.date()))  # fmt: skip
+                self.ranker = ranker
                 secs = time.perf_counter() - t0
                 n_days = int((per_day > 0).sum())
-                self.fits.append(RankerFit(seg.k, str(date.date()), len(rows), n_days, secs))
+                self.fits.append(
+                    RankerFit(seg.k, str(date.date()), len(rows), n_days, secs, cached)
+                )
                 if progress is not None:
                     progress(
                         FitRecord(k=seg.k, date=str(date.date()), n_samples=len(rows), n_val=0,
                                   epochs=st.n_estimators, loss=None, val_loss=None,
-                                  seconds=secs, cached=False, total=len(bars))
+                                  seconds=secs, cached=cached, total=len(bars))
                     )  # fmt: skip
                 imps.append(ranker.importances())
                 dates.append(date)
@@ -539,6 +593,7 @@ class _Prep:
     syms: list
     pos: list
     cal: np.ndarray
+    key_values: list | None = None  # per stock: features + closes (cache keys), built once
 
 
 def ranker_quality(
