@@ -33,6 +33,7 @@ import pandas as pd
 
 import btlstm  # noqa: F401  (compat patches before Backtrader runs)
 from btlstm.analyzers import add_standard_analyzers
+from btlstm.broker import PanelBroker
 from btlstm.data.catalog import load
 from btlstm.feeds import add_panel
 from strategies.buyhold import EqualWeight
@@ -43,9 +44,11 @@ def _maxrss_mb() -> float:
     return rss / 1024.0 / (1024.0 if sys.platform == "darwin" else 1.0)
 
 
-def run_panel(label, panel, load_s, cash, commission, start, end):
+def run_panel(label, panel, load_s, cash, commission, start, end, broker="panel"):
     """Add ``panel`` with add_panel, run EqualWeight + analyzers, print the numbers."""
     cerebro = bt.Cerebro(stdstats=False)
+    if broker == "panel":  # btlstm's set-up (btlstm run): per-bar work over open positions
+        cerebro.broker = PanelBroker()
     cerebro.broker.setcash(cash)
     cerebro.broker.setcommission(commission=commission)
     t0 = time.perf_counter()
@@ -143,9 +146,11 @@ def main(argv=None):
     print(
         f"\n(csi300_members: {len(span)} of {len(members)} codes span the period; using {len(chosen)})"
     )
-    run_panel(
-        f"csi300_members ({len(chosen)} stocks)", chosen, load_s, 1_000_000.0, 0.001, start, end
-    )
+    for broker in ("back", "panel"):  # Backtrader's BackBroker, then btlstm's
+        run_panel(
+            f"csi300_members ({len(chosen)} stocks, {broker} broker)", chosen, load_s,
+            1_000_000.0, 0.001, start, end, broker=broker,
+        )  # fmt: skip
 
     if args.tracemalloc:
         _, peak = tracemalloc.get_traced_memory()
