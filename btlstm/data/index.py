@@ -54,7 +54,7 @@ def equal_weight_index(
     Example:
 
     >>> from btlstm.synthetic import synthetic_panel
-    >>> ix = equal_weight_index(synthetic_panel(n_symbols=3, n=5, seed=0))
+    >>> ix = equal_weight_index(synthetic_panel(n_symbols=3, n=30, seed=0))
     >>> float(ix["close"].iloc[0])
     1000.0
     """
