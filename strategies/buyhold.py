@@ -64,7 +64,7 @@ class BuyAndHold(bt.Strategy):
 
 
 class EqualWeight(bt.Strategy):
-    """Hold every feed in equal weight, rebalanced monthly or never.
+    """Hold every feed in equal weight, rebalanced monthly, weekly or never.
 
     Formula:
       - weight per feed = ``percent / 100 / n``, where ``n`` counts the feeds
@@ -73,8 +73,9 @@ class EqualWeight(bt.Strategy):
         named in ``exclude`` (e.g. a benchmark in the same run) are never held.
 
     Buy Logic:
-      - on the first bar, and with ``rebalance='monthly'`` on the first bar of
-        every new month (by the first feed's dates), every tradable feed gets
+      - on the first bar, and with ``rebalance='monthly'`` (``'weekly'``) on
+        the first bar of every new month (ISO week) by the first feed's dates,
+        every tradable feed gets
         ``order_target_percent(weight)``; orders that reduce a position are
         sent before those that increase one, so sales free cash first. Orders
         fill at the next bar's open.
@@ -82,7 +83,7 @@ class EqualWeight(bt.Strategy):
         then (late listings) are never bought.
 
     Sell Logic:
-      - at a monthly rebalance, overweight tradable feeds are cut back to the
+      - at a rebalance, overweight tradable feeds are cut back to the
         weight; feeds never become forced sales when they stop trading (their
         flat phantom bars keep the last close).
 
@@ -93,7 +94,7 @@ class EqualWeight(bt.Strategy):
     """
 
     params = (
-        ("rebalance", "monthly"),  # 'monthly' or 'never'
+        ("rebalance", "monthly"),  # 'monthly', 'weekly' or 'never'
         ("percent", 99),  # total share of the portfolio invested, in percent (0, 100]
         ("exclude", ()),  # names of feeds never held (e.g. ("SPY",): the benchmark)
     )
@@ -108,26 +109,29 @@ class EqualWeight(bt.Strategy):
         self.held = [d for d in self.datas if d._name not in self.p.exclude]
         if not self.held:
             raise ValueError(f"exclude: every feed is excluded ({self.p.exclude!r})")
-        if self.p.rebalance not in ("monthly", "never"):
-            raise ValueError(f"rebalance: expected 'monthly' or 'never', got {self.p.rebalance!r}")
+        if self.p.rebalance not in ("monthly", "weekly", "never"):
+            raise ValueError(
+                f"rebalance: expected 'monthly', 'weekly' or 'never', got {self.p.rebalance!r}"
+            )
         if not 0 < self.p.percent <= 100:
             raise ValueError(f"percent: must lie in (0, 100], got {self.p.percent!r}")
         self.rebalancer = Rebalancer(self)
-        self.last_month = None
+        self.last_period = None  # the month (or ISO week) of the last bar seen
         self.rebalances = 0  # rebalances that had at least one tradable feed
 
     def notify_order(self, order):
         self.rebalancer.notify_order(order)
 
     def _due(self) -> bool:
-        month = self.datas[0].datetime.date(0).replace(day=1)
-        if self.last_month is None:
-            self.last_month = month
+        day = self.datas[0].datetime.date(0)
+        period = day.isocalendar()[:2] if self.p.rebalance == "weekly" else day.replace(day=1)
+        if self.last_period is None:
+            self.last_period = period
             return True
-        if month == self.last_month:
+        if period == self.last_period:
             return False
-        self.last_month = month
-        return self.p.rebalance == "monthly"
+        self.last_period = period
+        return self.p.rebalance != "never"
 
     def next(self):
         if not self._due():

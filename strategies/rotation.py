@@ -53,7 +53,8 @@ _SAME = ("topk", "rebalance", "cash_filter", "percent", "benchmark")
     },
     baselines=[
         Baseline("buy-and-hold SPY", BuyAndHold, {"data_name": "SPY"}),
-        Baseline("equal-weight sectors", EqualWeight, {"exclude": ("SPY",)}),
+        # the same rebalance calendar as the strategy (monthly or weekly)
+        Baseline("equal-weight sectors", EqualWeight, {"exclude": ("SPY",)}, ("rebalance",)),
         Baseline("momentum 3m top-{params[topk]}", MomentumRotation, {"momentum": "3m"}, _SAME),
         Baseline("momentum 12-1 top-{params[topk]}", MomentumRotation, {"momentum": "12-1"}, _SAME),
     ],

@@ -442,3 +442,28 @@ def test_momentum_baselines_follow_the_rotations_schedule_and_k(tmp_path, capsys
     w = pd.read_csv(out / "weights.csv")
     held = w[(w["symbol"] != "cash") & (w["weight"] > 0.01)].groupby("date")["symbol"].nunique()
     assert held.max() == 3
+
+
+class LoggedEW(EqualWeight):
+    def start(self):
+        self.due_dates = []
+
+    def _due(self):
+        due = super()._due()
+        if due:
+            self.due_dates.append(self.datas[0].datetime.date(0))
+        return due
+
+
+@pytest.mark.parametrize("rebalance, freq", [("monthly", "M"), ("weekly", "W"), ("never", None)])
+def test_equal_weight_rebalances_on_the_rotations_calendar(rebalance, freq):
+    panel = sectors(n=90)
+    strat = run_panel(panel, strategy=LoggedEW, extra=(), rebalance=rebalance, exclude=("SPY",))
+    dates = panel["XLB"].index
+    want = first_of_each(dates, freq) if freq else [dates[0].date()]
+    assert strat.due_dates == want
+    # the rotation's equal-weight baseline takes over its `rebalance`
+    from btlstm.registry import get
+
+    (ew,) = [b for b in get("rotation").baselines if b.strategy is EqualWeight]
+    assert "rebalance" in ew.share
