@@ -11,6 +11,7 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 import pytest
+from lookahead import rewrite_after  # tests/lookahead.py: the shared future rewrite
 
 import btlstm  # noqa: F401
 from btlstm.broker import setup_broker
@@ -289,28 +290,6 @@ def _plain(x):
     return x
 
 
-def _rewrite_after(panel: dict, t: pd.Timestamp, seed: int = 7) -> dict:
-    """Every bar after ``t`` replaced by wild but valid prices and volumes."""
-    rng = np.random.default_rng(seed)
-    out = {}
-    for name, f in panel.items():
-        f = f.copy()
-        late = f.index > t
-        n = int(late.sum())
-        base = float(f.loc[~late, "close"].iloc[-1])
-        close = base * np.exp(np.cumsum(rng.normal(0, 0.05, n)))
-        open_ = close * np.exp(rng.normal(0, 0.02, n))
-        f.loc[late, "open"] = open_
-        f.loc[late, "close"] = close
-        f.loc[late, "high"] = np.maximum(open_, close) * 1.03
-        f.loc[late, "low"] = np.minimum(open_, close) * 0.97
-        f.loc[late, "volume"] = rng.uniform(1e5, 1e8, n)
-        f.loc[late, "amount"] = f.loc[late, "volume"] * close
-        f.loc[late, "adj_close"] = close
-        out[name] = f
-    return out
-
-
 def _pool_run(panel, history=None, runonce=True):
     from btlstm.indicators import PredictionPool
 
@@ -327,7 +306,7 @@ def test_pooled_forecasts_and_decisions_do_not_look_ahead():
     dates = panel["XLB"].index
     probes = [fit_dates[2], dates[dates.get_loc(fit_dates[2]) + 10], fit_dates[-1]]
     for t in probes:
-        alt, _ = _pool_run(_rewrite_after(panel, t))
+        alt, _ = _pool_run(rewrite_after(panel, t))
         for day, f in base.seen.items():
             if pd.Timestamp(day) <= t:
                 assert _plain(alt.seen[day]) == _plain(f), (t, day)
