@@ -264,11 +264,11 @@ def check_encoding(name, where=None) -> str:
 def encoding_error(p, encoding: str, err: UnicodeDecodeError, data: bytes, where) -> DataError:
     """The DataError for a file that ``encoding`` cannot decode: the byte, the line,
     and the encoding that does decode it."""
-    line = data[: err.start].count(b"\n") + 1 if err.object is data else None
+    line = data[: err.start].count(b"\n") + 1
     works = detect_encoding(data)
     hint = f"; the file decodes as {works!r}" if works and works != encoding else ""
-    at = f" at line {line}" if line else ""
-    bad = err.object[err.start : err.start + 1]
+    at = f" at line {line}"
+    bad = data[err.start : err.start + 1]
     return DataError(
         f"{where('encoding')} = {encoding!r} cannot decode the file (byte {bad!r}{at}){hint} "
         f"(common: {', '.join(COMMON_ENCODINGS)})",

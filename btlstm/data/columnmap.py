@@ -107,57 +107,61 @@ class ColumnMap:
     Columns are named as in the header or given by 0-based position; ``""``
     says the file has no such column (volume, amount, adj_close, symbol only).
 
+    Attributes:
+        preset: layout preset (generic, yahoo, backtrader, akshare, akshare_stock,
+            netease, tushare, baostock, kaggle, stooq); default: sniffed from the header
+        date_column: the date column, by name or 0-based position
+        date_format: strftime format of the dates, e.g. '%d.%m.%Y' or '%Y%m%d' (also
+            integers like 20150105); default: ISO, or the one common format that fits
+        open_column: the open column (name or 0-based position)
+        high_column: the high column
+        low_column: the low column
+        close_column: the close column
+        volume_column: the volume column; '' = the file has none (volume 0)
+        amount_column: the traded value (money); '' = none (amount = close x volume)
+        adj_close_column: the adjusted close; '' = none
+        symbol_column: the symbol column of a long file (one row per symbol and day);
+            '' = the file holds one symbol
+        separator: field separator ',' ';' '|' or '\\t' (tab); default: detected
+        decimal: decimal mark '.' or ','; default '.' (',' detected in ';'-separated files)
+        encoding: text encoding: utf-8, utf-8-sig (with BOM), gbk, gb18030, latin-1, ...;
+            default: detected
+        header: the first line names the columns (default true); false: columns by position
+        volume_multiplier: volume x this, e.g. 100 for lots of 100 shares (default 1)
+        amount_multiplier: amount x this, e.g. 1000 for thousands (default 1)
+        missing: more cell values read as missing (besides '', NA, NaN, null, None, ...)
+        order: row order: auto (newest-first files reversed), ascending, descending, sort
+        extras: more columns to keep, {file column: new name} (numeric)
+        flag_columns: extras stored as small integers (0/1 flags) when every row has one
+        constant_columns: extras whose one value goes to frame.attrs, not a column
+
     Example:
-        >>> ColumnMap(preset="tushare").preset
-        'tushare'
+        >>> ColumnMap(preset="tushare").given()
+        {'preset': 'tushare'}
     """
 
-    preset: str | None = (
-        None  # layout preset (generic, yahoo, backtrader, akshare, akshare_stock, netease, tushare, baostock, kaggle, stooq); default: sniffed from the header
-    )
-    date_column: str | int | None = None  # the date column, by name or 0-based position
-    date_format: str | None = (
-        None  # strftime format of the dates, e.g. '%d.%m.%Y' or '%Y%m%d' (also reads integers like 20150105); default: ISO or the one format that fits
-    )
-    open_column: str | int | None = None  # the open column (name or 0-based position)
-    high_column: str | int | None = None  # the high column
-    low_column: str | int | None = None  # the low column
-    close_column: str | int | None = None  # the close column
-    volume_column: str | int | None = None  # the volume column; '' = the file has none (volume 0)
-    amount_column: str | int | None = None  # traded value; '' = none (amount = close x volume)
-    adj_close_column: str | int | None = None  # adjusted close; '' = none
-    symbol_column: str | int | None = (
-        None  # symbol column of a long file (one row per symbol and day); '' = one symbol
-    )
-    separator: str | None = (
-        None  # field separator: ',' ';' '\t' (or 'tab') '|'; default: detected from the header
-    )
-    decimal: str | None = (
-        None  # decimal mark '.' or ','; default '.' (',' detected for ';'-separated files)
-    )
-    encoding: str | None = (
-        None  # text encoding: utf-8, utf-8-sig (BOM), gbk, gb18030, latin-1 ...; default: detected
-    )
-    header: bool | None = (
-        None  # the first line names the columns (default true); false: give columns by position
-    )
-    volume_multiplier: float | None = (
-        None  # volume x this, e.g. 100 for lots of 100 shares (default 1)
-    )
-    amount_multiplier: float | None = None  # amount x this, e.g. 1000 for thousands (default 1)
-    missing: tuple[
-        str, ...
-    ] = ()  # more cell values read as missing (besides '', NA, NaN, null, None, ...)
-    order: str | None = (
-        None  # row order: auto (newest-first files reversed), ascending, descending, sort
-    )
-    extras: dict | None = None  # more columns to keep, {file column: new name} (numeric)
-    flag_columns: tuple[str, ...] | None = (
-        None  # extras stored as small integers (0/1 flags) when complete
-    )
-    constant_columns: tuple[str, ...] | None = (
-        None  # extras whose one value goes to frame.attrs, not a column
-    )
+    preset: str | None = None
+    date_column: str | int | None = None
+    date_format: str | None = None
+    open_column: str | int | None = None
+    high_column: str | int | None = None
+    low_column: str | int | None = None
+    close_column: str | int | None = None
+    volume_column: str | int | None = None
+    amount_column: str | int | None = None
+    adj_close_column: str | int | None = None
+    symbol_column: str | int | None = None
+    separator: str | None = None
+    decimal: str | None = None
+    encoding: str | None = None
+    header: bool | None = None
+    volume_multiplier: float | None = None
+    amount_multiplier: float | None = None
+    missing: tuple[str, ...] = ()
+    order: str | None = None
+    extras: dict | None = None
+    flag_columns: tuple[str, ...] | None = None
+    constant_columns: tuple[str, ...] | None = None
 
     def __post_init__(self):
         if isinstance(self.missing, str):

@@ -349,7 +349,34 @@ def sniff(header, rows=None, date_hint=None) -> Sniff:
             _check_sample(r, rows)
     except DataError as e:
         return Sniff(None, [], near, f"the generic map: {e.problem}")
+    risky = _unit_near_fits(header)
+    if risky:
+        return Sniff(None, [], near, _risky_reason(risky))
     return Sniff(GENERIC, [], near)
+
+
+def _unit_near_fits(header) -> list:
+    """Presets with other units or date formats than the generic map (akshare's lots,
+    tushare's thousands) that miss at most 2 of their columns: reading such a file
+    with the generic map would give silently wrong volumes."""
+    h = set(header)
+    out = []
+    for p in PRESETS.values():
+        m = p.columns
+        special = (m.volume_multiplier or 1) != 1 or (m.amount_multiplier or 1) != 1
+        missing = [c for c in p.signature if c not in h]
+        if special and p.signature and 0 < len(missing) <= 2:
+            out.append((p, missing))
+    return out
+
+
+def _risky_reason(risky) -> str:
+    p, missing = risky[0]
+    return (
+        f"it nearly fits {p.name} ({p.title}; missing {missing}), whose units the generic map "
+        f"would not convert; name the layout with [data] preset = {p.name!r} (and the missing "
+        "columns) or preset = 'generic'"
+    )
 
 
 def _check_sample(r: Resolved, rows) -> None:
@@ -401,10 +428,14 @@ def choose(
         r = resolve(header, cmap, GENERIC, src, where, date_hint=date_hint, label=label)
         if rows and "date_format" not in user and "date_column" not in user:
             _check_sample(r, rows)
+        risky = _unit_near_fits([str(h).strip() for h in header])
+        if risky and not user:
+            raise DataError(_risky_reason(risky).replace("[data] preset", where("preset")))
         return r
     except DataError as e:
         if any(k.endswith("_column") for k in user):  # the user's own map: its own message
             raise
         s = sniff(header, date_hint=date_hint)
-        s.reason = f"the generic map: {e.problem}"
+        generic = not e.problem.startswith("it nearly fits")
+        s.reason = f"the generic map: {e.problem}" if generic else e.problem
         raise DataError(s.message([str(h).strip() for h in header]), src) from None
