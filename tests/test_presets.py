@@ -8,11 +8,11 @@ the same canonical frame, value for value, and `btlstm data inspect` must print 
 
 import codecs
 import gzip
-import tomllib
 
 import numpy as np
 import pandas as pd
 import pytest
+import tomllib
 
 from btlstm.cli import main
 from btlstm.data import (
@@ -48,8 +48,16 @@ def rows(fmt, order=(0, 1, 2)):
     out = []
     for i in order:
         out.append(
-            fmt.format(d=DAYS[i], o=OPEN[i], h=HIGH[i], l=LOW[i], c=CLOSE[i], v=int(VOLUME[i]),
-                       a=AMOUNT[i], i=i)  # fmt: skip
+            fmt.format(
+                d=DAYS[i],
+                o=OPEN[i],
+                h=HIGH[i],
+                l=LOW[i],
+                c=CLOSE[i],
+                v=int(VOLUME[i]),
+                a=AMOUNT[i],
+                i=i,
+            )  # fmt: skip
         )
     return out
 
@@ -74,7 +82,9 @@ def _generic_mixed(p):  # any case, any order, 'Datetime' as the date, an amount
 
 def _yahoo(p):
     lines = ["Date,Open,High,Low,Close,Adj Close,Volume"]
-    lines += [r.replace("ADJ", str(ADJ[i])) for i, r in enumerate(rows("{d},{o},{h},{l},{c},ADJ,{v}"))]
+    lines += [
+        r.replace("ADJ", str(ADJ[i])) for i, r in enumerate(rows("{d},{o},{h},{l},{c},ADJ,{v}"))
+    ]
     return write(p, lines)
 
 
@@ -187,7 +197,7 @@ def _bom(p):  # UTF-8 with a byte-order mark (Excel "CSV UTF-8")
 
 
 def _gzipped(p):  # the generic layout, gzip-compressed
-    raw = ("date,open,high,low,close,volume\n" + "\n".join(rows("{d},{o},{h},{l},{c},{v}")) + "\n")
+    raw = "date,open,high,low,close,volume\n" + "\n".join(rows("{d},{o},{h},{l},{c},{v}")) + "\n"
     p.write_bytes(gzip.compress(raw.encode()))
     return p
 
@@ -232,9 +242,11 @@ def _check(got, name, path):
     for sym, f in frames.items():
         pd.testing.assert_frame_equal(f, want, check_exact=True, check_freq=False)
         assert f.attrs["layout"] == preset
-        assert f.attrs["conversions"] == conversions
+        assert list(f.attrs["conversions"]) == conversions
         assert f.attrs["source"] == (f"{path}[{sym}]" if sym else str(path))
-        assert f.attrs["amount_derived"] is ("amount = close x volume (not in the file)" in conversions)
+        assert f.attrs["amount_derived"] is (
+            "amount = close x volume (not in the file)" in conversions
+        )
     return frames
 
 
@@ -365,7 +377,11 @@ def test_an_encoding_that_fails_names_the_one_that_works(tmp_path):
 @pytest.mark.parametrize(
     "key, value, match",
     [
-        ("preset", "netease163", "[data] preset = 'netease163' is not a preset; did you mean 'netease'?"),
+        (
+            "preset",
+            "netease163",
+            "[data] preset = 'netease163' is not a preset; did you mean 'netease'?",
+        ),
         ("order", "newest", "[data] order = 'newest' (valid: auto, ascending, descending, sort)"),
         ("decimal", ";", "[data] decimal = ';': expected '.' or ','"),
         ("separator", "ab", "[data] separator = 'ab': expected one character"),
@@ -389,7 +405,9 @@ def test_cli_flags_name_themselves(tmp_path, capsys):
 # --------------------------------------------------------------------------- sniffing
 def test_sniff_picks_the_one_that_fits_or_names_near_fits():
     assert sniff(NE_HEADER.split(",")).preset.name == "netease"
-    assert sniff(["日期", "股票代码", "开盘", "收盘", "最高", "最低", "成交量", "成交额"]).preset.name == (
+    assert sniff(
+        ["日期", "股票代码", "开盘", "收盘", "最高", "最低", "成交量", "成交额"]
+    ).preset.name == (
         "akshare_stock"  # the most specific of akshare and akshare_stock
     )
     both = sniff(TS_HEADER.split(",") + ["date", "volume", "Name"])
@@ -430,7 +448,11 @@ def test_units_missing_tokens_and_order(tmp_path):
     lines = ["d,o,h,l,c,v,a"] + rows("{d},{o},{h},{l},{c},LOTS,KAMT", order=(2, 1, 0))
     lines = [r.replace("LOTS", "-") if i == 1 else r for i, r in enumerate(lines)]
     for i, day in ((1, 2), (2, 1), (3, 0)):
-        lines[i] = lines[i].replace("LOTS", str(VOLUME[day] / 100)).replace("KAMT", str(AMOUNT[day] / 1000))
+        lines[i] = (
+            lines[i]
+            .replace("LOTS", str(VOLUME[day] / 100))
+            .replace("KAMT", str(AMOUNT[day] / 1000))
+        )
     p = write(tmp_path / "u.csv", lines)
     m = ColumnMap(date_column="d", open_column="o", high_column="h", low_column="l",
                   close_column="c", volume_column="v", amount_column="a", volume_multiplier=100,
@@ -453,7 +475,10 @@ def dataclass_replace(m, **kw):
 
 
 def test_rows_out_of_order_are_named_never_silently_reversed(tmp_path):
-    p = write(tmp_path / "o.csv", ["date,open,high,low,close,volume"] + rows("{d},{o},{h},{l},{c},{v}", (2, 0, 1)))
+    p = write(
+        tmp_path / "o.csv",
+        ["date,open,high,low,close,volume"] + rows("{d},{o},{h},{l},{c},{v}", (2, 0, 1)),
+    )
     msg = _err(read_mapped, p)
     assert "rows are out of order" in msg and "2015-01-05 follows 2015-01-07" in msg
     assert "set [data] order = 'sort'" in msg
@@ -461,11 +486,16 @@ def test_rows_out_of_order_are_named_never_silently_reversed(tmp_path):
     pd.testing.assert_frame_equal(f, expected(), check_exact=True, check_freq=False)
     assert "rows sorted by date" in f.attrs["conversions"]
     asc = _make(tmp_path, "generic")
-    assert "order = 'descending', but 2015-01-06 follows" in _err(read_mapped, asc, {"order": "descending"})
+    assert "order = 'descending', but 2015-01-06 follows" in _err(
+        read_mapped, asc, {"order": "descending"}
+    )
 
 
 def test_daily_bars_stamped_at_a_time_and_intraday_bars(tmp_path):
-    p = write(tmp_path / "t.csv", ["timestamp,open,high,low,close,volume"] + rows("{d} 16:00:00,{o},{h},{l},{c},{v}"))
+    p = write(
+        tmp_path / "t.csv",
+        ["timestamp,open,high,low,close,volume"] + rows("{d} 16:00:00,{o},{h},{l},{c},{v}"),
+    )
     f = read_mapped(p)
     assert list(f.index) == list(expected().index)
     assert "dates stamped at a time of day: moved to their day" in f.attrs["conversions"]
@@ -489,7 +519,9 @@ def test_dataframes_in_memory_use_the_same_maps(tmp_path):
     # tushare frame: units converted, long by ts_code
     ts = pd.read_csv(_make(tmp_path, "tushare"), dtype={"trade_date": int})
     panel = read_dataframe(ts)
-    pd.testing.assert_frame_equal(panel["600000.SH"], expected(**TS), check_exact=True, check_freq=False)
+    pd.testing.assert_frame_equal(
+        panel["600000.SH"], expected(**TS), check_exact=True, check_freq=False
+    )
     # a long frame with a symbol column, a dict, a yfinance two-level download: the same
     long = pd.read_csv(_make(tmp_path, "kaggle"))
     a = read_dataframe(long)
@@ -508,3 +540,17 @@ def test_dataframes_in_memory_use_the_same_maps(tmp_path):
     msg = _err(read_dataframe, raw, {"close_column": "close"})
     assert msg.startswith("file DataFrame: [data] close_column = 'close' is not a column")
     assert "did you mean 'Close'" in msg
+
+
+def test_inspect_finds_the_documented_defects_of_the_real_sp500_file(data_dir):
+    """SOURCES.md: 12 OHLC-inconsistent rows, 11 NaN opens, 4 zero-volume rows."""
+    ins = inspect_file(data_dir / "sp500_all_stocks_5yr" / "all_stocks_5yr.csv.gz")
+    assert (ins.layout, ins.rows, len(ins.symbols)) == ("kaggle", 619_040, 505)
+    assert (ins.first, ins.last, ins.order) == ("2013-02-08", "2018-02-07", "ascending")
+    assert ins.defects == [
+        "1 row(s) with high < low, first 2014-05-19 [AOS]",
+        "8 row(s) with close outside [low, high], first 2016-03-14 [BBY]",
+        "11 row(s) with NaN (open), first 2017-07-26 [BHF]",
+        "3 row(s) with open outside [low, high], first 2014-05-19 [CHD]",
+        "4 row(s) with volume 0, first 2016-01-12 [DHR]",
+    ]

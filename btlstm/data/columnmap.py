@@ -886,7 +886,7 @@ def build_frames(
             "amount_derived": cols["amount"] is None,
             "synthetic": False,
             **base,
-            "conversions": notes + ([note] if note else []),
+            "conversions": tuple(notes + ([note] if note else [])),
             **consts,
         }
         return f

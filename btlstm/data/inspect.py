@@ -14,8 +14,8 @@ Example:
     >>> ins = inspect_file("backtrader_datas/daily-KO.csv")
     >>> ins.layout, ins.columns["adj_close"], ins.first, ins.order
     ('yahoo', 'Adj Close', '1997-01-02', 'ascending')
-    >>> print(ins.toml.splitlines()[3])
-    encoding = "utf-8"
+    >>> [line for line in ins.toml.splitlines() if line.startswith(("encoding", "extras"))]
+    ['encoding = "utf-8"', 'extras = {}']
 """
 
 from __future__ import annotations

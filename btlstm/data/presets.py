@@ -318,15 +318,18 @@ def _specific_fits(header) -> list:
 def sniff(header, rows=None, date_hint=None) -> Sniff:
     """The preset of a header: the one specific preset whose header names all
     appear (the most specific when one's names include another's), else
-    ``generic`` when its aliases find every column and ``rows`` (sample data
-    rows) hold daily dates, else None with the near fits and the reason.
+    ``generic`` when its aliases find every column, ``rows`` (sample data
+    rows) hold daily dates and no preset with other units (akshare's lots,
+    tushare's thousands) nearly fits; else None with the near fits and the reason.
 
     Example:
         >>> sniff(["Date", "Open", "High", "Low", "Close", "Volume", "OpenInterest"]).preset.name
         'backtrader'
+        >>> sniff(["Datum", "open", "high", "low", "close"]).reason[:42]
+        'the generic map: no date column found (loo'
         >>> s = sniff(["ts_code", "trade_date", "open", "high", "low", "close", "amount"])
-        >>> s.preset.name, s.near[0]
-        ('generic', ('tushare', "missing ['vol']"))
+        >>> s.preset is None, s.near[0]  # tushare without vol: its units are not guessed
+        (True, ('tushare', "missing ['vol']"))
     """
     header = [str(h).strip() for h in header]
     fits = _specific_fits(header)

@@ -56,6 +56,7 @@ from btlstm.data._csv import (  # noqa: F401  (names other modules and tests imp
     MAX_HEADER_COLUMNS,
     REPAIR_MODES,
     _as_path,
+    _dates,
     _default_where,
     _finish,
     _read_csv,
@@ -159,6 +160,9 @@ def open_mapped(path, data_map=None, where=None, label=None):
     r.encoding = head.encoding
     r.separator = head.separator
     r.decimal = cmap.decimal or _decimal(head, head.separator)
+    i = r.header.index(r.columns["date"])  # the dates of the head parse (date_format)
+    sample = [row[i] for row in rows if len(row) > i and row[i]]
+    _dates(sample, str(p), r.columns["date"], r.date_format, where, first_line=1 + header_line)
     return head, r
 
 
