@@ -294,7 +294,10 @@ def _cmd_data(args) -> int:
     if args.what == "inspect":
         from btlstm.data.inspect import inspect_file
 
-        ins = inspect_file(s.data.data, s.data_map(), where=s.data_where)
+        target = s.data.data
+        if target in catalog.CATALOG and "{" not in catalog.CATALOG[target].path:
+            target = catalog.data_dir(s.data.data_dir) / catalog.CATALOG[target].path
+        ins = inspect_file(target, s.data_map(), where=s.data_where)
         print(ins.toml if args.toml else ins.report(), end="")
         if ins.error:
             print(f"btlstm: error: {ins.error}", file=sys.stderr)

@@ -764,10 +764,14 @@ def _title(plan, settings: Settings) -> str:
     return f"{head} ({mode})"
 
 
-def run_hold(settings, progress=None, title: str | None = None, table: bool = True) -> RunResult:
+def run_hold(
+    settings, progress=None, title: str | None = None, table: bool = True, data=None
+) -> RunResult:
     """Backtest 1 (hold N days on an LSTM signal): :func:`run_backtest` with strategy
-    ``hold``; ``table`` prints the terminal table to stdout."""
-    result = run_backtest(_as_settings(settings, strategy="hold"), progress=progress, title=title)
+    ``hold`` (``data``: an in-memory DataFrame); ``table`` prints the terminal table."""
+    result = run_backtest(
+        _as_settings(settings, strategy="hold"), progress=progress, title=title, data=data
+    )
     if table:
         from btlstm.report import format_table
 

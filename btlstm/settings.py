@@ -362,7 +362,8 @@ class Settings:
 
     # ----------------------------------------------------------------- export
     def to_dict(self) -> dict:
-        """Plain JSON types, in the TOML layout ([model] holds the learner's keys too)."""
+        """Plain JSON types, in the TOML layout ([model] holds the learner's keys too;
+        [data] the column-map keys that are set)."""
         model = self.model.to_dict()
         learner = model.pop("model", {}) or {}
         try:
@@ -371,8 +372,12 @@ class Settings:
             full = {}
         full.update(learner)
         model.update(full)
+        data = dataclasses.asdict(self.data)
+        for k in MAP_KEYS:  # the column map: only the keys set (a run's key stays as it was)
+            if data[k] is None or (k == "missing" and not data[k]):
+                del data[k]
         out = {
-            "data": dataclasses.asdict(self.data),
+            "data": data,
             "model": model,
             "strategy": {"name": self.strategy.name, **self.strategy.params},
             "costs": dataclasses.asdict(self.costs),

@@ -595,11 +595,10 @@ def read_dataframe(
         return _finish(out, validate, repair, start, end)
     raw = obj
     hint = None
-    if not isinstance(raw.index, pd.RangeIndex):
-        name = raw.index.name if raw.index.name is not None else "index"
-        if isinstance(raw.index, pd.DatetimeIndex) or name != "index":
-            hint = str(name)
-            raw = raw.reset_index(names=[hint]) if hint not in map(str, raw.columns) else raw
+    if not isinstance(raw.index, pd.RangeIndex):  # dates may be the index: a column like any
+        hint = str(raw.index.name if raw.index.name is not None else "index")
+        if hint not in map(str, raw.columns) and raw.index.nlevels == 1:
+            raw = raw.reset_index(names=[hint])
     raw = raw.copy()
     raw.columns = [str(c).strip() for c in raw.columns]
     r = choose(list(raw.columns), cmap, source, where, date_hint=hint)
