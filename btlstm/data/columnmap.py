@@ -818,7 +818,7 @@ def build_frames(
         keep &= np.asarray(idx <= e)
     numeric = [c for f, c in cols.items() if c is not None and f not in ("date", "symbol")]
     numeric += [c for c in r.extras if c not in numeric]
-    sub = raw[list(dict.fromkeys(numeric))].copy()
+    sub = raw[list(dict.fromkeys(numeric))]  # copy-on-write: raw is left as it is
     sub.index = idx
     if r.decimal == ",":
         for c in sub.columns:
@@ -833,7 +833,7 @@ def build_frames(
             if not pd.api.types.is_numeric_dtype(sub[c]):
                 sub[c] = sub[c].where(~sub[c].isin(list(r.missing)))
     try:
-        _numeric(sub, list(sub.columns), src, idx)
+        _numeric(sub, [c for c in sub.columns if sub[c].dtype != np.float64], src, idx)
     except DataError as e:  # name the canonical column, and the file's own name
         names = {c: f for f, c in cols.items() if c is not None}
         names.update(r.extras)
