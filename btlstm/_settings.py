@@ -196,11 +196,9 @@ def coerce(value, tp, default=None, where: str = "value", text: bool = False):
 _COMMENT = re.compile(r"""^\s*\(?\s*["']?(\w+)["']?\s*[:,=].*#\s*(.+?)\s*$""")
 
 
-def field_help(cls) -> dict:
-    """``{name: help}`` from ``# comments`` after each field (dataclass fields or a
-    Backtrader ``params`` tuple) and from the docstring's ``Args:`` section."""
+def _doc_help(doc: str) -> dict:
+    """``{name: help}`` of a docstring's ``Args:`` / ``Attributes:`` / ``Params:`` section."""
     out: dict = {}
-    doc = inspect.getdoc(cls) or ""
     m = re.search(r"^(Args|Attributes|Params):\s*$(.*?)(?=^\S|\Z)", doc, re.M | re.S)
     if m:
         name, buf = None, []
@@ -214,12 +212,26 @@ def field_help(cls) -> dict:
                 buf.append(line.strip())
         if name:
             out[name] = " ".join(buf).strip()
-    try:
-        src = inspect.getsource(cls)
-    except (OSError, TypeError):
-        return out
-    for line in src.splitlines():
-        hit = _COMMENT.match(line)
-        if hit and hit.group(1) not in out and "noqa" not in hit.group(2):
-            out[hit.group(1)] = hit.group(2)
+    return out
+
+
+def field_help(cls) -> dict:
+    """``{name: help}`` from ``# comments`` after each field (dataclass fields or a
+    Backtrader ``params`` tuple) and from the docstring's ``Args:`` section, of the
+    class and of its bases (a dataclass's bases declare fields too; the class wins)."""
+    out: dict = {}
+    for klass in getattr(cls, "__mro__", (cls,)):
+        if klass is object:
+            continue
+        own = klass.__dict__.get("__doc__") if isinstance(klass, type) else klass.__doc__
+        for k, v in _doc_help(inspect.cleandoc(own or "")).items():
+            out.setdefault(k, v)
+        try:
+            src = inspect.getsource(klass)
+        except (OSError, TypeError):
+            continue
+        for line in src.splitlines():
+            hit = _COMMENT.match(line)
+            if hit and hit.group(1) not in out and "noqa" not in hit.group(2):
+                out[hit.group(1)] = hit.group(2)
     return out

@@ -5,7 +5,8 @@ Commands:
   btlstm run <strategy> [...] a registered strategy (``btlstm run hold``: Backtest 1) on real data
   btlstm report DIR           rebuild report.html from the files of a finished run
   btlstm data list            the datasets of the catalogue and whether they are present
-  btlstm data summary NAME    rows, dates and symbols of a dataset
+  btlstm data summary NAME    rows, dates and symbols of a dataset (or a file, read with --config)
+  btlstm data inspect FILE    encoding, columns, row order, defects; the [data] block that reads it
   btlstm fetch NAME|TICKER... download from Yahoo Finance into the data directory (needs internet)
   btlstm sweep --config FILE  a grid of model settings x seeds (btlstm.experiments), local or on Ray
 
@@ -228,8 +229,51 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _add_map_flags(parser) -> None:
+    """The ``[data]`` column-map flags (the keys of btlstm.data.columnmap.ColumnMap),
+    typed and documented as in ``btlstm run``."""
+    from btlstm._settings import field_defaults, field_help, field_types
+    from btlstm.data.columnmap import MAP_KEYS
+    from btlstm.settings import DataSettings, field_flag
+
+    g = parser.add_argument_group("[data] column map (as in btlstm run; docs/data.md)")
+    helps, defaults, types_ = (
+        field_help(DataSettings),
+        field_defaults(DataSettings),
+        field_types(DataSettings),
+    )
+    for key in MAP_KEYS:
+        kw = dict(dest=f"data.{key}", default=None, help=_escape(helps.get(key, "")))
+        if types_[key] is bool or types_[key] == (bool | None):
+            g.add_argument(field_flag(key), action=argparse.BooleanOptionalAction, **kw)
+        else:
+            conv = _typed(types_[key], defaults[key], field_flag(key))
+            g.add_argument(field_flag(key), type=conv, metavar=key.upper(), **kw)
+
+
+def _data_settings(args):
+    """The [data] settings of ``btlstm data``: ``--config`` then the map flags."""
+    from btlstm.data.columnmap import MAP_KEYS
+    from btlstm.settings import Settings, field_flag
+
+    flags = {k: getattr(args, f"data.{k}") for k in MAP_KEYS}
+    flags = {k: v for k, v in flags.items() if v is not None}
+    if args.dataset:
+        flags["data"] = args.dataset
+    origins = {("data", k): field_flag(k) for k in flags if k != "data"}
+    origins[("data", "data")] = f"btlstm data {args.what}"
+    if args.config:
+        s = Settings.from_toml(args.config, overrides={"data": flags}, origins=origins)
+    else:
+        s = Settings.from_dict({"data": flags}, origins=origins)
+    if args.data_dir:
+        s.data.data_dir = args.data_dir
+    return s
+
+
 def _cmd_data(args) -> int:
     from btlstm.data import catalog
+    from btlstm.data.presets import check_map
 
     if args.what == "list":
         rows = catalog.list_datasets(args.data_dir)
@@ -237,11 +281,31 @@ def _cmd_data(args) -> int:
             mark = "ok " if r.get("present") else "-- "
             print(f"{mark}{r['name']:<22} {r.get('kind', ''):<6} {r.get('description', '')}")
         return 0
-    if not args.dataset:
-        print("btlstm: error: btlstm data summary needs a dataset name", file=sys.stderr)
+    if not args.dataset and not args.config:
+        print(
+            f"btlstm: error: btlstm data {args.what} needs a "
+            + ("dataset name or a file" if args.what == "summary" else "file")
+            + " (or --config with a [data] data = ... entry)",
+            file=sys.stderr,
+        )
         return 2
-    repair = "drop" if args.repair else "raise"
-    obj = catalog.load(args.dataset, data_dir=args.data_dir, repair=repair)
+    s = _data_settings(args)
+    check_map(s.data_map(), s.data_where)
+    if args.what == "inspect":
+        from btlstm.data.inspect import inspect_file
+
+        target = s.data.data
+        if target in catalog.CATALOG and "{" not in catalog.CATALOG[target].path:
+            target = catalog.data_dir(s.data.data_dir) / catalog.CATALOG[target].path
+        ins = inspect_file(target, s.data_map(), where=s.data_where)
+        print(ins.toml if args.toml else ins.report(), end="")
+        if ins.error:
+            print(f"btlstm: error: {ins.error}", file=sys.stderr)
+            return 2
+        return 0
+    repair = "drop" if args.repair else s.data.repair
+    obj = catalog.load(s.data.data, data_dir=s.data.data_dir, repair=repair,
+                       data_map=s.data_map(), where=s.data_where)  # fmt: skip
     print(json.dumps(catalog.describe(obj), indent=2, default=str))
     return 0
 
@@ -318,11 +382,22 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("dir", metavar="DIR", help="the run's output folder")
     rp.set_defaults(func=_cmd_report)
 
-    da = sub.add_parser("data", help="the dataset catalogue")
-    da.add_argument("what", choices=["list", "summary"])
-    da.add_argument("dataset", nargs="?")
+    da = sub.add_parser(
+        "data",
+        help="the dataset catalogue; inspect any CSV file",
+        description="list: the catalogue; summary NAME|FILE: rows, dates, symbols; "
+        "inspect FILE: encoding, separator, columns, row order, dates, defects and the [data] "
+        "TOML block that reads the file",
+    )
+    da.add_argument("what", choices=["list", "summary", "inspect"])
+    da.add_argument("dataset", nargs="?", metavar="NAME|FILE")
     da.add_argument("--data-dir")
     da.add_argument("--repair", action="store_true", help="drop rows with known defects")
+    da.add_argument(
+        "--config", metavar="TOML", help="a TOML file whose [data] section reads the file"
+    )
+    da.add_argument("--toml", action="store_true", help="inspect: print only the [data] block")
+    _add_map_flags(da)
     da.set_defaults(func=_cmd_data)
 
     f = sub.add_parser("fetch", help="download Yahoo Finance data into the data directory")

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from btlstm.data.columnmap import MAP_KEYS
 from btlstm.data.validate import DataError, require_history
 from btlstm.settings import WALKFORWARD_PRESET, Settings, SettingsError
 
@@ -68,6 +69,8 @@ FUTURE_GRACE_DAYS = 1
 #: start) more than this many days outside the bars loaded: a warning, and the
 #: report records the dates actually used (``provenance.dates_used``).
 DATE_SLACK_DAYS = 7
+#: ``[data] data`` of a run given in-memory DataFrames (``run_backtest(data=...)``).
+IN_MEMORY = "DataFrame"
 
 
 @dataclass
@@ -123,11 +126,30 @@ def _clip(frame: pd.DataFrame, start, end) -> pd.DataFrame:
     return out
 
 
-def load_data(settings: Settings, panel: bool = False):
+def load_data(settings: Settings, panel: bool = False, data=None):
     """The frame (or ``{symbol: frame}`` with ``panel``) the settings describe,
-    clipped to ``[data.start or model.train_start, data.end or model.test_end]``."""
+    clipped to ``[data.start or model.train_start, data.end or model.test_end]``.
+
+    ``data``: in-memory pandas data instead of ``[data] data`` (a DataFrame, a long
+    DataFrame, a dict of DataFrames; read with the ``[data]`` column map by
+    :func:`btlstm.data.readers.read_dataframe`). A file path in ``[data] data`` is
+    read with the same map (:func:`btlstm.data.readers.read_mapped`)."""
     d = settings.data
-    if d.data == "synthetic":
+    symbols = list(d.symbols) or ([d.symbol] if d.symbol else None)
+    if data is not None:
+        from btlstm.data.readers import read_dataframe
+
+        obj = read_dataframe(data, settings.data_map(), repair=d.repair, where=settings.data_where)
+        if isinstance(obj, dict) and symbols:
+            absent = [x for x in symbols if x not in obj]
+            if absent:
+                key = "symbol" if d.symbol else "symbols"
+                raise DataError(
+                    f"{settings.where('data', key)}: {absent} not in the data given "
+                    f"(symbols: {sorted(obj)[:20]})"
+                )
+            obj = {k: obj[k] for k in symbols}
+    elif d.data == "synthetic":
         from btlstm.synthetic import synthetic_ohlcv, synthetic_panel
 
         try:
@@ -144,8 +166,8 @@ def load_data(settings: Settings, panel: bool = False):
     else:
         from btlstm.data import load
 
-        symbols = list(d.symbols) or ([d.symbol] if d.symbol else None)
-        obj = load(d.data, data_dir=d.data_dir, symbols=symbols, repair=d.repair)
+        obj = load(d.data, data_dir=d.data_dir, symbols=symbols, repair=d.repair,
+                   data_map=settings.data_map(), where=settings.data_where)  # fmt: skip
     if d.adjust != "none":  # e.g. total-return prices (btlstm.data.adjust)
         from btlstm.data.adjust import adjust
 
@@ -160,6 +182,9 @@ def load_data(settings: Settings, panel: bool = False):
             obj = {name: obj}
         return {k: _clip(v, start, end) for k, v in obj.items()}
     if isinstance(obj, dict):
+        if d.symbol is None and len(obj) == 1:  # a long file of one symbol (NetEase, tushare)
+            obj = next(iter(obj.values()))
+            return _clip(obj, start, end)
         if d.symbol is None:
             raise DataError(
                 f"dataset {d.data!r} holds several symbols {sorted(obj)[:12]}...; "
@@ -404,7 +429,8 @@ def _load_extra(settings: Settings, plan, frames: dict | None = None) -> dict:
             continue
         elif settings.data.index:
             over = {**over, "data": settings.data.index}
-        d = dataclasses.replace(settings.data, **over)
+        unmapped = {key: None for key in MAP_KEYS if key != "missing"}  # not the run's map
+        d = dataclasses.replace(settings.data, **{**unmapped, "missing": (), **over})
         sub = dataclasses.replace(settings, data=d)
         sub._origin = settings._origin
         frame = load_data(sub, panel=False)
@@ -473,7 +499,7 @@ def _long_scores(scores: pd.DataFrame, start=None, end=None) -> pd.DataFrame:
     )
 
 
-def run_backtest(settings, progress=None, title: str | None = None) -> RunResult:
+def run_backtest(settings, progress=None, title: str | None = None, data=None) -> RunResult:
     """Run a registered strategy and its baselines end to end and write the report.
 
     Args:
@@ -481,6 +507,12 @@ def run_backtest(settings, progress=None, title: str | None = None) -> RunResult
         progress: a callable receiving each :class:`~btlstm.walkforward.FitRecord`
             (e.g. :class:`btlstm.progress.FitProgress`), or None.
         title: report title (default from the strategy and the settings).
+        data: in-memory prices instead of ``[data] data``: a DataFrame (one symbol,
+            for strategies that trade one feed), a long DataFrame (a symbol column)
+            or a dict ``{symbol: DataFrame}`` (panel strategies), read with the
+            ``[data]`` column map (columns found by name, or ``close_column`` ...;
+            :func:`btlstm.data.readers.read_dataframe`). The report names the data
+            ``DataFrame``.
 
     Returns:
         :class:`RunResult`; the files are in ``settings.output.out``.
@@ -496,12 +528,18 @@ def run_backtest(settings, progress=None, title: str | None = None) -> RunResult
     from btlstm.report import add_comparison, collect, write_report
 
     settings = _as_settings(settings)
-    plan = settings.validate()  # 1. everything that can be checked, before any work
+    if data is not None:  # the report names the in-memory data
+        origin = settings._origin
+        settings = dataclasses.replace(
+            settings, data=dataclasses.replace(settings.data, data=IN_MEMORY)
+        )
+        settings._origin = origin
+    plan = settings.validate(in_memory=data is not None)  # 1. all checks, before any work
     t0 = time.perf_counter()
     panel = plan.data == "panel"
 
     # 2. data, 3. split
-    loaded = load_data(settings, panel=panel)
+    loaded = load_data(settings, panel=panel, data=data)
     frames = loaded if panel else {loaded.attrs.get("symbol") or settings.data.data: loaded}
     extra = _load_extra(settings, plan, frames if panel else None)  # e.g. a gate index
     trains = plan.predictor is not None
@@ -615,6 +653,9 @@ def run_backtest(settings, progress=None, title: str | None = None) -> RunResult
         source=str(first.attrs.get("source", settings.data.data)),
         synthetic=synthetic,
         amount_derived=bool(first.attrs.get("amount_derived", False)),
+        layout=first.attrs.get("layout"),
+        encoding=first.attrs.get("encoding"),
+        conversions=list(first.attrs.get("conversions") or []),
         repair=first.attrs.get("repair"),
         adjusted=_adjusted(settings.data.adjust),
         first_date=str(first.index[0].date()),
@@ -723,10 +764,14 @@ def _title(plan, settings: Settings) -> str:
     return f"{head} ({mode})"
 
 
-def run_hold(settings, progress=None, title: str | None = None, table: bool = True) -> RunResult:
+def run_hold(
+    settings, progress=None, title: str | None = None, table: bool = True, data=None
+) -> RunResult:
     """Backtest 1 (hold N days on an LSTM signal): :func:`run_backtest` with strategy
-    ``hold``; ``table`` prints the terminal table to stdout."""
-    result = run_backtest(_as_settings(settings, strategy="hold"), progress=progress, title=title)
+    ``hold`` (``data``: an in-memory DataFrame); ``table`` prints the terminal table."""
+    result = run_backtest(
+        _as_settings(settings, strategy="hold"), progress=progress, title=title, data=data
+    )
     if table:
         from btlstm.report import format_table
 

@@ -43,6 +43,7 @@ from btlstm._settings import (
 )
 from btlstm.ashare import US_COSTS
 from btlstm.broker import INDEX_COSTS
+from btlstm.data.columnmap import MAP_KEYS, ColumnMap
 from btlstm.walkforward import WalkForwardConfig
 
 __all__ = [
@@ -66,8 +67,11 @@ WALKFORWARD_PRESET = dict(
 
 
 @dataclass
-class DataSettings:
-    """Where the prices come from."""
+class DataSettings(ColumnMap):
+    """Where the prices come from, and for a CSV file (or a DataFrame given to
+    :func:`btlstm.pipeline.run_backtest`) how to read it: the declared column map
+    (:class:`btlstm.data.columnmap.ColumnMap`: ``preset``, ``date_column``,
+    ``date_format``, ..., ``volume_multiplier``, ``order``; docs/data.md)."""
 
     data: str = "csi300"  # catalogue name (csi300, sse, spy, ...), a CSV path, or "synthetic"
     symbol: str | None = None  # one symbol of a panel dataset (e.g. sector_etfs + XLK)
@@ -81,6 +85,7 @@ class DataSettings:
     index: str | None = None  # the gate's index dataset (e.g. spy), or "equal_weight" of the panel
 
     def __post_init__(self):
+        super().__post_init__()
         self.symbols = tuple(self.symbols)
 
 
@@ -357,7 +362,8 @@ class Settings:
 
     # ----------------------------------------------------------------- export
     def to_dict(self) -> dict:
-        """Plain JSON types, in the TOML layout ([model] holds the learner's keys too)."""
+        """Plain JSON types, in the TOML layout ([model] holds the learner's keys too;
+        [data] the column-map keys that are set)."""
         model = self.model.to_dict()
         learner = model.pop("model", {}) or {}
         try:
@@ -366,8 +372,12 @@ class Settings:
             full = {}
         full.update(learner)
         model.update(full)
+        data = dataclasses.asdict(self.data)
+        for k in MAP_KEYS:  # the column map: only the keys set (a run's key stays as it was)
+            if data[k] is None or (k == "missing" and not data[k]):
+                del data[k]
         out = {
-            "data": dataclasses.asdict(self.data),
+            "data": data,
             "model": model,
             "strategy": {"name": self.strategy.name, **self.strategy.params},
             "costs": dataclasses.asdict(self.costs),
@@ -376,13 +386,16 @@ class Settings:
         return json.loads(json.dumps(out, default=_plain))
 
     # ----------------------------------------------------------------- checks
-    def validate(self, check_paths: bool = True):
+    def validate(self, check_paths: bool = True, in_memory: bool = False):
         """Check every setting and path before any work; return the strategy's plan.
 
         Types of every field, the strategy name and params, repair mode, that
         dates parse and are ordered, the data source (a known dataset or an
-        existing file), and that the output and cache folders can be written.
-        Raises :class:`SettingsError` naming the flag or TOML key.
+        existing file, whose header the column map must fit), and that the
+        output and cache folders can be written. ``in_memory``: the data are
+        DataFrames given to the run, ``[data] data`` names no source.
+        Raises :class:`SettingsError` (or, for a file the map does not fit,
+        ``DataError``) naming the flag or TOML key.
         """
         from btlstm import registry
 
@@ -436,12 +449,46 @@ class Settings:
             )
         self._check_dates()
         self._check_features()
-        if self.data.data == "synthetic":
+        self._check_data_map(in_memory)
+        if self.data.data == "synthetic" and not in_memory:
             self._check_synthetic(panel=plan.data == "panel")
         if check_paths:
-            self._check_paths()
+            self._check_paths(in_memory)
         self._check_learner()
         return plan
+
+    def data_map(self) -> ColumnMap:
+        """The ``[data]`` column map (:class:`btlstm.data.columnmap.ColumnMap`)."""
+        return ColumnMap(**{k: getattr(self.data, k) for k in MAP_KEYS})
+
+    def data_where(self, key: str) -> str:
+        """How the user named a ``[data]`` key (for the data layer's messages)."""
+        return self.where("data", key)
+
+    def _check_data_map(self, in_memory: bool) -> None:
+        """The column map's values (no file read), and that it has a file to read."""
+        from btlstm.data import catalog
+        from btlstm.data.presets import check_map
+        from btlstm.data.validate import DataError
+
+        cmap = self.data_map()
+        try:
+            check_map(cmap, self.data_where)
+        except DataError as e:
+            raise SettingsError(str(e)) from None
+        given = cmap.given()
+        d = self.data.data
+        if in_memory or not given or (d not in catalog.CATALOG and catalog._is_path(d)):
+            return
+        what = (
+            "synthetic data"
+            if d == "synthetic"
+            else "a catalogue dataset whose layout btlstm knows"
+        )
+        raise SettingsError(
+            f"{', '.join(self.data_where(k) for k in given)}: a column map reads a CSV file or a "
+            f"DataFrame; {self.where('data', 'data')} = {d!r} is {what}"
+        )
 
     def _check_learner(self) -> None:
         """Build the LSTM once (no data, no training, ~0.1 s after importing Keras) when
@@ -572,7 +619,7 @@ class Settings:
                     )
             seen.append((sec, key, ts))
 
-    def _check_paths(self) -> None:
+    def _check_paths(self, in_memory: bool = False) -> None:
         from btlstm.report.files import ReportError, check_outdir, check_writable_dir
 
         try:  # the one writable-folder check (btlstm.report.files)
@@ -587,15 +634,18 @@ class Settings:
             if not p.is_dir():
                 what = "is not a folder" if p.exists() else "does not exist"
                 raise SettingsError(f"{self.where('data', 'data_dir')}: {p} {what}")
-        if d.data == "synthetic":
+        if d.data == "synthetic" or in_memory:
             return
         from btlstm.data import catalog
 
-        if catalog._is_path(d.data):
+        if d.data not in catalog.CATALOG and catalog._is_path(d.data):
             p = Path(d.data).expanduser()
             if not p.is_file():
                 what = "is a folder, not a CSV file" if p.is_dir() else "does not exist"
                 raise SettingsError(f"{self.where('data', 'data')}: {p} {what}")
+            from btlstm.data.readers import open_mapped
+
+            open_mapped(p, self.data_map(), self.data_where)  # the map fits the header
             return
         try:
             catalog.get_dataset(d.data)

@@ -33,14 +33,15 @@ import numpy as np
 import pandas as pd
 
 from btlstm.data.cache import verify_manifest
+from btlstm.data.columnmap import as_map
 from btlstm.data.readers import (
     _READERS,
     _as_path,
+    _default_where,
     _finish,
     _wanted,
-    read_csv_auto,
     read_header,
-    sniff_layout,
+    read_mapped,
 )
 from btlstm.data.validate import DataError
 
@@ -407,6 +408,8 @@ def load(
     end=None,
     repair: str = "raise",
     validate: bool = True,
+    data_map=None,
+    where=None,
 ):
     """Load a dataset by catalogue name, ``yahoo:TICKER`` or file path.
 
@@ -423,6 +426,11 @@ def load(
         repair: ``"raise"`` (default) fails on defective rows naming file,
             symbol, column and date; ``"drop"`` drops and reports them.
         validate: validate the frames (False skips validation AND repair).
+        data_map: for a file path, a column map over the sniffed preset (a
+            :class:`~btlstm.data.columnmap.ColumnMap`, a dict of ``[data]`` map
+            keys, or a preset name; :func:`btlstm.data.readers.read_mapped`).
+            Catalogue datasets have a known layout and take none.
+        where: ``where(key)`` names a map key in messages as the user wrote it.
 
     Returns:
         A canonical frame (single datasets, ``yahoo:``, Yahoo/akshare files),
@@ -444,6 +452,18 @@ def load(
         raise TypeError(f"name must be a dataset name or a path, got {type(name).__name__}")
     name_s = os.fspath(name)
     kw = {"repair": repair, "validate": validate, "start": start, "end": end}
+    where = where or _default_where
+    cmap = as_map(data_map, where)
+    if name_s not in CATALOG and not name_s.lower().startswith("yahoo:") and _is_path(name_s):
+        path = _as_path(name_s)
+        _check_cache(path)
+        return read_mapped(path, cmap, symbols=_wanted(symbols, "symbols"), where=where, **kw)
+    if cmap.given():
+        keys = ", ".join(where(k) for k in cmap.given())
+        raise DataError(
+            f"{keys}: a column map applies to a CSV file or a DataFrame; {name_s!r} is a "
+            "catalogue dataset whose layout btlstm knows (give a file path instead)"
+        )
     if name_s.lower().startswith("yahoo:"):
         ticker = name_s.split(":", 1)[1].strip()
         if symbols is not None:
@@ -453,17 +473,6 @@ def load(
             raise _missing_file(path, None, ticker)
         _check_cache(path)
         return _READERS["yahoo"](path, symbol=ticker, **kw)
-    if name_s not in CATALOG and _is_path(name_s):
-        path = _as_path(name_s)
-        _check_cache(path)
-        wanted = _wanted(symbols, "symbols")
-        layout = sniff_layout(path)
-        if layout in ("baostock", "kaggle"):
-            key = "codes" if layout == "baostock" else "names"
-            return read_csv_auto(path, **{key: wanted}, **kw)
-        if wanted is not None:
-            raise ValueError(f"symbols is only used with panel files, got {symbols!r}")
-        return read_csv_auto(path, **kw)
     d = get_dataset(name_s)
     root = _data_dir(data_dir)
     if d.kind == "table":
@@ -524,11 +533,13 @@ def describe(obj) -> dict:
 
     Returns:
         For a frame: ``kind="single"``, ``symbol``, ``source``, ``rows``,
-        ``first``, ``last``, ``columns``, ``amount_derived``, ``repair``.
+        ``first``, ``last``, ``columns``, ``amount_derived``, ``repair``, and
+        where known ``layout`` (the preset), ``encoding``, ``conversions``.
         For a panel: ``kind="panel"``, ``symbols`` (count), ``symbol_list``,
         ``rows`` (total), ``first``/``last`` (over all symbols),
         ``min_rows``/``max_rows`` (per symbol), ``repaired`` (symbols with
-        dropped rows). For a table: ``kind="table"``, ``rows``, ``columns``.
+        dropped rows), ``layout``/``encoding``/``conversions`` of the first
+        symbol. For a table: ``kind="table"``, ``rows``, ``columns``.
 
     Example:
         >>> describe(load("csi300"))["rows"]
@@ -551,6 +562,7 @@ def describe(obj) -> dict:
             "min_rows": int(sizes.min()),
             "max_rows": int(sizes.max()),
             "repaired": [k for k, f in obj.items() if f.attrs.get("repair_dropped")],
+            **_provenance(next(iter(obj.values()))),
         }
     if not isinstance(obj, pd.DataFrame):
         raise TypeError(f"describe() needs a DataFrame or a dict of them, got {type(obj).__name__}")
@@ -567,4 +579,10 @@ def describe(obj) -> dict:
         "columns": list(obj.columns),
         "amount_derived": obj.attrs.get("amount_derived"),
         "repair": obj.attrs.get("repair"),
+        **_provenance(obj),
     }
+
+
+def _provenance(frame: pd.DataFrame) -> dict:
+    """How a frame was read: ``layout`` (preset), ``encoding``, ``conversions``."""
+    return {k: frame.attrs[k] for k in ("layout", "encoding", "conversions") if k in frame.attrs}

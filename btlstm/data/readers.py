@@ -1,28 +1,36 @@
-"""Readers: every supported file layout in, one canonical frame out.
+"""Readers: any daily-bar file or DataFrame in, one canonical frame out.
 
 Each reader returns canonical frames (see :mod:`btlstm.data.validate`): a
 tz-naive ``DatetimeIndex`` named ``date`` and float columns
 ``open high low close volume amount`` (+ ``adj_close`` where the source has it,
 + source-specific extras). Provenance lives in ``frame.attrs``: ``source`` (the
 file, or ``file[SYMBOL]`` for long files), ``symbol``, ``amount_derived``,
-``synthetic`` and, after a repair, ``repair``.
+``synthetic``, ``layout`` (the preset, or ``generic``), ``encoding``,
+``conversions`` (units multiplied, amount derived, rows reversed) and, after a
+repair, ``repair``.
 
-Supported layouts:
+There is one way to read a CSV file: :func:`read_mapped` with a declared
+column map (:class:`~btlstm.data.columnmap.ColumnMap`: a preset and/or
+``[data]`` keys). The named readers are presets of it:
 
 ========================  =====================================================
-reader                    header
+reader                    preset and header
 ========================  =====================================================
-:func:`read_yahoo_csv`    ``Date,Open,High,Low,Close,Adj Close,Volume`` (Adj Close
-                          anywhere or absent) and Backtrader's generic
+:func:`read_yahoo_csv`    ``yahoo``: ``Date,Open,High,Low,Close,Adj Close,Volume``
+                          (Adj Close anywhere or absent) and Backtrader's generic
                           ``Date,Open,High,Low,Close,Volume,OpenInterest``
-:func:`read_akshare_index`  ``日期,开盘,收盘,最高,最低,成交量,成交额,...``
+:func:`read_akshare_index`  ``akshare``: ``日期,开盘,收盘,最高,最低,成交量,成交额,...``
                           (East Money / akshare; close comes BEFORE high)
-:func:`read_baostock_long`  ``date,code,open,high,low,close,preclose,volume,
-                          amount,adjustflag,turn,tradestatus,pctChg,isST``
-:func:`read_kaggle_long`  ``date,open,high,low,close,volume,Name``
+:func:`read_baostock_long`  ``baostock``: ``date,code,open,high,low,close,preclose,
+                          volume,amount,adjustflag,turn,tradestatus,pctChg,isST``
+:func:`read_kaggle_long`  ``kaggle``: ``date,open,high,low,close,volume,Name``
 ========================  =====================================================
 
-:func:`read_csv_auto` picks the reader from the header.
+:func:`read_csv_auto` sniffs the preset from the header
+(:mod:`btlstm.data.presets`: also NetEase 163, tushare, akshare stock
+histories, Stooq and any generic OHLCV header); :func:`read_dataframe` reads
+in-memory DataFrames (one symbol, a long frame, a dict of frames) with the same
+maps.
 
 Repair policy: by default a file that fails validation raises
 :class:`~btlstm.data.validate.DataError` naming the file (and symbol), the
@@ -37,23 +45,38 @@ OHLC-consistent); they are left in place.
 
 from __future__ import annotations
 
-import gzip
-import logging
-import os
-import warnings
-import zlib
-from difflib import get_close_matches
+import csv
+import re
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from btlstm.data.validate import CANONICAL_COLUMNS, DataError, repair_frame, validate_frame
+from btlstm.data._csv import (  # noqa: F401  (names other modules and tests import from here)
+    MAX_HEADER_BYTES,
+    MAX_HEADER_COLUMNS,
+    REPAIR_MODES,
+    _as_path,
+    _dates,
+    _default_where,
+    _finish,
+    _read_csv,
+    _show_header,
+    _slice_dates,
+    _stem,
+    _wanted,
+    read_head,
+    read_header,
+)
+from btlstm.data.columnmap import ColumnMap, Resolved, _separator, as_map, build_frames
+from btlstm.data.presets import PRESETS, check_map, choose
+from btlstm.data.validate import CANONICAL_COLUMNS, DataError
 
 __all__ = [
     "MAX_HEADER_BYTES",
     "MAX_HEADER_COLUMNS",
     "REPAIR_MODES",
+    "read_mapped",
+    "read_dataframe",
     "read_yahoo_csv",
     "read_akshare_index",
     "read_baostock_long",
@@ -62,298 +85,7 @@ __all__ = [
     "sniff_layout",
 ]
 
-logger = logging.getLogger("btlstm.data")
-
-REPAIR_MODES = ("raise", "drop")
-
-#: the longest header line read (bytes, after gunzip): the sniffer looks at
-#: this bounded prefix only, so a 50 MB single-line file is refused at once.
-MAX_HEADER_BYTES = 64 * 1024
-#: the most header columns accepted (the widest supported layout has 14).
-MAX_HEADER_COLUMNS = 1024
-
-_READ_ERRORS = (
-    OSError,
-    EOFError,
-    zlib.error,
-    UnicodeDecodeError,
-    pd.errors.ParserError,
-    pd.errors.EmptyDataError,
-)
-
-_AKSHARE = {
-    "日期": "date",
-    "开盘": "open",
-    "收盘": "close",
-    "最高": "high",
-    "最低": "low",
-    "成交量": "volume",
-    "成交额": "amount",
-    "振幅": "amplitude",
-    "涨跌幅": "pct_chg",
-    "涨跌额": "change",
-    "换手率": "turnover",
-}
-
-_BAOSTOCK_FLOATS = ("open", "high", "low", "close", "preclose", "volume", "amount", "turn")
-_BAOSTOCK_FLAGS = ("adjustflag", "tradestatus", "pctChg", "isST")
-
-
-# --------------------------------------------------------------------------- helpers
-def _as_path(path) -> Path:
-    p = Path(os.fspath(path)).expanduser()
-    if not p.exists():
-        raise DataError("file not found", str(p))
-    if p.is_dir():
-        raise DataError("expected a CSV file, got a directory", str(p))
-    return p
-
-
-def _is_gzip(p: Path) -> bool:
-    try:
-        with open(p, "rb") as fh:
-            return fh.read(2) == b"\x1f\x8b"
-    except OSError as e:
-        raise DataError(f"cannot open the file: {e}", str(p)) from e
-
-
-def _compression(p: Path) -> str | None:
-    gz = _is_gzip(p)
-    if p.suffix == ".gz" and not gz:
-        raise DataError("the file ends in .gz but is not gzip data", str(p))
-    return "gzip" if gz else None
-
-
-def read_header(path) -> list[str]:
-    """Return the column names on the first line of a (possibly gzipped) CSV file.
-
-    Only the first :data:`MAX_HEADER_BYTES` bytes (64 KiB) are read, so an
-    absurd file (one 50 MB line, 100,000 columns) is refused in milliseconds
-    instead of being parsed.
-
-    Args:
-        path: the file.
-
-    Returns:
-        The header fields, stripped of whitespace and a UTF-8 byte-order mark.
-
-    Raises:
-        DataError: naming the file when it is missing, empty, not text, a
-            broken gzip, or its header line is longer than
-            :data:`MAX_HEADER_BYTES` or has more than :data:`MAX_HEADER_COLUMNS`
-            columns (the message names the limit).
-
-    Example:
-        >>> read_header("backtrader_datas/orcl-1995-2014.txt")[:3]
-        ['Date', 'Open', 'High']
-    """
-    p = _as_path(path)
-    try:
-        opener = gzip.open if _compression(p) == "gzip" else open
-        with opener(p, "rb") as fh:
-            prefix = fh.read(MAX_HEADER_BYTES + 1)
-    except _READ_ERRORS as e:
-        raise DataError(f"cannot read the file ({type(e).__name__}: {e})", str(p)) from e
-    ends = [i for i in (prefix.find(b"\n"), prefix.find(b"\r")) if i >= 0]
-    end = min(ends) if ends else len(prefix)
-    if end > MAX_HEADER_BYTES:
-        raise DataError(
-            f"the header line is longer than {MAX_HEADER_BYTES} bytes (the limit, "
-            "btlstm.data.readers.MAX_HEADER_BYTES; no line end in the first "
-            f"{MAX_HEADER_BYTES // 1024} KiB): not a daily-bar CSV file btlstm reads",
-            str(p),
-        )
-    raw = prefix[:end]
-    if b"\x00" in raw:
-        raise DataError("the file is not a text CSV file (binary data)", str(p))
-    try:
-        line = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise DataError(f"cannot read the file ({type(e).__name__}: {e})", str(p)) from e
-    if not line.strip():
-        raise DataError("the file is empty (no header line)", str(p))
-    n_columns = line.count(",") + 1
-    if n_columns > MAX_HEADER_COLUMNS:
-        raise DataError(
-            f"the header has {n_columns} columns, more than {MAX_HEADER_COLUMNS} (the limit, "
-            "btlstm.data.readers.MAX_HEADER_COLUMNS): not a daily-bar CSV file btlstm reads "
-            f"(first columns: {_show_header(line.split(',', 8)[:8])})",
-            str(p),
-        )
-    return [h.strip() for h in line.split(",")]
-
-
-def _show_header(header: list[str], limit: int = 20) -> str:
-    """A header for a message: at most ``limit`` names, then how many more."""
-    shown = repr(list(header[:limit]))
-    if len(header) > limit:
-        shown = f"{shown[:-1]}, ... ({len(header)} columns)]"
-    return shown
-
-
-def _read_csv(p: Path, **kw) -> pd.DataFrame:
-    """pd.read_csv with errors turned into DataError naming the file."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            return pd.read_csv(p, compression=_compression(p), encoding="utf-8-sig", **kw)
-    except pd.errors.ParserWarning as e:
-        raise DataError(
-            "rows have more fields than the header (an intraday file with a separate "
-            f"time field? btlstm reads daily bars only): {e}",
-            str(p),
-        ) from None
-    except DataError:
-        raise
-    except _READ_ERRORS as e:
-        raise DataError(f"cannot parse the CSV file ({type(e).__name__}: {e})", str(p)) from e
-    except ValueError as e:  # a non-numeric cell under a float dtype
-        raise DataError(f"cannot parse the CSV file: {e}", str(p)) from e
-
-
-def _numeric(df: pd.DataFrame, cols, src: str, dates=None) -> None:
-    """Convert ``cols`` of ``df`` to float64 in place; a non-numeric cell raises
-    DataError naming the column and the row (date, or file line)."""
-    for c in cols:
-        s = df[c]
-        if pd.api.types.is_numeric_dtype(s):
-            df[c] = s.astype("float64")
-            continue
-        v = pd.to_numeric(s, errors="coerce")
-        bad = v.isna().to_numpy() & s.notna().to_numpy()
-        if bad.any():
-            pos = int(np.flatnonzero(bad)[0])
-            row = dates[pos] if dates is not None and not pd.isna(dates[pos]) else f"line {pos + 2}"
-            raise DataError(
-                f"non-numeric value {s.iloc[pos]!r} ({int(bad.sum())} such row(s))", src, c, row
-            )
-        df[c] = v.astype("float64")
-
-
-def _dates(values, src: str, column: str = "date") -> pd.DatetimeIndex:
-    """Parse a column of dates; the first unparsable one raises DataError."""
-    raw = pd.Series(values)
-    try:
-        out = pd.to_datetime(raw, format="ISO8601", errors="coerce")
-    except (ValueError, TypeError):
-        out = pd.to_datetime(raw, errors="coerce", format="mixed")
-    bad = out.isna().to_numpy()
-    if bad.any():
-        pos = int(np.flatnonzero(bad)[0])
-        raise DataError(
-            f"cannot parse date {raw.iloc[pos]!r} ({int(bad.sum())} such row(s)); "
-            "daily files need one YYYY-MM-DD date per row (intraday files with a "
-            "separate time field are not supported)",
-            src,
-            column,
-            f"line {pos + 2}",
-        )
-    idx = pd.DatetimeIndex(out, name="date")
-    if idx.tz is not None:
-        idx = idx.tz_localize(None)
-    return idx
-
-
-def _check_repair(repair: str) -> None:
-    if repair not in REPAIR_MODES:
-        raise ValueError(f"repair must be one of {REPAIR_MODES}, got {repair!r}")
-
-
-def _bound(value, name: str):
-    if value is None:
-        return None
-    try:
-        return pd.Timestamp(value)
-    except (ValueError, TypeError) as e:
-        raise ValueError(f"{name} must be a date like '2015-01-01', got {value!r}") from e
-
-
-def _slice_dates(df: pd.DataFrame, start, end) -> pd.DataFrame:
-    """Inclusive ``[start, end]`` selection by position (works on unsorted data)."""
-    start, end = _bound(start, "start"), _bound(end, "end")
-    if start is None and end is None:
-        return df
-    keep = np.ones(len(df), dtype=bool)
-    if start is not None:
-        keep &= np.asarray(df.index >= start)
-    if end is not None:
-        keep &= np.asarray(df.index <= end)
-    out = df.loc[keep]
-    out.attrs = dict(df.attrs)
-    return out
-
-
-def _finish(
-    df: pd.DataFrame,
-    validate: bool = True,
-    repair: str = "raise",
-    start=None,
-    end=None,
-    summary_level: int = logging.WARNING,
-) -> pd.DataFrame:
-    """Select dates, then validate (``repair="raise"``) or repair (``"drop"``)
-    a frame whose attrs are set. With ``"drop"`` a frame that validates is
-    returned as it is; otherwise :func:`repair_frame` drops the bad rows, the
-    summary is logged at ``summary_level`` and each row at INFO, and
-    ``attrs["repair"]`` / ``attrs["repair_dropped"]`` record them."""
-    _check_repair(repair)
-    df = _slice_dates(df, start, end)
-    if not validate:
-        return df
-    try:
-        return validate_frame(df)
-    except DataError as e:
-        if repair == "raise":
-            hint = (
-                "; pass repair='drop' to drop such rows (each one is logged)"
-                if e.column not in (None, "date")
-                else ""
-            )
-            raise DataError(e.problem + hint, e.source, e.column, e.row) from None
-    src = df.attrs.get("source")
-    fixed, report = repair_frame(df)
-    fixed.attrs = dict(df.attrs)
-    if len(report):
-        logger.log(summary_level, "%s", report.summary())
-        for day, col, why in report.dropped:
-            logger.info("%s: dropped %s (%s: %s)", src, _day(day), col, why)
-        prior = df.attrs.get("repair")
-        fixed.attrs["repair"] = f"{prior}; {report.summary()}" if prior else report.summary()
-    fixed.attrs["repair_dropped"] = list(df.attrs.get("repair_dropped", [])) + [
-        (_day(d), c, w) for d, c, w in report.dropped
-    ]
-    return validate_frame(fixed)
-
-
-def _stem(p: Path) -> str:
-    name = p.name[:-3] if p.name.endswith(".gz") else p.name
-    return Path(name).stem
-
-
-def _day(ts) -> str:
-    return ts.strftime("%Y-%m-%d") if isinstance(ts, pd.Timestamp) else str(ts)
-
-
-def _attrs(df: pd.DataFrame, source: str, symbol, amount_derived: bool) -> pd.DataFrame:
-    df.attrs = {
-        "source": source,
-        "symbol": symbol,
-        "amount_derived": bool(amount_derived),
-        "synthetic": False,
-    }
-    return df
-
-
-def _order(df: pd.DataFrame, extras=()) -> pd.DataFrame:
-    cols = list(CANONICAL_COLUMNS)
-    if "adj_close" in df.columns:
-        cols.append("adj_close")
-    cols += [c for c in extras if c in df.columns]
-    return df[cols]
-
-
-# --------------------------------------------------------------------------- Yahoo
-#: Yahoo Finance column -> canonical column (used by the reader and the downloader).
+#: Yahoo Finance column -> canonical column (used by the downloader).
 YAHOO_FIELDS = {
     "Open": "open",
     "High": "high",
@@ -362,6 +94,176 @@ YAHOO_FIELDS = {
     "Adj Close": "adj_close",
     "Volume": "volume",
 }
+
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
+_DECIMAL_POINT = re.compile(r"^[+-]?\d*\.\d+$")
+
+
+# --------------------------------------------------------------------------- files
+def _split(line: str, sep: str) -> list[str]:
+    return next(csv.reader([line], delimiter=sep), [])
+
+
+def _decimal(head, sep: str) -> str:
+    """``,`` when a non-comma-separated file writes numbers like ``3,25``."""
+    if sep == ",":
+        return "."
+    comma = point = 0
+    for line in head.lines[1:50]:
+        for cell in _split(line, sep):
+            cell = cell.strip()
+            comma += bool(_DECIMAL_COMMA.match(cell))
+            point += bool(_DECIMAL_POINT.match(cell))
+    return "," if comma > point else "."
+
+
+def open_mapped(path, data_map=None, where=None, label=None):
+    """Read a file's head and resolve its column map, before any row is read.
+
+    Args:
+        path: the CSV file (``.gz`` fine).
+        data_map: a :class:`~btlstm.data.columnmap.ColumnMap`, a dict of map keys,
+            a preset name, or None (sniffed).
+        where: ``where(key)`` names a map key as the user wrote it (default ``[data] key``).
+        label: start of a missing-column message (the named readers' wording).
+
+    Returns:
+        ``(head, resolved)``: the :class:`~btlstm.data._csv.Head` and the
+        :class:`~btlstm.data.columnmap.Resolved` map (encoding, separator and
+        decimal mark filled in).
+
+    Raises:
+        DataError: one line naming the file, the key and the closest valid names.
+    """
+    where = where or _default_where
+    cmap = as_map(data_map, where)
+    check_map(cmap, where)
+    p = _as_path(path)
+    head = read_head(p, cmap.encoding, _separator(cmap.separator), where)
+    header_line = cmap.header is not False
+    fields = _split(head.lines[0], head.separator)
+    header = [h.strip() for h in fields] if header_line else [str(i) for i in range(len(fields))]
+    rows = [[c.strip() for c in _split(line, head.separator)] for line in head.lines[1:51]]
+    rows = [r for r in rows if any(r)]
+    if not header_line:
+        rows = [[c.strip() for c in fields]] + rows
+    r = choose(header, cmap, str(p), where, rows=rows, label=label)
+    width = len(header)
+    for k, row in enumerate(rows):
+        if len(row) > width:
+            raise DataError(
+                f"rows have more fields than the header (line {k + 1 + header_line} has "
+                f"{len(row)}, the header {width}): an intraday file with a separate time "
+                "field? btlstm reads daily bars only",
+                str(p),
+            )
+    r.encoding = head.encoding
+    r.separator = head.separator
+    r.decimal = cmap.decimal or _decimal(head, head.separator)
+    i = r.header.index(r.columns["date"])  # the dates of the head parse (date_format)
+    sample = [row[i] for row in rows if len(row) > i and row[i]]
+    _dates(sample, str(p), r.columns["date"], r.date_format, where, first_line=1 + header_line)
+    return head, r
+
+
+def _read_table(p: Path, head, r: Resolved, where) -> pd.DataFrame:
+    """The columns ``r.used()`` of the whole file: dates and symbols as text, the
+    rest float64 (a non-numeric cell: read as text, so the builder names its row)."""
+    text = {c for c in (r.columns["date"], r.columns["symbol"]) if c is not None}
+    use = r.used()
+    kw = dict(
+        sep=r.separator,
+        decimal=r.decimal,
+        header=None,
+        skiprows=1 if r.header_line else 0,
+        names=r.header,
+        usecols=use,
+        index_col=False,
+        skipinitialspace=True,
+        na_values=list(r.missing) or None,
+        keep_default_na=True,
+        engine="c",
+    )
+    dtypes = {c: (str if c in text else "float64") for c in use}
+    try:
+        return _read_csv(p, encoding=head.encoding, where=where, dtype=dtypes, **kw)
+    except DataError as e:
+        if "decode" in e.problem or "more fields" in e.problem:
+            raise
+        return _read_csv(p, encoding=head.encoding, where=where, dtype=str, **kw)
+
+
+def _read(path, data_map=None, symbol=None, symbols=None, start=None, end=None,
+          validate=True, repair="raise", where=None, label=None):  # fmt: skip
+    p = _as_path(path)
+    head, r = open_mapped(p, data_map, where, label)
+    raw = _read_table(p, head, r, where or _default_where)
+    if raw.empty:
+        raise DataError("the file is empty (a header, no rows)", str(p))
+    return build_frames(
+        raw,
+        r,
+        str(p),
+        symbol=None if r.long else (symbol or _stem(p)),
+        symbols=symbols,
+        start=start,
+        end=end,
+        validate=validate,
+        repair=repair,
+        where=where,
+        first_line=2 if r.header_line else 1,
+        extra_attrs={"encoding": head.encoding},
+    )
+
+
+def read_mapped(
+    path,
+    data_map=None,
+    symbol: str | None = None,
+    symbols=None,
+    start=None,
+    end=None,
+    validate: bool = True,
+    repair: str = "raise",
+    where=None,
+):
+    """Read any daily-bar CSV file with a declared column map.
+
+    The map (a preset and/or keys over it) is resolved against the header
+    before any row is read: every named column must exist, else a one-line
+    error names the file, the key and the closest header names.
+
+    Args:
+        path: the CSV file (``.gz`` fine).
+        data_map: a :class:`~btlstm.data.columnmap.ColumnMap`, a dict of map
+            keys (the ``[data]`` keys: ``date_column``, ``date_format``,
+            ``encoding``, ``volume_multiplier``, ...), a preset name, or None:
+            the preset is sniffed from the header (:func:`btlstm.data.presets.sniff`).
+        symbol: the symbol of a one-symbol file (default: the file stem).
+        symbols: the symbols to keep from a long file (default: all).
+        start: first date to keep (inclusive).
+        end: last date to keep (inclusive).
+        validate: validate the frames (see ``repair``).
+        repair: ``"raise"`` (default) or ``"drop"`` defective rows (each logged).
+        where: ``where(key)`` names a map key as the user wrote it (a flag, a TOML key).
+
+    Returns:
+        A canonical frame, or ``{symbol: frame}`` when the map has a symbol column.
+
+    Raises:
+        DataError: naming the file (and key, column, row) on any problem.
+
+    Example:
+        >>> df = read_mapped("backtrader_datas/2006-day-001.txt", {"date_format": "%Y-%m-%d"})
+        >>> df.attrs["layout"], len(df)
+        ('backtrader', 255)
+    """
+    return _read(path, data_map, symbol, symbols, start, end, validate, repair, where)
+
+
+def _preset_reader(name: str, path, **kw):
+    preset = PRESETS[name]
+    return _read(path, ColumnMap(preset=name), label=preset.label, **kw)
 
 
 def read_yahoo_csv(
@@ -372,7 +274,7 @@ def read_yahoo_csv(
     start=None,
     end=None,
 ) -> pd.DataFrame:
-    """Read a Yahoo-layout (or Backtrader generic daily) CSV file.
+    """Read a Yahoo-layout (or Backtrader generic daily) CSV file: the ``yahoo`` preset.
 
     Accepts ``Date,Open,High,Low,Close,Adj Close,Volume`` with ``Adj Close`` in
     any position or absent (Backtrader's ``daily-KO.csv`` has it last), and
@@ -402,41 +304,9 @@ def read_yahoo_csv(
         >>> df.attrs["symbol"], list(df.columns)[:4]
         ('XLK', ['open', 'high', 'low', 'close'])
     """
-    p = _as_path(path)
-    src = str(p)
-    need = ["Date", "Open", "High", "Low", "Close", "Volume"]
-    header = _require_columns(p, need, "not a Yahoo/Backtrader daily CSV")
-    if "Time" in header:
-        raise DataError(
-            "intraday file (has a 'Time' column): btlstm reads daily bars only", src, "Time"
-        )
-    raw = _read_csv(p, index_col=False, dtype={"Date": str})
-    raw.columns = [str(c).strip() for c in raw.columns]
-    idx = _dates(raw["Date"].to_numpy(), src, "Date")
-    df = raw.drop(columns=["Date"] + [c for c in ("OpenInterest",) if c in raw.columns])
-    df = df.rename(columns=YAHOO_FIELDS)
-    df.columns = [c.lower().replace(" ", "_") for c in df.columns]
-    df.index = idx
-    _numeric(df, [c for c in df.columns], src, idx)
-    df["amount"] = df["close"] * df["volume"]
-    extras = [c for c in df.columns if c not in CANONICAL_COLUMNS and c != "adj_close"]
-    df = _order(df, extras)
-    _attrs(df, src, symbol or _stem(p), amount_derived=True)
-    return _finish(df, validate, repair, start, end)
-
-
-# --------------------------------------------------------------------------- akshare
-def _require_columns(p: Path, need: list[str], layout: str) -> list[str]:
-    """The file's header; DataError naming the file and the first missing column."""
-    header = read_header(p)
-    missing = [c for c in need if c not in header]
-    if missing:
-        raise DataError(
-            f"{layout}: missing column(s) {missing} (header {_show_header(header)})",
-            str(p),
-            column=missing[0],
-        )
-    return header
+    return _preset_reader(
+        "yahoo", path, symbol=symbol, validate=validate, repair=repair, start=start, end=end
+    )
 
 
 def read_akshare_index(
@@ -447,7 +317,7 @@ def read_akshare_index(
     start=None,
     end=None,
 ) -> pd.DataFrame:
-    """Read an East Money / akshare index file with Chinese headers.
+    """Read an East Money / akshare index file with Chinese headers: the ``akshare`` preset.
 
     Layout ``日期,开盘,收盘,最高,最低,成交量,成交额,振幅,涨跌幅,涨跌额,换手率`` =
     date, open, CLOSE, HIGH, low, volume, amount, amplitude %, pct change %,
@@ -481,92 +351,9 @@ def read_akshare_index(
         >>> float(csi["close"].iloc[0])
         982.79
     """
-    p = _as_path(path)
-    src = str(p)
-    need = ["日期", "开盘", "收盘", "最高", "最低", "成交量", "成交额"]
-    _require_columns(p, need, "not an akshare/East Money index file")
-    raw = _read_csv(p, index_col=False, dtype={"日期": str})
-    raw.columns = [str(c).strip() for c in raw.columns]
-    idx = _dates(raw["日期"].to_numpy(), src, "日期")
-    df = raw.drop(columns=["日期"]).rename(columns=_AKSHARE)
-    df.index = idx
-    _numeric(df, list(df.columns), src, idx)
-    df["volume"] = df["volume"] * 100.0
-    extras = [v for k, v in _AKSHARE.items() if v in df.columns and v not in CANONICAL_COLUMNS]
-    extras = [e for e in extras if e != "date"]
-    df = _order(df, extras)
-    _attrs(df, src, symbol or _stem(p), amount_derived=False)
-    return _finish(df, validate, repair, start, end)
-
-
-# --------------------------------------------------------------------------- long files
-def _split_long(
-    df: pd.DataFrame,
-    keys: np.ndarray,
-    src: str,
-    wanted,
-    what: str,
-    universe=None,
-) -> dict[str, pd.DataFrame]:
-    """Split a long frame (already filtered) into one frame per key, in key order,
-    keeping each key's rows in file order. One stable sort, then slices."""
-    order = np.argsort(keys, kind="stable")
-    keys = keys[order]
-    df = df.iloc[order]
-    if len(keys):
-        cuts = np.flatnonzero(keys[1:] != keys[:-1]) + 1
-        starts = np.concatenate([[0], cuts])
-        stops = np.concatenate([cuts, [len(keys)]])
-    else:
-        starts = stops = np.array([], dtype=int)
-    out = {}
-    for a, b in zip(starts, stops, strict=True):
-        out[str(keys[a])] = df.iloc[a:b]
-    if wanted is not None:
-        absent = [w for w in wanted if w not in out]
-        if absent:
-            known = [str(k) for k in pd.unique(universe)] if universe is not None else list(out)
-            hints = []
-            for w in absent[:5]:
-                m = get_close_matches(str(w), known, n=3)
-                if m:
-                    hints.append(f"{w!r}: did you mean {m}?")
-            raise DataError(
-                f"{what}(s) {absent} not in the file (or no rows in the date range)"
-                + (" " + " ".join(hints) if hints else ""),
-                src,
-                column=what,
-            )
-    return out
-
-
-def _wanted(values, name: str):
-    if values is None:
-        return None
-    if isinstance(values, str):
-        values = [values]
-    values = list(dict.fromkeys(str(v) for v in values))
-    if not values:
-        raise ValueError(f"{name} must name at least one symbol, got an empty list")
-    return values
-
-
-def _finish_panel(frames, src, validate, repair) -> dict[str, pd.DataFrame]:
-    out = {}
-    dropped = 0
-    for key, f in frames.items():
-        out[key] = _finish(f, validate, repair, summary_level=logging.INFO)
-        dropped += len(out[key].attrs.get("repair_dropped") or [])
-    if validate and repair == "drop" and dropped:
-        bad = [k for k, f in out.items() if f.attrs.get("repair_dropped")]
-        logger.warning(
-            "%s: repair='drop' dropped %d row(s) in %d symbol(s): %s",
-            src,
-            dropped,
-            len(bad),
-            ", ".join(bad),
-        )
-    return out
+    return _preset_reader(
+        "akshare", path, symbol=symbol, validate=validate, repair=repair, start=start, end=end
+    )
 
 
 def read_baostock_long(
@@ -577,7 +364,7 @@ def read_baostock_long(
     validate: bool = True,
     repair: str = "raise",
 ) -> dict[str, pd.DataFrame]:
-    """Read a baostock long-layout file (gzip fine) into one frame per code.
+    """Read a baostock long-layout file (gzip fine) into one frame per code: the ``baostock`` preset.
 
     Layout ``date,code,open,high,low,close,preclose,volume,amount,adjustflag,
     turn,tradestatus,pctChg,isST`` (``query_history_k_data_plus``). Volume is
@@ -613,52 +400,9 @@ def read_baostock_long(
         >>> sorted(panel), sorted(panel["sh.600000"]["tradestatus"].unique().tolist())
         (['sh.600000'], [0, 1])
     """
-    p = _as_path(path)
-    src = str(p)
-    need = ["date", "code", "open", "high", "low", "close", "volume", "amount"]
-    header = _require_columns(p, need, "not a baostock long file")
-    use = [c for c in header if c in set(need) | set(_BAOSTOCK_FLOATS) | set(_BAOSTOCK_FLAGS)]
-    dtypes = {c: "float64" for c in use if c not in ("date", "code")}
-    dtypes.update({"date": str, "code": str})
-    try:
-        raw = _read_csv(p, usecols=use, dtype=dtypes)
-    except DataError:  # a non-numeric cell: re-read as text to find it
-        raw = _read_csv(p, usecols=use, dtype=str)
-        _numeric(raw, [c for c in use if c not in ("date", "code")], src)
-        raise
-    wanted = _wanted(codes, "codes")
-    keep = np.ones(len(raw), dtype=bool)
-    code_arr = all_codes = raw["code"].to_numpy(dtype=object)
-    if wanted is not None:
-        keep &= np.isin(code_arr, np.asarray(wanted, dtype=object))
-    idx = _dates(raw["date"].to_numpy(), src)
-    s, e = _bound(start, "start"), _bound(end, "end")
-    if s is not None:
-        keep &= np.asarray(idx >= s)
-    if e is not None:
-        keep &= np.asarray(idx <= e)
-    df = raw.drop(columns=["date", "code"]).rename(columns={"pctChg": "pct_chg", "isST": "is_st"})
-    df.index = idx
-    if not keep.all():
-        df = df.loc[keep]
-        code_arr = code_arr[keep]
-    for flag in ("tradestatus", "is_st"):
-        if flag in df.columns and not df[flag].isna().any():
-            df[flag] = df[flag].astype("int8")
-    extras = ("preclose", "turn", "tradestatus", "pct_chg", "is_st", "adjustflag")
-    df = _order(df, extras)
-    frames = _split_long(df, code_arr.astype(str), src, wanted, "code", all_codes)
-    for code, f in list(frames.items()):
-        if "adjustflag" in f.columns:
-            vals = pd.unique(f["adjustflag"].dropna())
-            f = f.drop(columns=["adjustflag"])
-            frames[code] = f
-        else:
-            vals = []
-        _attrs(f, f"{src}[{code}]", code, amount_derived=False)
-        if len(vals):
-            f.attrs["adjustflag"] = int(vals[0]) if len(vals) == 1 else [int(v) for v in vals]
-    return _finish_panel(frames, src, validate, repair)
+    return _preset_reader(
+        "baostock", path, symbols=codes, validate=validate, repair=repair, start=start, end=end
+    )
 
 
 def read_kaggle_long(
@@ -669,7 +413,7 @@ def read_kaggle_long(
     validate: bool = True,
     repair: str = "raise",
 ) -> dict[str, pd.DataFrame]:
-    """Read the Kaggle S&P 500 long layout ``date,open,high,low,close,volume,Name``.
+    """Read the Kaggle S&P 500 long layout ``date,open,high,low,close,volume,Name``: the ``kaggle`` preset.
 
     Prices are split- but not dividend-adjusted; ``amount`` is derived as close
     x volume. The real ``all_stocks_5yr.csv.gz`` has NaN prices and 12
@@ -698,43 +442,9 @@ def read_kaggle_long(
         >>> len(sp["AAPL"]), str(sp["AAPL"].index[0].date())
         (1259, '2013-02-08')
     """
-    p = _as_path(path)
-    src = str(p)
-    need = ["date", "open", "high", "low", "close", "volume", "Name"]
-    _require_columns(p, need, "not a Kaggle S&P 500 long file")
-    dtypes = {c: "float64" for c in ("open", "high", "low", "close", "volume")}
-    dtypes.update({"date": str, "Name": str})
-    try:
-        raw = _read_csv(p, usecols=need, dtype=dtypes)
-    except DataError:
-        raw = _read_csv(p, usecols=need, dtype=str)
-        _numeric(raw, ["open", "high", "low", "close", "volume"], src)
-        raise
-    wanted = _wanted(names, "names")
-    names_arr = all_names = raw["Name"].to_numpy(dtype=object)
-    if pd.isna(names_arr).any():
-        pos = int(np.flatnonzero(pd.isna(names_arr))[0])
-        raise DataError("missing ticker name", src, "Name", f"line {pos + 2}")
-    keep = np.ones(len(raw), dtype=bool)
-    if wanted is not None:
-        keep &= np.isin(names_arr, np.asarray(wanted, dtype=object))
-    idx = _dates(raw["date"].to_numpy(), src)
-    s, e = _bound(start, "start"), _bound(end, "end")
-    if s is not None:
-        keep &= np.asarray(idx >= s)
-    if e is not None:
-        keep &= np.asarray(idx <= e)
-    df = raw.drop(columns=["date", "Name"])
-    df.index = idx
-    df["amount"] = df["close"] * df["volume"]
-    if not keep.all():
-        df = df.loc[keep]
-        names_arr = names_arr[keep]
-    df = _order(df)
-    frames = _split_long(df, names_arr.astype(str), src, wanted, "Name", all_names)
-    for name, f in frames.items():
-        _attrs(f, f"{src}[{name}]", name, amount_derived=True)
-    return _finish_panel(frames, src, validate, repair)
+    return _preset_reader(
+        "kaggle", path, symbols=names, validate=validate, repair=repair, start=start, end=end
+    )
 
 
 # --------------------------------------------------------------------------- sniffer
@@ -742,48 +452,31 @@ def sniff_layout(path) -> str:
     """Name the layout of a CSV file from its header.
 
     Returns:
-        One of ``"yahoo"``, ``"akshare"``, ``"baostock"``, ``"kaggle"``.
+        The reader family for the named readers' layouts (``"yahoo"`` also for
+        Backtrader's generic files, ``"akshare"``, ``"baostock"``, ``"kaggle"``),
+        else the preset's name (``"netease"``, ``"tushare"``, ``"generic"``, ...).
 
     Raises:
-        DataError: naming the file and its header when the layout is unknown.
+        DataError: naming the file and its header when no preset fits, with the
+            presets that nearly fit and why.
     """
-    header = read_header(path)
-    h = set(header)
-    if {"日期", "开盘", "收盘", "最高", "最低"} <= h:
-        return "akshare"
-    if {"date", "code", "open", "close"} <= h:
-        return "baostock"
-    if {"date", "open", "high", "low", "close", "Name"} <= h:
-        return "kaggle"
-    if {"Date", "Open", "High", "Low", "Close", "Volume"} <= h:
-        return "yahoo"
-    raise DataError(
-        f"unknown CSV layout (header {_show_header(header)}); btlstm reads Yahoo/Backtrader daily "
-        "(Date,Open,High,Low,Close[,Adj Close],Volume[,OpenInterest]), akshare "
-        "(日期,开盘,收盘,最高,最低,成交量,成交额,...), baostock long (date,code,open,...) "
-        "and Kaggle long (date,open,high,low,close,volume,Name)",
-        str(Path(os.fspath(path)).expanduser()),
-    )
+    p = _as_path(path)
+    head, r = open_mapped(p)
+    preset = PRESETS[r.preset]
+    return preset.family or preset.name
 
 
-_READERS = {
-    "yahoo": read_yahoo_csv,
-    "akshare": read_akshare_index,
-    "baostock": read_baostock_long,
-    "kaggle": read_kaggle_long,
-}
-
-
-def read_csv_auto(path, **kw):
-    """Read any supported CSV file, choosing the reader from its header.
+def read_csv_auto(path, data_map=None, **kw):
+    """Read any CSV file, the preset sniffed from its header (or the map given).
 
     Args:
         path: the file (``.gz`` fine).
-        **kw: passed to the chosen reader (``symbol``, ``codes``/``names``,
-            ``start``, ``end``, ``validate``, ``repair``).
+        data_map: a column map over the sniffed preset (see :func:`read_mapped`).
+        **kw: ``symbol``, ``symbols`` (or the named readers' ``codes`` / ``names``),
+            ``start``, ``end``, ``validate``, ``repair``, ``where``.
 
     Returns:
-        A canonical frame (Yahoo, akshare) or ``{symbol: frame}`` (long layouts).
+        A canonical frame, or ``{symbol: frame}`` (long layouts).
 
     Raises:
         DataError: naming the file when it is missing, unreadable, or its
@@ -793,9 +486,137 @@ def read_csv_auto(path, **kw):
         >>> read_csv_auto("backtrader_datas/orcl-1995-2014.txt").attrs["symbol"]
         'orcl-1995-2014'
     """
-    layout = sniff_layout(path)
-    reader = _READERS[layout]
-    try:
-        return reader(path, **kw)
-    except TypeError as e:
-        raise TypeError(f"{reader.__name__} ({layout} layout of {path}): {e}") from e
+    for alias in ("codes", "names"):
+        if alias in kw:
+            value = kw.pop(alias)
+            if kw.get("symbols") is None:
+                kw["symbols"] = value
+    return read_mapped(path, data_map, **kw)
+
+
+# --------------------------------------------------------------------------- DataFrames
+def _is_canonical(df: pd.DataFrame) -> bool:
+    return isinstance(df.index, pd.DatetimeIndex) and all(
+        c in df.columns for c in CANONICAL_COLUMNS
+    )
+
+
+def read_dataframe(
+    obj,
+    data_map=None,
+    symbol: str | None = None,
+    symbols=None,
+    start=None,
+    end=None,
+    validate: bool = True,
+    repair: str = "raise",
+    where=None,
+    source: str = "DataFrame",
+):
+    """Canonical frame(s) from in-memory pandas data, with the same maps as files.
+
+    Accepts one symbol's DataFrame (dates in a column or the index), a long
+    DataFrame (a symbol column: one row per symbol and day), a dict of
+    DataFrames ``{symbol: frame}``, or a yfinance download with two-level
+    columns (``(Price, Ticker)``). A frame that is already canonical (a
+    DatetimeIndex and the canonical columns) is taken as it is when no map is
+    given. Columns are found by name (``Open``, ``close``, ``Adj Close``, ``vol``
+    ...) or named by the map; the preset is sniffed from the column names
+    (a tushare frame's ``vol`` in lots and ``amount`` in thousands are converted).
+
+    Args:
+        obj: the data.
+        data_map: a column map (see :func:`read_mapped`); ``encoding``,
+            ``separator``, ``decimal`` and ``header`` do not apply.
+        symbol: the symbol of a one-symbol frame (default: its ``attrs["symbol"]``).
+        symbols: symbols to keep from a panel (default: all).
+        start: first date to keep (inclusive).
+        end: last date to keep (inclusive).
+        validate: validate the frames.
+        repair: ``"raise"`` or ``"drop"``.
+        where: ``where(key)`` names a map key as the user wrote it.
+        source: the name in messages and ``attrs["source"]``.
+
+    Returns:
+        A canonical frame, or ``{symbol: frame}`` for a long frame or a dict.
+
+    Raises:
+        DataError: naming the source, the key and the closest column names.
+
+    Example:
+        >>> raw = pd.DataFrame({"Date": ["2020-01-03", "2020-01-02"], "Open": [2.0, 1.0],
+        ...                     "High": [2.5, 1.5], "Low": [1.5, 0.5], "Close": [2.2, 1.2],
+        ...                     "Volume": [10, 20]})
+        >>> f = read_dataframe(raw)
+        >>> list(f.index.strftime("%m-%d")), f["amount"].tolist(), f.attrs["layout"]
+        (['01-02', '01-03'], [24.0, 22.0], 'yahoo')
+    """
+    kw = dict(start=start, end=end, validate=validate, repair=repair, where=where)
+    if isinstance(obj, dict):
+        wanted = _wanted(symbols, "symbols")
+        keys = [k for k in obj if wanted is None or str(k) in wanted]
+        absent = [w for w in (wanted or []) if w not in map(str, obj)]
+        if absent:
+            raise DataError(
+                f"symbol(s) {absent} not in the data (symbols: {list(obj)[:20]})", source
+            )
+        out = {}
+        for k in keys:
+            f = read_dataframe(obj[k], data_map, symbol=str(k), source=f"{source}[{k}]", **kw)
+            if isinstance(f, dict):
+                raise DataError(
+                    f"{source}[{k}] holds several symbols {sorted(f)[:8]}: a dict needs one "
+                    "symbol per frame",
+                    source,
+                )
+            out[str(k)] = f
+        return out
+    if not isinstance(obj, pd.DataFrame):
+        raise TypeError(
+            f"data must be a pandas DataFrame or a dict of them, got {type(obj).__name__}"
+        )
+    cols = obj.columns
+    if isinstance(cols, pd.MultiIndex):
+        if cols.nlevels != 2:
+            raise DataError(f"columns with {cols.nlevels} levels: expected (price, ticker)", source)
+        lv0 = {str(c).lower() for c in cols.get_level_values(0)}
+        level = 1 if "close" in lv0 else 0  # the ticker level
+        tickers = list(dict.fromkeys(cols.get_level_values(level)))
+        split = {str(t): obj.xs(t, axis=1, level=level) for t in tickers}
+        return read_dataframe(split, data_map, symbols=symbols, source=source, **kw)
+    cmap = as_map(data_map, where)
+    check_map(cmap, where)
+    if not cmap.given() and _is_canonical(obj):
+        out = obj.copy()
+        out.attrs = {"source": source, "symbol": symbol, "amount_derived": False,
+                     "synthetic": False, "layout": "canonical", **obj.attrs}  # fmt: skip
+        if symbols is not None:
+            raise ValueError(f"symbols is only used with panel data, got {symbols!r}")
+        return _finish(out, validate, repair, start, end)
+    raw = obj
+    hint = None
+    if not isinstance(raw.index, pd.RangeIndex):  # dates may be the index: a column like any
+        hint = str(raw.index.name if raw.index.name is not None else "index")
+        if hint not in map(str, raw.columns) and raw.index.nlevels == 1:
+            raw = raw.reset_index(names=[hint])
+    raw = raw.copy()
+    raw.columns = [str(c).strip() for c in raw.columns]
+    r = choose(list(raw.columns), cmap, source, where, date_hint=hint)
+    return build_frames(
+        raw[r.used()],
+        r,
+        source,
+        symbol=None if r.long else (symbol or obj.attrs.get("symbol")),
+        symbols=symbols,
+        first_line=0,
+        what="position",
+        **kw,
+    )
+
+
+_READERS = {
+    "yahoo": read_yahoo_csv,
+    "akshare": read_akshare_index,
+    "baostock": read_baostock_long,
+    "kaggle": read_kaggle_long,
+}
