@@ -593,6 +593,7 @@ def run_backtest(settings, progress=None, title: str | None = None) -> RunResult
         signal=plan.signal,
         horizon=settings.model.horizon,
         benchmark=bench,
+        n_trials=n_trials(settings),
     )
     log.info(
         "running %s (%s%s) ...",
@@ -685,6 +686,13 @@ def run_backtest(settings, progress=None, title: str | None = None) -> RunResult
     paths = write_report(run, settings.output.out, plots=settings.output.plots)
     log.info("report: %s  (%.0fs)", paths.get("report.html", settings.output.out), elapsed)
     return RunResult(run=run, paths=paths, settings=settings, fits=records, strategy=strat)
+
+
+def n_trials(settings: Settings) -> int:
+    """N of the deflated Sharpe ratio: ``[output] trials`` x the seeds of ``[output] seeds``."""
+    from btlstm._settings import parse_seeds
+
+    return settings.output.trials * max(1, len(parse_seeds(settings.output.seeds)))
 
 
 def _adjusted(how: str) -> str:
