@@ -831,7 +831,10 @@ def verdict(section: Mapping, alpha: float = ALPHA, dsr_min: float = DSR_MIN) ->
         lost = [v["name"] for v, b in zip(vs, beats, strict=True) if not b]
         head = "IC significant, but no evidence of an edge after costs over " + ", ".join(lost)
     elif ic_ok and not dsr_ok:
-        head = f"no evidence of skill after {n_trials} trials (deflated Sharpe ratio < {dsr_min})"
+        head = (
+            f"IC significant and ahead of every baseline, but not after {n_trials} trials "
+            f"(deflated Sharpe ratio {_num(dsr_value, '.2f')} < {dsr_min})"
+        )
     elif not scored:
         head = "no evidence of skill (no prediction scored)"
     elif ic_neg:

@@ -222,7 +222,7 @@ def _vs(name, low, high, diff=None):
             [_vs("a", 0.1, 0.9)],
             (5, 0.80),
             False,
-            "no evidence of skill after 5",
+            "IC significant and ahead of every baseline, but not after 5 trials",
         ),
         ((0.2, 4.0, 0.0001), [_vs("a", 0.1, 0.9)], (5, 0.97), True, "evidence of skill:"),
         ((0.2, 4.0, 0.0001), [], (1, 0.99), False, "IC significant, but no baseline"),
