@@ -184,6 +184,14 @@ def _run(settings, title=None) -> int:
     from btlstm.report import format_table
 
     quiet = settings.output.quiet
+    if settings.output.seeds:  # --seeds 0-4: every seed, the ensemble, one overview
+        from btlstm.pipeline import run_seeds
+        from btlstm.report.seeds import format_seeds_table
+
+        with setup_logging(quiet=quiet):
+            seeds = run_seeds(settings, progress=not quiet)
+        print(format_seeds_table(seeds.overview))
+        return 0
     with setup_logging(quiet=quiet), FitProgress(disable=quiet) as bar:
         result = run_backtest(settings, progress=bar, title=title)
     print(format_table(result.report))
