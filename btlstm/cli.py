@@ -290,6 +290,9 @@ def _cmd_sweep(args) -> int:
     means = result.summary.pivot_table(index="config", columns="metric", values="mean", sort=False)
     cols = ["rmse", "hit_rate", "ic", "rank_ic", "loss_gap", "total_return", "sharpe"]
     print(means.reindex(columns=cols).to_string(float_format=lambda v: f"{v:.4f}"))
+    verdict = json.loads(result.paths["significance.json"].read_text()).get("verdict")
+    if verdict:
+        print(f"VERDICT: {verdict}")
     print(
         f"{result.ran} runs done, {result.reused} reused, {result.seconds:.0f}s: "
         f"{result.paths['index.html']}"

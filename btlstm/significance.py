@@ -986,11 +986,16 @@ def adjust_pvalues(pvalues: Any, method: str = "holm") -> np.ndarray:
 
 
 def _losses(benchmark: Any, models: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    """Losses (negative returns) of the benchmark and of the models that differ from it:
+    a model whose returns equal the benchmark's on every day cannot beat it and would
+    make the studentized tests divide by zero, so it is left out."""
     b = np.asarray(benchmark, dtype=float).ravel()
     if len(b) != len(models):
         raise ValueError(f"benchmark and models differ in length ({len(b)} vs {len(models)})")
     ok = np.isfinite(b) & np.isfinite(models.to_numpy(dtype=float)).all(axis=1)
-    return -b[ok], -models.loc[ok]
+    b, m = b[ok], models.loc[ok]
+    differ = [c for c in m.columns if np.std(m[c].to_numpy(dtype=float) - b) > 0]
+    return -b, -m[differ]
 
 
 def spa_test(
@@ -1013,11 +1018,15 @@ def spa_test(
             (default: arch's choice).
 
     Returns:
-        ``{p (consistent), p_lower, p_upper, n, models}``.
+        ``{p (consistent), p_lower, p_upper, n, models}``; ``models`` lists the
+        models tested (one identical to the benchmark is not: p is 1 when none
+        differs).
     """
     from arch.bootstrap import SPA
 
     loss_b, loss_m = _losses(benchmark, models)
+    if not loss_m.shape[1]:
+        return {"p": 1.0, "p_lower": 1.0, "p_upper": 1.0, "n": len(loss_b), "models": []}
     spa = SPA(loss_b, loss_m, block_size=block, reps=reps, seed=seed)
     spa.compute()
     pv = spa.pvalues
@@ -1026,7 +1035,7 @@ def spa_test(
         "p_lower": float(pv["lower"]),
         "p_upper": float(pv["upper"]),
         "n": len(loss_b),
-        "models": list(map(str, models.columns)),
+        "models": list(map(str, loss_m.columns)),
     }
 
 
@@ -1047,6 +1056,8 @@ def stepm_test(
     from arch.bootstrap import StepM
 
     loss_b, loss_m = _losses(benchmark, models)
+    if not loss_m.shape[1]:
+        return []
     stepm = StepM(loss_b, loss_m, size=size, block_size=block, reps=reps, seed=seed)
     stepm.compute()
     return [str(c) for c in stepm.superior_models]

@@ -283,3 +283,7 @@ def test_spa_and_stepm_find_the_one_model_that_beats_the_reference():
     assert S.spa_test(ref, models, seed=1)["p"] < 0.01
     assert S.stepm_test(ref, models, seed=1) == ["good"]
     assert S.spa_test(ref, models, seed=1) == S.spa_test(ref, models, seed=1)
+    # a model identical to the reference cannot beat it (and must not divide by zero)
+    same = pd.DataFrame({"same": ref})
+    assert S.spa_test(ref, same)["p"] == 1.0 and S.stepm_test(ref, same) == []
+    assert S.spa_test(ref, models.assign(same=ref), seed=1)["models"] == [*models.columns]
