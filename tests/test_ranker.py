@@ -199,6 +199,7 @@ def _quality(signal, seed):
 def test_learns_a_planted_signal_and_not_noise():
     q = _quality(signal=0.5, seed=0)
     assert q["rank_ic"]["mean"] > 0.2 and q["rank_ic"]["t_stat"] > 10  # measured: 0.55, 121
+    assert 0 < q["rank_ic"]["t_hac"] < q["rank_ic"]["t_stat"] and q["rank_ic"]["lag"] == 4
     assert q["top_minus_bottom"]["mean"] > 0
     noise = _quality(signal=0.0, seed=0)
     assert (

@@ -195,7 +195,8 @@ def format_table(report: Mapping) -> str:
             lines.append(
                 f"scores ({report['scores'].get('scorer')}, h={q.get('horizon')}) daily {label}: "
                 f"mean {_f(d.get('mean'))}  ICIR {_f(d.get('icir'), 2)}  "
-                f"t {_f(d.get('t_stat'), 2)}  days {_i(d.get('n'))}"
+                f"t {_f(d.get('t_stat'), 2)}  HAC t {_f(d.get('t_hac'), 2)} "
+                f"p {_p(d.get('p_hac'))}  days {_i(d.get('n'))}"
             )
     tmb = q.get("top_minus_bottom")
     if isinstance(tmb, Mapping):
