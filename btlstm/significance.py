@@ -57,6 +57,7 @@ __all__ = [
     "BOOTSTRAP_REPS",
     "BOOTSTRAP_SEED",
     "EULER_GAMMA",
+    "MIN_INDEPENDENT",
     "RULE",
     "hac_lag",
     "hac_mean_test",
@@ -98,10 +99,15 @@ EULER_GAMMA = 0.5772156649015329
 #: of them, where Newey-West's Bartlett weights with lag h - 1 reject in 10.6%.
 KERNEL = "uniform"
 
+#: The fewest independent observations (forecasts / horizon) an IC test may decide on:
+#: with fewer, a HAC standard error is itself too noisy to trust (the 21-day forecasts of
+#: a six-month window are about 5 independent ones).
+MIN_INDEPENDENT = 30
+
 RULE = (
     f"evidence of skill only when all three hold: (1) the IC is positive with a HAC p-value "
     f"below {ALPHA} (lag >= horizon - 1; with several assets, the daily cross-sectional "
-    f"IC); (2) against every baseline in the comparison, the {1 - ALPHA:.0%} "
+    f"IC), from at least {MIN_INDEPENDENT} independent observations (forecasts / horizon); (2) against every baseline in the comparison, the {1 - ALPHA:.0%} "
     f"stationary-bootstrap interval of the annualised Sharpe difference lies above 0 (after "
     f"costs); (3) when the run is one of N > 1 trials, the deflated Sharpe ratio is at least "
     f"{DSR_MIN}. The rank IC, hit rate, PSR and excess return are shown but do not decide."
@@ -807,8 +813,11 @@ def verdict(section: Mapping, alpha: float = ALPHA, dsr_min: float = DSR_MIN) ->
     dsr = section.get("dsr") or {}
     value, p = _f(ic.get("value")), _f(ic.get("p_hac"))
     scored = bool(ic) and math.isfinite(value)
-    ic_ok = scored and value > 0 and p < alpha
-    ic_neg = scored and value < 0 and p < alpha
+    horizon = int(_f(section.get("horizon")) or 1) if section.get("horizon") else 1
+    n_eff = _f(ic.get("n")) / horizon if ic.get("n") is not None else math.inf
+    enough = n_eff >= MIN_INDEPENDENT
+    ic_ok = scored and enough and value > 0 and p < alpha
+    ic_neg = scored and enough and value < 0 and p < alpha
     beats = [bool(v.get("beats")) for v in vs]
     econ_ok = bool(vs) and all(beats)
     n_trials = int(_f(dsr.get("n_trials")) or 1) if dsr else 1
@@ -837,6 +846,11 @@ def verdict(section: Mapping, alpha: float = ALPHA, dsr_min: float = DSR_MIN) ->
         )
     elif not scored:
         head = "no evidence of skill (no prediction scored)"
+    elif not enough:
+        head = (
+            f"no evidence of skill (too few independent observations to test the IC: "
+            f"{_num(ic.get('n'), '.0f')} / horizon {horizon} = {n_eff:.0f} < {MIN_INDEPENDENT})"
+        )
     elif ic_neg:
         head = "no evidence of skill (the IC is significantly negative)"
     else:

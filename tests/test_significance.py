@@ -227,13 +227,23 @@ def _vs(name, low, high, diff=None):
         ((0.2, 4.0, 0.0001), [_vs("a", 0.1, 0.9)], (5, 0.97), True, "evidence of skill:"),
         ((0.2, 4.0, 0.0001), [], (1, 0.99), False, "IC significant, but no baseline"),
         (None, [_vs("bh", 0.1, 0.9)], (1, 0.99), False, "no evidence of skill (no prediction"),
+        # 104 daily forecasts of 21-day returns are about 5 independent ones: not testable
+        (
+            (0.19, 3.4, 0.001, 104),
+            [_vs("a", 0.1, 0.9)],
+            (1, 0.99),
+            False,
+            "no evidence of skill (too few",
+        ),
+        ((0.19, 3.4, 0.001, 630), [_vs("a", 0.1, 0.9)], (1, 0.99), True, "evidence of skill:"),
     ],
 )
 def test_the_verdict_rule(ic, vs, dsr, evidence, head):
     sec = {
-        "ic": None if ic is None else dict(zip(("value", "t_hac", "p_hac"), ic, strict=True)),
+        "ic": None if ic is None else dict(zip(("value", "t_hac", "p_hac", "n"), ic)),
         "vs": vs,
         "dsr": {"n_trials": dsr[0], "value": dsr[1]},
+        "horizon": 21,
     }
     got, sentence = S.verdict(sec)
     assert got is evidence and sentence.startswith(head)
