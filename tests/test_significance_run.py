@@ -247,3 +247,57 @@ def test_a_seed_of_a_seeds_run_is_the_single_run_with_that_seed(seeds_run, tmp_p
     assert (
         one["significance"]["dsr"]["n_trials"] == 1 and five["significance"]["dsr"]["n_trials"] == 6
     )
+
+
+# ----------------------------------------------------------------------------- ensembles
+@pytest.mark.parametrize("runonce", [True, False])
+def test_precomputed_lines_trade_like_the_same_values_as_feed_columns(runonce):
+    """A seed ensemble's mean prediction enters where the predictor's line goes: the
+    pooled rotation (PrecomputedPool) and a one-feed strategy (PrecomputedPrediction)
+    decide exactly as with the same values as a feed column, batched or bar by bar."""
+    from btlstm.feeds import add_panel
+    from btlstm.indicators import PrecomputedPool, PrecomputedPrediction
+    from btlstm.synthetic import synthetic_sectors
+    from strategies.rotation import SectorRotation
+
+    panel = {k[4:]: f for k, f in synthetic_sectors(n=160, seed=1, start="2015-01-02").items()}
+    rng = np.random.default_rng(0)
+    preds = pd.DataFrame(
+        {k: rng.standard_normal(160) for k in panel if k != "SPY"}, index=panel["XLB"].index
+    )
+    preds.iloc[:7] = np.nan  # not ready yet
+
+    def rotation(with_column: bool):
+        cerebro = bt.Cerebro(stdstats=False, runonce=runonce)
+        setup_broker(cerebro, cash=100_000.0, commission=0.0001, slippage_perc=0.0001)
+        frames = {}
+        for k, f in panel.items():
+            f = f.copy()
+            if with_column:
+                f["prediction"] = preds[k] if k in preds else np.nan
+            frames[k] = f
+        add_panel(cerebro, frames, extra_lines=("prediction",) if with_column else (),
+                  progress=False)  # fmt: skip
+        params = {} if with_column else {"pool": PrecomputedPool(preds)}
+        cerebro.addstrategy(SectorRotation, **params)
+        return cerebro.run()[0]
+
+    a, b = rotation(True), rotation(False)
+    assert repr(a.decisions) == repr(b.decisions) and len(a.decisions) >= 6  # NaN scores too
+    assert a.broker.getvalue() == b.broker.getvalue()
+
+    frame = synthetic_ohlcv(n=150, seed=2)
+    line = pd.Series(np.sin(np.arange(150) / 7.0), index=frame.index)
+
+    def hold(with_column: bool):
+        cerebro = bt.Cerebro(stdstats=False, runonce=runonce)
+        f = frame.assign(prediction=line) if with_column else frame
+        cerebro.adddata(make_feed(f, name="X", extra_lines=("prediction",) if with_column else ()))
+        setup_broker(cerebro, **dict(INDEX_COSTS))
+        kw = {} if with_column else {"predictor": PrecomputedPrediction,
+                                     "predictor_kwargs": {"values": line}}  # fmt: skip
+        cerebro.addstrategy(HoldNDays, **kw)
+        return cerebro.run()[0]
+
+    a, b = hold(True), hold(False)
+    assert repr(a.trades_log) == repr(b.trades_log) and len(a.trades_log) >= 6
