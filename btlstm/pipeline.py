@@ -762,7 +762,11 @@ def _seed_task(task: dict) -> dict:
 
 
 def _with(settings: Settings, seed: int, out) -> Settings:
+    """The settings of one seed's run. Synthetic prices stay those of the base seed: the
+    seeds vary the model, not the market."""
     d = settings.to_dict()
+    if d["data"].get("data") == "synthetic":
+        d["data"]["synthetic"] = {"seed": settings.model.seed, **(d["data"]["synthetic"] or {})}
     d["model"]["seed"] = seed
     d["output"].update(seeds="", out=str(out))
     return Settings.from_dict(d)
@@ -789,7 +793,11 @@ def run_seeds(settings, workers: int | None = None, progress: bool = True) -> Se
     - every seed's deflated Sharpe ratio counts N = ``[output] trials`` x the
       number of seeds, with the variance of the seeds' Sharpe ratios;
     - the seed ensemble: the mean of the seeds' predictions, backtested like
-      a seed (its own report, DSR with the same N);
+      a seed (its own report, DSR with the same N); only the predictor's line
+      is averaged: a scorer's own seeded model (the ranker's LightGBM scores)
+      is the first seed's in the ensemble run;
+    - synthetic data keeps the prices of the settings' own seed (the seeds
+      vary the model, not the market);
     - ``--out`` gets one report folder per seed (``seed_<k>``), ``ensemble``,
       and the overview (``seeds.csv``, ``seeds.json``, ``seeds.png``,
       ``index.html``): :func:`btlstm.report.seeds.write_seeds_report`.

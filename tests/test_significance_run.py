@@ -301,3 +301,14 @@ def test_precomputed_lines_trade_like_the_same_values_as_feed_columns(runonce):
 
     a, b = hold(True), hold(False)
     assert repr(a.trades_log) == repr(b.trades_log) and len(a.trades_log) >= 6
+
+
+def test_seeds_vary_the_model_not_a_synthetic_market():
+    from btlstm.pipeline import _with
+
+    s = Settings.from_dict({"data": {"data": "synthetic", "synthetic": {"n": 500}},
+                            "model": {"seed": 7}, "output": {"seeds": "1-2"}})  # fmt: skip
+    one, two = _with(s, 1, "a"), _with(s, 2, "b")
+    assert (one.model.seed, two.model.seed) == (1, 2)
+    assert one.data.synthetic == two.data.synthetic == {"seed": 7, "n": 500}
+    assert one.output.seeds == "" and one.output.out == "a"

@@ -180,8 +180,8 @@ def format_seeds_table(overview: dict) -> str:
         lines.append(f"{r['run']:<10}{cells}")
     for b in overview.get("baselines") or []:
         lines.append(
-            f"baseline {b.get('name')}: total return {_fmt('total_return', b.get('total_return'))}"
-            f"  Sharpe {_fmt('sharpe', b.get('sharpe'))}"
+            f"baseline {b.get('name')} (seed {seeds[0]}'s run): total return "
+            f"{_fmt('total_return', b.get('total_return'))}  Sharpe {_fmt('sharpe', b.get('sharpe'))}"
         )
     for r in overview["rows"]:
         lines.append(f"{r['run']}: {r['verdict']}")
@@ -265,7 +265,8 @@ def _html(overview: dict, png: bytes | None, folders: list[str]) -> bytes:
         if ens
         else "",
         f"<table><tr><th>run</th>{head}</tr>{body}</table>",
-        "<p>Baselines (the same in every seed's run): "
+        f"<p>Baselines in seed {overview['seeds'][0]}'s run (each report has its own; a "
+        "baseline that uses a seeded model, such as the ranker alone, differs by seed): "
         + "; ".join(
             f"{esc(str(b.get('name')))}: total return {_fmt('total_return', b.get('total_return'))}"
             f", Sharpe {_fmt('sharpe', b.get('sharpe'))}"
