@@ -21,6 +21,8 @@ setup(
         "scipy>=1.9",  # rank correlations
         "tqdm>=4.60",  # CLI progress bar (btlstm.progress)
         "lightgbm>=4",  # StockRanker (btlstm.learners.ranker)
+        "statsmodels>=0.14",  # HAC standard errors, multiple-testing corrections (significance)
+        "arch>=6",  # stationary bootstrap, SPA, StepM (btlstm.significance)
     ],
     extras_require={
         "test": ["pytest>=7"],

@@ -16,7 +16,15 @@ import re
 import types
 import typing
 
-__all__ = ["SettingsError", "check_known_keys", "closest", "coerce", "field_help", "field_types"]
+__all__ = [
+    "SettingsError",
+    "check_known_keys",
+    "closest",
+    "coerce",
+    "field_help",
+    "field_types",
+    "parse_seeds",
+]
 
 
 class SettingsError(ValueError):
@@ -234,4 +242,53 @@ def field_help(cls) -> dict:
             hit = _COMMENT.match(line)
             if hit and hit.group(1) not in out and "noqa" not in hit.group(2):
                 out[hit.group(1)] = hit.group(2)
+    return out
+
+
+#: The most seeds one ``--seeds`` list may name (each trains and backtests a model).
+MAX_SEEDS = 1000
+
+
+def parse_seeds(text, where: str = "--seeds") -> list[int]:
+    """The seeds of a list such as ``"0-4"`` or ``"0,2,5-7"`` (ranges include both ends).
+
+    Raises SettingsError naming ``where``: a seed that is not an integer >= 0,
+    a range that runs backwards, a seed named twice, fewer than two seeds
+    (one seed is ``--seed``) or more than :data:`MAX_SEEDS`.
+
+    Example:
+        >>> parse_seeds("0,2,5-7")
+        [0, 2, 5, 6, 7]
+        >>> parse_seeds("")
+        []
+    """
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return []
+    if isinstance(text, (list, tuple)):
+        text = ",".join(str(x) for x in text)
+    if not isinstance(text, str):
+        raise SettingsError(f"{where}: expected a list of seeds such as '0-4', got {text!r}")
+    out: list[int] = []
+    for part in text.replace(" ", "").split(","):
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            raise SettingsError(
+                f"{where}: {part!r} in {text!r} is not a seed (an integer >= 0) or a range "
+                "such as 0-4; write e.g. '0-4' or '0,2,5-7'"
+            )
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) is not None else lo
+        if hi < lo:
+            raise SettingsError(f"{where}: the range {part!r} runs backwards; write {hi}-{lo}")
+        if hi - lo + len(out) >= MAX_SEEDS:
+            raise SettingsError(f"{where}: {text!r} names more than {MAX_SEEDS} seeds")
+        for seed in range(lo, hi + 1):
+            if seed in out:
+                raise SettingsError(f"{where}: seed {seed} is named twice in {text!r}")
+            out.append(seed)
+    if len(out) < 2:
+        raise SettingsError(
+            f"{where}: {text!r} names one seed; --seeds runs several (e.g. '0-4'), "
+            "one seed is --seed"
+        )
     return out

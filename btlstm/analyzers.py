@@ -1,4 +1,5 @@
 """Backtrader analyzers for prediction quality, benchmark-relative performance,
+significance (is the edge distinguishable from noise?),
 exposure / turnover, an order log and portfolio weights, plus
 :func:`add_standard_analyzers` and :func:`summary_row`.
 
@@ -23,6 +24,7 @@ from btlstm.rebalance import is_tradable
 __all__ = [
     "PredictionQuality",
     "BenchmarkRelative",
+    "Significance",
     "Exposure",
     "OrderLog",
     "Weights",
@@ -393,6 +395,182 @@ class BenchmarkRelative(bt.Analyzer):
             rets["benchmark_max_drawdown"] = _NAN
 
 
+class Significance(bt.Analyzer):
+    """Is the strategy's edge distinguishable from noise? Verdict statistics of a run.
+
+    While the backtest runs it records the portfolio value after every bar,
+    the closes of each benchmark feed and (through a
+    :class:`PredictionQuality` child) the prediction line and, after the
+    run, the realised forward returns. At ``stop()`` it hands these plain
+    series to :func:`btlstm.significance.evaluate`, which tests them and
+    applies the verdict rule (:data:`btlstm.significance.RULE`,
+    ``docs/significance.md``).
+
+    Formula:
+
+      - daily returns ``v[t] / v[t-1] - 1`` from the value at ``start()``
+        (as Backtrader's ``TimeReturn``); a benchmark feed's from its closes
+      - ``ic`` / ``rank_ic``: correlation of prediction and realised
+        ``horizon``-bar return with a HAC t (lag ``horizon - 1``); with
+        several scored feeds, the daily cross-sectional IC
+      - ``vs``: stationary bootstrap (``reps``, ``seed``) of the annualised
+        Sharpe difference and annual excess return against each benchmark
+      - ``dsr``: the deflated Sharpe ratio for ``n_trials`` trials
+
+    Params:
+
+      - ``benchmark`` (default: ``None``): what the strategy is compared
+        with. None: the closes of the strategy's ``data0`` (buy-and-hold
+        without orders or costs); a data feed: its closes; a ``pd.Series``
+        of daily returns indexed by date (e.g. a baseline run's
+        ``TimeReturn`` analysis, real orders and costs); a dict
+        ``{name: feed or Series}`` for several; ``False``: none
+      - ``signal`` (default: ``None``): the prediction line, as
+        :class:`PredictionQuality`: a line name on ``data``, or None for the
+        strategy's ``signals`` dict or its ``prediction`` attribute (a
+        strategy with neither is not scored); ``False``: no prediction
+      - ``data`` (default: ``None``): the feed scored by a line name; None is data0
+      - ``horizon`` (default: ``5``): forward-return horizon in bars
+      - ``n_trials`` (default: ``1``): the trials (configurations x seeds) this
+        run was selected from, for the deflated Sharpe ratio; 1: this run alone
+      - ``trial_sharpes`` (default: ``None``): the trials' annualised Sharpe
+        ratios (their variance sets the DSR's bar), if known
+      - ``reps`` (default: ``1000``), ``seed`` (default: ``0``): bootstrap
+        resamples and seed (same seed, same interval)
+      - ``annualization`` (default: ``252``): periods per year
+
+    ``get_analysis()`` keys (:func:`btlstm.significance.evaluate`):
+
+      - ``ic``, ``rank_ic``: ``value``, ``t_hac``, ``p_hac``, ``lag``, ``n``
+        (also ``t_iid``, ``p_iid``: the naive test; ``kind``: ``pooled`` or
+        ``cross_sectional``); None without a prediction
+      - ``hit_rate``: ``value``, ``base_rate``, ``p`` (against the better
+        constant forecaster), ``p_50``, ``t_hac``, ``n``; None without a prediction
+      - ``sharpe``: ``value`` (annualised), ``se``, ``psr`` (against 0),
+        ``per_period``, ``skew``, ``kurtosis``, ``n``, ``min_trl_years``
+      - ``vs``: one dict per benchmark: ``name``, ``sharpe_diff``,
+        ``ci_low``, ``ci_high``, ``excess_return``, ``excess_ci_low``,
+        ``excess_ci_high``, ``psr``, ``beats``, ``n``, ``block``, ``reps``,
+        ``seed``, ``from_closes``
+      - ``dsr``: ``value``, ``n_trials``, ``sr0``, ``variance``, ``variance_source``
+      - ``evidence`` (bool), ``verdict`` (the sentence), ``rule`` (in words),
+        ``alpha``, ``horizon``, ``settings``
+      - ``series``: ``dates`` and ``returns``, the strategy's daily returns
+    """
+
+    params = (
+        ("benchmark", None),  # None: data0's closes; a feed; a Series of returns; a dict; False
+        ("signal", None),  # line name on `data`; None: the strategy's signals/prediction; False
+        ("data", None),  # feed scored with a line name; None: data0
+        ("horizon", 5),  # forward-return horizon in bars (HAC lag horizon - 1)
+        ("n_trials", 1),  # trials this run was selected from (deflated Sharpe ratio)
+        ("trial_sharpes", None),  # the trials' annualised Sharpe ratios, if known
+        ("reps", 1000),  # bootstrap resamples
+        ("seed", 0),  # bootstrap seed
+        ("annualization", 252),  # periods per year
+    )
+
+    def __init__(self):
+        n = self.p.n_trials
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"`n_trials` must be an integer >= 1, got {n!r}")
+        strategy = self.strategy
+        scored = self.p.signal is not False and (
+            self.p.signal is not None
+            or hasattr(strategy, "signals")
+            or hasattr(strategy, "prediction")
+        )
+        self._quality = None
+        if scored:  # a child analyzer: Backtrader runs it before this one
+            self._quality = PredictionQuality(
+                signal=self.p.signal, data=self.p.data, horizon=self.p.horizon
+            )
+        self._feeds, self._series = self._benchmarks(self.p.benchmark)
+
+    def _benchmarks(self, bench) -> tuple[dict, dict]:
+        if bench is False:
+            return {}, {}
+        if bench is None:
+            bench = self.strategy.datas[0]
+        if not isinstance(bench, Mapping):
+            if isinstance(bench, pd.Series):
+                bench = {str(bench.name or "benchmark"): bench}
+            else:
+                bench = {f"buy-and-hold {_symbol(self.strategy, bench)}": bench}
+        feeds, series = {}, {}
+        for name, b in bench.items():
+            if isinstance(b, pd.Series):
+                s = b.astype(float)
+                s.index = pd.DatetimeIndex(pd.to_datetime(s.index)).normalize()
+                series[str(name)] = s
+            elif hasattr(b, "close") and hasattr(b, "datetime"):
+                feeds[str(name)] = b
+            else:
+                raise ValueError(
+                    f"`benchmark` {name!r}: expected a data feed or a pd.Series of daily "
+                    f"returns, got {type(b).__name__}"
+                )
+        return feeds, series
+
+    def start(self):
+        self._value_start = float(self.strategy.broker.getvalue())
+        self._dates = []
+        self._values = []
+        self._closes = {name: [] for name in self._feeds}
+
+    def next(self):
+        self._dates.append(self.strategy.datetime.datetime(0))
+        self._values.append(float(self.strategy.broker.getvalue()))
+        for name, feed in self._feeds.items():
+            self._closes[name].append(float(feed.close[0]) if len(feed) else _NAN)
+
+    def _predictions(self):
+        """(predictions, realised): 1-D arrays for one feed, date x symbol frames for several."""
+        if self._quality is None:
+            return None, None
+        records = self._quality.get_analysis().get("records") or []
+        if not records:
+            return None, None
+        frame = pd.DataFrame(records)
+        if frame["symbol"].nunique() == 1:
+            return frame["prediction"].to_numpy(float), frame["realised"].to_numpy(float)
+        wide = frame.pivot_table(
+            index="date", columns="symbol", values=["prediction", "realised"], dropna=False
+        )
+        return wide["prediction"], wide["realised"]
+
+    def stop(self):
+        from btlstm import significance
+
+        dates = pd.DatetimeIndex(pd.to_datetime(self._dates)).normalize()
+        values = pd.Series(np.asarray(self._values, dtype=float), index=dates)
+        returns = significance.daily_returns(values, self._value_start)
+        benchmarks = dict(self._series)
+        for name, closes in self._closes.items():
+            c = pd.Series(np.asarray(closes, dtype=float), index=dates)
+            benchmarks[name] = c / c.shift(1) - 1.0
+        pred, real = self._predictions()
+        self.rets.update(
+            significance.evaluate(
+                returns,
+                pred,
+                real,
+                benchmarks,
+                horizon=self.p.horizon,
+                n_trials=int(self.p.n_trials),
+                trial_sharpes=self.p.trial_sharpes,
+                periods=int(self.p.annualization),
+                reps=self.p.reps,
+                seed=self.p.seed,
+                closes=tuple(self._closes),
+            )
+        )
+        self.rets["series"] = {
+            "dates": list(self._dates),
+            "returns": returns.to_numpy().tolist(),
+        }
+
+
 class Exposure(bt.Analyzer):
     """Time in the market, gross exposure and turnover.
 
@@ -590,9 +768,10 @@ STANDARD_NAMES = (
     "orders",
     "weights",
     "prediction",
+    "significance",
 )
 """``_name`` of each analyzer added by :func:`add_standard_analyzers`, in order
-(``prediction`` only when a signal is given)."""
+(``prediction`` and ``significance`` only when a signal is given)."""
 
 
 def add_standard_analyzers(
@@ -601,6 +780,7 @@ def add_standard_analyzers(
     benchmark=None,
     signal=None,
     horizon: int = 5,
+    n_trials: int = 1,
 ) -> bt.Cerebro:
     """Add Backtrader's standard analyzers and btlstm's under stable names.
 
@@ -618,6 +798,8 @@ def add_standard_analyzers(
       - ``orders``: :class:`OrderLog`
       - ``weights``: :class:`Weights`
       - ``prediction``: :class:`PredictionQuality`, only when ``signal`` is given
+      - ``significance``: :class:`Significance` (against the closes of
+        ``benchmark``, for ``n_trials`` trials), only when ``signal`` is given
 
     Args:
         cerebro: the ``bt.Cerebro`` to add to.
@@ -626,7 +808,9 @@ def add_standard_analyzers(
         signal: None (no PredictionQuality), a line name on data0, or
             ``True`` to read the strategy's ``signals`` dict (every feed in
             it) or else its ``prediction`` attribute (data0).
-        horizon: forward-return horizon in bars for PredictionQuality.
+        horizon: forward-return horizon in bars for PredictionQuality and Significance.
+        n_trials: the trials this run was selected from (Significance's
+            deflated Sharpe ratio; 1: this run alone).
 
     Returns:
         The same ``cerebro``.
@@ -671,6 +855,14 @@ def add_standard_analyzers(
             _name="prediction",
             signal=None if signal is True else signal,
             horizon=horizon,
+        )
+        cerebro.addanalyzer(
+            Significance,
+            _name="significance",
+            signal=None if signal is True else signal,
+            horizon=horizon,
+            benchmark=benchmark,
+            n_trials=n_trials,
         )
     return cerebro
 

@@ -185,6 +185,14 @@ def _run(settings, title=None) -> int:
     from btlstm.report import format_table
 
     quiet = settings.output.quiet
+    if settings.output.seeds:  # --seeds 0-4: every seed, the ensemble, one overview
+        from btlstm.pipeline import run_seeds
+        from btlstm.report.seeds import format_seeds_table
+
+        with setup_logging(quiet=quiet):
+            seeds = run_seeds(settings, progress=not quiet)
+        print(format_seeds_table(seeds.overview))
+        return 0
     with setup_logging(quiet=quiet), FitProgress(disable=quiet) as bar:
         result = run_backtest(settings, progress=bar, title=title)
     print(format_table(result.report))
@@ -346,6 +354,9 @@ def _cmd_sweep(args) -> int:
     means = result.summary.pivot_table(index="config", columns="metric", values="mean", sort=False)
     cols = ["rmse", "hit_rate", "ic", "rank_ic", "loss_gap", "total_return", "sharpe"]
     print(means.reindex(columns=cols).to_string(float_format=lambda v: f"{v:.4f}"))
+    verdict = json.loads(result.paths["significance.json"].read_text()).get("verdict")
+    if verdict:
+        print(f"VERDICT: {verdict}")
     print(
         f"{result.ran} runs done, {result.reused} reused, {result.seconds:.0f}s: "
         f"{result.paths['index.html']}"

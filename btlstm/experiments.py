@@ -74,6 +74,9 @@ __all__ = [
     "collect_runs",
     "summarize",
     "paired_tests",
+    "config_returns",
+    "sweep_significance",
+    "SIGNIFICANCE_KEYS",
     "write_sweep_report",
 ]
 
@@ -472,7 +475,8 @@ def evaluate_predictions(frame: pd.DataFrame, settings, pred: np.ndarray) -> dic
     :mod:`btlstm.metrics`), ``test_mse`` and, from a backtest of the
     configured strategy on the precomputed ``prediction`` line,
     ``total_return``, ``sharpe`` and ``max_drawdown``
-    (:func:`btlstm.analyzers.summary_row`).
+    (:func:`btlstm.analyzers.summary_row`) and ``returns``, its daily returns
+    on the test bars (from the starting cash; None for NaN).
     """
     import backtrader as bt
 
@@ -481,6 +485,7 @@ def evaluate_predictions(frame: pd.DataFrame, settings, pred: np.ndarray) -> dic
     from btlstm.features import target_from_return
     from btlstm.feeds import make_feed
     from btlstm.metrics import forward_returns, prediction_quality
+    from btlstm.significance import daily_returns
 
     m = settings.model
     pred = np.asarray(pred, dtype=float)
@@ -514,8 +519,12 @@ def evaluate_predictions(frame: pd.DataFrame, settings, pred: np.ndarray) -> dic
     params["signal"] = "prediction"
     cerebro.addstrategy(_plan(settings).strategy, **params)
     add_standard_analyzers(cerebro, riskfree=0.0)
-    row = summary_row(cerebro.run()[0], "strategy")
+    strat = cerebro.run()[0]
+    row = summary_row(strat, "strategy")
     out.update({k: row[k] for k in ("total_return", "sharpe", "max_drawdown")})
+    bench = strat.analyzers.benchmark.get_analysis()
+    returns = daily_returns(bench["series"]["values"], bench["start_value"])
+    out["returns"] = [float(v) if math.isfinite(v) else None for v in returns]
     return out
 
 
@@ -571,6 +580,7 @@ def run_task(task: Task | dict) -> dict:
             for f in wf.fits
         ],  # fmt: skip
         "dates": [str(d.date()) for d in frame.index[test]],
+        "returns": scores["returns"],  # the backtest's daily returns on those dates
         "predictions": [None if not math.isfinite(v) else float(v) for v in pred[test]],
         "seconds": round(time.perf_counter() - t0, 2),
         "pid": os.getpid(),
@@ -860,6 +870,16 @@ def collect_runs(out, sweep: Sweep | None = None) -> tuple[pd.DataFrame, dict]:
     return frame, runs
 
 
+def _full_line(frame: pd.DataFrame, settings, test_values: np.ndarray) -> np.ndarray:
+    """A prediction line over the whole frame from its values on the test bars."""
+    full = np.full(len(frame), np.nan)
+    test = np.ones(len(frame), bool)
+    if settings.model.test_start is not None:
+        test &= frame.index >= pd.Timestamp(settings.model.test_start)
+    full[test] = test_values
+    return full
+
+
 def _ensemble(sweep: Sweep, runs: dict) -> pd.DataFrame:
     """One row per configuration: the metrics of the mean prediction of its seeds."""
     rows = []
@@ -871,12 +891,7 @@ def _ensemble(sweep: Sweep, runs: dict) -> pd.DataFrame:
         frame = _frame(settings)
         preds = np.array([[np.nan if v is None else v for v in r["predictions"]] for r in mine])
         mean = np.nanmean(preds, axis=0) if preds.size else preds
-        full = np.full(len(frame), np.nan)
-        test = np.ones(len(frame), bool)
-        if settings.model.test_start is not None:
-            test &= frame.index >= pd.Timestamp(settings.model.test_start)
-        full[test] = mean
-        s = evaluate_predictions(frame, settings, full)
+        s = evaluate_predictions(frame, settings, _full_line(frame, settings, mean))
         row = {"config": name, "seed": "ensemble", "n_seeds": len(mine)}
         row.update({k: s.get(k, math.nan) for k in METRICS})
         row["loss_gap"] = math.nan
@@ -931,9 +946,14 @@ def paired_tests(runs: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame
     configuration is better), ``wilcoxon_p`` (two-sided Wilcoxon signed-rank;
     NaN when every difference is 0 or fewer than 2 pairs) and ``ttest_p``
     (two-sided paired t-test). With 5 seeds the smallest possible Wilcoxon
-    p-value is 0.0625: read ``better`` and the box plots too.
+    p-value is 0.0625: read ``better`` and the box plots too. ``p_holm`` and
+    ``p_bh`` are ``ttest_p`` adjusted for testing every configuration
+    against the reference on the same metric (Holm: family-wise error;
+    Benjamini-Hochberg: false discovery rate; ``statsmodels`` ``multipletests``).
     """
     from scipy import stats
+
+    from btlstm.significance import adjust_pvalues
 
     rows = []
     if reference not in set(runs["config"]):
@@ -969,10 +989,130 @@ def paired_tests(runs: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame
                     "ttest_p": tp,
                 }
             )
-    return pd.DataFrame(rows, columns=_TEST_COLUMNS)
+    out = pd.DataFrame(rows, columns=_TEST_COLUMNS)
+    for idx in out.groupby("metric", sort=False).groups.values():
+        p = out.loc[idx, "ttest_p"].to_numpy(dtype=float)
+        out.loc[idx, "p_holm"] = adjust_pvalues(p, "holm")
+        out.loc[idx, "p_bh"] = adjust_pvalues(p, "fdr_bh")
+    return out
 
 
-_TEST_COLUMNS = ["config", "metric", "n", "mean_diff", "better", "wilcoxon_p", "ttest_p"]
+_TEST_COLUMNS = [
+    "config",
+    "metric",
+    "n",
+    "mean_diff",
+    "better",
+    "wilcoxon_p",
+    "ttest_p",
+    "p_holm",
+    "p_bh",
+]
+
+
+def _run_returns(sweep: Sweep, run: dict) -> pd.Series:
+    """A run's daily backtest returns by date; a run file written before they were kept
+    is backtested again from its stored predictions (the same numbers)."""
+    values = run.get("returns")
+    if values is None:
+        settings = sweep.settings[run["config"]]
+        frame = _frame(settings)
+        pred = np.array([np.nan if v is None else v for v in run["predictions"]], dtype=float)
+        values = evaluate_predictions(frame, settings, _full_line(frame, settings, pred))["returns"]
+    return pd.Series(
+        np.array([np.nan if v is None else v for v in values], dtype=float),
+        index=pd.to_datetime(run["dates"]),
+    )
+
+
+def config_returns(sweep: Sweep, runs: dict) -> pd.DataFrame:
+    """Each configuration's daily returns: the mean over its seeds of their backtests'
+    daily returns (an equal-weight portfolio of the seeds), dates x configurations."""
+    cols = {}
+    for name in sweep.configs:
+        mine = [_run_returns(sweep, r) for r in runs.values() if r["config"] == name]
+        if mine:
+            cols[name] = pd.concat(mine, axis=1).mean(axis=1)
+    return pd.DataFrame(cols)
+
+
+SIGNIFICANCE_KEYS = ("reference", "spa_p", "stepm", "dsr_best", "verdict")
+"""Keys of ``significance.json`` a reader can count on (see :func:`sweep_significance`)."""
+
+
+def sweep_significance(sweep: Sweep, runs: pd.DataFrame, by_name: dict) -> dict:
+    """Is any configuration better than the reference, given how many were tried?
+
+    Each configuration's daily returns are the mean over its seeds
+    (:func:`config_returns`), on the dates every configuration has.
+
+    - ``spa_p``: Hansen's SPA p-value (consistent) for "no configuration's
+      expected daily return exceeds the reference's"
+      (:func:`btlstm.significance.spa_test`, seeded);
+    - ``stepm``: the configurations Romano-Wolf's StepM finds better than the
+      reference at 5%, family-wise (:func:`btlstm.significance.stepm_test`);
+    - ``dsr_best``: the configuration with the highest mean Sharpe ratio over
+      its seeds, and the deflated Sharpe ratio of its seed-average returns with
+      N = the runs (configurations x seeds) and the variance of all their
+      Sharpe ratios: ``{config, value, n_trials, sharpe, sr0}``;
+    - ``verdict``: the above in one sentence; ``evidence``: StepM found a
+      configuration and the best one's DSR is at least 0.95.
+
+    Returns:
+        A plain-JSON dict (``significance.json``).
+    """
+    from btlstm import significance as sig
+
+    ref = sweep.reference
+    rets = config_returns(sweep, by_name).dropna()
+    others = [c for c in rets.columns if c != ref]
+    out = {
+        "reference": ref,
+        "n_configs": int(runs["config"].nunique()),
+        "n_runs": len(runs),
+        "n_days": len(rets),
+        "returns": "each configuration's daily backtest returns, averaged over its seeds",
+        "spa_p": None,
+        "spa": None,
+        "stepm": [],
+        "dsr_best": None,
+    }
+    if ref in rets and others and len(rets) > 10:
+        spa = sig.spa_test(rets[ref], rets[others], seed=sig.BOOTSTRAP_SEED)
+        out.update(spa_p=spa["p"], spa=spa, stepm=sig.stepm_test(rets[ref], rets[others]))
+    means = runs.groupby("config", sort=False)["sharpe"].mean().dropna()
+    if len(means) and means.idxmax() in rets:
+        best = str(means.idxmax())
+        sharpe = sig.sharpe_test(rets[best])
+        dsr = sig.deflated_sharpe_ratio(sharpe, max(1, len(runs)), runs["sharpe"].dropna())
+        out["dsr_best"] = {
+            "config": best,
+            "value": dsr["value"],
+            "n_trials": dsr["n_trials"],
+            "sharpe": sharpe["value"],
+            "mean_seed_sharpe": float(means[best]),
+            "sr0": dsr["sr0"],
+        }
+    best = out["dsr_best"] or {}
+    ok_dsr = (best.get("value") or 0.0) >= sig.DSR_MIN
+    out["evidence"] = bool(out["stepm"]) and ok_dsr
+    p = out["spa_p"]
+    parts = [
+        f"SPA p {p:.3f} for 'no configuration beats {ref}'" if p is not None else "no SPA test",
+        "StepM: " + (", ".join(out["stepm"]) or "none") + f" better than {ref} at 5%",
+    ]
+    if best:
+        parts.append(
+            f"best {best['config']} (mean Sharpe {best['mean_seed_sharpe']:.2f}): deflated Sharpe "
+            f"ratio {best['value']:.2f} over {best['n_trials']} trials"
+        )
+    head = (
+        f"evidence that {', '.join(out['stepm'])} beat{'s' if len(out['stepm']) == 1 else ''} {ref}"
+        if out["evidence"]
+        else f"no evidence that any configuration beats {ref}"
+    )
+    out["verdict"] = head + ": " + "; ".join(parts)
+    return json.loads(json.dumps(out, default=_jsonable))
 
 
 def _boxplots(runs: pd.DataFrame, ensemble: pd.DataFrame, reference: str) -> bytes:
@@ -1011,7 +1151,39 @@ def _boxplots(runs: pd.DataFrame, ensemble: pd.DataFrame, reference: str) -> byt
     return buf.getvalue()
 
 
-def _html(sweep: Sweep, runs, summary, tests, ensemble, png: bytes | None) -> str:
+def _verdict_html(verdict: dict) -> list:
+    if not verdict:
+        return []
+    esc = html.escape
+    cls = "yes" if verdict.get("evidence") else "no"
+    best = verdict.get("dsr_best") or {}
+    spa = verdict.get("spa_p")
+    rows = [
+        ("reference", esc(str(verdict.get("reference")))),
+        ("Hansen's SPA p-value (no configuration beats the reference)",
+         "n/a" if spa is None else f"{spa:.3f}"),
+        ("StepM: configurations better than the reference (5%, family-wise)",
+         esc(", ".join(verdict.get("stepm") or []) or "none")),
+        ("best configuration (mean Sharpe over its seeds)",
+         esc(f"{best.get('config')} ({best.get('mean_seed_sharpe', float('nan')):.2f})")
+         if best else "n/a"),
+        ("its deflated Sharpe ratio",
+         f"{best.get('value', float('nan')):.3f} over N = {best.get('n_trials')} trials "
+         f"(SR0 {best.get('sr0', float('nan')):.2f})" if best else "n/a"),
+    ]  # fmt: skip
+    body = "".join(f"<tr><td style='text-align:left'>{a}</td><td>{b}</td></tr>" for a, b in rows)
+    return [
+        f"<div class='v {cls}'><b>Verdict:</b> {esc(str(verdict.get('verdict')))}</div>",
+        f"<table>{body}</table>",
+        "<p>Each configuration's daily returns are the mean over its seeds. The paired tests "
+        "below adjust their t-test p-values for testing every configuration: p_holm "
+        "(family-wise), p_bh (false discovery rate). See docs/significance.md.</p>",
+    ]
+
+
+def _html(
+    sweep: Sweep, runs, summary, tests, ensemble, png: bytes | None, verdict: dict | None = None
+) -> str:
     def table(frame: pd.DataFrame) -> str:
         return frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="", border=0)
 
@@ -1034,13 +1206,16 @@ def _html(sweep: Sweep, runs, summary, tests, ensemble, png: bytes | None) -> st
         "body{font-family:sans-serif;margin:2em;max-width:1400px}"
         "table{border-collapse:collapse;font-size:13px;margin-bottom:1.5em}"
         "td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}"
-        "img{max-width:100%}"
+        "img{max-width:100%}.v{padding:.7em 1em;border-left:6px solid;margin:1em 0}"
+        ".v.no{background:#fff1e0;border-color:#d9822b}"
+        ".v.yes{background:#e6f4ea;border-color:#2e7d32}"
     )
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>btlstm sweep</title>",
         f"<style>{style}</style></head><body>",
         "<h1>btlstm sweep</h1>",
         f"<p>{head}</p>",
+        *_verdict_html(verdict or {}),
         "<h2>Configurations</h2>",
         table(cfgs),
         "<h2>Mean per configuration</h2>",
@@ -1051,7 +1226,9 @@ def _html(sweep: Sweep, runs, summary, tests, ensemble, png: bytes | None) -> st
         img,
         f"<h2>Paired tests against {html.escape(sweep.reference)!s} (same seeds)</h2>",
         "<p>mean_diff: configuration minus reference; better: seeds on which the "
-        "configuration did better; two-sided Wilcoxon signed-rank and paired t p-values.</p>",
+        "configuration did better; two-sided Wilcoxon signed-rank and paired t p-values; "
+        "p_holm, p_bh: the t-test p-values adjusted for the configurations tested on the same "
+        "metric (Holm, Benjamini-Hochberg).</p>",
         table(tests),
         "<h2>Summary</h2>",
         table(summary),
@@ -1063,7 +1240,8 @@ def _html(sweep: Sweep, runs, summary, tests, ensemble, png: bytes | None) -> st
 
 
 def write_sweep_report(out, sweep: Sweep, plots: bool = True) -> dict[str, Path]:
-    """Write runs.csv, ensemble.csv, summary.csv, tests.csv, boxplots.png and index.html.
+    """Write runs.csv, ensemble.csv, summary.csv, tests.csv, significance.json,
+    boxplots.png and index.html.
 
     Everything is rebuilt from ``out/runs/*.json`` (atomic writes), so a
     report can be rewritten at any time, also while runs are missing.
@@ -1075,14 +1253,16 @@ def write_sweep_report(out, sweep: Sweep, plots: bool = True) -> dict[str, Path]
     ensemble = _ensemble(sweep, by_name) if len(runs) else pd.DataFrame(columns=RUN_COLUMNS)
     summary = summarize(runs, ensemble)
     tests = paired_tests(runs, sweep.reference)
+    verdict = sweep_significance(sweep, runs, by_name) if len(runs) else {}
     files = {
         "runs.csv": runs.to_csv(index=False, float_format="%.17g").encode(),
         "ensemble.csv": ensemble.to_csv(index=False, float_format="%.17g").encode(),
         "summary.csv": summary.to_csv(index=False, float_format="%.17g").encode(),
         "tests.csv": tests.to_csv(index=False, float_format="%.17g").encode(),
+        "significance.json": (json.dumps(verdict, indent=1) + "\n").encode(),
     }
     png = _boxplots(runs, ensemble, sweep.reference) if plots and len(runs) else None
     if png is not None:
         files["boxplots.png"] = png
-    files["index.html"] = _html(sweep, runs, summary, tests, ensemble, png).encode()
+    files["index.html"] = _html(sweep, runs, summary, tests, ensemble, png, verdict).encode()
     return {name: atomic_write_bytes(out / name, data) for name, data in files.items()}

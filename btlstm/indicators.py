@@ -2,7 +2,9 @@
 
 - :class:`LSTMPredictor`: one model per feed (the seed's index forecast);
 - :class:`PooledPredictor` + :class:`PredictionPool`: one pooled model over
-  several feeds, a ``prediction`` line on each.
+  several feeds, a ``prediction`` line on each;
+- :class:`PrecomputedPrediction`, :class:`PrecomputedPool`: the same lines from
+  predictions made beforehand (a seed ensemble), no model.
 
 Both are thin ``bt.Indicator`` wrappers over the public API of
 :mod:`btlstm.walkforward`; what a model may see is decided by
@@ -21,7 +23,15 @@ import btlstm  # noqa: F401  (compat shims, quiet TensorFlow)
 from btlstm.data.validate import CANONICAL_COLUMNS, validate_frame
 from btlstm.walkforward import WalkForward, WalkForwardConfig
 
-__all__ = ["LSTMPredictor", "PooledPredictor", "PredictionPool", "bar_dates", "feed_frame"]
+__all__ = [
+    "LSTMPredictor",
+    "PooledPredictor",
+    "PredictionPool",
+    "PrecomputedPrediction",
+    "PrecomputedPool",
+    "bar_dates",
+    "feed_frame",
+]
 
 _BT_EPOCH = 719163.0  # bt.date2num(datetime(1970, 1, 1))
 
@@ -361,3 +371,79 @@ class PooledPredictor(bt.Indicator):
 
     def once(self, start, end):
         _write(self.lines.prediction.array, self.p.pool.batch()[self.name], start, end)
+
+
+def _by_date(values, what: str) -> pd.Series:
+    if not isinstance(values, pd.Series):
+        raise ValueError(f"{what} needs values= a pd.Series of predictions indexed by date")
+    out = values.astype(float).copy()
+    out.index = pd.DatetimeIndex(pd.to_datetime(out.index)).normalize()
+    if out.index.has_duplicates:
+        raise ValueError(f"{what}: values has duplicate dates")
+    return out
+
+
+class PrecomputedPrediction(bt.Indicator):
+    """A ``prediction`` line read by date from given values (e.g. a seed ensemble's mean).
+
+    No model: the values were made beforehand, each from data up to its own
+    date (the caller's promise; btlstm's ensembles average predictions that
+    were). A strategy reads it like an :class:`LSTMPredictor` line.
+
+    Formula:
+      - prediction[t] = values[date of bar t]; NaN for a date not in ``values``
+    """
+
+    alias = ("FixedPred",)
+    lines = ("prediction",)
+    params = (("values", None),)  # a pd.Series of predictions indexed by date
+    plotinfo = dict(subplot=True, plotname="prediction (precomputed)", plotyhlines=[0.0])
+
+    def __init__(self):
+        self._values = _by_date(self.p.values, "PrecomputedPrediction")
+        self.addminperiod(1)
+
+    def next(self):
+        date = bar_dates([self.data.datetime[0]], _is_daily(self.data))[0]
+        self.lines.prediction[0] = float(self._values.get(date, np.nan))
+
+    def once(self, start, end):
+        dates = bar_dates(self.data.datetime.array[:end], _is_daily(self.data))
+        _write(self.lines.prediction.array, self._values.reindex(dates).to_numpy(), start, end)
+
+
+class PrecomputedPool(PredictionPool):
+    """A :class:`PredictionPool` that trains nothing: each feed's line is read by date
+    from a dates x feed-names frame of given predictions (e.g. a seed ensemble's mean).
+
+    Args:
+        values: a DataFrame indexed by date, one column per feed name.
+    """
+
+    def __init__(self, values: pd.DataFrame):
+        if not isinstance(values, pd.DataFrame):
+            raise ValueError("PrecomputedPool needs a DataFrame of predictions (dates x feeds)")
+        self.values = {str(c): _by_date(values[c], f"PrecomputedPool[{c!r}]") for c in values}
+        self.history: dict = {}
+        self.feeds: dict[str, object] = {}
+        self._batch = None
+        self._stream = None
+        self._last = None
+        self._now: dict[str, float] = {}
+
+    def batch(self) -> dict[str, np.ndarray]:
+        """Every registered feed's values on its bars (NaN where none is given)."""
+        if self._batch is None:
+            empty = pd.Series(dtype=float)
+            self._batch = {
+                name: self.values.get(name, empty)
+                .reindex(bar_dates(data.datetime.array, _is_daily(data)))
+                .to_numpy()
+                for name, data in self.feeds.items()
+            }
+        return self._batch
+
+    def step(self, data) -> float:
+        date = bar_dates([data.datetime[0]], _is_daily(data))[0]
+        values = self.values.get(getattr(data, "_name", ""))
+        return float(values.get(date, np.nan)) if values is not None else float("nan")

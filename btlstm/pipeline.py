@@ -46,6 +46,9 @@ __all__ = [
     "load_data",
     "check_data",
     "RunResult",
+    "run_seeds",
+    "SeedsResult",
+    "n_trials",
     "WALKFORWARD_PRESET",
     "MIN_TRAIN_SAMPLES",
     "WARN_TRAIN_SAMPLES",
@@ -499,7 +502,14 @@ def _long_scores(scores: pd.DataFrame, start=None, end=None) -> pd.DataFrame:
     )
 
 
-def run_backtest(settings, progress=None, title: str | None = None, data=None) -> RunResult:
+def run_backtest(
+    settings,
+    progress=None,
+    title: str | None = None,
+    data=None,
+    write: bool = True,
+    predictions: pd.DataFrame | None = None,
+) -> RunResult:
     """Run a registered strategy and its baselines end to end and write the report.
 
     Args:
@@ -513,6 +523,10 @@ def run_backtest(settings, progress=None, title: str | None = None, data=None) -
             ``[data]`` column map (columns found by name, or ``close_column`` ...;
             :func:`btlstm.data.readers.read_dataframe`). The report names the data
             ``DataFrame``.
+        write: write the report folder (False: return the plain data only).
+        predictions: predictions made beforehand, dates x feed names (e.g. a
+            seed ensemble's mean): they replace the plan's predictor (its
+            ``lstm`` or ``pooled`` line) and nothing is trained.
 
     Returns:
         :class:`RunResult`; the files are in ``settings.output.out``.
@@ -618,7 +632,11 @@ def run_backtest(settings, progress=None, title: str | None = None, data=None) -
         hist = history if panel else history[next(iter(history))]
         if plan.predictor_data is not None:
             hist = extra_history[plan.predictor_data]
-        params.update(PREDICTORS[plan.predictor](settings, hist, settings.output.cache_dir, fits))
+        if predictions is not None:
+            params.update(_precomputed(plan, predictions))
+        else:
+            hook = PREDICTORS[plan.predictor]
+            params.update(hook(settings, hist, settings.output.cache_dir, fits))
     cerebro = _cerebro(settings, test, panel, extra_test, lines)
     cerebro.addstrategy(plan.strategy, **params)
     by_name = {d._name: d for d in cerebro.datas}
@@ -631,12 +649,13 @@ def run_backtest(settings, progress=None, title: str | None = None, data=None) -
         signal=plan.signal,
         horizon=settings.model.horizon,
         benchmark=bench,
+        n_trials=n_trials(settings),
     )
     log.info(
         "running %s (%s%s) ...",
         plan.name,
         settings.model.mode,
-        ", training" if plan.predictor else "",
+        ", training" if plan.predictor and predictions is None else "",
     )
     try:
         strat = _run(cerebro)
@@ -723,9 +742,191 @@ def run_backtest(settings, progress=None, title: str | None = None, data=None) -
     facts["fits"] = [{k: v for k, v in r.items() if k != "seconds"} for r in records]
 
     # 5. files
-    paths = write_report(run, settings.output.out, plots=settings.output.plots)
-    log.info("report: %s  (%.0fs)", paths.get("report.html", settings.output.out), elapsed)
+    paths = {}
+    if write:
+        paths = write_report(run, settings.output.out, plots=settings.output.plots)
+        log.info("report: %s  (%.0fs)", paths.get("report.html", settings.output.out), elapsed)
     return RunResult(run=run, paths=paths, settings=settings, fits=records, strategy=strat)
+
+
+def _precomputed(plan, predictions: pd.DataFrame) -> dict:
+    """Strategy params that put given predictions where the plan's predictor line goes."""
+    from btlstm.indicators import PrecomputedPool, PrecomputedPrediction
+
+    if plan.predictor == "pooled":
+        return dict(pool=PrecomputedPool(predictions))
+    if plan.predictor == "lstm" and predictions.shape[1] == 1:
+        return dict(predictor=PrecomputedPrediction,
+                    predictor_kwargs=dict(values=predictions.iloc[:, 0]))  # fmt: skip
+    raise SettingsError(
+        f"strategy {plan.name!r}: predictions made beforehand replace an 'lstm' line (one "
+        f"feed) or a 'pooled' pool, not predictor {plan.predictor!r} with "
+        f"{predictions.shape[1]} column(s)"
+    )
+
+
+def n_trials(settings: Settings) -> int:
+    """N of the deflated Sharpe ratio: ``[output] trials`` x the seeds of ``[output] seeds``."""
+    from btlstm._settings import parse_seeds
+
+    return settings.output.trials * max(1, len(parse_seeds(settings.output.seeds)))
+
+
+# --------------------------------------------------------------------------- seeds
+@dataclass
+class SeedsResult:
+    """What :func:`run_seeds` returns: plain data and the files written.
+
+    Attributes:
+        runs: ``{seed: RunData}`` of every seed's run (in the order of the seeds).
+        ensemble: the seed ensemble's :class:`btlstm.report.RunData`, or None.
+        overview: :func:`btlstm.report.seeds.seeds_overview` (``seeds.json``).
+        paths: ``{name: Path}`` of the overview files and the report folders.
+        settings: the validated settings.
+    """
+
+    runs: dict
+    ensemble: object
+    overview: dict
+    paths: dict
+    settings: Settings
+
+
+def _seed_task(task: dict) -> dict:
+    """One seed of :func:`run_seeds` (in this process or a worker): train, backtest,
+    collect; no files."""
+    import multiprocessing
+
+    if multiprocessing.parent_process() is not None:  # a worker: the parent logs progress
+        logging.getLogger("btlstm").setLevel(logging.ERROR)
+    result = run_backtest(Settings.from_dict(task["settings"]), write=False)
+    return {"seed": task["seed"], "run": result.run}
+
+
+def _with(settings: Settings, seed: int, out) -> Settings:
+    """The settings of one seed's run. Synthetic prices stay those of the base seed: the
+    seeds vary the model, not the market."""
+    d = settings.to_dict()
+    if d["data"].get("data") == "synthetic":
+        d["data"]["synthetic"] = {"seed": settings.model.seed, **(d["data"]["synthetic"] or {})}
+    d["model"]["seed"] = seed
+    d["output"].update(seeds="", out=str(out))
+    return Settings.from_dict(d)
+
+
+def _ensemble_predictions(runs: dict) -> pd.DataFrame:
+    """The seeds' mean prediction, dates x feed names (NaN where every seed has NaN)."""
+    tables = [r.tables["predictions"][["date", "symbol", "prediction"]] for r in runs.values()]
+    long = pd.concat(tables, ignore_index=True)
+    long["date"] = pd.to_datetime(long["date"])
+    mean = long.groupby(["date", "symbol"], sort=True)["prediction"].mean()
+    return mean.unstack("symbol")
+
+
+def run_seeds(settings, workers: int | None = None, progress: bool = True) -> SeedsResult:
+    """Train and backtest one strategy with several seeds, then their ensemble; one report.
+
+    The seeds are ``[output] seeds`` (``--seeds 0-4``). Each seed's run is
+    :func:`run_backtest` with that seed, in parallel local processes where
+    there is more than one core (``workers``; TensorFlow threads split
+    between them); the same seed gives the same run serially or in a worker.
+    Then:
+
+    - every seed's deflated Sharpe ratio counts N = ``[output] trials`` x the
+      number of seeds, with the variance of the seeds' Sharpe ratios;
+    - the seed ensemble: the mean of the seeds' predictions, backtested like
+      a seed (its own report, DSR with the same N); only the predictor's line
+      is averaged: a scorer's own seeded model (the ranker's LightGBM scores)
+      is the first seed's in the ensemble run;
+    - synthetic data keeps the prices of the settings' own seed (the seeds
+      vary the model, not the market);
+    - ``--out`` gets one report folder per seed (``seed_<k>``), ``ensemble``,
+      and the overview (``seeds.csv``, ``seeds.json``, ``seeds.png``,
+      ``index.html``): :func:`btlstm.report.seeds.write_seeds_report`.
+
+    Args:
+        settings: :class:`~btlstm.settings.Settings` (or a TOML-layout dict)
+            with ``[output] seeds``.
+        workers: parallel processes (default: the seeds or the cores, whichever
+            is fewer; 1 runs them in this process).
+        progress: a bar of the seeds done.
+
+    Returns:
+        :class:`SeedsResult`.
+
+    Raises:
+        SettingsError: bad settings (before any work), no seeds, or a strategy
+            that trains no model.
+    """
+    import os
+
+    from btlstm import significance
+    from btlstm._settings import parse_seeds
+    from btlstm.experiments import Task, _local, _serial
+    from btlstm.report import to_jsonable
+    from btlstm.report.seeds import seeds_overview, write_seeds_report
+
+    settings = _as_settings(settings)
+    plan = settings.validate()
+    where = settings.where("output", "seeds")
+    seeds = parse_seeds(settings.output.seeds, where)
+    if not seeds:
+        raise SettingsError(f"{where}: name the seeds to run, e.g. 0-4")
+    if plan.predictor is None:
+        raise SettingsError(
+            f"{where}: strategy {plan.name!r} trains no model, so its runs do not depend on a seed"
+        )
+    out = settings.output.out
+    tasks = [
+        Task("seed", seed, _with(settings, seed, os.path.join(out, f"seed_{seed}")).to_dict(), "")
+        for seed in seeds
+    ]
+    cores = os.cpu_count() or 1
+    workers = min(len(seeds), cores) if workers is None else workers
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise SettingsError(f"workers: expected an integer >= 1, got {workers!r}")
+    engine = _serial if workers == 1 else _local
+    log.info("%d seeds (%s), %d worker(s)", len(seeds), settings.output.seeds, workers)
+    from btlstm.progress import steps
+
+    done = {}
+    bar = steps(
+        engine(tasks, _seed_task, workers=workers, threads=max(1, cores // workers), setup=None),
+        desc="seeds",
+        total=len(tasks),
+        disable=not progress,
+    )
+    for task, result in bar:
+        done[task.seed] = result["run"]
+    runs = {seed: done[seed] for seed in seeds}
+
+    n = n_trials(settings)
+    sharpes = [
+        (r.report.get("significance") or {}).get("sharpe", {}).get("value") for r in runs.values()
+    ]
+    sharpes = [x for x in sharpes if x is not None]
+
+    def deflate(run, label: str) -> None:
+        run.report["title"] = f"{run.report.get('title')} ({label})"
+        run.report.setdefault("run", {})["seeds"] = {"seeds": seeds, "n_trials": n}
+        sig = run.report.get("significance")
+        if isinstance(sig, dict):
+            run.report["significance"] = to_jsonable(significance.update_dsr(sig, n, sharpes))
+
+    for seed, run in runs.items():
+        deflate(run, f"seed {seed}")
+    ensemble = None
+    if plan.predictor in ("lstm", "pooled"):
+        log.info("seed ensemble: the mean prediction of %d seeds", len(seeds))
+        es = _with(settings, seeds[0], os.path.join(out, "ensemble"))
+        ensemble = run_backtest(es, write=False, predictions=_ensemble_predictions(runs)).run
+        deflate(ensemble, f"seed ensemble of {len(seeds)}")
+    else:
+        log.warning("no seed ensemble: predictor %r has no precomputed form", plan.predictor)
+    overview = seeds_overview(runs, ensemble, n, title=_title(plan, settings))
+    paths = write_seeds_report(runs, ensemble, overview, out, plots=settings.output.plots)
+    log.info("report: %s", paths.get("index.html"))
+    return SeedsResult(runs, ensemble, overview, paths, settings)
 
 
 def _adjusted(how: str) -> str:

@@ -110,12 +110,14 @@ class CostSettings:
 
 @dataclass
 class OutputSettings:
-    """Where the report goes."""
+    """Where the report goes, and how many trials the run stands for (its verdict)."""
 
     out: str = "btlstm-out"  # output folder
     cache_dir: str | None = None  # cache fitted models here (re-runs skip training)
     plots: bool = True  # write the PNG plots
     quiet: bool = False  # no progress bar or log lines, only the table
+    seeds: str = ""  # run several seeds, e.g. 0-4 or 0,2,5-7: a report each, mean +- sd, ensemble
+    trials: int = 1  # configurations tried before keeping this one (1: none): deflates the Sharpe
 
 
 SECTIONS = ("data", "model", "strategy", "costs", "output")
@@ -447,6 +449,7 @@ class Settings:
                 f"{self.where('data', 'symbols')}: strategy {plan.name!r} trades one feed; "
                 f"use {self.where('data', 'symbol')}"
             )
+        self._check_trials()
         self._check_dates()
         self._check_features()
         self._check_data_map(in_memory)
@@ -489,6 +492,22 @@ class Settings:
             f"{', '.join(self.data_where(k) for k in given)}: a column map reads a CSV file or a "
             f"DataFrame; {self.where('data', 'data')} = {d!r} is {what}"
         )
+
+    def _check_trials(self) -> None:
+        """``[output] trials`` >= 1; ``[output] seeds`` a list of seeds, not beside ``seed``."""
+        from btlstm._settings import parse_seeds
+
+        if self.output.trials < 1:
+            raise SettingsError(
+                f"{self.where('output', 'trials')}: expected an integer >= 1 (the configurations "
+                f"tried, this one included), got {self.output.trials!r}"
+            )
+        if parse_seeds(self.output.seeds, self.where("output", "seeds")):
+            if ("model", "seed") in self._origin:
+                raise SettingsError(
+                    f"{self.where('model', 'seed')} and {self.where('output', 'seeds')} are "
+                    "exclusive: give one seed or a list"
+                )
 
     def _check_learner(self) -> None:
         """Build the LSTM once (no data, no training, ~0.1 s after importing Keras) when

@@ -342,7 +342,7 @@ def test_exposure_flat_strategy_is_zero():
 
 def test_add_standard_analyzers_names_and_settings():
     frame = random_frame(n=40)
-    for signal, names in ((None, STANDARD_NAMES[:-1]), (True, STANDARD_NAMES)):
+    for signal, names in ((None, STANDARD_NAMES[:-2]), (True, STANDARD_NAMES)):
         cerebro = bt.Cerebro(stdstats=False)
         cerebro.adddata(PredData(dataname=frame))
         cerebro.addstrategy(HoldNDays)

@@ -59,6 +59,11 @@ def serial(tiny_toml, tmp_path_factory):
     return run_sweep(load_sweep(tiny_toml), out, engine="serial", progress=False)
 
 
+def _sweep_of(result):
+    d = json.loads((result.out / "sweep.json").read_text())
+    return make_sweep(d["base"], d["configs"], d["repeats"], d["seed0"], d["reference"])
+
+
 def _metrics(frame: pd.DataFrame) -> np.ndarray:
     return frame.sort_values(["config", "seed"])[list(METRICS)].to_numpy()
 
@@ -92,6 +97,33 @@ def test_serial_sweep_files_and_columns(serial):
     # seeds differ, so runs differ
     none = runs[runs.config == "none"]
     assert none["rmse"].nunique() == 2
+    assert {"p_holm", "p_bh"} <= set(tests.columns)
+
+
+def test_sweep_significance_json_and_page(serial):
+    out = serial.out
+    sig = json.loads((out / "significance.json").read_text())
+    assert set(ex.SIGNIFICANCE_KEYS) <= set(sig)
+    assert sig["reference"] == "none" and 0.0 <= sig["spa_p"] <= 1.0
+    assert isinstance(sig["stepm"], list) and set(sig["stepm"]) <= {"kernel_l2"}
+    runs = pd.read_csv(out / "runs.csv")
+    best = runs.groupby("config", sort=False)["sharpe"].mean().idxmax()  # ties: the first
+    assert sig["dsr_best"]["config"] == best and sig["dsr_best"]["n_trials"] == 4
+    assert 0.0 <= sig["dsr_best"]["value"] <= 1.0
+    assert sig["verdict"].startswith(("no evidence that any", "evidence that"))
+    page = (out / "index.html").read_text()
+    assert "SPA p-value" in page and "deflated Sharpe ratio" in page and "p_holm" in page
+    # each configuration's returns: the mean of its seeds' backtests, one per test bar
+    files = {p.stem: json.loads(p.read_text()) for p in (out / "runs").glob("*.json")}
+    r0 = files["none__0"]
+    assert len(r0["returns"]) == len(r0["dates"]) == len(r0["predictions"])
+    # a run file written before the returns were kept: backtested again, the same numbers
+    from btlstm.experiments import _run_returns
+
+    sweep = _sweep_of(serial)
+    old = {k: v for k, v in r0.items() if k != "returns"}
+    again = _run_returns(sweep, old)
+    np.testing.assert_allclose(again.to_numpy(), _run_returns(sweep, r0).to_numpy(), rtol=1e-12)
 
 
 def test_ensemble_is_the_mean_prediction(serial):
@@ -336,5 +368,22 @@ def test_summary_and_paired_tests_by_hand():
     assert t.loc["rmse", "mean_diff"] == 0.5
     assert t.loc["rmse", "better"] == 0 and t.loc["ic", "better"] == 5  # lower vs higher is better
     assert t.loc["rmse", "wilcoxon_p"] == pytest.approx(0.0625)  # the smallest p with 5 pairs
+    # Holm and Benjamini-Hochberg over the configurations tested on one metric
+    rng = np.random.default_rng(0)
+    more = [
+        {"config": c, "seed": seed, **{m: 1.0 + seed + rng.normal(shift, 0.3) for m in METRICS}}
+        for c, shift in (("y", 0.1), ("z", 0.8))
+        for seed in range(5)
+    ]
+    t = ex.paired_tests(pd.concat([runs, pd.DataFrame(more)]), "none")
+    from statsmodels.stats.multitest import multipletests
+
+    sharpe = t[t.metric == "sharpe"]
+    assert list(sharpe["config"]) == ["x", "y", "z"]
+    assert np.isnan(sharpe["ttest_p"].iloc[0]) and np.isnan(sharpe["p_holm"].iloc[0])  # d constant
+    tested = sharpe.iloc[1:]  # two tests in the family
+    assert np.allclose(tested["p_holm"], multipletests(tested["ttest_p"], method="holm")[1])
+    assert np.allclose(tested["p_bh"], multipletests(tested["ttest_p"], method="fdr_bh")[1])
+    assert (tested["p_holm"] >= tested["ttest_p"]).all()
     only_ref = ex.paired_tests(runs[runs.config == "none"], "none")
     assert only_ref.empty and list(only_ref.columns)[:3] == ["config", "metric", "n"]

@@ -20,6 +20,7 @@ from btlstm.learners.ranker import (
 from btlstm.metrics import cross_sectional_ic, ic_summary, top_minus_bottom
 from btlstm.models import ModelFileError
 from btlstm.schedule import Schedule
+from btlstm.significance import hac_mean_test
 from btlstm.synthetic import synthetic_panel
 from btlstm.walkforward import WalkForwardConfig
 from btlstm.xsfeatures import forward_label
@@ -199,6 +200,7 @@ def _quality(signal, seed):
 def test_learns_a_planted_signal_and_not_noise():
     q = _quality(signal=0.5, seed=0)
     assert q["rank_ic"]["mean"] > 0.2 and q["rank_ic"]["t_stat"] > 10  # measured: 0.55, 121
+    assert 0 < q["rank_ic"]["t_hac"] < q["rank_ic"]["t_stat"] and q["rank_ic"]["lag"] == 4
     assert q["top_minus_bottom"]["mean"] > 0
     noise = _quality(signal=0.0, seed=0)
     assert (
@@ -213,8 +215,12 @@ def test_ranker_quality_is_btlstm_metrics():
     scores = real + rng.normal(0, 0.02, real.shape)
     scores.iloc[:10] = np.nan
     q = ranker_quality(scores, panel, horizon=5, quantile=0.25)
-    assert q["ic"] == ic_summary(cross_sectional_ic(scores, real))
-    assert q["rank_ic"] == ic_summary(cross_sectional_ic(scores, real, "spearman"))
+    for key, method in (("ic", "pearson"), ("rank_ic", "spearman")):
+        daily = cross_sectional_ic(scores, real, method)
+        hac = hac_mean_test(daily.to_numpy(), lag=4)  # overlapping 5-bar labels
+        assert q[key] == {**ic_summary(daily), "t_hac": hac["t_hac"], "p_hac": hac["p_hac"],
+                          "lag": 4}  # fmt: skip
+        assert abs(q[key]["t_hac"]) < abs(q[key]["t_stat"])
     tmb = top_minus_bottom(scores, real, 0.25)
     assert q["top_minus_bottom"]["mean"] == pytest.approx(tmb.mean())
     assert q["top_minus_bottom"]["n"] == 80 - 10 - 5

@@ -28,6 +28,7 @@ from btlstm.report import (
     check_outdir,
     collect,
     format_table,
+    honest_notes,
     load_report,
     rebuild_report,
     to_jsonable,
@@ -367,13 +368,22 @@ def _note(report):
     return any("did not beat buy-and-hold" in n for n in report["notes"])
 
 
-def test_honest_note_when_not_beating_benchmark(synth, written):
+def test_the_verdict_replaces_the_did_not_beat_notes(synth, written):
     _, _, data = synth
     report = data.report
-    assert not _beats(report) and _note(report)
-    assert "did not beat buy-and-hold" in format_table(report)
+    sig = report["significance"]
+    assert not _beats(report) and not _note(report)
+    assert sig["evidence"] is False and sig["verdict"].startswith("no evidence of skill: IC ")
+    assert [v["name"] for v in sig["vs"]] == [report["benchmark"]["name"]]
+    assert sig["vs"][0]["from_closes"] is True and sig["rule"]
+    assert f"VERDICT: {sig['verdict']}" in format_table(report)
     _, paths = written
-    assert "did not beat buy-and-hold" in paths["report.html"].read_text(encoding="utf-8")
+    page = paths["report.html"].read_text(encoding="utf-8")
+    assert "did not beat" not in page
+    assert page.index("<b>Verdict:</b>") < page.index("Strategy and baselines")
+    # a report without the section (an older run's) still says it plainly
+    older = {k: v for k, v in report.items() if k != "significance"}
+    assert any("did not beat buy-and-hold" in n for n in honest_notes(older))
     frame = make_frame(seed=BEATS_SEED)
     other = collect(run(frame), meta(frame)).report
     assert _beats(other) and not _note(other)
@@ -480,14 +490,15 @@ def test_comparison_with_baselines(synth, tmp_path):
     trades = data.tables["trades"]
     assert set(trades["strategy"]) == {"hold-5", f"buy-and-hold {sym}"}
     assert (trades["strategy"] == f"buy-and-hold {sym}").sum() == 1
-    # notes compare with every run
-    tr, btr = rows[0]["total_return"], rows[1]["total_return"]
-    assert tr <= btr
-    assert f"did not beat buy-and-hold {sym}: total return {tr:.2%} vs {btr:.2%}" in " ".join(
-        data.report["notes"]
-    )
+    # the verdict compares with every run: the real baseline run replaced the closes
+    vs = data.report["significance"]["vs"]
+    assert [(v["name"], v["from_closes"]) for v in vs] == [(f"buy-and-hold {sym}", False)]
+    assert f"vs buy-and-hold {sym} " in data.report["significance"]["verdict"]
     add_comparison(data, run(frame, EqualWeight, signal=None), "equal weight")
     assert len(data.report["comparison"]) == 3
+    vs = data.report["significance"]["vs"]
+    assert [v["name"] for v in vs] == [f"buy-and-hold {sym}", "equal weight"]
+    assert "vs equal weight " in data.report["significance"]["verdict"]
     with pytest.raises(ValueError, match="exists already"):
         add_comparison(data, bh, "equal weight")
     table = format_table(data.report)

@@ -608,8 +608,10 @@ def ranker_quality(
     (Pearson IC and Spearman rank IC) and :func:`~btlstm.metrics.top_minus_bottom`
     against :func:`~btlstm.xsfeatures.forward_label` (each stock's own next
     ``horizon`` bars), summarised by :func:`~btlstm.metrics.ic_summary`. The
-    daily values overlap (``horizon``-bar returns on consecutive days), so the
-    t-statistics overstate the evidence roughly by ``sqrt(horizon)``.
+    daily values overlap (``horizon``-bar returns on consecutive days), so
+    ``t_stat`` overstates the evidence roughly by ``sqrt(horizon)``;
+    ``t_hac`` and ``p_hac`` test the mean with ``horizon - 1`` HAC lags
+    (:func:`btlstm.significance.hac_mean_test`).
 
     Args:
         scores: ``date x symbol`` scores (NaN: no score).
@@ -618,7 +620,7 @@ def ranker_quality(
         quantile: share of stocks in the top and bottom groups (0.1: deciles).
 
     Returns:
-        ``{"horizon", "quantile", "ic": {mean, std, icir, t_stat, n},
+        ``{"horizon", "quantile", "ic": {mean, std, icir, t_stat, n, t_hac, p_hac, lag},
         "rank_ic": {...}, "top_minus_bottom": {"mean", "n"},
         "daily": DataFrame(date; ic, rank_ic, top_minus_bottom)}``.
 
@@ -641,11 +643,17 @@ def ranker_quality(
     ric = cross_sectional_ic(scores, real, "spearman")
     tmb = top_minus_bottom(scores, real, quantile)
     finite = tmb[np.isfinite(tmb)]
+    from btlstm.significance import hac_lag, hac_mean_test
+
+    def summary(daily: pd.Series) -> dict:
+        t = hac_mean_test(daily.to_numpy(dtype=float), hac_lag(horizon))
+        return {**ic_summary(daily), "t_hac": t["t_hac"], "p_hac": t["p_hac"], "lag": t["lag"]}
+
     return {
         "horizon": int(horizon),
         "quantile": float(quantile),
-        "ic": ic_summary(ic),
-        "rank_ic": ic_summary(ric),
+        "ic": summary(ic),
+        "rank_ic": summary(ric),
         "top_minus_bottom": {
             "mean": float(finite.mean()) if len(finite) else float("nan"),
             "n": int(len(finite)),

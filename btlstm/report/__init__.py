@@ -10,7 +10,9 @@ One job per module, data flowing one way:
   (:func:`write_report`), checked when read (:func:`load_report`), redrawn from
   its files (:func:`rebuild_report`);
 - :mod:`~btlstm.report.plots`: Agg PNGs (equity, drawdown, predictions, weights);
-- :mod:`~btlstm.report.html`: one self-contained ``report.html``.
+- :mod:`~btlstm.report.html`: one self-contained ``report.html``;
+- :mod:`~btlstm.report.seeds`: the folder of a ``--seeds`` run (a report per
+  seed and for the seed ensemble, and an overview).
 
 Example::
 

@@ -118,6 +118,12 @@ DEFINITIONS = {
     "per_year": "each calendar year's return of every run: last portfolio value of the year / "
     "last value of the previous year (the first year: the first value of the run) - 1, from "
     "equity.csv; a partial first or last year covers the run's bars in it only",
+    "significance": "is the edge distinguishable from noise? (btlstm.significance, "
+    "docs/significance.md): IC and rank IC with HAC t (lag horizon - 1; panels: the daily "
+    "cross-sectional IC), hit rate vs the base rate of up moves, Sharpe with its standard error "
+    "under skew and kurtosis, PSR and minimum track record, a seeded stationary-bootstrap 95% "
+    "interval of the Sharpe difference and annual excess return vs each baseline run, the "
+    "deflated Sharpe ratio for n_trials; 'verdict' applies 'rule'",
     "benchmark": "buy-and-hold of the benchmark feed: a real baseline run (orders, costs) when "
     "one was added, else the feed's closes from its first bar in the run to its last "
     "(BenchmarkRelative: no orders, no costs; see benchmark.source)",
@@ -425,6 +431,60 @@ def _prediction(strategy, config, default_symbol: str) -> tuple[dict | None, pd.
     return section, table, warnings
 
 
+def _significance(strategy) -> dict | None:
+    """The ``significance`` section: the Significance analyzer's figures (not its series)."""
+    sig = _analysis(strategy, "significance")
+    if sig is None:
+        return None
+    return {k: v for k, v in dict(sig).items() if k != "series"}
+
+
+def _run_returns(run: "RunData") -> pd.Series:
+    """The strategy's daily returns, from the equity table and its start value."""
+    from btlstm.significance import daily_returns
+
+    report = run.report
+    name = (report.get("comparison") or [{}])[0].get("name")
+    equity = run.tables["equity"]
+    values = pd.Series(
+        pd.to_numeric(equity[name], errors="coerce").to_numpy(float),
+        index=pd.DatetimeIndex(pd.to_datetime(equity["date"])).normalize(),
+    ).dropna()
+    return daily_returns(values, _num((report.get("strategy") or {}).get("start_value")))
+
+
+def _baseline_returns(strategy) -> pd.Series:
+    """A finished run's daily returns (BenchmarkRelative's values and start value)."""
+    from btlstm.significance import daily_returns
+
+    values, _ = _values(strategy)
+    values.index = values.index.normalize()
+    start = _num(_get(_analysis(strategy, "benchmark"), "start_value"))
+    return daily_returns(values, start)
+
+
+def _compare_significance(run: "RunData", strategy, name: str, replaces_closes: bool) -> None:
+    """Add the ``vs`` entry of a baseline run to the report's significance section."""
+    from btlstm import significance
+
+    sig = run.report.get("significance")
+    if not isinstance(sig, dict):
+        return
+    opts = sig.get("settings") or {}
+    entry = significance.compare(
+        _run_returns(run),
+        _baseline_returns(strategy),
+        name,
+        periods=int(opts.get("periods") or significance.ANNUALIZATION),
+        reps=int(opts.get("reps") or significance.BOOTSTRAP_REPS),
+        seed=int(opts.get("seed") or 0),
+        min_block=int(sig.get("horizon") or 1),
+    )
+    if replaces_closes:
+        significance.drop_closes(sig)
+    run.report["significance"] = to_jsonable(significance.add_vs(sig, entry))
+
+
 def _trades(strategy, name: str) -> pd.DataFrame:
     """One row per finished order, from the ``orders`` analyzer (OrderLog)."""
     orders = list(_get(_analysis(strategy, "orders"), "orders", default=[]) or [])
@@ -497,7 +557,9 @@ def honest_notes(report: Mapping) -> list[str]:
     In order: the synthetic-data warning, the report's ``warnings``, one line for
     every run (comparison row, or the closes benchmark when no baseline run is
     the benchmark) that the strategy did not beat on total return, and a
-    warning when there are fewer than 10 closed trades.
+    warning when there are fewer than 10 closed trades. A report with a
+    ``significance`` verdict has no "did not beat" lines: the verdict, shown
+    first by the table and the page, tests every comparison instead.
 
     Example:
         >>> honest_notes({"strategy": {"total_return": -0.2, "n_trades": 14},
@@ -515,6 +577,8 @@ def honest_notes(report: Mapping) -> list[str]:
     who = "The strategy" if me.get("name") in (None, "strategy") else f"The strategy '{me['name']}'"
     tr = me.get("total_return")
     b = report.get("benchmark") or {}
+    if (report.get("significance") or {}).get("verdict"):
+        b, rows = {}, rows[:1]  # the verdict tests every comparison: it replaces these lines
     if b.get("from_closes", True) and b:
         btr = b.get("total_return")
         if _beaten(tr, btr) and tr <= btr:
@@ -676,6 +740,7 @@ def collect(strategy, meta: Mapping | None = None, name: str = "strategy") -> Ru
         "relative": relative,
         "comparison": [_summary_row(strategy, name)],
         "prediction": prediction,
+        "significance": _significance(strategy),
         "period": period,
         "config": config,
         "provenance": dict(meta.get("provenance") or {}),
@@ -735,6 +800,7 @@ def add_comparison(run: RunData, strategy, name: str, benchmark: bool | None = N
     bench = report.get("benchmark") or {}
     if benchmark is None:
         benchmark = type(strategy).__name__ == "BuyAndHold" and bench.get("from_closes", True)
+    replaces_closes = bool(benchmark) and bool(bench.get("from_closes", True))
     if benchmark:
         if bench.get("from_closes", True) and bench.get("name") in equity.columns:
             equity = equity.drop(columns=[bench["name"]])
@@ -756,6 +822,7 @@ def add_comparison(run: RunData, strategy, name: str, benchmark: bool | None = N
     report.setdefault("run", {}).setdefault("baselines", []).append(
         {"name": name, **_describe(strategy)}
     )
+    _compare_significance(run, strategy, name, replaces_closes)
     report["per_year"] = to_jsonable(per_year_returns(run.tables["equity"]))
     report["notes"] = honest_notes(report)
 

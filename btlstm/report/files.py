@@ -468,11 +468,25 @@ def load_report(path) -> RunData:
     return _load(path)[0]
 
 
+def _seeds_folder(path) -> Path | None:
+    """``path`` when it is the folder of a ``--seeds`` run (manifest format btlstm-seeds)."""
+    folder = Path(path)
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return (
+        folder if isinstance(manifest, dict) and manifest.get("format") == "btlstm-seeds" else None
+    )
+
+
 def rebuild_report(outdir, plots: bool | None = None) -> Path:
     """Redraw the PNGs and ``report.html`` of a report folder from its JSON and CSVs.
 
     The folder is checked like :func:`load_report` and rewritten as one unit;
-    ``report.json`` and the CSVs are kept byte for byte.
+    ``report.json`` and the CSVs are kept byte for byte. The folder of a
+    ``--seeds`` run: every report folder in it, then its ``index.html``
+    (:func:`btlstm.report.seeds.rebuild_seeds_report`).
 
     Args:
         outdir: a report folder.
@@ -481,6 +495,11 @@ def rebuild_report(outdir, plots: bool | None = None) -> Path:
     Returns:
         The path of the new ``report.html``.
     """
+    seeds = _seeds_folder(outdir)
+    if seeds is not None:  # a --seeds run: every report in it, then its overview
+        from btlstm.report.seeds import rebuild_seeds_report
+
+        return rebuild_seeds_report(seeds)
     run, raw, folder = _load(outdir)
     if plots is None:
         plots = any(name.endswith(".png") for name in raw)

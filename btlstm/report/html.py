@@ -29,6 +29,9 @@ tr.first td{font-weight:bold}
 font-size:1.2em;letter-spacing:.05em}
 .note{background:#fff6d6;border-left:4px solid #e0b000;padding:.5em .8em;margin:.4em 0}
 .small{font-size:.85em;color:#555}
+.verdict{padding:.7em 1em;margin:.6em 0;font-size:1.05em;border-left:6px solid}
+.verdict.no{background:#fff1e0;border-color:#d9822b}
+.verdict.yes{background:#e6f4ea;border-color:#2e7d32}
 img{max-width:100%;border:1px solid #eee;margin:.4em 0}
 pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.85em}
 .scroll{max-height:28em;overflow-y:auto;display:inline-block}
@@ -203,6 +206,78 @@ def _scores(report: Mapping) -> list[str]:
     return parts
 
 
+def _n(x, fmt: str = ".3f") -> str:
+    return "n/a" if x is None else format(x, fmt)
+
+
+def _pv(x) -> str:
+    return "n/a" if x is None else ("&lt;0.001" if x < 0.001 else f"{x:.3f}")
+
+
+def _significance(report: Mapping) -> list[str]:
+    """The verdict box and the figures behind it (top of the page)."""
+    sig = report.get("significance")
+    if not isinstance(sig, Mapping):
+        return []
+    esc = html.escape
+    cls = "verdict yes" if sig.get("evidence") else "verdict no"
+    rows = []
+    for key, label in (("ic", "IC"), ("rank_ic", "rank IC")):
+        d = sig.get(key)
+        if isinstance(d, Mapping):
+            what = " (daily, across assets)" if d.get("kind") == "cross_sectional" else ""
+            rows.append(
+                (f"{label}{what}", _n(d.get("value")),
+                 f"HAC t {_n(d.get('t_hac'), '.2f')} (lag {d.get('lag')}, n {d.get('n')}); "
+                 f"naive t {_n(d.get('t_iid'), '.2f')}", _pv(d.get("p_hac")))
+            )  # fmt: skip
+    hit = sig.get("hit_rate")
+    if isinstance(hit, Mapping):
+        rows.append(
+            ("hit rate", _fmt_cell("hit_rate", hit.get("value")),
+             f"vs base rate of up moves {_fmt_cell('hit_rate', hit.get('base_rate'))} "
+             f"(always {hit.get('constant')}); vs 50%: p {_pv(hit.get('p_50'))}",
+             _pv(hit.get("p")))
+        )  # fmt: skip
+    sh = sig.get("sharpe") or {}
+    trl = sh.get("min_trl_years")
+    rows.append(
+        ("Sharpe (annualised)", _n(sh.get("value"), ".2f"),
+         f"se {_n(sh.get('se'), '.2f')} (skew {_n(sh.get('skew'), '.2f')}, kurtosis "
+         f"{_n(sh.get('kurtosis'), '.1f')}); min track record "
+         f"{_n(trl, '.1f') + ' years' if trl is not None else 'never'}",
+         f"PSR(0) {_n(sh.get('psr'), '.2f')}")
+    )  # fmt: skip
+    for v in sig.get("vs") or []:
+        rows.append(
+            (f"vs {v.get('name')}" + (" (closes)" if v.get("from_closes") else ""),
+             _n(v.get("sharpe_diff"), "+.2f"),
+             f"Sharpe difference, 95% CI {_n(v.get('ci_low'), '.2f')} .. "
+             f"{_n(v.get('ci_high'), '.2f')}; annual excess return "
+             f"{_fmt_cell('excess_return', v.get('excess_return'))} "
+             f"({_fmt_cell('excess_return', v.get('excess_ci_low'))} .. "
+             f"{_fmt_cell('excess_return', v.get('excess_ci_high'))})",
+             f"PSR vs its Sharpe {_n(v.get('psr'), '.2f')}")
+        )  # fmt: skip
+    dsr = sig.get("dsr") or {}
+    rows.append(
+        ("deflated Sharpe ratio", _n(dsr.get("value"), ".2f"),
+         f"N = {dsr.get('n_trials')} trial(s); the best of N unskilled trials would reach "
+         f"Sharpe {_n(dsr.get('sr0'), '.2f')}", "")
+    )  # fmt: skip
+    body = "".join(
+        f"<tr><td class='k'>{esc(a)}</td><td>{b}</td><td class='k'>{c}</td><td>{d}</td></tr>"
+        for a, b, c, d in rows
+    )
+    return [
+        f"<div class='{cls}'><b>Verdict:</b> {esc(str(sig.get('verdict')))}</div>",
+        "<table><tr><th class='k'>figure</th><th>value</th><th class='k'>test</th>"
+        f"<th>p / PSR</th></tr>{body}</table>",
+        f"<p class='small'>The rule: {esc(str(sig.get('rule')))} Every figure, its formula "
+        "and when it misleads: docs/significance.md.</p>",
+    ]
+
+
 def render_html(run, images: Mapping[str, bytes]) -> bytes:
     """The whole page as UTF-8 bytes.
 
@@ -228,6 +303,7 @@ def render_html(run, images: Mapping[str, bytes]) -> bytes:
         f"<p>Period {html.escape(str(period.get('start')))} .. "
         f"{html.escape(str(period.get('end')))} ({period.get('bars')} bars).</p>"
     )
+    parts += _significance(report)
     for note in report.get("notes") or []:
         parts.append(f"<div class='note'>{html.escape(note)}</div>")
     parts.append("<h2>Strategy and baselines</h2>" + _comparison(report))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["format_table"]
+__all__ = ["format_table", "significance_lines"]
 
 
 def _pct(x) -> str:
@@ -67,6 +67,56 @@ def _cell(run: Mapping, key: str, fmt) -> str:
     return fmt(run[key])
 
 
+def _p(x) -> str:
+    if x is None:
+        return "n/a"
+    return "<0.001" if x < 0.001 else f"{x:.3f}"
+
+
+def significance_lines(report: Mapping) -> list[str]:
+    """The significance figures and the verdict, a few lines (empty without a section)."""
+    sig = report.get("significance")
+    if not isinstance(sig, Mapping):
+        return []
+    ic = sig.get("ic") or {}
+    lag = f", HAC lag {ic.get('lag')}" if ic else ""
+    lines = [f"significance (h={sig.get('horizon')}{lag}; docs/significance.md):"]
+    parts = []
+    for key, label in (("ic", "IC"), ("rank_ic", "rank IC")):
+        d = sig.get(key)
+        if isinstance(d, Mapping):
+            cs = " daily across assets" if d.get("kind") == "cross_sectional" else ""
+            parts.append(
+                f"{label}{cs} {_f(d.get('value'))} (HAC t {_f(d.get('t_hac'), 2)}, "
+                f"p {_p(d.get('p_hac'))}; naive t {_f(d.get('t_iid'), 2)})"
+            )
+    lines.append("  " + ("   ".join(parts) if parts else "no prediction scored"))
+    hit = sig.get("hit_rate")
+    if isinstance(hit, Mapping):
+        lines.append(
+            f"  hit rate {_pct0(hit.get('value'))} vs base rate {_pct0(hit.get('base_rate'))} "
+            f"(always {hit.get('constant')}): p {_p(hit.get('p'))}; vs 50%: p {_p(hit.get('p_50'))}"
+        )
+    sh = sig.get("sharpe") or {}
+    dsr = sig.get("dsr") or {}
+    trl = sh.get("min_trl_years")
+    lines.append(
+        f"  Sharpe {_f(sh.get('value'), 2)} (se {_f(sh.get('se'), 2)})  PSR(0) "
+        f"{_f(sh.get('psr'), 2)}  min track record {_f(trl, 1) + ' years' if trl else 'never'}  "
+        f"deflated Sharpe {_f(dsr.get('value'), 2)} (N={dsr.get('n_trials')})"
+    )
+    for v in sig.get("vs") or []:
+        lines.append(
+            f"  vs {v.get('name')}{' (closes)' if v.get('from_closes') else ''}: Sharpe diff "
+            f"{_f(v.get('sharpe_diff'), 2)} [95% CI {_f(v.get('ci_low'), 2)}, "
+            f"{_f(v.get('ci_high'), 2)}]  excess {_pct(v.get('excess_return'))}/yr "
+            f"[{_pct(v.get('excess_ci_low'))}, {_pct(v.get('excess_ci_high'))}]  "
+            f"PSR {_f(v.get('psr'), 2)}"
+        )
+    lines.append(f"VERDICT: {sig.get('verdict')}")
+    return lines
+
+
 def format_table(report: Mapping) -> str:
     """A concise terminal table: every run side by side, then prediction quality.
 
@@ -75,7 +125,9 @@ def format_table(report: Mapping) -> str:
             :func:`btlstm.report.load_report`).
 
     Returns:
-        Multi-line text. Starts (and ends) with a ``SYNTHETIC DATA`` banner line
+        Multi-line text. The significance figures and the ``VERDICT:`` line
+        come after the prediction quality, before the notes. Starts (and ends)
+        with a ``SYNTHETIC DATA`` banner line
         when ``report['synthetic']`` is true. Numbers are rounded here only; a
         benchmark measured on closes (no orders, no costs) is marked ``*`` and
         shows ``-`` for what it does not have (trades, exposure, turnover).
@@ -143,7 +195,8 @@ def format_table(report: Mapping) -> str:
             lines.append(
                 f"scores ({report['scores'].get('scorer')}, h={q.get('horizon')}) daily {label}: "
                 f"mean {_f(d.get('mean'))}  ICIR {_f(d.get('icir'), 2)}  "
-                f"t {_f(d.get('t_stat'), 2)}  days {_i(d.get('n'))}"
+                f"t {_f(d.get('t_stat'), 2)}  HAC t {_f(d.get('t_hac'), 2)} "
+                f"p {_p(d.get('p_hac'))}  days {_i(d.get('n'))}"
             )
     tmb = q.get("top_minus_bottom")
     if isinstance(tmb, Mapping):
@@ -151,6 +204,7 @@ def format_table(report: Mapping) -> str:
             f"scores top-minus-bottom {q.get('quantile')} quantile, mean {q.get('horizon')}-bar "
             f"return: {_pct(tmb.get('mean'))}  days {_i(tmb.get('n'))}"
         )
+    lines += significance_lines(report)
     for note in report.get("notes") or []:
         if not note.startswith("SYNTHETIC"):
             lines.append(f"note: {note}")

@@ -1,0 +1,386 @@
+"""The overview of a several-seeds run (``btlstm run <strategy> --seeds 0-4``).
+
+One folder, written as one unit::
+
+    out/
+      seed_0/ ... seed_4/   each a normal report folder (btlstm report out/seed_0)
+      ensemble/             the seed ensemble (mean prediction), backtested: a report folder
+      seeds.csv             one row per seed, then mean, sd and ensemble
+      seeds.json            the same and the verdicts, N, the seeds' Sharpe ratios
+      seeds.png             every seed's equity curve, the ensemble's and the baselines'
+      index.html            the table, the picture and a link to every report
+      manifest.json         format "btlstm-seeds": the files and the report folders
+
+Plain data in (:class:`~btlstm.report.collect.RunData` per seed), files out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from btlstm.report.collect import RunData, to_jsonable
+
+__all__ = [
+    "SEEDS_FORMAT",
+    "SEED_COLUMNS",
+    "seeds_overview",
+    "format_seeds_table",
+    "write_seeds_report",
+    "rebuild_seeds_report",
+]
+
+SEEDS_FORMAT = "btlstm-seeds"
+#: Columns of ``seeds.csv`` after ``run``.
+SEED_COLUMNS = (
+    "total_return",
+    "annual_return",
+    "sharpe",
+    "max_drawdown",
+    "n_trades",
+    "ic",
+    "ic_t_hac",
+    "ic_p_hac",
+    "rank_ic",
+    "hit_rate",
+    "psr",
+    "dsr",
+    "evidence",
+)
+_NUMERIC = [c for c in SEED_COLUMNS if c != "evidence"]
+
+
+def _row(name: str, report: dict) -> dict:
+    s = report.get("strategy") or {}
+    sig = report.get("significance") or {}
+    ic = sig.get("ic") or {}
+    return {
+        "run": name,
+        "total_return": s.get("total_return"),
+        "annual_return": s.get("annual_return"),
+        "sharpe": s.get("sharpe"),
+        "max_drawdown": s.get("max_drawdown"),
+        "n_trades": s.get("n_trades"),
+        "ic": ic.get("value"),
+        "ic_t_hac": ic.get("t_hac"),
+        "ic_p_hac": ic.get("p_hac"),
+        "rank_ic": (sig.get("rank_ic") or {}).get("value"),
+        "hit_rate": (sig.get("hit_rate") or {}).get("value"),
+        "psr": (sig.get("sharpe") or {}).get("psr"),
+        "dsr": (sig.get("dsr") or {}).get("value"),
+        "evidence": sig.get("evidence"),
+        "verdict": sig.get("verdict"),
+    }
+
+
+def seeds_overview(
+    runs: dict[int, RunData], ensemble: RunData | None, n_trials: int, title: str = ""
+) -> dict:
+    """The overview of a seeds run as plain data (``seeds.json``).
+
+    Args:
+        runs: ``{seed: RunData}`` of every seed's run.
+        ensemble: the seed ensemble's run, or None.
+        n_trials: N of the deflated Sharpe ratios (trials x seeds).
+        title: the runs' title.
+
+    Returns:
+        ``{format, title, seeds, n_trials, trial_sharpes, rows (one per seed),
+        mean, sd, ensemble (a row or None), baselines (comparison rows),
+        evidence (seeds with evidence of skill), verdict (the ensemble's)}``.
+    """
+    rows = [_row(f"seed {seed}", run.report) for seed, run in runs.items()]
+    frame = pd.DataFrame(rows)
+    mean = {"run": "mean"}
+    sd = {"run": "sd"}
+    for c in _NUMERIC:
+        v = pd.to_numeric(frame[c], errors="coerce").dropna()
+        mean[c] = float(v.mean()) if len(v) else None
+        sd[c] = float(v.std(ddof=1)) if len(v) > 1 else None
+    first = next(iter(runs.values())).report
+    ens = _row("ensemble", ensemble.report) if ensemble is not None else None
+    return to_jsonable(
+        {
+            "format": SEEDS_FORMAT,
+            "title": title or first.get("title"),
+            "seeds": list(runs),
+            "n_trials": n_trials,
+            "trial_sharpes": [
+                ((run.report.get("significance") or {}).get("sharpe") or {}).get("value")
+                for run in runs.values()
+            ],
+            "rows": rows,
+            "mean": mean,
+            "sd": sd,
+            "ensemble": ens,
+            "baselines": list((first.get("comparison") or [])[1:]),
+            "evidence": [seed for seed, r in zip(runs, rows, strict=True) if r["evidence"]],
+            "verdict": ens["verdict"] if ens else None,
+            "synthetic": bool(first.get("synthetic")),
+        }
+    )
+
+
+def _fmt(col: str, x) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    if col in ("total_return", "annual_return"):
+        return f"{x * 100:+.2f}%"
+    if col in ("max_drawdown", "hit_rate"):
+        return f"{x * 100:.2f}%"
+    if col == "n_trades":
+        return f"{x:.0f}"
+    if col == "ic_p_hac":
+        return "<0.001" if x < 0.001 else f"{x:.3f}"
+    if col == "evidence":
+        return "yes" if x else "no"
+    return f"{x:.3f}" if col in ("ic", "rank_ic") else f"{x:.2f}"
+
+
+def _cell(row: dict, col: str) -> str:
+    if col == "evidence" and row.get("run") in ("mean", "sd"):
+        return ""
+    return _fmt(col, row.get(col))
+
+
+_SHOWN = (
+    ("total return", "total_return"),
+    ("Sharpe", "sharpe"),
+    ("max DD", "max_drawdown"),
+    ("IC", "ic"),
+    ("IC p HAC", "ic_p_hac"),
+    ("hit rate", "hit_rate"),
+    ("DSR", "dsr"),
+    ("evidence", "evidence"),
+)
+
+
+def format_seeds_table(overview: dict) -> str:
+    """The terminal table of a seeds run: each seed's row, mean, sd, the ensemble, verdicts."""
+    rows = list(overview["rows"]) + [overview["mean"], overview["sd"]]
+    if overview.get("ensemble"):
+        rows.append(overview["ensemble"])
+    seeds = overview["seeds"]
+    lines = []
+    if overview.get("synthetic"):
+        lines.append("!!! SYNTHETIC DATA - NOT A REAL MARKET !!!")
+    lines.append(
+        f"{overview.get('title')}: {len(seeds)} seeds ({', '.join(map(str, seeds))}); "
+        f"N = {overview['n_trials']} trials in the deflated Sharpe ratio (DSR)"
+    )
+    lines.append(f"{'':<10}" + "".join(f"  {h:>12}" for h, _ in _SHOWN))
+    for r in rows:
+        cells = "".join(f"  {_cell(r, c):>12}" for _, c in _SHOWN)
+        lines.append(f"{r['run']:<10}{cells}")
+    for b in overview.get("baselines") or []:
+        lines.append(
+            f"baseline {b.get('name')} (seed {seeds[0]}'s run): total return "
+            f"{_fmt('total_return', b.get('total_return'))}  Sharpe {_fmt('sharpe', b.get('sharpe'))}"
+        )
+    for r in overview["rows"]:
+        lines.append(f"{r['run']}: {r['verdict']}")
+    n_ev = len(overview.get("evidence") or [])
+    lines.append(f"{n_ev} of {len(seeds)} seeds show evidence of skill.")
+    if overview.get("ensemble"):
+        lines.append(f"VERDICT (seed ensemble): {overview['ensemble']['verdict']}")
+    return "\n".join(lines)
+
+
+def _plot(runs: dict[int, RunData], ensemble: RunData | None) -> bytes:
+    from btlstm.report.plots import _figure, _png, _suptitle
+
+    fig = _figure(10.0, 4.5)
+    ax = fig.add_subplot()
+    for seed, run in runs.items():
+        eq = run.tables["equity"]
+        name = (run.report.get("comparison") or [{}])[0].get("name")
+        ax.plot(pd.to_datetime(eq["date"]), eq[name], lw=0.8, alpha=0.6, label=f"seed {seed}")
+    if ensemble is not None:
+        eq = ensemble.tables["equity"]
+        name = (ensemble.report.get("comparison") or [{}])[0].get("name")
+        ax.plot(pd.to_datetime(eq["date"]), eq[name], lw=2.2, color="black", label="ensemble")
+    first = next(iter(runs.values()))
+    eq = first.tables["equity"]
+    for col in list(eq.columns)[2:]:
+        ax.plot(pd.to_datetime(eq["date"]), eq[col], lw=1.2, ls="--", label=str(col))
+    ax.set_ylabel("portfolio value")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    text = "equity of every seed, the seed ensemble and the baselines"
+    _suptitle(fig, text, bool(first.report.get("synthetic")))
+    return _png(fig)
+
+
+def _html(overview: dict, png: bytes | None, folders: list[str]) -> bytes:
+    import base64
+
+    esc = html.escape
+    rows = list(overview["rows"]) + [overview["mean"], overview["sd"]]
+    if overview.get("ensemble"):
+        rows.append(overview["ensemble"])
+    head = "".join(f"<th>{esc(h)}</th>" for h, _ in _SHOWN)
+    body = "".join(
+        f"<tr><td>{esc(r['run'])}</td>"
+        + "".join(f"<td>{esc(_cell(r, c))}</td>" for _, c in _SHOWN)
+        + "</tr>"
+        for r in rows
+    )
+    verdicts = "".join(
+        f"<li><a href='{esc(f)}/report.html'>{esc(r['run'])}</a>: {esc(str(r['verdict']))}</li>"
+        for f, r in zip(folders, overview["rows"] + [overview.get("ensemble")], strict=False)
+        if r
+    )
+    ens = overview.get("ensemble") or {}
+    cls = "yes" if ens.get("evidence") else "no"
+    img = (
+        f"<img alt='equity of every seed' src='data:image/png;base64,"
+        f"{base64.b64encode(png).decode()}'>"
+        if png
+        else ""
+    )
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{esc(str(overview.get('title')))}: seeds</title><style>",
+        "body{font-family:sans-serif;margin:2em auto;max-width:1100px;padding:0 1em}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.25em .6em;"
+        "text-align:right}.v{padding:.7em 1em;border-left:6px solid}"
+        ".v.no{background:#fff1e0;border-color:#d9822b}.v.yes{background:#e6f4ea;"
+        "border-color:#2e7d32}.b{background:#b00020;color:#fff;padding:.6em;font-weight:bold}"
+        "img{max-width:100%}</style></head><body>",
+        "<div class='b'>SYNTHETIC DATA: generated prices, not a real market</div>"
+        if overview.get("synthetic")
+        else "",
+        f"<h1>{esc(str(overview.get('title')))}</h1>",
+        f"<p>{len(overview['seeds'])} seeds; the deflated Sharpe ratio (DSR) counts N = "
+        f"{overview['n_trials']} trials. {len(overview.get('evidence') or [])} of "
+        f"{len(overview['seeds'])} seeds show evidence of skill.</p>",
+        f"<div class='v {cls}'><b>Verdict (seed ensemble):</b> "
+        f"{esc(str(overview.get('verdict')))}</div>"
+        if ens
+        else "",
+        f"<table><tr><th>run</th>{head}</tr>{body}</table>",
+        f"<p>Baselines in seed {overview['seeds'][0]}'s run (each report has its own; a "
+        "baseline that uses a seeded model, such as the ranker alone, differs by seed): "
+        + "; ".join(
+            f"{esc(str(b.get('name')))}: total return {_fmt('total_return', b.get('total_return'))}"
+            f", Sharpe {_fmt('sharpe', b.get('sharpe'))}"
+            for b in overview.get("baselines") or []
+        )
+        + ".</p>",
+        img,
+        f"<h2>Each run's verdict and report</h2><ul>{verdicts}</ul>",
+        "</body></html>\n",
+    ]
+    return "".join(parts).encode("utf-8")
+
+
+def _files(overview: dict, png: bytes | None, folders: list[str]) -> dict[str, bytes]:
+    cols = ["run", *SEED_COLUMNS, "verdict"]
+    rows = list(overview["rows"]) + [overview["mean"], overview["sd"]]
+    if overview.get("ensemble"):
+        rows.append(overview["ensemble"])
+    csv = pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
+    files = {
+        "seeds.csv": csv.to_csv(index=False, lineterminator="\n", na_rep="").encode(),
+        "seeds.json": (json.dumps(overview, indent=2, allow_nan=False) + "\n").encode(),
+        "index.html": _html(overview, png, folders),
+    }
+    if png:
+        files["seeds.png"] = png
+    return files
+
+
+def _manifest(files: dict[str, bytes], folders: list[str]) -> bytes:
+    listed = {n: {"sha256": _sha256(b), "bytes": len(b)} for n, b in files.items()}
+    listed.update({f: {"report": True} for f in folders})
+    text = json.dumps({"format": SEEDS_FORMAT, "version": 1, "files": listed}, indent=2)
+    return (text + "\n").encode()
+
+
+def write_seeds_report(
+    runs: dict[int, RunData],
+    ensemble: RunData | None,
+    overview: dict,
+    out,
+    plots: bool = True,
+) -> dict[str, Path]:
+    """Write the seeds folder as one unit (see the module docstring).
+
+    Each seed's and the ensemble's report folder is written with
+    :func:`~btlstm.report.files.write_report` inside a temporary folder
+    beside ``out``, then the overview files and ``manifest.json``; the whole
+    folder is then swapped into place (the previous folder at ``out`` stays
+    complete until then).
+
+    Returns:
+        ``{name: Path}`` of the overview files and the report folders.
+    """
+    from btlstm.report import files as rf
+
+    target = rf.check_outdir(out)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = rf._sibling(target.parent, "tmp")
+    try:
+        folders = []
+        for seed, run in runs.items():
+            rf.write_report(run, tmp / f"seed_{seed}", plots=plots)
+            folders.append(f"seed_{seed}")
+        if ensemble is not None:
+            rf.write_report(ensemble, tmp / "ensemble", plots=plots)
+            folders.append("ensemble")
+        png = _plot(runs, ensemble) if plots else None
+        files = _files(overview, png, folders)
+        for name, data in files.items():
+            rf._put(tmp, name, data)
+        rf._put(tmp, rf.MANIFEST, _manifest(files, folders))
+        rf._fsync_dir(tmp)
+        rf._swap_in(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return {name: target / name for name in [*files, *folders]}
+
+
+def rebuild_seeds_report(folder) -> Path:
+    """``btlstm report DIR`` on a seeds folder: every report folder in it is rebuilt
+    (:func:`~btlstm.report.files.rebuild_report`), then ``index.html`` from
+    ``seeds.json`` (checked against the manifest) and ``seeds.png``.
+
+    Returns:
+        The path of ``index.html``.
+    """
+    from btlstm.data.cache import atomic_write_bytes
+    from btlstm.report import files as rf
+
+    folder = Path(folder)
+    manifest = json.loads((folder / rf.MANIFEST).read_text(encoding="utf-8"))
+    listed = manifest.get("files") or {}
+    folders = [n for n, info in listed.items() if isinstance(info, dict) and info.get("report")]
+    kept = {}
+    for name in ("seeds.json", "seeds.png"):
+        if name in listed:
+            data = (folder / name).read_bytes()
+            if _sha256(data) != listed[name].get("sha256"):
+                raise rf.ReportError(
+                    f"report folder {str(folder)!r}: {name} does not match {rf.MANIFEST} "
+                    "(sha256 differs): the file was changed after the report was written"
+                )
+            kept[name] = data
+    for name in folders:
+        rf.rebuild_report(folder / name)
+    page = _html(json.loads(kept["seeds.json"]), kept.get("seeds.png"), folders)
+    atomic_write_bytes(folder / "index.html", page)
+    listed["index.html"] = {"sha256": _sha256(page), "bytes": len(page)}
+    manifest["files"] = listed
+    atomic_write_bytes(folder / rf.MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
+    return folder / "index.html"
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
