@@ -320,10 +320,12 @@ class PredictionPool:
             for name in self.history:
                 self._check_history(name, date)
             cols = list(CANONICAL_COLUMNS)
+            rows = {  # one numpy pass per frame, not a .loc per day and symbol
+                n: dict(zip(h.index, map(tuple, h[cols].to_numpy())))
+                for n, h in self.history.items()
+            }
             for day in hist_dates:
-                bars = {
-                    n: tuple(h.loc[day, cols]) for n, h in self.history.items() if day in h.index
-                }
+                bars = {n: r[day] for n, r in rows.items() if day in r}
                 self._stream.update_panel(day, bars)
         bars = {}
         for name, data in self.feeds.items():

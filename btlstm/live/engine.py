@@ -82,6 +82,7 @@ class ModelVersion:
         swap_date: first bar it predicted (None: never active).
         lag_bars: bars between the fit bar and the swap (0: waited for).
         seconds: fit wall time in the fitter (training or loading from the cache).
+        load_seconds: time to load it into the standby slot and compile its forward pass.
         cached: True when the fitter loaded it from the model cache (no training).
         path: the model file in the cache.
         fitter: where it ran (``inline``, ``process``, ``ray``, ``given``).
@@ -94,6 +95,7 @@ class ModelVersion:
     swap_date: str | None = None
     lag_bars: int | None = None
     seconds: float | None = None
+    load_seconds: float | None = None
     cached: bool | None = None
     path: str | None = None
     fitter: str = ""
@@ -189,6 +191,8 @@ class LiveStream(Stream):
         )
         self._active: _Slot | None = None
         self._standby: _Slot | None = None
+        self._loader = None  # the future of a model being loaded into the standby slot
+        self._threads = None
         if wf.pretrained:  # a ready model: version 0, active from test_start on
             self._active = _Slot(wf.learner)
             self._active.k = 0
@@ -228,7 +232,11 @@ class LiveStream(Stream):
         return self.resume_date is not None and date <= self.resume_date
 
     def _boundary(self, i: int, date) -> None:
-        """The bar boundary: collect finished fits, make the newest one allowed active."""
+        """The bar boundary: collect finished fits; make the newest allowed one active.
+
+        In the background mode the new model is loaded into the standby slot by a
+        helper thread while bars go on with the active one; the swap itself, at the
+        first boundary after the load, only exchanges the two slots."""
         t0 = time.perf_counter()
         self._collect(self.fitter.poll())
         if self._catching_up(date):
@@ -238,9 +246,17 @@ class LiveStream(Stream):
                 if k not in self._ready and k in self._handles:
                     self._collect(self.fitter.wait(self._handles[k]))
                 if k in self._ready:
-                    self._swap(k, i, date)
-        elif self._ready:
-            self._swap(max(self._ready), i, date)
+                    self._activate(self._load(self._take(k)), i, date)
+        elif self._loader is not None or self._ready:
+            if self._loader is not None and self._loader.done():
+                slot, self._loader = self._loader.result(), None  # a failed load raises here
+                self._activate(slot, i, date)
+            if self._loader is None and self._ready:
+                if self._threads is None:
+                    from concurrent.futures import ThreadPoolExecutor
+
+                    self._threads = ThreadPoolExecutor(1, thread_name_prefix="btlstm-model-load")
+                self._loader = self._threads.submit(self._load, self._take(max(self._ready)))
         self.timing["swap"] += time.perf_counter() - t0
 
     def _maybe_fit(self, i: int, T, date) -> None:
@@ -276,7 +292,7 @@ class LiveStream(Stream):
         if self.wait or (self._catching_up(date) and recorded is not None and recorded == date):
             self._collect(self.fitter.wait(self._handles[k]))
             if k in self._ready:
-                self._swap(k, i, date)
+                self._activate(self._load(self._take(k)), i, date)
         self.timing["fit"] += time.perf_counter() - t0
 
     def _collect(self, done: list) -> None:
@@ -284,7 +300,8 @@ class LiveStream(Stream):
             self._handles.pop(d.k, None)
             v = self.versions[d.k] if 0 <= d.k < len(self.versions) else None
             if d.error is not None:
-                msg = f"model fit {d.k + 1} ({d.date}) failed in the {self.fitter.name} fitter"
+                which = f"model fit {d.k + 1} ({d.date})" if d.k >= 0 else "a model fit"
+                msg = f"{which} failed in the {self.fitter.name} fitter"
                 if v is not None:
                     v.error = d.error.strip().splitlines()[-1]
                 if self.wait:
@@ -296,21 +313,41 @@ class LiveStream(Stream):
             self.wf._record(d.record)  # wf.fits, the progress bar and the log
             self._ready[d.k] = d
 
-    def _swap(self, k: int, i: int, date) -> None:
-        """Make version ``k`` active now (older finished versions are superseded)."""
+    def _take(self, k: int) -> FitDone:
+        """Version ``k``'s finished fit, dropping the older finished ones (superseded)."""
         done = self._ready.pop(k)
         for old in [j for j in self._ready if j < k]:
             del self._ready[old]
+        return done
+
+    def _load(self, done: FitDone) -> _Slot:
+        """Load a fitted model from the cache (checked against its manifest) into the
+        standby slot and trace its forward pass; the active slot is not touched."""
+        t0 = time.perf_counter()
+        k = done.k
         slot = self._standby or _Slot(self._new_learner())
         if not load_verified(done.path, MODEL_KIND, slot.learner.load, what="fitted model"):
             raise RuntimeError(f"model {done.path} of fit {k + 1} failed its checks after the fit")
         slot.k, slot.fit_bar = k, self._bar_of(self.versions[k].fit_date)
+        x = np.zeros((MIN_BATCH, self.wf.config.lookback, len(self.wf.config.features)), "float32")
+        slot.learner.predictor(self.hint.get(k, 1))(x)  # compiled now, not on its first bar
+        self.versions[k].load_seconds = time.perf_counter() - t0
+        return slot
+
+    def _activate(self, slot: _Slot, i: int, date) -> None:
+        """Make ``slot`` the active model from this bar on (the bar boundary)."""
         self._standby, self._active = self._active, slot
-        v = self.versions[k]
+        v = self.versions[slot.k]
         v.swap_date, v.lag_bars = str(date.date()), i - slot.fit_bar
         self._started = True
-        log.info("model v%d (fit %s) active from %s, %d bar(s) after its fit", k, v.fit_date,
-                 v.swap_date, v.lag_bars)  # fmt: skip
+        log.info("model v%d (fit %s) active from %s, %d bar(s) after its fit", slot.k,
+                 v.fit_date, v.swap_date, v.lag_bars)  # fmt: skip
+
+    def close(self) -> None:
+        """Stop the model-loading thread (the session closes the fitter)."""
+        if self._threads is not None:
+            self._threads.shutdown(wait=True)
+            self._threads = None
 
     def _bar_of(self, day: str) -> int:
         return int(np.searchsorted(np.asarray(self._cal, dtype="datetime64[ns]"),
@@ -421,5 +458,7 @@ class LiveSession:
         return st
 
     def close(self) -> None:
-        """Shut the fitter down (a worker process, Ray)."""
+        """Shut the fitter down (a worker process, Ray) and the streams' loader threads."""
+        for st in self.streams.values():
+            st.close()
         self.fitter.close()

@@ -29,7 +29,7 @@ feed) takes this feed's place unchanged: see ``docs/live.md``.
 Example:
     >>> clock = ReplayClock(manual=True)
     >>> feed = ReplayFeed(dataname=frame.iloc[:3], name="X", clock=clock)
-    >>> feed.start()
+    >>> feed.setenvironment(cerebro); feed._start()   # what cerebro.adddata + run do
     >>> feed.islive(), feed.load()           # nothing published yet: no bar, not over
     (True, None)
     >>> clock.publish_now(); feed.load(), feed.load()
@@ -165,6 +165,17 @@ class ReplayClock:
         for m in range(self._released + 1, j + 1):
             self.published[float(self._timeline[m])] = self._due(m) if when is None else when
         self._released = max(self._released, j)
+
+    def started(self, dtnum: float) -> None:
+        """The bar dated ``dtnum`` is done: if it is the first live bar, the live bars'
+        schedule starts now (so the one-off warm-up of the first bar, such as the
+        indicators reading their history, does not put every later bar behind)."""
+        if self._t0 is None or self._timeline is None or self.manual:
+            return
+        j = int(np.searchsorted(self._timeline, dtnum))
+        if j == self._live0 and not getattr(self, "_restarted", False):
+            self._restarted = True
+            self._t0 = self.timer()
 
     def next_due(self) -> float | None:
         """Wall time the next unpublished bar is due (None: manual, over, or at once)."""

@@ -31,7 +31,7 @@ Example:
     >>> with InlineFitter() as fitter:
     ...     (done,) = fitter.wait(fitter.submit(job))
     >>> done.record.date, done.path.suffix, done.error
-    ('2010-06-17', '.npz', None)
+    ('2010-06-21', '.npz', None)
 """
 
 from __future__ import annotations

@@ -64,21 +64,39 @@ FITS = ("auto", "wait", "background")
 
 @dataclass
 class LiveSettings:
-    """The ``[live]`` settings of ``btlstm paper`` (beside every setting of ``btlstm run``)."""
+    """The ``[live]`` settings of ``btlstm paper`` (beside every setting of ``btlstm run``).
 
-    speed: float = 0.0  # replay speed: 0 = as fast as the bar loop goes; 1 = real time; 86400 = a day per second
-    bar_seconds: float | None = None  # publish one bar every this many seconds (instead of speed)
-    live_start: str | None = None  # bars before this date are backfill: published at once, DELAYED
-    fits: str = "auto"  # "wait": each bar waits for its due fit (deterministic); "background"; "auto": wait at speed 0
-    fitter: str = "auto"  # where fits run: "inline" (wait only), "process", "ray"; "auto": inline when waiting
-    fit_threads: int = 1  # CPU threads of a background fit
-    ray_address: str | None = None  # Ray cluster for fitter "ray" (None: start a local Ray)
-    expiry: int | None = (
-        None  # bars after its fit a model may predict; 0 = never expires; None: 2 x retrain_every (walk-forward)
-    )
-    state_dir: str | None = None  # the run's state folder (default: <out>.state beside --out)
-    fresh: bool = False  # start over: delete this run's state files first (never other files)
-    qcheck: float = 0.5  # seconds the bar loop sleeps waiting for the next bar
+    Args:
+        speed: replay speed: 0 = as fast as the bar loop goes; 1 = real time;
+            86400 = a trading day per second (the bars' own spacing).
+        bar_seconds: publish one bar every this many seconds instead of speed.
+        live_start: bars dated before it are backfill: published at once, status DELAYED.
+        fits: "wait" (each bar waits for its due fit: deterministic, the backtest's
+            numbers), "background" (the bar loop goes on with the previous model), or
+            "auto" (wait at speed 0, else background).
+        fitter: where fits run: "inline" (in the bar loop; wait only), "process" (a
+            worker process), "ray" (a Ray task), or "auto" (inline when waiting, else
+            process).
+        fit_threads: CPU threads a background fit may use.
+        ray_address: the Ray cluster of fitter "ray" (none: start a local Ray).
+        expiry: bars after its fit bar a model may still predict (0: never expires;
+            default: 2 x retrain_every walk-forward, never for a static model).
+        state_dir: the run's state folder (default: <out>.state beside --out).
+        fresh: start over: delete this run's state files first (never other files).
+        qcheck: seconds the bar loop sleeps at most while waiting for the next bar.
+    """
+
+    speed: float = 0.0
+    bar_seconds: float | None = None
+    live_start: str | None = None
+    fits: str = "auto"
+    fitter: str = "auto"
+    fit_threads: int = 1
+    ray_address: str | None = None
+    expiry: int | None = None
+    state_dir: str | None = None
+    fresh: bool = False
+    qcheck: float = 0.5
 
     @classmethod
     def from_dict(cls, d: dict | None, where=None) -> "LiveSettings":
@@ -306,6 +324,7 @@ class PaperRun:
             "fit_dates": {name: st.version_date for name, st in streams.items()},
             "session": len(self.sessions) - 1,
         }
+        self.clock.started(dt)
         if n < self.resume_bar:
             return  # a bar of the resumed run: replayed, already journaled
         snapshot = {"strategy": strategy_snapshot(strategy), "broker": broker_snapshot(strategy)}
@@ -349,7 +368,7 @@ class PaperRun:
             versions += [{"predictor": name, **v.to_dict()} for v in st.versions]
         vt = pd.DataFrame(
             versions,
-            columns=["predictor", "k", "fit_date", "submitted", "swap_date", "lag_bars", "seconds",
+            columns=["predictor", "k", "fit_date", "submitted", "swap_date", "lag_bars", "seconds", "load_seconds",
                      "cached", "path", "fitter", "error"],
         )  # fmt: skip
         run.files["latency.csv"] = table
