@@ -443,7 +443,26 @@ def live_section(paper: PaperRun, table: pd.DataFrame, versions: list[dict]) -> 
         "expired_bars": int(sum(st.expired_bars for st in paper.session.streams.values())),
         "sessions": paper.sessions,
         "resumed": len(paper.sessions) > 1,
+        "series": _series(table),
     }
+
+
+def _series(table: pd.DataFrame) -> dict:
+    """Per-bar latency, the bars a fit was handed over and the bars a model became active
+    (the latency plot; the full rows are in latency.csv)."""
+    if not len(table):
+        return {}
+    fits = table.loc[table["fit_ms"].fillna(0) > 0, "bar"].astype(int).tolist()
+    swaps = []
+    for col in [c for c in table.columns if c.startswith("version_")]:
+        v = pd.to_numeric(table[col], errors="coerce").to_numpy()
+        prev = np.concatenate([[np.nan], v[:-1]])
+        changed = np.isfinite(v) & ~(v == prev)
+        swaps += table.loc[changed, "bar"].astype(int).tolist()
+    lat = [None if not np.isfinite(x) else round(float(x), 3)
+           for x in pd.to_numeric(table["latency_ms"], errors="coerce")]  # fmt: skip
+    return {"bar": table["bar"].astype(int).tolist(), "latency_ms": lat, "fits": fits,
+            "swaps": sorted(set(swaps))}  # fmt: skip
 
 
 class LiveRecorder(bt.Analyzer):
