@@ -411,3 +411,42 @@ def test_paper_predictions_do_not_see_the_future(tmp_path):
     assert not np.array_equal(preds[0][0][upto:], preds[1][0][upto:])
     before = [r for r in preds[0][1] if r["created_date"] <= t.date()]
     assert before == [r for r in preds[1][1] if r["created_date"] <= t.date()]
+
+
+# --------------------------------------------------------------------------- long runs
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["hold", "rotation"])
+def test_paper_matches_the_full_default_backtest(tmp_path, data_dir, strategy):
+    """The README's runs: hold on the seed's split (565 bars), the rotation over
+    2005-2025 (5,216 bars, 42 fits on XLA-sized segments)."""
+    s = {"data": {"data_dir": str(data_dir)}, "strategy": {"name": strategy},
+         "output": {"plots": False}}  # fmt: skip
+    run_backtest({**s, "output": {"plots": False, "out": str(tmp_path / "run")}})
+    paper = run_paper({**s, "output": {"plots": False, "out": str(tmp_path / "paper")}})
+    _same_files(tmp_path / "run", tmp_path / "paper")
+    assert paper.report["live"]["fits_trained"] == len(paper.fits)
+
+
+@pytest.mark.slow
+def test_background_fits_on_ray(tmp_path):
+    pytest.importorskip("ray")
+    hist, test = _split(n=800, at=260)
+    cfg = dict(RIDGE, retrain_every=60, test_start=str(test.index[0].date()))
+    session = LiveSession(fitter="ray", wait=False, cache_dir=tmp_path / "models")
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(ReplayFeed(dataname=test, name="X", clock=ReplayClock(bar_seconds=0.02)))
+    from strategies.hold import HoldNDays
+
+    cerebro.addstrategy(HoldNDays, predictor=LiveLSTMPredictor,
+                        predictor_kwargs=dict(config=cfg, history=hist, session=session))  # fmt: skip
+    try:
+        strat = cerebro.run()[0]
+    finally:
+        session.close()
+    versions = strat.predictor._stream.versions
+    active = [v for v in versions if v.swap_date]
+    assert len(active) >= 3 and all(v.fitter == "ray" and v.error is None for v in versions)
+    assert all(v.lag_bars >= 1 for v in active)  # the bar loop never waited
+    version = np.array(strat.predictor.model_version.array)
+    pred = np.array(strat.prediction.array)
+    assert np.all(np.isnan(pred) | ~np.isnan(version))

@@ -192,6 +192,7 @@ class PaperRun:
 
     def __init__(self, settings, live: LiveSettings, policy: dict):
         self.settings, self.live, self.policy = settings, live, policy
+        self.plan = None  # the strategy's plan (set by run_paper)
         self.state_dir: Path = policy["state_dir"]
         self.cache_dir = Path(settings.output.cache_dir or self.state_dir / "models")
         self.clock = ReplayClock(
@@ -443,8 +444,28 @@ def live_section(paper: PaperRun, table: pd.DataFrame, versions: list[dict]) -> 
         "expired_bars": int(sum(st.expired_bars for st in paper.session.streams.values())),
         "sessions": paper.sessions,
         "resumed": len(paper.sessions) > 1,
+        "notes": _notes(paper),
         "series": _series(table),
     }
+
+
+def _notes(paper: PaperRun) -> list[str]:
+    """What this paper run does differently from a live one, in words."""
+    out = []
+    if paper.policy["wait"]:
+        out.append(
+            "fits = wait: every bar waited for its due fit, so this replay gives the "
+            "backtest's predictions and orders exactly; a live run uses fits = background."
+        )
+    plan = paper.plan
+    if plan is not None and plan.scores is not None:
+        out.append(
+            f"The {plan.scores!r} scores were computed walk-forward for the whole replay before "
+            "its first bar (each date's score from the model fitted on data known then); they "
+            "are not refitted off the bar loop like the LSTM. A live run needs them computed "
+            "bar by bar, which btlstm does not do yet."
+        )
+    return out
 
 
 def _series(table: pd.DataFrame) -> dict:
@@ -515,9 +536,10 @@ def run_paper(settings, live: LiveSettings | dict | None = None, progress=None, 
     from btlstm.pipeline import _as_settings, run_backtest
 
     settings = _as_settings(settings)
-    settings.validate()
+    plan = settings.validate()
     if not isinstance(live, LiveSettings):
         live = LiveSettings.from_dict(live, where=where)
     policy = live.resolve(settings, where=where)
     paper = PaperRun(settings, live, policy)
+    paper.plan = plan
     return run_backtest(settings, progress=progress, title=title, live=paper)

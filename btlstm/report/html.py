@@ -219,7 +219,9 @@ def _live(report: Mapping, images: Mapping[str, bytes]) -> list[str]:
     if not sec:
         return []
     facts = {k: v for k, v in sec.items() if k not in ("model_versions", "series", "sessions")}
-    parts = ["<h2>Live run (paper trading)</h2>", _kv_table(facts)]
+    parts = ["<h2>Live run (paper trading)</h2>"]
+    parts += [f"<div class='note'>{html.escape(str(n))}</div>" for n in sec.get("notes") or []]
+    parts.append(_kv_table(facts))
     rows = [{"measure": label, **(sec.get(key) or {})} for key, label in _LATENCY_ROWS]
     keys = ["bars", "median_ms", "p99_ms", "max_ms", "median_ms_per_feed", "p99_ms_per_feed"]
     parts.append("<h3>Per bar (ms)</h3>" + _grid(rows, keys, label="measure"))
