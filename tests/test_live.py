@@ -220,6 +220,71 @@ def test_a_failed_background_fit_keeps_the_model_a_waited_one_stops_the_run(tmp_
             waited.update(day, *frame.loc[day, COLS])
 
 
+def test_a_resumed_background_stream_switches_models_on_the_same_bars(tmp_path):
+    """Resume of a background run: the bars done are replayed with each model switched on
+    the bar it was switched on before (a fit still running at the stop comes after)."""
+    hist, test = _split(n=500, at=200)
+    frame = pd.concat([hist, test])
+    cfg = dict(RIDGE, test_start=str(test.index[0].date()))
+
+    def run(stream, fitter, stop=None):
+        out = []
+        for j, day in enumerate(frame.index[:stop]):
+            for job in fitter.jobs:  # fits take 3, 9, 3, 9 ... bars
+                if job.k not in fitter.released and j - job.bar >= (3 if job.k % 2 else 9):
+                    fitter.release(job.k)
+            out.append((stream.update(day, *frame.loc[day, COLS]), stream.version))
+            stream._loader is None or stream._loader.result()
+        return out
+
+    first = HeldFitter()
+    live = LiveStream(WalkForward(cfg, cache_dir=tmp_path), fitter=first, wait=False)
+    stop = 402  # fits at bars 200, 240, ... 400: the last one is still running
+    before = run(live, first, stop)
+    recorded, resume = live.recorded_swaps(), frame.index[stop - 1]
+    assert len(recorded) >= 4 and live.in_flight()  # a fit is still running at the stop
+    again = HeldFitter()
+    again.release = lambda k: None  # the resumed run must not need the fitter to finish
+    resumed = LiveStream(WalkForward(cfg, cache_dir=tmp_path), fitter=again, wait=False,
+                         recorded=recorded, resume_date=resume)  # fmt: skip
+    replay = run(resumed, again, stop)
+    assert [v for _, v in replay] == [v for _, v in before]
+    np.testing.assert_array_equal([p for p, _ in replay], [p for p, _ in before])
+    assert all(v.cached for v in resumed.versions if v.swap_date)  # loaded, not trained
+
+
+def test_live_predictor_in_a_backtest_and_with_a_ready_model(tmp_path):
+    from btlstm.feeds import make_feed
+    from btlstm.indicators import LSTMPredictor
+    from btlstm.models import build_model
+
+    hist, test = _split(n=500, at=200)
+    cfg = dict(RIDGE, test_start=str(test.index[0].date()))
+
+    def lines(feed, predictor, **kw):
+        cerebro = bt.Cerebro(stdstats=False)
+        cerebro.adddata(feed)
+        from strategies.hold import HoldNDays
+
+        cerebro.addstrategy(HoldNDays, predictor=predictor, predictor_kwargs=kw)
+        s = cerebro.run()[0]
+        return np.array(s.prediction.array), np.array(s.predictor.lines[1].array if len(
+            s.predictor.lines.getlinealiases()) > 1 else [])  # fmt: skip
+
+    want, _ = lines(make_feed(test, name="X"), LSTMPredictor, config=cfg, history=hist)
+    got, version = lines(make_feed(test, name="X"), LiveLSTMPredictor, config=cfg, history=hist)
+    np.testing.assert_array_equal(got, want)  # preloaded: the batched path, versions filled in
+    assert np.isnan(version[np.isnan(got)]).all() and not np.isnan(version[~np.isnan(got)]).any()
+    assert sorted(set(version[~np.isnan(version)])) == list(range(int(np.nanmax(version)) + 1))
+    model = build_model(lookback=10, n_features=6, lstm_units=4, dense_units=(4,), seed=1)
+    ready = dict(model=model, config=dict(lookback=10, test_start=cfg["test_start"]), history=hist)
+    want, _ = lines(make_feed(test, name="X"), LSTMPredictor, **ready)
+    got, version = lines(ReplayFeed(dataname=test, name="X"), LiveLSTMPredictor,
+                         session=LiveSession(cache_dir=tmp_path), **ready)  # fmt: skip
+    np.testing.assert_array_equal(got, want)  # a ready model: version 0 on every bar
+    assert set(version[~np.isnan(got)]) == {0.0}
+
+
 # --------------------------------------------------------------------------- a real worker
 class _Releaser(bt.Strategy):
     """Records every bar; lets the worker's next fit finish once five bars have gone by
@@ -355,12 +420,6 @@ def test_a_killed_paper_run_resumes_with_the_same_trades_and_no_refit(tmp_path):
     assert live["fits_trained"] == len(fits) - len(saved_fits) > 0
     lat = pd.read_csv(out / "latency.csv")
     assert list(lat["bar"]) == list(range(len(lat))) and set(lat["session"]) == {0, 1}
-    # the finished run replays from its state again, and a changed state is refused
-    doc = json.loads((out.parent / "run.state" / "state.json").read_text())
-    doc["snapshot"]["broker"]["cash"] += 1.0
-    (state / "state.json").write_text(json.dumps(doc))
-    bad = subprocess.run(_paper_cmd(out), env=env, capture_output=True, text=True)
-    assert bad.returncode == 2 and "differs from the saved state (broker.cash" in bad.stderr
 
 
 def test_paper_refuses_a_foreign_or_other_state_folder_before_any_work(tmp_path, capsys):
@@ -373,13 +432,28 @@ def test_paper_refuses_a_foreign_or_other_state_folder_before_any_work(tmp_path,
     err = capsys.readouterr().err
     assert "--state-dir" in err and "folder of other files" in err
     assert (foreign / "notes.txt").read_text() == "keep me" and len(list(foreign.iterdir())) == 1
+    from btlstm.cli import build_parser
+
+    text = build_parser().parse_args(["paper", "rotation", "--out", "x"])
+    assert text.func.__name__ == "_cmd_paper" and "speed" in text.live_flags
+    assert {k for _, k in text.flags} >= {"retrain_every", "topk", "cash", "cache_dir"}
     assert main(["paper", "hold", "--fits", "bogus", "--out", str(tmp_path / "o")]) == 2
     assert "--fits: expected one of ['auto', 'wait', 'background']" in capsys.readouterr().err
     s = {"data": {"data": "synthetic", "synthetic": {"n": 700}},
          "model": dict(RIDGE, mode="walkforward", train_start="2008-01-01",
                        test_start="2009-06-01", test_end="2009-09-30"),
          "strategy": {"name": "hold"}, "output": {"plots": False, "out": str(tmp_path / "p")}}  # fmt: skip
-    run_paper(s, {"state_dir": str(tmp_path / "st")})
+    first = run_paper(s, {"state_dir": str(tmp_path / "st")})
+    # a finished run replays from its state; a state that the replay does not reproduce
+    # (here: its cash edited) is refused
+    again = run_paper(s, {"state_dir": str(tmp_path / "st")})
+    assert again.report["live"]["resumed"] and again.report["live"]["fits_trained"] == 0
+    assert again.report["comparison"][0] == first.report["comparison"][0]
+    doc = json.loads((tmp_path / "st" / "state.json").read_text())
+    doc["snapshot"]["broker"]["cash"] += 1.0
+    (tmp_path / "st" / "state.json").write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=r"differs from the saved state \(broker.cash"):
+        run_paper(s, {"state_dir": str(tmp_path / "st")})
     other = {**s, "strategy": {"name": "hold", "hold": 3}}
     with pytest.raises(ValueError, match="holds another paper run.*--fresh"):
         run_paper(other, {"state_dir": str(tmp_path / "st")})

@@ -246,7 +246,7 @@ class LiveStream(Stream):
                 if k not in self._ready and k in self._handles:
                     self._collect(self.fitter.wait(self._handles[k]))
                 if k in self._ready:
-                    self._activate(self._load(self._take(k)), i, date)
+                    self._activate(self._load(self._take(k), self._fit_bar(k)), i, date)
         elif self._loader is not None or self._ready:
             if self._loader is not None and self._loader.done():
                 slot, self._loader = self._loader.result(), None  # a failed load raises here
@@ -256,7 +256,8 @@ class LiveStream(Stream):
                     from concurrent.futures import ThreadPoolExecutor
 
                     self._threads = ThreadPoolExecutor(1, thread_name_prefix="btlstm-model-load")
-                self._loader = self._threads.submit(self._load, self._take(max(self._ready)))
+                k = max(self._ready)
+                self._loader = self._threads.submit(self._load, self._take(k), self._fit_bar(k))
         self.timing["swap"] += time.perf_counter() - t0
 
     def _maybe_fit(self, i: int, T, date) -> None:
@@ -292,7 +293,7 @@ class LiveStream(Stream):
         if self.wait or (self._catching_up(date) and recorded is not None and recorded == date):
             self._collect(self.fitter.wait(self._handles[k]))
             if k in self._ready:
-                self._activate(self._load(self._take(k)), i, date)
+                self._activate(self._load(self._take(k), i), i, date)
         self.timing["fit"] += time.perf_counter() - t0
 
     def _collect(self, done: list) -> None:
@@ -320,7 +321,12 @@ class LiveStream(Stream):
             del self._ready[old]
         return done
 
-    def _load(self, done: FitDone) -> _Slot:
+    def _fit_bar(self, k: int) -> int:
+        """Calendar index of fit ``k``'s bar (read in the bar loop, not in a thread)."""
+        day = np.datetime64(pd.Timestamp(self.versions[k].fit_date), "ns")
+        return int(np.searchsorted(np.asarray(self._cal, dtype="datetime64[ns]"), day))
+
+    def _load(self, done: FitDone, fit_bar: int) -> _Slot:
         """Load a fitted model from the cache (checked against its manifest) into the
         standby slot and trace its forward pass; the active slot is not touched."""
         t0 = time.perf_counter()
@@ -328,7 +334,7 @@ class LiveStream(Stream):
         slot = self._standby or _Slot(self._new_learner())
         if not load_verified(done.path, MODEL_KIND, slot.learner.load, what="fitted model"):
             raise RuntimeError(f"model {done.path} of fit {k + 1} failed its checks after the fit")
-        slot.k, slot.fit_bar = k, self._bar_of(self.versions[k].fit_date)
+        slot.k, slot.fit_bar = k, fit_bar
         x = np.zeros((MIN_BATCH, self.wf.config.lookback, len(self.wf.config.features)), "float32")
         slot.learner.predictor(self.hint.get(k, 1))(x)  # compiled now, not on its first bar
         self.versions[k].load_seconds = time.perf_counter() - t0
@@ -348,10 +354,6 @@ class LiveStream(Stream):
         if self._threads is not None:
             self._threads.shutdown(wait=True)
             self._threads = None
-
-    def _bar_of(self, day: str) -> int:
-        return int(np.searchsorted(np.asarray(self._cal, dtype="datetime64[ns]"),
-                                   np.datetime64(pd.Timestamp(day), "ns")))  # fmt: skip
 
     # ------------------------------------------------------------------ predicting
     def _predict_bars(self, i: int, date, syms: list) -> dict:
@@ -409,6 +411,8 @@ class LiveSession:
         address: Ray cluster address (fitter ``"ray"``).
         recorded: ``{stream name: {fit number: swap date}}`` of a run being resumed.
         resume_date: the last bar that run processed.
+        preload: modules a worker process imports as it starts (``("btlstm.models",)``
+            for LSTM fits: TensorFlow is then loaded before the first fit is due).
     """
 
     def __init__(
@@ -421,12 +425,15 @@ class LiveSession:
         address: str | None = None,
         recorded: dict | None = None,
         resume_date=None,
+        preload: tuple = (),
     ):
         from btlstm.live.fitter import make_fitter
 
         if fitter is None:
             fitter = "inline" if wait else "process"
-        self.fitter = make_fitter(fitter, threads, address) if isinstance(fitter, str) else fitter
+        if isinstance(fitter, str):
+            fitter = make_fitter(fitter, threads, address, preload)
+        self.fitter = fitter
         self.wait = bool(wait)
         self.expiry = expiry
         self.cache_dir = None if cache_dir is None else Path(cache_dir)

@@ -124,6 +124,7 @@ class FitDone:
 #: one long-lived WalkForward per (config, learner) in each process: its learner keeps
 #: the traced train/predict functions between fits, as in a backtest
 _ENGINES: dict = {}
+_MAX_ENGINES = 4
 
 
 def _engine(job: FitJob):
@@ -135,13 +136,16 @@ def _engine(job: FitJob):
     cfg = job.config
     cls = job.learner or get_learner(cfg.learner)
     key = json.dumps([cfg.to_dict(), f"{cls.__module__}.{cls.__qualname__}", job.cache_dir])
-    entry = _ENGINES.get(key)
+    entry = _ENGINES.pop(key, None)
     if entry is None:
+        while len(_ENGINES) >= _MAX_ENGINES:  # the oldest goes (a long test session)
+            del _ENGINES[next(iter(_ENGINES))]
         learner = cls(cfg.lookback, len(cfg.features), cfg.model)
-        entry = _ENGINES[key] = {
+        entry = {
             "wf": WalkForward(cfg, cache_dir=job.cache_dir, learner=learner),
             "last": None,
         }
+    _ENGINES[key] = entry  # most recently used last
     return entry
 
 
@@ -164,6 +168,9 @@ def run_fit_job(job: FitJob) -> FitDone:
         prep = wf.prepare(job.frames)
         prep.calendar = np.asarray(job.calendar, dtype="datetime64[ns]")
         path = wf.cache_path(prep, job.bar, job.k)
+        if job.k == 0:  # a run's first fit is cold, whatever this process fitted before
+            wf.learner.fitted = False
+            entry["last"] = None
         warm = job.config.warm_start and job.k > 0 and job.prev_bar is not None
         if warm and entry["last"] != job.k - 1 and not path.exists():
             prev = wf.cache_path(prep, job.prev_bar, job.k - 1)
@@ -263,9 +270,11 @@ class InlineFitter(Fitter):
         return handle
 
 
-def _worker_init(threads: int) -> None:
-    """The fit worker: thread limits before TensorFlow starts, and a lower priority
-    than the bar loop (best effort)."""
+def _worker_init(threads: int, preload: tuple = ()) -> None:
+    """The fit worker: thread limits before TensorFlow starts, a lower priority than
+    the bar loop (best effort), then the modules to import before the first job."""
+    import importlib
+
     from btlstm.experiments import _thread_env
 
     os.environ.update(_thread_env(threads))
@@ -273,24 +282,35 @@ def _worker_init(threads: int) -> None:
         os.nice(5)
     except (AttributeError, OSError):
         pass
+    for name in preload:
+        importlib.import_module(name)
 
 
 class ProcessFitter(Fitter):
     """One worker process (``spawn``: TensorFlow is never forked) runs the fits in order.
 
+    The worker starts at once (not at the first fit), so it is ready when the
+    first fit is due.
+
     Args:
         threads: CPU threads the worker's TensorFlow may use (default 1, so the
             bar loop keeps a core on a small machine).
+        preload: modules the worker imports as it starts (e.g. ``("btlstm.models",)``:
+            TensorFlow, about 4 s, before the first LSTM fit rather than in it).
     """
 
     name = "process"
 
-    def __init__(self, threads: int = 1):
+    def __init__(self, threads: int = 1, preload: tuple = ()):
         super().__init__()
         ctx = multiprocessing.get_context("spawn")
         self._pool = cf.ProcessPoolExecutor(
-            max_workers=1, mp_context=ctx, initializer=_worker_init, initargs=(int(threads),)
+            max_workers=1,
+            mp_context=ctx,
+            initializer=_worker_init,
+            initargs=(int(threads), tuple(preload)),
         )
+        self._pool.submit(os.getpid)  # start the worker now
 
     def _start(self, job):
         return self._pool.submit(run_fit_job, job)
@@ -386,12 +406,14 @@ class RayFitter(Fitter):
             self._ray.shutdown()
 
 
-def make_fitter(name: str, threads: int = 1, address: str | None = None) -> Fitter:
+def make_fitter(
+    name: str, threads: int = 1, address: str | None = None, preload: tuple = ()
+) -> Fitter:
     """A fitter by name (``"inline"``, ``"process"``, ``"ray"``)."""
     if name == "inline":
         return InlineFitter()
     if name == "process":
-        return ProcessFitter(threads=threads)
+        return ProcessFitter(threads=threads, preload=preload)
     if name == "ray":
         return RayFitter(address=address, threads=threads)
     from btlstm._settings import closest

@@ -205,6 +205,7 @@ class PaperRun:
             cache_dir=self.cache_dir,
             threads=live.fit_threads,
             address=live.ray_address,
+            preload=("btlstm.models",) if settings.model.learner == "lstm" else (),
         )
         self.predictors = {"lstm": self._lstm, "pooled": self._pooled}
         self.frames: dict = {}
