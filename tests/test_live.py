@@ -357,7 +357,11 @@ def test_paper_hold_on_a_csi300_replay_matches_the_backtest(tmp_path, data_dir):
     assert live["versions_used"] == {"000300": {"0": 78}}
     lat = pd.read_csv(tmp_path / "paper" / "latency.csv")
     assert len(lat) == 78 and lat["latency_ms"].notna().all() and (lat["status"] == "LIVE").all()
-    assert "Live run" in (tmp_path / "paper" / "report.html").read_text()
+    from btlstm.report import rebuild_report
+
+    page = rebuild_report(tmp_path / "paper", plots=True).read_text()  # from its files alone
+    assert "Live run (paper trading)" in page and "fits = wait" in page
+    assert (tmp_path / "paper" / "latency.png").stat().st_size > 1000
 
 
 def test_paper_rotation_on_an_etf_replay_matches_the_backtest(tmp_path, data_dir):

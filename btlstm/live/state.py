@@ -106,15 +106,22 @@ class StateStore:
             raise StateError(f"{where} {str(folder)!r} cannot be written (permission denied)")
         return folder
 
-    def _marker(self) -> dict | None:
+    def _read(self, name: str):
+        """A JSON file of the folder, None when absent; unreadable: a StateError."""
         try:
-            doc = json.loads((self.folder / MARKER).read_text(encoding="utf-8"))
+            return json.loads((self.folder / name).read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as e:
             raise StateError(
-                f"state folder {str(self.folder)!r}: {MARKER} is unreadable ({e})"
+                f"state folder {str(self.folder)!r}: {name} is unreadable ({e}); start over "
+                "with --fresh"
             ) from None
+
+    def _marker(self) -> dict | None:
+        doc = self._read(MARKER)
+        if doc is None:
+            return None
         if not isinstance(doc, dict) or doc.get("kind") != KIND:
             raise StateError(f"state folder {str(self.folder)!r}: {MARKER} is not btlstm's marker")
         return doc
@@ -151,15 +158,9 @@ class StateStore:
             }
             atomic_write_text(self.folder / MARKER, json.dumps(doc, indent=1) + "\n")
             return None
-        try:
-            state = json.loads((self.folder / STATE).read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        state = self._read(STATE)
+        if state is None:
             return None
-        except (OSError, ValueError) as e:
-            raise StateError(
-                f"state folder {str(self.folder)!r}: {STATE} is unreadable ({e}); start over "
-                "with --fresh"
-            ) from None
         self._trim_journal(int(state.get("bars_done", 0)))
         return state
 
