@@ -75,6 +75,16 @@ def test_replay_feed_runs_the_live_path_delayed_then_live_and_panels_tick_togeth
     assert [d for (_, d, _), _ in strat.bars] == list(test.index.date)
 
 
+def test_replay_feed_reads_a_csv_file(data_dir):
+    from btlstm.live import replay_feed
+
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(replay_feed(data_dir / "backtrader_datas" / "2006-day-001.txt", name="X"))
+    cerebro.addstrategy(_Probe)
+    strat = cerebro.run()[0]
+    assert len(strat.bars) == 255 and strat.bars[0][0][1].isoformat() == "2006-01-02"
+
+
 def test_clock_publishes_on_its_schedule_and_load_is_none_until_then():
     t = [100.0]
     frame = synthetic_ohlcv(n=6, seed=2)  # Mon 2010-01-04 .. Mon 2010-01-11
@@ -283,6 +293,28 @@ def test_live_predictor_in_a_backtest_and_with_a_ready_model(tmp_path):
                          session=LiveSession(cache_dir=tmp_path), **ready)  # fmt: skip
     np.testing.assert_array_equal(got, want)  # a ready model: version 0 on every bar
     assert set(version[~np.isnan(got)]) == {0.0}
+
+
+def test_one_fitter_serves_two_predictors(tmp_path):
+    hist, test = _split(n=420, at=200)
+    frame = pd.concat([hist, test])
+    other = synthetic_ohlcv(n=420, seed=9, signal=0.3)
+    fitter = HeldFitter()
+    cfgs = [dict(RIDGE, test_start=str(test.index[0].date())),
+            dict(RIDGE, retrain_every=30, test_start=str(test.index[0].date()))]  # fmt: skip
+    streams = [LiveStream(WalkForward(c, cache_dir=tmp_path), fitter=fitter, wait=False,
+                          name=n) for c, n in zip(cfgs, ("a", "b"))]  # fmt: skip
+    for day in frame.index:
+        for job in fitter.jobs:
+            fitter.release(job.k)  # each fit is done one bar later (both predictors)
+        for st, f in zip(streams, (frame, other)):
+            st.update(day, *f.loc[day, COLS])
+            st._loader is None or st._loader.result()
+    a, b = (st.versions for st in streams)
+    assert len(a) == 6 and len(b) == 8  # every 40 and every 30 bars from bar 200
+    assert all(v.swap_date for v in a[:-1]) and all(v.swap_date for v in b[:-1])
+    assert {Path(v.path).name for v in a if v.path}.isdisjoint({Path(v.path).name for v in b
+                                                                 if v.path})  # fmt: skip
 
 
 # --------------------------------------------------------------------------- a real worker

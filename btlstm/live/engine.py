@@ -154,6 +154,7 @@ class LiveStream(Stream):
             ``resume_date`` each version becomes active on the date it did
             before (a fit still running when the run stopped only after it).
         resume_date: the last bar of the run being resumed (None: a fresh run).
+        name: the predictor's name (its jobs' owner in a fitter shared by several).
     """
 
     def __init__(
@@ -167,8 +168,10 @@ class LiveStream(Stream):
         hint: dict | None = None,
         recorded: dict | None = None,
         resume_date=None,
+        name: str = "",
     ):
         super().__init__(wf, symbols)
+        self.name = str(name)
         if wf.cache_dir is None:
             wf.cache_dir = Path(tempfile.mkdtemp(prefix="btlstm-live-models-"))
         self.fitter = fitter if fitter is not None else InlineFitter()
@@ -238,7 +241,7 @@ class LiveStream(Stream):
         helper thread while bars go on with the active one; the swap itself, at the
         first boundary after the load, only exchanges the two slots."""
         t0 = time.perf_counter()
-        self._collect(self.fitter.poll())
+        self._collect(self.fitter.poll(self.name))
         if self._catching_up(date):
             due = [k for k, d in self.recorded.items() if d == date]
             if due:
@@ -282,6 +285,7 @@ class LiveStream(Stream):
             cache_dir=str(self.wf.cache_dir),
             learner=type(self.wf.learner),
             prev_bar=self._last_fit,
+            owner=self.name,
         )
         self._handles[k] = self.fitter.submit(job)
         self.versions.append(
@@ -460,6 +464,7 @@ class LiveSession:
             hint=hint,
             recorded=self.recorded.get(name),
             resume_date=self.resume_date,
+            name=name,
         )
         self.streams[name] = st
         return st

@@ -272,13 +272,19 @@ class ReplayFeed(PandasFeed):
         return self.p.dataname
 
 
-def replay_feed(frame: pd.DataFrame, clock: ReplayClock | None = None, name=None, **kwargs):
-    """A :class:`ReplayFeed` over a validated canonical frame (``kwargs``: feed params).
+def replay_feed(frame, clock: ReplayClock | None = None, name=None, **kwargs):
+    """A :class:`ReplayFeed` over a canonical frame, or a CSV file / dataset name that
+    :func:`btlstm.data.load` reads, validated first (``kwargs``: feed params).
 
     Example::
 
         clock = ReplayClock(speed=86400, live_start="2017-01-03")
-        cerebro.adddata(replay_feed(load("csi300"), clock, name="CSI300"))
+        cerebro.adddata(replay_feed("csi300", clock, name="CSI300"))
+        cerebro.adddata(replay_feed("my_bars.csv", clock))   # any layout load() reads
     """
+    if not isinstance(frame, pd.DataFrame):
+        from btlstm.data import load
+
+        frame = load(str(frame))
     validate_frame(frame)
     return ReplayFeed(dataname=frame, name=name or frame.attrs.get("symbol"), clock=clock, **kwargs)

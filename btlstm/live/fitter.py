@@ -42,6 +42,7 @@ import multiprocessing
 import os
 import time
 import traceback
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,6 +85,7 @@ class FitJob:
         prev_bar: the calendar index of fit ``k - 1`` (None for the first fit): a
             worker that does not hold that model in memory loads it from the
             cache for a warm start (its cache key needs only the bars up to it).
+        owner: the predictor the job belongs to (one fitter may serve several).
     """
 
     k: int
@@ -94,6 +96,7 @@ class FitJob:
     cache_dir: str
     learner: type | None = None
     prev_bar: int | None = None
+    owner: str = ""
 
     @property
     def date(self) -> str:
@@ -135,7 +138,9 @@ def _engine(job: FitJob):
 
     cfg = job.config
     cls = job.learner or get_learner(cfg.learner)
-    key = json.dumps([cfg.to_dict(), f"{cls.__module__}.{cls.__qualname__}", job.cache_dir])
+    key = json.dumps(
+        [cfg.to_dict(), f"{cls.__module__}.{cls.__qualname__}", job.cache_dir, job.owner]
+    )
     entry = _ENGINES.pop(key, None)
     if entry is None:
         while len(_ENGINES) >= _MAX_ENGINES:  # the oldest goes (a long test session)
@@ -195,6 +200,8 @@ class Fitter:
     """Where fit jobs run. ``submit`` returns a handle at once; ``poll`` returns the
     jobs finished since the last call, oldest first; ``wait`` blocks on one.
 
+    One fitter may serve several predictors: ``poll`` and ``wait`` take the
+    ``owner`` of the jobs wanted (:attr:`FitJob.owner`) and leave the others'.
     Use as a context manager (or call :meth:`close`) so a worker is shut down.
     """
 
@@ -210,29 +217,40 @@ class Fitter:
         self._pending.append((handle, job))
         return handle
 
-    def in_flight(self) -> list[int]:
-        """Fit numbers submitted and not yet collected."""
-        return [job.k for _, job in self._pending]
+    def in_flight(self, owner: str = "") -> list[int]:
+        """Fit numbers of ``owner`` submitted and not yet collected."""
+        return [job.k for _, job in self._pending if job.owner == owner]
 
-    def poll(self) -> list[FitDone]:
-        """The fits finished since the last call, in submit order (a finished fit
-        behind an unfinished one waits for it: versions are installed in order)."""
+    def _collect(self, entry) -> FitDone:
+        self._pending.remove(entry)
+        handle, job = entry
+        done = self._result(handle)
+        if done.k < 0:  # the worker died: say which fit
+            done.k, done.date = job.k, job.date
+        return done
+
+    def poll(self, owner: str = "") -> list[FitDone]:
+        """``owner``'s fits finished since the last call, in submit order (a finished
+        fit behind an unfinished one waits for it: versions are installed in order)."""
         out = []
-        while self._pending and self._done(self._pending[0][0]):
-            handle, _ = self._pending.pop(0)
-            out.append(self._result(handle))
+        for entry in [e for e in self._pending if e[1].owner == owner]:
+            if not self._done(entry[0]):
+                break
+            out.append(self._collect(entry))
         return out
 
     def wait(self, handle) -> list[FitDone]:
-        """Block until the job of ``handle`` is done; return it and every job
-        submitted before it, in submit order."""
+        """Block until the job of ``handle`` is done; return it and every job of the
+        same owner submitted before it, in submit order."""
+        owner = next((job.owner for h, job in self._pending if h is handle), None)
+        if owner is None:
+            raise ValueError("wait: unknown fit handle")
         out = []
-        while self._pending:
-            h, _ = self._pending.pop(0)
-            out.append(self._result(h))
-            if h is handle:
-                return out
-        raise ValueError("wait: unknown fit handle")
+        for entry in [e for e in self._pending if e[1].owner == owner]:
+            out.append(self._collect(entry))
+            if entry[0] is handle:
+                break
+        return out
 
     def close(self) -> None:
         pass
@@ -303,17 +321,27 @@ class ProcessFitter(Fitter):
 
     def __init__(self, threads: int = 1, preload: tuple = ()):
         super().__init__()
-        ctx = multiprocessing.get_context("spawn")
-        self._pool = cf.ProcessPoolExecutor(
+        self._args = (int(threads), tuple(preload))
+        self._pool = self._new_pool()
+
+    def _new_pool(self):
+        pool = cf.ProcessPoolExecutor(
             max_workers=1,
-            mp_context=ctx,
+            mp_context=multiprocessing.get_context("spawn"),
             initializer=_worker_init,
-            initargs=(int(threads), tuple(preload)),
+            initargs=self._args,
         )
-        self._pool.submit(os.getpid)  # start the worker now
+        pool.submit(os.getpid)  # start the worker now, not at the first fit
+        return pool
 
     def _start(self, job):
-        return self._pool.submit(run_fit_job, job)
+        try:
+            return self._pool.submit(run_fit_job, job)
+        except BrokenProcessPool:  # the worker died (killed, out of memory)
+            log.warning("the fit worker process died; starting a new one")
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+            return self._pool.submit(run_fit_job, job)
 
     def _done(self, handle) -> bool:
         return handle.done()
