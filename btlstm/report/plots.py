@@ -264,11 +264,11 @@ def plot_latency(run) -> bytes:
     ax.plot(bars, ms, lw=0.8, color="tab:blue", label="latency per bar (publication to orders)")
     for i, b in enumerate(series.get("fits") or []):
         ax.axvline(
-            b, color="0.6", ls=":", lw=0.8, label="fit handed to the fitter" if not i else None
+            b, color="tab:red", ls=":", lw=1.2, label="fit handed to the fitter" if not i else None
         )
     for i, b in enumerate(series.get("swaps") or []):
         ax.axvline(
-            b, color="tab:green", ls="--", lw=0.8, label="new model active" if not i else None
+            b, color="tab:green", ls="--", lw=1.0, label="new model active" if not i else None
         )
     if np.isfinite(ms).any() and np.nanmin(ms) > 0:
         ax.set_yscale("log")
