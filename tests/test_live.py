@@ -331,6 +331,10 @@ class _Releaser(bt.Strategy):
 
     def next(self):
         st = self.pred._stream
+        if len(self) == 5 and 0 in st._handles:  # once: the worker process has started
+            t0 = time.monotonic()  # (so the test does not depend on how fast it starts)
+            while not st._handles[0].done() and time.monotonic() - t0 < 120:
+                time.sleep(0.01)
         flight = st.in_flight()
         self.rows.append((self.data.datetime.date(0), self.pred.prediction[0],
                           self.pred.model_version[0], tuple(flight)))  # fmt: skip
@@ -347,7 +351,7 @@ def test_a_slow_fit_in_a_worker_process_does_not_stall_the_bar_loop(tmp_path):
                test_start=str(test.index[0].date()))  # fmt: skip
     session = LiveSession(fitter=ProcessFitter(), wait=False, cache_dir=tmp_path / "models")
     cerebro = bt.Cerebro(stdstats=False)
-    cerebro.adddata(ReplayFeed(dataname=test, name="X", clock=ReplayClock(bar_seconds=0.01)))
+    cerebro.adddata(ReplayFeed(dataname=test, name="X", clock=ReplayClock(bar_seconds=0.005)))
     cerebro.addstrategy(_Releaser, release=str(release),
                         predictor_kwargs=dict(config=cfg, history=hist, session=session))  # fmt: skip
     try:
