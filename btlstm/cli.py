@@ -3,6 +3,7 @@
 Commands:
   btlstm demo                 the whole journey on the embedded SYNTHETIC market (no data, no internet)
   btlstm run <strategy> [...] a registered strategy (``btlstm run hold``: Backtest 1) on real data
+  btlstm paper <strategy> ... the same strategy and flags on a live replay feed (btlstm.live)
   btlstm report DIR           rebuild report.html from the files of a finished run
   btlstm data list            the datasets of the catalogue and whether they are present
   btlstm data summary NAME    rows, dates and symbols of a dataset (or a file, read with --config)
@@ -123,13 +124,26 @@ def _fields(plan) -> list:
     return out
 
 
-def _add_run_parser(sub, plan) -> None:
+def _live_fields() -> list:
+    """(section, key, annotation, default, help) of the ``[live]`` flags of ``btlstm paper``."""
+    from btlstm._settings import field_defaults, field_help, field_types
+    from btlstm.live.runner import LiveSettings
+
+    helps, defaults = field_help(LiveSettings), field_defaults(LiveSettings)
+    return [
+        ("live", k, tp, defaults[k], helps.get(k, ""))
+        for k, tp in field_types(LiveSettings).items()
+    ]
+
+
+def _add_run_parser(sub, plan, live: bool = False) -> None:
     from btlstm.settings import WALKFORWARD_PRESET, field_flag
 
+    what = "paper trading on a live replay feed: " if live else ""
     p = sub.add_parser(
         plan.name,
         help=_escape(plan.help),
-        description=_escape(f"{plan.help} (strategy {plan.strategy.__name__})"),
+        description=_escape(f"{what}{plan.help} (strategy {plan.strategy.__name__})"),
     )
     p.add_argument(
         "--config", metavar="TOML", help="TOML file with any of the settings below (flags win)"
@@ -137,7 +151,8 @@ def _add_run_parser(sub, plan) -> None:
     groups = {}
     flags: dict = {}
     used: set = {"--config", "--help"}
-    for sec, key, tp, default, text in _fields(plan):
+    live_flags: dict = {}
+    for sec, key, tp, default, text in _fields(plan) + (_live_fields() if live else []):
         g = groups.get(sec) or groups.setdefault(
             sec,
             p.add_argument_group(
@@ -157,14 +172,20 @@ def _add_run_parser(sub, plan) -> None:
             g.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
         else:
             g.add_argument(flag, type=_typed(tp, default, flag), metavar=key.upper(), **kw)
-        flags[(sec, key)] = flag
+        if sec == "live":
+            live_flags[key] = flag
+        else:
+            flags[(sec, key)] = flag
     _ALL_FLAGS.update(flags.values())
-    p.set_defaults(func=_cmd_run, plan=plan.name, flags=flags)
+    _ALL_FLAGS.update(live_flags.values())
+    func = _cmd_paper if live else _cmd_run
+    p.set_defaults(func=func, plan=plan.name, flags=flags, live_flags=live_flags)
 
 
-def settings_from_args(args):
+def settings_from_args(args, skip=()):
     """The :class:`~btlstm.settings.Settings` of a parsed ``btlstm run <strategy>``:
-    the strategy's defaults, then ``--config``, then the flags typed."""
+    the strategy's defaults, then ``--config``, then the flags typed (``skip``: TOML
+    tables read elsewhere, e.g. ``[live]``)."""
     from btlstm.settings import Settings
 
     nested: dict = {"strategy": {"name": args.plan}}
@@ -175,8 +196,50 @@ def settings_from_args(args):
             nested.setdefault(sec, {})[key] = value
             origins[(sec, key)] = flag
     if args.config:
-        return Settings.from_toml(args.config, overrides=nested, origins=origins)
+        return Settings.from_toml(args.config, overrides=nested, origins=origins, skip=skip)
     return Settings.from_dict(nested, origins=origins)
+
+
+def _cmd_paper(args) -> int:
+    from btlstm.live.runner import run_paper
+    from btlstm.progress import FitProgress, setup_logging
+    from btlstm.report import format_table
+    from btlstm.settings import load_toml
+
+    settings = settings_from_args(args, skip=("live",))
+    live, origins = {}, {}
+    if args.config:
+        table = load_toml(args.config).get("live") or {}
+        if not isinstance(table, dict):
+            raise ValueError(f"'live' in {args.config} must be a [live] table, got {table!r}")
+        live.update(table)
+        origins.update({k: f"[live] {k} in {args.config}" for k in table})
+    for key, flag in args.live_flags.items():
+        value = getattr(args, f"live.{key}")
+        if value is not None:
+            live[key], origins[key] = value, flag
+    quiet = settings.output.quiet
+    with setup_logging(quiet=quiet), FitProgress(disable=quiet) as bar:
+        result = run_paper(settings, live, progress=bar,
+                           where=lambda k: origins.get(k) or f"[live] {k}")  # fmt: skip
+    print(format_table(result.report))
+    print(_live_line(result.report["live"]))
+    return 0
+
+
+def _live_line(sec: dict) -> str:
+    lat = sec.get("latency") or {}
+    text = (
+        f"paper: {sec['bars']} bars ({sec['live_bars']} live, {sec['backfill_bars']} backfill), "
+        f"fits {sec['fits']} ({sec['fitter']}): {sec['fits_trained']} trained, "
+        f"{sec['fits_from_cache']} from the cache"
+    )
+    if lat.get("bars"):
+        text += (
+            f"; latency per bar median {lat['median_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms "
+            f"({lat['feeds']} feeds)"
+        )
+    return text + f"; state: {sec['state_dir']}"
 
 
 def _run(settings, title=None) -> int:
@@ -388,6 +451,14 @@ def build_parser() -> argparse.ArgumentParser:
     rs = r.add_subparsers(dest="what", required=True, metavar="STRATEGY", parser_class=_Parser)
     for plan in registry.plans().values():
         _add_run_parser(rs, plan)
+
+    pp = sub.add_parser(
+        "paper",
+        help="paper trading: a registered strategy on a live replay feed (same flags as run)",
+    )
+    ps = pp.add_subparsers(dest="what", required=True, metavar="STRATEGY", parser_class=_Parser)
+    for plan in registry.plans().values():
+        _add_run_parser(ps, plan, live=True)
 
     rp = sub.add_parser("report", help="rebuild report.html from the files of a finished run")
     rp.add_argument("dir", metavar="DIR", help="the run's output folder")

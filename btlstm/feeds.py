@@ -200,7 +200,7 @@ def _date_numbers(stamps: pd.DatetimeIndex) -> np.ndarray:
     return np.array([bt.date2num(t.to_pydatetime()) for t in stamps], dtype=float)
 
 
-def feed_class(extra_lines: Iterable[str] = ()) -> type:
+def feed_class(extra_lines: Iterable[str] = (), base: type | None = None) -> type:
     """A :class:`PandasFeed` subclass with more lines, one per extra column.
 
     Each extra line is autodetected by name (param default ``-1``): a column of
@@ -211,6 +211,8 @@ def feed_class(extra_lines: Iterable[str] = ()) -> type:
         extra_lines: names of the extra lines, e.g. ``("prediction",)``,
             ``("tradable",)``, ``("tradestatus",)``. Order is kept, duplicates
             and names PandasFeed already has are dropped.
+        base: the class to extend (a :class:`PandasFeed` subclass such as
+            :class:`btlstm.live.ReplayFeed`); None is :class:`PandasFeed`.
 
     Returns:
         A ``bt.feeds.PandasData`` subclass.
@@ -224,7 +226,10 @@ def feed_class(extra_lines: Iterable[str] = ()) -> type:
     """
     if isinstance(extra_lines, str):
         extra_lines = (extra_lines,)
-    base = set(PandasFeed.lines.getlinealiases()) | {"datetime", "openinterest"}
+    base = PandasFeed if base is None else base
+    if not (isinstance(base, type) and issubclass(base, PandasFeed)):
+        raise ValueError(f"base must be a PandasFeed subclass, got {base!r}")
+    known = set(base.lines.getlinealiases()) | {"datetime", "openinterest"}
     names: list[str] = []
     for name in extra_lines:
         if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
@@ -232,22 +237,24 @@ def feed_class(extra_lines: Iterable[str] = ()) -> type:
                 f"extra_lines: each line name must be a Python identifier not starting "
                 f"with '_', got {name!r}"
             )
-        if name not in base and name not in names:
+        if name not in known and name not in names:
             names.append(name)
     key = tuple(names)
-    cls = _FEED_CLASSES.get(key)
+    if not key:
+        return base
+    cls = _FEED_CLASSES.get(key if base is PandasFeed else (base, *key))
     if cls is None:
         cls = type(
-            "PandasFeed_" + "_".join(key),
-            (PandasFeed,),
+            base.__name__ + "_" + "_".join(key),
+            (base,),
             {
                 "lines": key,
                 "params": tuple((n, -1) for n in key),
                 "__doc__": f"PandasFeed with extra lines {key} (autodetected by column name).",
-                "__module__": __name__,
+                "__module__": base.__module__,
             },
         )
-        _FEED_CLASSES[key] = cls
+        _FEED_CLASSES[key if base is PandasFeed else (base, *key)] = cls
     return cls
 
 
@@ -480,6 +487,7 @@ def add_panel(
     progress_every: int = 50,
     guard_fills: bool = True,
     lean: bool = True,
+    factory=None,
 ) -> PanelFeeds:
     """Add many symbols to ``cerebro`` on one shared calendar.
 
@@ -516,6 +524,9 @@ def add_panel(
             the broker already has a filler (then it is left alone, with a
             warning). Set a new broker before calling add_panel, not after.
         lean: each feed's ``lean`` param (see :class:`PandasFeed`).
+        factory: ``factory(aligned_frame, name, extra_lines)`` builds each feed
+            instead of a lean :class:`PandasFeed` (e.g. a live
+            :class:`btlstm.live.ReplayFeed`).
 
     Returns:
         :class:`PanelFeeds`: the feeds added (a list), with ``.calendar``,
@@ -570,7 +581,10 @@ def add_panel(
                     )
             aligned = align_frame(df, cal)
             feeds.phantom[sym] = len(cal) - in_range
-            feed = cls(dataname=aligned, name=sym, lean=lean)
+            if factory is None:
+                feed = cls(dataname=aligned, name=sym, lean=lean)
+            else:
+                feed = factory(aligned, sym, extra)
             cerebro.adddata(feed, name=sym)
             feeds.append(feed)
         if show and (k % progress_every == 0 or k == n):

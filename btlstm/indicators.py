@@ -174,13 +174,17 @@ class LSTMPredictor(bt.Indicator):
         d = self.data
         date = bar_dates([d.datetime[0]], self._daily)[0]
         if self._stream is None:
-            self._stream = self.wf.stream()
+            self._stream = self._make_stream()
             if self._history is not None:
                 self._check_history(date)
                 cols = list(CANONICAL_COLUMNS)
                 for day, row in zip(self._history.index, self._history[cols].to_numpy()):
                     self._stream.update(day, *row)
         return self._stream.update(date, *_bar_now(d))
+
+    def _make_stream(self):
+        """The bar-by-bar engine (:mod:`btlstm.live` gives one whose fits run elsewhere)."""
+        return self.wf.stream()
 
     def prenext(self):
         # the history must grow from the first bar even before minperiod
@@ -312,20 +316,26 @@ class PredictionPool:
             self._advance(date)
         return self._now.get(getattr(data, "_name", ""), float("nan"))
 
+    def _make_stream(self):
+        """The bar-by-bar engine over every registered feed (see :class:`LSTMPredictor`)."""
+        return self.wf.stream(list(self.feeds))
+
     def _advance(self, date) -> None:
         if self._stream is None:
             self._check_names()
-            self._stream = self.wf.stream(list(self.feeds))
+            self._stream = self._make_stream()
             hist_dates = sorted(
                 set().union(*[set(h.index) for h in self.history.values()] or [set()])
             )
             for name in self.history:
                 self._check_history(name, date)
             cols = list(CANONICAL_COLUMNS)
+            rows = {  # one numpy pass per frame, not a .loc per day and symbol
+                n: dict(zip(h.index, map(tuple, h[cols].to_numpy())))
+                for n, h in self.history.items()
+            }
             for day in hist_dates:
-                bars = {
-                    n: tuple(h.loc[day, cols]) for n, h in self.history.items() if day in h.index
-                }
+                bars = {n: r[day] for n, r in rows.items() if day in r}
                 self._stream.update_panel(day, bars)
         bars = {}
         for name, data in self.feeds.items():

@@ -62,6 +62,7 @@ from btlstm._regularizers import (
     registered_regularizer_fns,
     regularizer_spec,
 )
+from btlstm.learners.base import ModelFileError  # noqa: F401  (defined without TensorFlow)
 
 __all__ = [
     "CallableRegularizer",
@@ -102,13 +103,6 @@ _DENSE_RESERVED = {
     "activation": "use dense_activation (the output layer is linear)",
     "name": "layer names are set by build_model",
 }
-
-
-class ModelFileError(ValueError):
-    """A model file is missing, empty, truncated, not a ``.keras`` archive or unloadable.
-
-    The message names the file and what is wrong with it.
-    """
 
 
 def _layer_arguments(cls: type) -> list[str]:

@@ -349,11 +349,13 @@ class _Fits:
             self.forward(rec)
 
 
-def _cerebro(settings: Settings, feeds: dict, panel: bool, extra=None, lines=()):
+def _cerebro(settings: Settings, feeds: dict, panel: bool, extra=None, lines=(), feed=None):
     """A cerebro with the feeds (a panel: aligned, with ``lines`` as extra lines), the
     plan's extra feeds (aligned to the same calendar, after them) and the broker of
     ``[costs] market``. Extra feeds (an index) trade at the plain per-value commission
-    (``[costs] commission``) whatever the market; stocks of market "us" pay ``per_share``."""
+    (``[costs] commission``) whatever the market; stocks of market "us" pay ``per_share``.
+    ``feed(frame, name, extra_lines)`` builds each feed instead of a lean preloaded one
+    (paper trading: a live :class:`btlstm.live.ReplayFeed`)."""
     import backtrader as bt
 
     from btlstm.broker import PanelBroker, setup_broker
@@ -364,15 +366,23 @@ def _cerebro(settings: Settings, feeds: dict, panel: bool, extra=None, lines=())
     # scales with open positions; runonce (the default) and preload kept.
     cerebro = bt.Cerebro(stdstats=False)
     cerebro.broker = PanelBroker()
+
+    def make(frame, name, lines):
+        return (
+            make_feed(frame, name=name, extra_lines=lines)
+            if feed is None
+            else feed(frame, name, lines)
+        )
+
     if panel:
-        cal = add_panel(cerebro, feeds, progress=False, extra_lines=lines).calendar
+        cal = add_panel(cerebro, feeds, progress=False, extra_lines=lines, factory=feed).calendar
     else:
         ((name, frame),) = feeds.items()
-        cerebro.adddata(make_feed(frame, name=name))
+        cerebro.adddata(make(frame, name, ()))
         cal = frame.index
     for name, frame in (extra or {}).items():
         aligned = align_frame(frame, cal)
-        cerebro.adddata(make_feed(aligned, name=name, extra_lines=("tradable",)), name=name)
+        cerebro.adddata(make(aligned, name, ("tradable",)), name=name)
     c = settings.costs
     if c.market == "ashare":
         from btlstm.ashare import setup_ashare_broker
@@ -509,6 +519,7 @@ def run_backtest(
     data=None,
     write: bool = True,
     predictions: pd.DataFrame | None = None,
+    live=None,
 ) -> RunResult:
     """Run a registered strategy and its baselines end to end and write the report.
 
@@ -527,6 +538,12 @@ def run_backtest(
         predictions: predictions made beforehand, dates x feed names (e.g. a
             seed ensemble's mean): they replace the plan's predictor (its
             ``lstm`` or ``pooled`` line) and nothing is trained.
+        live: None for a backtest; paper trading (:func:`btlstm.live.run_paper`) passes
+            the hooks that make the same run live: ``predictors`` (replaces
+            :data:`~btlstm.registry.PREDICTORS`), ``feed`` (the feed factory of
+            :func:`_cerebro`), ``attach(cerebro)``, ``run(cerebro, run)`` and
+            ``finish(run, strategy)`` (the report's live section). The baselines stay
+            backtests.
 
     Returns:
         :class:`RunResult`; the files are in ``settings.output.out``.
@@ -624,10 +641,11 @@ def run_backtest(
     if panel:
         lines += tuple(x for x in plan.extra_lines if all(x in f.columns for f in test.values()))
     if plan.predictor is not None:
-        if plan.predictor not in PREDICTORS:
+        predictors = PREDICTORS if live is None else live.predictors
+        if plan.predictor not in predictors:
             raise SettingsError(
                 f"strategy {plan.name!r} needs predictor {plan.predictor!r}, "
-                f"which is not registered (known: {sorted(PREDICTORS)})"
+                f"which is not registered (known: {sorted(predictors)})"
             )
         hist = history if panel else history[next(iter(history))]
         if plan.predictor_data is not None:
@@ -635,9 +653,10 @@ def run_backtest(
         if predictions is not None:
             params.update(_precomputed(plan, predictions))
         else:
-            hook = PREDICTORS[plan.predictor]
+            hook = predictors[plan.predictor]
             params.update(hook(settings, hist, settings.output.cache_dir, fits))
-    cerebro = _cerebro(settings, test, panel, extra_test, lines)
+    feed_factory = None if live is None else live.feed
+    cerebro = _cerebro(settings, test, panel, extra_test, lines, feed=feed_factory)
     cerebro.addstrategy(plan.strategy, **params)
     by_name = {d._name: d for d in cerebro.datas}
     bench = by_name.get(plan.predictor_data)  # the predictor's feed (an index), or data0
@@ -651,6 +670,8 @@ def run_backtest(
         benchmark=bench,
         n_trials=n_trials(settings),
     )
+    if live is not None:
+        live.attach(cerebro)
     log.info(
         "running %s (%s%s) ...",
         plan.name,
@@ -658,7 +679,7 @@ def run_backtest(
         ", training" if plan.predictor and predictions is None else "",
     )
     try:
-        strat = _run(cerebro)
+        strat = _run(cerebro) if live is None else live.run(cerebro, _run)
     except ValueError as e:  # a learner setting refused while training: name what was typed
         if str(e).startswith(("lstm_kwargs", "dense_kwargs")):
             raise SettingsError(settings.learner_message(str(e))) from None
@@ -720,6 +741,8 @@ def run_backtest(
         from btlstm.report import forecasts_table
 
         run.tables["forecasts"] = forecasts_table(run.tables["predictions"])
+    if live is not None:  # the live-run section and its files
+        live.finish(run, strat)
 
     # the baselines: same bars, same costs, separate cerebro runs
     for i, base in enumerate(plan.baselines, 1):

@@ -211,17 +211,19 @@ class Settings:
 
     # ----------------------------------------------------------------- build
     @classmethod
-    def from_toml(cls, path, overrides: dict | None = None, origins: dict | None = None):
+    def from_toml(cls, path, overrides: dict | None = None, origins: dict | None = None, skip=()):
         """Read a TOML file (sections as above; flat keys are routed to their section
         by name), apply ``overrides`` (nested, e.g. CLI flags; they win) and build.
 
         ``origins`` maps ``(section, key)`` of the overrides to what the user typed
-        (a flag); keys from the file are named ``[section] key in <path>``.
+        (a flag); keys from the file are named ``[section] key in <path>``. ``skip``
+        names tables another reader takes (``btlstm paper``'s ``[live]``).
         """
         overrides = overrides or {}
         found: dict = {}
         name = (overrides.get("strategy") or {}).get("name")
-        nested = cls.nest(load_toml(path), where=f" in {path}", origins=found, strategy=name)
+        doc = {k: v for k, v in load_toml(path).items() if k not in skip}
+        nested = cls.nest(doc, where=f" in {path}", origins=found, strategy=name)
         in_file = (nested.get("strategy") or {}).get("name")
         if name is not None and in_file is not None and in_file != name:
             raise SettingsError(

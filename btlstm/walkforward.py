@@ -514,15 +514,7 @@ class Stream:
         """
         wf, cfg, sched = self.wf, self.wf.config, self.wf.schedule
         date = pd.Timestamp(date)
-        for sym, row in bars.items():
-            if sym not in self._rows:
-                raise ValueError(f"unknown symbol {sym!r} (this stream has {self.symbols})")
-            for c, v in zip(CANONICAL_COLUMNS, row):
-                self._rows[sym][c].append(float(v))
-            self._dates[sym].append(date)
-        self._cal.append(date)
-        i = len(self._cal) - 1
-        T = np.datetime64(date, "ns")
+        i, T = self._append(date, bars)
         if wf.pretrained:
             if not self._started:
                 first = sched.first_allowed()
@@ -543,18 +535,33 @@ class Stream:
             out[sym] = self._predict(sym, date)
         return out
 
+    def _append(self, date: pd.Timestamp, bars: dict) -> tuple[int, np.datetime64]:
+        """Add one date's bars; return its calendar index and its date (``datetime64[ns]``)."""
+        for sym, row in bars.items():
+            if sym not in self._rows:
+                raise ValueError(f"unknown symbol {sym!r} (this stream has {self.symbols})")
+            for c, v in zip(CANONICAL_COLUMNS, row):
+                self._rows[sym][c].append(float(v))
+            self._dates[sym].append(date)
+        self._cal.append(date)
+        return len(self._cal) - 1, np.datetime64(date, "ns")
+
+    def _window(self, sym: str) -> np.ndarray:
+        """The z-scored window ending at ``sym``'s latest bar, ``(1, lookback, n_features)``."""
+        cfg = self.wf.config
+        rows = self._rows[sym]
+        vals = feature_matrix(
+            {c: np.asarray(rows[c][-cfg.lookback - 1 :]) for c in CANONICAL_COLUMNS}, cfg.features
+        )[-cfg.lookback :]
+        return zscore_windows(vals[None, :, :])
+
     def _predict(self, sym: str, date) -> float:
         cfg = self.wf.config
         if not self._started or not self.wf.schedule.may_predict(date):
             return float("nan")
-        rows = self._rows[sym]
-        if len(rows["close"]) < cfg.lookback:
+        if len(self._rows[sym]["close"]) < cfg.lookback:
             return float("nan")
-        vals = feature_matrix(
-            {c: np.asarray(rows[c][-cfg.lookback - 1 :]) for c in CANONICAL_COLUMNS}, cfg.features
-        )[-cfg.lookback :]
-        x = zscore_windows(vals[None, :, :])
-        return float(self.wf.learner.predictor(1)(x)[0])
+        return float(self.wf.learner.predictor(1)(self._window(sym))[0])
 
     def _due(self, i: int, T) -> bool:
         """Cheap pre-check before the exact (O(n)) schedule decision."""

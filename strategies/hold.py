@@ -197,6 +197,13 @@ class HoldNDays(bt.Strategy):
             )
             self._say(f"TRADE closed pnl {trade.pnl:.2f} net {trade.pnlcomm:.2f}")
 
+    def live_state(self) -> dict:
+        """The bookkeeping a paper run saves after each bar (``btlstm.live``): the
+        holding clock (exit bar) and the pending order."""
+        o = self.order
+        pending = None if o is None else ["buy" if o.isbuy() else "sell", o.created.size]
+        return {"bar": self._bar(), "exit_bar": self._exit_bar, "pending": pending}
+
     # -- logic ---------------------------------------------------------------
     def next(self):
         t = self._bar()

@@ -124,6 +124,20 @@ class TopKRotation(bt.Strategy):
             }
         )
 
+    def live_state(self) -> dict:
+        """The bookkeeping a paper run saves after each bar (``btlstm.live``): the
+        sectors targeted at the last rebalance, a rebalance marked by the timer and
+        not done yet, and the rebalance orders still pending."""
+        pending = sorted(
+            [o.data._name, o.created.size] for o in self.rebalancer.pending.values() if o.alive()
+        )
+        return {
+            "rebalances": len(self.decisions),
+            "held": self.decisions[-1]["held"] if self.decisions else [],
+            "due": self.due,
+            "pending": pending,
+        }
+
 
 class MomentumRotation(TopKRotation):
     """Hold the top-k sectors by trailing momentum, equal weight, rebalanced on a timer.

@@ -306,6 +306,19 @@ class RankerGated(bt.Strategy):
             self.pending[i] = order
             cash -= size * price
 
+    def live_state(self) -> dict:
+        """The bookkeeping a paper run saves after each bar (``btlstm.live``): each
+        position's buy bar (its exit clock) and the pending orders (exits included)."""
+        name = [d._name for d in self.stocks]
+        return {
+            "bar": self._bar(),
+            "fill_bar": {name[i]: b for i, b in sorted(self.fill_bar.items())},
+            "pending": {
+                name[i]: ["buy" if o.isbuy() else "sell", o.created.size]
+                for i, o in sorted(self.pending.items())
+            },
+        }
+
     # -- report ------------------------------------------------------------------
     def report_files(self) -> dict:
         """Extra report files: ``gate.csv`` (date, gate, bullish)."""

@@ -238,8 +238,6 @@ def load_verified(path, kind: str, load, what: str = "cached model") -> bool:
     """
     import shutil
 
-    from btlstm.models import ModelFileError
-
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="btlstm-model-") as tmp:
         copy = Path(tmp) / path.name
@@ -258,7 +256,7 @@ def load_verified(path, kind: str, load, what: str = "cached model") -> bool:
             return False
         try:
             load(copy)
-        except (ModelFileError, ValueError) as e:
+        except ValueError as e:  # ModelFileError is one (not imported: no TensorFlow here)
             msg = str(e).replace(str(copy), str(path))
             logger.warning("corrupt %s %s (%s): retraining", what, path, msg)
             return False

@@ -23,7 +23,16 @@ import numpy as np
 
 from btlstm._settings import check_known_keys
 
-__all__ = ["Learner", "FitResult"]
+__all__ = ["Learner", "FitResult", "ModelFileError"]
+
+
+class ModelFileError(ValueError):
+    """A model file is missing, empty, truncated, not a ``.keras`` archive or unloadable.
+
+    The message names the file and what is wrong with it. (Also
+    ``btlstm.models.ModelFileError``; defined here so a learner that needs no
+    TensorFlow can raise it without importing TensorFlow.)
+    """
 
 
 @dataclass
@@ -126,6 +135,6 @@ class Learner(ABC):
         """Replace the current state with the one saved at ``path``.
 
         Raises:
-            btlstm.models.ModelFileError (a ValueError): the file is missing,
+            ModelFileError (a ValueError): the file is missing,
                 corrupt, or does not fit this learner's input shape.
         """

@@ -115,7 +115,7 @@ class RidgeLearner(Learner):
         return atomic_write_bytes(path, buf.getvalue())
 
     def load(self, path) -> None:
-        from btlstm.models import ModelFileError
+        from btlstm.learners.base import ModelFileError
 
         path = Path(path)
         where = f"ridge model file {str(path)!r}"

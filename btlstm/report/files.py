@@ -62,7 +62,7 @@ _VERSION = 1
 _TABLES = ("predictions", "trades", "equity", "weights")
 _OPTIONAL_TABLES = ("forecasts",)  # written only when the run has rows for them
 _DATA_FILES = ("report.json",) + tuple(f"{t}.csv" for t in _TABLES + _OPTIONAL_TABLES)
-_PLOT_FILES = ("equity.png", "drawdown.png", "predictions.png", "weights.png")
+_PLOT_FILES = ("equity.png", "drawdown.png", "predictions.png", "weights.png", "latency.png")
 REPORT_FILES = _DATA_FILES + _PLOT_FILES + ("report.html", MANIFEST)
 """Every file name a report folder may hold (other entries are the user's own)."""
 

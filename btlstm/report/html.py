@@ -278,6 +278,53 @@ def _significance(report: Mapping) -> list[str]:
     ]
 
 
+_LATENCY_ROWS = (
+    ("latency", "latency per bar: publication to orders (live bars)"),
+    ("latency_without_fit_bars", "the same, bars without a fit in the loop"),
+    ("predict_ms", "forward pass, all feeds of the bar"),
+    ("persist_ms", "state write after the bar (not in the latency)"),
+)
+_VERSION_KEYS = ["k", "fit_date", "swap_date", "lag_bars", "seconds", "load_seconds", "cached",
+                 "fitter", "error"]  # fmt: skip
+
+
+def _live(report: Mapping, images: Mapping[str, bytes]) -> list[str]:
+    """A paper run's section (``btlstm.live``): the feed and fit policy, latency, models."""
+    sec = report.get("live") or {}
+    if not sec:
+        return []
+    facts = {k: v for k, v in sec.items() if k not in ("model_versions", "series", "sessions")}
+    parts = ["<h2>Live run (paper trading)</h2>"]
+    parts += [f"<div class='note'>{html.escape(str(n))}</div>" for n in sec.get("notes") or []]
+    parts.append(_kv_table(facts))
+    rows = [{"measure": label, **(sec.get(key) or {})} for key, label in _LATENCY_ROWS]
+    keys = ["bars", "median_ms", "p99_ms", "max_ms", "median_ms_per_feed", "p99_ms_per_feed"]
+    parts.append("<h3>Per bar (ms)</h3>" + _grid(rows, keys, label="measure"))
+    parts.append(_img(images, "latency.png", "Latency per bar"))
+    versions = sec.get("model_versions") or []
+    if versions:
+        parts.append(
+            "<h3>Model versions</h3><p class='small'>A fit is handed to the fitter on its fit "
+            "date; the model predicts from the bar it became active (swap date) on, "
+            "<i>lag</i> bars later (0: the bar waited for it). Every prediction names its "
+            "version in latency.csv.</p><div class='scroll'>"
+            + _grid(versions, _VERSION_KEYS, label="predictor")
+            + "</div>"
+        )
+    used = sec.get("versions_used") or {}
+    if used:
+        rows = [{"predictor": n, **{f"v{k}": c for k, c in v.items()}} for n, v in used.items()]
+        keys = list(dict.fromkeys(k for r in rows for k in r if k != "predictor"))
+        parts.append("<h3>Bars predicted by each model version</h3>"
+                     + _grid(rows, keys, label="predictor"))  # fmt: skip
+    sessions = sec.get("sessions") or []
+    if len(sessions) > 1:
+        text = "; ".join(f"{s.get('started_utc')}: from bar {s.get('resumed_after_bar')}"
+                         for s in sessions)  # fmt: skip
+        parts.append(f"<p>Resumed after a stop: {html.escape(text)}.</p>")
+    return parts
+
+
 def render_html(run, images: Mapping[str, bytes]) -> bytes:
     """The whole page as UTF-8 bytes.
 
@@ -322,6 +369,7 @@ def render_html(run, images: Mapping[str, bytes]) -> bytes:
         counts = trades.groupby("strategy", sort=False).size()
         text = ", ".join(f"{html.escape(str(k))}: {int(v)}" for k, v in counts.items())
         parts.append(f"<h2>Orders</h2><p>Finished orders per run ({text}): see trades.csv.</p>")
+    parts += _live(report, images)
     for key, label in (
         ("config", "Configuration"),
         ("provenance", "Data provenance"),

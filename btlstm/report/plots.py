@@ -9,7 +9,10 @@ returns PNG bytes; :func:`render_plots` draws all that apply:
   many assets: the daily cross-sectional IC (20-day mean); both with a scatter
   of prediction vs realised target;
 - ``weights.png``: weights over time, stacked, the ``top`` largest symbols by
-  mean weight plus ``other`` (cash is the gap to 100%).
+  mean weight plus ``other`` (cash is the gap to 100%);
+- ``latency.png`` (paper runs, ``btlstm.live``): each bar's latency from its
+  publication to the strategy's orders, with the bars where a fit was handed
+  to the fitter and where a new model became active.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ __all__ = [
     "plot_drawdown",
     "plot_predictions",
     "plot_weights",
+    "plot_latency",
 ]
 
 _SCATTER_MAX = 5000  # points in the prediction scatter (evenly thinned beyond)
@@ -249,6 +253,38 @@ def plot_weights(run, top: int = 10) -> bytes:
     return _png(fig)
 
 
+def plot_latency(run) -> bytes:
+    """Latency per bar of a paper run (``report["live"]["series"]``), log scale."""
+    live = run.report["live"]
+    series = live["series"]
+    bars = np.asarray(series["bar"], dtype=float)
+    ms = np.asarray([np.nan if v is None else v for v in series["latency_ms"]], dtype=float)
+    fig = _figure(10.0, 3.6)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(bars, ms, lw=0.8, color="tab:blue", label="latency per bar (publication to orders)")
+    for i, b in enumerate(series.get("fits") or []):
+        ax.axvline(
+            b, color="tab:red", ls=":", lw=1.2, label="fit handed to the fitter" if not i else None
+        )
+    for i, b in enumerate(series.get("swaps") or []):
+        ax.axvline(
+            b, color="tab:green", ls="--", lw=1.0, label="new model active" if not i else None
+        )
+    if np.isfinite(ms).any() and np.nanmin(ms) > 0:
+        ax.set_yscale("log")
+    ax.set_xlabel("bar")
+    ax.set_ylabel("ms")
+    lat = live.get("latency") or {}
+    text = ""
+    if lat.get("bars"):
+        text = f": median {lat['median_ms']:.2f} ms, p99 {lat['p99_ms']:.2f} ms"
+    _suptitle(fig, f"Paper run, latency per bar{text} (fits: {live.get('fits')})",
+              bool(run.report.get("synthetic")))  # fmt: skip
+    ax.legend(loc="upper right", fontsize=8)
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
 def render_plots(run) -> dict[str, bytes]:
     """Every plot that applies to ``run``: ``{file name: PNG bytes}``."""
     images = {"equity.png": plot_equity(run), "drawdown.png": plot_drawdown(run)}
@@ -257,4 +293,6 @@ def render_plots(run) -> dict[str, bytes]:
     w = run.tables["weights"]
     if len(w) and (w["symbol"] != "cash").any():
         images["weights.png"] = plot_weights(run)
+    if (run.report.get("live") or {}).get("series"):
+        images["latency.png"] = plot_latency(run)
     return images
