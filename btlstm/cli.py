@@ -51,6 +51,38 @@ class _Parser(argparse.ArgumentParser):
         return super().add_argument(*args, **kwargs)
 
 
+_PLUGIN_HELP = (
+    "your own module that registers strategies (@register_strategy): a module name on the "
+    "Python path or in the current folder, or a .py file path; also [strategy] module"
+)
+
+
+def _preload_plugins(argv) -> None:
+    """Import the user's strategy modules named by ``--plugin`` (or ``[strategy] module``
+    of ``--config``) before the parser is built: ``btlstm run <name>`` commands come
+    from the registry."""
+    from btlstm import registry
+    from btlstm.settings import SettingsError, load_toml, toml_module
+
+    argv = list(argv)
+    if "run" not in argv[:1]:
+        return
+    for i, a in enumerate(argv):
+        if a == "--plugin" and i + 1 < len(argv):
+            registry.load_plugin(argv[i + 1], where="--plugin")
+        elif a.startswith("--plugin="):
+            registry.load_plugin(a.split("=", 1)[1], where="--plugin")
+        elif (a == "--config" and i + 1 < len(argv)) or a.startswith("--config="):
+            path = argv[i + 1] if a == "--config" else a.split("=", 1)[1]
+            try:
+                raw = load_toml(path)
+            except SettingsError:
+                continue  # reported with the rest of the settings
+            module = toml_module(raw, path)
+            if module is not None:
+                registry.load_plugin(module, where=f"[strategy] module in {path}")
+
+
 def _escape(text) -> str:
     return str(text).replace("%", "%%")
 
@@ -133,9 +165,11 @@ def _add_run_parser(sub, plan) -> None:
     p.add_argument(
         "--config", metavar="TOML", help="TOML file with any of the settings below (flags win)"
     )
+    p.add_argument("--plugin", metavar="MODULE", dest="strategy.module", default=None,
+                   help=_PLUGIN_HELP)  # fmt: skip
     groups = {}
-    flags: dict = {}
-    used: set = {"--config", "--help"}
+    flags: dict = {("strategy", "module"): "--plugin"}
+    used: set = {"--config", "--help", "--plugin"}
     for sec, key, tp, default, text in _fields(plan):
         g = groups.get(sec) or groups.setdefault(
             sec,
@@ -168,8 +202,10 @@ def settings_from_args(args):
 
     nested: dict = {"strategy": {"name": args.plan}}
     origins: dict = {("strategy", "name"): f"btlstm run {args.plan}"}
+    if getattr(args, "run_plugin", None) and getattr(args, "strategy.module", None) is None:
+        setattr(args, "strategy.module", args.run_plugin)  # btlstm run --plugin M <strategy>
     for (sec, key), flag in args.flags.items():
-        value = getattr(args, f"{sec}.{key}")
+        value = getattr(args, f"{sec}.{key}", None)
         if value is not None:
             nested.setdefault(sec, {})[key] = value
             origins[(sec, key)] = flag
@@ -310,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_cmd_demo)
 
     r = sub.add_parser("run", help="run a registered strategy: " + ", ".join(registry.names()))
+    r.add_argument("--plugin", metavar="MODULE", dest="run_plugin", help=_PLUGIN_HELP)
     rs = r.add_subparsers(dest="what", required=True, metavar="STRATEGY", parser_class=_Parser)
     for plan in registry.plans().values():
         _add_run_parser(rs, plan)
@@ -348,6 +385,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        _preload_plugins(argv)
+    except (DataError, ValueError) as e:
+        print(f"btlstm: error: {e}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

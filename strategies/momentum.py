@@ -2,7 +2,7 @@
 
 :class:`TopKRotation` ranks feeds by a score on a Backtrader timer and holds
 the best ``topk`` in equal weight; :class:`MomentumRotation` scores each
-sector by its trailing return. :class:`strategies.rotation.SectorRotation`
+sector by its trailing return. :class:`btlstm.strategies.rotation.SectorRotation`
 is the same machinery with a pooled LSTM forecast as the score.
 """
 
@@ -34,7 +34,7 @@ class TopKRotation(bt.Strategy):
     """Hold the top-k feeds by a score, equal weight, rebalanced on a Backtrader timer.
 
     The machinery shared by :class:`MomentumRotation` and
-    :class:`strategies.rotation.SectorRotation`; a subclass defines
+    :class:`btlstm.strategies.rotation.SectorRotation`; a subclass defines
     :meth:`scores` (``{data: score}`` at the current bar; NaN: not eligible).
 
     Buy Logic:
@@ -136,7 +136,7 @@ class MomentumRotation(TopKRotation):
         before the feeds, given by the pipeline) lets the first rebalance of
         the test period rank on a full lookback
 
-    Buy Logic / Sell Logic: as :class:`strategies.rotation.SectorRotation`
+    Buy Logic / Sell Logic: as :class:`btlstm.strategies.rotation.SectorRotation`
     with momentum in place of the forecast (a sector without ``lookback``
     bars yet has no score and is not eligible).
     """

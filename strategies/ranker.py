@@ -19,7 +19,7 @@ import pandas as pd
 import btlstm  # noqa: F401  (Backtrader compatibility patches for Python 3.10+)
 from btlstm.ashare import round_lot
 from btlstm.registry import Baseline, register_strategy
-from strategies.buyhold import BuyAndHold, EqualWeight
+from btlstm.strategies.buyhold import BuyAndHold, EqualWeight
 
 __all__ = ["RankerGated", "ARTICLE_CLAIM", "SP500_NOTE", "SURVIVORSHIP_NOTE"]
 
@@ -110,7 +110,7 @@ class RankerGated(bt.Strategy):
 
     Every bar appends ``(date, gate value, bullish)`` to ``self.gate_log``
     (``gate.csv`` in the report); ``self.trades_log`` lists every finished
-    order (as :class:`strategies.hold.HoldNDays`). ``self.signals`` is
+    order (as :class:`btlstm.strategies.hold.HoldNDays`). ``self.signals`` is
     ``{gate feed: gate line}`` when gated (the report scores the gate), else
     ``{stock: score line}``.
     """

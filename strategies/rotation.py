@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import btlstm  # noqa: F401  (Backtrader patches for Python 3.10+)
 from btlstm.registry import Baseline, register_strategy
-from strategies.buyhold import BuyAndHold, EqualWeight
-from strategies.momentum import MomentumRotation, TopKRotation
+from btlstm.strategies.buyhold import BuyAndHold, EqualWeight
+from btlstm.strategies.momentum import MomentumRotation, TopKRotation
 
 __all__ = ["SectorRotation", "ROTATION_COSTS"]
 

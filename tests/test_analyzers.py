@@ -24,9 +24,9 @@ from btlstm.analyzers import (
 from btlstm.broker import setup_broker
 from btlstm.feeds import add_panel
 from btlstm.rebalance import Rebalancer
+from btlstm.strategies.buyhold import EqualWeight
+from btlstm.strategies.hold import HoldNDays
 from btlstm.synthetic import synthetic_panel
-from strategies.buyhold import EqualWeight
-from strategies.hold import HoldNDays
 
 CASH = 1_000_000.0
 

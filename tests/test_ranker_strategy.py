@@ -12,8 +12,8 @@ import pytest
 from btlstm.analyzers import add_standard_analyzers
 from btlstm.broker import setup_broker
 from btlstm.feeds import add_panel, make_feed
-from strategies.buyhold import EqualWeight
-from strategies.ranker import RankerGated
+from btlstm.strategies.buyhold import EqualWeight
+from btlstm.strategies.ranker import RankerGated
 
 SYMS = ["sh.600000", "sh.600001", "sh.600002", "sh.600003"]
 A, B, C, D = SYMS
@@ -282,7 +282,7 @@ def plumbing():
     trivial 20-bar momentum scorer (no TensorFlow, no LightGBM)."""
     from btlstm import registry
     from btlstm.registry import Baseline, register_scorer, register_strategy
-    from strategies.buyhold import BuyAndHold
+    from btlstm.strategies.buyhold import BuyAndHold
 
     @register_scorer("test-momentum")
     def momentum(settings, panel, cache_dir=None, progress=None):

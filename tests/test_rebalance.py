@@ -11,8 +11,8 @@ import pytest
 import btlstm  # noqa: F401  (compat patches first)
 from btlstm.feeds import TradableFiller, add_panel
 from btlstm.rebalance import Rebalancer, equal_weights, is_tradable
+from btlstm.strategies import BuyAndHold, EqualWeight
 from btlstm.synthetic import synthetic_ohlcv
-from strategies import BuyAndHold, EqualWeight
 
 CASH = 100_000.0
 

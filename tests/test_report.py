@@ -34,9 +34,9 @@ from btlstm.report import (
     write_report,
 )
 from btlstm.report import files as report_files
+from btlstm.strategies.buyhold import BuyAndHold, EqualWeight
+from btlstm.strategies.hold import HoldNDays
 from btlstm.synthetic import synthetic_ohlcv, synthetic_panel
-from strategies.buyhold import BuyAndHold, EqualWeight
-from strategies.hold import HoldNDays
 
 N = 300
 SEED = 1  # signal-free market where the strategy trails buy-and-hold (+11% vs +13%)

@@ -19,10 +19,10 @@ from btlstm.data import SECTORS
 from btlstm.data.adjust import adjust, total_return
 from btlstm.data.validate import DataError
 from btlstm.feeds import add_panel
+from btlstm.strategies.buyhold import EqualWeight
+from btlstm.strategies.momentum import MOMENTUM, MomentumRotation
+from btlstm.strategies.rotation import SectorRotation
 from btlstm.synthetic import synthetic_sectors
-from strategies.buyhold import EqualWeight
-from strategies.momentum import MOMENTUM, MomentumRotation
-from strategies.rotation import SectorRotation
 
 
 # --------------------------------------------------------------------------- data
