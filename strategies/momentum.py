@@ -45,6 +45,11 @@ class TopKRotation(bt.Strategy):
         sales first); they fill at the next open.
       - weight = ``percent / 100 / len(selected)`` for each of the ``topk`` best.
 
+      - a buy the broker refuses at the open for lack of cash (``Margin``: the
+        open gapped above the close it was sized on) is resubmitted at once
+        with the same target weight, so it fills at the next open (up to
+        ``retries`` times; see :class:`btlstm.rebalance.Rebalancer`).
+
     Sell Logic:
       - every other feed gets weight 0 at the rebalance; with ``cash_filter``
         everything is sold when every score is negative.
@@ -61,6 +66,7 @@ class TopKRotation(bt.Strategy):
         ("cash_filter", False),  # hold cash when every sector's score is negative
         ("percent", 99.0),  # share of the portfolio invested, in percent (0, 100]
         ("benchmark", "SPY"),  # feed never traded nor ranked (the benchmark); "" for none
+        ("retries", 3),  # resubmit a buy refused for lack of cash at the open (Margin), n times
     )
 
     def __init__(self):
@@ -76,7 +82,7 @@ class TopKRotation(bt.Strategy):
             raise ValueError(
                 f"no feed to rotate among: every feed is the benchmark {p.benchmark!r}"
             )
-        self.rebalancer = Rebalancer(self)
+        self.rebalancer = Rebalancer(self, retries=p.retries)
         self.add_timer(when=bt.timer.SESSION_START, **REBALANCE[p.rebalance])
         self.due = False  # set by the timer, acted upon in next() (after the indicators)
         self.decisions = []  # one dict per rebalance: date, scores, held

@@ -21,7 +21,7 @@ __all__ = ["SectorRotation", "ROTATION_COSTS"]
 ROTATION_COSTS = {"commission": 0.0001, "slippage": 0.0001}
 
 #: What the momentum baselines take over from the rotation as run: same schedule and k.
-_SAME = ("topk", "rebalance", "cash_filter", "percent", "benchmark")
+_SAME = ("topk", "rebalance", "cash_filter", "percent", "benchmark", "retries")
 
 
 @register_strategy(

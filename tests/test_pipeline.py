@@ -39,6 +39,9 @@ ROW_KEYS = {
     "turnover",
     "n_trades",
     "exposure",
+    "n_orders",
+    "n_rejected",
+    "n_canceled",
 }
 
 

@@ -68,7 +68,7 @@ REPORT_FILES = _DATA_FILES + _PLOT_FILES + ("report.html", MANIFEST)
 
 _TEXT_COLUMNS = {  # read as text (a symbol such as "000300" or "NA" stays as written)
     "predictions": ("symbol",),
-    "trades": ("strategy", "symbol", "side", "status", "reason"),
+    "trades": ("strategy", "symbol", "side", "status", "reason", "detail"),
     "weights": ("symbol",),
     "equity": (),
     "forecasts": ("sector",),
