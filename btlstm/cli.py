@@ -287,15 +287,13 @@ def _cmd_fetch(args) -> int:
     from btlstm.data.yahoo import fetch_dataset, fetch_yahoo
 
     names = set(catalog.CATALOG) if hasattr(catalog, "CATALOG") else set()
+    kw = dict(data_dir=args.data_dir, refresh=args.refresh, start=args.start, end=args.end,
+              verbose=args.verbose)  # fmt: skip
     for item in args.names:
         if item in names:
-            out = fetch_dataset(
-                item, data_dir=args.data_dir, refresh=args.refresh, start=args.start, end=args.end
-            )
+            out = fetch_dataset(item, **kw)
         else:
-            out = fetch_yahoo(
-                [item], start=args.start, end=args.end, data_dir=args.data_dir, refresh=args.refresh
-            )
+            out = fetch_yahoo([item], **kw)
         for sym, f in out.items():
             print(f"{sym}: {len(f)} rows {f.index[0].date()}..{f.index[-1].date()}")
     return 0
@@ -362,12 +360,24 @@ def build_parser() -> argparse.ArgumentParser:
     da.add_argument("--repair", action="store_true", help="drop rows with known defects")
     da.set_defaults(func=_cmd_data)
 
-    f = sub.add_parser("fetch", help="download Yahoo Finance data into the data directory")
+    f = sub.add_parser(
+        "fetch",
+        help="download Yahoo Finance data into the data directory (needs internet)",
+        description="Download daily bars from Yahoo Finance into the data directory, in the "
+        "layout the readers read, each file with a sha256 manifest. Only btlstm's own files "
+        "(with a manifest) are ever replaced; a folder holding files btlstm did not write "
+        "is refused before any download.",
+    )
     f.add_argument("names", nargs="+", help="catalogue names (sector_etfs, spy) or Yahoo tickers")
-    f.add_argument("--data-dir")
-    f.add_argument("--start")
-    f.add_argument("--end")
-    f.add_argument("--refresh", action="store_true")
+    f.add_argument("--data-dir", help="data directory to write into (default: $BTLSTM_DATA, "
+                   "else ~/.btlstm/data; created if missing)")  # fmt: skip
+    f.add_argument("--start", metavar="YYYY-MM-DD", help="first date (default: all history)")
+    f.add_argument("--end", metavar="YYYY-MM-DD",
+                   help="end date, exclusive as in yfinance (default: today)")  # fmt: skip
+    f.add_argument("--refresh", action="store_true", help="download again even when btlstm's "
+                   "own cached files are valid (files btlstm did not write are never replaced)")  # fmt: skip
+    f.add_argument("--verbose", action="store_true", help="show yfinance's own messages and "
+                   "warnings instead of a one-line summary")  # fmt: skip
     f.set_defaults(func=_cmd_fetch)
 
     sw = sub.add_parser(

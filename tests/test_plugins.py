@@ -273,11 +273,20 @@ def test_entry_point_group_is_loaded(monkeypatch, caplog):
 def test_regular_install_has_no_top_level_strategies(tmp_path):
     """`pip install .` (not editable) into a folder: btlstm/strategies/ is there, a
     top-level strategies/ is not, and btlstm's strategies import from it."""
+    import shutil
+
     pytest.importorskip("setuptools")
+    pytest.importorskip("wheel")
+    src = tmp_path / "src"  # a copy: building writes build/ and *.egg-info into the source
+    src.mkdir()
+    for name in ("setup.py", "pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    for name in ("btlstm", "strategies"):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
     target = tmp_path / "site"
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-q",
-         "--target", str(target), str(ROOT)],
+         "--target", str(target), str(src)],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
