@@ -258,9 +258,11 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_report(args) -> int:
+    from btlstm.progress import setup_logging
     from btlstm.report import rebuild_report
 
-    print(rebuild_report(args.dir))
+    with setup_logging():
+        print(rebuild_report(args.dir))
     return 0
 
 
@@ -349,7 +351,13 @@ def build_parser() -> argparse.ArgumentParser:
     for plan in registry.plans().values():
         _add_run_parser(rs, plan)
 
-    rp = sub.add_parser("report", help="rebuild report.html from the files of a finished run")
+    rp = sub.add_parser(
+        "report",
+        help="rebuild report.html and the plots from the files of a finished run",
+        description="Redraw report.html and the PNG plots of a finished run from its "
+        "report.json and CSVs (also when they were deleted or changed), and update "
+        "manifest.json. A data file that is missing or changed since the run is refused.",
+    )
     rp.add_argument("dir", metavar="DIR", help="the run's output folder")
     rp.set_defaults(func=_cmd_report)
 
