@@ -24,7 +24,7 @@ import sys
 
 from btlstm.data.validate import DataError
 
-__all__ = ["main", "build_parser", "settings_from_args"]
+__all__ = ["main", "build_parser", "settings_from_args", "plain"]
 
 _ALL_FLAGS: set = set()
 
@@ -33,12 +33,21 @@ class _Parser(argparse.ArgumentParser):
     """argparse with ``btlstm: error: ...`` messages (exit 2) that suggest the closest flag."""
 
     def error(self, message):
+        import re
+
         from btlstm._settings import closest
 
         if message.startswith("unrecognized arguments:"):
             bad = [w for w in message.split(":", 1)[1].split() if w.startswith("--")]
             if bad:
                 message += closest(bad[0].split("=")[0], sorted(_ALL_FLAGS))
+        m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if m:  # btlstm run hodl -> did you mean 'hold'?
+            choices = re.findall(r"'([^']*)'", m.group(2)) or m.group(2).split(", ")
+            hint = closest(m.group(1), choices)
+            if hint:
+                message = message[: m.start(2) - len("(choose from ")].rstrip() + hint
+                message += f" (choose from {m.group(2)})"
         self.print_usage(sys.stderr)
         self.exit(2, f"btlstm: error: {message}\n")
 
@@ -83,8 +92,27 @@ def _preload_plugins(argv) -> None:
                 registry.load_plugin(module, where=f"[strategy] module in {path}")
 
 
+_ROLE = None  # compiled on first use
+
+
+def plain(text) -> str:
+    """Help text without docstring markup: ``x`` -> x, :mod:`a.b` -> a.b, :class:`~a.B` -> B.
+
+    Example:
+        >>> plain('name of the learner (``"lstm"``; see :mod:`btlstm.learners`, :class:`~a.B`)')
+        'name of the learner ("lstm"; see btlstm.learners, B)'
+    """
+    import re
+
+    global _ROLE
+    if _ROLE is None:
+        _ROLE = re.compile(r":[a-z]+:`(~?)([^`]+)`")
+    text = _ROLE.sub(lambda m: m.group(2).rsplit(".", 1)[-1] if m.group(1) else m.group(2), text)
+    return str(text).replace("``", "")
+
+
 def _escape(text) -> str:
-    return str(text).replace("%", "%%")
+    return plain(str(text)).replace("%", "%%")
 
 
 def _typed(tp, default, flag: str):
@@ -134,6 +162,8 @@ def _fields(plan) -> list:
     out += wf
     seen = {k for _, k, *_ in out}
     for name in sorted(learners.LEARNERS, key=lambda n: n != "lstm"):
+        if getattr(learners.get_learner(name), "input", "windows") != "windows":
+            continue  # a scorer's learner (the ranker's LightGBM): not a [model] learner of a run
         c = learners.settings_class(name)
         helps, defaults = field_help(c), field_defaults(c)
         for k, tp in field_types(c).items():
@@ -242,6 +272,7 @@ def _cmd_demo(args) -> int:
             train_start="2008-01-01",
             train_end="2013-12-31",
             test_start="2014-01-01",
+            test_end=None,  # to the end of the synthetic data (not the hold strategy's 2017)
             seed=args.seed,
             epochs=args.epochs,
         ),
@@ -336,13 +367,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     d = sub.add_parser("demo", help="the full journey on a SYNTHETIC market (no data, no internet)")
-    d.add_argument("--out", default="btlstm-demo")
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--epochs", type=int, default=20)
+    d.add_argument("--out", default="btlstm-demo", help="output folder [btlstm-demo]")
+    d.add_argument("--seed", type=int, default=0, help="seed of the market and the model [0]")
+    d.add_argument("--epochs", type=int, default=20, help="maximum training epochs [20]")
     d.add_argument(
         "--signal", type=float, default=0.3, help="planted predictable share [0.3]; 0 = noise"
     )
-    d.add_argument("--quiet", action="store_true")
+    d.add_argument("--quiet", action="store_true", help="no progress bar, only the table")
     d.set_defaults(func=_cmd_demo)
 
     r = sub.add_parser("run", help="run a registered strategy: " + ", ".join(registry.names()))
@@ -362,9 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
     rp.set_defaults(func=_cmd_report)
 
     da = sub.add_parser("data", help="the dataset catalogue")
-    da.add_argument("what", choices=["list", "summary"])
-    da.add_argument("dataset", nargs="?")
-    da.add_argument("--data-dir")
+    da.add_argument("what", choices=["list", "summary"],
+                    help="list: every dataset and whether it is present; summary: one dataset")  # fmt: skip
+    da.add_argument("dataset", nargs="?", help="the dataset of `summary` (e.g. sector_etfs)")
+    da.add_argument(
+        "--data-dir", help="data directory (default: $BTLSTM_DATA, else ~/.btlstm/data)"
+    )
     da.add_argument("--repair", action="store_true", help="drop rows with known defects")
     da.set_defaults(func=_cmd_data)
 
@@ -392,12 +426,14 @@ def build_parser() -> argparse.ArgumentParser:
         "sweep", help="a grid of model settings x seeds (regularization experiments)"
     )
     sw.add_argument("--config", required=True, metavar="TOML", help="the sweep file (examples/)")
-    sw.add_argument("--engine", choices=["local", "ray", "serial"], default="local")
+    sw.add_argument("--engine", choices=["local", "ray", "serial"], default="local",
+                    help="local: worker processes on this machine; ray: a Ray cluster; "
+                    "serial: one run after another in this process [local]")  # fmt: skip
     sw.add_argument("--address", help="Ray cluster address (--engine ray; default: start one)")
     sw.add_argument("--workers", type=int, help="parallel runs (default: the machine's cores)")
     sw.add_argument("--repeats", type=int, help="seeds per configuration ([sweep] repeats)")
     sw.add_argument("--out", default="btlstm-sweep", help="sweep folder (resumes if it exists)")
-    sw.add_argument("--quiet", action="store_true")
+    sw.add_argument("--quiet", action="store_true", help="no progress, only the summary table")
     sw.set_defaults(func=_cmd_sweep)
     return p
 

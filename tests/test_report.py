@@ -462,6 +462,17 @@ def test_report_from_plain_data(synth, tmp_path):
 # ---------------------------------------------------------------------------
 # baselines
 # ---------------------------------------------------------------------------
+def test_the_benchmark_has_one_name_in_table_and_relative_line(synth):
+    """A buy-and-hold baseline named otherwise than 'buy-and-hold <feed>' (the ranker's
+    'buy-and-hold index' on the feed 'gate') is named so in the relative line too."""
+    frame, _, _ = synth
+    data = collect(run(frame), meta(frame), name="hold-5")
+    assert data.report["relative"]["benchmark"] == f"buy-and-hold {frame.attrs['symbol']}"
+    add_comparison(data, run(frame, BuyAndHold, signal=None), "buy-and-hold index")
+    assert data.report["relative"]["benchmark"] == "buy-and-hold index"
+    assert "vs buy-and-hold index (closes)" in format_table(data.report)
+
+
 def test_comparison_with_baselines(synth, tmp_path):
     frame, _, _ = synth
     data = collect(run(frame), meta(frame), name="hold-5")

@@ -755,6 +755,8 @@ def add_comparison(run: RunData, strategy, name: str, benchmark: bool | None = N
             "source": f"baseline run {name!r} ({type(strategy).__name__}): real orders and costs",
             "from_closes": False,
         }
+        if isinstance(report.get("relative"), dict):  # one name for one benchmark everywhere
+            report["relative"]["benchmark"] = name
     equity = equity.merge(extra, on="date", how="outer").sort_values("date")
     closes = report["benchmark"]["name"] if report["benchmark"].get("from_closes", True) else None
     order = [c for c in equity.columns if c != closes] + ([closes] if closes in equity else [])
