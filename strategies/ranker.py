@@ -242,6 +242,8 @@ class RankerGated(bt.Strategy):
         # day orders: a buy still alive one bar after it was placed is cancelled
         for i, order in list(self.pending.items()):
             if order.isbuy() and order.info.get("bar", t) < t:
+                why = order.info.get("blocked")  # the A-share filler's refusal, if any
+                order.addinfo(detail=f"day order not filled by the next close ({why or 'no fill'})")
                 self.cancel(order)
                 del self.pending[i]  # free the slot now; the notification comes next bar
 
