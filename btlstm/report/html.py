@@ -134,17 +134,20 @@ def _orders(trades) -> str:
     if len(bad):
         cols = [c for c in ("strategy", "created_date", "date", "symbol", "side", "status",
                             "detail") if c in bad]  # fmt: skip
+
+        def cell(c, v):
+            wrap = "" if c in ("strategy", "detail") else " style='white-space:nowrap'"
+            return f"<td class='k'{wrap}>{html.escape(_text(v))}</td>"
+
         rows = "".join(
-            "<tr>"
-            + "".join(f"<td class='k'>{html.escape(_text(r[c]))}</td>" for c in cols)
-            + "</tr>"
+            "<tr>" + "".join(cell(c, r[c]) for c in cols) + "</tr>"
             for _, r in bad.head(_MAX_UNFILLED).iterrows()
         )
         more = len(bad) - min(len(bad), _MAX_UNFILLED)
         note = f"<p class='small'>... {more} more in trades.csv</p>" if more else ""
         text += (
             f"<h3>Orders that did not fill ({len(bad)})</h3><table><tr>"
-            + "".join(f"<th>{c}</th>" for c in cols)
+            + "".join(f"<th class='k'>{c}</th>" for c in cols)
             + f"</tr>{rows}</table>{note}"
         )
     return text
