@@ -48,6 +48,11 @@ class _Parser(argparse.ArgumentParser):
             if hint:
                 message = message[: m.start(2) - len("(choose from ")].rstrip() + hint
                 message += f" (choose from {m.group(2)})"
+            if message.startswith("argument STRATEGY"):
+                message += (
+                    "; a strategy of your own module runs with --plugin MODULE "
+                    "(or [strategy] module in --config)"
+                )
         self.print_usage(sys.stderr)
         self.exit(2, f"btlstm: error: {message}\n")
 

@@ -199,5 +199,6 @@ def test_misspelt_strategy_suggests_the_closest(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == (
         "btlstm: error: argument STRATEGY: invalid choice: 'hodl'; did you mean 'hold'? "
-        "(choose from 'hold', 'ranker', 'rotation')"
+        "(choose from 'hold', 'ranker', 'rotation'); a strategy of your own module runs "
+        "with --plugin MODULE (or [strategy] module in --config)"
     )
