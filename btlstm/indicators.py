@@ -140,6 +140,7 @@ class LSTMPredictor(bt.Indicator):
         ("cache_dir", None),  # folder where fitted models are cached (None: no cache)
         ("progress", False),  # print one line per model fit to stderr
         ("history", None),  # canonical frame of bars BEFORE the feed's first bar (training history)
+        ("warn", True),  # TooFewBarsWarning when the bars cannot feed the schedule (see above)
     )
     plotinfo = dict(subplot=True, plotname="LSTM prediction", plotyhlines=[0.0])
     plotlines = dict(prediction=dict(color="purple", _name="prediction"))
@@ -169,7 +170,7 @@ class LSTMPredictor(bt.Indicator):
 
     def _check_length(self, feed_dates) -> None:
         """Warn once, before any training, when the schedule cannot work on these bars."""
-        if self._checked:
+        if self._checked or not self.p.warn:
             return
         self._checked = True
         h = self._history

@@ -284,7 +284,11 @@ def _lstm(settings, history, cache_dir=None, progress=None) -> dict:
     return dict(
         predictor=LSTMPredictor,
         predictor_kwargs=dict(
-            config=settings.model, history=history, cache_dir=cache_dir, progress=progress
+            config=settings.model,
+            history=history,
+            cache_dir=cache_dir,
+            progress=progress,
+            warn=False,  # the pipeline checks the training samples itself (check_data)
         ),
     )
 

@@ -305,3 +305,7 @@ def test_long_enough_feed_does_not_warn(runonce):
     with pytest.warns(TooFewBarsWarning, match="min_train=187"):
         vals = _run(frame, dict(config=config), runonce=runonce)
     assert np.isnan(vals).all()
+    # the pipeline checks the samples itself, with the names the user typed: warn=False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TooFewBarsWarning)
+        _run(frame, dict(config=config, warn=False), runonce=runonce)
