@@ -384,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run a registered strategy: " + ", ".join(registry.names()))
     r.add_argument("--plugin", metavar="MODULE", dest="run_plugin", help=_PLUGIN_HELP)
     rs = r.add_subparsers(dest="what", required=True, metavar="STRATEGY", parser_class=_Parser)
-    for plan in registry.plans().values():
+    for _, plan in sorted(registry.plans().items()):  # by name, whatever the import order
         _add_run_parser(rs, plan)
 
     rp = sub.add_parser(
