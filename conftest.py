@@ -1,4 +1,6 @@
-"""Doctests: every ``>>>`` example in ``btlstm/`` and ``strategies/`` runs as a test.
+"""Doctests: every ``>>>`` example in ``btlstm/`` runs as a test (those of the
+repository folder ``strategies/``, installed as ``btlstm.strategies``, run in
+``tests/test_plugins.py``).
 
 The examples may use these names without defining them: ``frame`` (a seeded
 SYNTHETIC daily frame, 2010-01-04 .. about 2017-09), ``frame_with_prediction_column``,

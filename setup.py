@@ -9,7 +9,10 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["btlstm", "btlstm.*", "strategies", "strategies.*"]),
+    # The repository folder strategies/ ships as btlstm.strategies: btlstm claims no
+    # top-level name but its own (a user's strategies.py or strategies/ stays theirs).
+    packages=find_packages(include=["btlstm", "btlstm.*"]) + ["btlstm.strategies"],
+    package_dir={"btlstm.strategies": "strategies"},
     install_requires=[
         "backtrader>=1.9.76",
         "tensorflow>=2.16",  # Keras 3

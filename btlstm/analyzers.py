@@ -591,6 +591,11 @@ class Exposure(bt.Analyzer):
       - ``turnover_annualized``: ``turnover * annualization / n_bars``
       - ``traded_value``: total traded value (both sides)
       - ``n_orders``: completed orders
+      - ``n_rejected``: orders the broker refused: ``Margin`` (not enough cash
+        at the fill) or ``Rejected``
+      - ``n_canceled``: orders cancelled (by the strategy, e.g. a stale
+        rebalance order) or expired
+      - ``n_margin``, ``n_expired``: the ``Margin`` and ``Expired`` parts of the two above
       - ``n_trades``: closed trades
       - ``n_bars``: bars recorded
     """
@@ -604,12 +609,15 @@ class Exposure(bt.Analyzer):
         self._traded = 0.0
         self._n_orders = 0
         self._n_trades = 0
+        self._unfilled = dict.fromkeys(("Canceled", "Margin", "Rejected", "Expired"), 0)
 
     def notify_order(self, order):
         if order.status == order.Completed:
             mult = self.strategy.broker.getcommissioninfo(order.data).p.mult
             self._traded += abs(order.executed.size) * order.executed.price * mult
             self._n_orders += 1
+        elif order.status in _FINISHED:
+            self._unfilled[order.getstatusname()] += 1
 
     def notify_trade(self, trade):
         if trade.isclosed:
@@ -643,6 +651,11 @@ class Exposure(bt.Analyzer):
             rets["turnover"] * float(self.p.annualization) / n if n else _NAN
         )
         rets["n_orders"] = self._n_orders
+        u = self._unfilled
+        rets["n_rejected"] = u["Margin"] + u["Rejected"]
+        rets["n_canceled"] = u["Canceled"] + u["Expired"]
+        rets["n_margin"] = u["Margin"]
+        rets["n_expired"] = u["Expired"]
         rets["n_trades"] = self._n_trades
 
 
@@ -681,6 +694,12 @@ class OrderLog(bt.Analyzer):
           ``"Rejected"`` or ``"Expired"``
         - ``reason``: ``order.info.get("reason")`` (None when not set), e.g.
           the ``reason`` of a :class:`btlstm.rebalance.Rebalancer`
+        - ``detail``: why an order did not fill, or that it is a resubmission:
+          ``Margin``: the cash it lacked at the fill bar's open; ``Canceled``:
+          ``order.info["detail"]`` (e.g. a stale rebalance order) or "cancelled
+          by the strategy"; ``Rejected``: ``order.info["blocked"]`` or "rejected
+          by the broker"; ``Expired``: its validity; a resubmitted order
+          (``order.info["retry"]``): "retry n"; else empty
 
         An order that never filled has ``size``, ``price`` and ``value`` NaN
         and ``commission`` 0; one cancelled after partial fills shows the
@@ -709,7 +728,31 @@ class OrderLog(bt.Analyzer):
             row.update(size=_NAN, price=_NAN, value=_NAN, commission=0.0)
         row["status"] = order.getstatusname()
         row["reason"] = order.info.get("reason", None)
+        row["detail"] = _detail(self.strategy, order)
         self._orders.append(row)
+
+
+def _detail(strategy, order) -> str:
+    """Why ``order`` did not fill (or that it was resubmitted), in plain words."""
+    info, parts = order.info, []
+    if info.get("retry"):
+        parts.append(f"retry {info['retry']} of a Margin-refused order")
+    if order.status == order.Margin:
+        size = abs(float(order.created.size))
+        price = float(order.data.open[0])
+        cash = float(strategy.broker.getcash())
+        parts.append(
+            f"not enough cash at the fill: {size:g} x open {price:.4g} = {size * price:,.2f} "
+            f"before costs, cash {cash:,.2f} after the bar's fills"
+        )
+    elif order.status == order.Canceled:
+        parts.append(str(info.get("detail") or "cancelled by the strategy"))
+    elif order.status == order.Rejected:
+        parts.append(str(info.get("blocked") or info.get("detail") or "rejected by the broker"))
+    elif order.status == order.Expired:
+        valid = order.valid
+        parts.append(f"expired (valid until {bt.num2date(valid).date()})" if valid else "expired")
+    return "; ".join(parts)
 
 
 class Weights(bt.Analyzer):
@@ -876,6 +919,9 @@ SUMMARY_KEYS = (
     "turnover",
     "n_trades",
     "exposure",
+    "n_orders",
+    "n_rejected",
+    "n_canceled",
 )
 """Keys of :func:`summary_row`, in order."""
 
@@ -906,6 +952,9 @@ def summary_row(strategy, name: str) -> dict:
       - ``n_trades``: closed trades (``TradeAnalyzer`` ``total.closed``)
       - ``exposure``: :class:`Exposure` ``exposure`` (share of bars in the
         market)
+      - ``n_orders``, ``n_rejected``, ``n_canceled``: :class:`Exposure`'s
+        filled orders, orders the broker refused (``Margin``, ``Rejected``) and
+        orders cancelled or expired
 
     Args:
         strategy: a strategy returned by ``cerebro.run()`` after
@@ -915,8 +964,8 @@ def summary_row(strategy, name: str) -> dict:
     Returns:
         A dict with exactly the keys of ``SUMMARY_KEYS``: ``name``,
         ``total_return``, ``annual_return``, ``sharpe``, ``max_drawdown``,
-        ``turnover``, ``n_trades`` (int) and ``exposure`` (floats, NaN when
-        unknown).
+        ``turnover``, ``n_trades`` (int), ``exposure`` (floats, NaN when
+        unknown), ``n_orders``, ``n_rejected`` and ``n_canceled`` (ints).
 
     Example:
         >>> import backtrader as bt
@@ -959,4 +1008,7 @@ def summary_row(strategy, name: str) -> dict:
         "turnover": _num(expo.get("turnover")),
         "n_trades": int(total.get("closed", 0) or 0),
         "exposure": _num(expo.get("exposure")),
+        "n_orders": int(expo.get("n_orders", 0) or 0),
+        "n_rejected": int(expo.get("n_rejected", 0) or 0),
+        "n_canceled": int(expo.get("n_canceled", 0) or 0),
     }

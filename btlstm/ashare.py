@@ -20,7 +20,7 @@ Pieces:
   2020-08-24 and STAR ``688xxx``), T+1 (shares bought on a date are never
   sold on that date). A blocked order gets size 0 for that bar and stays
   pending (Backtrader retries it at the next bar's open); strategies that
-  want day orders cancel it (:class:`strategies.ranker.RankerGated` cancels
+  want day orders cancel it (:class:`btlstm.strategies.ranker.RankerGated` cancels
   unfilled buys after one bar and keeps retrying sales).
 - :func:`setup_ashare_broker` wires all of it into a cerebro;
   :func:`setup_us_broker` sets a plain per-share commission (US stocks).

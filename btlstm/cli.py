@@ -26,7 +26,7 @@ import sys
 
 from btlstm.data.validate import DataError
 
-__all__ = ["main", "build_parser", "settings_from_args"]
+__all__ = ["main", "build_parser", "settings_from_args", "plain"]
 
 _ALL_FLAGS: set = set()
 
@@ -35,12 +35,26 @@ class _Parser(argparse.ArgumentParser):
     """argparse with ``btlstm: error: ...`` messages (exit 2) that suggest the closest flag."""
 
     def error(self, message):
+        import re
+
         from btlstm._settings import closest
 
         if message.startswith("unrecognized arguments:"):
             bad = [w for w in message.split(":", 1)[1].split() if w.startswith("--")]
             if bad:
                 message += closest(bad[0].split("=")[0], sorted(_ALL_FLAGS))
+        m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if m:  # btlstm run hodl -> did you mean 'hold'?
+            choices = re.findall(r"'([^']*)'", m.group(2)) or m.group(2).split(", ")
+            hint = closest(m.group(1), choices)
+            if hint:
+                message = message[: m.start(2) - len("(choose from ")].rstrip() + hint
+                message += f" (choose from {m.group(2)})"
+            if message.startswith("argument STRATEGY"):
+                message += (
+                    "; a strategy of your own module runs with --plugin MODULE "
+                    "(or [strategy] module in --config)"
+                )
         self.print_usage(sys.stderr)
         self.exit(2, f"btlstm: error: {message}\n")
 
@@ -53,8 +67,59 @@ class _Parser(argparse.ArgumentParser):
         return super().add_argument(*args, **kwargs)
 
 
+_PLUGIN_HELP = (
+    "your own module that registers strategies (@register_strategy): a module name on the "
+    "Python path or in the current folder, or a .py file path; also [strategy] module"
+)
+
+
+def _preload_plugins(argv) -> None:
+    """Import the user's strategy modules named by ``--plugin`` (or ``[strategy] module``
+    of ``--config``) before the parser is built: ``btlstm run <name>`` commands come
+    from the registry."""
+    from btlstm import registry
+    from btlstm.settings import SettingsError, load_toml, toml_module
+
+    argv = list(argv)
+    if "run" not in argv[:1]:
+        return
+    for i, a in enumerate(argv):
+        if a == "--plugin" and i + 1 < len(argv):
+            registry.load_plugin(argv[i + 1], where="--plugin")
+        elif a.startswith("--plugin="):
+            registry.load_plugin(a.split("=", 1)[1], where="--plugin")
+        elif (a == "--config" and i + 1 < len(argv)) or a.startswith("--config="):
+            path = argv[i + 1] if a == "--config" else a.split("=", 1)[1]
+            try:
+                raw = load_toml(path)
+            except SettingsError:
+                continue  # reported with the rest of the settings
+            module = toml_module(raw, path)
+            if module is not None:
+                registry.load_plugin(module, where=f"[strategy] module in {path}")
+
+
+_ROLE = None  # compiled on first use
+
+
+def plain(text) -> str:
+    """Help text without docstring markup: ``x`` -> x, :mod:`a.b` -> a.b, :class:`~a.B` -> B.
+
+    Example:
+        >>> plain('name of the learner (``"lstm"``; see :mod:`btlstm.learners`, :class:`~a.B`)')
+        'name of the learner ("lstm"; see btlstm.learners, B)'
+    """
+    import re
+
+    global _ROLE
+    if _ROLE is None:
+        _ROLE = re.compile(r":[a-z]+:`(~?)([^`]+)`")
+    text = _ROLE.sub(lambda m: m.group(2).rsplit(".", 1)[-1] if m.group(1) else m.group(2), text)
+    return str(text).replace("``", "")
+
+
 def _escape(text) -> str:
-    return str(text).replace("%", "%%")
+    return plain(str(text)).replace("%", "%%")
 
 
 def _typed(tp, default, flag: str):
@@ -104,6 +169,8 @@ def _fields(plan) -> list:
     out += wf
     seen = {k for _, k, *_ in out}
     for name in sorted(learners.LEARNERS, key=lambda n: n != "lstm"):
+        if getattr(learners.get_learner(name), "input", "windows") != "windows":
+            continue  # a scorer's learner (the ranker's LightGBM): not a [model] learner of a run
         c = learners.settings_class(name)
         helps, defaults = field_help(c), field_defaults(c)
         for k, tp in field_types(c).items():
@@ -148,9 +215,11 @@ def _add_run_parser(sub, plan, live: bool = False) -> None:
     p.add_argument(
         "--config", metavar="TOML", help="TOML file with any of the settings below (flags win)"
     )
+    p.add_argument("--plugin", metavar="MODULE", dest="strategy.module", default=None,
+                   help=_PLUGIN_HELP)  # fmt: skip
     groups = {}
-    flags: dict = {}
-    used: set = {"--config", "--help"}
+    flags: dict = {("strategy", "module"): "--plugin"}
+    used: set = {"--config", "--help", "--plugin"}
     live_flags: dict = {}
     for sec, key, tp, default, text in _fields(plan) + (_live_fields() if live else []):
         g = groups.get(sec) or groups.setdefault(
@@ -190,8 +259,10 @@ def settings_from_args(args, skip=()):
 
     nested: dict = {"strategy": {"name": args.plan}}
     origins: dict = {("strategy", "name"): f"btlstm run {args.plan}"}
+    if getattr(args, "run_plugin", None) and getattr(args, "strategy.module", None) is None:
+        setattr(args, "strategy.module", args.run_plugin)  # btlstm run --plugin M <strategy>
     for (sec, key), flag in args.flags.items():
-        value = getattr(args, f"{sec}.{key}")
+        value = getattr(args, f"{sec}.{key}", None)
         if value is not None:
             nested.setdefault(sec, {})[key] = value
             origins[(sec, key)] = flag
@@ -278,6 +349,7 @@ def _cmd_demo(args) -> int:
             train_start="2008-01-01",
             train_end="2013-12-31",
             test_start="2014-01-01",
+            test_end=None,  # to the end of the synthetic data (not the hold strategy's 2017)
             seed=args.seed,
             epochs=args.epochs,
         ),
@@ -294,9 +366,11 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_report(args) -> int:
+    from btlstm.progress import setup_logging
     from btlstm.report import rebuild_report
 
-    print(rebuild_report(args.dir))
+    with setup_logging():
+        print(rebuild_report(args.dir))
     return 0
 
 
@@ -386,15 +460,13 @@ def _cmd_fetch(args) -> int:
     from btlstm.data.yahoo import fetch_dataset, fetch_yahoo
 
     names = set(catalog.CATALOG) if hasattr(catalog, "CATALOG") else set()
+    kw = dict(data_dir=args.data_dir, refresh=args.refresh, start=args.start, end=args.end,
+              verbose=args.verbose)  # fmt: skip
     for item in args.names:
         if item in names:
-            out = fetch_dataset(
-                item, data_dir=args.data_dir, refresh=args.refresh, start=args.start, end=args.end
-            )
+            out = fetch_dataset(item, **kw)
         else:
-            out = fetch_yahoo(
-                [item], start=args.start, end=args.end, data_dir=args.data_dir, refresh=args.refresh
-            )
+            out = fetch_yahoo([item], **kw)
         for sym, f in out.items():
             print(f"{sym}: {len(f)} rows {f.index[0].date()}..{f.index[-1].date()}")
     return 0
@@ -438,18 +510,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     d = sub.add_parser("demo", help="the full journey on a SYNTHETIC market (no data, no internet)")
-    d.add_argument("--out", default="btlstm-demo")
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--epochs", type=int, default=20)
+    d.add_argument("--out", default="btlstm-demo", help="output folder [btlstm-demo]")
+    d.add_argument("--seed", type=int, default=0, help="seed of the market and the model [0]")
+    d.add_argument("--epochs", type=int, default=20, help="maximum training epochs [20]")
     d.add_argument(
         "--signal", type=float, default=0.3, help="planted predictable share [0.3]; 0 = noise"
     )
-    d.add_argument("--quiet", action="store_true")
+    d.add_argument("--quiet", action="store_true", help="no progress bar, only the table")
     d.set_defaults(func=_cmd_demo)
 
     r = sub.add_parser("run", help="run a registered strategy: " + ", ".join(registry.names()))
+    r.add_argument("--plugin", metavar="MODULE", dest="run_plugin", help=_PLUGIN_HELP)
     rs = r.add_subparsers(dest="what", required=True, metavar="STRATEGY", parser_class=_Parser)
-    for plan in registry.plans().values():
+    for _, plan in sorted(registry.plans().items()):  # by name, whatever the import order
         _add_run_parser(rs, plan)
 
     pp = sub.add_parser(
@@ -460,7 +533,13 @@ def build_parser() -> argparse.ArgumentParser:
     for plan in registry.plans().values():
         _add_run_parser(ps, plan, live=True)
 
-    rp = sub.add_parser("report", help="rebuild report.html from the files of a finished run")
+    rp = sub.add_parser(
+        "report",
+        help="rebuild report.html and the plots from the files of a finished run",
+        description="Redraw report.html and the PNG plots of a finished run from its "
+        "report.json and CSVs (also when they were deleted or changed), and update "
+        "manifest.json. A data file that is missing or changed since the run is refused.",
+    )
     rp.add_argument("dir", metavar="DIR", help="the run's output folder")
     rp.set_defaults(func=_cmd_report)
 
@@ -471,9 +550,18 @@ def build_parser() -> argparse.ArgumentParser:
         "inspect FILE: encoding, separator, columns, row order, dates, defects and the [data] "
         "TOML block that reads the file",
     )
-    da.add_argument("what", choices=["list", "summary", "inspect"])
-    da.add_argument("dataset", nargs="?", metavar="NAME|FILE")
-    da.add_argument("--data-dir")
+    da.add_argument(
+        "what",
+        choices=["list", "summary", "inspect"],
+        help="list: every dataset and whether it is present; summary: one dataset or file; "
+        "inspect: how a CSV file is read, as a [data] TOML block",
+    )
+    da.add_argument(
+        "dataset", nargs="?", metavar="NAME|FILE", help="a catalogue name or a CSV file path"
+    )
+    da.add_argument(
+        "--data-dir", help="data directory (default: $BTLSTM_DATA, else ~/.btlstm/data)"
+    )
     da.add_argument("--repair", action="store_true", help="drop rows with known defects")
     da.add_argument(
         "--config", metavar="TOML", help="a TOML file whose [data] section reads the file"
@@ -482,29 +570,49 @@ def build_parser() -> argparse.ArgumentParser:
     _add_map_flags(da)
     da.set_defaults(func=_cmd_data)
 
-    f = sub.add_parser("fetch", help="download Yahoo Finance data into the data directory")
+    f = sub.add_parser(
+        "fetch",
+        help="download Yahoo Finance data into the data directory (needs internet)",
+        description="Download daily bars from Yahoo Finance into the data directory, in the "
+        "layout the readers read, each file with a sha256 manifest. Only btlstm's own files "
+        "(with a manifest) are ever replaced; a folder holding files btlstm did not write "
+        "is refused before any download.",
+    )
     f.add_argument("names", nargs="+", help="catalogue names (sector_etfs, spy) or Yahoo tickers")
-    f.add_argument("--data-dir")
-    f.add_argument("--start")
-    f.add_argument("--end")
-    f.add_argument("--refresh", action="store_true")
+    f.add_argument("--data-dir", help="data directory to write into (default: $BTLSTM_DATA, "
+                   "else ~/.btlstm/data; created if missing)")  # fmt: skip
+    f.add_argument("--start", metavar="YYYY-MM-DD", help="first date (default: all history)")
+    f.add_argument("--end", metavar="YYYY-MM-DD",
+                   help="end date, exclusive as in yfinance (default: today)")  # fmt: skip
+    f.add_argument("--refresh", action="store_true", help="download again even when btlstm's "
+                   "own cached files are valid (files btlstm did not write are never replaced)")  # fmt: skip
+    f.add_argument("--verbose", action="store_true", help="show yfinance's own messages and "
+                   "warnings instead of a one-line summary")  # fmt: skip
     f.set_defaults(func=_cmd_fetch)
 
     sw = sub.add_parser(
         "sweep", help="a grid of model settings x seeds (regularization experiments)"
     )
     sw.add_argument("--config", required=True, metavar="TOML", help="the sweep file (examples/)")
-    sw.add_argument("--engine", choices=["local", "ray", "serial"], default="local")
+    sw.add_argument("--engine", choices=["local", "ray", "serial"], default="local",
+                    help="local: worker processes on this machine; ray: a Ray cluster; "
+                    "serial: one run after another in this process [local]")  # fmt: skip
     sw.add_argument("--address", help="Ray cluster address (--engine ray; default: start one)")
     sw.add_argument("--workers", type=int, help="parallel runs (default: the machine's cores)")
     sw.add_argument("--repeats", type=int, help="seeds per configuration ([sweep] repeats)")
     sw.add_argument("--out", default="btlstm-sweep", help="sweep folder (resumes if it exists)")
-    sw.add_argument("--quiet", action="store_true")
+    sw.add_argument("--quiet", action="store_true", help="no progress, only the summary table")
     sw.set_defaults(func=_cmd_sweep)
     return p
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        _preload_plugins(argv)
+    except (DataError, ValueError) as e:
+        print(f"btlstm: error: {e}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

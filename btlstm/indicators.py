@@ -14,6 +14,7 @@ Both are thin ``bt.Indicator`` wrappers over the public API of
 from __future__ import annotations
 
 import array
+import warnings
 
 import backtrader as bt
 import numpy as np
@@ -29,9 +30,16 @@ __all__ = [
     "PredictionPool",
     "PrecomputedPrediction",
     "PrecomputedPool",
+    "TooFewBarsWarning",
     "bar_dates",
     "feed_frame",
 ]
+
+
+class TooFewBarsWarning(UserWarning):
+    """A predictor's feed (with its ``history``) is too short for its schedule: its line
+    stays NaN, or its model trains on fewer than ``min_train`` samples."""
+
 
 _BT_EPOCH = 719163.0  # bt.date2num(datetime(1970, 1, 1))
 
@@ -120,6 +128,12 @@ class LSTMPredictor(bt.Indicator):
     trains on the years before it: the engine sees ``history`` followed by the
     feed's bars (history must end before the feed's first bar), so analyzers
     measure the test period alone.
+
+    A feed too short for the schedule (with ``mode="walkforward"``, fewer
+    labelled windows than ``min_train`` by its last bar) would leave the line
+    all NaN: a :class:`TooFewBarsWarning` naming ``min_train`` and the bars
+    available says so before any training (``once()`` and preloaded ``next()``
+    runs; a live feed's length is not known in advance).
     """
 
     alias = ("LSTMPred",)
@@ -130,6 +144,7 @@ class LSTMPredictor(bt.Indicator):
         ("cache_dir", None),  # folder where fitted models are cached (None: no cache)
         ("progress", False),  # print one line per model fit to stderr
         ("history", None),  # canonical frame of bars BEFORE the feed's first bar (training history)
+        ("warn", True),  # TooFewBarsWarning when the bars cannot feed the schedule (see above)
     )
     plotinfo = dict(subplot=True, plotname="LSTM prediction", plotyhlines=[0.0])
     plotlines = dict(prediction=dict(color="purple", _name="prediction"))
@@ -155,6 +170,29 @@ class LSTMPredictor(bt.Indicator):
         self._history = self.p.history
         if self._history is not None:
             validate_frame(self._history, check_ohlc=False)
+        self._checked = False
+
+    def _check_length(self, feed_dates) -> None:
+        """Warn once, before any training, when the schedule cannot work on these bars."""
+        if self._checked or not self.p.warn:
+            return
+        self._checked = True
+        h = self._history
+        dates = pd.DatetimeIndex(feed_dates)
+        if h is not None and len(h):
+            dates = h.index.append(dates)
+        problem = self.wf.fit_problem(dates)
+        if problem is None:
+            return
+        name = getattr(self.data, "_name", "") or "data"
+        n_hist = 0 if h is None else len(h)
+        warnings.warn(
+            f"LSTMPredictor on feed {name!r} ({len(feed_dates)} bars + {n_hist} of history): "
+            f"{problem}. Give more bars (history= with the bars before the feed) or a smaller "
+            "min_train.",
+            TooFewBarsWarning,
+            stacklevel=2,
+        )
 
     def _check_history(self, first_date):
         h = self._history
@@ -174,6 +212,8 @@ class LSTMPredictor(bt.Indicator):
         d = self.data
         date = bar_dates([d.datetime[0]], self._daily)[0]
         if self._stream is None:
+            if self.data.buflen() > len(self.data):  # preloaded: every date is known now
+                self._check_length(bar_dates(self.data.datetime.array, self._daily))
             self._stream = self._make_stream()
             if self._history is not None:
                 self._check_history(date)
@@ -203,6 +243,7 @@ class LSTMPredictor(bt.Indicator):
     def once(self, start, end):
         if self._batch is None:
             frame = feed_frame(self.data)
+            self._check_length(frame.index)
             h = self._history
             if h is not None and len(h):
                 self._check_history(frame.index[0])

@@ -197,6 +197,18 @@ def load_data(settings: Settings, panel: bool = False, data=None):
     return _clip(obj, start, end)
 
 
+def _few(items, n: int = 10) -> str:
+    """The first ``n`` items, and how many more there are.
+
+    Example:
+        >>> _few([f"s{i}" for i in range(18)], 3)
+        's0, s1, s2, ... (15 more)'
+    """
+    items = [str(x) for x in items]
+    more = f", ... ({len(items) - n} more)" if len(items) > n else ""
+    return ", ".join(items[:n]) + more
+
+
 def check_data(settings: Settings, frames: dict, trains: bool = True) -> tuple[list, dict]:
     """Checks of the loaded data that catch silently wrong results, before training.
 
@@ -593,7 +605,7 @@ def run_backtest(
         for k in empty:
             del test[k]
         if empty:
-            log.info("%d symbol(s) have no bar in the test period: %s", len(empty), empty[:10])
+            log.info("%d symbol(s) have no bar in the test period: %s", len(empty), _few(empty))
     extra_history, extra_test = {}, {}
     for name, frame in extra.items():
         src = frame.attrs.get("source", name)

@@ -28,7 +28,11 @@ from collections.abc import Iterable, Mapping
 
 import backtrader as bt
 
-__all__ = ["is_tradable", "equal_weights", "Rebalancer"]
+__all__ = ["is_tradable", "equal_weights", "Rebalancer", "RETRY_CASH_SHARE"]
+
+#: A resubmitted buy spends at most this share of the cash there is (the rest absorbs
+#: the next open's gap), so it fills at the next open instead of being refused again.
+RETRY_CASH_SHARE = 0.98
 
 
 def is_tradable(data) -> bool:
@@ -117,6 +121,16 @@ class Rebalancer:
          first, so sales free cash before the buys need it; ties keep the
          order of ``targets``.
 
+    Orders are sized at the signal bar's close and fill at the next open. When
+    the open gaps up (or the sales fetch less than their close), a buy can cost
+    more than the cash there is, and Backtrader refuses it (status ``Margin``).
+    The rebalancer then resubmits the target at once, sized on the refusal
+    bar's close and capped at :data:`RETRY_CASH_SHARE` of the cash there is, so
+    it fills at the following open (up to ``retries`` times per feed and
+    rebalance): a target is a bar late, and at most 2% of the cash short of its
+    weight, instead of missing for a whole rebalance period
+    (``docs/strategies/rotation.md`` compares this with a larger cash margin).
+
     Feeds absent from ``targets`` are not touched: give a weight of 0.0 to
     close a position.
 
@@ -124,6 +138,12 @@ class Rebalancer:
         strategy: the ``bt.Strategy`` that owns the orders.
         reason: stored in each order's ``info["reason"]`` (shown by the
             ``orders`` analyzer); None stores nothing.
+        retries: resubmissions of a ``Margin``-refused order per feed and
+            rebalance (0: none); each resubmitted order carries
+            ``info["retry"]`` = 1, 2, ...
+
+    Attributes:
+        retried: ``(date, feed name, attempt)`` of every resubmission.
 
     The strategy must forward its order notifications::
 
@@ -131,26 +151,57 @@ class Rebalancer:
             self.rebalancer.notify_order(order)
     """
 
-    def __init__(self, strategy, reason: str | None = "rebalance"):
+    def __init__(self, strategy, reason: str | None = "rebalance", retries: int = 3):
         if not isinstance(strategy, bt.Strategy):
             raise TypeError(f"`strategy` must be a backtrader.Strategy, got {strategy!r}")
         if reason is not None and not isinstance(reason, str):
             raise ValueError(f"`reason` must be a string or None, got {reason!r}")
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"`retries` must be an integer >= 0, got {retries!r}")
         self.strategy = strategy
         self.reason = reason
+        self.retries = retries
         self.pending: dict[int, bt.Order] = {}  # ref -> order still alive
         self.count = 0  # calls of rebalance()
+        self.targets: dict = {}  # data -> weight of the latest rebalance
+        self._tries: dict = {}  # data -> resubmissions for the latest rebalance
+        self.retried: list = []  # (date, feed name, attempt) of every resubmission
 
     def notify_order(self, order) -> None:
         """Forget an order of this rebalancer once it is finished (filled,
-        cancelled, rejected, margin, expired)."""
+        cancelled, rejected, margin, expired); resubmit a ``Margin``-refused one."""
         if order.ref in self.pending and not order.alive():
             del self.pending[order.ref]
+            if order.status == order.Margin:
+                self._resubmit(order.data)
 
-    def cancel_pending(self) -> list:
-        """Cancel this rebalancer's orders that are still alive; returns them."""
+    def _resubmit(self, data) -> None:
+        """The same target weight again, sized on this bar's close (fills at the next open)."""
+        n = self._tries.get(data, 0)
+        if data not in self.targets or n >= self.retries:
+            return
+        self._tries[data] = n + 1
+        broker = self.strategy.broker
+        value = broker.getvalue()
+        if not value > 0:
+            return
+        reach = (broker.getvalue(datas=[data]) + RETRY_CASH_SHARE * broker.getcash()) / value
+        target = min(float(self.targets[data]), reach)
+        order = self.strategy.order_target_percent(data=data, target=target)
+        if order is None:
+            return
+        order.addinfo(retry=n + 1)
+        if self.reason is not None:
+            order.addinfo(reason=self.reason)
+        self.pending[order.ref] = order
+        self.retried.append((data.datetime.date(0), _label(data), n + 1))
+
+    def cancel_pending(self, detail: str = "cancelled by the strategy") -> list:
+        """Cancel this rebalancer's orders that are still alive (``info["detail"]``
+        says why); returns them."""
         stale = [o for o in self.pending.values() if o.alive()]
         for order in stale:
+            order.addinfo(detail=detail)
             self.strategy.cancel(order)
         self.pending.clear()
         return stale
@@ -176,7 +227,10 @@ class Rebalancer:
                     f"got {weight!r}"
                 )
         self.count += 1
-        self.cancel_pending()
+        when = self.strategy.datetime.date(0) if len(self.strategy) else None
+        self.cancel_pending(detail=f"stale: replaced by the rebalance of {when}")
+        self.targets = dict(targets)
+        self._tries = {}
         strategy = self.strategy
         tradable = [d for d in targets if is_tradable(d)]
         if not tradable:

@@ -4,11 +4,11 @@ A strategy module registers its ``bt.Strategy`` with a small *plan*: which
 data it takes, which predictor line the pipeline attaches, its params (read
 from the class's own ``params`` tuple, never retyped), its default settings
 and its baselines. The run pipeline, the TOML reader and the CLI read the
-plan; a new strategy is one file in ``strategies/`` (see ``docs/``)::
+plan; a new strategy is one module (see ``docs/new-strategy.md``)::
 
     import backtrader as bt
     from btlstm.registry import Baseline, register_strategy
-    from strategies.buyhold import BuyAndHold
+    from btlstm.strategies.buyhold import BuyAndHold
 
     @register_strategy(
         "hold",
@@ -21,17 +21,28 @@ plan; a new strategy is one file in ``strategies/`` (see ``docs/``)::
         params = (("hold", 5),  # bars to stay long after the last bullish signal
                   ...)
 
-Strategy modules are found in the ``strategies`` package (every module is
-imported on first use of the registry) and in the entry-point group
-``btlstm.strategies`` of installed packages.
+Where strategies come from (btlstm claims no top-level module name but its
+own, so a user's ``strategies.py`` or ``strategies/`` never collides with it):
+
+- btlstm's own, in :mod:`btlstm.strategies` (the repository folder
+  ``strategies/``); every module of it is imported on first use of the registry;
+- installed packages, through the entry-point group ``btlstm.strategies``
+  (:data:`ENTRY_POINT_GROUP`; each entry point names a module to import);
+- the user's own module, named by ``btlstm run --plugin MODULE``, the TOML key
+  ``[strategy] module`` or :func:`load_plugin`: a module name on the Python
+  path or in the current folder (``mystrats``, ``strategies``), or a ``.py``
+  file or package folder path (``~/bt/strategies.py``).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import pkgutil
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from btlstm._settings import closest, coerce, field_help
 
@@ -46,6 +57,9 @@ __all__ = [
     "PREDICTORS",
     "SCORERS",
     "register_scorer",
+    "load_plugin",
+    "ENTRY_POINT_GROUP",
+    "RESERVED_PARAMS",
 ]
 
 log = logging.getLogger("btlstm.registry")
@@ -59,8 +73,16 @@ PREDICTORS: dict = {}
 #: dict (a report section), "tables": {file name: DataFrame}}``. A plan's ``scores`` names one.
 SCORERS: dict = {}
 
+#: Entry-point group through which installed packages register strategy modules.
+ENTRY_POINT_GROUP = "btlstm.strategies"
+
+#: ``[strategy]`` keys that are settings, not params: a registered strategy may not use them.
+RESERVED_PARAMS = ("name", "module")
+
 _PLANS: dict = {}
 _LOADED = False
+#: user modules loaded by :func:`load_plugin`: spec as given -> module
+_USER: dict = {}
 
 
 @dataclass(frozen=True)
@@ -210,6 +232,12 @@ def register_strategy(
         if unknown:
             raise ValueError(f"hidden params {unknown} are not params of {cls.__name__}")
         params = {k: v for k, v in pairs.items() if k not in hidden}
+        taken = [k for k in RESERVED_PARAMS if k in params]
+        if taken:
+            raise ValueError(
+                f"register_strategy({name!r}): params {taken} of {cls.__name__} clash with "
+                f"the [strategy] settings {list(RESERVED_PARAMS)}; rename or hide them"
+            )
         doc = (cls.__doc__ or "").strip().splitlines()
         plan = StrategyPlan(
             name=name,
@@ -256,7 +284,11 @@ def _lstm(settings, history, cache_dir=None, progress=None) -> dict:
     return dict(
         predictor=LSTMPredictor,
         predictor_kwargs=dict(
-            config=settings.model, history=history, cache_dir=cache_dir, progress=progress
+            config=settings.model,
+            history=history,
+            cache_dir=cache_dir,
+            progress=progress,
+            warn=False,  # the pipeline checks the training samples itself (check_data)
         ),
     )
 
@@ -328,22 +360,142 @@ def _ranker_scores(settings, panel, cache_dir=None, progress=None) -> dict:
 
 
 def load_plugins() -> None:
-    """Import every module of the ``strategies`` package and the entry points once."""
+    """Import every module of :mod:`btlstm.strategies` and the entry points, once.
+
+    A broken entry point of another package is logged and skipped: it must not
+    stop btlstm's own strategies from running.
+    """
     global _LOADED
     if _LOADED:
         return
     _LOADED = True
-    try:
-        import strategies
-    except ImportError:  # pragma: no cover - package not installed
-        strategies = None
-    if strategies is not None:
-        for m in pkgutil.iter_modules(strategies.__path__, "strategies."):
-            importlib.import_module(m.name)
+    import btlstm.strategies as own
+
+    for m in pkgutil.iter_modules(own.__path__, own.__name__ + "."):
+        importlib.import_module(m.name)
     from importlib.metadata import entry_points
 
-    for ep in entry_points(group="btlstm.strategies"):
-        ep.load()
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            ep.load()
+        except Exception as e:  # another package's bug
+            log.warning(
+                "entry point %r (group %s) failed to load: %s", ep.value, ENTRY_POINT_GROUP, e
+            )
+
+
+def _is_path(spec: str) -> bool:
+    return spec.endswith(".py") or "/" in spec or "\\" in spec or spec.startswith("~")
+
+
+def _module_name(path: Path) -> str:
+    """The name a user file is imported under: its stem when that name is free (so
+    the user's own ``import strategies`` gets the same module), else a private one."""
+    import hashlib
+
+    stem = path.stem if path.name != "__init__.py" else path.parent.name
+    mod = sys.modules.get(stem)
+    if stem.isidentifier() and (
+        mod is None or Path(getattr(mod, "__file__", "") or "").resolve() == path.resolve()
+    ):
+        return stem
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]
+    return f"btlstm_plugin_{stem if stem.isidentifier() else 'file'}_{digest}"
+
+
+def _failed(place: str, spec: str, e: BaseException):
+    """A SettingsError for a user module whose import raised: the error and where."""
+    import traceback
+
+    from btlstm.settings import SettingsError
+
+    frames = traceback.extract_tb(e.__traceback__)
+    at = f" ({Path(frames[-1].filename).name}, line {frames[-1].lineno})" if frames else ""
+    return SettingsError(
+        f"{place}importing strategy module {spec!r} failed: {type(e).__name__}: {e}{at}"
+    )
+
+
+def load_plugin(spec, where: str | None = None):
+    """Import the user's own strategy module ``spec`` (its ``@register_strategy``
+    classes then run by name), after btlstm's own strategies.
+
+    Args:
+        spec: a module name (``mystrats``, ``mypkg.strats``), found on the Python
+            path or else in the current folder; or the path of a ``.py`` file or of
+            a package folder (``strategies.py``, ``~/bt/strategies``).
+        where: how the user named it (``--plugin``, ``[strategy] module in run.toml``),
+            for error messages.
+
+    Returns:
+        The imported module (imported once per ``spec``).
+
+    Raises:
+        SettingsError: no such module or file, or its import raised (the message
+        names ``where``, the error, and the file and line).
+
+    Example::
+
+        from btlstm.pipeline import run_backtest
+        from btlstm.settings import Settings
+
+        load_plugin("strategies.py")  # your own file: @register_strategy("mine", ...)
+        run_backtest(Settings.from_dict({"strategy": {"name": "mine"}}))
+        # the same: Settings.from_dict({"strategy": {"name": "mine", "module": "strategies.py"}})
+    """
+    from btlstm.settings import SettingsError
+
+    spec = str(spec).strip()
+    if spec in _USER:
+        return _USER[spec]
+    load_plugins()  # btlstm's own first: a user's strategy may replace one (with a warning)
+    place = f"{where}: " if where else ""
+    if not spec:
+        raise SettingsError(f"{place}name a module or a .py file")
+    if _is_path(spec):
+        path = Path(spec).expanduser()
+        if path.is_dir():
+            path = path / "__init__.py"
+        if not path.is_file():
+            raise SettingsError(
+                f"{place}{spec} does not exist (give a .py file, a package folder or a module name)"
+            )
+        name = _module_name(path)
+        module = sys.modules.get(name)
+        if module is None:
+            pkg = [str(path.parent)] if path.name == "__init__.py" else None
+            ispec = importlib.util.spec_from_file_location(
+                name, path, submodule_search_locations=pkg
+            )
+            module = importlib.util.module_from_spec(ispec)
+            sys.modules[name] = module
+            try:
+                ispec.loader.exec_module(module)
+            except Exception as e:
+                del sys.modules[name]
+                raise _failed(place, spec, e) from None
+    else:
+        if not all(part.isidentifier() for part in spec.split(".")):
+            raise SettingsError(f"{place}{spec!r} is neither a module name nor a .py file path")
+        top = spec.split(".")[0]
+        here = Path.cwd()
+        if importlib.util.find_spec(top) is None and (
+            (here / f"{top}.py").is_file() or (here / top / "__init__.py").is_file()
+        ):
+            sys.path.append(str(here))  # appended: the current folder never shadows a library
+        try:
+            module = importlib.import_module(spec)
+        except ModuleNotFoundError as e:
+            if e.name is not None and spec.startswith(e.name):
+                raise SettingsError(
+                    f"{place}no module named {spec!r} on the Python path or in {here} "
+                    "(give a module name or the path of a .py file)"
+                ) from None
+            raise _failed(place, spec, e) from None
+        except Exception as e:
+            raise _failed(place, spec, e) from None
+    _USER[spec] = module
+    return module
 
 
 def plans() -> dict:
@@ -363,8 +515,10 @@ def get(name, where: str | None = None) -> StrategyPlan:
     known = plans()
     if name not in known:
         place = f"{where}: " if where else ""
+        mods = f"; your modules loaded: {sorted(_USER)}" if _USER else ""
         raise SettingsError(
             f"{place}unknown strategy {name!r}{closest(str(name), known)} "
-            f"(registered: {sorted(known)})"
+            f"(registered: {sorted(known)}{mods}; a strategy in a module of your own "
+            "runs with --plugin MODULE or [strategy] module)"
         )
     return known[name]

@@ -245,14 +245,17 @@ class Schedule:
         walk-forward config without ``test_end``, and the learner's token), each
         symbol's name, its dates up to ``T`` and its raw feature values up to
         ``T``. Data after ``T`` does not enter, so a longer backtest reuses
-        the models of a shorter one.
+        the models of a shorter one. Dates enter as int64 nanoseconds whatever
+        resolution pandas gave them (``datetime64[us]`` under pandas 3, ``[ns]``
+        before), so a cache survives a pandas upgrade.
         """
         h = hashlib.sha256()
         h.update(json.dumps(settings, sort_keys=True, default=str).encode())
-        h.update(f"|k={k}|T={np.datetime64(T, 'ns')}".encode())
+        T = np.datetime64(pd.Timestamp(T), "ns")
+        h.update(f"|k={k}|T={T}".encode())
         for s, v in zip(syms, values, strict=True):
             n = s.bars_up_to(T)
             h.update(s.name.encode())
-            h.update(s.dates[:n].astype("int64").tobytes())
+            h.update(np.asarray(s.dates[:n], dtype="datetime64[ns]").astype("<i8").tobytes())
             h.update(np.ascontiguousarray(v[:n]).tobytes())
         return h.hexdigest()[:24]

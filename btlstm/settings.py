@@ -95,6 +95,7 @@ class StrategySettings:
 
     name: str = "hold"  # registered strategy name (btlstm run <name>)
     params: dict = field(default_factory=dict)  # params of its bt.Strategy
+    module: str | None = None  # your own module (name or .py path) registering it (--plugin)
 
 
 @dataclass
@@ -167,6 +168,23 @@ def load_toml(path) -> dict:
         raise SettingsError(f"config file {p} is not valid TOML: {e}") from None
 
 
+def toml_module(raw: dict, path) -> str | None:
+    """``[strategy] module`` (or a flat ``module``) of a read TOML dict; a relative
+    ``.py`` or folder path is made relative to the TOML file's folder."""
+    sec = raw.get("strategy")
+    module = sec.get("module") if isinstance(sec, dict) else raw.get("module")
+    if not isinstance(module, str):
+        return None
+    from btlstm.registry import _is_path
+
+    p = Path(module).expanduser()
+    if _is_path(module) and not p.is_absolute():
+        beside = Path(path).parent / p
+        if beside.exists():
+            return str(beside)
+    return module
+
+
 def _merge(base: dict, top: dict) -> dict:
     """Section-wise merge of two nested settings dicts (``top`` wins)."""
     out = {k: dict(v) for k, v in base.items()}
@@ -222,8 +240,14 @@ class Settings:
         overrides = overrides or {}
         found: dict = {}
         name = (overrides.get("strategy") or {}).get("name")
-        doc = {k: v for k, v in load_toml(path).items() if k not in skip}
-        nested = cls.nest(doc, where=f" in {path}", origins=found, strategy=name)
+        raw = {k: v for k, v in load_toml(path).items() if k not in skip}
+        module = toml_module(raw, path)
+        if module is not None:  # a relative .py path in the file is relative to the file
+            if isinstance(raw.get("strategy"), dict):
+                raw["strategy"]["module"] = module
+            else:
+                raw["module"] = module
+        nested = cls.nest(raw, where=f" in {path}", origins=found, strategy=name)
         in_file = (nested.get("strategy") or {}).get("name")
         if name is not None and in_file is not None and in_file != name:
             raise SettingsError(
@@ -242,6 +266,10 @@ class Settings:
 
         sec_d = {k: v for k, v in d.items() if k in SECTIONS and isinstance(v, dict)}
         strategy = strategy or (sec_d.get("strategy") or {}).get("name") or d.get("strategy")
+        module = (sec_d.get("strategy") or {}).get("module", d.get("module"))
+        if isinstance(module, str):  # the user's strategy module names its params
+            label = "[strategy] module" if "module" in (sec_d.get("strategy") or {}) else "module"
+            registry.load_plugin(module, where=label + where)
         learner = (sec_d.get("model") or {}).get("learner") or d.get("learner") or "lstm"
         owners: dict = {}
         for sec, c in _CLASSES.items():
@@ -249,6 +277,7 @@ class Settings:
                 owners.update({k: sec for k in field_defaults(c) if k not in owners})
         for k in list(_wf_fields()) + list(_SHORTCUTS):
             owners.setdefault(k, "model")
+        owners.setdefault("module", "strategy")
         try:
             for k in field_defaults(learner_settings_class(str(learner))):
                 owners.setdefault(k, "model")
@@ -313,7 +342,11 @@ class Settings:
                 )
         user = {s: dict(d.get(s) or {}) for s in SECTIONS}
 
-        # strategy name first: its registration supplies defaults
+        # the user's strategy module, then the strategy name: its registration supplies defaults
+        module = coerce(user["strategy"].pop("module", None), str | None,
+                        where=where("strategy", "module"))  # fmt: skip
+        if module is not None:
+            registry.load_plugin(module, where=where("strategy", "module"))
         name = user["strategy"].pop("name", "hold")
         name = coerce(name, str, where=where("strategy", "name"))
         plan = registry.get(name, where=where("strategy", "name"))
@@ -359,7 +392,7 @@ class Settings:
             check_known_keys(c, values, "key", where=lambda k, s=sec: where(s, k))
             setattr(s, sec, _build(c, values, sec, where))
         s.strategy = StrategySettings(
-            name=name, params=plan.check_params(merged["strategy"], where)
+            name=name, params=plan.check_params(merged["strategy"], where), module=module
         )
         s.model = _build_model(merged.get("model", {}), where)
         return s
@@ -383,7 +416,11 @@ class Settings:
         out = {
             "data": data,
             "model": model,
-            "strategy": {"name": self.strategy.name, **self.strategy.params},
+            "strategy": {
+                "name": self.strategy.name,
+                **({"module": self.strategy.module} if self.strategy.module else {}),
+                **self.strategy.params,
+            },
             "costs": dataclasses.asdict(self.costs),
             "output": dataclasses.asdict(self.output),
         }
@@ -403,6 +440,8 @@ class Settings:
         """
         from btlstm import registry
 
+        if self.strategy.module is not None:
+            registry.load_plugin(self.strategy.module, where=self.where("strategy", "module"))
         plan = registry.get(self.strategy.name, where=self.where("strategy", "name"))
         for sec, c in _CLASSES.items():
             if sec == "strategy":

@@ -281,6 +281,62 @@ class WalkForward:
         #: True when a ready model was given: nothing is trained.
         self.pretrained = bool(getattr(learner, "pretrained", False))
 
+    # ------------------------------------------------------------------ schedule check
+    def fit_problem(self, dates) -> str | None:
+        """Why these bars would give no prediction, or only a model trained on fewer
+        than ``min_train`` samples; None when the schedule is fine (or the model is ready).
+
+        Date arithmetic only (:class:`~btlstm.schedule.Schedule`): nothing is read
+        or trained, so callers can warn before any work.
+
+        Example:
+            >>> wf = WalkForward(dict(lookback=30, horizon=5, learner="ridge"))
+            >>> print(wf.fit_problem(pd.bdate_range("2006-01-02", periods=255)))
+            ... # doctest: +NORMALIZE_WHITESPACE
+            no model is ever fitted (every prediction is NaN): mode='walkforward' fits first
+            when min_train=250 labelled samples are known, and the 255 bars
+            (2006-01-02..2006-12-22) give at most 221 (each window needs lookback=30 bars
+            and its label horizon=5 + embargo=0 more)
+        """
+        if self.pretrained:
+            return None
+        cfg, sched = self.config, self.schedule
+        sym = sched.index("data", pd.DatetimeIndex(dates))
+        cal = sym.dates
+        n = len(cal)
+        span = (
+            f"{n} bars ({pd.Timestamp(cal[0]).date()}..{pd.Timestamp(cal[-1]).date()})"
+            if n
+            else "0 bars"
+        )
+        need = (
+            f"each window needs lookback={cfg.lookback} bars and its label "
+            f"horizon={cfg.horizon} + embargo={cfg.embargo} more"
+        )
+        fits = sched.fit_bars([sym], cal) if n else []
+        if not fits:
+            if cfg.mode == "walkforward":
+                most = sched.n_known([sym], cal[-1]) if n else 0
+                after = f" on or after test_start={cfg.test_start}" if cfg.test_start else ""
+                return (
+                    f"no model is ever fitted (every prediction is NaN): mode='walkforward' fits first when "
+                    f"min_train={cfg.min_train} labelled samples are known{after}, and the "
+                    f"{span} give at most {most} ({need})"
+                )
+            return (
+                f"no model is ever fitted (every prediction is NaN): mode='static' fits at the first bar on or after "
+                f"{sched.first_allowed().date()}, and the {span} end before it"
+            )
+        known = sum(int(m.sum()) for m in sched.training_masks([sym], cal, fits[0]))
+        if known < cfg.min_train:
+            date = pd.Timestamp(cal[fits[0]]).date()
+            return (
+                f"the first fit ({date}) has only {known} labelled samples, fewer than "
+                f"min_train={cfg.min_train}, in the {span} "
+                f"(train_start={cfg.train_start}, train_end={cfg.train_end}; {need})"
+            )
+        return None
+
     # ------------------------------------------------------------------ data
     def prepare(self, data) -> Prepared:
         """Validate a frame or a panel (dict of frames) and build its windows and labels."""

@@ -36,7 +36,7 @@ from btlstm.analyzers import add_standard_analyzers
 from btlstm.broker import PanelBroker
 from btlstm.data.catalog import load
 from btlstm.feeds import add_panel
-from strategies.buyhold import EqualWeight
+from btlstm.strategies.buyhold import EqualWeight
 
 
 def _maxrss_mb() -> float:

@@ -64,8 +64,8 @@ from btlstm.features import build_dataset, feature_matrix, zscore_windows
 from btlstm.feeds import feed_class, make_feed
 from btlstm.indicators import LSTMPredictor
 from btlstm.models import build_model, load_model, save_model
+from btlstm.strategies.hold import HoldNDays
 from btlstm.walkforward import WalkForward, WalkForwardConfig
-from strategies.hold import HoldNDays
 
 TARGET_OVERHEAD = 1.2  # (a): LSTMPredictor run / precomputed-line run, at most
 TARGET_SPEEDUP = 20.0  # (b): naive per-bar predict / LSTMPredictor, at least

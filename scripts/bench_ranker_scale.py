@@ -14,7 +14,7 @@ Part 1, scale (every size):
   ``score``, ``is_st`` and ``tradable`` lines, plus the gate feed, read
   bar by bar (``PandasFeed(lean=False)``: Backtrader's own load path), and an
   empty strategy; ``bt.Cerebro(stdstats=False)``, ``runonce=True``;
-- ``gated``: the same feeds and cerebro, :class:`strategies.ranker.RankerGated`
+- ``gated``: the same feeds and cerebro, :class:`btlstm.strategies.ranker.RankerGated`
   (10 buys a day, 20% of the portfolio a day, 50 positions at most) on the
   A-share broker (``setup_ashare_broker`` on :class:`btlstm.broker.PanelBroker`).
   Target: at most 1.3x ``plain``;
@@ -138,7 +138,7 @@ def one(path: str, kind: str) -> dict:
     from btlstm.ashare import setup_ashare_broker
     from btlstm.broker import PanelBroker
     from btlstm.feeds import add_panel, align_frame, make_feed
-    from strategies.ranker import RankerGated
+    from btlstm.strategies.ranker import RankerGated
 
     with open(path, "rb") as fh:
         panel, gate = pickle.load(fh)

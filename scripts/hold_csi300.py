@@ -17,8 +17,8 @@ from btlstm.data import load
 from btlstm.feeds import make_feed
 from btlstm.indicators import LSTMPredictor
 from btlstm.report import add_comparison, collect, format_table, write_report
+from btlstm.strategies import BuyAndHold, HoldNDays
 from btlstm.walkforward import WalkForwardConfig
-from strategies import BuyAndHold, HoldNDays
 
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument("--data-dir", help="data directory (default $BTLSTM_DATA)")

@@ -21,8 +21,8 @@ from btlstm.analyzers import add_standard_analyzers
 from btlstm.broker import setup_broker
 from btlstm.data import load
 from btlstm.live import LiveLSTMPredictor, LiveSession, ReplayClock, replay_feed
+from btlstm.strategies import HoldNDays
 from btlstm.walkforward import WalkForwardConfig
-from strategies import HoldNDays
 
 
 class PaperHold(HoldNDays):

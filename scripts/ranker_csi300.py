@@ -22,9 +22,9 @@ from btlstm.feeds import add_panel, align_frame, make_feed
 from btlstm.indicators import LSTMPredictor
 from btlstm.learners.ranker import RankerWalkForward, ranker_quality
 from btlstm.report import add_comparison, collect, format_table, write_report
+from btlstm.strategies.buyhold import BuyAndHold, EqualWeight
+from btlstm.strategies.ranker import ARTICLE_CLAIM, SURVIVORSHIP_NOTE, RankerGated
 from btlstm.walkforward import WalkForwardConfig
-from strategies.buyhold import BuyAndHold, EqualWeight
-from strategies.ranker import ARTICLE_CLAIM, SURVIVORSHIP_NOTE, RankerGated
 
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument("--data-dir", help="data directory (default $BTLSTM_DATA)")

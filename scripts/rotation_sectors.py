@@ -23,9 +23,9 @@ from btlstm.feeds import add_panel
 from btlstm.indicators import PredictionPool
 from btlstm.report import add_comparison, collect, forecasts_table, format_table, write_report
 from btlstm.settings import Settings
-from strategies.buyhold import BuyAndHold, EqualWeight
-from strategies.momentum import MomentumRotation
-from strategies.rotation import ROTATION_COSTS, SectorRotation
+from btlstm.strategies.buyhold import BuyAndHold, EqualWeight
+from btlstm.strategies.momentum import MomentumRotation
+from btlstm.strategies.rotation import ROTATION_COSTS, SectorRotation
 
 #: The article's published final values, Jan-Jun 2019 from $100,000.
 ARTICLE_2019 = {"LSTM top-2": 133_111, "SPY": 117_349, "rules-based rotation": 133_234}

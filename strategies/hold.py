@@ -15,7 +15,7 @@ import backtrader as bt
 
 import btlstm  # noqa: F401  (Backtrader compatibility patches for Python 3.10+)
 from btlstm.registry import Baseline, register_strategy
-from strategies.buyhold import BuyAndHold
+from btlstm.strategies.buyhold import BuyAndHold
 
 __all__ = ["HoldNDays"]
 

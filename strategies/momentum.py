@@ -2,7 +2,7 @@
 
 :class:`TopKRotation` ranks feeds by a score on a Backtrader timer and holds
 the best ``topk`` in equal weight; :class:`MomentumRotation` scores each
-sector by its trailing return. :class:`strategies.rotation.SectorRotation`
+sector by its trailing return. :class:`btlstm.strategies.rotation.SectorRotation`
 is the same machinery with a pooled LSTM forecast as the score.
 """
 
@@ -34,7 +34,7 @@ class TopKRotation(bt.Strategy):
     """Hold the top-k feeds by a score, equal weight, rebalanced on a Backtrader timer.
 
     The machinery shared by :class:`MomentumRotation` and
-    :class:`strategies.rotation.SectorRotation`; a subclass defines
+    :class:`btlstm.strategies.rotation.SectorRotation`; a subclass defines
     :meth:`scores` (``{data: score}`` at the current bar; NaN: not eligible).
 
     Buy Logic:
@@ -44,6 +44,11 @@ class TopKRotation(bt.Strategy):
         through :class:`btlstm.rebalance.Rebalancer` (stale orders cancelled,
         sales first); they fill at the next open.
       - weight = ``percent / 100 / len(selected)`` for each of the ``topk`` best.
+
+      - a buy the broker refuses at the open for lack of cash (``Margin``: the
+        open gapped above the close it was sized on) is resubmitted at once
+        with the same target weight, so it fills at the next open (up to
+        ``retries`` times; see :class:`btlstm.rebalance.Rebalancer`).
 
     Sell Logic:
       - every other feed gets weight 0 at the rebalance; with ``cash_filter``
@@ -61,6 +66,7 @@ class TopKRotation(bt.Strategy):
         ("cash_filter", False),  # hold cash when every sector's score is negative
         ("percent", 99.0),  # share of the portfolio invested, in percent (0, 100]
         ("benchmark", "SPY"),  # feed never traded nor ranked (the benchmark); "" for none
+        ("retries", 3),  # resubmit a buy refused for lack of cash at the open (Margin), n times
     )
 
     def __init__(self):
@@ -76,7 +82,7 @@ class TopKRotation(bt.Strategy):
             raise ValueError(
                 f"no feed to rotate among: every feed is the benchmark {p.benchmark!r}"
             )
-        self.rebalancer = Rebalancer(self)
+        self.rebalancer = Rebalancer(self, retries=p.retries)
         self.add_timer(when=bt.timer.SESSION_START, **REBALANCE[p.rebalance])
         self.due = False  # set by the timer, acted upon in next() (after the indicators)
         self.decisions = []  # one dict per rebalance: date, scores, held
@@ -150,7 +156,7 @@ class MomentumRotation(TopKRotation):
         before the feeds, given by the pipeline) lets the first rebalance of
         the test period rank on a full lookback
 
-    Buy Logic / Sell Logic: as :class:`strategies.rotation.SectorRotation`
+    Buy Logic / Sell Logic: as :class:`btlstm.strategies.rotation.SectorRotation`
     with momentum in place of the forecast (a sector without ``lookback``
     bars yet has no score and is not eligible).
     """

@@ -19,7 +19,7 @@ import pandas as pd
 import btlstm  # noqa: F401  (Backtrader compatibility patches for Python 3.10+)
 from btlstm.ashare import round_lot
 from btlstm.registry import Baseline, register_strategy
-from strategies.buyhold import BuyAndHold, EqualWeight
+from btlstm.strategies.buyhold import BuyAndHold, EqualWeight
 
 __all__ = ["RankerGated", "ARTICLE_CLAIM", "SP500_NOTE", "SURVIVORSHIP_NOTE"]
 
@@ -110,7 +110,7 @@ class RankerGated(bt.Strategy):
 
     Every bar appends ``(date, gate value, bullish)`` to ``self.gate_log``
     (``gate.csv`` in the report); ``self.trades_log`` lists every finished
-    order (as :class:`strategies.hold.HoldNDays`). ``self.signals`` is
+    order (as :class:`btlstm.strategies.hold.HoldNDays`). ``self.signals`` is
     ``{gate feed: gate line}`` when gated (the report scores the gate), else
     ``{stock: score line}``.
     """
@@ -242,6 +242,8 @@ class RankerGated(bt.Strategy):
         # day orders: a buy still alive one bar after it was placed is cancelled
         for i, order in list(self.pending.items()):
             if order.isbuy() and order.info.get("bar", t) < t:
+                why = order.info.get("blocked")  # the A-share filler's refusal, if any
+                order.addinfo(detail=f"day order not filled by the next close ({why or 'no fill'})")
                 self.cancel(order)
                 del self.pending[i]  # free the slot now; the notification comes next bar
 

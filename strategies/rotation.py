@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import btlstm  # noqa: F401  (Backtrader patches for Python 3.10+)
 from btlstm.registry import Baseline, register_strategy
-from strategies.buyhold import BuyAndHold, EqualWeight
-from strategies.momentum import MomentumRotation, TopKRotation
+from btlstm.strategies.buyhold import BuyAndHold, EqualWeight
+from btlstm.strategies.momentum import MomentumRotation, TopKRotation
 
 __all__ = ["SectorRotation", "ROTATION_COSTS"]
 
@@ -21,7 +21,7 @@ __all__ = ["SectorRotation", "ROTATION_COSTS"]
 ROTATION_COSTS = {"commission": 0.0001, "slippage": 0.0001}
 
 #: What the momentum baselines take over from the rotation as run: same schedule and k.
-_SAME = ("topk", "rebalance", "cash_filter", "percent", "benchmark")
+_SAME = ("topk", "rebalance", "cash_filter", "percent", "benchmark", "retries")
 
 
 @register_strategy(

@@ -24,9 +24,9 @@ from btlstm.analyzers import (
 from btlstm.broker import setup_broker
 from btlstm.feeds import add_panel
 from btlstm.rebalance import Rebalancer
+from btlstm.strategies.buyhold import EqualWeight
+from btlstm.strategies.hold import HoldNDays
 from btlstm.synthetic import synthetic_panel
-from strategies.buyhold import EqualWeight
-from strategies.hold import HoldNDays
 
 CASH = 1_000_000.0
 
@@ -589,7 +589,7 @@ def test_order_log_matches_the_strategy_log():
         assert got["symbol"] == "data0"
         for key in keys + ("reason",):
             assert got[key] == want[key], key
-    assert set(rows[0]) == {"symbol", "reason", *keys}
+    assert set(rows[0]) == {"symbol", "reason", "detail", *keys}
 
 
 def test_order_log_records_cancelled_orders_and_reasons():
@@ -625,6 +625,9 @@ def test_order_log_records_cancelled_orders_and_reasons():
     assert row["commission"] == 0.0
     assert row["created_date"] == cal[bar29].date()
     assert row["date"] == cal[bar29 + 4].date()  # cancelled on bar29 + 3, notified next bar
+    assert row["detail"] == f"stale: replaced by the rebalance of {cal[bar29 + 3].date()}"
+    expo = strat.analyzers.exposure.get_analysis()
+    assert (expo["n_orders"], expo["n_canceled"], expo["n_rejected"]) == (0, 1, 0)
 
 
 def test_weights_are_position_values_over_portfolio_value():
@@ -692,6 +695,9 @@ def test_summary_row_keys_and_values():
             "turnover",
             "n_trades",
             "exposure",
+            "n_orders",
+            "n_rejected",
+            "n_canceled",
         )
     )
     v = np.asarray([CASH] + strat.values)
@@ -705,6 +711,9 @@ def test_summary_row_keys_and_values():
     closed = len(strat.closed_trades)
     assert row["n_trades"] == closed >= 3 and isinstance(row["n_trades"], int)
     assert row["exposure"] == an.exposure.get_analysis()["exposure"]
+    assert (row["n_orders"], row["n_rejected"], row["n_canceled"]) == (
+        an.exposure.get_analysis()["n_orders"], 0, 0)  # fmt: skip
+    assert row["n_orders"] == 2 * closed + (strat.position.size != 0)
 
 
 def test_summary_row_errors():

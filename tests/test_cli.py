@@ -34,6 +34,7 @@ def test_demo_is_labelled_synthetic(tmp_path, capsys):
         assert (out / f).stat().st_size > 0, f
     r = json.loads((out / "report.json").read_text())
     assert r["synthetic"] is True and r["provenance"]["synthetic"] is True
+    assert r["warnings"] == []  # the demo does not warn about its own defaults
     assert "SYNTHETIC" in (out / "report.html").read_text()
     captured = capsys.readouterr()
     assert "SYNTHETIC" in captured.out and "SYNTHETIC" in captured.err
@@ -148,3 +149,56 @@ def test_walkforward_variant_runs(data_dir, tmp_path):
     r = json.loads((out / "report.json").read_text())
     assert r["period"]["start"].startswith("2008-01-02")
     assert len(r["run"]["fits"]) > 40
+
+
+# -- help and messages ----------------------------------------------------------------
+
+
+def _parsers(parser, path=("btlstm",)):
+    """Every (command path, parser) of the CLI."""
+    import argparse
+
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _parsers(sub, path + (name,))
+
+
+def test_every_flag_of_every_command_has_help_without_markup():
+    import argparse
+    import re
+
+    markup = re.compile(r"``|:(mod|class|func|meth|data|attr):`")
+    seen = 0
+    for path, parser in _parsers(build_parser()):
+        for action in parser._actions:
+            if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
+                continue
+            where = f"{' '.join(path)} {'/'.join(action.option_strings) or action.dest}"
+            assert action.help and action.help.strip(), f"{where}: no help"
+            assert not markup.search(action.help), f"{where}: markup in {action.help!r}"
+            seen += 1
+        assert not markup.search(parser.description or ""), path
+    assert seen > 150
+
+
+def test_run_help_lists_only_the_learners_a_run_can_use(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "hold", "--help"])
+    text = capsys.readouterr().out
+    assert "--lstm-units" in text and "--alpha" in text  # the LSTM and the ridge learner
+    for flag in ("--n-estimators", "--num-leaves", "LightGBM", "(ranker learner)"):
+        assert flag not in text, flag
+
+
+def test_misspelt_strategy_suggests_the_closest(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["run", "hodl"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (
+        "btlstm: error: argument STRATEGY: invalid choice: 'hodl'; did you mean 'hold'? "
+        "(choose from 'hold', 'ranker', 'rotation'); a strategy of your own module runs "
+        "with --plugin MODULE (or [strategy] module in --config)"
+    )

@@ -24,8 +24,8 @@ import btlstm  # noqa: F401  (compat patches first)
 from btlstm.ashare import setup_ashare_broker
 from btlstm.broker import PanelBroker, setup_broker
 from btlstm.feeds import PandasFeed, add_panel, make_feed
+from btlstm.strategies.ranker import RankerGated
 from btlstm.synthetic import synthetic_ohlcv
-from strategies.ranker import RankerGated
 
 LINES = ("open", "high", "low", "close", "volume", "openinterest", "amount")
 

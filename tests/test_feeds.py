@@ -19,8 +19,8 @@ from btlstm.feeds import (
     feed_class,
     make_feed,
 )
+from btlstm.strategies import BuyAndHold, EqualWeight
 from btlstm.synthetic import synthetic_ohlcv, synthetic_panel
-from strategies import BuyAndHold, EqualWeight
 
 
 class Recorder(bt.Strategy):

@@ -9,7 +9,7 @@ import pytest
 
 import btlstm  # noqa: F401  (compat patches first)
 from btlstm.broker import INDEX_COSTS, setup_broker
-from strategies.hold import HoldNDays
+from btlstm.strategies.hold import HoldNDays
 
 N = 40
 CASH = 1_000_000.0

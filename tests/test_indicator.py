@@ -268,3 +268,44 @@ def test_pool_history_and_errors():
         _run_pool(test, dict(config=cfg, history={"NOPE": hist["SYNA"]}))
     with pytest.raises(ValueError, match="needs config"):
         PredictionPool()
+
+
+@pytest.mark.parametrize("runonce", [True, False], ids=["once", "next"])
+def test_too_short_feed_warns_naming_min_train(data_dir, runonce):
+    """The issue's case: Backtrader's own 2006-day-001.txt (255 bars), walk-forward with
+    the default min_train=250: no model can ever be fitted. The indicator says so, naming
+    min_train and the bars, before any training, in both run modes."""
+    from btlstm.indicators import TooFewBarsWarning
+
+    feed = bt.feeds.BacktraderCSVData(dataname=str(data_dir / "backtrader_datas/2006-day-001.txt"))
+    config = WalkForwardConfig(mode="walkforward", retrain_every=21)  # as the issue ran it
+    with pytest.warns(TooFewBarsWarning) as caught:
+        vals = _run(None, dict(config=config), feed=feed, runonce=runonce)
+    mine = [w for w in caught if issubclass(w.category, TooFewBarsWarning)]
+    assert len(mine) == 1
+    msg = str(mine[0].message)
+    assert "min_train=250" in msg and "255 bars" in msg and "at most 221" in msg, msg
+    assert len(vals) == 255 and np.isnan(vals).all()  # what the warning announces
+
+
+@pytest.mark.parametrize("runonce", [True, False], ids=["once", "next"])
+def test_long_enough_feed_does_not_warn(runonce):
+    import warnings
+
+    from btlstm.indicators import TooFewBarsWarning
+
+    frame = synthetic_ohlcv(n=200, seed=3)
+    config = dict(lookback=10, min_train=100, retrain_every=50, learner="ridge")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TooFewBarsWarning)
+        vals = _run(frame, dict(config=config), runonce=runonce)
+    assert np.isfinite(vals).sum() > 50
+    # one bar of min_train more than the data allows: warned
+    config["min_train"] = 200 - 10 + 1 - 5 + 1
+    with pytest.warns(TooFewBarsWarning, match="min_train=187"):
+        vals = _run(frame, dict(config=config), runonce=runonce)
+    assert np.isnan(vals).all()
+    # the pipeline checks the samples itself, with the names the user typed: warn=False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TooFewBarsWarning)
+        _run(frame, dict(config=config, warn=False), runonce=runonce)

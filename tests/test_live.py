@@ -274,7 +274,7 @@ def test_live_predictor_in_a_backtest_and_with_a_ready_model(tmp_path):
     def lines(feed, predictor, **kw):
         cerebro = bt.Cerebro(stdstats=False)
         cerebro.adddata(feed)
-        from strategies.hold import HoldNDays
+        from btlstm.strategies.hold import HoldNDays
 
         cerebro.addstrategy(HoldNDays, predictor=predictor, predictor_kwargs=kw)
         s = cerebro.run()[0]
@@ -514,7 +514,7 @@ def test_paper_predictions_do_not_see_the_future(tmp_path):
         cfg = dict(RIDGE, test_start=str(test.index[0].date()))
         cerebro = bt.Cerebro(stdstats=False)
         cerebro.adddata(ReplayFeed(dataname=test, name="X"))
-        from strategies.hold import HoldNDays
+        from btlstm.strategies.hold import HoldNDays
 
         cerebro.addstrategy(HoldNDays, predictor=LiveLSTMPredictor,
                             predictor_kwargs=dict(config=cfg, history=hist, session=session))  # fmt: skip
@@ -549,7 +549,7 @@ def test_background_fits_on_ray(tmp_path):
     session = LiveSession(fitter="ray", wait=False, cache_dir=tmp_path / "models")
     cerebro = bt.Cerebro(stdstats=False)
     cerebro.adddata(ReplayFeed(dataname=test, name="X", clock=ReplayClock(bar_seconds=0.02)))
-    from strategies.hold import HoldNDays
+    from btlstm.strategies.hold import HoldNDays
 
     cerebro.addstrategy(HoldNDays, predictor=LiveLSTMPredictor,
                         predictor_kwargs=dict(config=cfg, history=hist, session=session))  # fmt: skip

@@ -13,7 +13,7 @@ from btlstm import pipeline, registry
 from btlstm.cli import build_parser, main, settings_from_args
 from btlstm.registry import Baseline, register_strategy
 from btlstm.settings import Settings, SettingsError
-from strategies.buyhold import BuyAndHold
+from btlstm.strategies.buyhold import BuyAndHold
 
 TINY = ["--epochs", "1", "--lstm-units", "4", "--dense-units", "4", "--quiet"]
 SYN = [
@@ -39,6 +39,9 @@ ROW_KEYS = {
     "turnover",
     "n_trades",
     "exposure",
+    "n_orders",
+    "n_rejected",
+    "n_canceled",
 }
 
 
@@ -268,7 +271,7 @@ def test_registry_derives_params_and_help(tiny_registered):
     assert plan.params == {"size_pct": 50.0, "min_gap": 1}
     assert plan.param_help["size_pct"] == "percent of the portfolio when long"
     hold = registry.get("hold")
-    from strategies.hold import HoldNDays
+    from btlstm.strategies.hold import HoldNDays
 
     assert hold.strategy is HoldNDays and hold.params == {
         "hold": 5,

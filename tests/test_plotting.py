@@ -21,7 +21,7 @@ SCRIPT = textwrap.dedent(
     from btlstm.feeds import make_feed
     from btlstm.plotting import plot_cerebro
     from btlstm.synthetic import synthetic_ohlcv
-    from strategies import BuyAndHold
+    from btlstm.strategies import BuyAndHold
 
     out, numfigs = sys.argv[1], int(sys.argv[2])
     cerebro = bt.Cerebro()

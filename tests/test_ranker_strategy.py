@@ -12,8 +12,8 @@ import pytest
 from btlstm.analyzers import add_standard_analyzers
 from btlstm.broker import setup_broker
 from btlstm.feeds import add_panel, make_feed
-from strategies.buyhold import EqualWeight
-from strategies.ranker import RankerGated
+from btlstm.strategies.buyhold import EqualWeight
+from btlstm.strategies.ranker import RankerGated
 
 SYMS = ["sh.600000", "sh.600001", "sh.600002", "sh.600003"]
 A, B, C, D = SYMS
@@ -162,6 +162,7 @@ def test_a_buy_blocked_at_limit_up_is_cancelled_after_one_bar():
         panel_frames(prices=prices, scores=SCORES),
         gate_frame([-1, 1] + [-1] * (n - 2)),
         market="ashare",
+        analyzers=True,
         **PARAMS,
     )
     got = [(r["created_bar"], r["bar"], r["symbol"], r["side"], r["status"], r["blocked"])
@@ -171,6 +172,9 @@ def test_a_buy_blocked_at_limit_up_is_cancelled_after_one_bar():
         (1, 2, B, "buy", "Completed", None),
         (1, 3, A, "buy", "Canceled", "limit-up"),
     ]
+    # trades.csv says why: the orders analyzer's detail column
+    logged = [r for r in strat.analyzers.orders.get_analysis()["orders"] if r["symbol"] == A]
+    assert logged[0]["detail"] == "day order not filled by the next close (limit-up)"
     assert all(r["symbol"] != A or r["side"] != "buy" or r["status"] != "Completed"
                for r in strat.trades_log)  # fmt: skip
     sizes = [r["size"] for r in strat.trades_log if r["status"] == "Completed"]
@@ -282,7 +286,7 @@ def plumbing():
     trivial 20-bar momentum scorer (no TensorFlow, no LightGBM)."""
     from btlstm import registry
     from btlstm.registry import Baseline, register_scorer, register_strategy
-    from strategies.buyhold import BuyAndHold
+    from btlstm.strategies.buyhold import BuyAndHold
 
     @register_scorer("test-momentum")
     def momentum(settings, panel, cache_dir=None, progress=None):

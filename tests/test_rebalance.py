@@ -11,8 +11,8 @@ import pytest
 import btlstm  # noqa: F401  (compat patches first)
 from btlstm.feeds import TradableFiller, add_panel
 from btlstm.rebalance import Rebalancer, equal_weights, is_tradable
+from btlstm.strategies import BuyAndHold, EqualWeight
 from btlstm.synthetic import synthetic_ohlcv
-from strategies import BuyAndHold, EqualWeight
 
 CASH = 100_000.0
 
@@ -30,10 +30,10 @@ def two_symbols(n=30, hole=(), late=0):
 class Scripted(bt.Strategy):
     """Calls ``Rebalancer.rebalance`` with ``plan[bar]`` ({symbol: weight}) on the given bars."""
 
-    params = (("plan", None), ("filler_check", True))
+    params = (("plan", None), ("filler_check", True), ("retries", 3))
 
     def __init__(self):
-        self.rebalancer = Rebalancer(self)
+        self.rebalancer = Rebalancer(self, retries=self.p.retries)
         self.placed = {}  # bar -> [(symbol, side)]
         self.finished = []  # (bar, symbol, status, side, ref)
         self.pending_after = {}  # bar -> set of pending refs after rebalance
@@ -282,3 +282,59 @@ def test_buy_and_hold_waits_for_a_tradable_bar_and_names_a_bad_feed():
     assert strat.bought
     with pytest.raises(ValueError, match=r"data_name: no feed named 'C' \(feeds: \['A', 'B'\]\)"):
         run(panel, strategy=BuyAndHold, data_name="C")
+
+
+# -- close-to-open sizing: a buy refused for cash (Margin) is resubmitted -----------------
+
+
+def _gap_frame(gaps: dict, n: int = 14) -> pd.DataFrame:
+    """Closes of 100 every bar; the open of bar i is 100 * (1 + gaps[i])."""
+    idx = pd.bdate_range("2024-01-01", periods=n)
+    opens = np.array([100.0 * (1.0 + gaps.get(i, 0.0)) for i in range(n)])
+    close = np.full(n, 100.0)
+    return pd.DataFrame(
+        {"open": opens, "high": np.maximum(opens, close), "low": np.minimum(opens, close),
+         "close": close, "volume": 1e6, "amount": 1e8},
+        index=idx,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("retries", [3, 0])
+def test_margin_refused_buy_is_filled_at_the_next_open(retries):
+    """Sized at bar 5's close (99% of 100,000 at 100 = 990 shares), the buy meets a 5%
+    gap at bar 6's open (990 x 105 > cash): Backtrader refuses it (Margin). The
+    rebalancer resubmits it at bar 6's close, capped at 98% of the cash (980 shares),
+    and it fills at bar 7's open. Without resubmission (retries=0) the target stays
+    unfilled: all cash until the next rebalance."""
+    panel = {"A": _gap_frame({6: 0.05})}
+    strat, _ = run(panel, plan={5: {"A": 0.99}}, retries=retries)
+    broker = strat.broker
+    pos = broker.getposition(strat.getdatabyname("A"))
+    assert (6, "A", "Margin", "buy") in strat.finished
+    if retries:
+        assert (7, "A", "Completed", "buy") in strat.finished
+        assert pos.size == 980 and pos.price == 100.0  # 0.98 * 100,000 / close 100, filled at 100
+        assert broker.getcash() == pytest.approx(CASH - 980 * 100.0)
+        assert [a for _, _, a in strat.rebalancer.retried] == [1]
+    else:
+        assert pos.size == 0 and broker.getcash() == CASH
+        assert strat.rebalancer.retried == []
+
+
+def test_resubmission_stops_after_retries_and_at_the_next_rebalance():
+    """Gaps on bars 6, 7, 8 refuse the first buy and two resubmissions; the third
+    (retries=3) fills at bar 9. A new rebalance resets the count and replaces the target."""
+    panel = {"A": _gap_frame({6: 0.05, 7: 0.05, 8: 0.05}), "B": _gap_frame({})}
+    strat, _ = run(panel, plan={5: {"A": 0.99}, 11: {"A": 0.0, "B": 0.99}}, retries=3)
+    fin = [(bar, sym, status) for bar, sym, status, _ in strat.finished]
+    assert fin[:4] == [(6, "A", "Margin"), (7, "A", "Margin"), (8, "A", "Margin"),
+                       (9, "A", "Completed")]  # fmt: skip
+    assert [a for _, _, a in strat.rebalancer.retried] == [1, 2, 3]
+    assert fin[4:] == [(12, "A", "Completed"), (12, "B", "Completed")]  # sell first, then buy
+    assert strat.broker.getposition(strat.getdatabyname("A")).size == 0
+    assert strat.broker.getposition(strat.getdatabyname("B")).size == 990
+    # one more gap than retries: the target is left unfilled, and reported as Margin
+    panel = {"A": _gap_frame({6: 0.05, 7: 0.05, 8: 0.05})}
+    strat, _ = run(panel, plan={5: {"A": 0.99}}, retries=2)
+    assert [s for _, _, s, _ in strat.finished] == ["Margin"] * 3
+    assert strat.broker.getposition(strat.getdatabyname("A")).size == 0

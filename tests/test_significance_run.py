@@ -19,9 +19,9 @@ from btlstm.indicators import LSTMPredictor
 from btlstm.pipeline import run_backtest
 from btlstm.report import format_table, load_report
 from btlstm.settings import Settings
+from btlstm.strategies.buyhold import BuyAndHold
+from btlstm.strategies.hold import HoldNDays
 from btlstm.synthetic import synthetic_ohlcv
-from strategies.buyhold import BuyAndHold
-from strategies.hold import HoldNDays
 
 SYN = {"n": 1400, "start": "2010-01-04", "signal": 0.3, "seed": 0}
 MODEL = {
@@ -257,8 +257,8 @@ def test_precomputed_lines_trade_like_the_same_values_as_feed_columns(runonce):
     decide exactly as with the same values as a feed column, batched or bar by bar."""
     from btlstm.feeds import add_panel
     from btlstm.indicators import PrecomputedPool, PrecomputedPrediction
+    from btlstm.strategies.rotation import SectorRotation
     from btlstm.synthetic import synthetic_sectors
-    from strategies.rotation import SectorRotation
 
     panel = {k[4:]: f for k, f in synthetic_sectors(n=160, seed=1, start="2015-01-02").items()}
     rng = np.random.default_rng(0)

@@ -339,13 +339,15 @@ def test_model_cache_detects_a_swapped_in_model(frame, tmp_path, caplog):
     cfg = _cfg("ridge")
     a = WalkForward(cfg, cache_dir=tmp_path)
     pa = a.predict(frame)
-    files = sorted(tmp_path.glob("wf-*.npz"))
+    # in fit order, by the fit number each manifest records (file names are hashes)
+    files = sorted(tmp_path.glob("wf-*.npz"), key=lambda f: read_manifest(f)["fit"])
     assert len(files) == len(a.fits) >= 2
+    assert [read_manifest(f)["date"] for f in files] == [r.date for r in a.fits]
     assert all(read_manifest(f)["file"] == f.name for f in files)
     # a model of other settings: a valid file of the same shape, other coefficients
     other = tmp_path / "other"
     WalkForward(_cfg("ridge", model={"alpha": 50.0}), cache_dir=other).predict(frame)
-    donor = sorted(other.glob("wf-*.npz"))[-1]
+    donor = max(other.glob("wf-*.npz"), key=lambda f: read_manifest(f)["fit"])
     shutil.copyfile(donor, files[-1])  # the swap: a valid model under this key
     b = WalkForward(cfg, cache_dir=tmp_path)
     with caplog.at_level("WARNING", logger="btlstm.walkforward"):
@@ -369,3 +371,33 @@ def test_model_cache_detects_a_swapped_in_model(frame, tmp_path, caplog):
         np.testing.assert_allclose(d.predict(frame), pa, atol=1e-9, equal_nan=True)
     assert "manifest field 'file'" in caplog.text and "no manifest" in caplog.text
     assert sum(not r.cached for r in d.fits) == 2
+
+
+def test_cache_keys_do_not_depend_on_the_datetime_resolution(frame, tmp_path):
+    """pandas 3 builds datetime64[us] indexes where pandas 2 built [ns]: the same bars at
+    either resolution give the same cache keys, so a cache survives a pandas upgrade."""
+    from btlstm.schedule import Schedule
+
+    cfg = _cfg("ridge")
+    ns, us = frame.copy(), frame.copy()
+    ns.index, us.index = frame.index.as_unit("ns"), frame.index.as_unit("us")
+    assert ns.index.dtype != us.index.dtype and ns.index.equals(us.index)
+    a = WalkForward(cfg, cache_dir=tmp_path)
+    a.predict(ns)
+    assert not any(r.cached for r in a.fits)
+    b = WalkForward(cfg, cache_dir=tmp_path)
+    b.predict(us)
+    assert len(b.fits) == len(a.fits) >= 2 and all(r.cached for r in b.fits)
+    # the key function itself, handed the same dates at both resolutions
+    sched = Schedule(cfg)
+    values = [np.arange(len(frame), dtype=float)]
+    T = frame.index[200]
+    keys = set()
+    for unit in ("ns", "us", "s"):
+        sym = sched.index("X", frame.index.as_unit(unit))
+        sym.dates = frame.index.as_unit(unit).values  # as a caller might build it
+        keys.add(Schedule.cache_key({"a": 1}, [sym], values, T.as_unit(unit), 0))
+    assert len(keys) == 1
+    # and the key still changes with the dates
+    later = sched.index("X", frame.index + pd.Timedelta(days=1))
+    assert Schedule.cache_key({"a": 1}, [later], values, T, 0) not in keys

@@ -137,7 +137,7 @@ def test_download_exception_becomes_data_error(tmp_path):
         fetch_yahoo("SPY", data_dir=tmp_path, download=boom)
 
 
-@pytest.mark.parametrize("damage", ["truncate", "garbage", "edit", "no_manifest"])
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "edit"])
 def test_corrupt_cache_is_detected_and_rebuilt(tmp_path, fake, damage, caplog):
     good = fetch_yahoo("XLK", data_dir=tmp_path, download=fake)["XLK"]
     path = tmp_path / "yahoo" / "XLK.csv"
@@ -147,11 +147,9 @@ def test_corrupt_cache_is_detected_and_rebuilt(tmp_path, fake, damage, caplog):
         assert len(read_yahoo_csv(path)) < len(good)
     elif damage == "garbage":
         path.write_bytes(b"\x00\xff garbage \x13" * 50)
-    elif damage == "edit":  # same size, one digit changed
+    else:  # "edit": same size, one digit changed
         i = text.index("\n2010-01-04,") + 13
         path.write_text(text[:i] + ("1" if text[i] != "1" else "2") + text[i + 1 :])
-    else:
-        manifest_path(path).unlink()
     with caplog.at_level(logging.WARNING, logger="btlstm.data"):
         again = fetch_yahoo("XLK", data_dir=tmp_path, download=fake)["XLK"]
     assert len(fake.calls) == 2  # downloaded again, the damaged file was not used
@@ -320,3 +318,85 @@ def test_fetch_csi300_as_yahoo_alternative(tmp_path, data_dir):
     assert seen == [["000300.SS"]] and list(got) == ["000300.SS"]
     assert (tmp_path / "yahoo" / "000300.SS.csv").is_file()
     assert load("yahoo:000300.SS", data_dir=tmp_path).attrs["symbol"] == "000300.SS"
+
+
+# -- files btlstm did not write, and third-party chatter ------------------------------------
+
+
+def _tree(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("refresh", [False, True])
+def test_files_btlstm_did_not_write_are_never_replaced(tmp_path, data_dir, fake, refresh):
+    """A file without a btlstm manifest (the reference data, a copy, a file whose manifest
+    was removed) is not fetch's to replace: refused before any download, named, unchanged."""
+    fetch_yahoo("XLK", data_dir=tmp_path, download=fake)
+    path = tmp_path / "yahoo" / "XLK.csv"
+    manifest_path(path).unlink()
+    before = _tree(tmp_path)
+    with pytest.raises(DataError) as info:
+        fetch_yahoo("XLK", data_dir=tmp_path, download=fake, refresh=refresh)
+    msg = str(info.value)
+    assert "1 file(s) that btlstm fetch did not write (XLK.csv" in msg and "corrupt" not in msg
+    assert "--data-dir" in msg
+    assert len(fake.calls) == 1  # no second download
+    assert _tree(tmp_path) == before
+    assert len(load("yahoo:XLK", data_dir=tmp_path)) == 6731  # and it loads as it is
+
+
+def test_fetch_offline_in_the_reference_folder_is_short_and_changes_nothing(
+    tmp_path, data_dir, capfd
+):
+    """`btlstm fetch sector_etfs` where the reference files are (a copy of them): exit 2,
+    at most 3 lines, no download attempted, every file byte-identical."""
+    import shutil
+
+    from btlstm.cli import main
+
+    shutil.copytree(data_dir / "spdr_sector_etfs", tmp_path / "spdr_sector_etfs")
+    before = _tree(tmp_path)
+    assert main(["fetch", "sector_etfs", "--data-dir", str(tmp_path)]) == 2
+    out, err = capfd.readouterr()
+    lines = (out + err).strip().splitlines()
+    assert 1 <= len(lines) <= 3, lines
+    assert lines[-1].startswith("btlstm: error: ") and "did not write" in lines[-1]
+    assert "corrupt" not in out + err and "download" not in lines[-1].split("To download")[0]
+    assert _tree(tmp_path) == before
+
+
+def _chatty_offline(tickers, start=None, end=None, **kw):
+    """What yfinance does offline: prints, logs, pandas warnings, an empty frame."""
+    import warnings
+
+    log = logging.getLogger("yfinance")
+    for t in tickers:
+        log.error("Failed to get ticker '%s' reason: Failed to perform, curl: (6) Could not "
+                  "resolve host: query2.finance.yahoo.com", t)  # fmt: skip
+        print(f"${t}: possibly delisted; no timezone found")
+    print(f"\n{len(tickers)} Failed downloads:")
+    warnings.warn(
+        "The inplace keyword in DataFrame.rename is deprecated", FutureWarning, stacklevel=2
+    )
+    warnings.warn("inplace in DataFrame.sort_index is deprecated", FutureWarning, stacklevel=2)
+    return pd.DataFrame()
+
+
+def test_fetch_offline_summarises_third_party_chatter_in_one_line(tmp_path, capfd, monkeypatch):
+    from btlstm.cli import main
+    from btlstm.data import yahoo
+
+    monkeypatch.setattr(yahoo, "_yf_download", _chatty_offline)
+    assert main(["fetch", "sector_etfs", "--data-dir", str(tmp_path)]) == 2
+    out, err = capfd.readouterr()
+    lines = (out + err).strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("btlstm: error: ") and "Yahoo returned no data for XLB" in lines[0]
+    assert ("yfinance: 21 line(s) of output and 2 FutureWarning hidden; network: could not "
+            "resolve host query2.finance.yahoo.com") in lines[0]  # fmt: skip
+    assert list(tmp_path.rglob("*")) == []  # nothing written
+    # --verbose lets it through (pytest itself keeps the log records)
+    with pytest.warns(FutureWarning, match="inplace"):
+        assert main(["fetch", "spy", "--data-dir", str(tmp_path), "--verbose"]) == 2
+    out, err = capfd.readouterr()
+    assert "$SPY: possibly delisted" in out and "hidden" not in err

@@ -8,21 +8,32 @@ downloads IS a data directory: ``fetch_dataset("sector_etfs")`` writes into
 
 Cache rules:
 
-- a cached file is used (no download) unless ``refresh=True`` or the request
-  (start/end) differs from the one recorded in its manifest;
-- a cached file that fails its manifest check (sha256/size), cannot be parsed
-  or fails validation is logged and downloaded again -- never used; if that
-  download fails, the old file stays untouched and the error says so;
+- btlstm replaces only its own files: those with a ``<file>.manifest.json``
+  beside them (written by a previous fetch). A file without one (the
+  reference data, a file you copied in) is never downloaded over nor called
+  corrupt: the fetch is refused before any download, naming the files, and
+  they load as they are;
+- one of btlstm's own files is used (no download) unless ``refresh=True`` or
+  the request (start/end) differs from the one recorded in its manifest;
+- one of btlstm's own files that fails its manifest check (sha256/size),
+  cannot be parsed or fails validation is logged and downloaded again -- never
+  used; if that download fails, the old file stays untouched and the error says so;
 - files are written atomically (:mod:`btlstm.data.cache`).
 
-yfinance returns an EMPTY frame, without raising, when it cannot reach Yahoo;
-that becomes a :class:`~btlstm.data.validate.DataError` naming the tickers and
-the likely causes.
+yfinance returns an EMPTY frame, without raising, when it cannot reach Yahoo,
+and prints a few lines per ticker and pandas warnings while doing so. That
+output is captured (``verbose=False``) and summarised in the one-line
+:class:`~btlstm.data.validate.DataError` naming the tickers and the cause.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
+import re
+import warnings
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -34,7 +45,7 @@ from btlstm.data.readers import YAHOO_FIELDS as _FIELDS
 from btlstm.data.readers import read_yahoo_csv
 from btlstm.data.validate import CANONICAL_COLUMNS, DataError, validate_frame
 
-__all__ = ["fetch_yahoo", "fetch_dataset", "frames_from_download"]
+__all__ = ["fetch_yahoo", "fetch_dataset", "frames_from_download", "quiet", "Chatter"]
 
 logger = logging.getLogger("btlstm.data")
 
@@ -69,6 +80,113 @@ def _why_empty(tickers, start, end) -> str:
         "connection (yfinance returns an empty frame offline instead of raising), a "
         "ticker Yahoo does not know, or an empty date range. Without internet use "
         "BTLSTM_DATA/--data-dir with existing files, or `btlstm demo`."
+    )
+
+
+#: Loggers of the download stack whose records are captured with its prints.
+_CHATTY = ("yfinance", "curl_cffi", "urllib3", "peewee")
+_NETWORK = re.compile(
+    r"Could not resolve host:?\s*([\w.-]+)|(DNSError|ConnectionError|ConnectTimeout|"
+    r"timed out|Failed to establish a new connection|SSLError)",
+    re.IGNORECASE,
+)
+
+
+class Chatter:
+    """What the download stack printed, logged and warned while it ran (see :func:`quiet`).
+
+    Attributes:
+        lines: non-empty output lines (prints and log records).
+        warnings: the ``warnings.WarningMessage`` records.
+    """
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self.warnings: list = []
+
+    def cause(self) -> str | None:
+        """A network failure named in the output (``"could not resolve host X"``), or None."""
+        found = [m for m in map(_NETWORK.search, self.lines) if m]
+        for m in found:  # the most telling first: the host that could not be resolved
+            if m.group(1):
+                return f"could not resolve host {m.group(1)}"
+        return found[0].group(2) if found else None
+
+    def summary(self) -> str:
+        """One sentence: how much was said, the network cause if any; "" when silent."""
+        if not self.lines and not self.warnings:
+            return ""
+        said = []
+        if self.lines:
+            said.append(f"{len(self.lines)} line(s) of output")
+        if self.warnings:
+            kinds = Counter(w.category.__name__ for w in self.warnings)
+            said.append(", ".join(f"{n} {k}" for k, n in kinds.items()))
+        cause = self.cause()
+        why = f"; network: {cause} (no internet connection?)" if cause else ""
+        return f"yfinance: {' and '.join(said)} hidden{why}; --verbose shows them"
+
+
+@contextlib.contextmanager
+def quiet(enabled: bool = True):
+    """Capture third-party output (prints, the download stack's log records, warnings)
+    into a :class:`Chatter` instead of the terminal.
+
+    Example:
+        >>> with quiet() as chatter:
+        ...     print("Failed to get ticker 'XLK' reason: curl: (6) Could not resolve host: q.example")
+        >>> chatter.summary()
+        'yfinance: 1 line(s) of output hidden; network: could not resolve host q.example \
+(no internet connection?); --verbose shows them'
+    """
+    chatter = Chatter()
+    if not enabled:
+        yield chatter
+        return
+    buf = io.StringIO()
+    handler = logging.StreamHandler(buf)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    saved = []
+    for name in _CHATTY:
+        lg = logging.getLogger(name)
+        saved.append((lg, lg.handlers[:], lg.propagate))
+        lg.handlers, lg.propagate = [handler], False
+    try:
+        with (
+            warnings.catch_warnings(record=True) as caught,
+            contextlib.redirect_stdout(buf),
+            contextlib.redirect_stderr(buf),
+        ):
+            warnings.simplefilter("always")
+            try:
+                yield chatter
+            finally:
+                chatter.warnings = list(caught)
+    finally:
+        for lg, handlers, propagate in saved:
+            lg.handlers, lg.propagate = handlers, propagate
+        chatter.lines = [x.strip() for x in buf.getvalue().splitlines() if x.strip()]
+        for line in chatter.lines:
+            logger.debug("yfinance: %s", line)
+
+
+def _foreign(target: Path, names) -> list[Path]:
+    """The requested files that exist without a btlstm manifest: not btlstm's to replace."""
+    out = []
+    for t in names:
+        path = target / yahoo_filename(t)
+        if path.exists() and read_manifest(path) is None:
+            out.append(path)
+    return out
+
+
+def _refuse_foreign(target: Path, foreign: list[Path], dataset: str | None) -> DataError:
+    shown = ", ".join(p.name for p in foreign[:4]) + (", ..." if len(foreign) > 4 else "")
+    look = f"`btlstm data summary {dataset}`" if dataset else "`btlstm.data.load`"
+    return DataError(
+        f"{target} holds {len(foreign)} file(s) that btlstm fetch did not write ({shown}: "
+        f"no .manifest.json beside them). fetch never replaces them; they load as they are "
+        f"({look}). To download fresh copies, fetch into another folder: --data-dir DIR"
     )
 
 
@@ -179,6 +297,8 @@ def fetch_yahoo(
     folder: str = "yahoo",
     refresh: bool = False,
     download=None,
+    verbose: bool = False,
+    dataset: str | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Download daily bars from Yahoo Finance into the data directory (cached).
 
@@ -189,20 +309,24 @@ def fetch_yahoo(
         data_dir: the data directory (default: :func:`btlstm.data.catalog.data_dir`,
             created if missing).
         folder: sub-folder to write ``<TICKER>.csv`` into.
-        refresh: download even when a valid cached file exists.
+        refresh: download even when a valid cached file (of btlstm's own) exists.
         download: a function with ``yfinance.download``'s signature (tests pass
             a fake); default ``yfinance.download`` with ``auto_adjust=False``,
             ``progress=False``.
+        verbose: let the download stack print its own messages and warnings
+            (default: captured, summarised in an error message, logged at DEBUG).
+        dataset: the catalogue name being fetched (for messages).
 
     Returns:
         ``{ticker: canonical frame}`` read back from the written (or cached)
         files, with ``adj_close``.
 
     Raises:
-        DataError: empty download (naming the tickers and likely causes), a
-            ticker missing from the result (the others are still saved), bad
-            downloaded data, or a failed write; a previously cached file is then
-            left untouched and the message says so.
+        DataError: a requested file exists that btlstm did not write (before any
+            download; nothing is changed), empty download (naming the tickers and
+            the cause), a ticker missing from the result (the others are still
+            saved), bad downloaded data, or a failed write; a previously cached
+            file is then left untouched and the message says so.
 
     Example (needs internet, so not run as a doctest)::
 
@@ -216,6 +340,9 @@ def fetch_yahoo(
         "start": None if start is None else str(start),
         "end": None if end is None else str(end),
     }
+    foreign = _foreign(target, names)
+    if foreign:
+        raise _refuse_foreign(target, foreign, dataset)
     out: dict[str, pd.DataFrame] = {}
     todo: list[str] = []
     corrupt: dict[str, str] = {}
@@ -247,7 +374,7 @@ def fetch_yahoo(
         for t in ts:
             p = target / yahoo_filename(t)
             if t in corrupt:
-                notes.append(f"{p} (corrupt: {corrupt[t]}; not used)")
+                notes.append(f"{p} (changed since btlstm wrote it: {corrupt[t]}; not used)")
             elif p.exists():
                 notes.append(str(p))
         return f" Existing file(s) left untouched: {'; '.join(notes)}." if notes else ""
@@ -257,18 +384,24 @@ def fetch_yahoo(
     if start is None and end is None:
         kw["period"] = "max"
     try:
-        raw = fn(list(todo), start=start, end=end, **kw)
+        with quiet(enabled=not verbose) as chatter:
+            raw = fn(list(todo), start=start, end=end, **kw)
     except DataError:
         raise
     except Exception as e:  # network stacks raise many types; keep the cause
+        said = chatter.summary()
         raise DataError(
-            f"download of {', '.join(todo)} failed ({type(e).__name__}: {e}).{kept(todo)}",
+            f"download of {', '.join(todo)} failed ({type(e).__name__}: {e}).{kept(todo)}"
+            + (f" ({said})" if said else ""),
             f"yahoo:{','.join(todo)}",
         ) from e
     try:
         got = frames_from_download(raw, todo, start, end)
     except DataError as e:
-        raise DataError(e.problem + kept(todo), e.source, e.column, e.row) from e
+        said = chatter.summary()
+        raise DataError(
+            e.problem + kept(todo) + (f" ({said})" if said else ""), e.source, e.column, e.row
+        ) from e
     written = []
     for t in todo:
         if t not in got:
@@ -282,7 +415,7 @@ def fetch_yahoo(
             ) from e
         written.append(t)
         if t in corrupt:
-            logger.warning("%s: corrupt cached file replaced by a fresh download", path)
+            logger.warning("%s: changed cached file replaced by a fresh download", path)
         out[t] = read_yahoo_csv(path, symbol=t)
     missing = [t for t in todo if t not in got]
     if missing:
@@ -302,6 +435,7 @@ def fetch_dataset(
     download=None,
     start=None,
     end=None,
+    verbose: bool = False,
 ) -> dict[str, pd.DataFrame]:
     """Fetch a catalogue dataset that has Yahoo tickers into its own folder.
 
@@ -317,6 +451,7 @@ def fetch_dataset(
         download: injected download function (see :func:`fetch_yahoo`).
         start: first date (default: all history).
         end: end date (exclusive, as yfinance).
+        verbose: show the download stack's own output (see :func:`fetch_yahoo`).
 
     Returns:
         ``{ticker: canonical frame}``.
@@ -339,4 +474,6 @@ def fetch_dataset(
         folder=d.yahoo_folder,
         refresh=refresh,
         download=download,
+        verbose=verbose,
+        dataset=name,
     )

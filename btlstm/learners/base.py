@@ -64,6 +64,9 @@ class Learner(ABC):
     """
 
     name: ClassVar[str] = ""
+    #: what one sample is: ``"windows"`` (a feed's bars, the predictors' learners) or
+    #: ``"rows"`` (cross-sectional feature rows of a panel, a scorer's learner)
+    input: ClassVar[str] = "windows"
     Settings: ClassVar[type] = object
     suffix: ClassVar[str] = ".bin"
 

@@ -174,6 +174,7 @@ class StockRanker(Learner):
     name = "ranker"
     Settings = RankerConfig
     suffix = ".txt"
+    input = "rows"
 
     def __init__(self, lookback: int = 1, n_features: int = 0, settings=None, feature_names=None):
         if lookback != 1:

@@ -75,6 +75,7 @@ TABLE_COLUMNS = {
         "commission",
         "status",
         "reason",
+        "detail",
     ],
     "equity": ["date"],  # + one column per comparison row (+ the closes benchmark)
     "weights": ["date", "symbol", "weight"],
@@ -99,6 +100,12 @@ DEFINITIONS = {
     "exposure": "share of bars closing with an open position (btlstm Exposure)",
     "turnover": "total traded value (both sides) / mean portfolio value over the run",
     "n_trades": "closed trades (Backtrader TradeAnalyzer total.closed)",
+    "n_orders": "orders filled (status Completed; btlstm Exposure)",
+    "n_rejected": "orders the broker refused: Margin (not enough cash at the fill, e.g. a buy "
+    "sized at the close when the next open gaps up) or Rejected; each is a row of trades.csv "
+    "with its status and, in 'detail', why (btlstm Exposure; n_margin: the Margin part)",
+    "n_canceled": "orders cancelled (e.g. a stale rebalance order replaced by the next "
+    "rebalance) or expired; rows of trades.csv with why in 'detail' (n_expired: the Expired part)",
     "win_rate": "closed trades with net pnl > 0 / closed trades (Backtrader TradeAnalyzer)",
     "comparison": "one row per run (the strategy first, then each baseline) with the same "
     "keys, from btlstm.analyzers.summary_row; every run uses the same feeds, broker and costs",
@@ -318,6 +325,10 @@ def _strategy_section(strategy, name: str) -> dict:
         "win_rate": won / closed if closed else _NAN,
         "pnl_net": _num(_get(trades, "pnl", "net", "total")),
         "n_orders": int(_get(expo, "n_orders", default=0) or 0),
+        "n_rejected": int(_get(expo, "n_rejected", default=0) or 0),
+        "n_margin": int(_get(expo, "n_margin", default=0) or 0),
+        "n_canceled": int(_get(expo, "n_canceled", default=0) or 0),
+        "n_expired": int(_get(expo, "n_expired", default=0) or 0),
         "exposure": _num(_get(expo, "exposure")),
         "avg_gross_exposure": _num(_get(expo, "avg_gross_exposure")),
         "turnover": _num(_get(expo, "turnover")),
@@ -810,6 +821,8 @@ def add_comparison(run: RunData, strategy, name: str, benchmark: bool | None = N
             "source": f"baseline run {name!r} ({type(strategy).__name__}): real orders and costs",
             "from_closes": False,
         }
+        if isinstance(report.get("relative"), dict):  # one name for one benchmark everywhere
+            report["relative"]["benchmark"] = name
     equity = equity.merge(extra, on="date", how="outer").sort_values("date")
     closes = report["benchmark"]["name"] if report["benchmark"].get("from_closes", True) else None
     order = [c for c in equity.columns if c != closes] + ([closes] if closes in equity else [])

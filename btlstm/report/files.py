@@ -8,7 +8,9 @@ and the old one deleted. An interrupted write (an error, Ctrl-C, a kill) leaves
 the previous complete folder untouched (at worst a ``.btlstm-tmp-*`` sibling to
 delete). :func:`load_report` checks every file against the manifest and refuses
 a folder with a missing or changed file; :func:`rebuild_report` redraws the
-PNGs and ``report.html`` from ``report.json`` and the CSVs alone.
+PNGs and ``report.html`` from ``report.json`` and the CSVs alone (also when
+those derived files were deleted or changed: redrawing them is its job), and
+still refuses a missing or changed data file.
 
 Files:
 
@@ -35,6 +37,7 @@ import errno
 import hashlib
 import io
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -54,7 +57,10 @@ __all__ = [
     "write_report",
     "load_report",
     "rebuild_report",
+    "DERIVED_FILES",
 ]
+
+logger = logging.getLogger("btlstm.report")
 
 MANIFEST = "manifest.json"
 _FORMAT = "btlstm-report"
@@ -68,7 +74,7 @@ REPORT_FILES = _DATA_FILES + _PLOT_FILES + ("report.html", MANIFEST)
 
 _TEXT_COLUMNS = {  # read as text (a symbol such as "000300" or "NA" stays as written)
     "predictions": ("symbol",),
-    "trades": ("strategy", "symbol", "side", "status", "reason"),
+    "trades": ("strategy", "symbol", "side", "status", "reason", "detail"),
     "weights": ("symbol",),
     "equity": (),
     "forecasts": ("sector",),
@@ -389,7 +395,13 @@ def _read_csv(table: str, data: bytes) -> pd.DataFrame:
     return frame
 
 
-def _load(path) -> tuple[RunData, dict[str, bytes], Path]:
+#: Files drawn from the data files: rebuild_report redraws them when missing or changed.
+DERIVED_FILES = _PLOT_FILES + ("report.html",)
+
+
+def _load(path, rebuild: list | None = None) -> tuple[RunData, dict[str, bytes], Path]:
+    """Read and check a report folder. With ``rebuild`` (a list), a derived file that is
+    missing or changed is not an error: its name and state are appended to the list."""
     folder = Path(path)
     if folder.is_file() and folder.name in ("report.json", MANIFEST):
         folder = folder.parent
@@ -412,13 +424,20 @@ def _load(path) -> tuple[RunData, dict[str, bytes], Path]:
     for name, info in listed.items():
         if name in ("", ".", "..") or "/" in name or "\\" in name:
             raise ReportError(f"{where}: {MANIFEST} lists an invalid file name {name!r}")
+        derived = rebuild is not None and name in DERIVED_FILES
         try:
             data = (folder / name).read_bytes()
         except FileNotFoundError:
+            if derived:
+                rebuild.append((name, "missing"))
+                continue
             raise ReportError(
                 f"{where}: {name} is missing (listed in {MANIFEST}); the folder is incomplete"
             ) from None
         if hashlib.sha256(data).hexdigest() != (info or {}).get("sha256"):
+            if derived:
+                rebuild.append((name, "changed"))
+                continue
             raise ReportError(
                 f"{where}: {name} does not match {MANIFEST} (sha256 differs): the file was "
                 "changed or replaced after the report was written"
@@ -483,26 +502,38 @@ def _seeds_folder(path) -> Path | None:
 def rebuild_report(outdir, plots: bool | None = None) -> Path:
     """Redraw the PNGs and ``report.html`` of a report folder from its JSON and CSVs.
 
-    The folder is checked like :func:`load_report` and rewritten as one unit;
-    ``report.json`` and the CSVs are kept byte for byte. The folder of a
-    ``--seeds`` run: every report folder in it, then its ``index.html``
-    (:func:`btlstm.report.seeds.rebuild_seeds_report`).
+    The data files (``report.json``, the CSVs) are checked like :func:`load_report`
+    and kept byte for byte: a missing or changed one is refused. The derived files
+    (:data:`DERIVED_FILES`) are drawn again whether they are there, deleted or
+    changed (each deleted or changed one is logged on ``btlstm.report``), and the
+    folder is rewritten as one unit with a new ``manifest.json``.
+    The folder of a ``--seeds`` run: every report folder in it, then its
+    ``index.html`` (:func:`btlstm.report.seeds.rebuild_seeds_report`).
 
     Args:
         outdir: a report folder.
-        plots: draw the PNGs; None: as the folder had them.
+        plots: draw the PNGs; None: as the folder's manifest had them.
 
     Returns:
         The path of the new ``report.html``.
+
+    Raises:
+        ReportError: no manifest, or a data file missing or changed.
     """
     seeds = _seeds_folder(outdir)
     if seeds is not None:  # a --seeds run: every report in it, then its overview
         from btlstm.report.seeds import rebuild_seeds_report
 
         return rebuild_seeds_report(seeds)
-    run, raw, folder = _load(outdir)
+    redo: list = []
+    run, raw, folder = _load(outdir, rebuild=redo)
+    for name, state in redo:
+        logger.warning(
+            "%s: %s was %s; drawn again from report.json and the CSVs", folder, name, state
+        )
     if plots is None:
-        plots = any(name.endswith(".png") for name in raw)
+        listed = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["files"]
+        plots = any(name.endswith(".png") for name in listed)
     files = {name: raw[name] for name in _DATA_FILES if name in raw}
     files.update(
         {n: b for n, b in raw.items() if n.endswith((".csv", ".csv.gz")) and n not in files}

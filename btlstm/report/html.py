@@ -114,6 +114,59 @@ def _comparison(report: Mapping) -> str:
     return text
 
 
+def _orders(trades) -> str:
+    """Finished orders per run and status (the rows of trades.csv), and every order
+    that did not fill, with why."""
+    counts = trades.pivot_table(
+        index="strategy", columns="status", values="side", aggfunc="size", sort=False
+    ).fillna(0)
+    order = [c for c in ("Completed", "Margin", "Rejected", "Canceled", "Expired") if c in counts]
+    head = "<tr><th></th>" + "".join(f"<th>{html.escape(c)}</th>" for c in order) + "</tr>"
+    body = "".join(
+        f"<tr><td class='k'>{html.escape(str(name))}</td>"
+        + "".join(f"<td>{int(row[c])}</td>" for c in order)
+        + "</tr>"
+        for name, row in counts.iterrows()
+    )
+    text = (
+        "<h2>Orders</h2><p>Finished orders per run and status (every row of trades.csv; "
+        "the table's <i>orders filled</i> are the Completed ones).</p>"
+        f"<table>{head}{body}</table>"
+    )
+    bad = trades[trades["status"] != "Completed"]
+    if len(bad):
+        cols = [c for c in ("strategy", "created_date", "date", "symbol", "side", "status",
+                            "detail") if c in bad]  # fmt: skip
+
+        def cell(c, v):
+            wrap = "" if c in ("strategy", "detail") else " style='white-space:nowrap'"
+            return f"<td class='k'{wrap}>{html.escape(_text(v))}</td>"
+
+        rows = "".join(
+            "<tr>" + "".join(cell(c, r[c]) for c in cols) + "</tr>"
+            for _, r in bad.head(_MAX_UNFILLED).iterrows()
+        )
+        more = len(bad) - min(len(bad), _MAX_UNFILLED)
+        note = f"<p class='small'>... {more} more in trades.csv</p>" if more else ""
+        text += (
+            f"<h3>Orders that did not fill ({len(bad)})</h3><table><tr>"
+            + "".join(f"<th class='k'>{c}</th>" for c in cols)
+            + f"</tr>{rows}</table>{note}"
+        )
+    return text
+
+
+_MAX_UNFILLED = 50  # unfilled orders listed on the page (all of them are in trades.csv)
+
+
+def _text(v) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return ""
+    if hasattr(v, "date") and callable(v.date):
+        return str(v.date())
+    return str(v)
+
+
 def _img(images: Mapping[str, bytes], name: str, caption: str) -> str:
     if name not in images:
         return ""
@@ -366,9 +419,7 @@ def render_html(run, images: Mapping[str, bytes]) -> bytes:
     parts += _weights(run, images)
     trades = run.tables.get("trades")
     if trades is not None and len(trades):
-        counts = trades.groupby("strategy", sort=False).size()
-        text = ", ".join(f"{html.escape(str(k))}: {int(v)}" for k, v in counts.items())
-        parts.append(f"<h2>Orders</h2><p>Finished orders per run ({text}): see trades.csv.</p>")
+        parts.append(_orders(trades))
     parts += _live(report, images)
     for key, label in (
         ("config", "Configuration"),
