@@ -297,6 +297,12 @@ def test_backtrader_sharpe_returns_drawdown_match_daily_values(riskfree):
     dd = np.max(1.0 - v / np.maximum.accumulate(v)) * 100.0
     assert an.drawdown.get_analysis()["max"]["drawdown"] == pytest.approx(dd, rel=1e-9)
 
+    # btlstm.metrics computes the same figures from the same values
+    assert metrics.sharpe_ratio(r, riskfree=riskfree) == pytest.approx(sharpe, rel=1e-12)
+    assert metrics.max_drawdown(v) * 100.0 == pytest.approx(dd, rel=1e-12)
+    total = metrics.total_return(v)
+    assert metrics.annual_return(total, len(r)) == pytest.approx(rets["rnorm"], rel=1e-9)
+
     # our own analyzers agree with the same values
     bench = an.benchmark.get_analysis()
     assert bench["total_return"] == pytest.approx(v[-1] / CASH - 1.0, rel=1e-12)
