@@ -738,3 +738,32 @@ def test_btlstm_report_redraws_derived_files_and_refuses_data_changes(written, t
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "trades.csv does not match manifest.json" in err[0]
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_old_import_paths_name_the_same_objects():
+    """Scripts written before the report and analyzer rooms were split keep working."""
+    import importlib
+
+    from btlstm import analyzers, metrics, report, significance, summary
+    from btlstm.report import notes, schema, sections
+
+    old = importlib.import_module("btlstm.report.collect")
+    homes = {
+        "SUMMARY_KEYS": summary,
+        "DEFINITIONS": schema,
+        "TABLE_COLUMNS": schema,
+        "RunData": schema,
+        "honest_notes": notes,
+        "per_year_returns": sections,
+        "forecasts_table": sections,
+    }
+    for name in old.__all__:
+        obj = getattr(old, name)
+        assert getattr(homes.get(name, old), name) is obj, name
+        if name in report.__all__:
+            assert getattr(report, name) is obj, name
+    assert report.collect is old.collect and callable(report.collect)
+    assert analyzers.SUMMARY_KEYS is summary.SUMMARY_KEYS is report.SUMMARY_KEYS
+    assert analyzers.summary_row is summary.summary_row
+    assert {"SUMMARY_KEYS", "summary_row", "add_standard_analyzers"} <= set(analyzers.__all__)
+    assert significance.daily_returns is metrics.daily_returns
