@@ -41,10 +41,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from btlstm.report import sections
 from btlstm.report.notes import honest_notes
 from btlstm.report.schema import DEFINITIONS, SUMMARY_KEYS, TABLE_COLUMNS, RunData
-from btlstm.report.sections import forecasts_table, per_year_returns
+from btlstm.report.sections import (
+    baseline_returns,
+    benchmark_section,
+    closes_equity,
+    describe,
+    forecasts_table,
+    is_synthetic,
+    per_year_returns,
+    prediction_section,
+    run_returns,
+    run_values,
+    significance_section,
+    strategy_section,
+    trades_table,
+    weights_table,
+)
 from btlstm.summary import require_analyzers, summary_row
 
 __all__ = [
@@ -160,13 +174,13 @@ def collect(strategy, meta: Mapping | None = None, name: str = "strategy") -> Ru
     require_analyzers(strategy)
     config = dict(meta.get("config") or {})
 
-    bench, relative = sections.benchmark_section(strategy, meta.get("benchmark_name"))
+    bench, relative = benchmark_section(strategy, meta.get("benchmark_name"))
     datas = list(getattr(strategy, "datas", []))
     default_symbol = str(getattr(datas[0], "_name", "") or "") if datas else ""
-    prediction, predictions, warnings = sections.prediction_section(
+    prediction, predictions, warnings = prediction_section(
         strategy, config, default_symbol or bench["feed"]
     )
-    values, closes = sections.values(strategy)
+    values, closes = run_values(strategy)
     dates = [d.to_pydatetime() for d in values.index]
     period = {
         "start": dates[0] if dates else None,
@@ -175,7 +189,7 @@ def collect(strategy, meta: Mapping | None = None, name: str = "strategy") -> Ru
     }
     equity = pd.DataFrame({"date": values.index, name: values.to_numpy()})
     if name != bench["name"]:
-        equity[bench["name"]] = sections.closes_equity(values, closes).to_numpy()
+        equity[bench["name"]] = closes_equity(values, closes).to_numpy()
 
     import backtrader as bt
 
@@ -184,19 +198,19 @@ def collect(strategy, meta: Mapping | None = None, name: str = "strategy") -> Ru
         "python": platform.python_version(),
         "backtrader": getattr(bt, "__version__", None),
         "numpy": np.__version__,
-        **sections.describe(strategy),
+        **describe(strategy),
         "baselines": [],
         **dict(meta.get("run") or {}),
     }
     report = {
         "title": str(meta.get("title") or f"{type(strategy).__name__} backtest"),
-        "synthetic": sections.is_synthetic(strategy, meta),
-        "strategy": sections.strategy_section(strategy, name),
+        "synthetic": is_synthetic(strategy, meta),
+        "strategy": strategy_section(strategy, name),
         "benchmark": bench,
         "relative": relative,
         "comparison": [summary_row(strategy, name)],
         "prediction": prediction,
-        "significance": sections.significance_section(strategy),
+        "significance": significance_section(strategy),
         "period": period,
         "config": config,
         "provenance": dict(meta.get("provenance") or {}),
@@ -211,9 +225,9 @@ def collect(strategy, meta: Mapping | None = None, name: str = "strategy") -> Ru
     report["notes"] = honest_notes(report)
     tables = {
         "predictions": predictions,
-        "trades": sections.trades_table(strategy, name),
+        "trades": trades_table(strategy, name),
         "equity": equity,
-        "weights": sections.weights_table(strategy),
+        "weights": weights_table(strategy),
     }
     return RunData(report=report, tables=tables)
 
@@ -250,7 +264,7 @@ def add_comparison(run: RunData, strategy, name: str, benchmark: bool | None = N
     row = to_jsonable(summary_row(strategy, name))
     rows.append(row)
 
-    values, _ = sections.values(strategy)
+    values, _ = run_values(strategy)
     equity = run.tables["equity"]
     extra = pd.DataFrame({"date": values.index, name: values.to_numpy()})
     bench = report.get("benchmark") or {}
@@ -273,12 +287,12 @@ def add_comparison(run: RunData, strategy, name: str, benchmark: bool | None = N
     order = [c for c in equity.columns if c != closes] + ([closes] if closes in equity else [])
     run.tables["equity"] = equity[order].reset_index(drop=True)  # the closes benchmark last
 
-    trades = sections.trades_table(strategy, name)
+    trades = trades_table(strategy, name)
     if len(trades):
         old = run.tables["trades"]
         run.tables["trades"] = pd.concat([old, trades], ignore_index=True) if len(old) else trades
     report.setdefault("run", {}).setdefault("baselines", []).append(
-        to_jsonable({"name": name, **sections.describe(strategy)})
+        to_jsonable({"name": name, **describe(strategy)})
     )
     _compare_significance(run, strategy, name, replaces_closes)
     report["per_year"] = to_jsonable(per_year_returns(run.tables["equity"]))
@@ -294,8 +308,8 @@ def _compare_significance(run: RunData, strategy, name: str, replaces_closes: bo
         return
     opts = sig.get("settings") or {}
     entry = significance.compare(
-        sections.run_returns(run),
-        sections.baseline_returns(strategy),
+        run_returns(run),
+        baseline_returns(strategy),
         name,
         periods=int(opts.get("periods") or significance.ANNUALIZATION),
         reps=int(opts.get("reps") or significance.BOOTSTRAP_REPS),

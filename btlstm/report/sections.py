@@ -29,7 +29,7 @@ __all__ = [
     "significance_section",
     "trades_table",
     "weights_table",
-    "values",
+    "run_values",
     "closes_equity",
     "run_returns",
     "baseline_returns",
@@ -223,7 +223,7 @@ def weights_table(strategy) -> pd.DataFrame:
     return frame
 
 
-def values(strategy) -> tuple[pd.Series, pd.Series]:
+def run_values(strategy) -> tuple[pd.Series, pd.Series]:
     """Portfolio values and benchmark closes by date (BenchmarkRelative's daily series)."""
     s = lookup(analysis(strategy, "benchmark"), "series", default={}) or {}
     index = pd.DatetimeIndex(pd.to_datetime(list(s.get("dates", []))), name="date")
@@ -256,7 +256,7 @@ def run_returns(run) -> pd.Series:
 
 def baseline_returns(strategy) -> pd.Series:
     """A finished run's daily returns (BenchmarkRelative's values and start value)."""
-    value, _ = values(strategy)
+    value, _ = run_values(strategy)
     value.index = value.index.normalize()
     start = number(lookup(analysis(strategy, "benchmark"), "start_value"))
     return metrics.daily_returns(value, start)
