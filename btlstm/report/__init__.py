@@ -30,16 +30,11 @@ Example::
 """
 
 from btlstm.report.collect import add_comparison, build_report, collect, to_jsonable
-from btlstm.report.files import (
-    ReportError,
-    check_outdir,
-    load_report,
-    rebuild_report,
-    write_report,
-)
+from btlstm.report.files import ReportError, check_outdir, load_report, write_report
 from btlstm.report.notes import honest_notes
 from btlstm.report.schema import DEFINITIONS, SUMMARY_KEYS, RunData
 from btlstm.report.sections import forecasts_table, per_year_returns
+from btlstm.report.seeds import rebuild as rebuild_report
 from btlstm.report.table import format_table
 
 __all__ = [
