@@ -15,12 +15,12 @@ import os
 import warnings
 import zlib
 from dataclasses import dataclass
-from difflib import get_close_matches
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from btlstm.checks import close_names
 from btlstm.data.validate import CANONICAL_COLUMNS, DataError, repair_frame, validate_frame
 
 logger = logging.getLogger("btlstm.data")
@@ -252,7 +252,7 @@ def check_encoding(name, where=None) -> str:
     try:
         codecs.lookup(str(name))
     except LookupError:
-        hint = get_close_matches(str(name).lower(), COMMON_ENCODINGS, n=3, cutoff=0.5)
+        hint = close_names(str(name).lower(), COMMON_ENCODINGS, n=3, cutoff=0.5)
         did = f"; did you mean {hint}?" if hint else ""
         raise DataError(
             f"{where('encoding')} = {name!r} is not a text encoding{did} "
@@ -589,7 +589,7 @@ def _split_long(
             known = [str(k) for k in pd.unique(universe)] if universe is not None else list(out)
             hints = []
             for w in absent[:5]:
-                m = get_close_matches(str(w), known, n=3)
+                m = close_names(w, known, n=3)
                 if m:
                     hints.append(f"{w!r}: did you mean {m}?")
             raise DataError(

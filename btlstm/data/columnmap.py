@@ -31,11 +31,11 @@ import logging
 import math
 import re
 from dataclasses import dataclass, field
-from difflib import get_close_matches
 
 import numpy as np
 import pandas as pd
 
+from btlstm.checks import close_names, closest, did_you_mean
 from btlstm.data._csv import (
     _check_repair,
     _dates,
@@ -209,8 +209,7 @@ def as_map(value=None, where=None) -> ColumnMap:
     if isinstance(value, dict):
         for k in value:
             if k not in MAP_KEYS:
-                close = get_close_matches(str(k), MAP_KEYS, n=1)
-                did = f"; did you mean {close[0]!r}?" if close else ""
+                did = closest(k, MAP_KEYS)
                 raise DataError(f"unknown map key {where(k)}{did} (keys: {', '.join(MAP_KEYS)})")
         return ColumnMap(**value)
     if all(hasattr(value, k) for k in MAP_KEYS):
@@ -291,8 +290,7 @@ def check_values(m: ColumnMap, where=None) -> None:
                 "1000 for thousands)"
             )
     if m.order is not None and m.order not in ORDERS:
-        close = get_close_matches(str(m.order), ORDERS, n=1)
-        did = f"; did you mean {close[0]!r}?" if close else ""
+        did = closest(m.order, ORDERS)
         raise DataError(f"{where('order')} = {m.order!r}{did} (valid: {', '.join(ORDERS)})")
     for v in m.missing:
         if not isinstance(v, str):
@@ -461,8 +459,7 @@ def _mangle(header) -> list[str]:
 def _closest(value: str, names) -> str:
     names = [str(n) for n in names]
     same_case = [n for n in names if n.lower() == str(value).lower()]
-    close = same_case or get_close_matches(str(value), names, n=3, cutoff=0.5)
-    return f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return did_you_mean(same_case or close_names(value, names, n=3, cutoff=0.5))
 
 
 def _missing_columns(label: str, missing, header, src, column=None) -> DataError:

@@ -24,6 +24,7 @@ Example::
     rebuild_report("runs/csi300")            # later: report.html from the files
 """
 
+from btlstm.report import files as _files
 from btlstm.report.collect import (
     DEFINITIONS,
     SUMMARY_KEYS,
@@ -40,9 +41,9 @@ from btlstm.report.files import (
     ReportError,
     check_outdir,
     load_report,
-    rebuild_report,
     write_report,
 )
+from btlstm.report.seeds import is_seeds_folder, rebuild_seeds_report
 from btlstm.report.table import format_table
 
 __all__ = [
@@ -63,3 +64,16 @@ __all__ = [
     "forecasts_table",
     "per_year_returns",
 ]
+
+
+def rebuild_report(outdir, plots: bool | None = None):
+    """``btlstm report DIR``: redraw a report folder from its files
+    (:func:`btlstm.report.files.rebuild_report`), or every report of a ``--seeds``
+    run's folder and then its overview (:func:`btlstm.report.seeds.rebuild_seeds_report`).
+
+    Returns:
+        The path of the new ``report.html`` (``index.html`` for a ``--seeds`` folder).
+    """
+    if is_seeds_folder(outdir):
+        return rebuild_seeds_report(outdir)
+    return _files.rebuild_report(outdir, plots)
