@@ -36,7 +36,6 @@ from btlstm._settings import (
     coerce,
     field_defaults,
     field_types,
-    optional,
 )
 from btlstm.ashare import US_COSTS
 from btlstm.broker import INDEX_COSTS
@@ -763,7 +762,3 @@ def _name_key(msg: str, sec: str, where) -> str:
 def field_flag(name: str) -> str:
     """The CLI flag of a settings field (``train_start`` -> ``--train-start``)."""
     return "--" + name.replace("_", "-")
-
-
-def is_optional(cls, name: str) -> bool:
-    return optional(field_types(cls)[name])

@@ -275,8 +275,3 @@ class LSTMLearner(Learner):
 
 
 _XLA_MIN = 1024  # windows predicted by one model before XLA compilation pays off
-
-
-def settings_fields() -> list[str]:
-    """Names of the LSTM settings (``[model]`` keys that belong to the learner)."""
-    return [f.name for f in dataclasses.fields(LSTMSettings)]
