@@ -23,13 +23,16 @@ import pandas as pd
 __all__ = ["date_text", "parse_date", "plain", "to_jsonable"]
 
 
-def parse_date(value, name: str = "date", none: bool = False) -> pd.Timestamp | None:
+def parse_date(
+    value, name: str = "date", none: bool = False, naive: bool = False
+) -> pd.Timestamp | None:
     """``value`` as a ``pd.Timestamp``, or ``ValueError`` naming ``name`` and the value.
 
     Args:
         value: text (``"2015-01-01"``), a ``Timestamp``, ``datetime`` or ``date``.
         name: what to call it in the message (a flag, a TOML key, an argument).
         none: None is a valid value (returned as None).
+        naive: refuse a date with a time zone (btlstm's dates are tz-naive).
 
     Example:
         >>> parse_date("2015-01-05")
@@ -46,6 +49,8 @@ def parse_date(value, name: str = "date", none: bool = False) -> pd.Timestamp | 
         ts = None
     if ts is None or ts is pd.NaT:
         raise ValueError(f"{name} must be a date YYYY-MM-DD, got {value!r}")
+    if naive and ts.tzinfo is not None:
+        raise ValueError(f"{name} must be a tz-naive date, got {value!r}")
     return ts
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from btlstm.checks import close_names
+from btlstm.convert import parse_date
 from btlstm.data.validate import CANONICAL_COLUMNS, DataError, repair_frame, validate_frame
 
 logger = logging.getLogger("btlstm.data")
@@ -453,18 +454,9 @@ def _check_repair(repair: str) -> None:
         raise ValueError(f"repair must be one of {REPAIR_MODES}, got {repair!r}")
 
 
-def _bound(value, name: str):
-    if value is None:
-        return None
-    try:
-        return pd.Timestamp(value)
-    except (ValueError, TypeError) as e:
-        raise ValueError(f"{name} must be a date like '2015-01-01', got {value!r}") from e
-
-
 def _slice_dates(df: pd.DataFrame, start, end) -> pd.DataFrame:
     """Inclusive ``[start, end]`` selection by position (works on unsorted data)."""
-    start, end = _bound(start, "start"), _bound(end, "end")
+    start, end = parse_date(start, "start", none=True), parse_date(end, "end", none=True)
     if start is None and end is None:
         return df
     keep = np.ones(len(df), dtype=bool)

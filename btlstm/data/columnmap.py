@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from btlstm.checks import close_names, closest, did_you_mean
+from btlstm.convert import parse_date
 from btlstm.data._csv import (
     _check_repair,
     _dates,
@@ -776,7 +777,6 @@ def build_frames(
     Returns:
         A canonical frame, or ``{symbol: frame}`` for a long map.
     """
-    from btlstm.data._csv import _bound
 
     where = where or _default_where
     _check_repair(repair)
@@ -808,7 +808,7 @@ def build_frames(
     keep = np.ones(n, dtype=bool)
     if wanted is not None:
         keep &= np.isin(keys, np.asarray(wanted, dtype=object))
-    s, e = _bound(start, "start"), _bound(end, "end")
+    s, e = parse_date(start, "start", none=True), parse_date(end, "end", none=True)
     if s is not None:
         keep &= np.asarray(idx >= s)
     if e is not None:
