@@ -47,7 +47,7 @@ import re
 import backtrader as bt
 
 from btlstm import _compat  # noqa: F401  (Backtrader on Python 3.10+)
-from btlstm.checks import check_number
+from btlstm.checks import check_int, check_number
 from btlstm.feeds import TradableFiller
 
 __all__ = [
@@ -177,8 +177,7 @@ def round_lot(size, lot: int = ASHARE_COSTS["lot"]) -> int:
         >>> round_lot(1234), round_lot(99), round_lot(-250)
         (1200, 0, -200)
     """
-    if not isinstance(lot, int) or lot < 1:
-        raise ValueError(f"`lot` must be an integer >= 1, got {lot!r}")
+    check_int("`lot`", lot, lo=1)
     n = int(abs(size)) // lot * lot
     return n if size >= 0 else -n
 
