@@ -49,7 +49,7 @@ LAYERS = (
     # Backtrader: feeds, brokers and market rules, indicators, signals, analyzers
     ("backtrader", ("btlstm.feeds", "btlstm.broker", "btlstm.ashare", "btlstm.rebalance",
                     "btlstm.indicators", "btlstm.signals", "btlstm.analyzers",
-                    "btlstm.plotting")),
+                    "btlstm.analyzers.", "btlstm.plotting")),
     # strategies and the registry that names them (they import each other's package)
     ("strategies", ("btlstm.registry", "strategies", "strategies.")),
     # plain data -> table, files, plots, html
