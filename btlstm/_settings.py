@@ -1,20 +1,25 @@
-"""Private helpers shared by the settings dataclasses (WalkForwardConfig, btlstm.settings).
+"""Settings dataclasses read from TOML and flags: keys checked by name, values by type, help from comments.
 
-One unknown-key check (with the closest valid name), one type check of a
-value against a dataclass field's annotation, and the help text of a field
-read from the class's source (a trailing ``# comment``) or its docstring's
-``Args:`` section.
+Private helpers shared by the settings dataclasses (WalkForwardConfig,
+btlstm.settings, the strategies' params): one unknown-key check (with the
+closest valid name, :func:`btlstm.checks.closest`), one type check of a value
+against a dataclass field's annotation, the help text of a field read from the
+class's source (a trailing ``# comment``) or its docstring's ``Args:``
+section, and the ``--seeds`` list. ``SettingsError`` lives in
+:mod:`btlstm.errors` (re-exported here).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import inspect
 import json
 import re
 import types
 import typing
+
+from btlstm.checks import closest
+from btlstm.errors import SettingsError
 
 __all__ = [
     "SettingsError",
@@ -25,16 +30,6 @@ __all__ = [
     "field_types",
     "parse_seeds",
 ]
-
-
-class SettingsError(ValueError):
-    """A bad setting; the message names the TOML key or flag and repeats the value."""
-
-
-def closest(name: str, names) -> str:
-    """``"; did you mean 'x'?"`` for the closest of ``names``, or ``""``."""
-    close = difflib.get_close_matches(str(name), [str(n) for n in names], n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def check_known_keys(cls, d: dict, what: str, where=None) -> None:

@@ -47,7 +47,7 @@ import re
 import backtrader as bt
 
 from btlstm import _compat  # noqa: F401  (Backtrader on Python 3.10+)
-from btlstm.broker import check_number
+from btlstm.checks import check_int, check_number
 from btlstm.feeds import TradableFiller
 
 __all__ = [
@@ -177,8 +177,7 @@ def round_lot(size, lot: int = ASHARE_COSTS["lot"]) -> int:
         >>> round_lot(1234), round_lot(99), round_lot(-250)
         (1200, 0, -200)
     """
-    if not isinstance(lot, int) or lot < 1:
-        raise ValueError(f"`lot` must be an integer >= 1, got {lot!r}")
+    check_int("`lot`", lot, lo=1)
     n = int(abs(size)) // lot * lot
     return n if size >= 0 else -n
 
@@ -425,12 +424,12 @@ def setup_ashare_broker(
         raise TypeError(f"`cerebro` must be a backtrader.Cerebro, got {cerebro!r}")
     if not cerebro.datas:
         raise ValueError("setup_ashare_broker: add the feeds first (the stamp tax needs a clock)")
-    cash = check_number("cash", cash)
-    commission = check_number("commission", commission)
-    min_commission = check_number("min_commission", min_commission)
-    slippage_perc = check_number("slippage_perc", slippage_perc)
+    cash = check_number("cash", cash, lo=0)
+    commission = check_number("commission", commission, lo=0)
+    min_commission = check_number("min_commission", min_commission, lo=0)
+    slippage_perc = check_number("slippage_perc", slippage_perc, lo=0)
     if stamp_tax_rate is not None:
-        stamp_tax_rate = check_number("stamp_tax_rate", stamp_tax_rate)
+        stamp_tax_rate = check_number("stamp_tax_rate", stamp_tax_rate, lo=0)
     rules = {
         **ASHARE_COSTS,
         **(costs or {}),
@@ -471,15 +470,15 @@ def setup_us_broker(
     costs in effect.
     """
     broker = cerebro.broker
-    broker.setcash(check_number("cash", cash))
+    broker.setcash(check_number("cash", cash, lo=0))
     broker.addcommissioninfo(
         PerShareCommission(
-            per_share=check_number("per_share", per_share),
-            min_per_order=check_number("min_per_order", min_per_order),
+            per_share=check_number("per_share", per_share, lo=0),
+            min_per_order=check_number("min_per_order", min_per_order, lo=0),
         )
     )
     broker.set_slippage_perc(
-        check_number("slippage_perc", slippage_perc),
+        check_number("slippage_perc", slippage_perc, lo=0),
         slip_open=True,
         slip_limit=True,
         slip_match=True,

@@ -22,11 +22,11 @@ A round trip therefore costs about 2 x (3 + 2) = 10 bps.
 
 from __future__ import annotations
 
-import math
-
 import backtrader as bt
 
-__all__ = ["INDEX_COSTS", "PanelBroker", "check_number", "setup_broker"]
+from btlstm.checks import check_number
+
+__all__ = ["INDEX_COSTS", "PanelBroker", "setup_broker"]
 
 INDEX_COSTS = {
     "cash": 1_000_000.0,
@@ -104,19 +104,6 @@ class PanelBroker(bt.brokers.BackBroker):
         self._get_value()
 
 
-def check_number(name: str, value, minimum: float = 0.0, strict: bool = False) -> float:
-    """``float(value)``, or ValueError naming ``name`` unless finite and >= ``minimum``
-    (> with ``strict``): the one check of every cost and cash setting."""
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"`{name}` must be a number, got {value!r}") from None
-    if not math.isfinite(x) or x < minimum or (strict and x == minimum):
-        op = ">" if strict else ">="
-        raise ValueError(f"`{name}` must be finite and {op} {minimum}, got {value!r}")
-    return x
-
-
 def setup_broker(
     cerebro: bt.Cerebro,
     cash: float = INDEX_COSTS["cash"],
@@ -150,13 +137,13 @@ def setup_broker(
     """
     if not isinstance(cerebro, bt.Cerebro):
         raise TypeError(f"`cerebro` must be a backtrader.Cerebro, got {cerebro!r}")
-    cash = check_number("cash", cash, 0.0, strict=True)
-    commission = check_number("commission", commission, 0.0, strict=False)
-    slippage_perc = check_number("slippage_perc", slippage_perc, 0.0, strict=False)
-    if commission >= 1.0:
-        raise ValueError(f"`commission` is a fraction of traded value (< 1), got {commission!r}")
-    if slippage_perc >= 1.0:
-        raise ValueError(f"`slippage_perc` is a fraction of price (< 1), got {slippage_perc!r}")
+    cash = check_number("`cash`", cash, lo=0, lo_open=True)
+    commission = check_number(
+        "`commission` (a fraction of traded value)", commission, 0, 1, hi_open=True
+    )
+    slippage_perc = check_number(
+        "`slippage_perc` (a fraction of price)", slippage_perc, 0, 1, hi_open=True
+    )
 
     broker = cerebro.broker
     broker.setcash(cash)

@@ -54,6 +54,7 @@ import numpy as np
 import pandas as pd
 
 from btlstm._settings import SettingsError, closest
+from btlstm.errors import SweepError
 
 __all__ = [
     "METRICS",
@@ -115,10 +116,6 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _SWEEP_KEYS = ("repeats", "seed0", "reference", "grid")
 _GRID_KEYS = ("slots", "kinds", "strength", "callables", "axes", "reference")
 _FORMAT = "btlstm-sweep"
-
-
-class SweepError(SettingsError):
-    """A bad sweep: an unknown key, slot or regularizer, named with its configuration."""
 
 
 # --------------------------------------------------------------------------- grid

@@ -1,12 +1,15 @@
 """Windows, per-sample z-scores and forward-return targets (numpy only).
 
-Formula (the seed's; ``docs/features-and-targets.md`` states it in full):
+Formula (the article's; ``docs/features-and-targets.md`` states it in full):
 
 - input at bar t: the last ``lookback`` bars (t-lookback+1 .. t) of the chosen
   features, each column z-scored *within the window*:
   ``(x - mean(x)) / std(x)``; a constant column becomes 0;
 - target at bar t: ``clip(close[t+horizon] / close[t] - 1, -clip, clip) * scale``,
-  NaN where ``t + horizon`` is past the end of the data.
+  NaN where ``t + horizon`` is past the end of the data: :func:`forward_returns`
+  then :func:`target_from_return`, the one label formula of btlstm (the
+  ranker's labels, :func:`btlstm.xsfeatures.forward_label`, and the realised
+  returns the metrics and reports score predictions against use them too).
 
 Everything is vectorised (``sliding_window_view``); no Python loop per bar.
 """
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from btlstm.checks import check_int, check_number, closest
 from btlstm.data.validate import CANONICAL_COLUMNS
 
 __all__ = [
@@ -27,12 +31,13 @@ __all__ = [
     "make_windows",
     "zscore_windows",
     "make_targets",
+    "forward_returns",
     "target_from_return",
-    "Dataset",
+    "Windows",
     "build_dataset",
 ]
 
-#: The seed's six features, in the seed's order.
+#: The article's six features, in the article's order.
 DEFAULT_FEATURES = ("close", "open", "high", "low", "amount", "volume")
 
 #: Optional extra features computed from past bars only (never defaults).
@@ -98,7 +103,7 @@ def feature_matrix(
             out.append(_derived(f, cols))
         else:
             valid = sorted(set(cols) | set(DERIVED_FEATURES))
-            raise ValueError(f"features: unknown feature {f!r}; valid: {valid}")
+            raise ValueError(f"features: unknown feature {f!r}{closest(f, valid)} (valid: {valid})")
     return np.column_stack(out)
 
 
@@ -114,8 +119,7 @@ def make_windows(values: np.ndarray, lookback: int) -> np.ndarray:
     Returns:
         ``(n_bars - lookback + 1, lookback, n_features)`` view; empty if too short.
     """
-    if lookback < 1:
-        raise ValueError(f"lookback must be >= 1, got {lookback!r}")
+    check_int("lookback", lookback, lo=1)
     values = np.asarray(values)
     if values.ndim != 2:
         raise ValueError(f"values must be 2-D (bars, features), got shape {values.shape}")
@@ -149,6 +153,45 @@ def zscore_windows(windows: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     return z
 
 
+def forward_returns(close, horizon: int):
+    """The return over the next ``horizon`` bars, ``close[t+h] / close[t] - 1``.
+
+    Uses future prices by construction: a label or an evaluation target,
+    never an input to a decision at ``t``.
+
+    Args:
+        close: closes as a 1-D or 2-D array (time on axis 0), a Series or a
+            DataFrame (dates x symbols).
+        horizon: bars ahead, an integer >= 1.
+
+    Returns:
+        The same type and shape as ``close``, NaN for the last ``horizon``
+        rows (no bar ``t + horizon`` yet).
+
+    Example:
+        >>> forward_returns([100.0, 110.0, 121.0, 133.1], 1).round(4).tolist()
+        [0.1, 0.1, 0.1, nan]
+        >>> forward_returns([100.0, 110.0, 121.0], 2).round(4).tolist()
+        [0.21, nan, nan]
+    """
+    h = check_int("`horizon`", horizon, lo=1)
+    if isinstance(close, (pd.Series, pd.DataFrame)):
+        values = forward_returns(close.to_numpy(dtype=float), h)
+        if isinstance(close, pd.Series):
+            return pd.Series(values, index=close.index, name=close.name)
+        return pd.DataFrame(values, index=close.index, columns=close.columns)
+    try:
+        c = np.asarray(close, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"`close` must be an array of numbers, got {close!r}") from None
+    if c.ndim not in (1, 2):
+        raise ValueError(f"`close` must be 1-D or 2-D (time on axis 0), got shape {c.shape}")
+    out = np.full(c.shape, np.nan)
+    if len(c) > h:
+        out[:-h] = c[h:] / c[:-h] - 1.0
+    return out
+
+
 def target_from_return(r, clip: float | None = 0.2, scale: float = 10.0) -> np.ndarray:
     """THE target formula, from a raw forward return: ``clip(r, -clip, clip) * scale``.
 
@@ -177,19 +220,13 @@ def make_targets(close: np.ndarray, horizon: int = 5, clip: float = 0.2, scale: 
     Returns:
         float64 array of len(close); NaN for the last ``horizon`` bars.
     """
-    if horizon < 1:
-        raise ValueError(f"horizon must be >= 1, got {horizon!r}")
-    if clip is not None and clip <= 0:
-        raise ValueError(f"clip must be > 0 or None, got {clip!r}")
+    check_number("clip", clip, lo=0, lo_open=True, none=True)
     close = np.asarray(close, dtype=np.float64)
-    out = np.full(len(close), np.nan)
-    if len(close) > horizon:
-        out[:-horizon] = target_from_return(close[horizon:] / close[:-horizon] - 1.0, clip, scale)
-    return out
+    return target_from_return(forward_returns(close, horizon), clip, scale)
 
 
 @dataclass
-class Dataset:
+class Windows:
     """Model-ready windows for one symbol.
 
     Attributes:
@@ -212,7 +249,7 @@ def build_dataset(
     features=DEFAULT_FEATURES,
     clip: float = 0.2,
     scale: float = 10.0,
-) -> Dataset:
+) -> Windows:
     """Windows and targets for every bar of ``frame`` that has a full window.
 
     The window ending at bar s uses bars ``s-lookback+1 .. s`` only; its label
@@ -229,4 +266,4 @@ def build_dataset(
     X = zscore_windows(make_windows(values, lookback))
     end = np.arange(lookback - 1, len(frame))
     y_all = make_targets(frame["close"].to_numpy(dtype=np.float64), horizon, clip, scale)
-    return Dataset(X=X, y=y_all[end], end=end, dates=pd.DatetimeIndex(frame.index))
+    return Windows(X=X, y=y_all[end], end=end, dates=pd.DatetimeIndex(frame.index))

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from btlstm import _compat  # noqa: F401  (Backtrader on Python 3.10+)
+from btlstm.convert import parse_date
 from btlstm.data.validate import DataError, validate_frame
 
 __all__ = [
@@ -258,18 +259,6 @@ def feed_class(extra_lines: Iterable[str] = (), base: type | None = None) -> typ
     return cls
 
 
-def _timestamp(value, argname: str):
-    if value is None:
-        return None
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{argname}: not a date: {value!r}") from e
-    if ts.tzinfo is not None:
-        raise ValueError(f"{argname}: must be tz-naive, got {value!r}")
-    return ts
-
-
 def _slice(frame: pd.DataFrame, fromdate, todate) -> pd.DataFrame:
     if fromdate is None and todate is None:
         return frame
@@ -328,8 +317,8 @@ def make_feed(
                 src,
                 column=col,
             )
-    fromdate = _timestamp(fromdate, "fromdate")
-    todate = _timestamp(todate, "todate")
+    fromdate = parse_date(fromdate, "fromdate", none=True, naive=True)
+    todate = parse_date(todate, "todate", none=True, naive=True)
     sliced = _slice(frame, fromdate, todate)
     if len(sliced) == 0:
         raise DataError(
@@ -550,8 +539,8 @@ def add_panel(
         raise ValueError(f"min_history: expected an int >= 1, got {min_history!r}")
     if progress_every < 1:
         raise ValueError(f"progress_every: expected an int >= 1, got {progress_every!r}")
-    fromdate = _timestamp(fromdate, "fromdate")
-    todate = _timestamp(todate, "todate")
+    fromdate = parse_date(fromdate, "fromdate", none=True, naive=True)
+    todate = parse_date(todate, "todate", none=True, naive=True)
     for sym, df in panel.items():
         validate_frame(df, source=df.attrs.get("source") or f"panel[{sym!r}]")
     cal = _master_calendar(panel, calendar, fromdate, todate)

@@ -1,6 +1,8 @@
-"""Backtrader indicators over the walk-forward engine.
+"""Backtrader indicators over the walk-forward engine: a prediction line per feed.
 
-- :class:`LSTMPredictor`: one model per feed (the seed's index forecast);
+- :class:`WalkForwardPredictor` (also :class:`LSTMPredictor`, the name users of
+  the LSTM know): one model per feed, any learner walked forward on it (the
+  article's LSTM index forecast by default);
 - :class:`PooledPredictor` + :class:`PredictionPool`: one pooled model over
   several feeds, a ``prediction`` line on each;
 - :class:`PrecomputedPrediction`, :class:`PrecomputedPool`: the same lines from
@@ -25,6 +27,7 @@ from btlstm.data.validate import CANONICAL_COLUMNS, validate_frame
 from btlstm.walkforward import WalkForward, WalkForwardConfig
 
 __all__ = [
+    "WalkForwardPredictor",
     "LSTMPredictor",
     "PooledPredictor",
     "PredictionPool",
@@ -102,8 +105,12 @@ def _bar_now(data) -> tuple:
     return (data.open[0], data.high[0], data.low[0], data.close[0], vol, amount)
 
 
-class LSTMPredictor(bt.Indicator):
-    """Rolling walk-forward LSTM forecast of the forward ``horizon``-bar return.
+class WalkForwardPredictor(bt.Indicator):
+    """Rolling walk-forward forecast of the forward ``horizon``-bar return by any learner.
+
+    ``LSTMPredictor`` is the same class: the learner is the config's
+    (``learner="lstm"``, the article's LSTM, by default; ``"ridge"`` or one you
+    registered with :func:`btlstm.learners.register_learner`).
 
     The value at bar t is the model's forecast of
     ``clip(close[t+horizon]/close[t] - 1, +-clip) * scale`` made at t's close
@@ -136,7 +143,7 @@ class LSTMPredictor(bt.Indicator):
     runs; a live feed's length is not known in advance).
     """
 
-    alias = ("LSTMPred",)
+    alias = ("WFPredictor", "LSTMPred")
     lines = ("prediction",)
     params = (
         ("model", None),  # a ready keras.Model or a path to a saved .keras model: no training
@@ -146,7 +153,7 @@ class LSTMPredictor(bt.Indicator):
         ("history", None),  # canonical frame of bars BEFORE the feed's first bar (training history)
         ("warn", True),  # TooFewBarsWarning when the bars cannot feed the schedule (see above)
     )
-    plotinfo = dict(subplot=True, plotname="LSTM prediction", plotyhlines=[0.0])
+    plotinfo = dict(subplot=True, plotname="prediction", plotyhlines=[0.0])
     plotlines = dict(prediction=dict(color="purple", _name="prediction"))
 
     def __init__(self):
@@ -154,7 +161,7 @@ class LSTMPredictor(bt.Indicator):
         if cfg is None:
             if self.p.model is None:
                 raise ValueError(
-                    "LSTMPredictor needs model= (a keras.Model or a .keras path) or config= "
+                    f"{type(self).__name__} needs model= (a keras.Model or a .keras path) or config= "
                     "(a WalkForwardConfig or dict to train), got neither"
                 )
             cfg = WalkForwardConfig()
@@ -187,7 +194,7 @@ class LSTMPredictor(bt.Indicator):
         name = getattr(self.data, "_name", "") or "data"
         n_hist = 0 if h is None else len(h)
         warnings.warn(
-            f"LSTMPredictor on feed {name!r} ({len(feed_dates)} bars + {n_hist} of history): "
+            f"{type(self).__name__} on feed {name!r} ({len(feed_dates)} bars + {n_hist} of history): "
             f"{problem}. Give more bars (history= with the bars before the feed) or a smaller "
             "min_train.",
             TooFewBarsWarning,
@@ -253,6 +260,10 @@ class LSTMPredictor(bt.Indicator):
             else:
                 self._batch = self.wf.predict(frame)
         _write(self.lines.prediction.array, self._batch, start, end)
+
+
+#: The name users of the LSTM know: the same class (the learner is the config's).
+LSTMPredictor = WalkForwardPredictor
 
 
 class PredictionPool:
@@ -358,7 +369,7 @@ class PredictionPool:
         return self._now.get(getattr(data, "_name", ""), float("nan"))
 
     def _make_stream(self):
-        """The bar-by-bar engine over every registered feed (see :class:`LSTMPredictor`)."""
+        """The bar-by-bar engine over every registered feed (see :class:`WalkForwardPredictor`)."""
         return self.wf.stream(list(self.feeds))
 
     def _advance(self, date) -> None:
@@ -439,7 +450,7 @@ class PrecomputedPrediction(bt.Indicator):
 
     No model: the values were made beforehand, each from data up to its own
     date (the caller's promise; btlstm's ensembles average predictions that
-    were). A strategy reads it like an :class:`LSTMPredictor` line.
+    were). A strategy reads it like a :class:`WalkForwardPredictor` line.
 
     Formula:
       - prediction[t] = values[date of bar t]; NaN for a date not in ``values``

@@ -4,6 +4,8 @@ Prediction quality: hit rate, IC, rank IC, ICIR, per-date cross-sectional IC,
 top-minus-bottom spread and forward returns. Portfolio performance: daily
 returns, total and annual return, Sharpe and Sortino ratios, drawdowns, beta
 and the other statistics against a benchmark, and calendar-period returns.
+(``forward_returns``, the label formula, lives in :mod:`btlstm.features` and is
+re-exported here.)
 
 numpy and pandas only (no Backtrader, no TensorFlow), so a strategy, an
 analyzer, a report or a notebook can score a signal or an equity curve the
@@ -30,6 +32,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from btlstm.features import forward_returns
 
 __all__ = [
     "hit_rate",
@@ -362,48 +366,6 @@ def top_minus_bottom(
         bottom = rv[i, order[::-1][:k]]
         out[i] = float(top.mean() - bottom.mean())
     return pd.Series(out, index=p.index, name="top_minus_bottom")
-
-
-def forward_returns(close: Any, horizon: int) -> Any:
-    """The return over the next ``horizon`` bars, ``close[t+h] / close[t] - 1``.
-
-    Uses future prices by construction: a label or an evaluation target,
-    never an input to a decision at ``t``.
-
-    Args:
-        close: closes as a 1-D or 2-D array (time on axis 0), a Series or a
-            DataFrame (dates x symbols).
-        horizon: bars ahead, an integer >= 1.
-
-    Returns:
-        The same type and shape as ``close``, NaN for the last ``horizon``
-        rows (no bar ``t + horizon`` yet).
-
-    Example:
-        >>> forward_returns([100.0, 110.0, 121.0, 133.1], 1).round(4).tolist()
-        [0.1, 0.1, 0.1, nan]
-        >>> forward_returns([100.0, 110.0, 121.0], 2).round(4).tolist()
-        [0.21, nan, nan]
-    """
-    h = horizon
-    if isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1:
-        raise ValueError(f"`horizon` must be an integer >= 1 (bars), got {horizon!r}")
-    h = int(h)
-    if isinstance(close, (pd.Series, pd.DataFrame)):
-        values = forward_returns(close.to_numpy(dtype=float), h)
-        if isinstance(close, pd.Series):
-            return pd.Series(values, index=close.index, name=close.name)
-        return pd.DataFrame(values, index=close.index, columns=close.columns)
-    try:
-        c = np.asarray(close, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"`close` must be an array of numbers, got {close!r}") from None
-    if c.ndim not in (1, 2):
-        raise ValueError(f"`close` must be 1-D or 2-D (time on axis 0), got shape {c.shape}")
-    out = np.full(c.shape, np.nan)
-    if len(c) > h:
-        out[:-h] = c[h:] / c[:-h] - 1.0
-    return out
 
 
 # ---------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The LSTM model: build it, describe it, save / load it, and predict fast.
 
-The default network is the seed article's: one LSTM layer and three Dense
+The default network is the article's: one LSTM layer and three Dense
 layers, the last with one linear unit, on windows of ``lookback`` bars x
 ``n_features`` features::
 
@@ -9,7 +9,7 @@ layers, the last with one linear unit, on windows of ``lookback`` bars x
 Every argument of ``keras.layers.LSTM`` is reachable through ``lstm_kwargs``;
 the four regularizer slots accept anything :func:`parse_regularizer` accepts
 (``"l2(0.01)"``, ``{"l1": 0.01}``, a Keras regularizer, or a module-level
-function ``weight -> scalar`` such as the seed's ``l1_reg``).
+function ``weight -> scalar`` such as the article's ``l1_reg``).
 
 Saving custom regularizers: built-in classes (``SeedL1``, ``GroupL21``,
 ``CallableRegularizer``) are registered under the ``btlstm`` package, so a
@@ -26,35 +26,33 @@ archives, with Keras' safe mode on (no ``Lambda`` layers, no pickled code,
 no module imports outside Keras) and no ``custom_objects``. A function named
 in the file runs only if code in this process registered it
 (:func:`register_regularizer_fn`); any other name is refused with
-:class:`ModelFileError` before it is called. See :mod:`btlstm._regularizers`.
+:class:`ModelFileError` before it is called. See :mod:`btlstm.regularizers`.
 
 This module imports Keras / TensorFlow; ``import btlstm`` first keeps TF quiet.
 """
 
 from __future__ import annotations
 
-import difflib
 import inspect
-import math
-import os
-import tempfile
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from btlstm._compat import import_tensorflow_quietly
+from btlstm._files import replacing
+from btlstm.checks import check_int, check_number, close_names
+from btlstm.errors import ModelFileError, RegularizerNotAllowedError
 
 import_tensorflow_quietly()
 
 import keras
 import numpy as np
 
-from btlstm._regularizers import (
+from btlstm.regularizers import (
     VALID_FORMS,
     CallableRegularizer,
     GroupL21,
-    RegularizerNotAllowedError,
     SeedL1,
     parse_regularizer,
     register_regularizer_fn,
@@ -62,7 +60,6 @@ from btlstm._regularizers import (
     registered_regularizer_fns,
     regularizer_spec,
 )
-from btlstm.learners.base import ModelFileError  # noqa: F401  (defined without TensorFlow)
 
 __all__ = [
     "CallableRegularizer",
@@ -84,12 +81,9 @@ __all__ = [
     "save_model",
 ]
 
-REGULARIZER_SLOTS = (
-    "kernel_regularizer",
-    "recurrent_regularizer",
-    "bias_regularizer",
-    "activity_regularizer",
-)
+#: The regularizer slots of a Keras LSTM layer (also the LSTM learner's settings of these names).
+REGULARIZER_SLOTS = ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+                     "activity_regularizer")  # fmt: skip
 
 # build_model sets these itself; lstm_kwargs / dense_kwargs may not.
 _LSTM_RESERVED = {
@@ -110,18 +104,12 @@ def _layer_arguments(cls: type) -> list[str]:
     return [p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
 
 
-def _check_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _check_units(value: Any, name: str) -> tuple[int, ...]:
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         value = (value,)
     if not isinstance(value, Sequence) or isinstance(value, str):
         raise ValueError(f"{name} must be a sequence of positive integers, got {value!r}")
-    return tuple(_check_int(v, f"{name}[{i}]") for i, v in enumerate(value))
+    return tuple(check_int(f"{name}[{i}]", v, lo=1) for i, v in enumerate(value))
 
 
 def _check_kwargs(
@@ -137,7 +125,7 @@ def _check_kwargs(
         if key in reserved:
             raise ValueError(f"{name}[{key!r}]={out[key]!r} is not allowed: {reserved[key]}")
         if key not in valid:
-            close = difflib.get_close_matches(str(key), valid, n=3)
+            close = close_names(key, valid, n=3)
             hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
             raise ValueError(
                 f"{name} has unknown {layer.__name__} argument {key!r}; {hint}"
@@ -148,14 +136,7 @@ def _check_kwargs(
             out[slot] = parse_regularizer(out[slot], argument=f"{name}[{slot!r}]")
     for key in ("dropout", "recurrent_dropout"):
         if key in out:
-            v = out[key]
-            if (
-                isinstance(v, bool)
-                or not isinstance(v, (int, float))
-                or not (0.0 <= float(v) < 1.0)
-            ):
-                raise ValueError(f"{name}[{key!r}] must be a number in [0, 1), got {v!r}")
-            out[key] = float(v)
+            out[key] = check_number(f"{name}[{key!r}]", out[key], 0, 1, hi_open=True)
     bias = out.get("bias_regularizer")
     if isinstance(bias, keras.regularizers.OrthogonalRegularizer):
         raise ValueError(
@@ -195,11 +176,11 @@ def build_model(
     batch_size: int | None = None,
     name: str = "btlstm_lstm",
 ) -> keras.Model:
-    """Build and compile the seed article's LSTM regressor.
+    """Build and compile the article's LSTM regressor.
 
     Args:
-        lookback: bars per input window (the seed uses 30).
-        n_features: features per bar (the seed uses 6).
+        lookback: bars per input window (the article uses 30).
+        n_features: features per bar (the article uses 6).
         lstm_units: units of the main LSTM layer (the one feeding the Dense layers).
         dense_units: units of the hidden Dense layers; a final ``Dense(1)``
             with a linear activation is always added.
@@ -240,26 +221,19 @@ def build_model(
         >>> model.output_shape
         (None, 1)
     """
-    lookback = _check_int(lookback, "lookback")
-    n_features = _check_int(n_features, "n_features")
-    lstm_units = _check_int(lstm_units, "lstm_units")
+    lookback = check_int("lookback", lookback, lo=1)
+    n_features = check_int("n_features", n_features, lo=1)
+    lstm_units = check_int("lstm_units", lstm_units, lo=1)
     dense_units = _check_units(dense_units, "dense_units")
     stacked_lstm_units = _check_units(stacked_lstm_units, "stacked_lstm_units")
     lkw = _check_kwargs(lstm_kwargs, "lstm_kwargs", keras.layers.LSTM, _LSTM_RESERVED)
     dkw = _check_kwargs(dense_kwargs, "dense_kwargs", keras.layers.Dense, _DENSE_RESERVED)
     if lkw.get("stateful") and batch_size is None:
         raise ValueError("lstm_kwargs['stateful']=True needs batch_size (a fixed batch size)")
-    if batch_size is not None:
-        batch_size = _check_int(batch_size, "batch_size")
-    if (
-        isinstance(learning_rate, bool)
-        or not isinstance(learning_rate, (int, float))
-        or not math.isfinite(learning_rate)
-        or learning_rate <= 0
-    ):
-        raise ValueError(f"learning_rate must be a positive finite number, got {learning_rate!r}")
+    batch_size = check_int("batch_size", batch_size, lo=1, none=True)
+    learning_rate = check_number("learning_rate", learning_rate, lo=0, lo_open=True)
     if seed is not None:
-        seed = _check_int(seed, "seed", minimum=0)
+        seed = check_int("seed", seed, lo=0)
         keras.utils.set_random_seed(seed)
     try:
         keras.activations.get(dense_activation)
@@ -360,7 +334,7 @@ def _check_saveable(model: keras.Model) -> None:
                     ) from None
 
 
-def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
+def save_model(model: keras.Model, path) -> Path:
     """Save ``model`` to a ``.keras`` file atomically.
 
     The model is written to a temporary ``*.keras`` file in the same folder and
@@ -388,22 +362,12 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
     if path.suffix != ".keras":
         raise ValueError(f"path must end with '.keras', got {str(path)!r}")
     _check_saveable(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.keras", dir=path.parent)
-    os.close(fd)
-    try:
+    with replacing(path, suffix=".tmp.keras") as tmp:  # Keras needs the .keras suffix
         model.save(tmp, overwrite=True)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
     return path
 
 
-def load_model(path: str | os.PathLike, compile: bool = True) -> keras.Model:
+def load_model(path, compile: bool = True) -> keras.Model:
     """Load a model saved by :func:`save_model` (or ``model.save``).
 
     No ``custom_objects`` are needed for the built-in regularizers; a model

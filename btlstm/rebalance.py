@@ -23,10 +23,11 @@ open under :class:`btlstm.feeds.TradableFiller`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 
 import backtrader as bt
+
+from btlstm.checks import check_int, check_number
 
 __all__ = ["is_tradable", "equal_weights", "Rebalancer", "RETRY_CASH_SHARE"]
 
@@ -92,8 +93,7 @@ def equal_weights(strategy, datas: Iterable | None = None, total: float = 1.0) -
         tradable or held. The untradable held feeds are in it too:
         :meth:`Rebalancer.rebalance` leaves them alone.
     """
-    if isinstance(total, bool) or not isinstance(total, (int, float)) or not math.isfinite(total):
-        raise ValueError(f"`total` must be a finite number, got {total!r}")
+    check_number("`total`", total)
     feeds = list(strategy.datas if datas is None else datas)
     keep = [d for d in feeds if is_tradable(d) or strategy.getposition(d).size]
     if not keep:
@@ -156,8 +156,7 @@ class Rebalancer:
             raise TypeError(f"`strategy` must be a backtrader.Strategy, got {strategy!r}")
         if reason is not None and not isinstance(reason, str):
             raise ValueError(f"`reason` must be a string or None, got {reason!r}")
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise ValueError(f"`retries` must be an integer >= 0, got {retries!r}")
+        check_int("`retries`", retries, lo=0)
         self.strategy = strategy
         self.reason = reason
         self.retries = retries
@@ -220,12 +219,7 @@ class Rebalancer:
         if not isinstance(targets, Mapping):
             raise TypeError(f"`targets` must be a dict {{data: weight}}, got {targets!r}")
         for data, weight in targets.items():
-            ok = not isinstance(weight, bool) and isinstance(weight, (int, float))
-            if not ok or not math.isfinite(weight):
-                raise ValueError(
-                    f"`targets`: the weight of {_label(data)!r} must be a finite number, "
-                    f"got {weight!r}"
-                )
+            check_number(f"`targets`: the weight of {_label(data)!r}", weight)
         self.count += 1
         when = self.strategy.datetime.date(0) if len(self.strategy) else None
         self.cancel_pending(detail=f"stale: replaced by the rebalance of {when}")

@@ -44,7 +44,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from btlstm._settings import closest, coerce, field_help
+from btlstm._settings import coerce, field_help
+from btlstm.checks import closest
+from btlstm.errors import SettingsError
 
 __all__ = [
     "Baseline",
@@ -157,8 +159,6 @@ class StrategyPlan:
 
     def check_params(self, values: dict, where=None) -> dict:
         """Type-check strategy params against their defaults; unknown names raise."""
-        from btlstm.settings import SettingsError
-
         where = where or (lambda s, k: f"[{s}] {k}")
         out = {}
         for k, v in (values or {}).items():
@@ -266,23 +266,29 @@ def register_strategy(
     return deco
 
 
-def register_predictor(name: str):
-    """Decorator: register how the pipeline attaches predictor ``name`` (see :data:`PREDICTORS`)."""
+def _registering(table: dict, name: str):
+    """A decorator that files its function in ``table`` under ``name``."""
 
     def deco(fn):
-        PREDICTORS[name] = fn
+        table[name] = fn
         return fn
 
     return deco
 
 
+def register_predictor(name: str):
+    """Decorator: register how the pipeline attaches predictor ``name`` (see :data:`PREDICTORS`)."""
+    return _registering(PREDICTORS, name)
+
+
 @register_predictor("lstm")
 def _lstm(settings, history, cache_dir=None, progress=None) -> dict:
-    """LSTMPredictor on the feed, trained on ``history`` (the bars before the feed)."""
-    from btlstm.indicators import LSTMPredictor
+    """WalkForwardPredictor (LSTMPredictor) on the feed, trained on ``history`` (the bars
+    before the feed) with the ``[model]`` learner."""
+    from btlstm.indicators import WalkForwardPredictor
 
     return dict(
-        predictor=LSTMPredictor,
+        predictor=WalkForwardPredictor,
         predictor_kwargs=dict(
             config=settings.model,
             history=history,
@@ -315,22 +321,17 @@ def _pooled(settings, history, cache_dir=None, progress=None) -> dict:
 def register_scorer(name: str):
     """Decorator: register how the pipeline computes score columns ``name`` (see
     :data:`SCORERS`)."""
-
-    def deco(fn):
-        SCORERS[name] = fn
-        return fn
-
-    return deco
+    return _registering(SCORERS, name)
 
 
 @register_scorer("ranker")
 def _ranker_scores(settings, panel, cache_dir=None, progress=None) -> dict:
-    """Walk-forward LightGBM LambdaRank scores of every stock (``btlstm.learners.ranker``),
+    """Walk-forward LightGBM LambdaRank scores of every stock (``btlstm.xswalkforward``),
     on the ``[model]`` schedule, with the ranker's default settings; the report gets
     its quality on the test period (IC, rank IC, top-minus-bottom) and the importances."""
     import pandas as pd
 
-    from btlstm.learners.ranker import RankerWalkForward, ranker_quality
+    from btlstm.xswalkforward import RankerWalkForward, ranker_quality
 
     wf = RankerWalkForward(settings.model, cache_dir=cache_dir)
     scores = wf.scores(panel, progress=progress)
@@ -345,7 +346,7 @@ def _ranker_scores(settings, panel, cache_dir=None, progress=None) -> dict:
     imp = wf.importances
     mean_imp = imp.mean().sort_values(ascending=False) if len(imp) else pd.Series(dtype=float)
     section = {
-        "model": "LightGBM lambdarank (btlstm.learners.ranker.RankerWalkForward)",
+        "model": "LightGBM lambdarank (btlstm.xswalkforward.RankerWalkForward)",
         "fits": [
             dict(k=f.k, date=f.date, n_samples=f.n_samples, n_dates=f.n_dates, cached=f.cached)
             for f in wf.fits
@@ -407,8 +408,6 @@ def _failed(place: str, spec: str, e: BaseException):
     """A SettingsError for a user module whose import raised: the error and where."""
     import traceback
 
-    from btlstm.settings import SettingsError
-
     frames = traceback.extract_tb(e.__traceback__)
     at = f" ({Path(frames[-1].filename).name}, line {frames[-1].lineno})" if frames else ""
     return SettingsError(
@@ -443,8 +442,6 @@ def load_plugin(spec, where: str | None = None):
         run_backtest(Settings.from_dict({"strategy": {"name": "mine"}}))
         # the same: Settings.from_dict({"strategy": {"name": "mine", "module": "strategies.py"}})
     """
-    from btlstm.settings import SettingsError
-
     spec = str(spec).strip()
     if spec in _USER:
         return _USER[spec]
@@ -510,8 +507,6 @@ def names() -> list:
 
 def get(name, where: str | None = None) -> StrategyPlan:
     """The plan of strategy ``name``; an unknown name raises, suggesting the closest."""
-    from btlstm.settings import SettingsError
-
     known = plans()
     if name not in known:
         place = f"{where}: " if where else ""

@@ -6,7 +6,8 @@ the ``btlstm run <strategy>`` flags use the same names::
     [data]      DataSettings      where the prices come from
     [model]     WalkForwardConfig the walk-forward schedule and training, and
                                   side by side the learner's own settings
-                                  (for the LSTM: btlstm.learners.lstm.LSTMSettings)
+                                  (WalkForwardConfig.learner_settings; for the
+                                  LSTM: btlstm.learners.lstm.LSTMSettings)
     [strategy]  StrategySettings  a registered strategy's name and its params
     [costs]     CostSettings      cash, commission, slippage, market, per_share
     [output]    OutputSettings    output folder, model cache, plots, quiet
@@ -30,20 +31,20 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-
 from btlstm._settings import (
-    SettingsError,
     check_known_keys,
-    closest,
     coerce,
     field_defaults,
     field_types,
-    optional,
 )
 from btlstm.ashare import US_COSTS
 from btlstm.broker import INDEX_COSTS
+from btlstm.checks import check_number, closest
+from btlstm.convert import parse_date
 from btlstm.data.columnmap import MAP_KEYS, ColumnMap
+from btlstm.errors import SettingsError
+from btlstm.learners.lstm import REGULARIZER_SLOTS
+from btlstm.splits import WALKFORWARD_PRESET
 from btlstm.walkforward import WalkForwardConfig
 
 __all__ = [
@@ -58,12 +59,6 @@ __all__ = [
     "learner_settings_class",
     "load_toml",
 ]
-
-#: Dates of the walk-forward preset (``--walkforward``): retrain over 2008 .. end of data.
-WALKFORWARD_PRESET = dict(
-    mode="walkforward", train_start="2005-01-01", train_end=None, test_start="2008-01-01",
-    test_end=None,
-)  # fmt: skip
 
 
 @dataclass
@@ -130,9 +125,7 @@ _CLASSES = {
     "costs": CostSettings,
     "output": OutputSettings,
 }
-_SHORTCUTS = {"walkforward": bool}
-_REG_SLOTS = ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
-              "activity_regularizer")  # fmt: skip  # [model] walkforward = true: mode + the preset dates
+_SHORTCUTS = {"walkforward": bool}  # [model] walkforward = true: mode + the preset dates
 
 
 def learner_settings_class(name: str = "lstm"):
@@ -147,7 +140,7 @@ def learner_settings_class(name: str = "lstm"):
 
 def _wf_fields() -> dict:
     """Walk-forward fields that are set directly ([model] keys), not the learner dict."""
-    return {k: v for k, v in field_types(WalkForwardConfig).items() if k != "model"}
+    return {k: v for k, v in field_types(WalkForwardConfig).items() if k != "learner_settings"}
 
 
 def load_toml(path) -> dict:
@@ -352,11 +345,11 @@ class Settings:
         plan = registry.get(name, where=where("strategy", "name"))
 
         model = user["model"]
-        if isinstance(model.get("model"), dict):  # [model.model] table: learner settings
-            inner = model.pop("model")
-            for k, v in inner.items():
-                model.setdefault(k, v)
-                origins.setdefault(("model", k), where("model", f"model.{k}"))
+        for table in ("learner_settings", "model"):  # [model.learner_settings] (old: [model.model])
+            if isinstance(model.get(table), dict):
+                for k, v in model.pop(table).items():
+                    model.setdefault(k, v)
+                    origins.setdefault(("model", k), where("model", f"{table}.{k}"))
         if "walkforward" in model:
             wf = coerce(model.pop("walkforward"), bool, where=where("model", "walkforward"))
             if wf:
@@ -402,7 +395,7 @@ class Settings:
         """Plain JSON types, in the TOML layout ([model] holds the learner's keys too;
         [data] the column-map keys that are set)."""
         model = self.model.to_dict()
-        learner = model.pop("model", {}) or {}
+        learner = model.pop("learner_settings", {}) or {}
         try:
             full = field_defaults(learner_settings_class(self.learner))
         except SettingsError:
@@ -456,11 +449,9 @@ class Settings:
                 f"{self.where('costs', 'market')}: expected one of {list(MARKETS)}, "
                 f"got {self.costs.market!r}{closest(str(self.costs.market), MARKETS)}"
             )
-        from btlstm.broker import check_number
-
         for key in ("cash", "commission", "slippage", "per_share"):  # before any training
             try:
-                check_number(key, getattr(self.costs, key))
+                check_number(key, getattr(self.costs, key), lo=0)
             except ValueError as e:
                 raise SettingsError(f"{self.where('costs', key)}: {e}") from None
         if self.data.repair not in ("raise", "drop"):
@@ -556,30 +547,31 @@ class Settings:
         loss or activation fails now and names the flag or TOML key, not the
         internal ``lstm_kwargs[...]`` that :func:`btlstm.models.build_model` sees."""
         m = self.model
-        if self.learner != "lstm" or not m.model:
+        given = m.learner_settings
+        if self.learner != "lstm" or not given:
             return
         from btlstm.learners.lstm import LSTMSettings
         from btlstm.models import build_model, parse_regularizer
 
-        for slot in _REG_SLOTS:
-            if m.model.get(slot) is not None:
+        for slot in REGULARIZER_SLOTS:
+            if given.get(slot) is not None:
                 try:
-                    parse_regularizer(m.model[slot], argument=self.where("model", slot))
+                    parse_regularizer(given[slot], argument=self.where("model", slot))
                 except (ValueError, TypeError) as e:
                     raise SettingsError(str(e)) from None
         try:
-            kwargs = LSTMSettings(**m.model).build_kwargs()
+            kwargs = LSTMSettings(**given).build_kwargs()
             build_model(lookback=m.lookback, n_features=len(m.features), **kwargs)
         except (ValueError, TypeError) as e:
             raise SettingsError(self.learner_message(str(e))) from None
-        if "loss" in m.model:  # Keras resolves a loss name only when training starts
+        if "loss" in given:  # Keras resolves a loss name only when training starts
             import keras
 
             try:
-                keras.losses.get(m.model["loss"])
+                keras.losses.get(given["loss"])
             except (ValueError, TypeError) as e:
                 raise SettingsError(
-                    f"{self.where('model', 'loss')}: {m.model['loss']!r} is not a Keras loss ({e})"
+                    f"{self.where('model', 'loss')}: {given['loss']!r} is not a Keras loss ({e})"
                 ) from None
 
     def _check_features(self) -> None:
@@ -627,7 +619,7 @@ class Settings:
         rewritten to name what the user typed (``--dropout``, ``[model] loss``)."""
         import re
 
-        given = self.model.model
+        given = self.model.learner_settings
         m = re.match(r"(lstm_kwargs|dense_kwargs)\[(['\"])(\w+)\2\]", msg)
         if m:
             box, key = m.group(1), m.group(3)
@@ -637,7 +629,7 @@ class Settings:
         m = re.match(r"(\w+)", msg)
         word = m.group(1) if m else ""
         if word == "lstm_kwargs" and "lstm_kwargs" not in given:
-            keys = [k for k in (*_REG_SLOTS, "dropout", "recurrent_dropout") if k in given]
+            keys = [k for k in (*REGULARIZER_SLOTS, "dropout", "recurrent_dropout") if k in given]
             named = ", ".join(self.where("model", k) for k in keys) or "[model]"
             return f"{named}: {msg.split(': ', 1)[-1]}"
         if word in given or word in field_defaults(learner_settings_class(self.learner)):
@@ -645,14 +637,10 @@ class Settings:
         return f"[model] ({self.learner} learner): {msg}"
 
     def _date(self, sec: str, key: str, value):
-        if value is None:
-            return None
         try:
-            return pd.Timestamp(value)
-        except (ValueError, TypeError):
-            raise SettingsError(
-                f"{self.where(sec, key)}: expected a date YYYY-MM-DD, got {value!r}"
-            ) from None
+            return parse_date(value, self.where(sec, key), none=True)
+        except ValueError as e:
+            raise SettingsError(str(e)) from None
 
     def _check_dates(self) -> None:
         m = self.model
@@ -752,7 +740,7 @@ def _build_model(values: dict, where) -> WalkForwardConfig:
     except (TypeError, ValueError) as e:
         raise SettingsError(_name_key(str(e), "model", where)) from None
     # only what differs from the learner's defaults: the learner fills in the rest
-    wf["model"] = {
+    wf["learner_settings"] = {
         k: getattr(full, k) for k in l_types if getattr(full, k) != l_defaults[k] or k in lk
     }
     if "learner" not in wf_types:  # walk-forward config without a learner field (older core)
@@ -774,7 +762,3 @@ def _name_key(msg: str, sec: str, where) -> str:
 def field_flag(name: str) -> str:
     """The CLI flag of a settings field (``train_start`` -> ``--train-start``)."""
     return "--" + name.replace("_", "-")
-
-
-def is_optional(cls, name: str) -> bool:
-    return optional(field_types(cls)[name])

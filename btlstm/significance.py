@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from btlstm.checks import check_int
 from btlstm.metrics import _pairs, _pearson, _ranks, daily_returns
 
 __all__ = [
@@ -125,12 +126,6 @@ def _f(x) -> float:
     return v
 
 
-def _int_arg(name: str, value, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
-        raise ValueError(f"`{name}` must be an integer >= {lo}, got {value!r}")
-    return int(value)
-
-
 def hac_lag(horizon: int) -> int:
     """The HAC lag for labels of ``horizon`` bars: ``horizon - 1`` (they overlap by that much).
 
@@ -138,7 +133,7 @@ def hac_lag(horizon: int) -> int:
         >>> hac_lag(5), hac_lag(1)
         (4, 0)
     """
-    return _int_arg("horizon", horizon, 1) - 1
+    return check_int("`horizon`", horizon, lo=1) - 1
 
 
 def _ols_hac(y: np.ndarray, x: np.ndarray | None, lag: int, kernel: str):
@@ -188,7 +183,7 @@ def hac_mean_test(x: Any, lag: int, kernel: str = KERNEL) -> dict:
         >>> round(r["value"], 3), r["n"], r["lag"]
         (0.3, 6, 1)
     """
-    lag = _int_arg("lag", lag, 0)
+    lag = check_int("`lag`", lag, lo=0)
     if kernel not in ("uniform", "bartlett"):
         raise ValueError(f"`kernel` must be 'uniform' or 'bartlett', got {kernel!r}")
     a = np.asarray(x, dtype=float).ravel()
@@ -249,7 +244,7 @@ def ic_test(
     """
     if method not in ("pearson", "spearman"):
         raise ValueError(f"`method` must be 'pearson' or 'spearman', got {method!r}")
-    lag = hac_lag(horizon) if lag is None else _int_arg("lag", lag, 0)
+    lag = hac_lag(horizon) if lag is None else check_int("`lag`", lag, lo=0)
     p, r = _pairs(pred, real)
     if method == "spearman" and len(p):
         p, r = _ranks(p), _ranks(r)
@@ -310,7 +305,7 @@ def cross_sectional_ic_test(
 
     from btlstm.metrics import cross_sectional_ic
 
-    lag = hac_lag(horizon) if lag is None else _int_arg("lag", lag, 0)
+    lag = hac_lag(horizon) if lag is None else check_int("`lag`", lag, lo=0)
     daily = cross_sectional_ic(pred, real, method=method).to_numpy(dtype=float)
     out = hac_mean_test(daily, lag, kernel)
     daily = daily[np.isfinite(daily)]
@@ -370,7 +365,7 @@ def hit_rate_test(
         >>> r["value"], r["base_rate"], r["constant"]
         (0.75, 0.625, 'up')
     """
-    lag = hac_lag(horizon) if lag is None else _int_arg("lag", lag, 0)
+    lag = hac_lag(horizon) if lag is None else check_int("`lag`", lag, lo=0)
     if isinstance(pred, pd.DataFrame) or isinstance(real, pd.DataFrame):
         from btlstm.metrics import _frames
 
@@ -535,7 +530,7 @@ def expected_max_sharpe(n_trials: int, variance: float) -> float:
     """
     from scipy import stats
 
-    n = _int_arg("n_trials", n_trials, 1)
+    n = check_int("`n_trials`", n_trials, lo=1)
     if n == 1:
         return 0.0
     if not (variance >= 0 and math.isfinite(variance)):
@@ -573,7 +568,7 @@ def deflated_sharpe_ratio(
         ``{value, n_trials, sr0 (annualised), variance (per period),
         variance_source ("trials", "estimate" or "none")}``.
     """
-    n_trials = _int_arg("n_trials", n_trials, 1)
+    n_trials = check_int("`n_trials`", n_trials, lo=1)
     sr, g3, g4, n = (_f(sharpe.get(k)) for k in ("per_period", "skew", "kurtosis", "n"))
     source = "none"
     var = 0.0
@@ -658,8 +653,8 @@ def bootstrap_compare(
     """
     from arch.bootstrap import StationaryBootstrap, optimal_block_length
 
-    reps = _int_arg("reps", reps, 10)
-    seed = _int_arg("seed", seed, 0)
+    reps = check_int("`reps`", reps, lo=10)
+    seed = check_int("`seed`", seed, lo=0)
     if not 0.0 < size < 1.0:
         raise ValueError(f"`size` must be in (0, 1), got {size!r}")
     a, b = _align(returns, baseline)
@@ -915,7 +910,7 @@ def evaluate(
         >>> sig["evidence"], sig["verdict"].split(":")[0]
         (False, 'no evidence of skill (no prediction scored)')
     """
-    horizon = _int_arg("horizon", horizon, 1)
+    horizon = check_int("`horizon`", horizon, lo=1)
     section: dict = {"ic": None, "rank_ic": None, "hit_rate": None}
     if predictions is not None and realised is not None:
         if _panel(predictions, realised):

@@ -34,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from btlstm.convert import parse_date
 from btlstm.data.catalog import SECTORS
 
 __all__ = [
@@ -130,13 +131,7 @@ def _bars(
 
 
 def _dates(start, n: int) -> pd.DatetimeIndex:
-    try:
-        first = pd.Timestamp(start)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"start: not a date: {start!r}") from e
-    if first.tzinfo is not None:
-        raise ValueError(f"start: must be tz-naive, got {start!r}")
-    return pd.bdate_range(first, periods=n, name="date")
+    return pd.bdate_range(parse_date(start, "start", naive=True), periods=n, name="date")
 
 
 def _symbol(symbol: str) -> str:

@@ -8,13 +8,14 @@ run the same code and give the same numbers:
 - :meth:`WalkForward.predict`: batched, over a whole frame or panel;
 - :meth:`WalkForward.stream`: bar by bar (live feeds, ``runonce=False``).
 
-The rule and the schedules are described in ``docs/schedule.md``.
+The rule and the schedules are described in ``docs/schedule.md``. The
+cross-section of a panel (one sample per stock and day, the ranker) has its
+own engine on the same schedule, :mod:`btlstm.xswalkforward`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import sys
 import time
@@ -25,8 +26,10 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from btlstm._files import load_verified, write_manifest
 from btlstm._settings import check_known_keys
-from btlstm.data.cache import load_verified, write_manifest
+from btlstm.checks import check_choice, check_int, check_number
+from btlstm.convert import date_text, plain
 from btlstm.data.validate import CANONICAL_COLUMNS, DataError, require_history, validate_frame
 from btlstm.features import (
     DEFAULT_FEATURES,
@@ -34,7 +37,7 @@ from btlstm.features import (
     feature_matrix,
     zscore_windows,
 )
-from btlstm.learners import Learner, get_learner, make_learner
+from btlstm.learners import FitRecord, Learner, get_learner, make_learner
 from btlstm.schedule import Schedule, SymbolIndex
 
 __all__ = [
@@ -57,41 +60,8 @@ _WINDOWS = ("expanding", "rolling")
 
 
 @dataclass
-class WalkForwardConfig:
-    """Everything that decides the features, the schedule and the training.
-
-    Args:
-        lookback: bars per input window (seed: 30).
-        horizon: bars ahead of the target return (seed: 5).
-        features: feature columns (seed: close, open, high, low, amount, volume).
-        clip: absolute clip of the raw forward return (seed: 0.2).
-        scale: target multiplier after clipping (seed: 10).
-        mode: ``"static"`` (train once) or ``"walkforward"`` (retrain on a schedule).
-        train_start: first window-end date used for training (None: from the start).
-        train_end: last window-end date used for training (static mode; required there).
-        test_start: first date that gets a prediction (static default: first bar
-            after ``train_end``; walk-forward default: as soon as ``min_train``
-            samples are known).
-        test_end: last date that gets a prediction (None: to the end).
-        retrain_every: bars between refits (walk-forward).
-        window: ``"expanding"`` or ``"rolling"`` training window.
-        train_window: length in bars of the rolling window.
-        min_train: minimum number of labelled samples before the first fit.
-        embargo: extra bars between a label's end and the fit bar (0: the label
-            of window s is usable at bar s + horizon).
-        epochs: maximum epochs per cold fit.
-        warm_start: start each refit from the previous model's weights.
-        warm_epochs: maximum epochs per warm refit (default: ``max(1, epochs // 4)``).
-        batch_size: training batch size.
-        validation_fraction: latest fraction of the training samples used for
-            early stopping (0: no early stopping).
-        patience: early-stopping patience in epochs.
-        learner: name of the learner (``"lstm"``, ``"ridge"``; see :mod:`btlstm.learners`).
-        model: the learner's settings (for ``"lstm"``: the fields of
-            :class:`btlstm.learners.LSTMSettings` such as ``lstm_units``,
-            ``dense_units``, ``kernel_regularizer``, ``dropout``).
-        seed: random seed; the same seed gives the same predictions.
-    """
+class _Fields:
+    """The fields of :class:`WalkForwardConfig` and their checks (documented there)."""
 
     lookback: int = 30
     horizon: int = 5
@@ -115,52 +85,98 @@ class WalkForwardConfig:
     validation_fraction: float = 0.1
     patience: int = 3
     learner: str = "lstm"
-    model: dict = field(default_factory=dict)
+    learner_settings: dict = field(default_factory=dict)
     seed: int = 0
 
     def __post_init__(self):
         self.features = tuple(self.features)
-        ints = ("lookback", "horizon", "retrain_every", "min_train", "epochs", "batch_size")
-        for name in ints:
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-        if not isinstance(self.embargo, (int, np.integer)) or self.embargo < 0:
-            raise ValueError(f"embargo must be an integer >= 0, got {self.embargo!r}")
-        if self.patience < 0:
-            raise ValueError(f"patience must be >= 0, got {self.patience!r}")
-        if self.mode not in _MODES:
-            raise ValueError(f"mode must be one of {_MODES}, got {self.mode!r}")
-        if self.window not in _WINDOWS:
-            raise ValueError(f"window must be one of {_WINDOWS}, got {self.window!r}")
-        if self.window == "rolling" and (self.train_window is None or self.train_window < 1):
-            raise ValueError(
-                f"train_window must be an integer >= 1 with window='rolling', got {self.train_window!r}"
-            )
+        for name in ("lookback", "horizon", "retrain_every", "min_train", "epochs", "batch_size"):
+            check_int(name, getattr(self, name), lo=1)
+        check_int("embargo", self.embargo, lo=0)
+        check_int("patience", self.patience, lo=0)
+        check_choice("mode", self.mode, _MODES)
+        check_choice("window", self.window, _WINDOWS)
+        if self.window == "rolling":
+            check_int("train_window (with window='rolling')", self.train_window, lo=1)
         if self.mode == "static" and self.train_end is None:
             raise ValueError("train_end is required with mode='static', got None")
-        if not 0.0 <= self.validation_fraction < 0.5:
-            raise ValueError(
-                f"validation_fraction must be in [0, 0.5), got {self.validation_fraction!r}"
-            )
-        if self.warm_epochs is not None and self.warm_epochs < 1:
-            raise ValueError(f"warm_epochs must be >= 1 or None, got {self.warm_epochs!r}")
-        if self.clip is not None and self.clip <= 0:
-            raise ValueError(f"clip must be > 0 or None, got {self.clip!r}")
+        check_number("validation_fraction", self.validation_fraction, 0, 0.5, hi_open=True)
+        check_int("warm_epochs", self.warm_epochs, lo=1, none=True)
+        check_number("clip", self.clip, lo=0, lo_open=True, none=True)
         for name in ("train_start", "train_end", "test_start", "test_end"):
-            v = getattr(self, name)
-            if v is not None:
-                try:
-                    setattr(self, name, str(pd.Timestamp(v).date()))
-                except (ValueError, TypeError) as e:
-                    raise ValueError(f"{name} must be a date, got {v!r}") from e
-        if not isinstance(self.model, dict):
-            raise ValueError(f"model must be a dict of learner settings, got {self.model!r}")
-        get_learner(self.learner).make_settings(self.model)  # unknown keys raise here
+            setattr(self, name, date_text(getattr(self, name), name, none=True))
+        if not isinstance(self.learner_settings, dict):
+            raise ValueError(
+                f"learner_settings must be a dict of learner settings, got {self.learner_settings!r}"
+            )
+        get_learner(self.learner).make_settings(self.learner_settings)  # unknown keys raise here
+
+
+class WalkForwardConfig(_Fields):
+    """Everything that decides the features, the schedule and the training.
+
+    Args:
+        lookback: bars per input window (article: 30).
+        horizon: bars ahead of the target return (article: 5).
+        features: feature columns (article: close, open, high, low, amount, volume).
+        clip: absolute clip of the raw forward return (article: 0.2).
+        scale: target multiplier after clipping (article: 10).
+        mode: ``"static"`` (train once) or ``"walkforward"`` (retrain on a schedule).
+        train_start: first window-end date used for training (None: from the start).
+        train_end: last window-end date used for training (static mode; required there).
+        test_start: first date that gets a prediction (static default: first bar
+            after ``train_end``; walk-forward default: as soon as ``min_train``
+            samples are known).
+        test_end: last date that gets a prediction (None: to the end).
+        retrain_every: bars between refits (walk-forward).
+        window: ``"expanding"`` or ``"rolling"`` training window.
+        train_window: length in bars of the rolling window.
+        min_train: minimum number of labelled samples before the first fit.
+        embargo: extra bars between a label's end and the fit bar (0: the label
+            of window s is usable at bar s + horizon).
+        epochs: maximum epochs per cold fit.
+        warm_start: start each refit from the previous model's weights.
+        warm_epochs: maximum epochs per warm refit (default: ``max(1, epochs // 4)``).
+        batch_size: training batch size.
+        validation_fraction: latest fraction of the training samples used for
+            early stopping (0: no early stopping).
+        patience: early-stopping patience in epochs.
+        learner: name of the learner (``"lstm"``, ``"ridge"``, ``"ranker"``; see
+            :mod:`btlstm.learners`).
+        learner_settings: the learner's own settings (for ``"lstm"``: the fields of
+            :class:`btlstm.learners.LSTMSettings` such as ``lstm_units``,
+            ``dense_units``, ``kernel_regularizer``, ``dropout``). In a TOML file
+            they are ``[model]`` keys beside the walk-forward ones. Its old name
+            ``model=`` is still accepted (``WalkForwardConfig(model={...})``).
+        seed: random seed; the same seed gives the same predictions.
+
+    Example:
+        >>> cfg = WalkForwardConfig(learner="ridge", model={"alpha": 2.0})  # the old name works
+        >>> cfg.learner_settings, cfg.train_end
+        ({'alpha': 2.0}, None)
+        >>> WalkForwardConfig(mode="static", train_end=pd.Timestamp("2014-12-31")).train_end
+        '2014-12-31'
+    """
+
+    def __init__(self, *args, model=None, **kwargs):
+        if model is not None:
+            if "learner_settings" in kwargs:
+                raise TypeError("give learner_settings (or its old name model), not both")
+            kwargs["learner_settings"] = model
+        super().__init__(*args, **kwargs)
+
+    @property
+    def model(self) -> dict:
+        """The old name of :attr:`learner_settings` (kept for scripts that use it)."""
+        return self.learner_settings
 
     @classmethod
     def from_dict(cls, d: dict) -> "WalkForwardConfig":
-        """Build from a plain dict (TOML/JSON); unknown keys raise, suggesting the closest."""
+        """Build from a plain dict (TOML/JSON); unknown keys raise, suggesting the closest.
+        The old key ``model`` (the learner settings) is read as ``learner_settings``."""
+        d = dict(d)
+        if "model" in d and "learner_settings" not in d:
+            d["learner_settings"] = d.pop("model")
         check_known_keys(cls, d, "walk-forward setting")
         return cls(**d)
 
@@ -168,31 +184,7 @@ class WalkForwardConfig:
         """Plain JSON types, for reports and cache keys."""
         d = dataclasses.asdict(self)
         d["features"] = list(self.features)
-        return json.loads(json.dumps(d, default=str))
-
-
-@dataclass
-class FitRecord:
-    """One model fit of a walk-forward run (for progress, reports and tests).
-
-    Attributes:
-        k: fit number (0-based); ``total``: fits planned in this run (None
-        when streaming); ``date``: the fit date; ``n_samples``: windows used
-        (training + validation); ``n_val``: of which validation; ``epochs``,
-        ``loss``, ``val_loss``: from the learner; ``seconds``: wall time;
-        ``cached``: loaded from the model cache instead of trained.
-    """
-
-    k: int
-    date: str
-    n_samples: int
-    n_val: int
-    epochs: int
-    loss: float | None
-    val_loss: float | None
-    seconds: float
-    cached: bool
-    total: int | None = None
+        return plain(d)
 
 
 @dataclass
@@ -395,6 +387,7 @@ class WalkForward:
         """Everything that changes a fitted model: the config (less ``test_end``) and the learner."""
         cfg = self.config.to_dict()
         cfg.pop("test_end", None)
+        cfg["model"] = cfg.pop("learner_settings")  # its old name: older cache entries stay valid
         cfg["learner_token"] = self.learner.token()
         return cfg
 
@@ -431,7 +424,7 @@ class WalkForward:
         date = str(pd.Timestamp(T).date())
         path = self.cache_path(prep, i, k)
         if path is not None and path.exists() and self._load_cached(path):
-            rec = FitRecord(k, date, n, 0, 0, None, None, time.perf_counter() - t0, True, total)
+            rec = FitRecord(k, date, n, seconds=time.perf_counter() - t0, cached=True, total=total)
             return self._record(rec)
         warm = bool(cfg.warm_start and self.learner.fitted)
         epochs = (cfg.warm_epochs or max(1, cfg.epochs // 4)) if warm else cfg.epochs
@@ -451,18 +444,10 @@ class WalkForward:
             write_manifest(
                 path, rows=n, kind=MODEL_KIND, learner=self.learner.name, fit=k, date=date
             )
-        rec = FitRecord(
-            k,
-            date,
-            n,
-            len(Xv),
-            res.epochs,
-            res.loss,
-            res.val_loss,
-            time.perf_counter() - t0,
-            False,
-            total,
-        )
+        rec = dataclasses.replace(
+            res, k=k, date=date, n_samples=n, n_val=len(Xv), seconds=time.perf_counter() - t0,
+            cached=False, total=total,
+        )  # fmt: skip
         return self._record(rec)
 
     def _load_cached(self, path: Path) -> bool:

@@ -35,7 +35,7 @@ dividends paid later, their ratios before day t do not.
 
 The label of the sample at day ``t`` is the stock's forward return over its
 own next ``horizon`` bars, ``close[t+h] / close[t] - 1``
-(:func:`btlstm.metrics.forward_returns`); :func:`relevance_grades` turns it
+(:func:`btlstm.features.forward_returns`); :func:`relevance_grades` turns it
 into per-date grades ``0 .. n_grades-1`` for lambdarank.
 
 Example:
@@ -59,10 +59,12 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from btlstm.metrics import forward_returns
+from btlstm.checks import check_int
+from btlstm.features import forward_returns
 
 __all__ = [
     "DEFAULT_HORIZONS",
+    "check_horizons",
     "cross_sectional_features",
     "feature_names",
     "forward_label",
@@ -82,12 +84,15 @@ def _check_panel(panel) -> None:
             raise ValueError(f"panel[{sym!r}] must be a DataFrame with a DatetimeIndex")
 
 
-def _check_horizons(horizons) -> tuple[int, ...]:
+def check_horizons(horizons) -> tuple[int, ...]:
+    """``horizons`` as a tuple of distinct integers >= 1 (a list, not a string)."""
+    if isinstance(horizons, (str, bytes)) or not hasattr(horizons, "__iter__"):
+        raise ValueError(f"horizons must be a list of integers >= 1, got {horizons!r}")
     hs = tuple(horizons)
-    if not hs or any(
-        isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1 for h in hs
-    ):
-        raise ValueError(f"horizons must be integers >= 1, got {horizons!r}")
+    if not hs:
+        raise ValueError(f"horizons must name at least one horizon, got {horizons!r}")
+    for i, h in enumerate(hs):
+        check_int(f"horizons[{i}]", h, lo=1)
     if len(set(hs)) != len(hs):
         raise ValueError(f"horizons must be distinct, got {horizons!r}")
     return tuple(int(h) for h in hs)
@@ -129,7 +134,7 @@ def feature_names(horizons=DEFAULT_HORIZONS, turn: bool = False, is_st: bool = F
         >>> feature_names((1, 5))
         ['ret_1', 'ret_5', 'ret_1_rank', 'ret_5_rank', 'vol_20', 'amount_20', 'amount_20_rank', 'ma20_gap', 'ma60_gap']
     """
-    hs = _check_horizons(horizons)
+    hs = check_horizons(horizons)
     names = [f"ret_{h}" for h in hs] + [f"ret_{h}_rank" for h in hs]
     names += ["vol_20", "amount_20", "amount_20_rank"]
     if turn:
@@ -187,7 +192,7 @@ def cross_sectional_features(
         ([nan, 0.1, nan], [nan, nan, nan])
     """
     _check_panel(panel)
-    hs = _check_horizons(horizons)
+    hs = check_horizons(horizons)
     for sym, f in panel.items():
         for col in (price, "amount"):
             if col not in f:
@@ -232,7 +237,7 @@ def forward_label(
     """The future return of every stock-day over the stock's own next ``horizon`` bars.
 
     ``close[t + horizon] / close[t] - 1`` counted on each symbol's own bars
-    (:func:`btlstm.metrics.forward_returns`), so it matches the schedule's
+    (:func:`btlstm.features.forward_returns`), so it matches the schedule's
     label date ``date[s + horizon]``. It reads the future: a label or an
     evaluation target, never an input.
 
@@ -281,10 +286,7 @@ def relevance_grades(labels: pd.Series, n_grades: int = 5) -> pd.Series:
         >>> relevance_grades(y, n_grades=2).tolist()
         [1.0, 0.0, 1.0, nan, 0.0]
     """
-    if isinstance(n_grades, bool) or not isinstance(n_grades, (int, np.integer)):
-        raise ValueError(f"n_grades must be an integer in 2..31, got {n_grades!r}")
-    if not 2 <= n_grades <= 31:
-        raise ValueError(f"n_grades must be an integer in 2..31, got {n_grades!r}")
+    check_int("n_grades", n_grades, lo=2, hi=31)
     if not isinstance(labels, pd.Series) or labels.index.nlevels < 2:
         raise ValueError("labels must be a Series indexed by (date, symbol)")
     by = labels.groupby(level=0, sort=False)

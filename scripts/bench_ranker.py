@@ -50,9 +50,9 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
 
     from btlstm.data import load
-    from btlstm.learners.ranker import RankerWalkForward, ranker_quality
     from btlstm.walkforward import WalkForwardConfig
     from btlstm.xsfeatures import cross_sectional_features
+    from btlstm.xswalkforward import RankerWalkForward, ranker_quality
 
     rows = []
 

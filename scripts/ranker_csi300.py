@@ -20,11 +20,11 @@ from btlstm.ashare import setup_ashare_broker
 from btlstm.data import load
 from btlstm.feeds import add_panel, align_frame, make_feed
 from btlstm.indicators import LSTMPredictor
-from btlstm.learners.ranker import RankerWalkForward, ranker_quality
 from btlstm.report import add_comparison, collect, format_table, write_report
 from btlstm.strategies.buyhold import BuyAndHold, EqualWeight
 from btlstm.strategies.ranker import ARTICLE_CLAIM, SURVIVORSHIP_NOTE, RankerGated
 from btlstm.walkforward import WalkForwardConfig
+from btlstm.xswalkforward import RankerWalkForward, ranker_quality
 
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument("--data-dir", help="data directory (default $BTLSTM_DATA)")

@@ -15,6 +15,7 @@ import backtrader as bt
 
 import btlstm  # noqa: F401  (Backtrader compatibility patches for Python 3.10+)
 from btlstm.registry import Baseline, register_strategy
+from btlstm.splits import ARTICLE_SPLIT
 from btlstm.strategies.buyhold import BuyAndHold
 
 __all__ = ["HoldNDays"]
@@ -26,14 +27,7 @@ __all__ = ["HoldNDays"]
     hidden=("signal", "predictor", "predictor_kwargs", "log"),
     defaults={
         "data": {"data": "csi300"},
-        # the seed article's split (docs/): train 2005-2014, test 2015-01 .. 2017-05
-        "model": {
-            "mode": "static",
-            "train_start": "2005-01-01",
-            "train_end": "2014-12-31",
-            "test_start": "2015-01-01",
-            "test_end": "2017-05-01",
-        },
+        "model": dict(ARTICLE_SPLIT),  # train 2005-2014, test 2015-01 .. 2017-05
     },
     baselines=[Baseline("buy-and-hold {feed}", BuyAndHold)],
     title="Hold {params[hold]} days on {data}",

@@ -19,11 +19,12 @@ import pandas as pd
 import btlstm  # noqa: F401  (Backtrader compatibility patches for Python 3.10+)
 from btlstm.ashare import round_lot
 from btlstm.registry import Baseline, register_strategy
+from btlstm.splits import ARTICLE_SPLIT
 from btlstm.strategies.buyhold import BuyAndHold, EqualWeight
 
 __all__ = ["RankerGated", "ARTICLE_CLAIM", "SP500_NOTE", "SURVIVORSHIP_NOTE"]
 
-#: What the seed article reports for its backtest 2 (stated beside btlstm's numbers).
+#: What the article reports for its backtest 2 (stated beside btlstm's numbers).
 ARTICLE_CLAIM = (
     "The article's claim: the ranker alone made about +170% with a 55% drawdown over "
     "2015-2016 (about 3,000 A-shares), and the LSTM gate reduced the drawdown while "
@@ -58,13 +59,7 @@ SP500_NOTE = (
         # 2019-03-27, close outside [low, high]); each dropped row is logged and reported
         "data": {"data": "csi300_members", "repair": "drop"},
         "costs": {"market": "ashare"},
-        "model": {
-            "mode": "static",
-            "train_start": "2005-01-01",
-            "train_end": "2014-12-31",
-            "test_start": "2015-01-01",
-            "test_end": "2017-05-01",
-        },
+        "model": dict(ARTICLE_SPLIT),  # train 2005-2014, test 2015-01 .. 2017-05
     },
     baselines=[
         Baseline("ranker alone", None, {"gate": False}),  # None: the strategy itself

@@ -1,6 +1,6 @@
 """Sector rotation on pooled LSTM forecasts: hold the top-k sectors, rebalance on a timer.
 
-The strategy of the seed article "Using LSTM to implement a sector rotation
+The strategy of the article "Using LSTM to implement a sector rotation
 trading strategy" (``docs/strategies/rotation.md``): one pooled walk-forward
 model forecasts each sector's forward return over the rebalance horizon; on
 the first bar of each month (or week) the strategy holds the ``topk``

@@ -11,12 +11,7 @@ import pytest
 from lookahead import rewrite_after  # tests/lookahead.py: the shared future rewrite
 
 from btlstm.learners import get_learner, settings_class
-from btlstm.learners.ranker import (
-    RankerConfig,
-    RankerWalkForward,
-    StockRanker,
-    ranker_quality,
-)
+from btlstm.learners.ranker import RankerConfig, StockRanker
 from btlstm.metrics import cross_sectional_ic, ic_summary, top_minus_bottom
 from btlstm.models import ModelFileError
 from btlstm.schedule import Schedule
@@ -24,6 +19,7 @@ from btlstm.significance import hac_mean_test
 from btlstm.synthetic import synthetic_panel
 from btlstm.walkforward import WalkForwardConfig
 from btlstm.xsfeatures import forward_label
+from btlstm.xswalkforward import RankerWalkForward, ranker_quality
 
 SMALL = {"n_estimators": 10, "num_leaves": 7, "min_data_in_leaf": 5, "horizons": [1, 5, 20]}
 
@@ -231,7 +227,7 @@ _SUB = textwrap.dedent(
     """
     import sys
     import numpy as np
-    from btlstm.learners.ranker import RankerWalkForward
+    from btlstm.xswalkforward import RankerWalkForward
     from btlstm.synthetic import synthetic_panel
     from btlstm.walkforward import WalkForwardConfig
     panel = synthetic_panel(n_symbols=10, n=160, seed=4, signal=0.3)
@@ -286,7 +282,7 @@ def test_scores_reach_backtrader_as_a_line():
     import backtrader as bt
 
     from btlstm.feeds import add_panel
-    from btlstm.learners.ranker import with_scores
+    from btlstm.xswalkforward import with_scores
 
     panel = synthetic_panel(n_symbols=4, n=120, seed=6, late_starters=1)
     cfg = WalkForwardConfig(horizon=5, min_train=100, retrain_every=30)

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 import btlstm  # noqa: F401  (compat patches first)
+from btlstm import _files as files_mod  # the folder writer (one implementation)
 from btlstm.analyzers import add_standard_analyzers
 from btlstm.broker import INDEX_COSTS, setup_broker
 from btlstm.feeds import add_panel, make_feed
@@ -626,7 +627,7 @@ def test_interrupted_write_keeps_previous_folder(synth, panel_run, tmp_path, mon
     before = _first_write(synth, out)
     (out / "my-notes.txt").write_text("mine")
     _, other = panel_run
-    real_put = report_files._put
+    real_put = files_mod._put
     calls = []
 
     def failing_put(folder, name, data):
@@ -635,10 +636,10 @@ def test_interrupted_write_keeps_previous_folder(synth, panel_run, tmp_path, mon
             raise KeyboardInterrupt("simulated Ctrl-C while writing")
         return real_put(folder, name, data)
 
-    monkeypatch.setattr(report_files, "_put", failing_put)
+    monkeypatch.setattr(files_mod, "_put", failing_put)
     with pytest.raises(KeyboardInterrupt):
         write_report(other, out)
-    monkeypatch.setattr(report_files, "_put", real_put)
+    monkeypatch.setattr(files_mod, "_put", real_put)
     assert {n: (out / n).read_bytes() for n in before} == before
     assert load_report(out).report["title"] == "test hold-5"
     assert no_temp_siblings(out) and (out / "my-notes.txt").read_text() == "mine"
@@ -660,7 +661,7 @@ def test_interrupted_write_keeps_previous_folder(synth, panel_run, tmp_path, mon
 def test_swap_without_rename_exchange(synth, panel_run, tmp_path, monkeypatch):
     out = tmp_path / "r"
     _first_write(synth, out)
-    monkeypatch.setattr(report_files, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(files_mod, "_exchange", lambda a, b: False)
     write_report(panel_run[1], out, plots=False)
     assert load_report(out).report["title"] == "three stocks"
     assert not (out / "equity.png").exists()  # stale files of the old run are gone

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import safety_markers as sm
 
-from btlstm import _regularizers
+from btlstm import regularizers
 from btlstm.cli import main
 from btlstm.models import (
     CallableRegularizer,
@@ -43,10 +43,10 @@ SAFE_NAME = "btlstm_custom>safety_markers.safe_l1"
 @pytest.fixture(autouse=True)
 def allow_list():
     """Each test starts from the session's allow-list and leaves it as it found it."""
-    saved = dict(_regularizers._ALLOWED_FNS)
+    saved = dict(regularizers._ALLOWED_FNS)
     yield
-    _regularizers._ALLOWED_FNS.clear()
-    _regularizers._ALLOWED_FNS.update(saved)
+    regularizers._ALLOWED_FNS.clear()
+    regularizers._ALLOWED_FNS.update(saved)
 
 
 @pytest.fixture
@@ -223,7 +223,7 @@ print("ALIVE")
 @pytest.fixture(scope="module")
 def safe_model_file(tmp_path_factory):
     """A model saved with the registered ``safe_l1`` on two slots."""
-    saved = dict(_regularizers._ALLOWED_FNS)
+    saved = dict(regularizers._ALLOWED_FNS)
     register_regularizer_fn(sm.safe_l1)
     model = build_model(
         **SMALL,
@@ -232,8 +232,8 @@ def safe_model_file(tmp_path_factory):
         dense_kwargs={"kernel_regularizer": SAFE_NAME},
     )
     path = save_model(model, tmp_path_factory.mktemp("safe") / "safe.keras")
-    _regularizers._ALLOWED_FNS.clear()
-    _regularizers._ALLOWED_FNS.update(saved)
+    regularizers._ALLOWED_FNS.clear()
+    regularizers._ALLOWED_FNS.update(saved)
     return path
 
 
@@ -306,7 +306,7 @@ GADGETS = {
         "registered_name": "safety_markers.marker_reg",
     },
     "CallableRegularizer with extra keys": {
-        "module": "btlstm._regularizers",
+        "module": "btlstm.regularizers",
         "class_name": "CallableRegularizer",
         "registered_name": "btlstm>CallableRegularizer",
         "config": {"fn": SAFE_NAME, "module": "os", "qualname": "system", "call": "os.system"},
@@ -331,7 +331,7 @@ def test_model_file_gadgets_are_refused(gadget, safe_model_file, tmp_path, calls
 
 def test_model_file_without_registration_in_a_fresh_allow_list(safe_model_file, calls):
     """Even the file's own (genuine) function is refused until code registers it."""
-    _regularizers._ALLOWED_FNS.clear()
+    regularizers._ALLOWED_FNS.clear()
     with pytest.raises(ModelFileError, match="safe_l1.*not registered"):
         load_model(safe_model_file)
     register_regularizer_fn(sm.safe_l1)

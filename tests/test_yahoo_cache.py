@@ -4,12 +4,12 @@ by a fake that returns frames recorded from the real SPY/XLK files, shaped as
 DatetimeIndex named Date), or an empty frame (what yfinance returns offline)."""
 
 import logging
-import os
 
 import pandas as pd
 import pytest
 
 import btlstm  # noqa: F401
+from btlstm import _files as files_mod  # the one implementation of atomic writes
 from btlstm.data import (
     DataError,
     atomic_write_bytes,
@@ -20,7 +20,6 @@ from btlstm.data import (
     read_yahoo_csv,
     verify_manifest,
 )
-from btlstm.data import cache as cache_mod
 from btlstm.data.cache import manifest_path, read_manifest
 
 FIELDS = ["Adj Close", "Close", "High", "Low", "Open", "Volume"]
@@ -186,7 +185,7 @@ def test_crash_in_replace_keeps_old_file(tmp_path, data_dir, fake, monkeypatch):
     def crash(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(cache_mod.os, "replace", crash)
+    monkeypatch.setattr(files_mod.os, "replace", crash)
     with pytest.raises(DataError) as info:
         fetch_yahoo("XLK", start="2020-01-02", data_dir=tmp_path, download=fake)
     assert "writing XLK failed" in str(info.value) and "left untouched" in str(info.value)
@@ -217,8 +216,10 @@ def test_crash_mid_write_leaves_no_half_file(tmp_path, monkeypatch):
             self.fh.write(data[: len(data) // 2])
             raise OSError("I/O error mid-write")
 
-    real_fdopen = os.fdopen
-    monkeypatch.setattr(cache_mod.os, "fdopen", lambda fd, mode: HalfWriter(real_fdopen(fd, mode)))
+    real_open = open
+    monkeypatch.setattr(
+        files_mod, "open", lambda p, mode: HalfWriter(real_open(p, mode)), raising=False
+    )
     with pytest.raises(OSError, match="mid-write"):
         atomic_write_bytes(path, b"new content that is long\n" * 100)
     assert path.read_text() == "old content\n"
@@ -230,7 +231,7 @@ def test_crash_mid_write_leaves_no_half_file(tmp_path, monkeypatch):
 
 def test_fsync_failure_leaves_no_file(tmp_path, monkeypatch):
     path = tmp_path / "g.csv"
-    monkeypatch.setattr(cache_mod.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError("eio")))
+    monkeypatch.setattr(files_mod.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError("eio")))
     with pytest.raises(OSError):
         atomic_write_text(path, "x\n")
     assert not path.exists() and _no_temp_files(tmp_path)

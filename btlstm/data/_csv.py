@@ -15,12 +15,13 @@ import os
 import warnings
 import zlib
 from dataclasses import dataclass
-from difflib import get_close_matches
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from btlstm.checks import close_names
+from btlstm.convert import parse_date
 from btlstm.data.validate import CANONICAL_COLUMNS, DataError, repair_frame, validate_frame
 
 logger = logging.getLogger("btlstm.data")
@@ -252,7 +253,7 @@ def check_encoding(name, where=None) -> str:
     try:
         codecs.lookup(str(name))
     except LookupError:
-        hint = get_close_matches(str(name).lower(), COMMON_ENCODINGS, n=3, cutoff=0.5)
+        hint = close_names(str(name).lower(), COMMON_ENCODINGS, n=3, cutoff=0.5)
         did = f"; did you mean {hint}?" if hint else ""
         raise DataError(
             f"{where('encoding')} = {name!r} is not a text encoding{did} "
@@ -453,18 +454,9 @@ def _check_repair(repair: str) -> None:
         raise ValueError(f"repair must be one of {REPAIR_MODES}, got {repair!r}")
 
 
-def _bound(value, name: str):
-    if value is None:
-        return None
-    try:
-        return pd.Timestamp(value)
-    except (ValueError, TypeError) as e:
-        raise ValueError(f"{name} must be a date like '2015-01-01', got {value!r}") from e
-
-
 def _slice_dates(df: pd.DataFrame, start, end) -> pd.DataFrame:
     """Inclusive ``[start, end]`` selection by position (works on unsorted data)."""
-    start, end = _bound(start, "start"), _bound(end, "end")
+    start, end = parse_date(start, "start", none=True), parse_date(end, "end", none=True)
     if start is None and end is None:
         return df
     keep = np.ones(len(df), dtype=bool)
@@ -589,7 +581,7 @@ def _split_long(
             known = [str(k) for k in pd.unique(universe)] if universe is not None else list(out)
             hints = []
             for w in absent[:5]:
-                m = get_close_matches(str(w), known, n=3)
+                m = close_names(w, known, n=3)
                 if m:
                     hints.append(f"{w!r}: did you mean {m}?")
             raise DataError(

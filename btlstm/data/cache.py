@@ -1,35 +1,33 @@
-"""Crash-safe files for the download cache and the model cache.
+"""The download cache's files: canonical frames written as Yahoo-layout CSVs with a manifest.
 
-Every file btlstm writes goes through :func:`atomic_write_bytes`: the data go
-to a temporary file in the same folder, are flushed and fsync'ed, and the temp
-file is moved over the target with ``os.replace`` (atomic on POSIX and
-Windows). A crash leaves either the old file or the new one, never half of
-one; the temp file is removed on error.
-
-Cached Yahoo CSVs get a sidecar manifest ``<file>.manifest.json`` holding the
-file's sha256, byte size and row count (and the request that produced it), so
-a file that was truncated or edited, even one that still parses, is detected
-by :func:`verify_manifest`. Cached walk-forward models
-(:class:`btlstm.walkforward.WalkForward` with ``cache_dir``) get the same
-manifest and are checked before they are loaded.
+A folder of these files *is* a btlstm data directory (:func:`write_yahoo_csv`
+writes what :func:`btlstm.data.readers.read_yahoo_csv` reads). Every write is
+atomic and every file gets a sha256 sidecar manifest, through the one
+implementation of crash-safe files, :mod:`btlstm._files` (re-exported here:
+``atomic_write_bytes``, ``write_manifest``, ``verify_manifest``,
+``load_verified``, ...), which the model caches and the report folders use too.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import io
-import json
-import logging
-import os
-import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from btlstm.data.validate import DataError
+from btlstm._files import (
+    MANIFEST_SUFFIX,
+    atomic_write_bytes,
+    atomic_write_text,
+    load_verified,
+    manifest_path,
+    read_manifest,
+    sha256_file,
+    verify_manifest,
+    write_manifest,
+)
+from btlstm.errors import DataError
 
 __all__ = [
     "MANIFEST_SUFFIX",
@@ -44,223 +42,6 @@ __all__ = [
     "yahoo_csv_text",
     "write_yahoo_csv",
 ]
-
-logger = logging.getLogger("btlstm.data")
-
-MANIFEST_SUFFIX = ".manifest.json"
-
-
-def atomic_write_bytes(path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` so that the file is never half-written.
-
-    Args:
-        path: the final file; its folder is created if needed.
-        data: the bytes to write.
-
-    Returns:
-        The final path.
-
-    Raises:
-        OSError: when writing fails; the previous file (if any) is untouched
-            and no temporary file is left behind.
-
-    Example:
-        >>> import pathlib, tempfile
-        >>> p = atomic_write_bytes(pathlib.Path(tempfile.mkdtemp()) / "demo.bin", b"abc")
-        >>> p.read_bytes()
-        b'abc'
-    """
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"data must be bytes, got {type(data).__name__}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; data and reports are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def atomic_write_text(path, text: str, encoding: str = "utf-8") -> Path:
-    """Write ``text`` atomically (see :func:`atomic_write_bytes`).
-
-    Args:
-        path: the final file.
-        text: the text to write (newlines written as given).
-        encoding: text encoding.
-
-    Returns:
-        The final path.
-    """
-    if not isinstance(text, str):
-        raise TypeError(f"text must be str, got {type(text).__name__}")
-    return atomic_write_bytes(path, text.encode(encoding))
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Persist the rename itself (best effort; not possible on Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def sha256_file(path) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def manifest_path(path) -> Path:
-    """The sidecar manifest of a cached file: ``<file>.manifest.json``."""
-    path = Path(path)
-    return path.with_name(path.name + MANIFEST_SUFFIX)
-
-
-def write_manifest(path, rows: int, data: bytes | None = None, **extra) -> Path:
-    """Write the manifest of ``path`` (sha256, bytes, rows, + ``extra`` fields).
-
-    Args:
-        path: the data file the manifest describes.
-        rows: number of data rows in it.
-        data: the file's bytes if already in memory (else the file is read).
-        **extra: JSON-serialisable fields to record (e.g. the request).
-
-    Returns:
-        The manifest path.
-    """
-    path = Path(path)
-    if data is None:
-        digest, size = sha256_file(path), path.stat().st_size
-    else:
-        digest, size = hashlib.sha256(data).hexdigest(), len(data)
-    doc = {
-        "file": path.name,
-        "sha256": digest,
-        "bytes": size,
-        "rows": int(rows),
-        "written_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    doc.update(extra)
-    return atomic_write_text(manifest_path(path), json.dumps(doc, indent=1) + "\n")
-
-
-def read_manifest(path) -> dict | None:
-    """The manifest of ``path`` as a dict, or None when there is none or it is unreadable."""
-    mp = manifest_path(path)
-    try:
-        doc = json.loads(mp.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return doc if isinstance(doc, dict) else None
-
-
-def verify_manifest(
-    path, required: bool = True, content=None, expect: dict | None = None
-) -> str | None:
-    """Check a cached file against its manifest.
-
-    Args:
-        path: the data file (its manifest is ``<file>.manifest.json`` beside it).
-        required: when True a missing manifest is a problem; when False a file
-            without manifest passes (files that were not written by btlstm).
-        content: check the bytes of this file instead of ``path`` (a private
-            copy of ``path`` that the caller then reads, so the bytes checked
-            are the bytes used); the manifest is still the one of ``path``.
-        expect: manifest fields that must have these values (e.g.
-            ``{"file": path.name}``: a file and manifest copied in under
-            another name are caught).
-
-    Returns:
-        None when the file matches, else a short reason (``"sha256 mismatch"``...).
-
-    Example:
-        >>> import pathlib, tempfile
-        >>> path = pathlib.Path(tempfile.mkdtemp()) / "SPY.csv"
-        >>> _ = write_yahoo_csv(frame.iloc[:50], path, ticker="SPY")
-        >>> verify_manifest(path) is None
-        True
-        >>> _ = path.write_text(path.read_text().replace("2010", "2011"))
-        >>> verify_manifest(path)
-        'sha256 mismatch with the manifest (file changed or corrupt)'
-    """
-    path = Path(path)
-    data = Path(content) if content is not None else path
-    if not path.is_file() or not data.is_file():
-        return "file missing"
-    doc = read_manifest(path)
-    if doc is None:
-        if manifest_path(path).exists():
-            return f"manifest {manifest_path(path).name} is unreadable"
-        return f"no manifest {manifest_path(path).name}" if required else None
-    for key, want in (expect or {}).items():
-        if doc.get(key) != want:
-            return f"manifest field {key!r} is {doc.get(key)!r}, expected {want!r}"
-    size = data.stat().st_size
-    if "bytes" in doc and doc["bytes"] != size:
-        return f"size {size} bytes, manifest says {doc['bytes']} (truncated or changed)"
-    if doc.get("sha256") != sha256_file(data):
-        return "sha256 mismatch with the manifest (file changed or corrupt)"
-    return None
-
-
-def load_verified(path, kind: str, load, what: str = "cached model") -> bool:
-    """Load a cached file only if it is the file btlstm wrote: ``load(copy)``.
-
-    The file is copied to a private folder, the copy's sha256 is checked
-    against ``<file>.manifest.json`` (which must say ``file`` = its name and
-    ``kind`` = ``kind``), and only the checked copy is given to ``load``. A
-    file swapped in or edited since it was written, one without a manifest
-    and one ``load`` rejects (it raises :class:`btlstm.models.ModelFileError`
-    or ``ValueError``) are never used: a warning names the file and the
-    caller refits (and rewrites the entry).
-
-    Returns:
-        True when ``load`` took the file.
-    """
-    import shutil
-
-    path = Path(path)
-    with tempfile.TemporaryDirectory(prefix="btlstm-model-") as tmp:
-        copy = Path(tmp) / path.name
-        try:
-            shutil.copyfile(path, copy)
-        except OSError as e:
-            logger.warning("corrupt %s %s (unreadable: %s): retraining", what, path, e)
-            return False
-        reason = verify_manifest(
-            path, required=True, content=copy, expect={"file": path.name, "kind": kind}
-        )
-        if reason is not None:
-            logger.warning(
-                "corrupt %s %s changed since it was written (%s): retraining", what, path, reason
-            )
-            return False
-        try:
-            load(copy)
-        except ValueError as e:  # ModelFileError is one (not imported: no TensorFlow here)
-            msg = str(e).replace(str(copy), str(path))
-            logger.warning("corrupt %s %s (%s): retraining", what, path, msg)
-            return False
-    return True
 
 
 def yahoo_csv_text(frame: pd.DataFrame) -> str:

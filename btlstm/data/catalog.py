@@ -23,7 +23,6 @@ amid ~43, OHLC-consistent) is NOT detectable by validation and is left in; LNT
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from btlstm.checks import close_names
 from btlstm.data.cache import verify_manifest
 from btlstm.data.columnmap import as_map
 from btlstm.data.readers import (
@@ -280,7 +280,7 @@ def get_dataset(name: str) -> Dataset:
     """The catalogue entry ``name``; unknown names raise DataError with suggestions."""
     if name in CATALOG:
         return CATALOG[name]
-    close = difflib.get_close_matches(str(name).lower(), list(CATALOG), n=3, cutoff=0.4)
+    close = close_names(str(name).lower(), CATALOG, n=3, cutoff=0.4)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise DataError(
         f"unknown dataset {name!r}{hint} Known: {', '.join(CATALOG)}; a CSV path and "

@@ -31,11 +31,12 @@ import logging
 import math
 import re
 from dataclasses import dataclass, field
-from difflib import get_close_matches
 
 import numpy as np
 import pandas as pd
 
+from btlstm.checks import close_names, closest, did_you_mean
+from btlstm.convert import parse_date
 from btlstm.data._csv import (
     _check_repair,
     _dates,
@@ -209,8 +210,7 @@ def as_map(value=None, where=None) -> ColumnMap:
     if isinstance(value, dict):
         for k in value:
             if k not in MAP_KEYS:
-                close = get_close_matches(str(k), MAP_KEYS, n=1)
-                did = f"; did you mean {close[0]!r}?" if close else ""
+                did = closest(k, MAP_KEYS)
                 raise DataError(f"unknown map key {where(k)}{did} (keys: {', '.join(MAP_KEYS)})")
         return ColumnMap(**value)
     if all(hasattr(value, k) for k in MAP_KEYS):
@@ -291,8 +291,7 @@ def check_values(m: ColumnMap, where=None) -> None:
                 "1000 for thousands)"
             )
     if m.order is not None and m.order not in ORDERS:
-        close = get_close_matches(str(m.order), ORDERS, n=1)
-        did = f"; did you mean {close[0]!r}?" if close else ""
+        did = closest(m.order, ORDERS)
         raise DataError(f"{where('order')} = {m.order!r}{did} (valid: {', '.join(ORDERS)})")
     for v in m.missing:
         if not isinstance(v, str):
@@ -461,8 +460,7 @@ def _mangle(header) -> list[str]:
 def _closest(value: str, names) -> str:
     names = [str(n) for n in names]
     same_case = [n for n in names if n.lower() == str(value).lower()]
-    close = same_case or get_close_matches(str(value), names, n=3, cutoff=0.5)
-    return f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return did_you_mean(same_case or close_names(value, names, n=3, cutoff=0.5))
 
 
 def _missing_columns(label: str, missing, header, src, column=None) -> DataError:
@@ -779,7 +777,6 @@ def build_frames(
     Returns:
         A canonical frame, or ``{symbol: frame}`` for a long map.
     """
-    from btlstm.data._csv import _bound
 
     where = where or _default_where
     _check_repair(repair)
@@ -811,7 +808,7 @@ def build_frames(
     keep = np.ones(n, dtype=bool)
     if wanted is not None:
         keep &= np.isin(keys, np.asarray(wanted, dtype=object))
-    s, e = _bound(start, "start"), _bound(end, "end")
+    s, e = parse_date(start, "start", none=True), parse_date(end, "end", none=True)
     if s is not None:
         keep &= np.asarray(idx >= s)
     if e is not None:

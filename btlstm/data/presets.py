@@ -40,8 +40,8 @@ otherwise names the presets that nearly fit and why.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from difflib import get_close_matches
 
+from btlstm.checks import closest
 from btlstm.data._csv import _dates, _default_where, _show_header
 from btlstm.data.columnmap import (
     GENERIC,
@@ -268,8 +268,7 @@ def get_preset(name, where=None) -> Preset:
     where = where or _default_where
     if name in PRESETS:
         return PRESETS[name]
-    close = get_close_matches(str(name).lower(), list(PRESETS), n=2, cutoff=0.5)
-    did = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    did = closest(str(name).lower(), PRESETS, n=2, cutoff=0.5)
     raise DataError(
         f"{where('preset')} = {name!r} is not a preset{did} (presets: {', '.join(PRESETS)})"
     )

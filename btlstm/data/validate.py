@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from btlstm.errors import DataError, row_text
+
 __all__ = [
     "CANONICAL_COLUMNS",
     "PRICE_COLUMNS",
@@ -35,37 +37,6 @@ __all__ = [
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 CANONICAL_COLUMNS = ("open", "high", "low", "close", "volume", "amount")
-
-
-class DataError(ValueError):
-    """Bad market data: names the file, the column and the row where it is wrong.
-
-    Attributes:
-        source: the file (or ``yahoo:TICKER``) the data came from, or None.
-        column: the offending column, or None.
-        row: the offending row label (usually a date), or None.
-    """
-
-    def __init__(self, problem: str, source=None, column=None, row=None):
-        self.problem = problem
-        self.source = source
-        self.column = column
-        self.row = row
-        where = []
-        if source is not None:
-            where.append(f"file {source}")
-        if column is not None:
-            where.append(f"column {column!r}")
-        if row is not None:
-            where.append(f"row {_fmt_row(row)}")
-        prefix = (", ".join(where) + ": ") if where else ""
-        super().__init__(prefix + problem)
-
-
-def _fmt_row(row) -> str:
-    if isinstance(row, pd.Timestamp):
-        return row.strftime("%Y-%m-%d") if row == row.normalize() else str(row)
-    return str(row)
 
 
 def _source(df: pd.DataFrame, source):
@@ -190,7 +161,7 @@ def require_history(df: pd.DataFrame, min_rows: int, source=None, what: str = ""
     if len(df) < min_rows:
         span = ""
         if len(df):
-            span = f" ({_fmt_row(df.index[0])} .. {_fmt_row(df.index[-1])})"
+            span = f" ({row_text(df.index[0])} .. {row_text(df.index[-1])})"
         need = f" for {what}" if what else ""
         raise DataError(
             f"too little history: {len(df)} row(s){span}, need at least {min_rows}{need}",

@@ -1,32 +1,44 @@
-"""Learners: fit / predict / save / load behind one small interface.
+"""Learners: fit / predict / save / load behind one small interface, and the registry of them by name.
 
-The walk-forward engine (:mod:`btlstm.walkforward`) runs any learner on the
-no-look-ahead schedule of :mod:`btlstm.schedule`:
+A learner never decides which samples it may see: the walk-forward engines
+(:mod:`btlstm.walkforward` for windows of a feed, :mod:`btlstm.xswalkforward`
+for the cross-section of a panel) run it on the no-look-ahead schedule of
+:mod:`btlstm.schedule`. The learners btlstm knows:
 
-- ``"lstm"``: :class:`~btlstm.learners.lstm.LSTMLearner`, the seed's Keras LSTM;
+- ``"lstm"``: :class:`~btlstm.learners.lstm.LSTMLearner`, the article's Keras LSTM;
 - ``"ridge"``: :class:`~btlstm.learners.ridge.RidgeLearner`, ridge regression on
-  the flattened window (numpy; the trivial second learner of the tests).
+  the flattened window (numpy; the trivial second learner of the tests);
+- ``"ranker"``: :class:`~btlstm.learners.ranker.StockRanker`, LightGBM
+  lambdarank on cross-sectional feature rows.
 
-``WalkForwardConfig.learner`` names one; ``WalkForwardConfig.model`` holds the
-fields of its ``Settings`` dataclass. Register another with
-:func:`register_learner`.
+``WalkForwardConfig.learner`` names one; ``WalkForwardConfig.learner_settings``
+holds the fields of its ``Settings`` dataclass (the ``[model]`` keys beside the
+walk-forward ones). Register another with :func:`register_learner`.
+
+Importing this package imports neither TensorFlow nor LightGBM: each learner
+imports its library when it fits or loads a model.
 """
 
 from __future__ import annotations
 
-import difflib
-
-from btlstm.learners.base import FitResult, Learner
+from btlstm.checks import closest
+from btlstm.learners.base import FitRecord, FitResult, Learner, ModelFileError
 from btlstm.learners.lstm import LSTMLearner, LSTMSettings
+from btlstm.learners.ranker import RankerConfig, RankerSettings, StockRanker
 from btlstm.learners.ridge import RidgeLearner, RidgeSettings
 
 __all__ = [
     "Learner",
+    "FitRecord",
     "FitResult",
+    "ModelFileError",
     "LSTMLearner",
     "LSTMSettings",
     "RidgeLearner",
     "RidgeSettings",
+    "StockRanker",
+    "RankerSettings",
+    "RankerConfig",
     "LEARNERS",
     "register_learner",
     "get_learner",
@@ -35,7 +47,11 @@ __all__ = [
 ]
 
 #: name -> Learner subclass
-LEARNERS: dict[str, type] = {"lstm": LSTMLearner, "ridge": RidgeLearner}
+LEARNERS: dict[str, type] = {
+    LSTMLearner.name: LSTMLearner,
+    RidgeLearner.name: RidgeLearner,
+    StockRanker.name: StockRanker,
+}
 
 
 def register_learner(cls: type) -> type:
@@ -51,9 +67,9 @@ def get_learner(name: str) -> type:
     try:
         return LEARNERS[name]
     except (KeyError, TypeError):
-        close = difflib.get_close_matches(str(name), list(LEARNERS), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown learner {name!r}{hint} (valid: {sorted(LEARNERS)})") from None
+        raise ValueError(
+            f"unknown learner {name!r}{closest(name, LEARNERS)} (valid: {sorted(LEARNERS)})"
+        ) from None
 
 
 def settings_class(name: str) -> type:
@@ -64,6 +80,3 @@ def settings_class(name: str) -> type:
 def make_learner(name: str, lookback: int, n_features: int, settings=None) -> Learner:
     """A new learner ``name`` for windows ``(lookback, n_features)``."""
     return get_learner(name)(lookback, n_features, settings)
-
-
-from btlstm.learners.ranker import RankerConfig, StockRanker  # noqa: E402,F401  (registers "ranker")

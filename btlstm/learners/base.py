@@ -8,6 +8,13 @@ validation slice) that the schedule allows at a fit date.
 One learner object lives for a whole walk-forward run. Each :meth:`Learner.fit`
 replaces its state (or, with ``warm=True``, continues from it), so a run that
 refits 180 times keeps one model in memory, not 180.
+
+Every fit is described by one record type, :class:`FitRecord`: a learner's
+``fit`` fills in what it knows (epochs, losses) and the walk-forward engines
+(:mod:`btlstm.walkforward`, :mod:`btlstm.xswalkforward`) add when and on what
+it was fitted.
+
+This module is the learners' whole contract; it imports no model library.
 """
 
 from __future__ import annotations
@@ -22,32 +29,49 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 
 from btlstm._settings import check_known_keys
+from btlstm.errors import ModelFileError
 
-__all__ = ["Learner", "FitResult", "ModelFileError"]
-
-
-class ModelFileError(ValueError):
-    """A model file is missing, empty, truncated, not a ``.keras`` archive or unloadable.
-
-    The message names the file and what is wrong with it. (Also
-    ``btlstm.models.ModelFileError``; defined here so a learner that needs no
-    TensorFlow can raise it without importing TensorFlow.)
-    """
+__all__ = ["Learner", "FitRecord", "FitResult", "ModelFileError"]
 
 
 @dataclass
-class FitResult:
-    """What one fit reports back (for progress lines, reports and tests).
+class FitRecord:
+    """One model fit (for progress lines, reports and tests).
+
+    A learner's :meth:`Learner.fit` returns one with ``epochs``, ``loss`` and
+    ``val_loss``; a walk-forward engine fills in the rest.
 
     Attributes:
-        epochs: training epochs run (0 for closed-form learners).
+        k: fit number (0-based).
+        date: the fit date (``YYYY-MM-DD``).
+        n_samples: samples used (training + validation): windows, or
+            stock-days for a cross-sectional learner.
+        n_val: of which validation samples.
+        epochs: training epochs run (0 for closed-form learners; boosting
+            rounds for the ranker).
         loss: final training loss (None if not applicable).
         val_loss: best validation loss (None without a validation slice).
+        seconds: wall time of the fit (or of the load from the cache).
+        cached: loaded from the model cache instead of trained.
+        total: fits planned in this run (None when streaming).
+        n_dates: dates (query groups) of a cross-sectional fit (None otherwise).
     """
 
+    k: int = 0
+    date: str = ""
+    n_samples: int = 0
+    n_val: int = 0
     epochs: int = 0
     loss: float | None = None
     val_loss: float | None = None
+    seconds: float = 0.0
+    cached: bool = False
+    total: int | None = None
+    n_dates: int | None = None
+
+
+#: The name of :class:`FitRecord` before one record type served every fit.
+FitResult = FitRecord
 
 
 class Learner(ABC):
@@ -110,9 +134,10 @@ class Learner(ABC):
         batch_size: int = 64,
         patience: int = 3,
         warm: bool = False,
-    ) -> FitResult:
+    ) -> FitRecord:
         """Fit on ``X`` ``(n, lookback, n_features)`` and ``y`` ``(n,)``; the optional
-        validation slice (older-than-the-fit-date samples) drives early stopping."""
+        validation slice (older-than-the-fit-date samples) drives early stopping.
+        Returns a :class:`FitRecord` with ``epochs``, ``loss`` and ``val_loss``."""
 
     @abstractmethod
     def predictor(self, n_windows: int = 1) -> Callable[[np.ndarray], np.ndarray]:

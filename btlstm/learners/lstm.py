@@ -1,4 +1,4 @@
-"""The Keras LSTM learner (the seed article's network) behind the learner interface.
+"""The Keras LSTM learner (the article's network) behind the learner interface.
 
 One compiled model lives for a whole walk-forward run. Each cold fit builds a
 fresh model from the fit's seed (about 30 ms; it draws the same random numbers
@@ -19,16 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from btlstm.learners.base import FitResult, Learner
+from btlstm.checks import check_number
+from btlstm.errors import ModelFileError
+from btlstm.learners.base import FitRecord, Learner
 
-__all__ = ["LSTMSettings", "LSTMLearner"]
-
-_REG_SLOTS = (
-    "kernel_regularizer",
-    "recurrent_regularizer",
-    "bias_regularizer",
-    "activity_regularizer",
-)
+__all__ = ["LSTMSettings", "LSTMLearner", "REGULARIZER_SLOTS"]
 
 
 @dataclass
@@ -36,8 +31,8 @@ class LSTMSettings:
     """Settings of the LSTM network (``[model]`` keys beside the walk-forward ones).
 
     Args:
-        lstm_units: units of the LSTM layer (seed: 32).
-        dense_units: hidden Dense layers after it (seed: 32, 16); a linear
+        lstm_units: units of the LSTM layer (article: 32).
+        dense_units: hidden Dense layers after it (article: 32, 16); a linear
             ``Dense(1)`` output is always added.
         dropout: ``keras.layers.LSTM`` input dropout.
         recurrent_dropout: ``keras.layers.LSTM`` recurrent dropout.
@@ -75,19 +70,17 @@ class LSTMSettings:
             if not isinstance(getattr(self, name), dict):
                 raise ValueError(f"{name} must be a dict, got {getattr(self, name)!r}")
         for name in ("dropout", "recurrent_dropout"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v < 1.0:
-                raise ValueError(f"{name} must be a number in [0, 1), got {v!r}")
+            v = check_number(name, getattr(self, name), 0, 1, hi_open=True)
             if v and name in self.lstm_kwargs:
                 raise ValueError(f"{name} is given twice: as {name}={v!r} and in lstm_kwargs")
-        for name in _REG_SLOTS:
+        for name in REGULARIZER_SLOTS:
             if getattr(self, name) is not None and name in self.lstm_kwargs:
                 raise ValueError(f"{name} is given twice: as a setting and in lstm_kwargs")
 
     def build_kwargs(self) -> dict:
         """Keyword arguments for :func:`btlstm.models.build_model`."""
         lkw = dict(self.lstm_kwargs)
-        for name in _REG_SLOTS:
+        for name in REGULARIZER_SLOTS:
             if getattr(self, name) is not None:
                 lkw[name] = getattr(self, name)
         for name in ("dropout", "recurrent_dropout"):
@@ -105,8 +98,14 @@ class LSTMSettings:
         )
 
 
+#: The LSTM's four regularizer settings (``kernel_regularizer`` ...), read from its fields.
+REGULARIZER_SLOTS = tuple(
+    f.name for f in dataclasses.fields(LSTMSettings) if f.name.endswith("_regularizer")
+)
+
+
 class LSTMLearner(Learner):
-    """The seed's LSTM regressor, trained with Adam on MSE and early stopping.
+    """The article's LSTM regressor, trained with Adam on MSE and early stopping.
 
     ``fit`` seeds with ``keras.utils.set_random_seed(seed)`` first, so the same
     seed gives bit-identical weights in a new process.
@@ -183,7 +182,7 @@ class LSTMLearner(Learner):
         batch_size=64,
         patience=3,
         warm=False,
-    ) -> FitResult:
+    ) -> FitRecord:
         from btlstm._compat import import_tensorflow_quietly
 
         import_tensorflow_quietly()  # the "Could not find cuda drivers" chatter stays hidden
@@ -217,7 +216,7 @@ class LSTMLearner(Learner):
         self.fitted = True
         loss = hist.get("loss", [None])[-1]
         vl = hist.get("val_loss")
-        return FitResult(
+        return FitRecord(
             epochs=len(hist.get("loss", [])),
             loss=None if loss is None else float(loss),
             val_loss=float(min(vl)) if vl else None,
@@ -255,7 +254,7 @@ class LSTMLearner(Learner):
         return save_model(self.model, path)
 
     def load(self, path) -> None:
-        from btlstm.models import ModelFileError, load_model
+        from btlstm.models import load_model
 
         loaded = load_model(path)
         want = (self.lookback, self.n_features)
@@ -276,8 +275,3 @@ class LSTMLearner(Learner):
 
 
 _XLA_MIN = 1024  # windows predicted by one model before XLA compilation pays off
-
-
-def settings_fields() -> list[str]:
-    """Names of the LSTM settings (``[model]`` keys that belong to the learner)."""
-    return [f.name for f in dataclasses.fields(LSTMSettings)]

@@ -19,7 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from btlstm.learners.base import FitResult, Learner
+from btlstm._files import atomic_write_bytes
+from btlstm.checks import check_number
+from btlstm.errors import ModelFileError
+from btlstm.learners.base import FitRecord, Learner
 
 __all__ = ["RidgeSettings", "RidgeLearner"]
 
@@ -35,9 +38,7 @@ class RidgeSettings:
     alpha: float = 1.0
 
     def __post_init__(self):
-        a = self.alpha
-        if isinstance(a, bool) or not isinstance(a, (int, float)) or not np.isfinite(a) or a < 0:
-            raise ValueError(f"alpha must be a finite number >= 0, got {a!r}")
+        check_number("alpha", self.alpha, lo=0)
 
 
 class RidgeLearner(Learner):
@@ -85,7 +86,7 @@ class RidgeLearner(Learner):
         batch_size=0,
         patience=0,
         warm=False,
-    ) -> FitResult:
+    ) -> FitRecord:
         A = self._design(X)
         y = np.asarray(y, dtype=np.float64)
         pen = np.full(A.shape[1], float(self.settings.alpha))
@@ -96,7 +97,7 @@ class RidgeLearner(Learner):
         val = None
         if X_val is not None and len(X_val):
             val = float(np.mean((self._design(X_val) @ self.coef - np.asarray(y_val)) ** 2))
-        return FitResult(epochs=0, loss=loss, val_loss=val)
+        return FitRecord(epochs=0, loss=loss, val_loss=val)
 
     def predictor(self, n_windows: int = 1):
         if self.coef is None:
@@ -108,15 +109,11 @@ class RidgeLearner(Learner):
         path = Path(path)
         if self.coef is None:
             raise ValueError("RidgeLearner: nothing to save before fit")
-        from btlstm.data.cache import atomic_write_bytes
-
         buf = io.BytesIO()
         np.savez(buf, coef=self.coef, shape=np.array([self.lookback, self.n_features]))
         return atomic_write_bytes(path, buf.getvalue())
 
     def load(self, path) -> None:
-        from btlstm.learners.base import ModelFileError
-
         path = Path(path)
         where = f"ridge model file {str(path)!r}"
         try:

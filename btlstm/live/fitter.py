@@ -145,7 +145,7 @@ def _engine(job: FitJob):
     if entry is None:
         while len(_ENGINES) >= _MAX_ENGINES:  # the oldest goes (a long test session)
             del _ENGINES[next(iter(_ENGINES))]
-        learner = cls(cfg.lookback, len(cfg.features), cfg.model)
+        learner = cls(cfg.lookback, len(cfg.features), cfg.learner_settings)
         entry = {
             "wf": WalkForward(cfg, cache_dir=job.cache_dir, learner=learner),
             "last": None,

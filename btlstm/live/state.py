@@ -37,6 +37,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from btlstm.data.cache import atomic_write_text
+from btlstm.errors import StateError
 
 __all__ = ["StateStore", "StateError", "broker_snapshot", "strategy_snapshot", "first_difference"]
 
@@ -48,10 +49,6 @@ JOURNAL = "journal.jsonl"
 MODELS = "models"
 KIND = "btlstm paper-trading state"
 FORMAT = 1
-
-
-class StateError(ValueError):
-    """A state folder that cannot be used for this run (the message says why and what to do)."""
 
 
 def _now() -> str:

@@ -33,14 +33,13 @@ The same run twice gives identical ``strategy``, ``benchmark``, ``relative``,
 from __future__ import annotations
 
 import datetime as _dt
-import math
 import platform
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from btlstm.convert import to_jsonable
 from btlstm.report.notes import honest_notes
 from btlstm.report.schema import DEFINITIONS, SUMMARY_KEYS, TABLE_COLUMNS, RunData
 from btlstm.report.sections import (
@@ -79,58 +78,6 @@ __all__ = [
 # ---------------------------------------------------------------------------
 # JSON helpers
 # ---------------------------------------------------------------------------
-def to_jsonable(obj):
-    """Convert ``obj`` to plain JSON types; NaN and infinities become ``None``.
-
-    Args:
-        obj: nested dicts / lists / tuples of numbers, strings, numpy scalars or
-            arrays, dates, datetimes, ``Path`` objects, Backtrader ``AutoOrderedDict``.
-
-    Returns:
-        The same structure with only ``dict``, ``list``, ``str``, ``int``,
-        ``float`` (finite), ``bool`` and ``None``. Dict keys become strings;
-        dates become ISO strings.
-
-    Example:
-        >>> to_jsonable({"a": float("nan"), "b": np.float64(1.5)})
-        {'a': None, 'b': 1.5}
-    """
-    if obj is None or isinstance(obj, (bool, str)):
-        return obj
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        x = float(obj)
-        return x if math.isfinite(x) else None
-    if isinstance(obj, (_dt.datetime, _dt.date)):
-        if isinstance(obj, _dt.datetime) and obj.time() == _dt.time(0):
-            return obj.date().isoformat()
-        return obj.isoformat()
-    if hasattr(obj, "isoformat") and callable(obj.isoformat):  # pandas Timestamp
-        return to_jsonable(obj.to_pydatetime()) if hasattr(obj, "to_pydatetime") else str(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, np.ndarray):
-        return [to_jsonable(x) for x in obj.tolist()]
-    if isinstance(obj, Mapping):
-        return {str(to_jsonable(k)): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return [to_jsonable(x) for x in obj]
-    if isinstance(obj, pd.DataFrame):  # e.g. an indicator's history= frame: describe, don't dump
-        span = f" {obj.index[0]}..{obj.index[-1]}" if len(obj) else ""
-        return f"<DataFrame {len(obj)} rows{span}>"
-    if isinstance(obj, type):
-        return f"{obj.__module__}.{obj.__qualname__}"
-    if hasattr(obj, "to_dict") and callable(obj.to_dict):  # e.g. WalkForwardConfig
-        try:
-            return to_jsonable(obj.to_dict())
-        except Exception:  # noqa: BLE001 - fall back to the repr
-            pass
-    return str(obj)
-
-
 def collect(strategy, meta: Mapping | None = None, name: str = "strategy") -> RunData:
     """Collect a finished run's metrics, tables, config and provenance as plain data.
 

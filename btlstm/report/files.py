@@ -4,7 +4,8 @@
 ``outdir`` (``.btlstm-tmp-*``), writes ``manifest.json`` (each file's sha256 and
 size) last, and only then swaps the folder into place: on Linux one atomic
 ``renameat2(RENAME_EXCHANGE)``, elsewhere two renames (old folder away, new in)
-and the old one deleted. An interrupted write (an error, Ctrl-C, a kill) leaves
+and the old one deleted (:func:`btlstm._files.write_folder`, the one
+implementation of crash-safe files). An interrupted write (an error, Ctrl-C, a kill) leaves
 the previous complete folder untouched (at worst a ``.btlstm-tmp-*`` sibling to
 delete). :func:`load_report` checks every file against the manifest and refuses
 a folder with a missing or changed file; :func:`rebuild_report` redraws the
@@ -31,22 +32,19 @@ empty cell, dates as ISO strings.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import errno
-import hashlib
 import io
 import json
 import logging
 import os
-import secrets
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
-from btlstm.report.collect import TABLE_COLUMNS, RunData, to_jsonable
+from btlstm._files import check_writable_dir, entry_problem, write_folder
+from btlstm.convert import to_jsonable
+from btlstm.errors import ReportError
+from btlstm.report.collect import TABLE_COLUMNS, RunData
 
 __all__ = [
     "MANIFEST",
@@ -82,76 +80,9 @@ _TEXT_COLUMNS = {  # read as text (a symbol such as "000300" or "NA" stays as wr
 _DATE_COLUMNS = ("date", "created_date")
 
 
-class ReportError(ValueError):
-    """A report folder that cannot be written or read (names the folder and the file)."""
-
-
 # ---------------------------------------------------------------------------
-# output folder checks
+# output folder checks (check_writable_dir: btlstm._files, re-exported here)
 # ---------------------------------------------------------------------------
-def check_writable_dir(path, what: str = "folder") -> Path:
-    """Check that folder ``path`` exists and is writable, or can be created there.
-
-    The one writable-folder check of btlstm: the output folder
-    (:func:`check_outdir`), the model cache (``--cache-dir``) and every other
-    folder btlstm writes go through it before any work is done.
-
-    Args:
-        path: the folder (str or Path); it need not exist.
-        what: how the user named it in messages (``"--out"``, ``"[output] cache_dir"``).
-
-    Returns:
-        ``path`` as an absolute Path.
-
-    Raises:
-        ReportError: not a path; an impossible name (NUL byte, a part longer
-            than the file system allows); ``path`` or a parent is a file or a
-            broken link; the nearest existing parent is not writable.
-    """
-    text = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
-    if not isinstance(text, str) or not text:
-        raise ReportError(f"{what}: expected a folder path, got {path!r}")
-    if "\x00" in text:
-        raise ReportError(f"{what}: {text!r} is not a valid folder name (it contains a NUL byte)")
-    target = Path(text).expanduser().absolute()
-    missing = []
-    probe = target
-    while True:
-        try:
-            if probe.exists():
-                break
-            if probe.is_symlink():
-                raise ReportError(f"{what}: {str(probe)!r} is a broken link")
-        except OSError as e:  # e.g. a name too long for the file system
-            raise ReportError(f"{what}: {text!r} is not a usable folder ({e.strerror})") from None
-        missing.append(probe.name)
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if not probe.is_dir():
-        if probe == target:
-            raise ReportError(f"{what}: {text!r} exists and is not a folder")
-        raise ReportError(f"{what}: {text!r}: {str(probe)!r} is a file, not a folder")
-    try:
-        limit = os.pathconf(probe, "PC_NAME_MAX")
-    except (OSError, ValueError, AttributeError):
-        limit = 255
-    for name in missing:
-        if len(os.fsencode(name)) > limit:
-            raise ReportError(
-                f"{what}: the folder name {name[:40]!r}... is too long (> {limit} bytes)"
-            )
-    try:
-        tmp = probe / f".btlstm-probe-{secrets.token_hex(4)}"
-        tmp.mkdir()
-        tmp.rmdir()
-    except OSError as e:
-        raise ReportError(
-            f"{what}: cannot write in {str(probe)!r} ({e.strerror or e}); choose another folder"
-        ) from None
-    return target
-
-
 def check_outdir(outdir, what: str = "output folder") -> Path:
     """Check that a report can be written to ``outdir``, before any work is done.
 
@@ -230,118 +161,12 @@ def _rendered(run: RunData, plots: bool) -> dict[str, bytes]:
 
 
 # ---------------------------------------------------------------------------
-# writing a folder as one unit
+# writing a folder as one unit (btlstm._files.write_folder)
 # ---------------------------------------------------------------------------
-def _put(folder: Path, name: str, data: bytes) -> Path:
-    """Write one file of the temporary folder (flushed and fsync'ed)."""
-    path = folder / name
-    with open(path, "xb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    return path
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):  # not every platform can open a folder
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _sibling(parent: Path, kind: str) -> Path:
-    """A new empty hidden folder in ``parent`` (mode from the umask, like any folder)."""
-    while True:
-        path = parent / f".btlstm-{kind}-{secrets.token_hex(6)}"
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
-
-
-_RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths atomically (Linux ``renameat2``); False where unsupported."""
-    try:
-        fn = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):
-        return False
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    fn.restype = ctypes.c_int
-    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
-        return False
-    raise OSError(code, os.strerror(code), str(b))
-
-
-def _old_report_files(folder: Path) -> set[str]:
-    names = set(REPORT_FILES)
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        names |= set(json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["files"])
-    return names
-
-
-def _swap_in(new: Path, target: Path) -> None:
-    """Put the complete folder ``new`` at ``target``; the old report there is deleted.
-
-    Entries of the old folder that are not report files (the user's own) are
-    moved into the new folder first.
-    """
-    if not target.exists():
-        os.rename(new, target)
-        _fsync_dir(target.parent)
-        return
-    report_files = _old_report_files(target)
-    extras = [p.name for p in target.iterdir() if p.name not in report_files]
-    for name in extras:
-        os.rename(target / name, new / name)
-    try:
-        if _exchange(new, target):
-            old = new  # the exchange left the old folder at the temporary path
-        else:
-            old = _sibling(target.parent, "old")
-            os.rename(target, old / "report")
-            try:
-                os.rename(new, target)
-            except BaseException:
-                os.rename(old / "report", target)
-                raise
-    except BaseException:
-        for name in extras:
-            with contextlib.suppress(OSError):
-                os.rename(new / name, target / name)
-        raise
-    _fsync_dir(target.parent)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def _write_folder(outdir, files: Mapping[str, bytes]) -> dict[str, Path]:
     target = check_outdir(outdir)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _sibling(target.parent, "tmp")
-    try:
-        manifest = {"format": _FORMAT, "version": _VERSION, "files": {}}
-        for name, data in files.items():
-            _put(tmp, name, data)
-            manifest["files"][name] = {
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "bytes": len(data),
-            }
-        _put(tmp, MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
-        _fsync_dir(tmp)
-        _swap_in(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return {name: target / name for name in [*files, MANIFEST]}
+    header = {"format": _FORMAT, "version": _VERSION}
+    return write_folder(target, files, header, MANIFEST, owned=REPORT_FILES)
 
 
 def write_report(run: RunData, outdir, plots: bool = True) -> dict[str, Path]:
@@ -434,7 +259,7 @@ def _load(path, rebuild: list | None = None) -> tuple[RunData, dict[str, bytes],
             raise ReportError(
                 f"{where}: {name} is missing (listed in {MANIFEST}); the folder is incomplete"
             ) from None
-        if hashlib.sha256(data).hexdigest() != (info or {}).get("sha256"):
+        if entry_problem(info, data) is not None:
             if derived:
                 rebuild.append((name, "changed"))
                 continue

@@ -16,16 +16,24 @@ Plain data in (:class:`~btlstm.report.collect.RunData` per seed), files out.
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import math
-import shutil
 from pathlib import Path
 
 import pandas as pd
 
-from btlstm.report.collect import RunData, to_jsonable
+from btlstm._files import atomic_write_bytes, entry_problem, file_entry, write_folder
+from btlstm.convert import to_jsonable
+from btlstm.errors import ReportError
+from btlstm.report.collect import RunData
+from btlstm.report.files import (
+    MANIFEST,
+    REPORT_FILES,
+    check_outdir,
+    rebuild_report,
+    write_report,
+)
 
 __all__ = [
     "SEEDS_FORMAT",
@@ -34,6 +42,7 @@ __all__ = [
     "format_seeds_table",
     "write_seeds_report",
     "rebuild_seeds_report",
+    "is_seeds_folder",
     "rebuild",
 ]
 
@@ -297,13 +306,6 @@ def _files(overview: dict, png: bytes | None, folders: list[str]) -> dict[str, b
     return files
 
 
-def _manifest(files: dict[str, bytes], folders: list[str]) -> bytes:
-    listed = {n: {"sha256": _sha256(b), "bytes": len(b)} for n, b in files.items()}
-    listed.update({f: {"report": True} for f in folders})
-    text = json.dumps({"format": SEEDS_FORMAT, "version": 1, "files": listed}, indent=2)
-    return (text + "\n").encode()
-
-
 def write_seeds_report(
     runs: dict[int, RunData],
     ensemble: RunData | None,
@@ -322,29 +324,20 @@ def write_seeds_report(
     Returns:
         ``{name: Path}`` of the overview files and the report folders.
     """
-    from btlstm.report import files as rf
+    target = check_outdir(out)
+    folders = [f"seed_{seed}" for seed in runs] + (["ensemble"] if ensemble is not None else [])
 
-    target = rf.check_outdir(out)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = rf._sibling(target.parent, "tmp")
-    try:
-        folders = []
+    def reports(tmp: Path) -> dict:
         for seed, run in runs.items():
-            rf.write_report(run, tmp / f"seed_{seed}", plots=plots)
-            folders.append(f"seed_{seed}")
+            write_report(run, tmp / f"seed_{seed}", plots=plots)
         if ensemble is not None:
-            rf.write_report(ensemble, tmp / "ensemble", plots=plots)
-            folders.append("ensemble")
-        png = _plot(runs, ensemble) if plots else None
-        files = _files(overview, png, folders)
-        for name, data in files.items():
-            rf._put(tmp, name, data)
-        rf._put(tmp, rf.MANIFEST, _manifest(files, folders))
-        rf._fsync_dir(tmp)
-        rf._swap_in(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+            write_report(ensemble, tmp / "ensemble", plots=plots)
+        return {f: {"report": True} for f in folders}
+
+    png = _plot(runs, ensemble) if plots else None
+    files = _files(overview, png, folders)
+    header = {"format": SEEDS_FORMAT, "version": 1}
+    write_folder(target, files, header, MANIFEST, owned=REPORT_FILES, fill=reports)
     return {name: target / name for name in [*files, *folders]}
 
 
@@ -356,38 +349,44 @@ def rebuild_seeds_report(folder) -> Path:
     Returns:
         The path of ``index.html``.
     """
-    from btlstm.data.cache import atomic_write_bytes
-    from btlstm.report import files as rf
-
     folder = Path(folder)
-    manifest = json.loads((folder / rf.MANIFEST).read_text(encoding="utf-8"))
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     listed = manifest.get("files") or {}
     folders = [n for n, info in listed.items() if isinstance(info, dict) and info.get("report")]
     kept = {}
     for name in ("seeds.json", "seeds.png"):
         if name in listed:
             data = (folder / name).read_bytes()
-            if _sha256(data) != listed[name].get("sha256"):
-                raise rf.ReportError(
-                    f"report folder {str(folder)!r}: {name} does not match {rf.MANIFEST} "
+            if entry_problem(listed[name], data) is not None:
+                raise ReportError(
+                    f"report folder {str(folder)!r}: {name} does not match {MANIFEST} "
                     "(sha256 differs): the file was changed after the report was written"
                 )
             kept[name] = data
     for name in folders:
-        rf.rebuild_report(folder / name)
+        rebuild_report(folder / name)
     page = _html(json.loads(kept["seeds.json"]), kept.get("seeds.png"), folders)
     atomic_write_bytes(folder / "index.html", page)
-    listed["index.html"] = {"sha256": _sha256(page), "bytes": len(page)}
+    listed["index.html"] = file_entry(page)
     manifest["files"] = listed
-    atomic_write_bytes(folder / rf.MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
+    atomic_write_bytes(folder / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
     return folder / "index.html"
+
+
+def is_seeds_folder(path) -> bool:
+    """True when ``path`` is the folder of a ``--seeds`` run (manifest format btlstm-seeds)."""
+    try:
+        manifest = json.loads((Path(path) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == SEEDS_FORMAT
 
 
 def rebuild(outdir, plots: bool | None = None) -> Path:
     """``btlstm report DIR``: redraw a report folder, or a seeds folder and every report in it.
 
-    A folder whose ``manifest.json`` has the format ``btlstm-seeds`` is rebuilt
-    by :func:`rebuild_seeds_report`; any other by
+    A folder whose ``manifest.json`` has the format ``btlstm-seeds``
+    (:func:`is_seeds_folder`) is rebuilt by :func:`rebuild_seeds_report`; any other by
     :func:`btlstm.report.files.rebuild_report` (``plots`` as there). This is
     ``btlstm.report.rebuild_report``.
 
@@ -396,15 +395,6 @@ def rebuild(outdir, plots: bool | None = None) -> Path:
     """
     from btlstm.report import files as rf
 
-    folder = Path(outdir)
-    try:
-        manifest = json.loads((folder / rf.MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
-        manifest = None
-    if isinstance(manifest, dict) and manifest.get("format") == SEEDS_FORMAT:
-        return rebuild_seeds_report(folder)
+    if is_seeds_folder(outdir):
+        return rebuild_seeds_report(Path(outdir))
     return rf.rebuild_report(outdir, plots=plots)
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

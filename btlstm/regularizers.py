@@ -1,6 +1,8 @@
-"""Regularizer specs: parse short strings / dicts / callables into Keras objects.
+"""Weight penalties for the LSTM: the penalty classes, the allow-list of named functions, the spec strings.
 
-Private helpers behind :mod:`btlstm.models` (which re-exports the public names).
+Public: import from here or from :mod:`btlstm.models`, which re-exports every
+name (``btlstm.models.register_regularizer_fn`` keeps working). Importing
+this module imports Keras / TensorFlow (the penalties are Keras classes).
 
 Spec strings are what a CLI flag or a TOML value can carry::
 
@@ -8,7 +10,7 @@ Spec strings are what a CLI flag or a TOML value can carry::
     "l1(0.01)"  "l2(0.01)"  "l2(l2=0.01)"   -> keras.regularizers.L1 / L2
     "l1l2(l1=0.01,l2=0.01)"  "l1_l2(...)"   -> keras.regularizers.L1L2
     "orthogonal(factor=0.01,mode='rows')"   -> keras.regularizers.OrthogonalRegularizer
-    "seed_l1(0.01)"                         -> SeedL1 (the seed article's ``l1_reg``)
+    "seed_l1(0.01)"                         -> SeedL1 (the article's ``l1_reg``)
     "group_l21(0.01)"                       -> GroupL21 (group lasso over rows)
     "btlstm_custom>mymod.my_reg"            -> a function registered in this process
 
@@ -32,7 +34,7 @@ A ``pkg>Name`` spec may also name a ``keras.regularizers.Regularizer``
 subclass registered with ``keras.saving.register_keras_serializable``; any
 other registered object is refused.
 
-Plain callables ``weight -> scalar`` (the seed's ``def l1_reg(w): ...``) are
+Plain callables ``weight -> scalar`` (the article's ``def l1_reg(w): ...``) are
 wrapped in :class:`CallableRegularizer`, which saves the function by its
 registered name (``btlstm_custom>module.qualname`` unless registered under
 another). A saved model reloads in the same process with no
@@ -47,8 +49,6 @@ instead of producing a file that cannot be loaded (give
 from __future__ import annotations
 
 import ast
-import difflib
-import math
 import re
 import sys
 import threading
@@ -56,6 +56,8 @@ from collections.abc import Callable
 from typing import Any
 
 from btlstm._compat import import_tensorflow_quietly
+from btlstm.checks import check_number, close_names
+from btlstm.errors import RegularizerNotAllowedError
 
 import_tensorflow_quietly()
 
@@ -87,18 +89,10 @@ VALID_FORMS = (
 )
 
 
-def _check_factor(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
-    return value
-
-
 @keras.saving.register_keras_serializable(package="btlstm")
 class SeedL1(keras.regularizers.Regularizer):
-    """The seed article's custom regularizer ``l1_reg``, as a saveable class.
+    """The article's custom regularizer ``l1_reg``, as a saveable class (the name
+    ``SeedL1`` and the spec ``seed_l1`` are kept: saved models and configs use them).
 
     Formula:
         ``penalty = factor * sum(|w|)`` (the article uses ``factor = 0.01``).
@@ -113,7 +107,7 @@ class SeedL1(keras.regularizers.Regularizer):
     """
 
     def __init__(self, factor: float = 0.01):
-        self.factor = _check_factor(factor, "factor")
+        self.factor = check_number("factor", factor, lo=0)
 
     def __call__(self, x):
         return self.factor * keras.ops.sum(keras.ops.abs(x))
@@ -145,7 +139,7 @@ class GroupL21(keras.regularizers.Regularizer):
     """
 
     def __init__(self, factor: float = 0.01, axis: int = 1):
-        self.factor = _check_factor(factor, "factor")
+        self.factor = check_number("factor", factor, lo=0)
         if isinstance(axis, bool) or axis not in (0, 1):
             raise ValueError(f"axis must be 0 or 1, got {axis!r}")
         self.axis = int(axis)
@@ -160,14 +154,6 @@ class GroupL21(keras.regularizers.Regularizer):
 
     def get_config(self) -> dict:
         return {"factor": self.factor, "axis": self.axis}
-
-
-class RegularizerNotAllowedError(ValueError):
-    """A spec string, a dict or a model file names a function that is not on the allow-list.
-
-    Raised before anything is called. The message names the function (and the
-    spec or file) and says how to register it.
-    """
 
 
 # The allow-list: registered name -> function. Filled only by code in this
@@ -294,11 +280,7 @@ def _refuse(name: Any, module: Any = None, qualname: Any = None) -> RegularizerN
     shown = repr(name)
     if module or qualname:
         shown += f" (module={module!r}, qualname={qualname!r})"
-    close = (
-        difflib.get_close_matches(name, list(_ALLOWED_FNS), n=3, cutoff=0.6)
-        if isinstance(name, str)
-        else []
-    )
+    close = close_names(name, _ALLOWED_FNS, n=3) if isinstance(name, str) else []
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     known = sorted(_ALLOWED_FNS)
     return RegularizerNotAllowedError(
@@ -520,7 +502,7 @@ def _from_string(spec: str, argument: str):
             exc = _refuse(name)
             raise RegularizerNotAllowedError(f"{argument}={spec!r}: {exc}") from None
     else:
-        close = difflib.get_close_matches(key, list(_SPEC_FACTORIES), n=3, cutoff=0.5)
+        close = close_names(key, _SPEC_FACTORIES, n=3, cutoff=0.5)
         hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
         raise _bad(
             argument, spec, f"unknown regularizer {name!r}; {hint}known: {sorted(_SPEC_FACTORIES)}"

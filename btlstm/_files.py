@@ -1,0 +1,523 @@
+"""Crash-safe files: written whole or not at all, and checked by sha256 before they are used.
+
+The one implementation behind every file btlstm writes: the data and model
+caches (:mod:`btlstm.data.cache`, the walk-forward engines), the report and
+seeds folders (:mod:`btlstm.report.files`, :mod:`btlstm.report.seeds`), the
+sweep's files and the paper-trading state.
+
+- **One file** (:func:`atomic_write_bytes`, :func:`replacing`): the bytes go
+  to a temporary file in the same folder, are flushed and fsync'ed, and the
+  temporary file is moved over the target with ``os.replace`` (atomic on POSIX
+  and Windows). A crash leaves the old file or the new one, never half of one.
+- **A cached file's sidecar manifest** ``<file>.manifest.json``
+  (:func:`write_manifest`, :func:`verify_manifest`, :func:`load_verified`):
+  the file's sha256, size and row count, and what produced it. A file that was
+  truncated, edited or swapped in, even one that still parses, is never used.
+- **A folder as one unit** (:func:`write_folder`): every file into a hidden
+  sibling folder, ``manifest.json`` (each file's sha256 and size) last, then
+  the folder swapped into place (one ``renameat2(RENAME_EXCHANGE)`` on Linux,
+  two renames elsewhere). An interrupted write leaves the previous folder whole.
+
+A manifest entry is always :func:`file_entry` (``{"sha256", "bytes"}``) and is
+checked by :func:`entry_problem`, for a cached file and a report folder alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import hashlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+
+from btlstm.errors import ReportError
+
+__all__ = [
+    "MANIFEST_SUFFIX",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "check_writable_dir",
+    "entry_problem",
+    "file_entry",
+    "fsync_dir",
+    "listed_files",
+    "load_verified",
+    "manifest_path",
+    "read_manifest",
+    "replacing",
+    "sha256_bytes",
+    "sha256_file",
+    "verify_manifest",
+    "write_folder",
+    "write_manifest",
+]
+
+logger = logging.getLogger("btlstm.data")
+
+MANIFEST_SUFFIX = ".manifest.json"
+
+
+# --------------------------------------------------------------------------- digests
+def sha256_bytes(data: bytes) -> str:
+    """Hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path) -> str:
+    """Hex sha256 of a file's bytes (read in 1 MiB chunks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_entry(data: bytes) -> dict:
+    """The manifest entry of a file's bytes: ``{"sha256": hex, "bytes": size}``.
+
+    Example:
+        >>> file_entry(b"abc")["bytes"]
+        3
+    """
+    return {"sha256": sha256_bytes(data), "bytes": len(data)}
+
+
+def entry_problem(entry, data: bytes | None = None, path=None) -> str | None:
+    """Why the bytes (``data``, or the file at ``path``) do not match manifest ``entry``;
+    None when they do. The size is compared first (cheap), then the sha256.
+
+    Example:
+        >>> entry_problem(file_entry(b"abc"), b"abc") is None, entry_problem(file_entry(b"abc"), b"abd")
+        (True, 'sha256 mismatch with the manifest (file changed or corrupt)')
+    """
+    entry = entry if isinstance(entry, Mapping) else {}
+    size = len(data) if data is not None else Path(path).stat().st_size
+    if "bytes" in entry and entry["bytes"] != size:
+        return f"size {size} bytes, manifest says {entry['bytes']} (truncated or changed)"
+    digest = sha256_bytes(data) if data is not None else sha256_file(path)
+    if entry.get("sha256") != digest:
+        return "sha256 mismatch with the manifest (file changed or corrupt)"
+    return None
+
+
+# --------------------------------------------------------------------------- one file
+def fsync_dir(folder) -> None:
+    """Persist a rename in ``folder`` itself (best effort; not possible on every platform)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def replacing(path, suffix: str = ".tmp"):
+    """Yield a temporary path beside ``path``; move it over ``path`` when the block succeeds.
+
+    The block writes the temporary file (e.g. ``model.save(tmp)``); on an
+    error the temporary file is removed and ``path`` is untouched. The
+    folder is created if needed.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> target = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+        >>> with replacing(target) as tmp:
+        ...     _ = tmp.write_text("whole")
+        >>> target.read_text()
+        'whole'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` so that the file is never half-written.
+
+    Args:
+        path: the final file; its folder is created if needed.
+        data: the bytes to write.
+
+    Returns:
+        The final path.
+
+    Raises:
+        OSError: when writing fails; the previous file (if any) is untouched
+            and no temporary file is left behind.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> p = atomic_write_bytes(pathlib.Path(tempfile.mkdtemp()) / "demo.bin", b"abc")
+        >>> p.read_bytes()
+        b'abc'
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"data must be bytes, got {type(data).__name__}")
+    path = Path(path)
+    with replacing(path) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; data and reports are meant to be shared
+    return path
+
+
+def atomic_write_text(path, text: str, encoding: str = "utf-8") -> Path:
+    """Write ``text`` atomically (see :func:`atomic_write_bytes`).
+
+    Args:
+        path: the final file.
+        text: the text to write (newlines written as given).
+        encoding: text encoding.
+
+    Returns:
+        The final path.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be str, got {type(text).__name__}")
+    return atomic_write_bytes(path, text.encode(encoding))
+
+
+# --------------------------------------------------------------------------- sidecar manifests
+def manifest_path(path) -> Path:
+    """The sidecar manifest of a cached file: ``<file>.manifest.json``."""
+    path = Path(path)
+    return path.with_name(path.name + MANIFEST_SUFFIX)
+
+
+def write_manifest(path, rows: int, data: bytes | None = None, **extra) -> Path:
+    """Write the manifest of ``path`` (sha256, bytes, rows, + ``extra`` fields).
+
+    Args:
+        path: the data file the manifest describes.
+        rows: number of data rows in it.
+        data: the file's bytes if already in memory (else the file is read).
+        **extra: JSON-serialisable fields to record (e.g. the request).
+
+    Returns:
+        The manifest path.
+    """
+    path = Path(path)
+    if data is None:
+        entry = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+    else:
+        entry = file_entry(data)
+    doc = {
+        "file": path.name,
+        **entry,
+        "rows": int(rows),
+        "written_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    doc.update(extra)
+    return atomic_write_text(manifest_path(path), json.dumps(doc, indent=1) + "\n")
+
+
+def read_manifest(path) -> dict | None:
+    """The manifest of ``path`` as a dict, or None when there is none or it is unreadable."""
+    mp = manifest_path(path)
+    try:
+        doc = json.loads(mp.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def verify_manifest(
+    path, required: bool = True, content=None, expect: dict | None = None
+) -> str | None:
+    """Check a cached file against its manifest.
+
+    Args:
+        path: the data file (its manifest is ``<file>.manifest.json`` beside it).
+        required: when True a missing manifest is a problem; when False a file
+            without manifest passes (files that were not written by btlstm).
+        content: check the bytes of this file instead of ``path`` (a private
+            copy of ``path`` that the caller then reads, so the bytes checked
+            are the bytes used); the manifest is still the one of ``path``.
+        expect: manifest fields that must have these values (e.g.
+            ``{"file": path.name}``: a file and manifest copied in under
+            another name are caught).
+
+    Returns:
+        None when the file matches, else a short reason (``"sha256 mismatch"``...).
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "prices.csv"
+        >>> _ = atomic_write_text(path, "date,close\\n2010-01-04,1.0\\n")
+        >>> _ = write_manifest(path, rows=1)
+        >>> verify_manifest(path) is None
+        True
+        >>> _ = path.write_text(path.read_text().replace("2010", "2011"))
+        >>> verify_manifest(path)
+        'sha256 mismatch with the manifest (file changed or corrupt)'
+    """
+    path = Path(path)
+    data = Path(content) if content is not None else path
+    if not path.is_file() or not data.is_file():
+        return "file missing"
+    doc = read_manifest(path)
+    if doc is None:
+        if manifest_path(path).exists():
+            return f"manifest {manifest_path(path).name} is unreadable"
+        return f"no manifest {manifest_path(path).name}" if required else None
+    for key, want in (expect or {}).items():
+        if doc.get(key) != want:
+            return f"manifest field {key!r} is {doc.get(key)!r}, expected {want!r}"
+    return entry_problem(doc, path=data)
+
+
+def load_verified(path, kind: str, load: Callable, what: str = "cached model") -> bool:
+    """Load a cached file only if it is the file btlstm wrote: ``load(copy)``.
+
+    The file is copied to a private folder, the copy's sha256 is checked
+    against ``<file>.manifest.json`` (which must say ``file`` = its name and
+    ``kind`` = ``kind``), and only the checked copy is given to ``load``. A
+    file swapped in or edited since it was written, one without a manifest
+    and one ``load`` rejects (it raises :class:`btlstm.errors.ModelFileError`
+    or another ``ValueError``) are never used: a warning names the file and
+    the caller refits (and rewrites the entry).
+
+    Returns:
+        True when ``load`` took the file.
+    """
+    path = Path(path)
+    with tempfile.TemporaryDirectory(prefix="btlstm-model-") as tmp:
+        copy = Path(tmp) / path.name
+        try:
+            shutil.copyfile(path, copy)
+        except OSError as e:
+            logger.warning("corrupt %s %s (unreadable: %s): retraining", what, path, e)
+            return False
+        reason = verify_manifest(
+            path, required=True, content=copy, expect={"file": path.name, "kind": kind}
+        )
+        if reason is not None:
+            logger.warning(
+                "corrupt %s %s changed since it was written (%s): retraining", what, path, reason
+            )
+            return False
+        try:
+            load(copy)
+        except ValueError as e:  # ModelFileError is one
+            msg = str(e).replace(str(copy), str(path))
+            logger.warning("corrupt %s %s (%s): retraining", what, path, msg)
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------- folders
+def check_writable_dir(path, what: str = "folder") -> Path:
+    """Check that folder ``path`` exists and is writable, or can be created there.
+
+    The one writable-folder check of btlstm: the report folder
+    (:func:`btlstm.report.files.check_outdir`), the model cache
+    (``--cache-dir``), a sweep's folder and every other folder btlstm writes
+    go through it before any work is done.
+
+    Args:
+        path: the folder (str or Path); it need not exist.
+        what: how the user named it in messages (``"--out"``, ``"[output] cache_dir"``).
+
+    Returns:
+        ``path`` as an absolute Path.
+
+    Raises:
+        ReportError: not a path; an impossible name (NUL byte, a part longer
+            than the file system allows); ``path`` or a parent is a file or a
+            broken link; the nearest existing parent is not writable.
+    """
+    text = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
+    if not isinstance(text, str) or not text:
+        raise ReportError(f"{what}: expected a folder path, got {path!r}")
+    if "\x00" in text:
+        raise ReportError(f"{what}: {text!r} is not a valid folder name (it contains a NUL byte)")
+    target = Path(text).expanduser().absolute()
+    missing = []
+    probe = target
+    while True:
+        try:
+            if probe.exists():
+                break
+            if probe.is_symlink():
+                raise ReportError(f"{what}: {str(probe)!r} is a broken link")
+        except OSError as e:  # e.g. a name too long for the file system
+            raise ReportError(f"{what}: {text!r} is not a usable folder ({e.strerror})") from None
+        missing.append(probe.name)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        if probe == target:
+            raise ReportError(f"{what}: {text!r} exists and is not a folder")
+        raise ReportError(f"{what}: {text!r}: {str(probe)!r} is a file, not a folder")
+    try:
+        limit = os.pathconf(probe, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        limit = 255
+    for name in missing:
+        if len(os.fsencode(name)) > limit:
+            raise ReportError(
+                f"{what}: the folder name {name[:40]!r}... is too long (> {limit} bytes)"
+            )
+    try:
+        tmp = probe / f".btlstm-probe-{secrets.token_hex(4)}"
+        tmp.mkdir()
+        tmp.rmdir()
+    except OSError as e:
+        raise ReportError(
+            f"{what}: cannot write in {str(probe)!r} ({e.strerror or e}); choose another folder"
+        ) from None
+    return target
+
+
+def listed_files(manifest) -> set[str]:
+    """The names a folder's manifest lists (empty when there is none or it is unreadable)."""
+    with contextlib.suppress(OSError, ValueError, AttributeError, TypeError):
+        return set(json.loads(Path(manifest).read_text(encoding="utf-8"))["files"])
+    return set()
+
+
+def _put(folder: Path, name: str, data: bytes) -> Path:
+    """Write one new file of a folder being built (flushed and fsync'ed)."""
+    path = folder / name
+    with open(path, "xb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return path
+
+
+def _sibling(parent: Path, kind: str) -> Path:
+    """A new empty hidden folder in ``parent`` (mode from the umask, like any folder)."""
+    while True:
+        path = parent / f".btlstm-{kind}-{secrets.token_hex(6)}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux ``renameat2``); False where unsupported."""
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def _swap_in(new: Path, target: Path, owned: set[str]) -> None:
+    """Put the complete folder ``new`` at ``target``; the old folder there is deleted.
+
+    Entries of the old folder that are not in ``owned`` (the user's own files)
+    are moved into the new folder first.
+    """
+    if not target.exists():
+        os.rename(new, target)
+        fsync_dir(target.parent)
+        return
+    extras = [p.name for p in target.iterdir() if p.name not in owned]
+    for name in extras:
+        os.rename(target / name, new / name)
+    try:
+        if _exchange(new, target):
+            old = new  # the exchange left the old folder at the temporary path
+        else:
+            old = _sibling(target.parent, "old")
+            os.rename(target, old / "report")
+            try:
+                os.rename(new, target)
+            except BaseException:
+                os.rename(old / "report", target)
+                raise
+    except BaseException:
+        for name in extras:
+            with contextlib.suppress(OSError):
+                os.rename(new / name, target / name)
+        raise
+    fsync_dir(target.parent)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def write_folder(
+    target,
+    files: Mapping[str, bytes],
+    header: Mapping,
+    manifest: str = "manifest.json",
+    owned=(),
+    fill: Callable[[Path], Mapping[str, dict]] | None = None,
+) -> dict[str, Path]:
+    """Write folder ``target`` as one unit: ``files``, then ``manifest`` listing them.
+
+    Args:
+        target: the folder; its parent is created if needed. An existing
+            folder there is replaced as a whole, except for entries that are
+            neither in ``owned`` nor listed by its old manifest (the user's
+            own files), which are moved into the new folder.
+        files: ``{name: bytes}`` of the folder's files.
+        header: the manifest's other fields (e.g. ``{"format": ..., "version": 1}``).
+        manifest: the manifest's file name.
+        owned: names the folder may hold that are always replaced.
+        fill: called first with the temporary folder, to write what ``files``
+            cannot hold (sub-folders); returns their manifest entries.
+
+    Returns:
+        ``{name: Path}`` of the files and the manifest in the new folder.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "run"
+        >>> sorted(write_folder(out, {"a.csv": b"x\\n"}, {"format": "demo"}))
+        ['a.csv', 'manifest.json']
+        >>> json.loads((out / "manifest.json").read_text())["files"]["a.csv"]["bytes"]
+        2
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _sibling(target.parent, "tmp")
+    try:
+        listed = dict(fill(tmp)) if fill is not None else {}
+        for name, data in files.items():
+            _put(tmp, name, data)
+            listed[name] = file_entry(data)
+        doc = {**header, "files": listed}
+        _put(tmp, manifest, (json.dumps(doc, indent=2) + "\n").encode())  # listed in order
+        fsync_dir(tmp)
+        keep = set(owned) | listed_files(target / manifest) | {manifest}
+        _swap_in(tmp, target, keep)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return {name: target / name for name in [*files, manifest]}
