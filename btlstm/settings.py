@@ -43,6 +43,7 @@ from btlstm._settings import (
 )
 from btlstm.ashare import US_COSTS
 from btlstm.broker import INDEX_COSTS
+from btlstm.cerebro import MARKETS  # [costs] market values: the broker set-up of a run
 from btlstm.data.columnmap import MAP_KEYS, ColumnMap
 from btlstm.walkforward import WalkForwardConfig
 
@@ -122,8 +123,6 @@ class OutputSettings:
 
 
 SECTIONS = ("data", "model", "strategy", "costs", "output")
-#: ``[costs] market`` values: the broker set-up of a run (btlstm.pipeline._cerebro).
-MARKETS = ("index", "ashare", "us")
 _CLASSES = {
     "data": DataSettings,
     "strategy": StrategySettings,
