@@ -5,6 +5,7 @@ statistics, report); ``from btlstm.experiments import make_sweep, run_sweep``
 keeps working and gives the same objects.
 """
 
+from btlstm.sweep.engines import Task
 from btlstm.sweep.report import write_sweep_report
 from btlstm.sweep.run import SweepResult, run_sweep
 from btlstm.sweep.spec import (
@@ -14,7 +15,6 @@ from btlstm.sweep.spec import (
     SLOTS,
     Sweep,
     SweepError,
-    Task,
     load_sweep,
     make_sweep,
     regularizer_grid,
@@ -30,6 +30,7 @@ from btlstm.sweep.stats import (
 )
 from btlstm.sweep.task import evaluate_predictions, run_task
 
+#: the names ``btlstm.experiments`` had (all of them now in :mod:`btlstm.sweep`)
 __all__ = [
     "METRICS",
     "RUN_COLUMNS",

@@ -509,12 +509,16 @@ def _strategy_params(settings: Settings, plan, bars: _Bars, fits, predictions, l
     return params
 
 
-def _benchmark(settings: Settings, plan, bars: _Bars) -> str | None:
-    """The feed the strategy is measured against: the predictor's feed (an index), or
-    the feed a strategy param ``benchmark`` names (rotation: SPY); None: data0."""
+def _analyzers(settings: Settings, plan, bars: _Bars) -> dict:
+    """The strategy run's analyzers (:func:`btlstm.analyzers.add_standard_analyzers`): its
+    signal scored at the model's horizon, measured against the predictor's feed (an
+    index) or the feed a strategy param ``benchmark`` names (rotation: SPY), else data0;
+    the deflated Sharpe ratio over :func:`n_trials`."""
     names = set(bars.test) | set(bars.extra_test)
     wanted = str({**plan.params, **settings.strategy.params}.get("benchmark"))
-    return next((n for n in (plan.predictor_data, wanted) if n in names), None)
+    bench = next((n for n in (plan.predictor_data, wanted) if n in names), None)
+    return dict(signal=plan.signal, horizon=settings.model.horizon, benchmark=bench,
+                n_trials=n_trials(settings))  # fmt: skip
 
 
 def _make_cerebro(settings: Settings, plan, bars: _Bars, lines, live=None, analyzers=None):
@@ -642,6 +646,15 @@ def _run_baselines(run, settings: Settings, plan, bars: _Bars, lines) -> None:
         add_comparison(run, run_cerebro(cerebro), name)
 
 
+def _add_facts(run, fits: _Fits, elapsed: float) -> list:
+    """The report's ``run`` facts: seconds and the predictor's fits; returns the fits."""
+    records = [dataclasses.asdict(r) for r in fits.records]
+    facts = run.report.setdefault("run", {})
+    facts["seconds"] = round(elapsed, 1)
+    facts["fits"] = [{k: v for k, v in r.items() if k != "seconds"} for r in records]
+    return records
+
+
 def _long_scores(scores: pd.DataFrame, start=None, end=None) -> pd.DataFrame:
     """``date, symbol, score`` rows of the finite scores in ``[start, end]``."""
     import numpy as np
@@ -714,12 +727,7 @@ def run_backtest(
     fits = _Fits(progress)
     scored, lines = _score(settings, plan, bars, fits)  # 5. per-stock score lines
     params = _strategy_params(settings, plan, bars, fits, predictions, live)  # 6. the predictor
-    analyzers = dict(
-        signal=plan.signal,
-        horizon=settings.model.horizon,
-        benchmark=_benchmark(settings, plan, bars),
-        n_trials=n_trials(settings),
-    )
+    analyzers = _analyzers(settings, plan, bars)
     cerebro = _make_cerebro(settings, plan, bars, lines, live, analyzers)  # 7. one factory
     cerebro.addstrategy(plan.strategy, **params)
     training = plan.predictor is not None and predictions is None
@@ -729,11 +737,8 @@ def run_backtest(
     _add_files(run, plan, bars, strat, scored, live)  # 10. scores, gate, forecasts, live
     _run_baselines(run, settings, plan, bars, lines)  # 11. same bars, same costs
 
-    elapsed = time.perf_counter() - t0  # 12. the run's facts
-    records = [dataclasses.asdict(r) for r in fits.records]
-    facts = run.report.setdefault("run", {})
-    facts["seconds"] = round(elapsed, 1)
-    facts["fits"] = [{k: v for k, v in r.items() if k != "seconds"} for r in records]
+    elapsed = time.perf_counter() - t0
+    records = _add_facts(run, fits, elapsed)  # 12. seconds, fits
     paths = {}
     if write:  # 13. the files
         from btlstm.report import write_report
@@ -909,8 +914,7 @@ def run_seeds(settings, workers: int | None = None, progress: bool = True) -> Se
     from btlstm._settings import parse_seeds
     from btlstm.report import to_jsonable
     from btlstm.report.seeds import seeds_overview, write_seeds_report
-    from btlstm.sweep.engines import local, serial
-    from btlstm.sweep.spec import Task
+    from btlstm.sweep.engines import Task, local, serial
 
     settings = _as_settings(settings)
     plan = settings.validate()

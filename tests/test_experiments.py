@@ -390,6 +390,16 @@ def test_summary_and_paired_tests_by_hand():
     assert only_ref.empty and list(only_ref.columns)[:3] == ["config", "metric", "n"]
 
 
+ASHARE_BASE = {
+    "data": {"data": "synthetic",
+             "synthetic": {"n": 420, "start": "2008-01-02", "signal": 0.3, "price0": 10.0}},
+    "model": {"learner": "ridge", "train_start": "2008-01-01", "train_end": "2008-12-31",
+              "test_start": "2009-01-01"},
+    "strategy": {"name": "hold", "hold": 5},
+    "costs": {"market": "ashare", "cash": 10_000.0},
+}  # fmt: skip
+
+
 def test_ashare_sweep_pays_the_minimum_commission_and_the_stamp_tax(tmp_path, monkeypatch):
     """`[costs] market = "ashare"`: the sweep's backtests run under the A-share broker
     (the one cerebro factory): whole lots, 0.03% with a 5 CNY minimum per fill, 0.1%
@@ -399,15 +409,7 @@ def test_ashare_sweep_pays_the_minimum_commission_and_the_stamp_tax(tmp_path, mo
     done = []
     real_run = factory.run
     monkeypatch.setattr(factory, "run", lambda c: done.append(real_run(c)) or done[-1])
-    base = {
-        "data": {"data": "synthetic",
-                 "synthetic": {"n": 420, "start": "2008-01-02", "signal": 0.3, "price0": 10.0}},
-        "model": {"learner": "ridge", "train_start": "2008-01-01", "train_end": "2008-12-31",
-                  "test_start": "2009-01-01"},
-        "strategy": {"name": "hold", "hold": 5},
-        "costs": {"market": "ashare", "cash": 10_000.0},
-    }  # fmt: skip
-    res = run_sweep(make_sweep(base, {"none": {}}, repeats=1), tmp_path / "s", engine="serial",
+    res = run_sweep(make_sweep(ASHARE_BASE, {"none": {}}, repeats=1), tmp_path / "s", engine="serial",
                     progress=False, plots=False)  # fmt: skip
     strat = done[0]  # the task's backtest (done[1]: the seed ensemble's)
     orders = [o for o in strat.analyzers.orders.get_analysis()["orders"]
@@ -433,3 +435,18 @@ def test_old_module_name_gives_the_same_api():
     for name in old.__all__:
         assert getattr(old, name) is getattr(ex, name), name
     assert old.run_sweep.__module__ == "btlstm.sweep.run"
+
+
+def _ridge_task_in_a_worker(task):
+    import sys
+
+    return {**ex.run_task(task), "tensorflow": "tensorflow" in sys.modules}
+
+
+def test_a_worker_whose_tasks_train_no_lstm_never_imports_tensorflow():
+    from btlstm.sweep.engines import local
+
+    tasks = make_sweep(ASHARE_BASE, {"none": {}}, repeats=1).tasks()
+    ((task, result),) = local(tasks, _ridge_task_in_a_worker, workers=1, threads=1)
+    assert result["pid"] != os.getpid() and np.isfinite(result["total_return"])
+    assert result["tensorflow"] is False

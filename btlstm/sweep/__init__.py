@@ -19,42 +19,18 @@ from __future__ import annotations
 
 import importlib
 
-#: public name -> the module of this package that defines it
-_WHERE = {
-    **dict.fromkeys(
-        (
-            "METRICS",
-            "RUN_COLUMNS",
-            "HIGHER_IS_BETTER",
-            "SLOTS",
-            "KINDS",
-            "REFERENCE",
-            "SweepError",
-            "Sweep",
-            "Task",
-            "regularizer_spec",
-            "regularizer_grid",
-            "make_sweep",
-            "load_sweep",
-        ),
-        "spec",
-    ),  # fmt: skip
-    **dict.fromkeys(("run_task", "evaluate_predictions"), "task"),
-    **dict.fromkeys(("ENGINES",), "engines"),
-    **dict.fromkeys(("SweepResult", "run_sweep"), "run"),
-    **dict.fromkeys(
-        (
-            "collect_runs",
-            "summarize",
-            "paired_tests",
-            "config_returns",
-            "sweep_significance",
-            "SIGNIFICANCE_KEYS",
-        ),
-        "stats",
-    ),  # fmt: skip
-    "write_sweep_report": "report",
+#: module of this package -> the public names it defines
+_MODULES = {
+    "spec": "METRICS RUN_COLUMNS HIGHER_IS_BETTER SLOTS KINDS REFERENCE SweepError Sweep "
+    "regularizer_spec regularizer_grid make_sweep load_sweep",
+    "task": "run_task evaluate_predictions",
+    "engines": "ENGINES Task",
+    "run": "SweepResult run_sweep",
+    "stats": "collect_runs summarize paired_tests config_returns sweep_significance "
+    "SIGNIFICANCE_KEYS",
+    "report": "write_sweep_report",
 }
+_WHERE = {name: module for module, names in _MODULES.items() for name in names.split()}
 
 __all__ = sorted(_WHERE)
 

@@ -1,7 +1,6 @@
 """Where the tasks of a sweep (or of ``--seeds``) run: this process, local processes or Ray.
 
-An engine takes tasks (anything with ``config``, ``seed``, ``settings`` and
-``key``, e.g. :class:`btlstm.sweep.spec.Task`) and a module-level task
+An engine takes :class:`Task` objects and a module-level task
 function (:func:`btlstm.sweep.task.run_task`, or the pipeline's seed run) and
 yields ``(task, result)`` as each finishes. Worker processes are spawned
 (never forked: TensorFlow may be loaded) and limited to their share of the
@@ -14,11 +13,37 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import sys
+from dataclasses import dataclass
 from typing import Callable
 
-from btlstm.sweep.spec import SweepError
+from btlstm._settings import SettingsError
 
-__all__ = ["ENGINES", "serial", "local", "ray_engine", "thread_env"]
+__all__ = ["ENGINES", "Task", "serial", "local", "ray_engine", "thread_env"]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One run of a sweep (or of ``--seeds``): a configuration at one seed; what an
+    engine hands its task function (as a dict).
+
+    Attributes:
+        config: the configuration's name.
+        seed: the model seed.
+        settings: the full settings of the run (:meth:`Settings.to_dict` layout).
+        key: a hash of ``settings``: a finished run is reused only when it matches.
+    """
+
+    config: str
+    seed: int
+    settings: dict
+    key: str
+
+    @property
+    def name(self) -> str:
+        """File stem of the run: ``<config>__<seed>``."""
+        return f"{self.config}__{self.seed}"
+
 
 _THREAD_VARS = ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -33,7 +58,8 @@ def thread_env(threads: int) -> dict:
 
 
 def _init_worker(threads: int, setup: Callable | None) -> None:
-    """Process-pool initializer: thread limits BEFORE TensorFlow is imported, then ``setup``."""
+    """Process-pool initializer: thread limits before TensorFlow is imported (if it is at
+    all), then ``setup``."""
     os.environ.update(thread_env(threads))
     _limit_tf_threads(threads)
     if setup is not None:
@@ -41,12 +67,12 @@ def _init_worker(threads: int, setup: Callable | None) -> None:
 
 
 def _limit_tf_threads(threads: int) -> None:
-    """Pin TensorFlow's thread pools (a no-op once TensorFlow has run an op)."""
-    from btlstm._compat import import_tensorflow_quietly
-
-    import_tensorflow_quietly()
-    import tensorflow as tf
-
+    """Pin TensorFlow's thread pools where it is loaded already (a no-op once it has run
+    an op). A process that imports it later reads the same limits from the variables of
+    :func:`thread_env`, so a worker whose tasks train no LSTM never imports TensorFlow."""
+    tf = sys.modules.get("tensorflow")
+    if tf is None:
+        return
     try:
         tf.config.threading.set_intra_op_parallelism_threads(int(threads))
         tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -97,7 +123,7 @@ def ray_engine(tasks, task_fn, workers, threads, setup=None, address=None, **_):
     try:
         import ray
     except ImportError:
-        raise SweepError(
+        raise SettingsError(
             "--engine ray needs Ray: pip install 'btlstm[ray]' (or pip install ray)"
         ) from None
     started = False

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from btlstm._settings import SettingsError, closest
+from btlstm.sweep.engines import Task
 
 __all__ = [
     "METRICS",
@@ -50,7 +51,6 @@ __all__ = [
     "FORMAT",
     "SweepError",
     "Sweep",
-    "Task",
     "regularizer_spec",
     "regularizer_grid",
     "make_sweep",
@@ -173,28 +173,6 @@ def regularizer_grid(
         for v in values:
             out[f"{key}_{v}"] = {key: v}
     return out
-
-
-@dataclass(frozen=True)
-class Task:
-    """One run of a sweep: a configuration at one seed.
-
-    Attributes:
-        config: the configuration's name.
-        seed: the model seed.
-        settings: the full settings of the run (:meth:`Settings.to_dict` layout).
-        key: a hash of ``settings``: a finished run is reused only when it matches.
-    """
-
-    config: str
-    seed: int
-    settings: dict
-    key: str
-
-    @property
-    def name(self) -> str:
-        """File stem of the run: ``<config>__<seed>``."""
-        return f"{self.config}__{self.seed}"
 
 
 @dataclass

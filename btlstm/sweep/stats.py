@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from btlstm.sweep.engines import Task
 from btlstm.sweep.spec import (
     FORMAT,
     HIGHER_IS_BETTER,
@@ -22,7 +23,6 @@ from btlstm.sweep.spec import (
     REFERENCE,
     RUN_COLUMNS,
     Sweep,
-    Task,
     plain,
 )
 from btlstm.sweep.task import evaluate_predictions, frame_of, full_line

@@ -19,7 +19,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from btlstm.sweep.spec import FORMAT, Task, plain
+from btlstm.sweep.engines import Task
+from btlstm.sweep.spec import FORMAT, plain
 
 __all__ = ["run_task", "evaluate_predictions", "test_bars", "full_line"]
 
