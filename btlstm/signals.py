@@ -140,7 +140,10 @@ def signals_of(
     feeds = list(feeds)
     names = [getattr(d, "_name", "") for d in feeds]
     if not all(names) or len(set(names)) != len(names):
-        raise ValueError(f"signals: each feed needs its own name, got {names}")
+        raise ValueError(
+            f"signals: each feed needs a name of its own (cerebro.adddata(feed, name=...)), "
+            f"got {names[:10]}"
+        )
     if pool is not None:
         from btlstm.indicators import PooledPredictor, PredictionPool
 

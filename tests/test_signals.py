@@ -78,6 +78,7 @@ def test_a_pool_with_more_history_than_feeds_is_not_edited():
          ["`predictor_kwargs` given without `predictor`"]),
         (lambda s: signals_of(s.datas, line="gate", param="gate_line", hint="; add it"),
          ValueError, ["`gate_line` 'gate'", "['A']", "; add it"]),
+        (lambda s: signals_of([s.data, s.data]), ValueError, ["a name of its own", "'A', 'A'"]),
         (lambda s: signals_of(s.datas, pool=PredictionPool(config={"learner": "ridge"}),
                               predictor=PrecomputedPrediction), ValueError, ["not both"]),
     ],
