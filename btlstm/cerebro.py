@@ -34,12 +34,10 @@ from collections.abc import Mapping
 
 import backtrader as bt
 
-from btlstm.broker import PanelBroker
+from btlstm.broker import MARKETS, PanelBroker
 
 __all__ = ["MARKETS", "COST_KEYS", "make_cerebro", "market_rules", "run"]
 
-#: ``[costs] market`` values: the broker set-up of a run.
-MARKETS = ("index", "ashare", "us")
 #: The cost settings :func:`make_cerebro` reads (the fields of ``[costs]``).
 COST_KEYS = ("cash", "commission", "slippage", "market", "per_share")
 

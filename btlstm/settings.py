@@ -42,8 +42,7 @@ from btlstm._settings import (
     optional,
 )
 from btlstm.ashare import US_COSTS
-from btlstm.broker import INDEX_COSTS
-from btlstm.cerebro import MARKETS  # [costs] market values: the broker set-up of a run
+from btlstm.broker import INDEX_COSTS, MARKETS
 from btlstm.data.columnmap import MAP_KEYS, ColumnMap
 from btlstm.walkforward import WalkForwardConfig
 

@@ -11,7 +11,7 @@ import pytest
 
 from btlstm.ashare import AShareCommission, AShareFiller, PerShareCommission
 from btlstm.broker import PanelBroker
-from btlstm.cerebro import MARKETS, make_cerebro, market_rules, run
+from btlstm.cerebro import MARKETS, make_cerebro, market_rules
 from btlstm.synthetic import synthetic_ohlcv, synthetic_panel
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,11 +54,9 @@ def test_lines_analyzers_and_benchmark_by_name():
     c = make_cerebro({"A": frame}, None, lines=("prediction",),
                      analyzers=dict(signal="prediction", horizon=3))  # fmt: skip
     assert "prediction" in c.datas[0].getlinealiases()
-    names = [a[2].get("_name") for a in c.analyzers]
-    assert {"returns", "sharpe", "orders", "prediction", "significance"} <= set(names)
-    c.addstrategy(__import__("backtrader").Strategy)
-    strat = run(c)
-    assert strat.analyzers.prediction.get_analysis()["horizon"] == 3
+    added = {a[2].get("_name"): a[2] for a in c.analyzers}
+    assert {"returns", "sharpe", "orders", "prediction", "significance"} <= set(added)
+    assert added["prediction"]["horizon"] == 3 and added["prediction"]["signal"] == "prediction"
     assert c.broker.getcash() == 1_000_000.0  # the index defaults (INDEX_COSTS)
     panel = synthetic_panel(n_symbols=2, n=40, seed=3)
     c = make_cerebro(panel, panel=True, analyzers=dict(benchmark=list(panel)[1]))

@@ -406,12 +406,14 @@ def test_ashare_sweep_pays_the_minimum_commission_and_the_stamp_tax(tmp_path, mo
     stamp tax on sales (2009), and the cash adds up to the reported return."""
     import btlstm.cerebro as factory
 
-    done = []
-    real_run = factory.run
-    monkeypatch.setattr(factory, "run", lambda c: done.append(real_run(c)) or done[-1])
+    made = []
+    real = factory.make_cerebro
+    monkeypatch.setattr(
+        factory, "make_cerebro", lambda *a, **k: made.append(real(*a, **k)) or made[-1]
+    )
     res = run_sweep(make_sweep(ASHARE_BASE, {"none": {}}, repeats=1), tmp_path / "s", engine="serial",
                     progress=False, plots=False)  # fmt: skip
-    strat = done[0]  # the task's backtest (done[1]: the seed ensemble's)
+    strat = made[0].runstrats[0][0]  # the task's backtest (made[1]: the seed ensemble's)
     orders = [o for o in strat.analyzers.orders.get_analysis()["orders"]
               if o["status"] == "Completed"]  # fmt: skip
     buys = [o for o in orders if o["side"] == "buy"]

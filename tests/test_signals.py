@@ -7,7 +7,7 @@ import backtrader as bt
 import numpy as np
 import pytest
 
-from btlstm.cerebro import make_cerebro, run
+from btlstm.cerebro import make_cerebro
 from btlstm.indicators import PrecomputedPrediction, PredictionPool
 from btlstm.signals import line_of, signal_of, signals_of
 from btlstm.synthetic import synthetic_ohlcv, synthetic_panel
@@ -29,7 +29,7 @@ class Probe(bt.Strategy):
 def _run(feeds, how, lines=("prediction",)):
     c = make_cerebro(feeds, panel=len(feeds) > 1, lines=lines)
     c.addstrategy(Probe, how=how)
-    return run(c)
+    return c.run()[0]
 
 
 def _frame(seed=0):

@@ -92,7 +92,7 @@ def evaluate_predictions(frame: pd.DataFrame, settings, pred: np.ndarray) -> dic
     """
     from btlstm import registry
     from btlstm.analyzers import summary_row
-    from btlstm.cerebro import make_cerebro, run
+    from btlstm.cerebro import make_cerebro
     from btlstm.features import target_from_return
     from btlstm.metrics import forward_returns, prediction_quality
     from btlstm.significance import daily_returns
@@ -124,7 +124,7 @@ def evaluate_predictions(frame: pd.DataFrame, settings, pred: np.ndarray) -> dic
     params = dict(settings.strategy.params)
     params["signal"] = "prediction"
     cerebro.addstrategy(registry.get(settings.strategy.name).strategy, **params)
-    strat = run(cerebro)
+    strat = cerebro.run()[0]  # one feed: no gc freeze needed (btlstm.cerebro.run)
     row = summary_row(strat, "strategy")
     out.update({k: row[k] for k in ("total_return", "sharpe", "max_drawdown")})
     bench = strat.analyzers.benchmark.get_analysis()
