@@ -1,12 +1,16 @@
-"""Backtrader analyzers for prediction quality, benchmark-relative performance,
-significance (is the edge distinguishable from noise?),
-exposure / turnover, an order log and portfolio weights, plus
-:func:`add_standard_analyzers` and :func:`summary_row`.
+"""Backtrader analyzers: what a run records while it runs, and :func:`add_standard_analyzers`.
 
-These add what Backtrader lacks; returns, drawdown, Sharpe, trade statistics,
+Prediction quality, benchmark-relative performance, significance (is the edge
+distinguishable from noise?), exposure / turnover, an order log and portfolio
+weights: what Backtrader lacks. Returns, drawdown, Sharpe, trade statistics,
 time returns and SQN come from Backtrader's own analyzers (added by
-:func:`add_standard_analyzers` under stable names). The prediction scores
-come from :mod:`btlstm.metrics`.
+:func:`add_standard_analyzers` under stable names). The analyzers record; every
+statistic is computed by :mod:`btlstm.metrics` (or :mod:`btlstm.significance`)
+on the plain arrays they recorded.
+
+The comparison row read from these analyzers after a run (``SUMMARY_KEYS``,
+:func:`summary_row`) lives in :mod:`btlstm.summary`; both names are importable
+from here too.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import pandas as pd
 from btlstm import metrics
 from btlstm.rebalance import is_tradable
 from btlstm.signals import line_of, scored_signals
+from btlstm.summary import SUMMARY_KEYS, summary_row
 
 __all__ = [
     "PredictionQuality",
@@ -36,23 +41,6 @@ __all__ = [
 ]
 
 _NAN = float("nan")
-
-
-def _pearson(x: np.ndarray, y: np.ndarray) -> float:
-    """Pearson correlation of two finite vectors (see :func:`btlstm.metrics.ic`)."""
-    return metrics.ic(x, y)
-
-
-def _std(x: np.ndarray, ddof: int) -> float:
-    if len(x) <= ddof:
-        return _NAN
-    return float(np.std(x, ddof=ddof))
-
-
-def _ratio(num: float, den: float) -> float:
-    if den == 0.0 or not math.isfinite(den) or not math.isfinite(num):
-        return _NAN
-    return num / den
 
 
 def _symbol(strategy, data) -> str:
@@ -234,13 +222,16 @@ class BenchmarkRelative(bt.Analyzer):
     first bar has no return). The standard deviation convention follows
     Backtrader's ``SharpeRatio`` (``stddev_sample=False``: population, ddof 0).
 
-    Formula:
+    Formula (:mod:`btlstm.metrics` on the recorded series):
 
+      - total / benchmark return: :func:`~btlstm.metrics.total_return`
       - beta = cov(rp, rb) / var(rb);  alpha = (mean(rp) - beta mean(rb)) * ann
-        (CAPM, risk-free rate 0)
-      - tracking_error = std(rp - rb) * sqrt(ann)
-      - information_ratio = mean(rp - rb) / std(rp - rb) * sqrt(ann)
-      - benchmark_sharpe = mean(rb) / std(rb) * sqrt(ann)  (risk-free rate 0)
+        (CAPM, risk-free rate 0); tracking_error = std(rp - rb) * sqrt(ann);
+        information_ratio = mean(rp - rb) / std(rp - rb) * sqrt(ann)
+        (:func:`~btlstm.metrics.relative_performance`)
+      - benchmark_sharpe = mean(rb) / std(rb) * sqrt(ann), risk-free rate 0
+        (:func:`~btlstm.metrics.sharpe_ratio`)
+      - benchmark_max_drawdown: :func:`~btlstm.metrics.max_drawdown` of the closes
 
     Params:
 
@@ -313,43 +304,17 @@ class BenchmarkRelative(bt.Analyzer):
         # the strategy's return runs from the start value (its first bar), whenever the
         # benchmark starts; every other statistic compares from the benchmark's first close
         rets = self.rets
-        rets["total_return"] = float(v[-1] / self._value_start - 1.0) if len(v) else _NAN
+        rets["total_return"] = metrics.total_return(v, self._value_start)
         v, c = v[first:], c[first:]
-        n = len(v)
-        rets["benchmark_return"] = float(c[-1] / c[0] - 1.0) if n else _NAN
+        rets["benchmark_return"] = metrics.total_return(c)
         rets["excess_return"] = rets["total_return"] - rets["benchmark_return"]
-
-        rp = v[1:] / v[:-1] - 1.0 if n > 1 else np.empty(0)
-        rb = c[1:] / c[:-1] - 1.0 if n > 1 else np.empty(0)
-        rets["n_periods"] = len(rp)
-        if len(rp) > ddof:
-            var_b = float(np.var(rb, ddof=ddof))
-            cov = float(np.cov(rp, rb, ddof=ddof)[0, 1]) if len(rp) > 1 else 0.0
-            beta = _ratio(cov, var_b)
-            active = rp - rb
-            te = _std(active, ddof)
-            sd_b = _std(rb, ddof)
-            rets["beta"] = beta
-            rets["alpha"] = (float(rp.mean()) - beta * float(rb.mean())) * ann
-            rets["tracking_error"] = te * math.sqrt(ann)
-            rets["information_ratio"] = _ratio(float(active.mean()), te) * math.sqrt(ann)
-            rets["correlation"] = _pearson(rp, rb)
-            rets["benchmark_sharpe"] = _ratio(float(rb.mean()), sd_b) * math.sqrt(ann)
-        else:
-            for key in (
-                "beta",
-                "alpha",
-                "tracking_error",
-                "information_ratio",
-                "correlation",
-                "benchmark_sharpe",
-            ):
-                rets[key] = _NAN
-        if n:
-            peak = np.maximum.accumulate(c)
-            rets["benchmark_max_drawdown"] = float(np.max(1.0 - c / peak))
-        else:
-            rets["benchmark_max_drawdown"] = _NAN
+        rp = metrics.daily_returns(v).to_numpy()
+        rb = metrics.daily_returns(c).to_numpy()
+        relative = metrics.relative_performance(rp, rb, periods=ann, ddof=ddof)
+        rets["n_periods"] = relative.pop("n")
+        rets.update(relative)
+        rets["benchmark_sharpe"] = metrics.sharpe_ratio(rb, periods=ann, ddof=ddof)
+        rets["benchmark_max_drawdown"] = metrics.max_drawdown(c)
 
 
 class Significance(bt.Analyzer):
@@ -501,7 +466,7 @@ class Significance(bt.Analyzer):
 
         dates = pd.DatetimeIndex(pd.to_datetime(self._dates)).normalize()
         values = pd.Series(np.asarray(self._values, dtype=float), index=dates)
-        returns = significance.daily_returns(values, self._value_start)
+        returns = metrics.daily_returns(values, self._value_start)
         benchmarks = dict(self._series)
         for name, closes in self._closes.items():
             c = pd.Series(np.asarray(closes, dtype=float), index=dates)
@@ -603,7 +568,7 @@ class Exposure(bt.Analyzer):
         rets["avg_gross_exposure"] = float(np.mean(np.asarray(self._gross) / values)) if n else _NAN
         mean_value = float(values.mean()) if n else _NAN
         rets["traded_value"] = self._traded
-        rets["turnover"] = _ratio(self._traded, mean_value)
+        rets["turnover"] = self._traded / mean_value if n and mean_value else _NAN
         rets["turnover_annualized"] = (
             rets["turnover"] * float(self.p.annualization) / n if n else _NAN
         )
@@ -865,107 +830,3 @@ def add_standard_analyzers(
             n_trials=n_trials,
         )
     return cerebro
-
-
-SUMMARY_KEYS = (
-    "name",
-    "total_return",
-    "annual_return",
-    "sharpe",
-    "max_drawdown",
-    "turnover",
-    "n_trades",
-    "exposure",
-    "n_orders",
-    "n_rejected",
-    "n_canceled",
-)
-"""Keys of :func:`summary_row`, in order."""
-
-
-def _num(value) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return _NAN
-    return out
-
-
-def summary_row(strategy, name: str) -> dict:
-    """One comparison row for a finished strategy, from the standard analyzers.
-
-    The same keys for the strategy and for every baseline, so rows can be
-    compared side by side (``report.json``'s ``comparison`` list).
-
-    Formula:
-      - ``total_return``: final portfolio value / starting value - 1
-        (``benchmark`` analyzer's ``final_value`` and ``start_value``)
-      - ``annual_return``: Backtrader ``Returns`` ``rnorm`` (``returns``)
-      - ``sharpe``: Backtrader ``SharpeRatio`` ``sharperatio`` (NaN when
-        Backtrader gives None)
-      - ``max_drawdown``: ``DrawDown`` ``max.drawdown / 100``, a positive
-        fraction (0.25 = -25%)
-      - ``turnover``: :class:`Exposure` ``turnover``
-      - ``n_trades``: closed trades (``TradeAnalyzer`` ``total.closed``)
-      - ``exposure``: :class:`Exposure` ``exposure`` (share of bars in the
-        market)
-      - ``n_orders``, ``n_rejected``, ``n_canceled``: :class:`Exposure`'s
-        filled orders, orders the broker refused (``Margin``, ``Rejected``) and
-        orders cancelled or expired
-
-    Args:
-        strategy: a strategy returned by ``cerebro.run()`` after
-            :func:`add_standard_analyzers`.
-        name: the row's name, e.g. ``"strategy"`` or ``"buy_and_hold"``.
-
-    Returns:
-        A dict with exactly the keys of ``SUMMARY_KEYS``: ``name``,
-        ``total_return``, ``annual_return``, ``sharpe``, ``max_drawdown``,
-        ``turnover``, ``n_trades`` (int), ``exposure`` (floats, NaN when
-        unknown), ``n_orders``, ``n_rejected`` and ``n_canceled`` (ints).
-
-    Example:
-        >>> import backtrader as bt
-        >>> import pandas as pd
-        >>> frame = pd.DataFrame({"open": [10.0, 11.0, 12.0], "close": [11.0, 12.0, 12.5]},
-        ...                      index=pd.bdate_range("2024-01-01", periods=3))
-        >>> cerebro = add_standard_analyzers(bt.Cerebro(stdstats=False))
-        >>> _ = cerebro.adddata(bt.feeds.PandasData(dataname=frame))
-        >>> _ = cerebro.addstrategy(bt.Strategy)
-        >>> row = summary_row(cerebro.run()[0], "idle")
-        >>> row["name"], row["total_return"], row["n_trades"], row["exposure"]
-        ('idle', 0.0, 0, 0.0)
-    """
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"`name` must be a non-empty string, got {name!r}")
-    analyzers = getattr(strategy, "analyzers", None)
-    if analyzers is None:
-        raise TypeError(f"`strategy` must be a run backtrader strategy, got {strategy!r}")
-    have = set(analyzers.getnames())
-    need = ("returns", "drawdown", "sharpe", "trades", "benchmark", "exposure")
-    missing = [n for n in need if n not in have]
-    if missing:
-        raise ValueError(
-            f"summary_row needs the analyzers of add_standard_analyzers; {name!r} lacks {missing}"
-        )
-    returns = analyzers.getbyname("returns").get_analysis()
-    drawdown = analyzers.getbyname("drawdown").get_analysis()
-    sharpe = analyzers.getbyname("sharpe").get_analysis()
-    trades = analyzers.getbyname("trades").get_analysis()
-    bench = analyzers.getbyname("benchmark").get_analysis()
-    expo = analyzers.getbyname("exposure").get_analysis()
-    start, final = _num(bench.get("start_value")), _num(bench.get("final_value"))
-    total = trades.get("total", {}) if isinstance(trades, Mapping) else {}
-    return {
-        "name": name,
-        "total_return": final / start - 1.0 if start else _NAN,
-        "annual_return": _num(returns.get("rnorm")),
-        "sharpe": _num(sharpe.get("sharperatio")),
-        "max_drawdown": _num(drawdown.get("max", {}).get("drawdown")) / 100.0,
-        "turnover": _num(expo.get("turnover")),
-        "n_trades": int(total.get("closed", 0) or 0),
-        "exposure": _num(expo.get("exposure")),
-        "n_orders": int(expo.get("n_orders", 0) or 0),
-        "n_rejected": int(expo.get("n_rejected", 0) or 0),
-        "n_canceled": int(expo.get("n_canceled", 0) or 0),
-    }

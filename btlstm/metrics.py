@@ -1,20 +1,26 @@
-"""Prediction-quality metrics on plain arrays: hit rate, IC, rank IC, ICIR,
-per-date cross-sectional IC, top-minus-bottom spread and forward returns.
+"""Scores on plain arrays: how good a prediction was, and how a portfolio did.
+
+Prediction quality: hit rate, IC, rank IC, ICIR, per-date cross-sectional IC,
+top-minus-bottom spread and forward returns. Portfolio performance: daily
+returns, total and annual return, Sharpe and Sortino ratios, drawdowns, beta
+and the other statistics against a benchmark, and calendar-period returns.
 
 numpy and pandas only (no Backtrader, no TensorFlow), so a strategy, an
-analyzer, a report or a notebook can score a signal the same way. Every
-function is NaN-safe: a pair ``(prediction, realised)`` in which either value
-is NaN or infinite is dropped before anything is computed, and a statistic
-that cannot be computed (too few points, a constant input) is NaN rather than
-an error.
+analyzer, a report or a notebook can score a signal or an equity curve the
+same way; btlstm's analyzers and report call these functions and compute no
+statistic of their own. Every function is NaN-safe: a pair ``(prediction,
+realised)`` in which either value is NaN or infinite is dropped before
+anything is computed (the portfolio statistics drop non-finite returns), and a
+statistic that cannot be computed (too few points, a constant input) is NaN
+rather than an error.
 
 Pairs are matched by position. Two ``pd.Series`` with different indexes are
 refused (align them first); DataFrames (dates x symbols) are aligned on their
 index and columns.
 
-These functions compare predictions with *realised* returns, which lie in the
-future of the prediction: they are for evaluation after the fact, never for a
-trading decision.
+The prediction scores compare predictions with *realised* returns, which lie
+in the future of the prediction: they are for evaluation after the fact, never
+for a trading decision.
 """
 
 from __future__ import annotations
@@ -34,6 +40,16 @@ __all__ = [
     "ic_summary",
     "top_minus_bottom",
     "forward_returns",
+    "daily_returns",
+    "total_return",
+    "annual_return",
+    "sharpe_ratio",
+    "sortino_ratio",
+    "drawdown",
+    "max_drawdown",
+    "beta",
+    "relative_performance",
+    "period_returns",
 ]
 
 _NAN = float("nan")
@@ -388,3 +404,331 @@ def forward_returns(close: Any, horizon: int) -> Any:
     if len(c) > h:
         out[:-h] = c[h:] / c[:-h] - 1.0
     return out
+
+
+# ---------------------------------------------------------------------------
+# portfolio performance
+# ---------------------------------------------------------------------------
+def _returns(returns: Any, name: str = "returns") -> np.ndarray:
+    """The finite values of a 1-D array of returns."""
+    r = _vector(returns, name)
+    return r[np.isfinite(r)]
+
+
+def _periods(periods: Any) -> float:
+    if isinstance(periods, bool) or not isinstance(periods, (int, float, np.integer)):
+        raise ValueError(f"`periods` must be a number > 0 (periods per year), got {periods!r}")
+    if not periods > 0 or not math.isfinite(periods):
+        raise ValueError(f"`periods` must be a number > 0 (periods per year), got {periods!r}")
+    return float(periods)
+
+
+def _ddof(ddof: Any) -> int:
+    if ddof not in (0, 1) or isinstance(ddof, bool):
+        raise ValueError(f"`ddof` must be 0 (population) or 1 (sample), got {ddof!r}")
+    return int(ddof)
+
+
+def daily_returns(values: Any, start_value: float | None = None) -> pd.Series:
+    """Simple returns of a portfolio-value series: ``v[t] / v[t-1] - 1``.
+
+    Args:
+        values: portfolio values by bar (a Series keeps its index).
+        start_value: the value before the first bar (the starting cash); its
+            return is then the first one, as Backtrader's ``TimeReturn``.
+            None: the first bar has no return.
+
+    Returns:
+        A float Series: one return per bar with ``start_value``, one fewer without.
+
+    Example:
+        >>> daily_returns(pd.Series([100.0, 110.0, 99.0]), start_value=100.0).round(4).tolist()
+        [0.0, 0.1, -0.1]
+        >>> daily_returns([100.0, 110.0, 99.0]).round(4).tolist()
+        [0.1, -0.1]
+    """
+    v = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=float))
+    v = v.astype(float)
+    prev = v.shift(1)
+    if start_value is not None and len(v):
+        prev.iloc[0] = float(start_value)
+    out = v / prev - 1.0
+    return out if start_value is not None else out.iloc[1:]
+
+
+def total_return(values: Any, start_value: float | None = None) -> float:
+    """The return over a whole series of values: ``last / start - 1``.
+
+    The one definition of every total return in a report: a portfolio's (from
+    its starting cash) and a benchmark's from its closes (from its first close).
+
+    Args:
+        values: portfolio values or closes by bar, a 1-D array-like.
+        start_value: the value the return is measured from (the starting
+            cash); None: the first value.
+
+    Returns:
+        A float; NaN for no values or a start that is 0 or not finite.
+
+    Example:
+        >>> round(total_return([100.0, 90.0, 121.0]), 4)
+        0.21
+        >>> round(total_return([90.0, 121.0], start_value=100.0), 4)
+        0.21
+    """
+    v = _vector(values, "values")
+    start = float(v[0]) if start_value is None and len(v) else _NAN
+    if start_value is not None:
+        start = float(start_value)
+    if not len(v) or start == 0.0 or not math.isfinite(start):
+        return _NAN
+    return float(v[-1] / start - 1.0)
+
+
+def annual_return(total: float, n: int, periods: float = 252) -> float:
+    """A total return over ``n`` periods as a compound annual rate.
+
+    Formula:
+        ``(1 + total) ** (periods / n) - 1``
+
+    Args:
+        total: the total return (0.21 = +21%).
+        n: the periods it was earned over (daily returns).
+        periods: periods per year.
+
+    Returns:
+        A float; NaN when ``n < 1`` or ``total <= -1`` (the money was lost).
+
+    Example:
+        >>> round(annual_return(0.21, 504), 4)
+        0.1
+    """
+    ann = _periods(periods)
+    total = float(total)
+    if not n >= 1 or not total > -1.0 or not math.isfinite(total):
+        return _NAN
+    return (1.0 + total) ** (ann / n) - 1.0
+
+
+def sharpe_ratio(returns: Any, periods: float = 252, riskfree: float = 0.0, ddof: int = 0) -> float:
+    """Annualised Sharpe ratio of per-period returns.
+
+    Formula:
+        ``mean(r - rf) / std(r - rf) * sqrt(periods)``, with ``rf`` the
+        per-period rate of the annual ``riskfree``: ``(1 + riskfree) **
+        (1 / periods) - 1`` (Backtrader's ``SharpeRatio`` conversion).
+        ``ddof`` 0 (the default) is the population standard deviation, as
+        Backtrader's ``SharpeRatio`` (``stddev_sample=False``).
+
+    Args:
+        returns: per-period (daily) simple returns, a 1-D array-like; NaNs are dropped.
+        periods: periods per year.
+        riskfree: annual risk-free rate (0.02 = 2%).
+        ddof: 0 (population) or 1 (sample) standard deviation.
+
+    Returns:
+        A float; NaN with fewer than ``ddof + 1`` returns or a zero spread.
+
+    Example:
+        >>> round(sharpe_ratio([0.01, -0.005, 0.02, 0.0]), 4)
+        10.3334
+        >>> sharpe_ratio([0.01, 0.01, 0.01])
+        nan
+    """
+    ann = _periods(periods)
+    ddof = _ddof(ddof)
+    r = _returns(returns)
+    if riskfree:
+        r = r - ((1.0 + float(riskfree)) ** (1.0 / ann) - 1.0)
+    if len(r) <= ddof or r.min() == r.max():
+        return _NAN  # no spread; checked exactly (np.std of equal floats can be 1e-19)
+    sd = float(np.std(r, ddof=ddof))
+    return float(r.mean()) / sd * math.sqrt(ann)
+
+
+def sortino_ratio(returns: Any, periods: float = 252, target: float = 0.0) -> float:
+    """Annualised Sortino ratio: the mean excess return over the downside deviation.
+
+    Formula:
+        ``mean(r - target) / sqrt(mean(min(r - target, 0) ** 2)) * sqrt(periods)``:
+        the downside deviation averages the squared shortfalls over *every*
+        return (a return above the target counts as 0), as Sortino & Price
+        (1994) and empyrical define it.
+
+    Args:
+        returns: per-period (daily) simple returns, a 1-D array-like; NaNs are dropped.
+        periods: periods per year.
+        target: the per-period minimum acceptable return.
+
+    Returns:
+        A float; NaN with no return or no return below ``target`` (no downside).
+
+    Example:
+        >>> round(sortino_ratio([0.01, -0.01, 0.02, 0.0], periods=1), 4)
+        1.0
+        >>> sortino_ratio([0.01, 0.02])
+        nan
+    """
+    ann = _periods(periods)
+    excess = _returns(returns) - float(target)
+    if not len(excess):
+        return _NAN
+    downside = math.sqrt(float(np.mean(np.minimum(excess, 0.0) ** 2)))
+    if downside == 0.0:
+        return _NAN
+    return float(excess.mean()) / downside * math.sqrt(ann)
+
+
+def drawdown(values: Any) -> np.ndarray:
+    """The fall of each value from its running peak: ``1 - v[t] / max(v[:t+1])``.
+
+    Args:
+        values: portfolio values or closes by bar, a 1-D array-like. A NaN
+            (a run that has not started, or has ended) stays NaN and does not
+            reset the peak.
+
+    Returns:
+        An array of the same length: 0 at a new peak, 0.25 when 25% below it.
+
+    Example:
+        >>> drawdown([100.0, 120.0, 90.0, float("nan"), 130.0]).round(4).tolist()
+        [0.0, 0.0, 0.25, nan, 0.0]
+    """
+    v = _vector(values, "values")
+    out = np.full(len(v), np.nan)
+    ok = np.isfinite(v)
+    if ok.any():
+        peak = np.fmax.accumulate(np.where(ok, v, np.nan))
+        out[ok] = 1.0 - v[ok] / peak[ok]
+    return out
+
+
+def max_drawdown(values: Any) -> float:
+    """The largest fall from a running peak, as a positive fraction (0.25 = -25%).
+
+    Args:
+        values: portfolio values or closes by bar, a 1-D array-like (NaNs skipped).
+
+    Returns:
+        A float in [0, 1] for positive values; NaN without a finite value.
+
+    Example:
+        >>> max_drawdown([100.0, 120.0, 90.0, 130.0, 117.0])
+        0.25
+    """
+    dd = drawdown(values)
+    dd = dd[np.isfinite(dd)]
+    return float(dd.max()) if len(dd) else _NAN
+
+
+def beta(returns: Any, benchmark: Any, ddof: int = 0) -> float:
+    """Beta of returns against a benchmark's: ``cov(r, b) / var(b)``.
+
+    Args:
+        returns: per-period returns, a 1-D array-like.
+        benchmark: the benchmark's returns, same length (pairs with a NaN are dropped).
+        ddof: 0 (population) or 1 (sample); the ratio does not depend on it
+            beyond rounding.
+
+    Returns:
+        A float; NaN with fewer than 2 pairs or a constant benchmark.
+
+    Example:
+        >>> round(beta([0.02, -0.01, 0.03], [0.01, -0.005, 0.015]), 12)
+        2.0
+    """
+    return relative_performance(returns, benchmark, ddof=ddof)["beta"]
+
+
+def relative_performance(
+    returns: Any, benchmark: Any, periods: float = 252, ddof: int = 0
+) -> dict[str, float]:
+    """A portfolio's per-period returns against a benchmark's.
+
+    Formula (``rp`` the returns, ``rb`` the benchmark's, ``a = rp - rb``):
+
+      - ``beta = cov(rp, rb) / var(rb)``
+      - ``alpha = (mean(rp) - beta * mean(rb)) * periods`` (CAPM, risk-free rate 0)
+      - ``tracking_error = std(a) * sqrt(periods)``
+      - ``information_ratio = mean(a) / std(a) * sqrt(periods)``
+      - ``correlation``: Pearson correlation of ``rp`` and ``rb`` (:func:`ic`)
+
+    Args:
+        returns: per-period returns, a 1-D array-like.
+        benchmark: the benchmark's returns, same length (pairs with a NaN are dropped).
+        periods: periods per year.
+        ddof: 0 (population, as Backtrader's ``SharpeRatio``) or 1 (sample).
+
+    Returns:
+        A dict with ``beta``, ``alpha``, ``tracking_error``,
+        ``information_ratio``, ``correlation`` and ``n`` (pairs used); every
+        figure NaN when ``n <= ddof``.
+
+    Example:
+        >>> rel = relative_performance([0.02, -0.01, 0.03], [0.01, -0.005, 0.015], periods=1)
+        >>> {k: round(v, 4) for k, v in rel.items()}
+        {'beta': 2.0, 'alpha': 0.0, 'tracking_error': 0.0085, 'information_ratio': 0.7845, 'correlation': 1.0, 'n': 3}
+    """
+    ann = _periods(periods)
+    ddof = _ddof(ddof)
+    rp, rb = _pairs(returns, benchmark)
+    n = len(rp)
+    out = dict.fromkeys(
+        ("beta", "alpha", "tracking_error", "information_ratio", "correlation"), _NAN
+    )
+    out["n"] = n
+    if n <= ddof:
+        return out
+    var_b = float(np.var(rb, ddof=ddof))
+    cov = float(np.cov(rp, rb, ddof=ddof)[0, 1]) if n > 1 else 0.0
+    b = cov / var_b if var_b != 0.0 and math.isfinite(var_b) else _NAN
+    active = rp - rb
+    te = float(np.std(active, ddof=ddof))
+    out["beta"] = b
+    out["alpha"] = (float(rp.mean()) - b * float(rb.mean())) * ann
+    out["tracking_error"] = te * math.sqrt(ann)
+    ir = float(active.mean()) / te if te != 0.0 and math.isfinite(te) else _NAN
+    out["information_ratio"] = ir * math.sqrt(ann)
+    out["correlation"] = _pearson(rp, rb)
+    return out
+
+
+_FREQS = {"year": "Y", "month": "M"}
+
+
+def period_returns(values: pd.Series, freq: str = "year") -> pd.Series:
+    """The return of each calendar year (or month) of a value series.
+
+    Formula:
+        a period's return is its last value over the previous period's last
+        value (the first period: the series' first value) minus 1; a partial
+        first or last period covers the bars in it only.
+
+    Args:
+        values: portfolio values (or closes) indexed by date; NaNs are dropped.
+        freq: ``"year"`` or ``"month"``.
+
+    Returns:
+        A float Series indexed by period (``pd.Period``), named ``values``'s
+        name; a period whose previous value is 0 or not finite is left out.
+
+    Example:
+        >>> v = pd.Series([100.0, 110.0, 99.0], index=pd.to_datetime(
+        ...     ["2020-01-02", "2020-12-31", "2021-12-31"]))
+        >>> {str(k): round(x, 4) for k, x in period_returns(v).items()}
+        {'2020': 0.1, '2021': -0.1}
+    """
+    if freq not in _FREQS:
+        raise ValueError(f"`freq` must be 'year' or 'month', got {freq!r}")
+    if not isinstance(values, pd.Series) or not isinstance(values.index, pd.DatetimeIndex):
+        raise TypeError(
+            f"`values` must be a pd.Series indexed by date, got {type(values).__name__}"
+        )
+    v = pd.to_numeric(values, errors="coerce").astype(float).sort_index()
+    v = v[np.isfinite(v.to_numpy())]
+    ends = v.groupby(v.index.to_period(_FREQS[freq])).last()
+    prev = ends.shift(1)
+    if len(v):
+        prev.iloc[0] = v.iloc[0]
+    ok = (prev != 0.0) & np.isfinite(prev.to_numpy())
+    return (ends[ok] / prev[ok] - 1.0).rename(values.name)

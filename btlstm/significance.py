@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from btlstm.metrics import _pairs, _pearson, _ranks
+from btlstm.metrics import _pairs, _pearson, _ranks, daily_returns
 
 __all__ = [
     "ALPHA",
@@ -598,28 +598,6 @@ def deflated_sharpe_ratio(
 
 
 # --------------------------------------------------------------------------- baselines
-def daily_returns(values: Any, start_value: float | None = None) -> pd.Series:
-    """Simple returns of a portfolio-value series: ``v[t] / v[t-1] - 1``.
-
-    Args:
-        values: portfolio values by bar (a Series keeps its index).
-        start_value: the value before the first bar (the starting cash); its
-            return is then the first one, as Backtrader's ``TimeReturn``.
-            None: the first bar has no return.
-
-    Example:
-        >>> daily_returns(pd.Series([100.0, 110.0, 99.0]), start_value=100.0).round(4).tolist()
-        [0.0, 0.1, -0.1]
-    """
-    v = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=float))
-    v = v.astype(float)
-    prev = v.shift(1)
-    if start_value is not None and len(v):
-        prev.iloc[0] = float(start_value)
-    out = v / prev - 1.0
-    return out if start_value is not None else out.iloc[1:]
-
-
 def _sr_ann(x: np.ndarray, periods: int) -> float:
     sd = x.std()
     return float(x.mean() / sd * math.sqrt(periods)) if sd > 0 else _NAN

@@ -57,6 +57,7 @@ import numpy as np
 import pandas as pd
 
 import btlstm  # noqa: F401  (compat patches and quiet TensorFlow before anything else)
+from btlstm.analyzers import OrderLog
 from btlstm.broker import setup_broker
 from btlstm.data.catalog import load
 from btlstm.data.validate import CANONICAL_COLUMNS
@@ -142,6 +143,8 @@ def _run(frame, strategy_kwargs, runonce: bool, feed=None):
     cerebro.adddata(feed if feed is not None else make_feed(frame, name="csi300"))
     setup_broker(cerebro)
     cerebro.addstrategy(HoldNDays, hold=5, **strategy_kwargs)
+    cerebro.addanalyzer(OrderLog, _name="orders")
+    cerebro.addanalyzer(bt.analyzers.TradeAnalyzer, _name="trades")
     t0 = time.perf_counter()
     strat = cerebro.run()[0]
     return time.perf_counter() - t0, strat
@@ -160,9 +163,13 @@ def _timed(label, make_run, repeats: int):
     return med, times, strat
 
 
+def _orders(strat) -> list[dict]:
+    return strat.analyzers.orders.get_analysis()["orders"]
+
+
 def _trades(strat) -> list[str]:
-    keys = ("created_bar", "bar", "side", "size", "price", "commission", "status")
-    return [repr(tuple(row[k] for k in keys)) for row in strat.trades_log]
+    keys = ("created_date", "date", "side", "size", "price", "commission", "status")
+    return [repr(tuple(row[k] for k in keys)) for row in _orders(strat)]
 
 
 def _line(strat) -> np.ndarray:
@@ -218,7 +225,8 @@ def bench_indicator(frame, model, cfg, repeats: int, naive_bars: int) -> dict:
     d_next = _max_diff(_line(s_next), _line(s_pre))
     r_once, r_next = once_med / pre_med, next_med / pre_med
     ok_a = "PASS" if r_once <= TARGET_OVERHEAD else "FAIL"
-    print(f"  orders: {len(s_pre.trades_log)}; closed trades: {len(s_pre.closed_trades)}")
+    closed = s_pre.analyzers.trades.get_analysis().total.get("closed", 0)
+    print(f"  orders: {len(_orders(s_pre))}; closed trades: {closed}")
     print(
         f"  trades batched == precomputed: {'IDENTICAL' if same else 'DIFFERENT'} "
         f"(max |prediction diff| {d_once:.3g})"
@@ -283,7 +291,7 @@ def bench_indicator(frame, model, cfg, repeats: int, naive_bars: int) -> dict:
         sp_once=sp_once,
         sp_next=sp_next,
         d_naive=d_naive,
-        orders=len(s_pre.trades_log),
+        orders=len(_orders(s_pre)),
     )
 
 

@@ -135,6 +135,7 @@ def one(path: str, kind: str) -> dict:
     import backtrader as bt
 
     import btlstm  # noqa: F401
+    from btlstm.analyzers import OrderLog
     from btlstm.ashare import setup_ashare_broker
     from btlstm.broker import PanelBroker
     from btlstm.feeds import add_panel, align_frame, make_feed
@@ -176,6 +177,7 @@ def one(path: str, kind: str) -> dict:
         cerebro.addstrategy(bt.Strategy)
     else:
         cerebro.addstrategy(RankerGated, n_buy=10, daily_fraction=0.2, max_positions=50)
+        cerebro.addanalyzer(OrderLog, _name="orders")  # the record of its orders
     gc.collect()
     if "gcfreeze" in kind:
         gc.freeze()
@@ -185,7 +187,7 @@ def one(path: str, kind: str) -> dict:
     orders = None
     if not kind.startswith("plain"):
         log = [(r["created_date"], r["date"], r["symbol"], r["side"], r["size"], r["price"],
-                r["status"]) for r in strat.trades_log]  # fmt: skip
+                r["status"]) for r in strat.analyzers.orders.get_analysis()["orders"]]  # fmt: skip
         orders = {"n": len(log), "sha": hashlib.sha256(repr(log).encode()).hexdigest()[:16]}
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB on Linux
     return dict(kind=kind, seconds=seconds, feeds=n_stocks + 1, bars=bars,

@@ -66,13 +66,11 @@ class HoldNDays(bt.Strategy):
     NaN predictions (model not ready yet) are no signal: no buy, clock counts.
 
     Orders: one pending order at a time (no double orders). Margin / rejected /
-    cancelled orders are logged and the pending flag cleared, so the next
-    bullish bar can try again. Every order that ends (filled or not) is
-    appended to ``self.trades_log`` as a dict with keys ``created_date``,
-    ``created_bar``, ``created_size``, ``date``, ``bar``, ``side``, ``size``, ``price``,
-    ``value``, ``commission``, ``status``, ``reason``; closed trades go to
-    ``self.closed_trades`` (``date``, ``bar``, ``pnl``, ``pnlcomm``,
-    ``barlen``). Unfilled orders carry NaN in size/price/value/commission.
+    cancelled orders clear the pending flag, so the next bullish bar can try
+    again. Each order carries ``reason`` ``"signal"`` (a buy) or ``"clock"``
+    (an exit) in ``order.info``; the record of every finished order is
+    :class:`btlstm.analyzers.OrderLog`'s (``add_standard_analyzers`` adds it
+    as ``orders``), and closed trades are Backtrader's ``TradeAnalyzer``'s.
 
     The prediction line is exposed as ``self.prediction`` (so analyzers such
     as ``btlstm.analyzers.PredictionQuality`` can read it).
@@ -118,8 +116,6 @@ class HoldNDays(bt.Strategy):
 
         self.order = None  # the pending order, if any
         self._exit_bar = None  # bar index at/after which the position is closed
-        self.trades_log = []  # every finished order (see class docstring)
-        self.closed_trades = []  # every closed trade
 
     # -- helpers -------------------------------------------------------------
     def _bar(self) -> int:
@@ -131,55 +127,19 @@ class HoldNDays(bt.Strategy):
 
     # -- notifications -------------------------------------------------------
     def notify_order(self, order):
-        if order.status in (order.Created, order.Submitted, order.Accepted, order.Partial):
+        if order.alive():
             return  # not finished yet
-        created = order.created
-        row = {
-            "created_date": bt.num2date(created.dt).date(),
-            "created_bar": order.info.get("bar", None),
-            "created_size": abs(created.size),
-            "date": self.data.datetime.date(0),
-            "bar": self._bar(),
-            "side": "buy" if order.isbuy() else "sell",
-            "status": order.getstatusname(),
-            "reason": order.info.get("reason", None),
-        }
+        side = "BUY" if order.isbuy() else "SELL"
         if order.status == order.Completed:
-            size = abs(order.executed.size)
-            price = order.executed.price
-            row.update(
-                size=size,
-                price=price,
-                value=size * price,
-                commission=order.executed.comm,
-            )
-            self._say(f"{row['side'].upper()} {size:g} @ {price:.4f} comm {row['commission']:.2f}")
+            ex = order.executed
+            self._say(f"{side} {abs(ex.size):g} @ {ex.price:.4f} comm {ex.comm:.2f}")
         else:
-            row.update(size=float("nan"), price=float("nan"), value=float("nan"))
-            row["commission"] = 0.0
-            self._say(f"{row['side'].upper()} order {row['status']} (size {created.size:g})")
-        if order.status in (
-            order.Completed,
-            order.Canceled,
-            order.Margin,
-            order.Rejected,
-            order.Expired,
-        ):
-            self.trades_log.append(row)
-            if self.order is not None and order.ref == self.order.ref:
-                self.order = None
+            self._say(f"{side} order {order.getstatusname()} (size {order.created.size:g})")
+        if self.order is not None and order.ref == self.order.ref:
+            self.order = None
 
     def notify_trade(self, trade):
         if trade.isclosed:
-            self.closed_trades.append(
-                {
-                    "date": self.data.datetime.date(0),
-                    "bar": self._bar(),
-                    "pnl": trade.pnl,
-                    "pnlcomm": trade.pnlcomm,
-                    "barlen": trade.barlen,
-                }
-            )
             self._say(f"TRADE closed pnl {trade.pnl:.2f} net {trade.pnlcomm:.2f}")
 
     def live_state(self) -> dict:
@@ -204,8 +164,8 @@ class HoldNDays(bt.Strategy):
         if bullish and not holding:
             self.order = self.order_target_percent(target=self._target)
             if self.order is not None:
-                self.order.addinfo(bar=t, reason="signal")
+                self.order.addinfo(reason="signal")
         elif holding and not bullish and self._exit_bar is not None and t >= self._exit_bar:
             self.order = self.close()
             if self.order is not None:
-                self.order.addinfo(bar=t, reason="clock")
+                self.order.addinfo(reason="clock")

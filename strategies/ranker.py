@@ -110,8 +110,8 @@ class RankerGated(bt.Strategy):
         A-share broker) stays pending and fills at the first bar it can.
 
     Every bar appends ``(date, gate value, bullish)`` to ``self.gate_log``
-    (``gate.csv`` in the report); ``self.trades_log`` lists every finished
-    order (as :class:`btlstm.strategies.hold.HoldNDays`). ``self.signals`` is
+    (``gate.csv`` in the report); every finished order is in
+    :class:`btlstm.analyzers.OrderLog` (``orders``). ``self.signals`` is
     ``{gate feed: gate line}`` when gated (the report scores the gate), else
     ``{stock: score line}``.
     """
@@ -185,7 +185,6 @@ class RankerGated(bt.Strategy):
         self.fill_bar = {}  # stock index -> bar its current position was bought at
         self.pending = {}  # stock index -> live order
         self.gate_log = []  # (date, gate value, bullish)
-        self.trades_log = []
 
     # -- notifications ---------------------------------------------------------
     def _bar(self) -> int:
@@ -205,24 +204,11 @@ class RankerGated(bt.Strategy):
             self.fill_bar[i] = self._bar()
         if done and not order.isbuy() and self.getposition(order.data).size == 0:
             self.fill_bar.pop(i, None)
-        ex = order.executed
-        row = {
-            "created_date": bt.num2date(order.created.dt).date(),
-            "created_bar": order.info.get("bar", None),
-            "date": self.stocks[0].datetime.date(0),
-            "bar": self._bar(),
-            "symbol": order.data._name,
-            "side": "buy" if order.isbuy() else "sell",
-            "size": abs(ex.size) if ex.size else float("nan"),
-            "price": ex.price if ex.size else float("nan"),
-            "commission": ex.comm,
-            "status": order.getstatusname(),
-            "reason": order.info.get("reason", None),
-            "blocked": order.info.get("blocked", None),
-        }
-        self.trades_log.append(row)
         if self.p.log:
-            print(f"{row['date']} {row['side']} {row['symbol']} {row['size']} {row['status']}")
+            size = abs(order.executed.size) if order.executed.size else float("nan")
+            side = "buy" if order.isbuy() else "sell"
+            date = self.stocks[0].datetime.date(0)
+            print(f"{date} {side} {order.data._name} {size} {order.getstatusname()}")
 
     # -- logic -------------------------------------------------------------------
     def _gate(self):

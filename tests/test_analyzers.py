@@ -4,6 +4,7 @@ import math
 
 import backtrader as bt
 import numpy as np
+import orderlog
 import pandas as pd
 import pytest
 from scipy import stats
@@ -242,8 +243,9 @@ def test_benchmark_relative_on_a_separate_benchmark_feed():
 
     cerebro.addstrategy(Record, hold=3)
     cerebro.addanalyzer(BenchmarkRelative, _name="bench", benchmark=bench_feed)
+    cerebro.addanalyzer(OrderLog, _name="orders")
     strat = cerebro.run()[0]
-    assert len([r for r in strat.trades_log if r["status"] == "Completed"]) >= 6
+    assert len([r for r in orderlog.orders(strat) if r["status"] == "Completed"]) >= 6
     got = strat.analyzers.bench.get_analysis()
     want = _benchmark_by_hand(strat.values, bench["close"])
     for key, value in want.items():
@@ -273,7 +275,7 @@ def test_backtrader_sharpe_returns_drawdown_match_daily_values(riskfree):
     cerebro.addstrategy(RecordingHold, hold=5)
     add_standard_analyzers(cerebro, riskfree=riskfree, signal="prediction")
     strat = cerebro.run()[0]
-    assert len(strat.trades_log) >= 6
+    assert len(orderlog.orders(strat)) >= 6
     an = strat.analyzers
 
     v = np.asarray([CASH] + strat.values)
@@ -295,6 +297,12 @@ def test_backtrader_sharpe_returns_drawdown_match_daily_values(riskfree):
     dd = np.max(1.0 - v / np.maximum.accumulate(v)) * 100.0
     assert an.drawdown.get_analysis()["max"]["drawdown"] == pytest.approx(dd, rel=1e-9)
 
+    # btlstm.metrics computes the same figures from the same values
+    assert metrics.sharpe_ratio(r, riskfree=riskfree) == pytest.approx(sharpe, rel=1e-12)
+    assert metrics.max_drawdown(v) * 100.0 == pytest.approx(dd, rel=1e-12)
+    total = metrics.total_return(v)
+    assert metrics.annual_return(total, len(r)) == pytest.approx(rets["rnorm"], rel=1e-9)
+
     # our own analyzers agree with the same values
     bench = an.benchmark.get_analysis()
     assert bench["total_return"] == pytest.approx(v[-1] / CASH - 1.0, rel=1e-12)
@@ -310,21 +318,28 @@ def test_exposure_on_a_known_schedule_is_exactly_half():
     pred = np.full(n, -1.0)
     pred[[0, 10, 20, 30]] = 1.0  # hold=5: in the market at the closes of 1-5, 11-15, 21-25, 31-35
     frame["prediction"] = pred
-    strat = _run(frame, RecordingHold, [("exp", Exposure, {})], commission=0.0003, hold=5)
+    strat = _run(
+        frame,
+        RecordingHold,
+        [("exp", Exposure, {}), ("orders", OrderLog, {})],
+        commission=0.0003,
+        hold=5,
+    )
     got = strat.analyzers.exp.get_analysis()
+    log = orderlog.orders(strat)
     assert got["exposure"] == 0.5
     assert got["n_bars"] == n and got["n_orders"] == 8 and got["n_trades"] == 4
 
     held = np.zeros(n)
     for k in range(4):
-        buy = strat.trades_log[2 * k]
+        buy = log[2 * k]
         assert buy["side"] == "buy" and buy["bar"] == 10 * k + 1
         held[10 * k + 1 : 10 * k + 6] = buy["size"]
     values = np.asarray(strat.values)
     gross = held * frame["close"].to_numpy() / values
     assert got["avg_gross_exposure"] == pytest.approx(gross.mean(), rel=1e-12)
     assert 0.45 < got["avg_gross_exposure"] < 0.5  # 95% invested half of the time
-    traded = sum(r["size"] * r["price"] for r in strat.trades_log)
+    traded = sum(r["size"] * r["price"] for r in log)
     assert got["traded_value"] == pytest.approx(traded, rel=1e-12)
     assert got["turnover"] == pytest.approx(traded / values.mean(), rel=1e-12)
     assert got["turnover_annualized"] == pytest.approx(got["turnover"] * 252 / n, rel=1e-12)
@@ -579,13 +594,40 @@ def test_prediction_quality_feeds_on_other_calendars_are_not_recorded_twice():
 # -- OrderLog and Weights ---------------------------------------------------------
 
 
-def test_order_log_matches_the_strategy_log():
+class Noting(HoldNDays):
+    """HoldNDays that notes every finished order itself: an independent check on OrderLog."""
+
+    def __init__(self):
+        super().__init__()
+        self.noted = []
+
+    def notify_order(self, order):
+        if not order.alive():
+            ex = order.executed
+            size, price = (abs(ex.size), ex.price) if ex.size else (math.nan, math.nan)
+            self.noted.append(
+                {
+                    "created_date": bt.num2date(order.created.dt).date(),
+                    "date": self.data.datetime.date(0),
+                    "side": "buy" if order.isbuy() else "sell",
+                    "size": size,
+                    "price": price,
+                    "value": size * price,
+                    "commission": ex.comm,
+                    "status": order.getstatusname(),
+                    "reason": order.info.get("reason"),
+                }
+            )
+        super().notify_order(order)
+
+
+def test_order_log_matches_the_orders_a_strategy_sees():
     frame = random_frame(n=120, seed=15, pred_noise=3.0)
-    strat = _run(frame, HoldNDays, [("orders", OrderLog, {})], commission=0.0003, hold=3)
+    strat = _run(frame, Noting, [("orders", OrderLog, {})], commission=0.0003, hold=3)
     rows = strat.analyzers.orders.get_analysis()["orders"]
-    assert len(rows) == len(strat.trades_log) >= 6
+    assert len(rows) == len(strat.noted) >= 6
     keys = ("created_date", "date", "side", "size", "price", "value", "commission", "status")
-    for got, want in zip(rows, strat.trades_log, strict=True):
+    for got, want in zip(rows, strat.noted, strict=True):
         assert got["symbol"] == "data0"
         for key in keys + ("reason",):
             assert got[key] == want[key], key
@@ -708,7 +750,8 @@ def test_summary_row_keys_and_values():
     assert row["sharpe"] == an.sharpe.get_analysis()["sharperatio"]
     assert row["max_drawdown"] == pytest.approx(np.max(1.0 - v / np.maximum.accumulate(v)))
     assert row["turnover"] == an.exposure.get_analysis()["turnover"] > 0
-    closed = len(strat.closed_trades)
+    sells = [r for r in an.orders.get_analysis()["orders"] if r["side"] == "sell"]
+    closed = sum(r["status"] == "Completed" for r in sells)  # each filled sale closes a trade
     assert row["n_trades"] == closed >= 3 and isinstance(row["n_trades"], int)
     assert row["exposure"] == an.exposure.get_analysis()["exposure"]
     assert (row["n_orders"], row["n_rejected"], row["n_canceled"]) == (

@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 
 import btlstm  # noqa: F401  (compat patches first)
+from btlstm.analyzers import OrderLog
 from btlstm.ashare import setup_ashare_broker
 from btlstm.broker import PanelBroker, setup_broker
 from btlstm.feeds import PandasFeed, add_panel, make_feed
@@ -204,8 +205,9 @@ def _ranker(panel, gate, broker, lean=True, runonce=True):
     setup_ashare_broker(cerebro)
     cerebro.addstrategy(RankerGated, n_buy=5, daily_fraction=0.3, max_positions=15)
     cerebro.addanalyzer(ValueLog, _name="value")
+    cerebro.addanalyzer(OrderLog, _name="orders")
     s = cerebro.run()[0]
-    log = _nan_safe([tuple(r.values()) for r in s.trades_log])
+    log = _nan_safe([tuple(r.values()) for r in s.analyzers.orders.get_analysis()["orders"]])
     return log, s.analyzers.value.get_analysis()["v"], dict(cerebro.broker.p.filler.blocked)
 
 

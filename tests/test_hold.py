@@ -6,6 +6,7 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 import pytest
+from orderlog import add_order_log, orders
 
 import btlstm  # noqa: F401  (compat patches first)
 from btlstm.broker import INDEX_COSTS, setup_broker
@@ -48,19 +49,34 @@ def preds(n=N, default=-1.0, **at):
     return p
 
 
+class Placing(HoldNDays):
+    """HoldNDays that notes every order it places: (bar, side, size asked for)."""
+
+    def __init__(self):
+        super().__init__()
+        self.placed = []
+
+    def next(self):
+        before = self.order
+        super().next()
+        if self.order is not None and self.order is not before:
+            side = "buy" if self.order.isbuy() else "sell"
+            self.placed.append((len(self.data) - 1, side, abs(self.order.created.size)))
+
+
 def run(frame, runonce=True, preload=True, commission=0.0, slippage=0.0, **params):
     cerebro = bt.Cerebro(stdstats=False, runonce=runonce, preload=preload)
     cerebro.adddata(PredData(dataname=frame))
     setup_broker(cerebro, cash=CASH, commission=commission, slippage_perc=slippage)
-    cerebro.addstrategy(HoldNDays, **params)
-    return cerebro.run()[0]
+    cerebro.addstrategy(Placing, **params)
+    return add_order_log(cerebro).run()[0]
 
 
 def fills(strat):
     """Executed orders as (created bar, fill bar, side, fill price)."""
     return [
         (r["created_bar"], r["bar"], r["side"], r["price"])
-        for r in strat.trades_log
+        for r in orders(strat)
         if r["status"] == "Completed"
     ]
 
@@ -73,14 +89,16 @@ def test_single_bullish_bar_buys_next_open_and_sells_after_hold_bars():
     frame = make_frame(preds(b10=1.0))
     strat = run(frame, hold=5)
     assert fills(strat) == [(10, 11, "buy", op(11)), (15, 16, "sell", op(16))]
-    buy, sell = strat.trades_log
+    buy, sell = orders(strat)
     assert buy["date"] == frame.index[11].date() and buy["created_date"] == frame.index[10].date()
     assert buy["size"] == math.floor(0.95 * CASH / frame["close"].iloc[10])
     assert sell["size"] == buy["size"]
     assert buy["reason"] == "signal" and sell["reason"] == "clock"
     assert buy["value"] == pytest.approx(buy["size"] * op(11))
-    assert len(strat.closed_trades) == 1 and strat.closed_trades[0]["bar"] == 16
-    assert strat.closed_trades[0]["pnl"] == pytest.approx(buy["size"] * (op(16) - op(11)))
+    assert strat.placed == [(10, "buy", buy["size"]), (15, "sell", buy["size"])]
+    closed = strat.analyzers.trades.get_analysis()
+    assert closed.total.closed == 1 and closed.len.total == 16 - 11  # bars held
+    assert closed.pnl.gross.total == pytest.approx(buy["size"] * (op(16) - op(11)))
 
 
 @pytest.mark.parametrize("hold", [1, 3, 7])
@@ -104,7 +122,7 @@ def test_bearish_while_holding_does_not_reset_clock():
 
 def test_bearish_while_flat_places_no_orders():
     strat = run(make_frame(preds(default=-0.3)), hold=5)
-    assert strat.trades_log == []
+    assert orders(strat) == [] and strat.placed == []
     assert strat.broker.getvalue() == CASH
 
 
@@ -120,7 +138,7 @@ def test_nan_predictions_are_no_signal_and_clock_keeps_counting():
         (30, 31, "sell", op(31)),
     ]
     strat = run(make_frame(np.full(N, np.nan)), hold=5)
-    assert strat.trades_log == []
+    assert orders(strat) == [] and strat.placed == []
 
 
 def test_threshold_is_strict_and_not_zero():
@@ -150,7 +168,7 @@ def test_reentry_after_exit_and_open_position_at_end():
 def test_costs_commission_and_slippage_are_charged():
     frame = make_frame(preds(b10=1.0))
     strat = run(frame, hold=5, commission=0.001, slippage=0.0002)
-    buy, sell = [r for r in strat.trades_log if r["status"] == "Completed"]
+    buy, sell = [r for r in orders(strat) if r["status"] == "Completed"]
     assert buy["price"] == pytest.approx(op(11) * 1.0002)
     assert sell["price"] == pytest.approx(op(16) * 0.9998)
     assert buy["commission"] == pytest.approx(buy["size"] * buy["price"] * 0.001)
@@ -158,7 +176,7 @@ def test_costs_commission_and_slippage_are_charged():
     gross = buy["size"] * (sell["price"] - buy["price"])
     final = strat.broker.getvalue()
     assert final == pytest.approx(CASH + gross - buy["commission"] - sell["commission"])
-    assert strat.closed_trades[0]["pnlcomm"] == pytest.approx(
+    assert strat.analyzers.trades.get_analysis().pnl.net.total == pytest.approx(
         gross - buy["commission"] - sell["commission"]
     )
 
@@ -167,8 +185,9 @@ def test_margin_rejection_is_logged_and_cleared():
     # percent=100 sizes on close[t]; open[t+1] = close[t] + 0.5 -> not enough cash
     p = preds(b10=1.0, b12=1.0)
     strat = run(make_frame(p), hold=5, percent=100)
-    rows = [(r["created_bar"], r["bar"], r["side"], r["status"]) for r in strat.trades_log]
+    rows = [(r["created_bar"], r["bar"], r["side"], r["status"]) for r in orders(strat)]
     assert rows == [(10, 11, "buy", "Margin"), (12, 13, "buy", "Margin")]
+    assert [r["size"] for r in orders(strat)] == [pytest.approx(math.nan, nan_ok=True)] * 2
     assert strat.order is None and strat.position.size == 0
 
 
@@ -226,11 +245,7 @@ def _garbage_after(frame, t, seed, pred=None):
 
 
 def _decisions(strat, t):
-    return [
-        (r["created_bar"], r["side"], r["created_size"])
-        for r in strat.trades_log
-        if r["created_bar"] <= t
-    ]
+    return [(bar, side, size) for bar, side, size in strat.placed if bar <= t]
 
 
 def test_no_look_ahead_orders_up_to_t_ignore_the_future():
@@ -246,8 +261,8 @@ def test_no_look_ahead_orders_up_to_t_ignore_the_future():
             other = run(_garbage_after(frame, t, seed, pred), hold=5, commission=0.0003)
             assert _decisions(other, t) == _decisions(base, t), (t, pred)
             # fills that happened by bar t are identical to the last digit
-            done = [r for r in base.trades_log if r["bar"] <= t]
-            assert [r for r in other.trades_log if r["bar"] <= t] == done, (t, pred)
+            done = [r for r in orders(base) if r["bar"] <= t]
+            assert [r for r in orders(other) if r["bar"] <= t] == done, (t, pred)
 
 
 def test_run_modes_give_identical_orders():
@@ -258,8 +273,8 @@ def test_run_modes_give_identical_orders():
     for runonce in (True, False):
         for preload in (True, False):
             strat = run(frame, runonce=runonce, preload=preload, commission=0.0003, slippage=2e-4)
-            logs.append(strat.trades_log)
-    assert len(logs[0]) == 6
+            logs.append((strat.placed, orders(strat)))
+    assert len(logs[0][0]) == len(logs[0][1]) == 6
     for log in logs[1:]:
         assert log == logs[0]
 
@@ -314,9 +329,9 @@ def test_csi300_momentum_signal_matches_reference_rule_with_index_costs(data_dir
     cerebro.adddata(PredData(dataname=frame))
     setup_broker(cerebro)  # INDEX_COSTS: 3 bps commission, 2 bps slippage
     cerebro.addstrategy(HoldNDays, hold=5)
-    strat = cerebro.run()[0]
+    strat = add_order_log(cerebro).run()[0]
 
-    log = strat.trades_log
+    log = orders(strat)
     assert all(r["status"] == "Completed" for r in log)
     want = [o for o in _reference_orders(frame["prediction"].to_numpy(), 5) if o[0] < n - 1]
     assert [(r["created_bar"], r["side"]) for r in log] == want

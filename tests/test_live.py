@@ -19,6 +19,7 @@ from live_helpers import HeldFitter  # tests/live_helpers.py (a worker imports i
 from lookahead import rewrite_after  # tests/lookahead.py: the shared future rewrite
 
 import btlstm  # noqa: F401
+from btlstm.analyzers import OrderLog
 from btlstm.cli import main
 from btlstm.data.cache import load_verified
 from btlstm.learners.ridge import RidgeLearner
@@ -518,8 +519,9 @@ def test_paper_predictions_do_not_see_the_future(tmp_path):
 
         cerebro.addstrategy(HoldNDays, predictor=LiveLSTMPredictor,
                             predictor_kwargs=dict(config=cfg, history=hist, session=session))  # fmt: skip
+        cerebro.addanalyzer(OrderLog, _name="orders")
         s = cerebro.run()[0]
-        preds.append((np.array(s.prediction.array), s.trades_log))
+        preds.append((np.array(s.prediction.array), s.analyzers.orders.get_analysis()["orders"]))
     upto = 560 - 300 + 1
     np.testing.assert_array_equal(preds[0][0][:upto], preds[1][0][:upto])
     assert not np.array_equal(preds[0][0][upto:], preds[1][0][upto:])

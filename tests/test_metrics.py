@@ -301,4 +301,148 @@ def test_all_public_names_exported():
         "ic_summary",
         "top_minus_bottom",
         "forward_returns",
+        "daily_returns",
+        "total_return",
+        "annual_return",
+        "sharpe_ratio",
+        "sortino_ratio",
+        "drawdown",
+        "max_drawdown",
+        "beta",
+        "relative_performance",
+        "period_returns",
     }
+
+
+# --- portfolio performance ------------------------------------------------------------------
+
+
+def equity(n=300, seed=0, drift=0.0004, vol=0.012):
+    """A random-walk equity curve (dates x value) with a few NaN bars."""
+    rng = np.random.default_rng(seed)
+    v = 1e6 * np.exp(np.cumsum(rng.normal(drift, vol, n)))
+    return pd.Series(v, index=pd.bdate_range("2019-11-01", periods=n), name="run")
+
+
+def test_total_and_annual_return_hand_computed_and_edges():
+    assert metrics.total_return([100.0, 80.0, 125.0]) == 0.25
+    assert metrics.total_return([80.0, 125.0], start_value=100.0) == 0.25
+    assert math.isnan(metrics.total_return([], 100.0))
+    assert math.isnan(metrics.total_return([0.0, 5.0]))  # nothing to grow from
+    assert math.isnan(metrics.total_return([5.0], start_value=float("nan")))
+    # 44% over two years of 252 bars is 20% a year; a total loss has no annual rate
+    assert metrics.annual_return(0.44, 504) == pytest.approx(0.2, rel=1e-12)
+    assert metrics.annual_return(0.1, 6, periods=12) == pytest.approx(1.1**2 - 1, rel=1e-12)
+    assert math.isnan(metrics.annual_return(-1.0, 10)) and math.isnan(metrics.annual_return(0.1, 0))
+    assert math.isnan(metrics.annual_return(NAN, 10))
+
+
+@pytest.mark.parametrize("ddof", [0, 1])
+def test_sharpe_ratio_against_pandas(ddof):
+    r = metrics.daily_returns(equity(seed=1)).to_numpy().copy()
+    r[[5, 50]] = np.nan  # dropped
+    s = pd.Series(r).dropna()
+    want = s.mean() / s.std(ddof=ddof) * math.sqrt(252)
+    assert metrics.sharpe_ratio(r, ddof=ddof) == pytest.approx(want, rel=1e-12)
+    # an annual risk-free rate is converted to a per-period one, as Backtrader does
+    rf = 1.03 ** (1 / 12) - 1
+    want = (s - rf).mean() / (s - rf).std(ddof=ddof) * math.sqrt(12)
+    got = metrics.sharpe_ratio(r, periods=12, riskfree=0.03, ddof=ddof)
+    assert got == pytest.approx(want, rel=1e-12)
+
+
+def test_sharpe_and_sortino_degenerate_inputs_are_nan():
+    for f in (metrics.sharpe_ratio, metrics.sortino_ratio):
+        assert math.isnan(f([]))
+        assert math.isnan(f([NAN, NAN]))
+        assert math.isnan(f([0.01, 0.01, 0.01]))  # no spread / no downside
+    assert math.isnan(metrics.sharpe_ratio([0.01], ddof=1))
+    assert metrics.sortino_ratio([0.01, -0.01], periods=1) == 0.0
+
+
+def test_sortino_ratio_against_an_independent_computation():
+    r = pd.Series(metrics.daily_returns(equity(seed=2)).to_numpy())
+    target = 0.0002
+    excess = r - target
+    downside = np.sqrt((excess.where(excess < 0, 0.0) ** 2).sum() / len(excess))
+    want = excess.mean() / downside * np.sqrt(252)
+    assert metrics.sortino_ratio(r, target=target) == pytest.approx(want, rel=1e-12)
+    # only the shortfalls count: raising the winners raises the ratio, the downside stays
+    up = r.where(r < target, r * 2)
+    assert metrics.sortino_ratio(up, target=target) > metrics.sortino_ratio(r, target=target)
+    # the downside deviation averages over every return, not only the losing ones
+    assert metrics.sortino_ratio([0.03, -0.01, -0.01, 0.01], periods=1) == pytest.approx(
+        0.005 / math.sqrt(0.0002 / 4)
+    )
+
+
+def test_drawdown_and_max_drawdown_against_brute_force():
+    v = equity(n=120, seed=3, drift=0.0, vol=0.03).to_numpy()
+    worst = max(1.0 - v[j] / v[i] for i in range(len(v)) for j in range(i, len(v)))
+    assert metrics.max_drawdown(v) == pytest.approx(worst, rel=1e-12)
+    dd = metrics.drawdown(v)
+    for t in (0, 17, 60, 119):
+        assert dd[t] == pytest.approx(1.0 - v[t] / v[: t + 1].max(), abs=1e-15)
+    # a NaN bar (not started, or ended) stays NaN and keeps the peak
+    got = metrics.drawdown([NAN, 100.0, 150.0, NAN, 120.0])
+    np.testing.assert_array_equal(np.isnan(got), [True, False, False, True, False])
+    assert got[4] == pytest.approx(0.2)
+    assert math.isnan(metrics.max_drawdown([NAN])) and math.isnan(metrics.max_drawdown([]))
+    assert metrics.max_drawdown([1.0, 2.0, 3.0]) == 0.0
+
+
+def test_relative_performance_against_ols_and_scipy():
+    rng = np.random.default_rng(4)
+    rb = rng.normal(0.0003, 0.01, 400)
+    rp = 0.0001 + 1.3 * rb + rng.normal(0.0, 0.004, 400)
+    rp[7] = np.nan  # the pair is dropped on both sides
+    ok = np.isfinite(rp)
+    slope, intercept = np.polyfit(rb[ok], rp[ok], 1)  # OLS: the CAPM line
+    active = pd.Series(rp[ok] - rb[ok])
+    got = metrics.relative_performance(rp, rb, periods=252)
+    assert got["n"] == 399
+    assert got["beta"] == pytest.approx(slope, rel=1e-9)
+    assert got["alpha"] == pytest.approx(intercept * 252, rel=1e-9)
+    assert got["correlation"] == pytest.approx(stats.pearsonr(rp[ok], rb[ok])[0], rel=1e-12)
+    assert got["tracking_error"] == pytest.approx(active.std(ddof=0) * math.sqrt(252), rel=1e-12)
+    want_ir = active.mean() / active.std(ddof=0) * math.sqrt(252)
+    assert got["information_ratio"] == pytest.approx(want_ir, rel=1e-12)
+    sample = metrics.relative_performance(rp, rb, ddof=1)
+    assert sample["beta"] == pytest.approx(slope, rel=1e-9)  # the ratio does not depend on ddof
+    assert sample["tracking_error"] == pytest.approx(active.std(ddof=1) * math.sqrt(252))
+    assert metrics.beta(rp, rb) == got["beta"]
+    flat = metrics.relative_performance([0.01, 0.02], [0.0, 0.0])
+    assert math.isnan(flat["beta"]) and math.isnan(flat["alpha"]) and flat["n"] == 2
+    assert all(math.isnan(v) for k, v in metrics.relative_performance([], []).items() if k != "n")
+
+
+def test_period_returns_against_pandas_resample():
+    v = equity(n=600, seed=5)
+    v.iloc[[3, 250]] = np.nan  # skipped
+    for freq, rule in (("year", "YE"), ("month", "ME")):
+        got = metrics.period_returns(v, freq)
+        ends = v.dropna().resample(rule).last().dropna()
+        prev = ends.shift(1)
+        prev.iloc[0] = v.dropna().iloc[0]
+        want = ends / prev - 1.0
+        assert got.to_numpy() == pytest.approx(want.to_numpy(), rel=1e-12)
+        assert [str(p) for p in got.index] == [
+            d.strftime("%Y" if freq == "year" else "%Y-%m") for d in want.index
+        ]
+    # compounding the periods gives the total return from the first value
+    years = metrics.period_returns(v)
+    assert np.prod(1 + years.to_numpy()) - 1 == pytest.approx(metrics.total_return(v.dropna()))
+    assert len(metrics.period_returns(v.iloc[:0])) == 0
+
+
+def test_portfolio_metric_arguments_are_checked():
+    with pytest.raises(ValueError, match=r"`periods` must be a number > 0.*0"):
+        metrics.sharpe_ratio([0.1, 0.2], periods=0)
+    with pytest.raises(ValueError, match=r"`ddof` must be 0 .* or 1 .*, got 2"):
+        metrics.relative_performance([0.1, 0.2], [0.1, 0.3], ddof=2)
+    with pytest.raises(ValueError, match=r"`freq` must be 'year' or 'month', got 'week'"):
+        metrics.period_returns(equity(n=10), "week")
+    with pytest.raises(TypeError, match="`values` must be a pd.Series indexed by date"):
+        metrics.period_returns([1.0, 2.0])
+    with pytest.raises(ValueError, match="same length"):
+        metrics.beta([0.1, 0.2], [0.1])

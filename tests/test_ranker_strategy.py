@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import backtrader as bt
 import numpy as np
+import orderlog
 import pandas as pd
 import pytest
 
-from btlstm.analyzers import add_standard_analyzers
+from btlstm.analyzers import OrderLog, add_standard_analyzers
 from btlstm.broker import setup_broker
 from btlstm.feeds import add_panel, make_feed
 from btlstm.strategies.buyhold import EqualWeight
@@ -65,14 +66,16 @@ def run(panel, gate_df, market="plain", runonce=True, preload=True, analyzers=Fa
     cerebro.addstrategy(RankerGated, **params)
     if analyzers:
         add_standard_analyzers(cerebro, signal=True)
+    else:
+        cerebro.addanalyzer(OrderLog, _name="orders")
     return cerebro.run()[0]
 
 
 def orders(strat, statuses=("Completed",)):
-    """(created bar, fill bar, symbol, side, size) of the finished orders."""
+    """(created bar, fill bar, symbol, side, size) of the finished orders (OrderLog)."""
     return [
         (r["created_bar"], r["bar"], r["symbol"], r["side"], r["size"])
-        for r in strat.trades_log
+        for r in orderlog.orders(strat)
         if r["status"] in statuses
     ]
 
@@ -165,19 +168,18 @@ def test_a_buy_blocked_at_limit_up_is_cancelled_after_one_bar():
         analyzers=True,
         **PARAMS,
     )
-    got = [(r["created_bar"], r["bar"], r["symbol"], r["side"], r["status"], r["blocked"])
-           for r in strat.trades_log]  # fmt: skip
-    # A: refused at 2's open (limit-up), cancelled at 2's close, notified at bar 3
+    log = orderlog.orders(strat)
+    got = [(r["created_bar"], r["bar"], r["symbol"], r["side"], r["status"], r["detail"])
+           for r in log]  # fmt: skip
+    # A: refused at 2's open (limit-up), cancelled at 2's close, notified at bar 3; trades.csv
+    # says why (the orders analyzer's detail column)
     assert got[:2] == [
-        (1, 2, B, "buy", "Completed", None),
-        (1, 3, A, "buy", "Canceled", "limit-up"),
+        (1, 2, B, "buy", "Completed", ""),
+        (1, 3, A, "buy", "Canceled", "day order not filled by the next close (limit-up)"),
     ]
-    # trades.csv says why: the orders analyzer's detail column
-    logged = [r for r in strat.analyzers.orders.get_analysis()["orders"] if r["symbol"] == A]
-    assert logged[0]["detail"] == "day order not filled by the next close (limit-up)"
     assert all(r["symbol"] != A or r["side"] != "buy" or r["status"] != "Completed"
-               for r in strat.trades_log)  # fmt: skip
-    sizes = [r["size"] for r in strat.trades_log if r["status"] == "Completed"]
+               for r in log)  # fmt: skip
+    sizes = [r["size"] for r in log if r["status"] == "Completed"]
     assert all(s % 100 == 0 for s in sizes)
 
 
@@ -191,7 +193,7 @@ def test_a_sale_blocked_at_limit_down_waits_and_fills_later():
         n_buy=1, daily_fraction=0.4, hold=3,
     )  # fmt: skip
     got = [(r["created_bar"], r["bar"], r["symbol"], r["side"], r["status"])
-           for r in strat.trades_log]  # fmt: skip
+           for r in orderlog.orders(strat)]  # fmt: skip
     # bought at 1; the sale decided at 3 cannot fill at 4 or 5 (limit-down): fills at 6
     assert got == [(0, 1, A, "buy", "Completed"), (3, 6, A, "sell", "Completed")]
 
@@ -213,8 +215,8 @@ def test_no_look_ahead_orders_up_to_t_do_not_depend_on_later_prices_or_scores():
     def created_upto(strat):
         return [
             (r["created_bar"], r["symbol"], r["side"], r["created_date"])
-            for r in strat.trades_log
-            if r["created_bar"] is not None and r["created_bar"] <= t - 1
+            for r in orderlog.orders(strat)
+            if r["created_bar"] <= t - 1
         ]
 
     assert created_upto(base) == created_upto(other)
@@ -232,8 +234,8 @@ def test_run_modes_give_identical_orders(runonce, preload):
     ref = run(panel_frames(n, prices, scores), gate_frame(gate), market="ashare", n_buy=2)
     got = run(panel_frames(n, prices, scores), gate_frame(gate), market="ashare", n_buy=2,
               runonce=runonce, preload=preload)  # fmt: skip
-    assert got.trades_log == ref.trades_log
-    assert len(ref.trades_log) > 4
+    assert orderlog.orders(got) == orderlog.orders(ref)
+    assert len(orderlog.orders(ref)) > 4
 
 
 def test_signals_and_standard_analyzers():

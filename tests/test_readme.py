@@ -88,3 +88,12 @@ def test_every_example_config_validates(path, tmp_path, monkeypatch, clean_regis
     if "module" in raw["strategy"]:  # a user strategy, loaded from beside the file
         assert Path(settings.strategy.module) == path.parent / raw["strategy"]["module"]
         assert plan.strategy.__module__ == "my_strategies"
+
+
+def test_new_strategy_page_test_runs_as_printed():
+    """docs/new-strategy.md's "Testing it without a model" example passes as printed."""
+    code = _block((ROOT / "docs/new-strategy.md").read_text(), "## 4. Testing it", "python")
+    assert "OrderLog" in code and "trades_log" not in code
+    names: dict = {}
+    exec(compile(code, str(ROOT / "docs/new-strategy.md"), "exec"), names)
+    names["test_one_bullish_bar_holds_five_bars"]()

@@ -2,8 +2,13 @@
 
 One job per module, data flowing one way:
 
-- :mod:`~btlstm.report.collect`: finished strategy -> :class:`RunData` (plain
-  data: a JSON dict and four tables), read from the analyzers only;
+- :mod:`~btlstm.report.schema`: what a report holds (:class:`RunData`, the
+  tables' columns, the definition of every number);
+- :mod:`~btlstm.report.sections`: each section and table, read from a finished
+  strategy's analyzers;
+- :mod:`~btlstm.report.notes`: the plain-language notes (:func:`honest_notes`);
+- :mod:`~btlstm.report.collect`: the assembly: finished strategy ->
+  :class:`RunData` (plain data: a JSON dict and four tables);
   :func:`add_comparison` appends baseline runs;
 - :mod:`~btlstm.report.table`: the terminal table (:func:`format_table`);
 - :mod:`~btlstm.report.files`: the folder written as one unit
@@ -24,25 +29,12 @@ Example::
     rebuild_report("runs/csi300")            # later: report.html from the files
 """
 
-from btlstm.report.collect import (
-    DEFINITIONS,
-    SUMMARY_KEYS,
-    RunData,
-    add_comparison,
-    build_report,
-    collect,
-    forecasts_table,
-    honest_notes,
-    per_year_returns,
-    to_jsonable,
-)
-from btlstm.report.files import (
-    ReportError,
-    check_outdir,
-    load_report,
-    rebuild_report,
-    write_report,
-)
+from btlstm.report.collect import add_comparison, build_report, collect, to_jsonable
+from btlstm.report.files import ReportError, check_outdir, load_report, write_report
+from btlstm.report.notes import honest_notes
+from btlstm.report.schema import DEFINITIONS, SUMMARY_KEYS, RunData
+from btlstm.report.sections import forecasts_table, per_year_returns
+from btlstm.report.seeds import rebuild as rebuild_report
 from btlstm.report.table import format_table
 
 __all__ = [

@@ -487,18 +487,6 @@ def load_report(path) -> RunData:
     return _load(path)[0]
 
 
-def _seeds_folder(path) -> Path | None:
-    """``path`` when it is the folder of a ``--seeds`` run (manifest format btlstm-seeds)."""
-    folder = Path(path)
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
-        return None
-    return (
-        folder if isinstance(manifest, dict) and manifest.get("format") == "btlstm-seeds" else None
-    )
-
-
 def rebuild_report(outdir, plots: bool | None = None) -> Path:
     """Redraw the PNGs and ``report.html`` of a report folder from its JSON and CSVs.
 
@@ -506,9 +494,8 @@ def rebuild_report(outdir, plots: bool | None = None) -> Path:
     and kept byte for byte: a missing or changed one is refused. The derived files
     (:data:`DERIVED_FILES`) are drawn again whether they are there, deleted or
     changed (each deleted or changed one is logged on ``btlstm.report``), and the
-    folder is rewritten as one unit with a new ``manifest.json``.
-    The folder of a ``--seeds`` run: every report folder in it, then its
-    ``index.html`` (:func:`btlstm.report.seeds.rebuild_seeds_report`).
+    folder is rewritten as one unit with a new ``manifest.json``. (The folder
+    of a ``--seeds`` run: :func:`btlstm.report.rebuild_report`.)
 
     Args:
         outdir: a report folder.
@@ -520,11 +507,6 @@ def rebuild_report(outdir, plots: bool | None = None) -> Path:
     Raises:
         ReportError: no manifest, or a data file missing or changed.
     """
-    seeds = _seeds_folder(outdir)
-    if seeds is not None:  # a --seeds run: every report in it, then its overview
-        from btlstm.report.seeds import rebuild_seeds_report
-
-        return rebuild_seeds_report(seeds)
     redo: list = []
     run, raw, folder = _load(outdir, rebuild=redo)
     for name, state in redo:

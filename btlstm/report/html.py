@@ -12,7 +12,7 @@ import html
 import json
 from collections.abc import Mapping
 
-from btlstm.analyzers import SUMMARY_KEYS
+from btlstm.report.schema import SUMMARY_KEYS
 from btlstm.report.table import columns
 
 __all__ = ["render_html"]

@@ -22,6 +22,7 @@ import io
 import numpy as np
 import pandas as pd
 
+from btlstm import metrics
 from btlstm.report.table import _f
 
 __all__ = [
@@ -57,15 +58,6 @@ def _png(fig) -> bytes:
 
 def _suptitle(fig, text: str, synthetic: bool) -> None:
     fig.suptitle(("[SYNTHETIC DATA] " if synthetic else "") + text, fontsize=11)
-
-
-def _drawdown(x: np.ndarray) -> np.ndarray:
-    out = np.full(len(x), np.nan)
-    ok = np.isfinite(x)
-    if ok.any():
-        peak = np.fmax.accumulate(np.where(ok, x, np.nan))
-        out[ok] = x[ok] / peak[ok] - 1.0
-    return out
 
 
 def _curves(run) -> tuple[pd.Series, list[tuple[str, np.ndarray]]]:
@@ -125,7 +117,7 @@ def plot_drawdown(run) -> bytes:
     dates, curves = _curves(run)
     colors = _colors(run, [name for name, _ in curves])
     for i, (name, values) in enumerate(curves):
-        dd = _drawdown(values) * 100.0
+        dd = -metrics.drawdown(values) * 100.0
         if i == 0:
             ax.fill_between(dates, dd, 0.0, color="tab:red", alpha=0.35, label=name)
         else:
@@ -139,11 +131,9 @@ def plot_drawdown(run) -> bytes:
 
 
 def _daily_ic(pred: pd.DataFrame) -> pd.Series:
-    from btlstm.metrics import cross_sectional_ic
-
     wide_p = pred.pivot_table(index="date", columns="symbol", values="prediction")
     wide_t = pred.pivot_table(index="date", columns="symbol", values="realised_return")
-    return cross_sectional_ic(wide_p, wide_t)
+    return metrics.cross_sectional_ic(wide_p, wide_t)
 
 
 def plot_predictions(run) -> bytes:

@@ -34,6 +34,7 @@ __all__ = [
     "format_seeds_table",
     "write_seeds_report",
     "rebuild_seeds_report",
+    "rebuild",
 ]
 
 SEEDS_FORMAT = "btlstm-seeds"
@@ -380,6 +381,29 @@ def rebuild_seeds_report(folder) -> Path:
     manifest["files"] = listed
     atomic_write_bytes(folder / rf.MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
     return folder / "index.html"
+
+
+def rebuild(outdir, plots: bool | None = None) -> Path:
+    """``btlstm report DIR``: redraw a report folder, or a seeds folder and every report in it.
+
+    A folder whose ``manifest.json`` has the format ``btlstm-seeds`` is rebuilt
+    by :func:`rebuild_seeds_report`; any other by
+    :func:`btlstm.report.files.rebuild_report` (``plots`` as there). This is
+    ``btlstm.report.rebuild_report``.
+
+    Returns:
+        The path of the new ``report.html`` (``index.html`` for a seeds folder).
+    """
+    from btlstm.report import files as rf
+
+    folder = Path(outdir)
+    try:
+        manifest = json.loads((folder / rf.MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        manifest = None
+    if isinstance(manifest, dict) and manifest.get("format") == SEEDS_FORMAT:
+        return rebuild_seeds_report(folder)
+    return rf.rebuild_report(outdir, plots=plots)
 
 
 def _sha256(data: bytes) -> str:

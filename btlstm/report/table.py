@@ -70,6 +70,14 @@ def _cell(run: Mapping, key: str, fmt) -> str:
     return fmt(run[key])
 
 
+_IC_KINDS = (("ic", "IC"), ("rank_ic", "rank IC"))
+
+
+def _ic_summary(d: Mapping) -> str:
+    """Mean, ICIR and t of a daily-IC summary (:func:`btlstm.metrics.ic_summary`)."""
+    return f"mean {_f(d.get('mean'))}  ICIR {_f(d.get('icir'), 2)}  t {_f(d.get('t_stat'), 2)}"
+
+
 def _p(x) -> str:
     if x is None:
         return "n/a"
@@ -85,7 +93,7 @@ def significance_lines(report: Mapping) -> list[str]:
     lag = f", HAC lag {ic.get('lag')}" if ic else ""
     lines = [f"significance (h={sig.get('horizon')}{lag}; docs/significance.md):"]
     parts = []
-    for key, label in (("ic", "IC"), ("rank_ic", "rank IC")):
+    for key, label in _IC_KINDS:
         d = sig.get(key)
         if isinstance(d, Mapping):
             cs = " daily across assets" if d.get("kind") == "cross_sectional" else ""
@@ -173,13 +181,11 @@ def format_table(report: Mapping) -> str:
             f"rank IC {_f(p.get('rank_ic'))}  long hit {_pct0(p.get('long_hit_rate'))}"
         )
         per_date = p.get("per_date") or {}
-        for key, label in (("ic", "daily IC"), ("rank_ic", "daily rank IC")):
+        for key, label in _IC_KINDS:
             d = per_date.get(key)
             if d:
                 lines.append(
-                    f"  {label} across assets: mean {_f(d.get('mean'))}  "
-                    f"ICIR {_f(d.get('icir'), 2)}  t {_f(d.get('t_stat'), 2)}  "
-                    f"days {_i(d.get('n'))}"
+                    f"  daily {label} across assets: {_ic_summary(d)}  days {_i(d.get('n'))}"
                 )
         per_asset = p.get("per_asset") or {}
         if len(per_asset) > 1:
@@ -192,13 +198,12 @@ def format_table(report: Mapping) -> str:
     else:
         lines.append("prediction: not scored (no PredictionQuality analyzer)")
     q = (report.get("scores") or {}).get("quality") or {}
-    for key, label in (("ic", "IC"), ("rank_ic", "rank IC")):  # a scorer's (the ranker's)
+    for key, label in _IC_KINDS:  # a scorer's (the ranker's)
         d = q.get(key)
         if isinstance(d, Mapping):
             lines.append(
                 f"scores ({report['scores'].get('scorer')}, h={q.get('horizon')}) daily {label}: "
-                f"mean {_f(d.get('mean'))}  ICIR {_f(d.get('icir'), 2)}  "
-                f"t {_f(d.get('t_stat'), 2)}  HAC t {_f(d.get('t_hac'), 2)} "
+                f"{_ic_summary(d)}  HAC t {_f(d.get('t_hac'), 2)} "
                 f"p {_p(d.get('p_hac'))}  days {_i(d.get('n'))}"
             )
     tmb = q.get("top_minus_bottom")
