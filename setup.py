@@ -30,7 +30,7 @@ setup(
     extras_require={
         "test": ["pytest>=7"],
         "dev": ["pytest>=7", "ruff>=0.4"],
-        # btlstm sweep --engine ray (btlstm.experiments); not in "test": the Ray test is slow
+        # btlstm sweep --engine ray (btlstm.sweep); not in "test": the Ray test is slow
         "ray": ["ray>=2.9"],
     },
     entry_points={"console_scripts": ["btlstm=btlstm.cli:main"]},

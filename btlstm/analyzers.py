@@ -24,6 +24,7 @@ import pandas as pd
 
 from btlstm import metrics
 from btlstm.rebalance import is_tradable
+from btlstm.signals import line_of, scored_signals
 from btlstm.summary import SUMMARY_KEYS, summary_row
 
 __all__ = [
@@ -51,13 +52,6 @@ def _symbol(strategy, data) -> str:
         if d is data:
             return f"data{i}"
     return "data"
-
-
-def _value_now(value) -> float:
-    """A number, or the current value ``[0]`` of a line / indicator."""
-    if isinstance(value, (int, float, np.floating, np.integer)):
-        return float(value)
-    return float(value[0])
 
 
 class PredictionQuality(bt.Analyzer):
@@ -135,17 +129,9 @@ class PredictionQuality(bt.Analyzer):
         if isinstance(h, bool) or not isinstance(h, int) or h < 1:
             raise ValueError(f"`horizon` must be an integer >= 1 (bars), got {h!r}")
         self._data = self.p.data if self.p.data is not None else self.strategy.datas[0]
+        self._line = None  # a line of `data` named by `signal` (btlstm.signals)
         if self.p.signal is not None:
-            name = self.p.signal
-            aliases = tuple(self._data.lines.getlinealiases())
-            if not isinstance(name, str) or name not in aliases:
-                raise ValueError(
-                    f"`signal` {name!r} is not a line of data {self._data._name or 0!r}; "
-                    f"its lines are {aliases}"
-                )
-            self._line = getattr(self._data.lines, name)
-        else:
-            self._line = None
+            self._line = line_of(self._data, self.p.signal)
 
     def start(self):
         self._feeds = None  # [(symbol, data, read)], resolved on the first bar
@@ -153,40 +139,11 @@ class PredictionQuality(bt.Analyzer):
         self._seen = None  # per feed: length at the last recorded bar
 
     def _resolve(self) -> list:
-        strategy = self.strategy
+        strategy, name = self.strategy, _symbol(self.strategy, self._data)
         if self._line is not None:
             line = self._line
-            return [(_symbol(strategy, self._data), self._data, lambda: float(line[0]))]
-        if hasattr(strategy, "signals"):
-            signals = strategy.signals
-            if not isinstance(signals, Mapping) or not signals:
-                raise ValueError(
-                    f"{type(strategy).__name__}.signals must be a non-empty dict "
-                    f"{{feed name: line}}, got {signals!r}"
-                )
-            by_name = {d._name: d for d in strategy.datas if d._name}
-            feeds = []
-            for name in signals:
-                if name not in by_name:
-                    raise ValueError(
-                        f"{type(strategy).__name__}.signals has key {name!r}, which names no "
-                        f"feed (feeds: {list(by_name)})"
-                    )
-
-                def read(name=name):
-                    return _value_now(strategy.signals[name])
-
-                feeds.append((str(name), by_name[name], read))
-            return feeds
-        if not hasattr(strategy, "prediction"):
-            raise AttributeError(
-                "PredictionQuality(signal=None) reads the strategy's `signals` dict or its "
-                f"`prediction` attribute, but {type(strategy).__name__} has none; pass "
-                "`signal=<line name>`"
-            )
-        return [
-            (_symbol(strategy, self._data), self._data, lambda: _value_now(strategy.prediction))
-        ]
+            return [(name, self._data, lambda: float(line[0]))]
+        return scored_signals(strategy, self._data, name)  # its `signals` or `prediction`
 
     def next(self):
         # `prenext` and `nextstart` default to `next`: every bar is recorded

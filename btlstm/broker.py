@@ -26,7 +26,7 @@ import backtrader as bt
 
 from btlstm.checks import check_number
 
-__all__ = ["INDEX_COSTS", "PanelBroker", "setup_broker"]
+__all__ = ["INDEX_COSTS", "MARKETS", "PanelBroker", "check_number", "setup_broker"]
 
 INDEX_COSTS = {
     "cash": 1_000_000.0,
@@ -36,6 +36,10 @@ INDEX_COSTS = {
     "slip_open": True,
 }
 """Default costs of :func:`setup_broker` (index traded through an index ETF)."""
+
+#: ``[costs] market`` values, the broker set-up of a run (:func:`btlstm.cerebro.make_cerebro`):
+#: ``"index"`` (:func:`setup_broker`), ``"ashare"`` and ``"us"`` (:mod:`btlstm.ashare`).
+MARKETS = ("index", "ashare", "us")
 
 
 class PanelBroker(bt.brokers.BackBroker):

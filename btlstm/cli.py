@@ -9,7 +9,7 @@ Commands:
   btlstm data summary NAME    rows, dates and symbols of a dataset (or a file, read with --config)
   btlstm data inspect FILE    encoding, columns, row order, defects; the [data] block that reads it
   btlstm fetch NAME|TICKER... download from Yahoo Finance into the data directory (needs internet)
-  btlstm sweep --config FILE  a grid of model settings x seeds (btlstm.experiments), local or on Ray
+  btlstm sweep --config FILE  a grid of model settings x seeds (btlstm.sweep), local or on Ray
 
 ``btlstm run <strategy>`` is generated: one subcommand per registered
 strategy (:mod:`btlstm.registry`), one flag per settings field
@@ -473,8 +473,8 @@ def _cmd_fetch(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
-    from btlstm.experiments import load_sweep, run_sweep
     from btlstm.progress import setup_logging
+    from btlstm.sweep import load_sweep, run_sweep
 
     sweep = load_sweep(args.config, repeats=args.repeats)  # every entry checked before any run
     with setup_logging(quiet=args.quiet):

@@ -312,6 +312,21 @@ class PredictionPool:
         self.feeds[name] = data
         return name
 
+    def subset(self, names) -> PredictionPool:
+        """A new pool like this one (model, settings, cache) whose history is that of
+        ``names`` only, for a strategy that forecasts some of the feeds this pool has
+        history for (:func:`btlstm.signals.signals_of`: a benchmark is not trained
+        on). This pool is left as it is. Call it before any feed is registered."""
+        import copy
+
+        if self.feeds or self._batch is not None or self._stream is not None:
+            raise ValueError("PredictionPool.subset: call it before any feed is registered")
+        keep = set(names)
+        new = copy.copy(self)
+        new.history = {k: v for k, v in self.history.items() if k in keep}
+        new.feeds, new._now = {}, {}
+        return new
+
     def _check_history(self, name: str, first_date) -> pd.DataFrame | None:
         h = self.history.get(name)
         if h is not None and len(h) and h.index[-1] >= first_date:

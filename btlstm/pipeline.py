@@ -1,21 +1,31 @@
 """One run pipeline for every registered strategy: settings -> report.
 
-:func:`run_backtest` does, in this order:
+:func:`run_backtest` reads as its steps, each a small function of this module:
 
 1. **validate** every setting and path (:meth:`btlstm.settings.Settings.validate`:
    types, the strategy name and params, dates parsed and ordered, the data
    source, the output and cache folders) before any data is read or any model
    trained, so a bad flag fails in a second, not after training;
-2. **load** the data (:func:`btlstm.data.load` or :mod:`btlstm.synthetic`): one
-   frame, or a panel for panel strategies;
-3. **split** at ``model.test_start``: the feed covers the test period only and
+2. **load** the data (:func:`load_data`: :func:`btlstm.data.load` or
+   :mod:`btlstm.synthetic`): one frame, or a panel for panel strategies, and
+   the plan's extra feeds (an index that carries a gate);
+3. **check** it (:func:`check_data`): prices from the future, too few
+   training samples, dates outside the data;
+4. **split** at ``model.test_start``: the feeds cover the test period only and
    the predictor gets the bars before it as ``history`` to train on, so every
    analyzer measures the test period alone;
-4. **run** the strategy in a cerebro with :func:`btlstm.broker.setup_broker` and
-   :func:`btlstm.analyzers.add_standard_analyzers`, then each of its baselines
-   in its own cerebro over the same bars and costs;
-5. **report**: :func:`btlstm.report.collect` + :func:`~btlstm.report.add_comparison`,
-   then :func:`~btlstm.report.write_report`.
+5. **score**: a plan's scorer (the ranker) adds a ``score`` line per stock;
+6. **predict**: the plan's predictor (``btlstm.registry.PREDICTORS``) becomes
+   strategy params (an indicator class built on the feed, or a pool);
+7. **build** the cerebro with the one factory, :func:`btlstm.cerebro.make_cerebro`
+   (the broker of ``[costs] market``, lean feeds, the standard analyzers);
+8. **run** it (:func:`btlstm.cerebro.run`; a paper run through its live hooks);
+9. **collect** plain data (:func:`btlstm.report.collect`) with provenance and costs;
+10. **add files**: the scorer's, the strategy's own (``gate.csv``), forecasts;
+11. **baselines**: each in its own cerebro from the same factory, over the same
+    bars and costs (:func:`~btlstm.report.add_comparison`);
+12. the run's **facts** (seconds, fits); 13. **write** the report
+    (:func:`~btlstm.report.write_report`).
 
 The CLI (``btlstm run <strategy>``, ``btlstm demo``) only builds settings and
 calls it; a script can do the same in a few lines::
@@ -316,37 +326,28 @@ def check_data(settings: Settings, frames: dict, trains: bool = True) -> tuple[l
     return warnings, used
 
 
-def _split(frame: pd.DataFrame, settings: Settings, src):
+def _split(frame: pd.DataFrame, settings: Settings, src=None, check: bool = True):
+    """``(history, test)``: the bars before ``model.test_start`` and from it on
+    (``(None, frame)`` without a test start).
+
+    ``check``: each part must be long enough to train on and to test, else a
+    DataError naming ``src``; panel members a model does not train on are not
+    checked (``check=False``)."""
     m = settings.model
     if m.test_start is None:
         return None, frame
     t0 = pd.Timestamp(m.test_start)
-    history = frame.loc[frame.index < t0]
-    test = frame.loc[frame.index >= t0]
+    history, test = frame.loc[frame.index < t0], frame.loc[frame.index >= t0]
     history.attrs, test.attrs = dict(frame.attrs), dict(frame.attrs)
-    require_history(
-        history, m.lookback + m.horizon + 1, source=src, what="training before test_start"
-    )
-    require_history(test, m.horizon + 2, source=src, what="the test period")
+    if check:
+        require_history(
+            history, m.lookback + m.horizon + 1, source=src, what="training before test_start"
+        )
+        require_history(test, m.horizon + 2, source=src, what="the test period")
     return history, test
 
 
 # --------------------------------------------------------------------------- runs
-def _run(cerebro):
-    """``cerebro.run()[0]`` with the objects that exist before it (feeds, frames,
-    models) frozen out of the cyclic garbage collector, which otherwise re-walks
-    them at every collection the orders trigger (measured: 13-20% off a 300-stock
-    gated backtest on lean feeds, ``scripts/bench_ranker_scale.py``). Same result."""
-    import gc
-
-    gc.collect()
-    gc.freeze()
-    try:
-        return cerebro.run()[0]
-    finally:
-        gc.unfreeze()
-
-
 class _Fits:
     """Progress callable for WalkForward: records every FitRecord, forwards it."""
 
@@ -361,147 +362,297 @@ class _Fits:
             self.forward(rec)
 
 
-def _cerebro(settings: Settings, feeds: dict, panel: bool, extra=None, lines=(), feed=None):
-    """A cerebro with the feeds (a panel: aligned, with ``lines`` as extra lines), the
-    plan's extra feeds (aligned to the same calendar, after them) and the broker of
-    ``[costs] market``. Extra feeds (an index) trade at the plain per-value commission
-    (``[costs] commission``) whatever the market; stocks of market "us" pay ``per_share``.
-    ``feed(frame, name, extra_lines)`` builds each feed instead of a lean preloaded one
-    (paper trading: a live :class:`btlstm.live.ReplayFeed`)."""
-    import backtrader as bt
+@dataclass
+class _Bars:
+    """A run's bars as loaded (:func:`_load`) and split at ``model.test_start``
+    (:func:`_split_bars`), each ``{feed name: frame}``."""
 
-    from btlstm.broker import PanelBroker, setup_broker
-    from btlstm.feeds import add_panel, align_frame, make_feed
+    frames: dict  # the strategy's data: one frame, or the panel
+    extra: dict  # the plan's extra_data (e.g. the gate index), one frame each
+    history: dict = field(default_factory=dict)  # frames before test_start (None: no split)
+    test: dict = field(default_factory=dict)  # frames from test_start: the feeds
+    extra_history: dict = field(default_factory=dict)
+    extra_test: dict = field(default_factory=dict)
 
-    # The fast correct set-up measured by scripts/bench_ranker_scale.py: no default
-    # observers (one BuySell per feed), lean feeds, a broker whose per-bar work
-    # scales with open positions; runonce (the default) and preload kept.
-    cerebro = bt.Cerebro(stdstats=False)
-    cerebro.broker = PanelBroker()
+    @property
+    def first(self) -> pd.DataFrame:
+        return next(iter(self.frames.values()))
 
-    def make(frame, name, lines):
-        return (
-            make_feed(frame, name=name, extra_lines=lines)
-            if feed is None
-            else feed(frame, name, lines)
+
+def _in_memory(settings: Settings, data) -> Settings:
+    """The settings of a run given in-memory data: the report names it ``DataFrame``."""
+    if data is None:
+        return settings
+    origin = settings._origin
+    settings = dataclasses.replace(
+        settings, data=dataclasses.replace(settings.data, data=IN_MEMORY)
+    )
+    settings._origin = origin
+    return settings
+
+
+def _load(settings: Settings, plan, data) -> _Bars:
+    """The strategy's frame(s) (:func:`load_data`) and the plan's extra feeds."""
+    panel = plan.data == "panel"
+    loaded = load_data(settings, panel=panel, data=data)
+    frames = loaded if panel else {loaded.attrs.get("symbol") or settings.data.data: loaded}
+    return _Bars(frames, _load_extra(settings, plan, frames if panel else None))
+
+
+def _check(settings: Settings, plan, bars: _Bars) -> tuple[list, dict]:
+    """:func:`check_data` on the frames, and on the extra feed the predictor trains on."""
+    trains = plan.predictor is not None
+    warnings, dates_used = check_data(
+        settings, bars.frames, trains=trains and not plan.predictor_data
+    )
+    if plan.predictor_data is not None:
+        gate = {plan.predictor_data: bars.extra[plan.predictor_data]}
+        more, used = check_data(settings, gate, trains=trains)
+        warnings += [w for w in more if w not in warnings]
+        dates_used.update({k: v for k, v in used.items() if k not in dates_used})
+    return warnings, dates_used
+
+
+def _split_bars(settings: Settings, plan, bars: _Bars) -> None:
+    """Every feed split at ``test_start`` (:func:`_split`). Panel members whose model
+    trains elsewhere (a gate, a scorer) need no history of their own, and leave the
+    run when they have no bar in the test period."""
+    lenient = plan.data == "panel" and (plan.predictor_data is not None or plan.scores is not None)
+    for name, frame in bars.frames.items():
+        src = frame.attrs.get("source", settings.data.data)
+        bars.history[name], bars.test[name] = _split(frame, settings, src, check=not lenient)
+    empty = [k for k, v in bars.test.items() if lenient and not len(v)]
+    for k in empty:
+        del bars.test[k]
+    if empty:
+        log.info("%d symbol(s) have no bar in the test period: %s", len(empty), _few(empty))
+    for name, frame in bars.extra.items():
+        src = frame.attrs.get("source", name)
+        bars.extra_history[name], bars.extra_test[name] = _split(frame, settings, src)
+
+
+def _announce(settings: Settings, bars: _Bars, warnings: list) -> bool:
+    """Log the data, the split and the warnings; True when the prices are synthetic."""
+    synthetic = any(bool(f.attrs.get("synthetic")) for f in bars.frames.values())
+    if synthetic:
+        log.warning("SYNTHETIC DATA: generated prices, not a market")
+    for text in warnings:
+        log.warning("WARNING: %s", text)
+    t_first = next(iter(bars.test.values()))
+    h_first = next(iter(bars.history.values()))
+    log.info(
+        "data %s%s: %d feed(s), train %s, test %s..%s (%d bars)",
+        settings.data.data,
+        f"/{settings.data.symbol}" if settings.data.symbol else "",
+        len(bars.frames),
+        "none"
+        if h_first is None or not len(h_first)
+        else f"{h_first.index[0].date()}..{h_first.index[-1].date()}",
+        t_first.index[0].date(),
+        t_first.index[-1].date(),
+        len(t_first),
+    )
+    return synthetic
+
+
+def _score(settings: Settings, plan, bars: _Bars, fits: _Fits) -> tuple[dict | None, tuple]:
+    """The scorer's per-stock scores as a ``score`` column of every test frame (a plan
+    with ``scores``), and the lines the panel feeds expose: ``(scored, lines)``."""
+    from btlstm.xswalkforward import with_scores
+
+    scored, lines = None, ()
+    if plan.scores is not None:
+        from btlstm.registry import SCORERS
+
+        if plan.scores not in SCORERS:
+            raise SettingsError(
+                f"strategy {plan.name!r} needs scorer {plan.scores!r}, "
+                f"which is not registered (known: {sorted(SCORERS)})"
+            )
+        log.info("scoring %d symbols (%s) ...", len(bars.frames), plan.scores)
+        # the scorer's fits show on the progress bar; they are listed in its own report
+        # section (`scores.fits`), not among the predictor's `fits`
+        scored = SCORERS[plan.scores](
+            settings, bars.frames, settings.output.cache_dir, fits.forward
         )
-
-    if panel:
-        cal = add_panel(cerebro, feeds, progress=False, extra_lines=lines, factory=feed).calendar
-    else:
-        ((name, frame),) = feeds.items()
-        cerebro.adddata(make(frame, name, ()))
-        cal = frame.index
-    for name, frame in (extra or {}).items():
-        aligned = align_frame(frame, cal)
-        cerebro.adddata(make(aligned, name, ("tradable",)), name=name)
-    c = settings.costs
-    if c.market == "ashare":
-        from btlstm.ashare import setup_ashare_broker
-
-        setup_ashare_broker(cerebro, cash=c.cash, commission=c.commission, slippage_perc=c.slippage)
-    elif c.market == "us":
-        from btlstm.ashare import setup_us_broker
-
-        setup_us_broker(cerebro, cash=c.cash, per_share=c.per_share, slippage_perc=c.slippage)
-    else:
-        setup_broker(cerebro, cash=c.cash, commission=c.commission, slippage_perc=c.slippage)
-    if c.market != "index":
-        for name in extra or {}:
-            plain = bt.CommInfoBase(commission=c.commission, stocklike=True, percabs=True,
-                                    commtype=bt.CommInfoBase.COMM_PERC)  # fmt: skip
-            cerebro.broker.addcommissioninfo(plain, name=name)
-    return cerebro
-
-
-def _market_rules(settings: Settings) -> dict:
-    """The trading rules of ``[costs] market`` in effect (for the report's ``costs``)."""
-    c = settings.costs
-    if c.market == "ashare":
-        from btlstm.ashare import ASHARE_COSTS
-
-        return {**ASHARE_COSTS, "cash": c.cash, "commission": c.commission,
-                "slippage_perc": c.slippage}  # fmt: skip
-    if c.market == "us":
-        from btlstm.ashare import US_COSTS
-
-        return {**US_COSTS, "cash": c.cash, "per_share": c.per_share,
-                "slippage_perc": c.slippage, "index_commission": c.commission}  # fmt: skip
-    return {}
-
-
-def _load_extra(settings: Settings, plan, frames: dict | None = None) -> dict:
-    """``{feed name: frame}`` of the plan's ``extra_data`` (each a one-symbol dataset).
-
-    ``[data] index`` replaces their dataset (e.g. ``spy`` for a US universe);
-    ``"equal_weight"`` builds the index from the run's panel ``frames``
-    (:func:`btlstm.data.index.equal_weight_index`). A synthetic run's extra
-    feeds are synthetic."""
-    from btlstm.data.index import EQUAL_WEIGHT, equal_weight_index
-
-    out = {}
-    for k, (name, over) in enumerate(plan.extra_data.items()):
-        if settings.data.data == "synthetic":
-            over = _synthetic_extra(settings, name, k)
-        elif settings.data.index == EQUAL_WEIGHT:
-            if not frames:
-                raise SettingsError(
-                    f"{settings.where('data', 'index')} = {EQUAL_WEIGHT!r} needs the panel's stocks"
-                )
-            frame = equal_weight_index(frames, name=f"{settings.data.data}:{EQUAL_WEIGHT}")
-            frame.attrs["feed"] = name
-            out[name] = frame
-            continue
-        elif settings.data.index:
-            over = {**over, "data": settings.data.index}
-        unmapped = {key: None for key in MAP_KEYS if key != "missing"}  # not the run's map
-        d = dataclasses.replace(settings.data, **{**unmapped, "missing": (), **over})
-        sub = dataclasses.replace(settings, data=d)
-        sub._origin = settings._origin
-        frame = load_data(sub, panel=False)
-        frame.attrs = {**frame.attrs, "feed": name}
-        out[name] = frame
-    return out
-
-
-def _synthetic_extra(settings: Settings, name: str, k: int) -> dict:
-    """A synthetic run's extra feed (e.g. the gate index) is synthetic too: one
-    series on the panel's dates (its ``n`` and ``start``), its own seed, named
-    after the feed; never a real file beside generated stocks."""
-    import inspect
-
-    from btlstm.synthetic import synthetic_panel
-
-    panel_defaults = {
-        key: p.default for key, p in inspect.signature(synthetic_panel).parameters.items()
-    }
-    syn = settings.data.synthetic
-    gen = {key: syn.get(key, panel_defaults[key]) for key in ("n", "start")}
-    gen.update(seed=settings.model.seed + 1 + k, symbol=f"SYN{name.upper()}")
-    return {"data": "synthetic", "symbol": None, "symbols": (), "synthetic": gen}
-
-
-def _split_lenient(frame: pd.DataFrame, settings: Settings):
-    """:func:`_split` without the length checks (panel members a model does not train on)."""
-    if settings.model.test_start is None:
-        return None, frame
-    t0 = pd.Timestamp(settings.model.test_start)
-    history, test = frame.loc[frame.index < t0], frame.loc[frame.index >= t0]
-    history.attrs, test.attrs = dict(frame.attrs), dict(frame.attrs)
-    return history, test
-
-
-def _with_scores(test: dict, scores: pd.DataFrame) -> dict:
-    """Each test frame with a ``score`` column (NaN where the scorer gave none)."""
-    out = {}
-    for name, frame in test.items():
-        f = frame.copy()
-        f["score"] = (
-            scores[name].reindex(f.index).to_numpy(float) if name in scores else float("nan")
+        bars.test = with_scores(bars.test, scored["scores"])
+        lines = ("score",)
+    if plan.data == "panel":
+        lines += tuple(
+            x for x in plan.extra_lines if all(x in f.columns for f in bars.test.values())
         )
-        f.attrs = dict(frame.attrs)
-        out[name] = f
-    return out
+    return scored, lines
+
+
+def _strategy_params(settings: Settings, plan, bars: _Bars, fits, predictions, live) -> dict:
+    """The strategy's params: the user's, and the predictor's (its line trained on the
+    bars before the test, or the given ``predictions``)."""
+    params = dict(settings.strategy.params)
+    if plan.predictor is None:
+        return params
+    from btlstm.registry import PREDICTORS
+
+    predictors = PREDICTORS if live is None else live.predictors
+    if plan.predictor not in predictors:
+        raise SettingsError(
+            f"strategy {plan.name!r} needs predictor {plan.predictor!r}, "
+            f"which is not registered (known: {sorted(predictors)})"
+        )
+    if predictions is not None:
+        params.update(_precomputed(plan, predictions))
+        return params
+    if plan.predictor_data is not None:
+        hist = bars.extra_history[plan.predictor_data]
+    else:
+        hist = bars.history if plan.data == "panel" else next(iter(bars.history.values()))
+    params.update(predictors[plan.predictor](settings, hist, settings.output.cache_dir, fits))
+    return params
+
+
+def _analyzers(settings: Settings, plan, bars: _Bars) -> dict:
+    """The strategy run's analyzers (:func:`btlstm.analyzers.add_standard_analyzers`): its
+    signal scored at the model's horizon, measured against the predictor's feed (an
+    index) or the feed a strategy param ``benchmark`` names (rotation: SPY), else data0;
+    the deflated Sharpe ratio over :func:`n_trials`."""
+    names = set(bars.test) | set(bars.extra_test)
+    wanted = str({**plan.params, **settings.strategy.params}.get("benchmark"))
+    bench = next((n for n in (plan.predictor_data, wanted) if n in names), None)
+    return dict(signal=plan.signal, horizon=settings.model.horizon, benchmark=bench,
+                n_trials=n_trials(settings))  # fmt: skip
+
+
+def _make_cerebro(settings: Settings, plan, bars: _Bars, lines, live=None, analyzers=None):
+    """:func:`btlstm.cerebro.make_cerebro` over the test bars with ``[costs]``."""
+    from btlstm.cerebro import make_cerebro
+
+    return make_cerebro(
+        bars.test,
+        settings.costs,
+        panel=plan.data == "panel",
+        extra=bars.extra_test,
+        lines=lines,
+        feed=None if live is None else live.feed,
+        analyzers=analyzers,
+    )
+
+
+def _run_strategy(settings: Settings, plan, cerebro, live, training: bool):
+    """Run the strategy's cerebro (a paper run through its live hooks)."""
+    from btlstm.cerebro import run
+
+    if live is not None:
+        live.attach(cerebro)
+    log.info(
+        "running %s (%s%s) ...", plan.name, settings.model.mode, ", training" if training else ""
+    )
+    try:
+        return run(cerebro) if live is None else live.run(cerebro, run)
+    except ValueError as e:  # a learner setting refused while training: name what was typed
+        if str(e).startswith(("lstm_kwargs", "dense_kwargs")):
+            raise SettingsError(settings.learner_message(str(e))) from None
+        raise
+
+
+def _collect(settings: Settings, plan, bars: _Bars, strat, notes: dict, title=None):
+    """The strategy's report (:func:`btlstm.report.collect`) with its provenance and costs.
+
+    ``notes``: ``warnings``, ``dates_used`` and ``synthetic`` of the run."""
+    from btlstm.cerebro import market_rules
+    from btlstm.report import collect
+
+    first = bars.first
+    t_first = next(iter(bars.test.values()))
+    h_first = next(iter(bars.history.values()))
+    provenance = dict(
+        dataset=settings.data.data,
+        symbol=settings.data.symbol or first.attrs.get("symbol"),
+        symbols=list(bars.frames) if plan.data == "panel" else None,
+        source=str(first.attrs.get("source", settings.data.data)),
+        synthetic=notes["synthetic"],
+        amount_derived=bool(first.attrs.get("amount_derived", False)),
+        layout=first.attrs.get("layout"),
+        encoding=first.attrs.get("encoding"),
+        conversions=list(first.attrs.get("conversions") or []),
+        repair=first.attrs.get("repair"),
+        adjusted=_adjusted(settings.data.adjust),
+        first_date=str(first.index[0].date()),
+        last_date=str(first.index[-1].date()),
+        rows=len(first),
+        train_rows=0 if h_first is None else len(h_first),
+        test_rows=len(t_first),
+        dates_used=dict(
+            notes["dates_used"],
+            test_start=str(t_first.index[0].date()),
+            test_end=str(t_first.index[-1].date()),
+        ),
+    )
+    c = settings.costs
+    meta = dict(
+        title=title or _title(plan, settings),
+        config=settings.to_dict(),
+        provenance=provenance,
+        costs=dict(
+            cash=c.cash,
+            commission=c.commission,
+            slippage_perc=c.slippage,
+            market=c.market,
+            rules=market_rules(c),
+        ),  # fmt: skip
+        synthetic=notes["synthetic"],
+        warnings=notes["warnings"] + _plan_notes(plan, settings),
+    )
+    return collect(strat, meta, name=plan.name)
+
+
+def _add_files(run, plan, bars: _Bars, strat, scored, live) -> None:
+    """The report's extra sections and files: the scorer's (``scores.csv.gz`` ...), the
+    strategy's own (``gate.csv``), a panel's forecasts, a paper run's live section."""
+    if scored is not None:
+        from btlstm.report import to_jsonable
+
+        run.report["scores"] = to_jsonable({"scorer": plan.scores, **scored.get("report", {})})
+        run.files.update(scored.get("tables") or {})
+        run.files["scores.csv.gz"] = _long_scores(
+            scored["scores"],
+            min(f.index[0] for f in bars.test.values()),
+            max(f.index[-1] for f in bars.test.values()),
+        )
+    if callable(getattr(strat, "report_files", None)):  # e.g. gate.csv
+        run.files.update(strat.report_files())
+    if plan.data == "panel" and plan.predictor is not None:  # forecasts.csv: date, sector, forecast
+        from btlstm.report import forecasts_table
+
+        run.tables["forecasts"] = forecasts_table(run.tables["predictions"])
+    if live is not None:
+        live.finish(run, strat)
+
+
+def _run_baselines(run, settings: Settings, plan, bars: _Bars, lines) -> None:
+    """Each baseline in its own cerebro: the same bars, the same costs, no predictor."""
+    from btlstm.cerebro import run as run_cerebro
+    from btlstm.report import add_comparison
+
+    feed = next(iter(bars.test))
+    run_params = {**plan.params, **settings.strategy.params}
+    for i, base in enumerate(plan.baselines, 1):
+        base = _own_baseline(base, plan, settings)
+        name = base.name.format(feed=feed, params=run_params)
+        log.info("baseline %d/%d: %s", i, len(plan.baselines), name)
+        cerebro = _make_cerebro(settings, plan, bars, lines, analyzers={})
+        params = {**{k: run_params[k] for k in base.share if k in run_params}, **base.params}
+        if "history" in base.strategy.params._getkeys() and params.get("history") is None:
+            params["history"] = bars.history if plan.data == "panel" else bars.history[feed]
+        cerebro.addstrategy(base.strategy, **params)
+        add_comparison(run, run_cerebro(cerebro), name)
+
+
+def _add_facts(run, fits: _Fits, elapsed: float) -> list:
+    """The report's ``run`` facts: seconds and the predictor's fits; returns the fits."""
+    records = [dataclasses.asdict(r) for r in fits.records]
+    facts = run.report.setdefault("run", {})
+    facts["seconds"] = round(elapsed, 1)
+    facts["fits"] = [{k: v for k, v in r.items() if k != "seconds"} for r in records]
+    return records
 
 
 def _long_scores(scores: pd.DataFrame, start=None, end=None) -> pd.DataFrame:
@@ -553,9 +704,9 @@ def run_backtest(
         live: None for a backtest; paper trading (:func:`btlstm.live.run_paper`) passes
             the hooks that make the same run live: ``predictors`` (replaces
             :data:`~btlstm.registry.PREDICTORS`), ``feed`` (the feed factory of
-            :func:`_cerebro`), ``attach(cerebro)``, ``run(cerebro, run)`` and
-            ``finish(run, strategy)`` (the report's live section). The baselines stay
-            backtests.
+            :func:`btlstm.cerebro.make_cerebro`), ``attach(cerebro)``,
+            ``run(cerebro, run)`` and ``finish(run, strategy)`` (the report's live
+            section). The baselines stay backtests.
 
     Returns:
         :class:`RunResult`; the files are in ``settings.output.out``.
@@ -566,222 +717,86 @@ def run_backtest(
     """
     import backtrader as bt  # noqa: F401  (btlstm's compat patches are applied on import)
 
-    from btlstm.analyzers import add_standard_analyzers
-    from btlstm.registry import PREDICTORS
-    from btlstm.report import add_comparison, collect, write_report
-
-    settings = _as_settings(settings)
-    if data is not None:  # the report names the in-memory data
-        origin = settings._origin
-        settings = dataclasses.replace(
-            settings, data=dataclasses.replace(settings.data, data=IN_MEMORY)
-        )
-        settings._origin = origin
-    plan = settings.validate(in_memory=data is not None)  # 1. all checks, before any work
+    settings = _in_memory(_as_settings(settings), data)
+    plan = settings.validate(in_memory=data is not None)  # 1. every check, before any work
     t0 = time.perf_counter()
-    panel = plan.data == "panel"
-
-    # 2. data, 3. split
-    loaded = load_data(settings, panel=panel, data=data)
-    frames = loaded if panel else {loaded.attrs.get("symbol") or settings.data.data: loaded}
-    extra = _load_extra(settings, plan, frames if panel else None)  # e.g. a gate index
-    trains = plan.predictor is not None
-    warnings, dates_used = check_data(settings, frames, trains=trains and not plan.predictor_data)
-    if plan.predictor_data is not None:
-        gate = {plan.predictor_data: extra[plan.predictor_data]}
-        more, used = check_data(settings, gate, trains=trains)
-        warnings += [w for w in more if w not in warnings]
-        dates_used.update({k: v for k, v in used.items() if k not in dates_used})
-    history, test = {}, {}
-    lenient = panel and (plan.predictor_data is not None or plan.scores is not None)
-    for name, frame in frames.items():
-        src = frame.attrs.get("source", settings.data.data)
-        if lenient:  # members need no history of their own: the model trains elsewhere
-            history[name], test[name] = _split_lenient(frame, settings)
-        else:
-            history[name], test[name] = _split(frame, settings, src)
-    if lenient:
-        empty = [k for k, v in test.items() if not len(v)]
-        for k in empty:
-            del test[k]
-        if empty:
-            log.info("%d symbol(s) have no bar in the test period: %s", len(empty), _few(empty))
-    extra_history, extra_test = {}, {}
-    for name, frame in extra.items():
-        src = frame.attrs.get("source", name)
-        extra_history[name], extra_test[name] = _split(frame, settings, src)
-    first = next(iter(frames.values()))
-    synthetic = any(bool(f.attrs.get("synthetic")) for f in frames.values())
-    if synthetic:
-        log.warning("SYNTHETIC DATA: generated prices, not a market")
-    for text in warnings:
-        log.warning("WARNING: %s", text)
-    t_first = next(iter(test.values()))
-    h_first = next(iter(history.values()))
-    log.info(
-        "data %s%s: %d feed(s), train %s, test %s..%s (%d bars)",
-        settings.data.data,
-        f"/{settings.data.symbol}" if settings.data.symbol else "",
-        len(frames),
-        "none"
-        if h_first is None or not len(h_first)
-        else f"{h_first.index[0].date()}..{h_first.index[-1].date()}",
-        t_first.index[0].date(),
-        t_first.index[-1].date(),
-        len(t_first),
-    )
-
-    # 4. the strategy
+    bars = _load(settings, plan, data)  # 2. the data and the plan's extra feeds
+    warnings, dates_used = _check(settings, plan, bars)  # 3. what would make results wrong
+    _split_bars(settings, plan, bars)  # 4. history | test at test_start
+    synthetic = _announce(settings, bars, warnings)
     fits = _Fits(progress)
-    params = dict(settings.strategy.params)
-    scored = None
-    lines = ()
-    if plan.scores is not None:  # precomputed per-stock scores become a `score` line
-        from btlstm.registry import SCORERS
-
-        if plan.scores not in SCORERS:
-            raise SettingsError(
-                f"strategy {plan.name!r} needs scorer {plan.scores!r}, "
-                f"which is not registered (known: {sorted(SCORERS)})"
-            )
-        log.info("scoring %d symbols (%s) ...", len(frames), plan.scores)
-        # the scorer's fits show on the progress bar; they are listed in its own report
-        # section (`scores.fits`), not among the predictor's `fits`
-        scored = SCORERS[plan.scores](settings, frames, settings.output.cache_dir, fits.forward)
-        test = _with_scores(test, scored["scores"])
-        lines = ("score",)
-    if panel:
-        lines += tuple(x for x in plan.extra_lines if all(x in f.columns for f in test.values()))
-    if plan.predictor is not None:
-        predictors = PREDICTORS if live is None else live.predictors
-        if plan.predictor not in predictors:
-            raise SettingsError(
-                f"strategy {plan.name!r} needs predictor {plan.predictor!r}, "
-                f"which is not registered (known: {sorted(predictors)})"
-            )
-        hist = history if panel else history[next(iter(history))]
-        if plan.predictor_data is not None:
-            hist = extra_history[plan.predictor_data]
-        if predictions is not None:
-            params.update(_precomputed(plan, predictions))
-        else:
-            hook = predictors[plan.predictor]
-            params.update(hook(settings, hist, settings.output.cache_dir, fits))
-    feed_factory = None if live is None else live.feed
-    cerebro = _cerebro(settings, test, panel, extra_test, lines, feed=feed_factory)
+    scored, lines = _score(settings, plan, bars, fits)  # 5. per-stock score lines
+    params = _strategy_params(settings, plan, bars, fits, predictions, live)  # 6. the predictor
+    analyzers = _analyzers(settings, plan, bars)
+    cerebro = _make_cerebro(settings, plan, bars, lines, live, analyzers)  # 7. one factory
     cerebro.addstrategy(plan.strategy, **params)
-    by_name = {d._name: d for d in cerebro.datas}
-    bench = by_name.get(plan.predictor_data)  # the predictor's feed (an index), or data0
-    if bench is None:  # or the feed a strategy param 'benchmark' names (rotation: SPY)
-        bench = by_name.get(str({**plan.params, **settings.strategy.params}.get("benchmark")))
-    add_standard_analyzers(
-        cerebro,
-        riskfree=0.0,
-        signal=plan.signal,
-        horizon=settings.model.horizon,
-        benchmark=bench,
-        n_trials=n_trials(settings),
-    )
-    if live is not None:
-        live.attach(cerebro)
-    log.info(
-        "running %s (%s%s) ...",
-        plan.name,
-        settings.model.mode,
-        ", training" if plan.predictor and predictions is None else "",
-    )
-    try:
-        strat = _run(cerebro) if live is None else live.run(cerebro, _run)
-    except ValueError as e:  # a learner setting refused while training: name what was typed
-        if str(e).startswith(("lstm_kwargs", "dense_kwargs")):
-            raise SettingsError(settings.learner_message(str(e))) from None
-        raise
-
-    feed = next(iter(test))
-    provenance = dict(
-        dataset=settings.data.data,
-        symbol=settings.data.symbol or first.attrs.get("symbol"),
-        symbols=list(frames) if panel else None,
-        source=str(first.attrs.get("source", settings.data.data)),
-        synthetic=synthetic,
-        amount_derived=bool(first.attrs.get("amount_derived", False)),
-        layout=first.attrs.get("layout"),
-        encoding=first.attrs.get("encoding"),
-        conversions=list(first.attrs.get("conversions") or []),
-        repair=first.attrs.get("repair"),
-        adjusted=_adjusted(settings.data.adjust),
-        first_date=str(first.index[0].date()),
-        last_date=str(first.index[-1].date()),
-        rows=len(first),
-        train_rows=0 if h_first is None else len(h_first),
-        test_rows=len(t_first),
-        dates_used=dict(
-            dates_used,
-            test_start=str(t_first.index[0].date()),
-            test_end=str(t_first.index[-1].date()),
-        ),
-    )
-    c = settings.costs
-    meta = dict(
-        title=title or _title(plan, settings),
-        config=settings.to_dict(),
-        provenance=provenance,
-        costs=dict(
-            cash=c.cash,
-            commission=c.commission,
-            slippage_perc=c.slippage,
-            market=c.market,
-            rules=_market_rules(settings),
-        ),  # fmt: skip
-        synthetic=synthetic,
-        warnings=warnings + _plan_notes(plan, settings),
-    )
-    run = collect(strat, meta, name=plan.name)
-    if scored is not None:  # the scorer's report section and files, scores.csv.gz
-        from btlstm.report import to_jsonable
-
-        run.report["scores"] = to_jsonable({"scorer": plan.scores, **scored.get("report", {})})
-        run.files.update(scored.get("tables") or {})
-        run.files["scores.csv.gz"] = _long_scores(
-            scored["scores"],
-            min(f.index[0] for f in test.values()),
-            max(f.index[-1] for f in test.values()),
-        )
-    if callable(getattr(strat, "report_files", None)):  # e.g. gate.csv
-        run.files.update(strat.report_files())
-    if panel and plan.predictor is not None:  # forecasts.csv: date, sector, forecast
-        from btlstm.report import forecasts_table
-
-        run.tables["forecasts"] = forecasts_table(run.tables["predictions"])
-    if live is not None:  # the live-run section and its files
-        live.finish(run, strat)
-
-    # the baselines: same bars, same costs, separate cerebro runs
-    for i, base in enumerate(plan.baselines, 1):
-        base = _own_baseline(base, plan, settings)
-        run_params = {**plan.params, **settings.strategy.params}
-        name = base.name.format(feed=feed, params=run_params)
-        log.info("baseline %d/%d: %s", i, len(plan.baselines), name)
-        bc = _cerebro(settings, test, panel, extra_test, lines)
-        bparams = {**{k: run_params[k] for k in base.share if k in run_params}, **base.params}
-        if "history" in base.strategy.params._getkeys() and bparams.get("history") is None:
-            bparams["history"] = history if panel else history[feed]  # bars before the test
-        bc.addstrategy(base.strategy, **bparams)
-        add_standard_analyzers(bc, riskfree=0.0)
-        add_comparison(run, _run(bc), name)
+    training = plan.predictor is not None and predictions is None
+    strat = _run_strategy(settings, plan, cerebro, live, training)  # 8. the backtest
+    notes = dict(warnings=warnings, dates_used=dates_used, synthetic=synthetic)
+    run = _collect(settings, plan, bars, strat, notes, title)  # 9. plain data
+    _add_files(run, plan, bars, strat, scored, live)  # 10. scores, gate, forecasts, live
+    _run_baselines(run, settings, plan, bars, lines)  # 11. same bars, same costs
 
     elapsed = time.perf_counter() - t0
-    records = [dataclasses.asdict(r) for r in fits.records]
-    facts = run.report.setdefault("run", {})
-    facts["seconds"] = round(elapsed, 1)
-    facts["fits"] = [{k: v for k, v in r.items() if k != "seconds"} for r in records]
-
-    # 5. files
+    records = _add_facts(run, fits, elapsed)  # 12. seconds, fits
     paths = {}
-    if write:
+    if write:  # 13. the files
+        from btlstm.report import write_report
+
         paths = write_report(run, settings.output.out, plots=settings.output.plots)
         log.info("report: %s  (%.0fs)", paths.get("report.html", settings.output.out), elapsed)
     return RunResult(run=run, paths=paths, settings=settings, fits=records, strategy=strat)
+
+
+def _load_extra(settings: Settings, plan, frames: dict | None = None) -> dict:
+    """``{feed name: frame}`` of the plan's ``extra_data`` (each a one-symbol dataset).
+
+    ``[data] index`` replaces their dataset (e.g. ``spy`` for a US universe);
+    ``"equal_weight"`` builds the index from the run's panel ``frames``
+    (:func:`btlstm.data.index.equal_weight_index`). A synthetic run's extra
+    feeds are synthetic."""
+    from btlstm.data.index import EQUAL_WEIGHT, equal_weight_index
+
+    out = {}
+    for k, (name, over) in enumerate(plan.extra_data.items()):
+        if settings.data.data == "synthetic":
+            over = _synthetic_extra(settings, name, k)
+        elif settings.data.index == EQUAL_WEIGHT:
+            if not frames:
+                raise SettingsError(
+                    f"{settings.where('data', 'index')} = {EQUAL_WEIGHT!r} needs the panel's stocks"
+                )
+            frame = equal_weight_index(frames, name=f"{settings.data.data}:{EQUAL_WEIGHT}")
+            frame.attrs["feed"] = name
+            out[name] = frame
+            continue
+        elif settings.data.index:
+            over = {**over, "data": settings.data.index}
+        unmapped = {key: None for key in MAP_KEYS if key != "missing"}  # not the run's map
+        d = dataclasses.replace(settings.data, **{**unmapped, "missing": (), **over})
+        sub = dataclasses.replace(settings, data=d)
+        sub._origin = settings._origin
+        frame = load_data(sub, panel=False)
+        frame.attrs = {**frame.attrs, "feed": name}
+        out[name] = frame
+    return out
+
+
+def _synthetic_extra(settings: Settings, name: str, k: int) -> dict:
+    """A synthetic run's extra feed (e.g. the gate index) is synthetic too: one
+    series on the panel's dates (its ``n`` and ``start``), its own seed, named
+    after the feed; never a real file beside generated stocks."""
+    import inspect
+
+    from btlstm.synthetic import synthetic_panel
+
+    panel_defaults = {
+        key: p.default for key, p in inspect.signature(synthetic_panel).parameters.items()
+    }
+    syn = settings.data.synthetic
+    gen = {key: syn.get(key, panel_defaults[key]) for key in ("n", "start")}
+    gen.update(seed=settings.model.seed + 1 + k, symbol=f"SYN{name.upper()}")
+    return {"data": "synthetic", "symbol": None, "symbols": (), "synthetic": gen}
 
 
 def _precomputed(plan, predictions: pd.DataFrame) -> dict:
@@ -897,9 +912,9 @@ def run_seeds(settings, workers: int | None = None, progress: bool = True) -> Se
 
     from btlstm import significance
     from btlstm._settings import parse_seeds
-    from btlstm.experiments import Task, _local, _serial
     from btlstm.report import to_jsonable
     from btlstm.report.seeds import seeds_overview, write_seeds_report
+    from btlstm.sweep.engines import Task, local, serial
 
     settings = _as_settings(settings)
     plan = settings.validate()
@@ -920,7 +935,7 @@ def run_seeds(settings, workers: int | None = None, progress: bool = True) -> Se
     workers = min(len(seeds), cores) if workers is None else workers
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise SettingsError(f"workers: expected an integer >= 1, got {workers!r}")
-    engine = _serial if workers == 1 else _local
+    engine = serial if workers == 1 else local
     log.info("%d seeds (%s), %d worker(s)", len(seeds), settings.output.seeds, workers)
     from btlstm.progress import steps
 

@@ -38,7 +38,7 @@ from btlstm._settings import (
     field_types,
 )
 from btlstm.ashare import US_COSTS
-from btlstm.broker import INDEX_COSTS
+from btlstm.broker import INDEX_COSTS, MARKETS
 from btlstm.checks import check_number, closest
 from btlstm.convert import parse_date
 from btlstm.data.columnmap import MAP_KEYS, ColumnMap
@@ -117,8 +117,6 @@ class OutputSettings:
 
 
 SECTIONS = ("data", "model", "strategy", "costs", "output")
-#: ``[costs] market`` values: the broker set-up of a run (btlstm.pipeline._cerebro).
-MARKETS = ("index", "ashare", "us")
 _CLASSES = {
     "data": DataSettings,
     "strategy": StrategySettings,

@@ -33,7 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from btlstm.experiments import METRICS, make_sweep, run_sweep  # noqa: E402
+from btlstm.sweep import METRICS, make_sweep, run_sweep  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -1,20 +1,17 @@
 """Backtest 1 by hand: hold 5 days on CSI 300 on an LSTM signal, the Backtrader way.
 
 The same run as `btlstm run hold --data csi300`, written as a plain cerebro
-script with btlstm's feed, indicator, strategy and analyzers.
+script with btlstm's cerebro factory (feed, broker, analyzers), indicator and
+strategy.
 
     python scripts/hold_csi300.py --data-dir ../shared/data
 """
 
 import argparse
 
-import backtrader as bt
-
 import btlstm  # noqa: F401  (quiet TensorFlow, Backtrader shims)
-from btlstm.analyzers import add_standard_analyzers
-from btlstm.broker import setup_broker
+from btlstm.cerebro import make_cerebro
 from btlstm.data import load
-from btlstm.feeds import make_feed
 from btlstm.indicators import LSTMPredictor
 from btlstm.report import add_comparison, collect, format_table, write_report
 from btlstm.strategies import BuyAndHold, HoldNDays
@@ -40,9 +37,9 @@ config = WalkForwardConfig(
     seed=args.seed,
 )
 
-cerebro = bt.Cerebro(stdstats=False)
-cerebro.adddata(make_feed(test, name="CSI300"))
-setup_broker(cerebro, cash=1_000_000, commission=0.0003, slippage_perc=0.0002)
+# The run's cerebro: a lean feed, the index costs of [costs] (market "index"), the analyzers.
+COSTS = dict(market="index", cash=1_000_000, commission=0.0003, slippage=0.0002)
+cerebro = make_cerebro({"CSI300": test}, COSTS, analyzers=dict(signal=True, horizon=5))
 cerebro.addstrategy(
     HoldNDays,
     hold=5,
@@ -50,16 +47,11 @@ cerebro.addstrategy(
     predictor=LSTMPredictor,
     predictor_kwargs=dict(config=config, history=history, progress=True),
 )
-add_standard_analyzers(cerebro, riskfree=0.0, signal=True, horizon=5)
-
 strategy = cerebro.run()[0]
 
 # 3. The baseline: buy-and-hold over the same bars with the same costs.
-baseline = bt.Cerebro(stdstats=False)
-baseline.adddata(make_feed(test, name="CSI300"))
-setup_broker(baseline, cash=1_000_000, commission=0.0003, slippage_perc=0.0002)
+baseline = make_cerebro({"CSI300": test}, COSTS, analyzers={})
 baseline.addstrategy(BuyAndHold)
-add_standard_analyzers(baseline, riskfree=0.0)
 
 # 4. Report: plain data (collect) -> terminal table + report.json, CSVs, PNGs, report.html.
 run = collect(strategy, dict(title="Hold 5 days on CSI 300 (script)", config=config.to_dict()))

@@ -1,7 +1,8 @@
 """Backtest 1 as a paper run: scripts/hold_csi300.py on a live replay feed.
 
-Four lines differ from the backtest script (marked ``# live``): the feed is a
-``ReplayFeed`` on a ``ReplayClock`` (Backtrader's live path: no preload, no
+Five lines differ from the backtest script (marked ``# live``): the cerebro
+factory (``btlstm.cerebro.make_cerebro``, the same broker and analyzers) builds
+a ``ReplayFeed`` on a ``ReplayClock`` (Backtrader's live path: no preload, no
 runonce, ``_load`` returns None until a bar is due), and the predictor is
 ``LiveLSTMPredictor`` with a ``LiveSession`` (fits run off the bar loop; each
 prediction names its model version). docs/live.md walks through it, and on to
@@ -14,11 +15,8 @@ a broker's feed.
 import argparse
 import math
 
-import backtrader as bt
-
 import btlstm  # noqa: F401  (quiet TensorFlow, Backtrader shims)
-from btlstm.analyzers import add_standard_analyzers
-from btlstm.broker import setup_broker
+from btlstm.cerebro import make_cerebro
 from btlstm.data import load
 from btlstm.live import LiveLSTMPredictor, LiveSession, ReplayClock, replay_feed
 from btlstm.strategies import HoldNDays
@@ -60,9 +58,14 @@ def main():
     )
     session = LiveSession(wait=args.fits == "wait", cache_dir=args.cache_dir)  # live
 
-    cerebro = bt.Cerebro(stdstats=False)
-    cerebro.adddata(replay_feed(test, ReplayClock(speed=args.speed), name="CSI300"))  # live
-    setup_broker(cerebro, cash=1_000_000, commission=0.0003, slippage_perc=0.0002)
+    clock = ReplayClock(speed=args.speed)  # live
+    costs = dict(market="index", cash=1_000_000, commission=0.0003, slippage=0.0002)
+    cerebro = make_cerebro(
+        {"CSI300": test},
+        costs,
+        feed=lambda frame, name, lines: replay_feed(frame, clock, name=name),  # live
+        analyzers=dict(signal=True, horizon=5),
+    )
     cerebro.addstrategy(
         PaperHold,
         hold=5,
@@ -70,7 +73,6 @@ def main():
         predictor=LiveLSTMPredictor,  # live
         predictor_kwargs=dict(config=config, history=history, session=session),  # live
     )
-    add_standard_analyzers(cerebro, riskfree=0.0, signal=True, horizon=5)
     try:
         strategy = cerebro.run()[0]
     finally:

@@ -12,13 +12,9 @@ the ranker alone / index / equal weight in the same report.
 
 import argparse
 
-import backtrader as bt
-
 import btlstm  # noqa: F401  (quiet TensorFlow, Backtrader shims)
-from btlstm.analyzers import add_standard_analyzers
-from btlstm.ashare import setup_ashare_broker
+from btlstm.cerebro import make_cerebro
 from btlstm.data import load
-from btlstm.feeds import add_panel, align_frame, make_feed
 from btlstm.indicators import LSTMPredictor
 from btlstm.report import add_comparison, collect, format_table, write_report
 from btlstm.strategies.buyhold import BuyAndHold, EqualWeight
@@ -64,25 +60,21 @@ history = index.loc[: args.test_start].iloc[:-1]
 gate_test = index.loc[args.test_start :]
 
 
-def cerebro_with_feeds():
-    cerebro = bt.Cerebro(stdstats=False)
-    feeds = add_panel(cerebro, test, extra_lines=("score", "is_st"), progress=False)
-    gate = align_frame(gate_test, feeds.calendar)
-    cerebro.adddata(make_feed(gate, name="gate", extra_lines=("tradable",)), name="gate")
-    setup_ashare_broker(cerebro)  # ASHARE_COSTS: 0.03% (min 5 CNY), stamp tax by date, ...
-    plain = bt.CommInfoBase(commission=0.0003, stocklike=True, percabs=True,
-                            commtype=bt.CommInfoBase.COMM_PERC)  # fmt: skip
-    cerebro.broker.addcommissioninfo(plain, name="gate")  # the index trades as an ETF
-    return cerebro
+def cerebro_with_feeds(**analyzers):
+    """The stocks as an aligned panel with `score` and `is_st` lines, the index as the
+    `gate` feed, the A-share broker ([costs] market = "ashare": 0.03% with a 5 CNY
+    minimum, stamp tax by date, lots, limits, suspensions, T+1; the index trades as an
+    ETF at 0.03%) and btlstm's analyzers."""
+    return make_cerebro(test, {"market": "ashare"}, panel=True, extra={"gate": gate_test},
+                        lines=("score", "is_st"), analyzers=analyzers)  # fmt: skip
 
 
-gated = cerebro_with_feeds()
+gated = cerebro_with_feeds(signal=True, horizon=5, benchmark="gate")
 gated.addstrategy(
     RankerGated,
     predictor=LSTMPredictor,
     predictor_kwargs=dict(config=config, history=history, progress=True),
 )
-add_standard_analyzers(gated, riskfree=0.0, signal=True, horizon=5, benchmark=gated.datas[-1])
 strategy = gated.run()[0]
 
 # 3. Report: gated first, then the ranker alone, the index and the equal-weight universe.
@@ -103,7 +95,6 @@ for name, cls, params in (
 ):
     c = cerebro_with_feeds()
     c.addstrategy(cls, **params)
-    add_standard_analyzers(c, riskfree=0.0)
     add_comparison(run, c.run()[0], name)
 write_report(run, args.out)
 print(format_table(run.report))

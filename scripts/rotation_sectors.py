@@ -12,14 +12,10 @@ baselines: SPY buy-and-hold, equal-weight sectors, 3-month and 12-1 momentum.
 
 import argparse
 
-import backtrader as bt
-
 import btlstm  # noqa: F401  (quiet TensorFlow, Backtrader shims)
-from btlstm.analyzers import add_standard_analyzers
-from btlstm.broker import setup_broker
+from btlstm.cerebro import make_cerebro
 from btlstm.data import load
 from btlstm.data.adjust import total_return
-from btlstm.feeds import add_panel
 from btlstm.indicators import PredictionPool
 from btlstm.report import add_comparison, collect, forecasts_table, format_table, write_report
 from btlstm.settings import Settings
@@ -51,14 +47,12 @@ etfs = {k: total_return(v) for k, v in load("sector_etfs", data_dir=args.data_di
 etfs = {k: v.loc[config.train_start : args.end] for k, v in etfs.items()}
 history = {k: v.loc[v.index < args.start] for k, v in etfs.items()}
 test = {k: v.loc[v.index >= args.start] for k, v in etfs.items()}
-costs = dict(cash=args.cash, commission=ROTATION_COSTS["commission"],
-             slippage_perc=ROTATION_COSTS["slippage"])  # fmt: skip
+costs = dict(market="index", cash=args.cash, **ROTATION_COSTS)  # [costs]: 1 bp + 1 bp
 
 
-def cerebro_for(strategy, **params):
-    cerebro = bt.Cerebro(stdstats=False)
-    setup_broker(cerebro, **costs)
-    add_panel(cerebro, test, progress=False)
+def cerebro_for(strategy, analyzers=None, **params):
+    """The ten ETFs as an aligned panel, the ETF costs, btlstm's analyzers, the strategy."""
+    cerebro = make_cerebro(test, costs, panel=True, analyzers=analyzers or {})
     cerebro.addstrategy(strategy, **params)
     return cerebro
 
@@ -66,9 +60,9 @@ def cerebro_for(strategy, **params):
 # 2. The rotation: one PredictionPool (one model for the nine sectors) shared by a
 #    PooledPredictor per sector inside the strategy.
 pool = PredictionPool(config=config, history=history, progress=True)
-rotation = cerebro_for(SectorRotation, pool=pool, topk=args.topk, rebalance=args.rebalance)
-spy = next(d for d in rotation.datas if d._name == "SPY")  # relative statistics against SPY
-add_standard_analyzers(rotation, riskfree=0.0, signal=True, horizon=config.horizon, benchmark=spy)
+measured = dict(signal=True, horizon=config.horizon, benchmark="SPY")  # relative to SPY
+rotation = cerebro_for(SectorRotation, measured, pool=pool, topk=args.topk,
+                       rebalance=args.rebalance)  # fmt: skip
 strategy = rotation.run()[0]
 run = collect(
     strategy,
@@ -93,7 +87,6 @@ for name, cls, params in baselines:
     if cls is MomentumRotation:
         params.update(topk=args.topk, rebalance=args.rebalance)
     c = cerebro_for(cls, **params)
-    add_standard_analyzers(c, riskfree=0.0)
     add_comparison(run, c.run()[0], name)
 
 # 4. Report: table, per-year returns, files.

@@ -29,7 +29,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from btlstm.experiments import make_sweep, regularizer_grid, run_sweep  # noqa: E402
+from btlstm.sweep import make_sweep, regularizer_grid, run_sweep  # noqa: E402
 
 
 def l1_reg(weight_matrix):

@@ -15,6 +15,7 @@ import backtrader as bt
 
 import btlstm  # noqa: F401  (Backtrader compatibility patches for Python 3.10+)
 from btlstm.registry import Baseline, register_strategy
+from btlstm.signals import signal_of
 from btlstm.splits import ARTICLE_SPLIT
 from btlstm.strategies.buyhold import BuyAndHold
 
@@ -97,31 +98,15 @@ class HoldNDays(bt.Strategy):
             raise ValueError(f"`threshold` must be a number, got {self.p.threshold!r}")
         self._threshold = threshold
 
-        if self.p.predictor is not None:
-            if not (
-                isinstance(self.p.predictor, type) and issubclass(self.p.predictor, bt.Indicator)
-            ):
-                raise TypeError(
-                    f"`predictor` must be a backtrader Indicator class, got {self.p.predictor!r}"
-                )
-            kwargs = dict(self.p.predictor_kwargs or {})
-            self.predictor = self.p.predictor(self.data, **kwargs)
-            self.prediction = self.predictor.lines[0]
-        else:
-            if self.p.predictor_kwargs:
-                raise ValueError(
-                    f"`predictor_kwargs` given without `predictor`: {self.p.predictor_kwargs!r}"
-                )
-            name = self.p.signal
-            aliases = tuple(self.data.lines.getlinealiases())
-            if not isinstance(name, str) or name not in aliases:
-                raise ValueError(
-                    f"`signal` {name!r} is not a line of data {self.data._name or 0!r}; "
-                    f"its lines are {aliases}. Feed the prediction through a PandasData "
-                    "subclass with that line, or pass `predictor`."
-                )
-            self.predictor = None
-            self.prediction = getattr(self.data.lines, name)
+        # the signal: a line of the feed, or line 0 of `predictor` built on it (btlstm.signals)
+        self.prediction, self.predictor = signal_of(
+            self.data,
+            line=self.p.signal,
+            predictor=self.p.predictor,
+            predictor_kwargs=self.p.predictor_kwargs,
+            hint=". Feed the prediction through a PandasData subclass with that line, "
+            "or pass `predictor`.",
+        )
 
         self.order = None  # the pending order, if any
         self._exit_bar = None  # bar index at/after which the position is closed

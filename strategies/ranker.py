@@ -19,6 +19,7 @@ import pandas as pd
 import btlstm  # noqa: F401  (Backtrader compatibility patches for Python 3.10+)
 from btlstm.ashare import round_lot
 from btlstm.registry import Baseline, register_strategy
+from btlstm.signals import signal_of, signals_of
 from btlstm.splits import ARTICLE_SPLIT
 from btlstm.strategies.buyhold import BuyAndHold, EqualWeight
 
@@ -146,13 +147,9 @@ class RankerGated(bt.Strategy):
         self.stocks = [d for d in self.datas if d is not self.gate_feed]
         if not self.stocks:
             raise ValueError("RankerGated needs at least one stock feed besides the gate feed")
-        missing = [d._name for d in self.stocks if p.score not in d.lines.getlinealiases()]
-        if missing:
-            raise ValueError(
-                f"`score`: line {p.score!r} missing on feeds {missing[:5]}; add the scores as a "
-                "column and expose it (add_panel(..., extra_lines=('score',)))"
-            )
-        self.scores = [getattr(d.lines, p.score) for d in self.stocks]
+        add = "; add the scores as a column and expose it (add_panel(..., extra_lines=('score',)))"
+        score = signals_of(self.stocks, line=p.score, param="score", hint=add)
+        self.scores = list(score.values())
         self.st = [d.is_st if "is_st" in d.lines.getlinealiases() else None for d in self.stocks]
 
         self.gate_value = None
@@ -162,20 +159,20 @@ class RankerGated(bt.Strategy):
                     f"`gate_data`: no feed named {p.gate_data!r} (feeds: {list(by_name)[:8]}); "
                     "add the gate feed or run with gate=False (the ranker alone)"
                 )
-            if p.predictor is not None:
-                self.predictor = p.predictor(self.gate_feed, **dict(p.predictor_kwargs or {}))
-                self.gate_value = self.predictor.lines[0]
-            else:
-                aliases = self.gate_feed.lines.getlinealiases()
-                if p.gate_line not in aliases:
-                    raise ValueError(
-                        f"`gate_line` {p.gate_line!r} is not a line of feed {p.gate_data!r} "
-                        f"(lines: {aliases}); or pass `predictor`"
-                    )
-                self.gate_value = getattr(self.gate_feed.lines, p.gate_line)
+            # the gate: a line of the gate feed, or line 0 of `predictor` built on it
+            self.gate_value, predictor = signal_of(
+                self.gate_feed,
+                line=p.gate_line,
+                predictor=p.predictor,
+                predictor_kwargs=p.predictor_kwargs,
+                param="gate_line",
+                hint="; or pass `predictor`",
+            )
+            if predictor is not None:
+                self.predictor = predictor
             self.signals = {self.gate_feed._name: self.gate_value}
         else:
-            self.signals = {d._name: s for d, s in zip(self.stocks, self.scores, strict=True)}
+            self.signals = score
 
         self.index = {id(d): i for i, d in enumerate(self.stocks)}
         trad = [d.tradable if "tradable" in d.lines.getlinealiases() else None for d in self.stocks]

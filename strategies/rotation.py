@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import btlstm  # noqa: F401  (Backtrader patches for Python 3.10+)
 from btlstm.registry import Baseline, register_strategy
+from btlstm.signals import signals_of
 from btlstm.strategies.buyhold import BuyAndHold, EqualWeight
 from btlstm.strategies.momentum import MomentumRotation, TopKRotation
 
@@ -96,24 +97,14 @@ class SectorRotation(TopKRotation):
 
     def __init__(self):
         super().__init__()
-        names = {d._name for d in self.sectors}
-        if self.p.pool is not None:
-            from btlstm.indicators import PooledPredictor
-
-            # the benchmark is not trained on: its history leaves the pool too
-            for name in [n for n in self.p.pool.history if n not in names]:
-                del self.p.pool.history[name]
-            self.signals = {
-                d._name: PooledPredictor(d, pool=self.p.pool).prediction for d in self.sectors
-            }
-        else:
-            missing = [d._name for d in self.sectors if self.p.signal not in d.getlinealiases()]
-            if missing:
-                raise ValueError(
-                    f"signal: feeds {missing} have no line {self.p.signal!r}; give pool= "
-                    "or feeds with that line (btlstm.feeds.add_panel(extra_lines=...))"
-                )
-            self.signals = {d._name: getattr(d.lines, self.p.signal) for d in self.sectors}
+        # one pooled forecast per sector (the benchmark is not trained on), or a line of
+        # each feed; the shared pool is never edited (btlstm.signals)
+        self.signals = signals_of(
+            self.sectors,
+            line=self.p.signal,
+            pool=self.p.pool,
+            hint="; give pool= or feeds with that line (add_panel(extra_lines=...))",
+        )
 
     def scores(self) -> dict:
         return {d: float(self.signals[d._name][0]) for d in self.sectors}

@@ -1,4 +1,4 @@
-"""Sweeps (btlstm.experiments): engines agree, interrupted sweeps resume, bad grids fail early.
+"""Sweeps (btlstm.sweep, formerly btlstm.experiments): engines agree, interrupted sweeps resume, bad grids fail early.
 
 A tiny grid (2 configurations x 2 seeds, a 4-unit LSTM trained 1 epoch) on a
 short synthetic index keeps every test small. The serial engine (this process)
@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from btlstm import experiments as ex
-from btlstm.experiments import METRICS, SweepError, load_sweep, make_sweep, run_sweep
+import btlstm.sweep.run as sweep_run
+from btlstm import sweep as ex
+from btlstm.sweep import METRICS, SweepError, load_sweep, make_sweep, run_sweep
 
 TINY = """
 [sweep]
@@ -118,12 +119,12 @@ def test_sweep_significance_json_and_page(serial):
     r0 = files["none__0"]
     assert len(r0["returns"]) == len(r0["dates"]) == len(r0["predictions"])
     # a run file written before the returns were kept: backtested again, the same numbers
-    from btlstm.experiments import _run_returns
+    from btlstm.sweep.stats import run_returns
 
     sweep = _sweep_of(serial)
     old = {k: v for k, v in r0.items() if k != "returns"}
-    again = _run_returns(sweep, old)
-    np.testing.assert_allclose(again.to_numpy(), _run_returns(sweep, r0).to_numpy(), rtol=1e-12)
+    again = run_returns(sweep, old)
+    np.testing.assert_allclose(again.to_numpy(), run_returns(sweep, r0).to_numpy(), rtol=1e-12)
 
 
 def test_ensemble_is_the_mean_prediction(serial):
@@ -292,7 +293,7 @@ def no_training(monkeypatch):
         raise AssertionError("training started")
 
     monkeypatch.setattr(LSTMLearner, "fit", boom)
-    monkeypatch.setattr(ex, "run_task", boom)
+    monkeypatch.setattr(sweep_run, "run_task", boom)
 
 
 @pytest.mark.parametrize("over,words", BAD)
@@ -387,3 +388,67 @@ def test_summary_and_paired_tests_by_hand():
     assert (tested["p_holm"] >= tested["ttest_p"]).all()
     only_ref = ex.paired_tests(runs[runs.config == "none"], "none")
     assert only_ref.empty and list(only_ref.columns)[:3] == ["config", "metric", "n"]
+
+
+ASHARE_BASE = {
+    "data": {"data": "synthetic",
+             "synthetic": {"n": 420, "start": "2008-01-02", "signal": 0.3, "price0": 10.0}},
+    "model": {"learner": "ridge", "train_start": "2008-01-01", "train_end": "2008-12-31",
+              "test_start": "2009-01-01"},
+    "strategy": {"name": "hold", "hold": 5},
+    "costs": {"market": "ashare", "cash": 10_000.0},
+}  # fmt: skip
+
+
+def test_ashare_sweep_pays_the_minimum_commission_and_the_stamp_tax(tmp_path, monkeypatch):
+    """`[costs] market = "ashare"`: the sweep's backtests run under the A-share broker
+    (the one cerebro factory): whole lots, 0.03% with a 5 CNY minimum per fill, 0.1%
+    stamp tax on sales (2009), and the cash adds up to the reported return."""
+    import btlstm.cerebro as factory
+
+    made = []
+    real = factory.make_cerebro
+    monkeypatch.setattr(
+        factory, "make_cerebro", lambda *a, **k: made.append(real(*a, **k)) or made[-1]
+    )
+    res = run_sweep(make_sweep(ASHARE_BASE, {"none": {}}, repeats=1), tmp_path / "s", engine="serial",
+                    progress=False, plots=False)  # fmt: skip
+    strat = made[0].runstrats[0][0]  # the task's backtest (made[1]: the seed ensemble's)
+    orders = [o for o in strat.analyzers.orders.get_analysis()["orders"]
+              if o["status"] == "Completed"]  # fmt: skip
+    buys = [o for o in orders if o["side"] == "buy"]
+    sells = [o for o in orders if o["side"] == "sell"]
+    assert len(buys) >= 3 and len(sells) >= 3
+    assert all(o["size"] % 100 == 0 for o in buys)  # whole lots of 100 shares
+    for o in orders:
+        tax = 0.001 * o["value"] if o["side"] == "sell" else 0.0
+        assert o["commission"] == pytest.approx(max(5.0, 0.0003 * o["value"]) + tax, rel=1e-9)
+    assert any(0.0003 * o["value"] < 5.0 for o in orders)  # the minimum binds
+    cash = 10_000.0 - sum(o["value"] + o["commission"] for o in buys)
+    cash += sum(o["value"] - o["commission"] for o in sells)
+    assert strat.broker.getcash() == pytest.approx(cash, abs=1e-6)
+    run = res.runs.iloc[0]
+    assert run["total_return"] == pytest.approx(strat.broker.getvalue() / 10_000.0 - 1, rel=1e-9)
+
+
+def test_old_module_name_gives_the_same_api():
+    import btlstm.experiments as old
+
+    for name in old.__all__:
+        assert getattr(old, name) is getattr(ex, name), name
+    assert old.run_sweep.__module__ == "btlstm.sweep.run"
+
+
+def _ridge_task_in_a_worker(task):
+    import sys
+
+    return {**ex.run_task(task), "tensorflow": "tensorflow" in sys.modules}
+
+
+def test_a_worker_whose_tasks_train_no_lstm_never_imports_tensorflow():
+    from btlstm.sweep.engines import local
+
+    tasks = make_sweep(ASHARE_BASE, {"none": {}}, repeats=1).tasks()
+    ((task, result),) = local(tasks, _ridge_task_in_a_worker, workers=1, threads=1)
+    assert result["pid"] != os.getpid() and np.isfinite(result["total_return"])
+    assert result["tensorflow"] is False

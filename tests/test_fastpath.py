@@ -259,30 +259,30 @@ def test_panel_broker_with_interest_runs_backtraders_own_pass(interest):
 
 
 def test_btlstm_run_uses_the_panel_broker_and_lean_feeds():
-    from btlstm.pipeline import _cerebro
+    from btlstm.cerebro import make_cerebro
     from btlstm.settings import Settings
 
     a, b = _frames()
     settings = Settings()
-    cerebro = _cerebro(settings, {"a": a, "b": b}, panel=True)
+    cerebro = make_cerebro({"a": a, "b": b}, settings.costs, panel=True)
     assert isinstance(cerebro.broker, PanelBroker)
     assert all(d.p.lean for d in cerebro.datas)
 
 
 def test_market_us_charges_per_share_on_stocks_and_commission_on_the_index():
     from btlstm.ashare import PerShareCommission
-    from btlstm.pipeline import _cerebro, _market_rules
+    from btlstm.cerebro import make_cerebro, market_rules
     from btlstm.settings import Settings
 
     a, b = _frames()
     settings = Settings.from_dict({"costs": {"market": "us", "per_share": 0.01,
                                              "commission": 0.002}})  # fmt: skip
-    cerebro = _cerebro(settings, {"a": a}, panel=True, extra={"idx": b})
+    cerebro = make_cerebro({"a": a}, settings.costs, panel=True, extra={"idx": b})
     stock = cerebro.broker.getcommissioninfo(cerebro.datas[0])
     index = cerebro.broker.getcommissioninfo(cerebro.datas[1])
     assert isinstance(stock, PerShareCommission) and stock.p.per_share == 0.01
     assert index.p.commission == 0.002 and not isinstance(index, PerShareCommission)
-    rules = _market_rules(settings)
+    rules = market_rules(settings.costs)
     assert rules["per_share"] == 0.01 and rules["index_commission"] == 0.002
 
 

@@ -326,9 +326,13 @@ def test_pooled_forecasts_with_history_equal_walkforward_predict():
 
     panel = sectors(n=700, seed=2, signal=0.3)
     cut = panel["XLB"].index[400]
-    history = {k: v.loc[v.index < cut] for k, v in panel.items() if k != "SPY"}
+    # SPY's history too: the strategy's pool trains on the sectors only (a new pool,
+    # btlstm.signals); the pool it was given keeps every history it was given
+    history = {k: v.loc[v.index < cut] for k, v in panel.items()}
     test = {k: v.loc[v.index >= cut] for k, v in panel.items()}
-    a, _ = _pool_run(test, history=dict(history))
+    a, given = _pool_run(test, history=dict(history))
+    assert set(given.history) == set(panel) and not given.feeds
+    assert set(a.signals) == set(SECTORS)
     b, _ = _pool_run(test, history=dict(history), runonce=False)
     ref = WalkForward(RIDGE).predict({k: panel[k] for k in SECTORS})
     for day, f in a.seen.items():

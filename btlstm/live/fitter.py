@@ -293,9 +293,9 @@ def _worker_init(threads: int, preload: tuple = ()) -> None:
     the bar loop (best effort), then the modules to import before the first job."""
     import importlib
 
-    from btlstm.experiments import _thread_env
+    from btlstm.sweep.engines import thread_env
 
-    os.environ.update(_thread_env(threads))
+    os.environ.update(thread_env(threads))
     try:
         os.nice(5)
     except (AttributeError, OSError):
@@ -388,10 +388,10 @@ class RayFitter(Fitter):
             kw = {"address": address} if address else {"num_cpus": max(1, int(threads))}
             ray.init(include_dashboard=False, log_to_driver=False, **kw)
             self._started = True
-        from btlstm.experiments import _thread_env
+        from btlstm.sweep.engines import thread_env
 
         self._remote = ray.remote(num_cpus=int(threads), max_retries=0)(run_fit_job).options(
-            runtime_env={"env_vars": _thread_env(int(threads))}
+            runtime_env={"env_vars": thread_env(int(threads))}
         )
 
     def _kick(self) -> None:

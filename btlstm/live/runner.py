@@ -234,7 +234,7 @@ class PaperRun:
 
     # ------------------------------------------------------------------ feeds
     def feed(self, frame: pd.DataFrame, name: str, lines=()):
-        """The feed factory of :func:`btlstm.pipeline._cerebro`: a live replay feed."""
+        """The feed factory of :func:`btlstm.cerebro.make_cerebro`: a live replay feed."""
         from btlstm.feeds import feed_class
 
         self.frames[name] = frame

@@ -1,0 +1,400 @@
+"""What a sweep runs: its configurations, seeds and tasks, validated before any work.
+
+Does weight regularization make the LSTM's out-of-sample forecasts better, by
+more than the spread between random seeds? A sweep answers it with
+distributions (``docs/experiments.md``):
+
+- a **configuration** is a dict of ``[model]`` overrides (the fields of
+  :class:`~btlstm.walkforward.WalkForwardConfig` and of the learner's settings,
+  e.g. :class:`~btlstm.learners.lstm.LSTMSettings`) on one base
+  :class:`~btlstm.settings.Settings` (data, split, strategy, costs);
+- a **task** is one (configuration, seed); every configuration runs the same
+  seeds ``seed0 .. seed0 + repeats - 1``, so configurations can be compared
+  seed by seed.
+
+This module builds and checks them (:func:`make_sweep`, :func:`load_sweep`,
+:func:`regularizer_grid`); :mod:`btlstm.sweep.task` runs one task,
+:mod:`btlstm.sweep.engines` runs many, :mod:`btlstm.sweep.stats` and
+:mod:`btlstm.sweep.report` read the finished runs back.
+
+Example:
+    >>> sweep = make_sweep(
+    ...     {"data": {"data": "synthetic", "synthetic": {"n": 300}},
+    ...      "model": {"learner": "ridge", "train_start": "2008-01-01",
+    ...                "train_end": "2008-09-30", "test_start": "2008-10-01"}},
+    ...     {"none": {}, "strong": {"alpha": 100.0}}, repeats=2)
+    >>> [(t.config, t.seed) for t in sweep.tasks()]
+    [('none', 0), ('none', 1), ('strong', 0), ('strong', 1)]
+    >>> regularizer_grid(slots=("kernel",), kinds=("l2",))
+    {'none': {}, 'kernel_l2': {'kernel_regularizer': 'l2(0.01)'}}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from btlstm.checks import closest
+from btlstm.errors import SettingsError, SweepError
+from btlstm.sweep.engines import Task
+
+__all__ = [
+    "METRICS",
+    "RUN_COLUMNS",
+    "HIGHER_IS_BETTER",
+    "SLOTS",
+    "KINDS",
+    "REFERENCE",
+    "FORMAT",
+    "SweepError",
+    "Sweep",
+    "regularizer_spec",
+    "regularizer_grid",
+    "make_sweep",
+    "load_sweep",
+    "json_bytes",
+    "plain",
+]
+
+#: metrics of one run, in the column order of ``runs.csv``
+METRICS = (
+    "rmse",
+    "hit_rate",
+    "ic",
+    "rank_ic",
+    "loss_gap",
+    "epochs",
+    "total_return",
+    "sharpe",
+    "max_drawdown",
+)
+#: columns of ``runs.csv``
+RUN_COLUMNS = ("config", "seed") + METRICS
+#: higher is better for these metrics (the others: lower is better)
+HIGHER_IS_BETTER = ("hit_rate", "ic", "rank_ic", "total_return", "sharpe")
+
+#: short slot name -> the LSTM setting it fills
+SLOTS = {
+    "bias": "bias_regularizer",
+    "kernel": "kernel_regularizer",
+    "recurrent": "recurrent_regularizer",
+    "activity": "activity_regularizer",
+}
+#: regularizer kinds of :func:`regularizer_grid`
+KINDS = ("l1", "l2", "l1l2")
+#: the reference configuration's name
+REFERENCE = "none"
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_SWEEP_KEYS = ("repeats", "seed0", "reference", "grid")
+_GRID_KEYS = ("slots", "kinds", "strength", "callables", "axes", "reference")
+#: the ``format`` of ``sweep.json`` and of every run file
+FORMAT = "btlstm-sweep"
+
+
+# --------------------------------------------------------------------------- grid
+def regularizer_spec(kind: str, strength: float = 0.01) -> str:
+    """The spec string of a regularizer kind at a strength.
+
+    Args:
+        kind: ``"l1"``, ``"l2"`` or ``"l1l2"`` (both penalties at ``strength``).
+        strength: the penalty weight (>= 0).
+
+    Returns:
+        A spec string for :func:`btlstm.models.parse_regularizer`.
+
+    Example:
+        >>> regularizer_spec("l1l2", 0.001)
+        'l1l2(l1=0.001,l2=0.001)'
+    """
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or strength < 0:
+        raise SweepError(f"strength must be a number >= 0, got {strength!r}")
+    if kind == "l1l2":
+        return f"l1l2(l1={strength!r},l2={strength!r})"
+    if kind in ("l1", "l2"):
+        return f"{kind}({strength!r})"
+    raise SweepError(
+        f"unknown regularizer kind {kind!r}{closest(str(kind), KINDS)} (kinds: {KINDS})"
+    )
+
+
+def regularizer_grid(
+    slots=tuple(SLOTS),
+    kinds=KINDS,
+    strength: float = 0.01,
+    callables=(),
+    axes: dict | None = None,
+    reference: bool = True,
+) -> dict[str, dict]:
+    """Configurations that regularize one slot at a time (plus further axes).
+
+    Args:
+        slots: short slot names: ``bias``, ``kernel`` (the input kernel),
+            ``recurrent``, ``activity``.
+        kinds: regularizer kinds per slot (``l1``, ``l2``, ``l1l2``).
+        strength: penalty weight of every kind (default 0.01).
+        callables: spec strings of registered regularizers (``"seed_l1(0.01)"``,
+            or the name of a function registered with
+            :func:`btlstm.models.register_regularizer_fn`), each put in every slot.
+        axes: further one-at-a-time axes, e.g. ``{"dropout": [0.2],
+            "lstm_units": [16, 64]}``: one configuration per value.
+        reference: start with the unregularized ``"none"`` configuration.
+
+    Returns:
+        ``{name: {setting: value}}``, names like ``kernel_l2``, ``dropout_0.2``.
+
+    Example:
+        >>> list(regularizer_grid(slots=("kernel", "bias"), kinds=("l1",),
+        ...                       axes={"dropout": [0.2]}))
+        ['none', 'kernel_l1', 'bias_l1', 'dropout_0.2']
+    """
+    out: dict[str, dict] = {REFERENCE: {}} if reference else {}
+    for slot in slots:
+        if slot not in SLOTS:
+            raise SweepError(
+                f"unknown regularizer slot {slot!r}{closest(str(slot), SLOTS)} "
+                f"(slots: {list(SLOTS)})"
+            )
+        for kind in kinds:
+            out[f"{slot}_{kind}"] = {SLOTS[slot]: regularizer_spec(kind, strength)}
+        for spec in callables:
+            label = re.sub(r"[^A-Za-z0-9_.-]+", "", str(spec).split("(")[0].split(">")[-1])
+            out[f"{slot}_{label}"] = {SLOTS[slot]: spec}
+    for key, values in (axes or {}).items():
+        if not isinstance(values, (list, tuple)):
+            raise SweepError(f"axis {key!r}: expected a list of values, got {values!r}")
+        for v in values:
+            out[f"{key}_{v}"] = {key: v}
+    return out
+
+
+@dataclass
+class Sweep:
+    """A validated sweep: base settings, named configurations and seeds.
+
+    Build it with :func:`make_sweep` or :func:`load_sweep` (they validate);
+    :meth:`tasks` lists the runs.
+    """
+
+    base: dict
+    configs: dict
+    repeats: int = 10
+    seed0: int = 0
+    reference: str = REFERENCE
+    source: str = ""
+    settings: dict = field(default_factory=dict)  # config name -> validated Settings
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(range(self.seed0, self.seed0 + self.repeats))
+
+    def tasks(self) -> list[Task]:
+        """Every (configuration, seed) run, configuration by configuration."""
+        out = []
+        for name in self.configs:
+            s = self.settings[name]
+            for seed in self.seeds:
+                d = s.to_dict()
+                d["model"]["seed"] = seed
+                d["output"] = {}
+                out.append(Task(name, seed, d, _hash(d)))
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT,
+            "base": self.base,
+            "configs": self.configs,
+            "repeats": self.repeats,
+            "seed0": self.seed0,
+            "reference": self.reference,
+        }
+
+
+def _hash(d: dict) -> str:
+    text = json.dumps(d, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def make_sweep(
+    base,
+    configs: dict,
+    repeats: int = 10,
+    seed0: int = 0,
+    reference: str | None = None,
+    source: str = "",
+) -> Sweep:
+    """Validate a sweep before any work: every configuration's settings are built and checked.
+
+    Args:
+        base: the base settings, a sectioned dict (TOML layout: ``data``,
+            ``model``, ``strategy``, ``costs``) or a :class:`~btlstm.settings.Settings`.
+            Defaults are the ``hold`` strategy's: the seed's CSI 300 static split.
+        configs: ``{name: {model key: value}}``; each dict overrides ``[model]``.
+        repeats: seeds per configuration (R).
+        seed0: the first seed.
+        reference: the configuration the others are tested against (default
+            ``"none"`` if present, else the first).
+        source: where the sweep came from (a file), for messages.
+
+    Returns:
+        A :class:`Sweep`.
+
+    Raises:
+        SweepError: an unknown key or slot, a bad regularizer spec or value,
+            naming the configuration and the key.
+    """
+    from btlstm.settings import Settings
+
+    where_file = f" in {source}" if source else ""
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise SweepError(f"[sweep] repeats{where_file}: expected an integer >= 1, got {repeats!r}")
+    if isinstance(seed0, bool) or not isinstance(seed0, int) or seed0 < 0:
+        raise SweepError(f"[sweep] seed0{where_file}: expected an integer >= 0, got {seed0!r}")
+    if not isinstance(configs, dict) or not configs:
+        raise SweepError(f"the sweep{where_file} has no configuration")
+    if isinstance(base, Settings):
+        base = base.to_dict()
+        base.pop("output", None)
+    base = {k: dict(v) if isinstance(v, dict) else v for k, v in (base or {}).items()}
+    if "output" in base:
+        raise SweepError(f"[output]{where_file}: a sweep writes to --out, not [output]")
+    nested = Settings.nest(base, where=where_file) if base else {}
+    data = nested.setdefault("data", {})
+    if data.get("data") == "synthetic":  # the same prices for every seed
+        syn = dict(data.get("synthetic") or {})
+        syn.setdefault("seed", 0)
+        data["synthetic"] = syn
+    built: dict = {}
+    for name, over in configs.items():
+        label = f"configuration {name!r}{where_file}"
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise SweepError(
+                f"{label}: a name is 1-64 letters, digits, '_', '.', '-' (it names files)"
+            )
+        if not isinstance(over, dict):
+            raise SweepError(f"{label}: expected a table of [model] settings, got {over!r}")
+        for k in over:
+            if k in ("seed", "name"):
+                raise SweepError(f"{label}: {k!r} is set by the sweep, not per configuration")
+        model = {**nested.get("model", {}), **over}
+        d = {**nested, "model": model}
+        origins = {("model", k): f"{label}: {k}" for k in over}
+        try:
+            s = Settings.from_dict(d, origins=origins)
+            s.validate(check_paths=False)
+            if s.data.data != "synthetic":
+                s._check_paths()  # the data source, not the (unused) output folder
+        except SettingsError as e:
+            raise SweepError(_label(str(e), label, over)) from None
+        except ValueError as e:  # a learner refusing a value
+            raise SweepError(f"{label}: {e}") from None
+        plan = _plan(s)
+        if plan.data != "frame" or "signal" not in plan.strategy.params._getkeys():
+            raise SweepError(
+                f"[strategy] name{where_file}: a sweep backtests a precomputed prediction line; "
+                f"strategy {s.strategy.name!r} does not trade one feed on a 'signal' line"
+            )
+        built[name] = s
+    if reference is None:
+        reference = REFERENCE if REFERENCE in configs else next(iter(configs))
+    if reference not in configs:
+        raise SweepError(
+            f"[sweep] reference{where_file}: {reference!r} is not a configuration"
+            f"{closest(reference, configs)}"
+        )
+    return Sweep(base, dict(configs), repeats, seed0, reference, source, built)
+
+
+def _label(msg: str, label: str, over: dict) -> str:
+    """A settings error that names the configuration (it names the key already)."""
+    if label in msg:
+        return msg
+    return f"{label}: {msg}"
+
+
+def _plan(settings):
+    from btlstm import registry
+
+    return registry.get(settings.strategy.name)
+
+
+def load_sweep(path, repeats: int | None = None) -> Sweep:
+    """Read a sweep TOML file and validate it (:func:`make_sweep`).
+
+    The file holds the base settings (``[data]``, ``[model]``, ``[strategy]``,
+    ``[costs]``), a ``[sweep]`` table (``repeats``, ``seed0``, ``reference``
+    and an optional ``[sweep.grid]`` for :func:`regularizer_grid`) and any
+    number of named configurations::
+
+        [[config]]
+        name = "kernel_l2"
+        kernel_regularizer = "l2(0.01)"
+
+    Args:
+        path: the TOML file.
+        repeats: overrides ``[sweep] repeats`` (``--repeats``).
+    """
+    from btlstm.settings import load_toml
+
+    d = load_toml(path)
+    where = f" in {path}"
+    sweep = d.pop("sweep", {}) or {}
+    entries = d.pop("config", []) or []
+    if not isinstance(sweep, dict):
+        raise SweepError(f"'sweep'{where} must be a [sweep] table, got {sweep!r}")
+    for k in sweep:
+        if k not in _SWEEP_KEYS:
+            raise SweepError(f"unknown key [sweep] {k!r}{where}{closest(k, _SWEEP_KEYS)}")
+    configs: dict = {}
+    grid = sweep.get("grid")
+    if grid is not None:
+        if not isinstance(grid, dict):
+            raise SweepError(f"[sweep] grid{where} must be a table, got {grid!r}")
+        for k in grid:
+            if k not in _GRID_KEYS:
+                raise SweepError(f"unknown key [sweep.grid] {k!r}{where}{closest(k, _GRID_KEYS)}")
+        try:
+            configs.update(regularizer_grid(**grid))
+        except SweepError as e:
+            raise SweepError(f"[sweep.grid]{where}: {e}") from None
+    if not isinstance(entries, list):
+        raise SweepError(f"'config'{where} must be a list of [[config]] tables, got {entries!r}")
+    for i, entry in enumerate(entries, 1):
+        if not isinstance(entry, dict) or "name" not in entry:
+            raise SweepError(f'[[config]] number {i}{where}: needs a name = "..."')
+        entry = dict(entry)
+        name = entry.pop("name")
+        if name in configs:
+            raise SweepError(f"[[config]] {name!r}{where}: the name is used twice")
+        configs[name] = entry
+    r = repeats if repeats is not None else sweep.get("repeats", 10)
+    return make_sweep(
+        d,
+        configs,
+        repeats=r,
+        seed0=sweep.get("seed0", 0),
+        reference=sweep.get("reference"),
+        source=str(path),
+    )
+
+
+def _jsonable(v):
+    """What :mod:`json` cannot write itself: numpy numbers as numbers, the rest as text."""
+    if isinstance(v, (np.floating, np.integer)):
+        return v.item()
+    return str(v)
+
+
+def plain(d):
+    """``d`` with plain JSON types only (numpy numbers as numbers, the rest as text)."""
+    return json.loads(json.dumps(d, default=_jsonable))
+
+
+def json_bytes(d) -> bytes:
+    """``d`` as indented JSON (NaN kept as ``NaN``): ``sweep.json`` and the run files."""
+    return (json.dumps(d, indent=1, default=_jsonable, allow_nan=True) + "\n").encode()
