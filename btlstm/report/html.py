@@ -28,6 +28,7 @@ tr.first td{font-weight:bold}
 .banner{background:#b00020;color:#fff;font-weight:bold;padding:.8em;text-align:center;
 font-size:1.2em;letter-spacing:.05em}
 .note{background:#fff6d6;border-left:4px solid #e0b000;padding:.5em .8em;margin:.4em 0}
+.warnings{background:#fde8e8;border-left:4px solid #b00020;padding:.3em .8em;margin:.6em 0}
 .small{font-size:.85em;color:#555}
 .verdict{padding:.7em 1em;margin:.6em 0;font-size:1.05em;border-left:6px solid}
 .verdict.no{background:#fff1e0;border-color:#d9822b}
@@ -267,6 +268,17 @@ def _pv(x) -> str:
     return "n/a" if x is None else ("&lt;0.001" if x < 0.001 else f"{x:.3f}")
 
 
+# --------------------------------------------------------------------------- warnings
+def warnings_block(report: Mapping) -> str:
+    """The run's ``warnings`` (data, settings, a run that never filled an order ...) as one
+    separate block at the top of the page; empty when there are none."""
+    items = [str(w) for w in report.get("warnings") or []]
+    if not items:
+        return ""
+    lis = "".join(f"<li>{html.escape(w)}</li>" for w in items)
+    return f"<div class='warnings' id='warnings'><h2>Warnings</h2><ul>{lis}</ul></div>"
+
+
 def _significance(report: Mapping) -> list[str]:
     """The verdict box and the figures behind it (top of the page)."""
     sig = report.get("significance")
@@ -403,9 +415,12 @@ def render_html(run, images: Mapping[str, bytes]) -> bytes:
         f"<p>Period {html.escape(str(period.get('start')))} .. "
         f"{html.escape(str(period.get('end')))} ({period.get('bars')} bars).</p>"
     )
+    parts.append(warnings_block(report))
     parts += _significance(report)
+    warned = {str(w) for w in report.get("warnings") or []}
     for note in report.get("notes") or []:
-        parts.append(f"<div class='note'>{html.escape(note)}</div>")
+        if note not in warned:  # shown in the warnings block
+            parts.append(f"<div class='note'>{html.escape(note)}</div>")
     parts.append("<h2>Strategy and baselines</h2>" + _comparison(report))
     parts += _per_year(report)
     parts.append(_img(images, "equity.png", "Equity"))
