@@ -153,20 +153,38 @@ CASES = [
     ("manifest-symlink", _manifest_symlink, "manifest.json is a symbolic link"),
     ("manifest-list", _manifest_doc([1, 2]), "manifest.json must be a JSON object, got list"),
     ("manifest-format", _manifest_doc({"format": "x", "files": {}}), "'format' is 'x'"),
-    ("manifest-version", _manifest_doc({"format": "btlstm-report", "version": "2", "files": {}}),
-     "'version' must be 1"),  # fmt: skip
-    ("files-list", _manifest_doc({"format": "btlstm-report", "files": ["report.json"]}),
-     "'files' must be an object of file entries, got list"),  # fmt: skip
+    (
+        "manifest-version",
+        _manifest_doc({"format": "btlstm-report", "version": "2", "files": {}}),
+        "'version' must be 1",
+    ),  # fmt: skip
+    (
+        "files-list",
+        _manifest_doc({"format": "btlstm-report", "files": ["report.json"]}),
+        "'files' must be an object of file entries, got list",
+    ),  # fmt: skip
     ("entry-not-object", _entry("report.json", "abc"), "entry 'report.json' must be an object"),
     ("entry-bad-sha", _entry("report.json", {"sha256": "zz", "bytes": 3}), "'sha256' must be 64"),
-    ("entry-bad-bytes", _entry("report.json", {"sha256": "0" * 64, "bytes": -1}),
-     "'bytes' must be an integer"),  # fmt: skip
-    ("entry-bool-bytes", _entry("report.json", {"sha256": "0" * 64, "bytes": True}),
-     "'bytes' must be an integer"),  # fmt: skip
-    ("entry-path", _entry("../outside.csv", {"sha256": "0" * 64, "bytes": 1}),
-     "lists '../outside.csv', which is not a file btlstm writes"),  # fmt: skip
-    ("entry-foreign-name", _entry("notes.txt", {"sha256": "0" * 64, "bytes": 1}),
-     "lists 'notes.txt', which is not a file btlstm writes"),  # fmt: skip
+    (
+        "entry-bad-bytes",
+        _entry("report.json", {"sha256": "0" * 64, "bytes": -1}),
+        "'bytes' must be an integer",
+    ),  # fmt: skip
+    (
+        "entry-bool-bytes",
+        _entry("report.json", {"sha256": "0" * 64, "bytes": True}),
+        "'bytes' must be an integer",
+    ),  # fmt: skip
+    (
+        "entry-path",
+        _entry("../outside.csv", {"sha256": "0" * 64, "bytes": 1}),
+        "lists '../outside.csv', which is not a file btlstm writes",
+    ),  # fmt: skip
+    (
+        "entry-foreign-name",
+        _entry("notes.txt", {"sha256": "0" * 64, "bytes": 1}),
+        "lists 'notes.txt', which is not a file btlstm writes",
+    ),  # fmt: skip
     ("manifest-nested", _manifest_doc("[" * 100_000 + "]" * 100_000), "nests 100000 levels deep"),
     ("manifest-not-json", _manifest_doc("{oops"), "manifest.json is not valid JSON"),
     ("report-nested", _nested_report, "report.json nests 100000 levels deep"),
@@ -175,17 +193,28 @@ CASES = [
     ("report-missing", _missing_report, "report.json is missing"),
     ("report-unlisted", _unlisted_report, "lists no report.json"),
     ("report-list", _report(lambda r: [r]), "report.json must be a JSON object, got list"),
-    ("report-no-strategy", _report(lambda r: {k: v for k, v in r.items() if k != "strategy"}),
-     "report.json has no 'strategy'"),  # fmt: skip
+    (
+        "report-no-strategy",
+        _report(lambda r: {k: v for k, v in r.items() if k != "strategy"}),
+        "report.json has no 'strategy'",
+    ),  # fmt: skip
     ("strategy-str", _report(lambda r: {**r, "strategy": "x"}), "'strategy' must be an object"),
     ("comparison-dict", _report(lambda r: {**r, "comparison": {}}), "'comparison' must be a list"),
-    ("row-not-object", _report(lambda r: {**r, "comparison": ["x"]}),
-     "comparison[0] must be an object, got str"),  # fmt: skip
-    ("row-number-text", _report(lambda r: {**r, "comparison": [{**r["comparison"][0],
-                                                               "total_return": "lots"}]}),
-     "comparison[0] 'total_return' must be a number or null, got 'lots'"),  # fmt: skip
-    ("row-name-int", _report(lambda r: {**r, "comparison": [{**r["comparison"][0], "name": 7}]}),
-     "comparison[0] 'name' must be a string"),  # fmt: skip
+    (
+        "row-not-object",
+        _report(lambda r: {**r, "comparison": ["x"]}),
+        "comparison[0] must be an object, got str",
+    ),  # fmt: skip
+    (
+        "row-number-text",
+        _report(lambda r: {**r, "comparison": [{**r["comparison"][0], "total_return": "lots"}]}),
+        "comparison[0] 'total_return' must be a number or null, got 'lots'",
+    ),  # fmt: skip
+    (
+        "row-name-int",
+        _report(lambda r: {**r, "comparison": [{**r["comparison"][0], "name": 7}]}),
+        "comparison[0] 'name' must be a string",
+    ),  # fmt: skip
     ("warnings-int", _report(lambda r: {**r, "warnings": [1]}), "warnings[0] must be a string"),
     ("notes-str", _report(lambda r: {**r, "notes": "x"}), "'notes' must be a list"),
     ("per-year", _report(lambda r: {**r, "per_year": {"2020": "x"}}), "per_year['2020']"),

@@ -32,7 +32,9 @@ def no_fill_warning(row: Mapping) -> str | None:
     if not isinstance(row, Mapping) or row.get("n_orders") != 0:
         return None
     tr = row.get("total_return")
-    result = f"its {tr:+.2%} " if isinstance(tr, (int, float)) and math.isfinite(tr) else "its result "
+    result = (
+        f"its {tr:+.2%} " if isinstance(tr, (int, float)) and math.isfinite(tr) else "its result "
+    )
     return (
         f"{row.get('name')!r} filled no order in the whole run ({row.get('n_rejected') or 0} "
         f"refused by the broker, {row.get('n_canceled') or 0} cancelled or expired): {result}"

@@ -327,15 +327,11 @@ def check_report_json(report, where: str) -> dict:
     for key in ("warnings", "notes"):
         for i, text in enumerate(report.get(key) or []):
             if not isinstance(text, str):
-                raise ReportError(
-                    f"{what} {key}[{i}] must be a string, got {type(text).__name__}"
-                )
+                raise ReportError(f"{what} {key}[{i}] must be a string, got {type(text).__name__}")
     rows = report.get("comparison") or []
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
-            raise ReportError(
-                f"{what} comparison[{i}] must be an object, got {type(row).__name__}"
-            )
+            raise ReportError(f"{what} comparison[{i}] must be an object, got {type(row).__name__}")
         if not isinstance(row.get("name"), str):
             raise ReportError(
                 f"{what} comparison[{i}] 'name' must be a string, got {row.get('name')!r:.80}"
