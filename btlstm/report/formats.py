@@ -33,7 +33,10 @@ _PCT = (
     "best_month worst_month time_in_market trade_win_rate depth mean_realised excess_ci_low "
     "excess_ci_high base_rate volatility return"
 )
-_CORR = "ic rank_ic p p_hac p_iid p_50 psr dsr mean std icir corr correlation value"
+_CORR = (
+    "ic rank_ic p p_hac p_iid p_50 psr dsr mean std icir corr correlation value mean_prediction "
+    "rmse_target mae_target"
+)
 _INT = (
     "count n n_trades n_orders n_rejected n_canceled n_won n_lost n_margin n_expired bars days "
     "max_drawdown_len longest_drawdown_bars longest_drawdown_days n_bars n_finite_predictions "

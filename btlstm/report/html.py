@@ -567,15 +567,23 @@ def _details(report: Mapping) -> list[str]:
         value = report.get(key)
         if value in (None, {}, []):
             continue
+        lists = {}
+        if isinstance(value, Mapping):
+            value, lists = ts.record_lists(value)
         rows = ts.flatten(value)
+        extra = "".join(
+            f"<h3>{esc(name)} ({len(recs):,d})</h3>"
+            + pg.table(recs, list(dict.fromkeys(c for r in recs for c in r)), sortable=True)
+            for name, recs in lists.items()
+        )
         if key == "definitions":
             body = "".join(f"<tr><td class='k'>{esc(k)}</td><td class='k w'>{esc(v)}</td></tr>"
                            for k, v in rows)  # fmt: skip
             parts.append(pg.details(label, f"<div class='tw'><table>{body}</table></div>"))
         elif key in ("strategy", "benchmark"):
-            parts.append(pg.details(label, pg.kv_table(rows)))
+            parts.append(pg.details(label, pg.kv_table(rows) + extra))
         else:
-            parts.append(pg.details(label, pg.kv_table(rows, kind="plain")))
+            parts.append(pg.details(label, pg.kv_table(rows, kind="plain") + extra))
     return parts
 
 

@@ -110,7 +110,7 @@ def img(png: bytes | None, alt: str) -> str:
 
 def _cell(key, value) -> str:
     if isinstance(value, str):
-        return f"<td class='k'>{esc(value)}</td>"
+        return f"<td class='k{' w' if len(value) > 40 else ''}'>{esc(value)}</td>"
     text = fmt_key(key, value)
     sort = ""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and text != "n/a":
@@ -202,7 +202,9 @@ def kv_table(rows: Iterable[tuple[str, object]], kind: str | None = None) -> str
             text = fmt(v, kind) if kind else fmt_key(str(k).rsplit(".", 1)[-1], v)
             out.append(f"<tr><td class='k'>{esc(k)}</td><td>{esc(text)}</td></tr>")
         else:
-            text = fmt(v) if isinstance(v, bool) or v is None else str(v)
+            text = fmt(v) if isinstance(v, bool) else str(v)
+            if v is None:
+                text = "none" if kind == "plain" else "n/a"
             out.append(f"<tr><td class='k'>{esc(k)}</td><td class='k w'>{esc(text)}</td></tr>")
     return f"<div class='tw'><table>{''.join(out)}</table></div>"
 

@@ -30,6 +30,7 @@ __all__ = [
     "daily_weights",
     "rolling_figures",
     "flatten",
+    "record_lists",
 ]
 
 ROLLING_WINDOWS = {"6 months": 126, "12 months": 252}
@@ -152,18 +153,31 @@ def flatten(value, prefix: str = "") -> list[tuple[str, object]]:
     rows: list[tuple[str, object]] = []
     if isinstance(value, Mapping):
         if not value and prefix:
-            rows.append((prefix, ""))
+            rows.append((prefix, "(empty)"))
         for k, v in value.items():
             rows += flatten(v, f"{prefix}.{k}" if prefix else str(k))
     elif isinstance(value, (list, tuple)):
         if all(not isinstance(x, (Mapping, list, tuple)) for x in value):
-            rows.append((prefix, ", ".join(_scalar_text(x) for x in value)))
+            rows.append((prefix, ", ".join(_scalar_text(x) for x in value) or "(empty)"))
         else:
             for i, v in enumerate(value):
                 rows += flatten(v, f"{prefix}[{i}]")
     else:
         rows.append((prefix, _clean(value)))
     return rows
+
+
+def record_lists(value: Mapping) -> tuple[dict, dict[str, list[dict]]]:
+    """Split a section into what reads as key-value rows and its lists of records
+    (e.g. ``run.fits``: one dict per fit), each shown as a table of its own."""
+    rest, lists = {}, {}
+    for k, v in value.items():
+        flat = isinstance(v, list) and len(v) > 1 and all(isinstance(x, Mapping) for x in v)
+        if flat and all(not isinstance(y, (Mapping, list)) for x in v for y in x.values()):
+            lists[str(k)] = [dict(x) for x in v]
+        else:
+            rest[k] = v
+    return rest, lists
 
 
 def _scalar_text(x) -> str:
