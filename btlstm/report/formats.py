@@ -8,7 +8,8 @@ kind        format                                  example
 ==========  ======================================  ==============
 ``pct``     percent, 2 decimals                     ``-12.34%``
 ``ratio``   2 decimals                              ``1.23``
-``corr``    3 decimals (IC, p-values, PSR)          ``0.081``
+``corr``    3 decimals (IC, PSR)                    ``0.081``
+``p``       a p-value, 3 decimals                   ``<0.001``
 ``int``     integer, thousands separators           ``1,234``
 ``money``   2 decimals, thousands separators        ``945,952.20``
 ``plain``   a setting as typed, positional          ``0.00001``
@@ -34,9 +35,10 @@ _PCT = (
     "excess_ci_high base_rate volatility return"
 )
 _CORR = (
-    "ic rank_ic p p_hac p_iid p_50 psr dsr mean std icir corr correlation value mean_prediction "
-    "rmse_target mae_target"
+    "ic rank_ic psr dsr mean std icir corr correlation value mean_prediction rmse_target "
+    "mae_target"
 )
+_P = "p p_hac p_iid p_50 wilcoxon_p ttest_p p_holm p_bh spa_p ic_p_hac"
 _INT = (
     "count n n_trades n_orders n_rejected n_canceled n_won n_lost n_margin n_expired bars days "
     "max_drawdown_len longest_drawdown_bars longest_drawdown_days n_bars n_finite_predictions "
@@ -49,6 +51,7 @@ _MONEY = (
 KINDS: dict[str, str] = {
     **dict.fromkeys(_PCT.split(), "pct"),
     **dict.fromkeys(_CORR.split(), "corr"),
+    **dict.fromkeys(_P.split(), "p"),
     **dict.fromkeys(_INT.split(), "int"),
     **dict.fromkeys(_MONEY.split(), "money"),
 }
@@ -82,6 +85,8 @@ def fmt(value, kind: str = "ratio") -> str:
         text = f"{x * 100:,.2f}%"
     elif kind == "corr":
         text = f"{x:,.3f}"
+    elif kind == "p":
+        return "<0.001" if 0.0 <= x < 0.001 else f"{x:.3f}"
     elif kind == "int":
         return f"{int(round(x)):,d}"
     elif kind == "money":

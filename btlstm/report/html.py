@@ -383,6 +383,10 @@ def _weights(run, images: Mapping[str, bytes]) -> list[str]:
             for s, x in zip(full["symbol"], full["weight"], strict=True)
             if str(s) != "cash" and float(x) != 0.0]  # fmt: skip
     rows.sort(key=lambda r: -abs(r["weight"]))
+    if len(rows) > 12:
+        rest = rows[10:]
+        rows = rows[:10] + [{"symbol": f"other ({len(rest)} symbols)",
+                             "weight": sum(r["weight"] for r in rest)}]  # fmt: skip
     rows.append({"symbol": "cash", "weight": float(last["cash"])})
     flat = float((wide.drop(columns="cash").abs().sum(axis=1) == 0).mean())
     return [
@@ -411,7 +415,7 @@ def _trade_row(r: Mapping) -> dict:
         if c in ("created_date", "date"):
             out[c] = "" if v is None or pd.isna(v) else str(v)[:10]
         elif c in _TRADE_KINDS:
-            out[c] = None if v is None or pd.isna(v) else float(v)
+            out[c] = "" if v is None or pd.isna(v) else float(v)  # blank: an order that did not fill
         else:
             out[c] = "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
     return out
@@ -462,12 +466,13 @@ def _trades(run) -> list[str]:
     if len(bad):
         unfilled = [_trade_row(r) for r in bad.head(_MAX_UNFILLED).to_dict("records")]
         more = len(bad) - len(unfilled)
-        parts.append(
-            f"<h3>Orders that did not fill, every run ({len(bad):,d})</h3>"
-            + pg.table(unfilled, [c for c in _TRADE_COLS if c in trades.columns], kinds=kinds,
-                       sortable=True, row_class=red)  # fmt: skip
+        table = (
+            pg.table(unfilled, [c for c in _TRADE_COLS if c in trades.columns], kinds=kinds,
+                     sortable=True, row_class=red)  # fmt: skip
             + (f"<p class='small'>... {more:,d} more in trades.csv</p>" if more else "")
         )
+        parts.append(pg.details(f"Orders that did not fill, every run ({len(bad):,d})", table,
+                                open_=len(bad) <= 10))  # fmt: skip
     return parts
 
 
@@ -610,14 +615,16 @@ def render_html(run, images: Mapping[str, bytes]) -> bytes:
     report = run.report
     title = str(report.get("title"))
     synthetic = bool(report.get("synthetic"))
-    toc = "<nav class='toc'>" + "".join(
+    toc = "<nav class='toc'>" + " ".join(
         f"<a href='#{k}'>{esc(label)}</a>" for k, label in SECTIONS
     ) + "</nav>"
     parts = [pg.banner() if synthetic else "", f"<h1>{esc(title)}</h1>", _period(report), toc]
     parts.append("<div id='verdict'></div>")
     parts += _significance(report)
     parts.append(_warnings(report))
-    parts += [f"<div class='note'>{esc(n)}</div>" for n in report.get("notes") or []]
+    warned = {str(w) for w in report.get("warnings") or []}  # shown in the warnings block
+    parts += [f"<div class='note'>{esc(n)}</div>" for n in report.get("notes") or []
+              if str(n) not in warned]  # fmt: skip
     parts += _comparison(run)
     parts += [
         _h2("equity"),

@@ -169,6 +169,11 @@ def plot_drawdown(run, shade: int = 5) -> bytes:
             ax.plot(dates, dd, color=colors[i], lw=1.0, label=_label(run, name))
     ax.set_ylabel("drawdown (%)")
     ax.set_xlim(dates.min(), dates.max())
+    import matplotlib.dates as mdates
+
+    locator = mdates.AutoDateLocator(maxticks=10)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.grid(alpha=0.3)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=4, fontsize=8, frameon=False)
     _suptitle(fig, "drawdown from running peak", bool(run.report.get("synthetic")))
@@ -188,6 +193,8 @@ def plot_rolling(run) -> bytes:
             [(k, v) for k, v in figs.items() if k.startswith(what)], ("tab:cyan", "tab:blue"),
             strict=False,
         ):
+            if not np.isfinite(series.to_numpy(dtype=float)).any():
+                continue  # a run shorter than the window
             ax.plot(series.index, series.to_numpy(), color=color, lw=1.1,
                     label=label.replace(what + " ", ""))  # fmt: skip
         ax.axhline(0.0 if what == "sharpe" else 1.0, color="k", lw=0.6, ls=":")

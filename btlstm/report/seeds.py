@@ -279,7 +279,7 @@ def _html(overview: dict, png: bytes | None, folders: list[str]) -> bytes:
         {**r, "evidence": "" if r.get("run") in ("mean", "sd") else fmt(r.get("evidence"))}
         for r in rows
     ]
-    kinds = {"sharpe": "ratio", "dsr": "ratio", "ic_p_hac": "corr", "n_trades": "int"}
+    kinds = {"sharpe": "ratio", "dsr": "ratio", "ic_p_hac": "p", "n_trades": "int"}
     table = pg.table(shown, ["run", *cols], labels=dict((c, h) for h, c in _SHOWN), kinds=kinds,
                      row_class=lambda r: "first" if r.get("run") == "ensemble" else "")  # fmt: skip
     runs = [r for r in overview["rows"] + [overview.get("ensemble")] if r]
