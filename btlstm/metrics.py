@@ -878,13 +878,13 @@ def payoff_ratio(avg_win: float, avg_loss: float) -> float:
         >>> payoff_ratio(300.0, -150.0)
         2.0
     """
-    w, lo = number_or_nan(avg_win), abs(number_or_nan(avg_loss))
+    w, lo = _number_or_nan(avg_win), abs(_number_or_nan(avg_loss))
     if not (math.isfinite(w) and math.isfinite(lo)) or lo == 0.0:
         return _NAN
     return w / lo
 
 
-def number_or_nan(x) -> float:
+def _number_or_nan(x) -> float:
     """``float(x)``, NaN for None or a non-number."""
     try:
         return float(x)

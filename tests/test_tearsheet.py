@@ -105,9 +105,11 @@ def test_page_has_every_section_in_order(written):
 
 
 def test_no_object_reprs_and_no_raw_json(written):
-    _, _, page = written
+    out, _, page = written
+    text = (out / "report.json").read_text(encoding="utf-8")
+    assert "object at 0x" not in text and "<DataFrame" not in text
+    assert '"progress": "a object object"' in text  # named by its type, no address
     assert "object at 0x" not in page and "<DataFrame" not in page and "&lt;DataFrame" not in page
-    assert "a builtins.object object" not in page  # named by what it is
     assert "<pre>" not in page  # every block is a table
     assert "model.learning_rate" in page and ">0.00001<" in page  # a setting as typed
 

@@ -58,7 +58,7 @@ from btlstm.report.sections import (
     trades_table,
     weights_table,
 )
-from btlstm.report.tearsheet import drawdowns_section, performance_section
+from btlstm.report.tearsheet import clean_reprs, drawdowns_section, performance_section
 from btlstm.summary import require_analyzers, summary_row
 
 __all__ = [
@@ -169,7 +169,7 @@ def collect(strategy, meta: Mapping | None = None, name: str = "strategy") -> Ru
         "run": run_facts,
     }
     report["per_year"] = per_year_returns(equity)
-    report = to_jsonable(report)
+    report = clean_reprs(to_jsonable(report))  # no "<... object at 0x...>" in report.json
     report["notes"] = honest_notes(report)
     tables = {
         "predictions": predictions,

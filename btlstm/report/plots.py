@@ -201,7 +201,11 @@ def plot_rolling(run) -> bytes:
         base = main_baseline(run)
         ax.set_ylabel("rolling Sharpe" if what == "sharpe" else f"rolling beta vs\n{base}")
         ax.grid(alpha=0.3)
-        ax.legend(loc="upper left", fontsize=8, ncol=2, framealpha=0.85)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper left", fontsize=8, ncol=2, framealpha=0.85)
+        else:
+            ax.text(0.5, 0.5, "run shorter than the window", ha="center", va="center",
+                    transform=ax.transAxes, color="0.5")  # fmt: skip
     for ax in axes[:-1]:
         ax.tick_params(labelbottom=False)
     _suptitle(fig, "rolling Sharpe ratio and beta (6 and 12 months = 126 and 252 bars)",

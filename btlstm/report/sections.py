@@ -296,10 +296,16 @@ def is_synthetic(strategy, meta: Mapping) -> bool:
 
 
 def describe(strategy) -> dict:
-    """Class and parameters of a strategy (its declared params, not its state; not yet JSON)."""
+    """Class and parameters of a strategy (its declared params, not its state), as plain
+    JSON; a param without a plain value (a progress bar, a frame) is named by its type."""
+    from btlstm.convert import to_jsonable
+    from btlstm.report.tearsheet import clean_reprs
+
     return {
         "strategy_class": type(strategy).__name__,
-        "strategy_params": {k: getattr(strategy.p, k) for k in strategy.p._getkeys()},
+        "strategy_params": clean_reprs(
+            to_jsonable({k: getattr(strategy.p, k) for k in strategy.p._getkeys()})
+        ),
     }
 
 

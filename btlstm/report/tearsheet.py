@@ -31,6 +31,7 @@ __all__ = [
     "rolling_figures",
     "flatten",
     "record_lists",
+    "clean_reprs",
 ]
 
 ROLLING_WINDOWS = {"6 months": 126, "12 months": 252}
@@ -186,6 +187,16 @@ def _scalar_text(x) -> str:
     if isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool):
         return fmt(x, "plain")
     return str(_clean(x))
+
+
+def clean_reprs(value):
+    """``value`` (plain JSON) with every object repr (``<... object at 0x...>``,
+    ``<DataFrame ...>``) replaced by what it names."""
+    if isinstance(value, Mapping):
+        return {k: clean_reprs(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_reprs(v) for v in value]
+    return _clean(value)
 
 
 def _clean(value):
