@@ -163,10 +163,11 @@ def plot_drawdown(run, shade: int = 5) -> bytes:
                    label=f"{shade} worst drawdowns (table below)" if k == 0 else None)  # fmt: skip
     for i, (name, values) in enumerate(curves):
         dd = -metrics.drawdown(values) * 100.0
-        if i == 0:
-            ax.fill_between(dates, dd, 0.0, color="tab:red", alpha=0.35, label=name)
+        if i == 0:  # the strategy on top of the baselines' thin lines
+            ax.fill_between(dates, dd, 0.0, color="tab:red", alpha=0.35, label=name, zorder=3)
+            ax.plot(dates, dd, color="darkred", lw=0.7, zorder=4)
         else:
-            ax.plot(dates, dd, color=colors[i], lw=1.0, label=_label(run, name))
+            ax.plot(dates, dd, color=colors[i], lw=0.8, alpha=0.75, label=_label(run, name))
     ax.set_ylabel("drawdown (%)")
     ax.set_xlim(dates.min(), dates.max())
     import matplotlib.dates as mdates
