@@ -219,6 +219,9 @@ def _plot(runs: dict[int, RunData], ensemble: RunData | None) -> bytes:
     for col in list(eq.columns)[2:]:
         ax.plot(pd.to_datetime(eq["date"]), eq[col], lw=1.2, ls="--", label=str(col))
     ax.set_ylabel("portfolio value")
+    from matplotlib.ticker import FuncFormatter
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     text = "equity of every seed, the seed ensemble and the baselines"
@@ -245,7 +248,7 @@ def _boxplots(overview: dict) -> bytes | None:
     if len(rows) < 2:
         return None
     ens = overview.get("ensemble") or {}
-    fig = _figure(10.0, 2.6)
+    fig = _figure(10.0, 3.0)
     for i, (label, key, scale) in enumerate(_BOXES):
         ax = fig.add_subplot(1, len(_BOXES), i + 1)
         vals = np.array([np.nan if r.get(key) is None else r[key] * scale for r in rows], float)
@@ -260,7 +263,7 @@ def _boxplots(overview: dict) -> bytes | None:
         ax.set_xticks([])
         ax.set_title(label, fontsize=9)
         ax.grid(axis="y", alpha=0.3)
-    fig.subplots_adjust(wspace=0.55)
+    fig.subplots_adjust(wspace=0.75, top=0.78)
     _suptitle(fig, f"{len(rows)} seeds (dots), their box plots and the seed ensemble (red x)",
               bool(overview.get("synthetic")))  # fmt: skip
     return _png(fig)
@@ -279,7 +282,7 @@ def _html(overview: dict, png: bytes | None, folders: list[str]) -> bytes:
         {**r, "evidence": "" if r.get("run") in ("mean", "sd") else fmt(r.get("evidence"))}
         for r in rows
     ]
-    kinds = {"sharpe": "ratio", "dsr": "ratio", "ic_p_hac": "p", "n_trades": "int"}
+    kinds = {"sharpe": "ratio", "dsr": "ratio", "ic_p_hac": "corr", "n_trades": "int"}
     table = pg.table(shown, ["run", *cols], labels=dict((c, h) for h, c in _SHOWN), kinds=kinds,
                      row_class=lambda r: "first" if r.get("run") == "ensemble" else "")  # fmt: skip
     runs = [r for r in overview["rows"] + [overview.get("ensemble")] if r]
