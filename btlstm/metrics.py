@@ -54,6 +54,16 @@ __all__ = [
     "beta",
     "relative_performance",
     "period_returns",
+    "annual_volatility",
+    "calmar_ratio",
+    "return_moments",
+    "drawdown_periods",
+    "monthly_returns",
+    "rolling_sharpe",
+    "rolling_beta",
+    "payoff_ratio",
+    "calibration",
+    "performance_stats",
 ]
 
 _NAN = float("nan")
@@ -694,3 +704,269 @@ def period_returns(values: pd.Series, freq: str = "year") -> pd.Series:
         prev.iloc[0] = v.iloc[0]
     ok = (prev != 0.0) & np.isfinite(prev.to_numpy())
     return (ends[ok] / prev[ok] - 1.0).rename(values.name)
+
+
+
+# ---------------------------------------------------------------------------
+# the tearsheet's figures (docs/metrics.md says which library each one follows)
+# ---------------------------------------------------------------------------
+def annual_volatility(returns: Any, periods: float = 252) -> float:
+    """Annualised volatility of per-period returns: ``std(r, ddof=1) * sqrt(periods)``.
+
+    The sample standard deviation, as empyrical's ``annual_volatility`` and
+    quantstats' ``volatility``.
+
+    Returns:
+        A float; NaN with fewer than 2 returns.
+
+    Example:
+        >>> round(annual_volatility([0.01, -0.01, 0.02, 0.0], periods=1), 4)
+        0.0129
+    """
+    ann = _periods(periods)
+    r = _returns(returns)
+    if len(r) < 2:
+        return _NAN
+    return float(np.std(r, ddof=1)) * math.sqrt(ann)
+
+
+def calmar_ratio(annual: float, max_dd: float) -> float:
+    """Calmar ratio: the annual (compound) return over the maximum drawdown.
+
+    ``annual / max_dd`` with ``max_dd`` a positive fraction (0.25 = -25%), as
+    empyrical's ``calmar_ratio`` (which takes its absolute value).
+
+    Returns:
+        A float; NaN when the drawdown is 0 or either input is not finite.
+
+    Example:
+        >>> calmar_ratio(0.1, 0.25)
+        0.4
+    """
+    a, d = float(annual), abs(float(max_dd))
+    if not (math.isfinite(a) and math.isfinite(d)) or d == 0.0:
+        return _NAN
+    return a / d
+
+
+def return_moments(returns: Any) -> dict[str, float]:
+    """Skew and excess kurtosis of per-period returns, as pandas computes them.
+
+    ``pd.Series.skew`` (adjusted Fisher-Pearson) and ``pd.Series.kurt``
+    (Fisher's excess kurtosis, 0 for a normal distribution, bias-corrected),
+    the figures quantstats reports.
+
+    Example:
+        >>> m = return_moments([0.01, -0.02, 0.03, 0.0, 0.01])
+        >>> round(m["skew"], 4), round(m["kurtosis"], 4)
+        (-0.2669, 1.0744)
+    """
+    r = pd.Series(_returns(returns))
+    skew = float(r.skew()) if len(r) > 2 else _NAN
+    kurt = float(r.kurt()) if len(r) > 3 else _NAN
+    return {"skew": skew, "kurtosis": kurt}
+
+
+def drawdown_periods(values: pd.Series, top: int | None = 5) -> list[dict]:
+    """The drawdown periods of a value series, deepest first.
+
+    A period starts at a running peak (``start``: the last bar at the peak
+    value), has its lowest value at ``trough`` and ends at the first bar back
+    at or above the peak (``end``; None when the series ends under water).
+    Periods never overlap (pyfolio's ``gen_drawdown_table`` finds the same
+    ones, by repeatedly removing the worst).
+
+    Args:
+        values: portfolio values indexed by date (NaNs dropped).
+        top: keep the ``top`` deepest; None keeps all.
+
+    Returns:
+        A list of dicts ``start``, ``trough``, ``end`` (``pd.Timestamp`` or
+        None), ``depth`` (a positive fraction), ``bars`` (from start to end,
+        or to the last bar when not recovered), ``days`` (calendar days, the
+        same span) and ``recovered`` (bool).
+
+    Example:
+        >>> v = pd.Series([100.0, 90.0, 100.0, 120.0, 60.0, 70.0],
+        ...               index=pd.bdate_range("2020-01-01", periods=6))
+        >>> [(round(p["depth"], 2), p["recovered"]) for p in drawdown_periods(v)]
+        [(0.5, False), (0.1, True)]
+    """
+    v = pd.to_numeric(values, errors="coerce").astype(float).dropna()
+    if not len(v):
+        return []
+    x = v.to_numpy()
+    dd = 1.0 - x / np.maximum.accumulate(x)
+    dates = v.index
+    out = []
+    i, n = 0, len(x)
+    while i < n:
+        if dd[i] <= 0.0:
+            i += 1
+            continue
+        start = i - 1 if i > 0 else 0
+        j = i
+        while j < n and dd[j] > 0.0:
+            j += 1
+        trough = i + int(np.argmax(dd[i:j]))
+        recovered = j < n
+        last = j if recovered else n - 1
+        out.append(
+            {
+                "start": dates[start],
+                "trough": dates[trough],
+                "end": dates[j] if recovered else None,
+                "depth": float(dd[trough]),
+                "bars": int(last - start),
+                "days": int((dates[last] - dates[start]).days)
+                if isinstance(dates, pd.DatetimeIndex)
+                else int(last - start),
+                "recovered": bool(recovered),
+            }
+        )
+        i = j
+    out.sort(key=lambda p: -p["depth"])
+    return out if top is None else out[: int(top)]
+
+
+def monthly_returns(values: pd.Series) -> pd.DataFrame:
+    """Returns by calendar month as a year x month table, plus the year's return.
+
+    Each month: :func:`period_returns` with ``freq="month"``; ``year``: the
+    year's return (:func:`period_returns` ``"year"``), so a partial first or
+    last year covers the run's bars in it only.
+
+    Returns:
+        A DataFrame indexed by year (int), columns 1..12 and ``"year"``; NaN
+        where a month has no bars.
+    """
+    months = period_returns(values, "month")
+    years = period_returns(values, "year")
+    table = pd.DataFrame(index=sorted({p.year for p in months.index}), columns=range(1, 13),
+                         dtype=float)  # fmt: skip
+    for p, r in months.items():
+        table.loc[p.year, p.month] = float(r)
+    table["year"] = [float(years.get(pd.Period(str(y), "Y"), np.nan)) for y in table.index]
+    table.index.name = "year"
+    return table
+
+
+def rolling_sharpe(returns: pd.Series, window: int, periods: float = 252) -> pd.Series:
+    """Sharpe ratio over a rolling window of ``window`` returns (population std,
+    as :func:`sharpe_ratio`), annualised; NaN until the window is full."""
+    ann = _periods(periods)
+    r = pd.to_numeric(returns, errors="coerce").astype(float)
+    m = r.rolling(window, min_periods=window).mean()
+    s = r.rolling(window, min_periods=window).std(ddof=0)
+    return (m / s.where(s > 0) * math.sqrt(ann)).rename("rolling_sharpe")
+
+
+def rolling_beta(returns: pd.Series, benchmark: pd.Series, window: int) -> pd.Series:
+    """Beta against the benchmark over a rolling window: ``cov / var`` (aligned by index)."""
+    r = pd.to_numeric(returns, errors="coerce").astype(float)
+    b = pd.to_numeric(benchmark, errors="coerce").astype(float).reindex(r.index)
+    cov = r.rolling(window, min_periods=window).cov(b)
+    var = b.rolling(window, min_periods=window).var()
+    return (cov / var.where(var > 0)).rename("rolling_beta")
+
+
+def payoff_ratio(avg_win: float, avg_loss: float) -> float:
+    """Average winning trade over the absolute average losing trade (quantstats'
+    ``payoff_ratio``); NaN without a win or a loss.
+
+    Example:
+        >>> payoff_ratio(300.0, -150.0)
+        2.0
+    """
+    w, lo = _number_or_nan(avg_win), abs(_number_or_nan(avg_loss))
+    if not (math.isfinite(w) and math.isfinite(lo)) or lo == 0.0:
+        return _NAN
+    return w / lo
+
+
+def _number_or_nan(x) -> float:
+    """``float(x)``, NaN for None or a non-number."""
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return _NAN
+
+
+def calibration(pred: Any, real: Any, bins: int = 10) -> pd.DataFrame:
+    """Predictions against realised returns by prediction decile (``bins`` quantiles).
+
+    Pairs with a non-finite side are dropped; ranks break ties, so every bin
+    holds ``n / bins`` pairs (±1).
+
+    Returns:
+        A DataFrame with one row per bin (1 = lowest predictions): ``bin``,
+        ``n``, ``mean_prediction``, ``mean_realised``, ``hit_rate``; empty with
+        fewer pairs than ``bins``.
+    """
+    p, r = _pairs(pred, real)
+    cols = ["bin", "n", "mean_prediction", "mean_realised", "hit_rate"]
+    if len(p) < bins:
+        return pd.DataFrame(columns=cols)
+    order = np.argsort(p, kind="stable")
+    which = np.empty(len(p), dtype=int)
+    which[order] = np.arange(len(p)) * bins // len(p)
+    frame = pd.DataFrame({"bin": which + 1, "p": p, "r": r})
+    g = frame.groupby("bin")
+    out = pd.DataFrame(
+        {
+            "n": g.size(),
+            "mean_prediction": g["p"].mean(),
+            "mean_realised": g["r"].mean(),
+            "hit_rate": g.apply(lambda x: _hit_rate(x["p"].to_numpy(), x["r"].to_numpy()),
+                                include_groups=False),
+        }
+    ).reset_index()
+    return out[cols]
+
+
+def performance_stats(values: pd.Series, start_value: float | None = None,
+                      periods: float = 252) -> dict:  # fmt: skip
+    """The standard figures of one equity curve (the tearsheet's comparison rows).
+
+    Args:
+        values: portfolio values indexed by date.
+        start_value: the value before the first bar (the starting cash); None:
+            the first value (the first bar has no return).
+        periods: periods per year.
+
+    Returns:
+        A dict: ``annual_volatility``, ``sortino``, ``calmar`` (on the compound
+        annual return of the returns used), ``skew``, ``kurtosis``,
+        ``best_day``, ``worst_day``, ``best_month``, ``worst_month`` (the
+        months of :func:`monthly_returns`, from the first value),
+        ``longest_drawdown_bars``, ``longest_drawdown_days``,
+        ``longest_drawdown_start``, ``longest_drawdown_end`` (None: not recovered).
+    """
+    v = pd.to_numeric(values, errors="coerce").astype(float).dropna()
+    r = daily_returns(v, start_value).dropna()
+    r = r[np.isfinite(r.to_numpy())]
+    n = len(r)
+    start = float(start_value) if start_value is not None else (float(v.iloc[0]) if len(v) else _NAN)
+    tot = total_return(v.to_numpy(), start) if len(v) else _NAN
+    ann = annual_return(tot, n, periods) if n else _NAN
+    curve = v
+    if start_value is not None and len(v):
+        curve = pd.concat([pd.Series([start], index=v.index[:1]), v])
+    mdd = max_drawdown(curve.to_numpy()) if len(curve) else _NAN
+    months = period_returns(v, "month") if len(v) else pd.Series(dtype=float)
+    dds = drawdown_periods(v, top=None)
+    longest = max(dds, key=lambda p: (p["bars"], p["depth"])) if dds else None
+    return {
+        "annual_volatility": annual_volatility(r, periods),
+        "sortino": sortino_ratio(r, periods) if n else _NAN,
+        "calmar": calmar_ratio(ann, mdd),
+        **return_moments(r),
+        "best_day": float(r.max()) if n else _NAN,
+        "worst_day": float(r.min()) if n else _NAN,
+        "best_month": float(months.max()) if len(months) else _NAN,
+        "worst_month": float(months.min()) if len(months) else _NAN,
+        "longest_drawdown_bars": longest["bars"] if longest else 0,
+        "longest_drawdown_days": longest["days"] if longest else 0,
+        "longest_drawdown_start": longest["start"] if longest else None,
+        "longest_drawdown_end": longest["end"] if longest else None,
+    }

@@ -51,7 +51,6 @@ FUTURE_DATES = ["--train-start", "2000-01-01",
                 "--train-end", str((_TODAY - pd.Timedelta(days=200)).date()),
                 "--test-start", str((_TODAY - pd.Timedelta(days=199)).date()),
                 "--test-end", "2099-12-31"]  # fmt: skip
-FAST_S = 5.0  # settings and path errors: well before any data or training
 
 
 # ----------------------------------------------------------------------------- files
@@ -385,9 +384,7 @@ def test_hostile_input(case, tmp_path, capsys, guard):
     for name, write in case.files.items():
         write(tmp_path / name)
     argv = ["run", "hold", *_fill(case.argv, tmp_path)]
-    t0 = time.perf_counter()
     code, text = _in_process(argv, capsys)
-    elapsed = time.perf_counter() - t0
     assert code == case.code, text
     assert "Traceback" not in text, text
     assert "btlstm: error:" in text, text
@@ -396,7 +393,6 @@ def test_hostile_input(case, tmp_path, capsys, guard):
     assert "lstm_kwargs[" not in text, text  # internal names never leak
     if case.settings:
         assert guard == [], "data was read before the settings were checked"
-        assert elapsed < FAST_S, f"{elapsed:.1f}s: not before any work"
     if case.subprocess and "\x00" not in " ".join(argv):
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         res = subprocess.run([sys.executable, "-m", "btlstm.cli", *argv], capture_output=True,

@@ -311,6 +311,16 @@ def test_all_public_names_exported():
         "beta",
         "relative_performance",
         "period_returns",
+        "annual_volatility",
+        "calmar_ratio",
+        "return_moments",
+        "drawdown_periods",
+        "monthly_returns",
+        "rolling_sharpe",
+        "rolling_beta",
+        "payoff_ratio",
+        "calibration",
+        "performance_stats",
     }
 
 

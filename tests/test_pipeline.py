@@ -1,7 +1,6 @@
 """The run pipeline: settings (TOML + flags), the strategy registry, validation before work."""
 
 import json
-import time
 
 import backtrader as bt
 import numpy as np
@@ -213,9 +212,7 @@ def test_bad_settings_fail_fast_before_any_work(tmp_path, capsys, no_work, argv,
     f = tmp_path / "a_file"
     f.write_text("x")
     argv = [a.format(file=f, tmp=tmp_path) for a in argv]
-    t0 = time.perf_counter()
     assert main(["run", "hold", *argv, "--quiet"]) == 2
-    assert time.perf_counter() - t0 < 3.0
     err = capsys.readouterr().err
     assert err.startswith("btlstm: error:") and "Traceback" not in err
     assert named in err, err

@@ -52,6 +52,8 @@ FILES = {
     "weights.csv",
     "equity.png",
     "drawdown.png",
+    "rolling.png",
+    "returns.png",
     "predictions.png",
     "weights.png",
     "report.html",
@@ -149,8 +151,8 @@ def test_html_self_contained_with_images_and_banner(written):
     _, paths = written
     text = paths["report.html"].read_text(encoding="utf-8")
     assert 'src="http' not in text and "src='http" not in text
-    assert "<link" not in text and "<script" not in text
-    assert text.count("data:image/png;base64,") == 4
+    assert "<link" not in text and "<script src" not in text  # inline script only (sorting)
+    assert text.count("data:image/png;base64,") == 6
     assert "SYNTHETIC DATA" in text
     assert "Data provenance" in text and "synthetic:ohlcv" in text
 
@@ -353,7 +355,7 @@ def test_not_synthetic_has_no_banner(tmp_path):
     paths = write_report(data, tmp_path / "r")
     text = paths["report.html"].read_text(encoding="utf-8")
     assert "SYNTHETIC" not in text
-    assert text.count("data:image/png;base64,") == 4
+    assert text.count("data:image/png;base64,") == 6
 
 
 def test_synthetic_flag_from_frame_attrs_alone(synth):
@@ -383,7 +385,7 @@ def test_the_verdict_replaces_the_did_not_beat_notes(synth, written):
     _, paths = written
     page = paths["report.html"].read_text(encoding="utf-8")
     assert "did not beat" not in page
-    assert page.index("<b>Verdict:</b>") < page.index("Strategy and baselines")
+    assert page.index("<b>Verdict:</b>") < page.index("<h2 id='comparison'>Strategy and baselines")
     # a report without the section (an older run's) still says it plainly
     older = {k: v for k, v in report.items() if k != "significance"}
     assert any("did not beat buy-and-hold" in n for n in honest_notes(older))

@@ -58,6 +58,7 @@ from btlstm.report.sections import (
     trades_table,
     weights_table,
 )
+from btlstm.report.tearsheet import clean_reprs, drawdowns_section, performance_section
 from btlstm.summary import require_analyzers, summary_row
 
 __all__ = [
@@ -168,7 +169,7 @@ def collect(strategy, meta: Mapping | None = None, name: str = "strategy") -> Ru
         "run": run_facts,
     }
     report["per_year"] = per_year_returns(equity)
-    report = to_jsonable(report)
+    report = clean_reprs(to_jsonable(report))  # no "<... object at 0x...>" in report.json
     add_warning(report, no_fill_warning(report["comparison"][0]))  # a run that never traded
     report["notes"] = honest_notes(report)
     tables = {
@@ -177,7 +178,19 @@ def collect(strategy, meta: Mapping | None = None, name: str = "strategy") -> Ru
         "equity": equity,
         "weights": weights_table(strategy),
     }
-    return RunData(report=report, tables=tables)
+    run = RunData(report=report, tables=tables)
+    _tearsheet_figures(run)
+    return run
+
+
+def _tearsheet_figures(run: RunData) -> None:
+    """``performance`` (every run's standard figures) and ``drawdowns`` (the
+    strategy's worst), from the equity table (:mod:`btlstm.report.tearsheet`)."""
+    if not len(run.tables["equity"]):
+        run.report["performance"], run.report["drawdowns"] = {}, []
+        return
+    run.report["performance"] = performance_section(run)
+    run.report["drawdowns"] = drawdowns_section(run)
 
 
 def add_comparison(run: RunData, strategy, name: str, benchmark: bool | None = None) -> None:
@@ -245,6 +258,7 @@ def add_comparison(run: RunData, strategy, name: str, benchmark: bool | None = N
     )
     _compare_significance(run, strategy, name, replaces_closes)
     report["per_year"] = to_jsonable(per_year_returns(run.tables["equity"]))
+    _tearsheet_figures(run)
     report["notes"] = honest_notes(report)
 
 

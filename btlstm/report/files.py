@@ -21,8 +21,8 @@ Files:
 - ``equity.csv``: date and one portfolio-value column per run;
 - ``weights.csv``: date, symbol, weight (the strategy; ``cash`` included);
 - ``forecasts.csv``: date, sector, forecast (panel runs with a model, e.g. rotation);
-- with ``plots``: ``equity.png``, ``drawdown.png``, ``predictions.png``,
-  ``weights.png`` (those that apply);
+- with ``plots``: ``equity.png``, ``drawdown.png``, ``rolling.png``,
+  ``returns.png``, ``predictions.png``, ``weights.png`` (those that apply);
 - ``report.html`` (always; without images when ``plots`` is false);
 - ``manifest.json``.
 
@@ -75,7 +75,8 @@ _VERSION = 1
 _TABLES = ("predictions", "trades", "equity", "weights")
 _OPTIONAL_TABLES = ("forecasts",)  # written only when the run has rows for them
 _DATA_FILES = ("report.json",) + tuple(f"{t}.csv" for t in _TABLES + _OPTIONAL_TABLES)
-_PLOT_FILES = ("equity.png", "drawdown.png", "predictions.png", "weights.png", "latency.png")
+_PLOT_FILES = ("equity.png", "drawdown.png", "rolling.png", "returns.png", "predictions.png",
+               "weights.png", "latency.png")  # fmt: skip
 REPORT_FILES = _DATA_FILES + _PLOT_FILES + ("report.html", MANIFEST)
 """Every file name a report folder may hold (other entries are the user's own)."""
 

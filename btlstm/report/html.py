@@ -1,228 +1,246 @@
-"""One self-contained ``report.html``: inline CSS, PNGs as base64 data URIs.
+"""One self-contained ``report.html``: a tearsheet that reads top to bottom.
 
 :func:`render_html` takes plain data (a :class:`~btlstm.report.collect.RunData`
-and the PNG bytes of :func:`btlstm.report.plots.render_plots`); the page has no
-script and no external reference, so it can be mailed or archived as one file.
+and the PNG bytes of :func:`btlstm.report.plots.render_plots`) and writes, in
+order: title and period; the verdict, the warnings and the significance
+figures; the comparison table (every run side by side, the standard figures);
+equity and drawdown; monthly returns (strategy and main baseline); rolling
+Sharpe and beta; the distribution of daily returns; prediction quality;
+weights; the trade list; the worst drawdowns; then configuration, provenance,
+costs, definitions and run facts as collapsible key-value tables. Every number
+is written by :func:`btlstm.report.formats.fmt`; the building blocks (CSS,
+tables, the sortable-table script) are :mod:`btlstm.report.page`'s. Nothing
+is fetched: images are base64 data URIs.
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import json
 from collections.abc import Mapping
 
-from btlstm.report.schema import SUMMARY_KEYS
+import numpy as np
+import pandas as pd
+
+from btlstm.report import page as pg
+from btlstm.report import tearsheet as ts
+from btlstm.report.formats import fmt
+from btlstm.report.page import esc
 from btlstm.report.table import columns
 
-__all__ = ["render_html"]
+__all__ = ["render_html", "SECTIONS", "TRADE_ROWS"]
 
-_CSS = """
-body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;
-max-width:1100px;color:#222;padding:0 1em}
-h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
-h3{font-size:1em;margin-bottom:.2em}
-table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:.25em .6em;
-text-align:right}th{background:#f4f4f4}td.k,th.k{text-align:left}
-tr.first td{font-weight:bold}
-.banner{background:#b00020;color:#fff;font-weight:bold;padding:.8em;text-align:center;
-font-size:1.2em;letter-spacing:.05em}
-.note{background:#fff6d6;border-left:4px solid #e0b000;padding:.5em .8em;margin:.4em 0}
-.warnings{background:#fde8e8;border-left:4px solid #b00020;padding:.3em .8em;margin:.6em 0}
-.small{font-size:.85em;color:#555}
-.verdict{padding:.7em 1em;margin:.6em 0;font-size:1.05em;border-left:6px solid}
-.verdict.no{background:#fff1e0;border-color:#d9822b}
-.verdict.yes{background:#e6f4ea;border-color:#2e7d32}
-img{max-width:100%;border:1px solid #eee;margin:.4em 0}
-pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.85em}
-.scroll{max-height:28em;overflow-y:auto;display:inline-block}
-"""
+SECTIONS = (
+    ("verdict", "Verdict"),
+    ("comparison", "Strategy and baselines"),
+    ("equity", "Equity and drawdown"),
+    ("monthly", "Monthly returns"),
+    ("rolling", "Rolling Sharpe and beta"),
+    ("distribution", "Daily returns"),
+    ("prediction", "Prediction quality"),
+    ("weights", "Weights"),
+    ("trades", "Trades"),
+    ("drawdowns", "Worst drawdowns"),
+    ("details", "Configuration and provenance"),
+)
+"""The page's sections: ``(id, heading)``, in order."""
 
-_PCT = {
-    "total_return",
-    "annual_return",
-    "max_drawdown",
-    "win_rate",
-    "exposure",
-    "avg_gross_exposure",
-    "excess_return",
-    "alpha",
-    "tracking_error",
-    "hit_rate",
-    "long_hit_rate",
-    "weight",
-}
+TRADE_ROWS = 25
+"""Orders shown at each end of the trade list (every one is in trades.csv)."""
 _MAX_ASSET_ROWS = 500  # per-asset rows in the page; all of them are in report.json
 
 
-def _fmt_cell(key: str, value) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return html.escape(str(value))
-    if isinstance(value, int):
-        return f"{value:d}"
-    if key in _PCT:
-        return f"{value * 100:.2f}%"
-    return f"{value:.4g}" if abs(value) < 1e5 else f"{value:,.2f}"
+def _h2(key: str, extra: str = "") -> str:
+    return f"<h2 id='{key}'>{esc(dict(SECTIONS)[key])}{extra}</h2>"
 
 
-def _td(key: str, value) -> str:
-    cls = " class='k'" if isinstance(value, str) else ""  # text left, numbers right
-    return f"<td{cls}>{_fmt_cell(key, value)}</td>"
+# ---------------------------------------------------------------------------
+# the verdict and the warnings
+# ---------------------------------------------------------------------------
+def _n(x, digits: int = 3) -> str:
+    return fmt(x, "corr" if digits == 3 else "ratio")
 
 
-def _kv_table(d: Mapping) -> str:
-    rows = "".join(
-        f"<tr><td class='k'>{html.escape(str(k))}</td>{_td(k, v)}</tr>"
-        for k, v in d.items()
-        if not isinstance(v, (dict, list))
+def _pv(x) -> str:
+    return "n/a" if x is None else ("<0.001" if x < 0.001 else fmt(x, "corr"))
+
+
+def _significance(report: Mapping) -> list[str]:
+    """The verdict box and the figures behind it."""
+    sig = report.get("significance")
+    if not isinstance(sig, Mapping):
+        return []
+    rows = []
+    for key, label in (("ic", "IC"), ("rank_ic", "rank IC")):
+        d = sig.get(key)
+        if isinstance(d, Mapping):
+            what = " (daily, across assets)" if d.get("kind") == "cross_sectional" else ""
+            rows.append(
+                (f"{label}{what}", _n(d.get("value")),
+                 f"HAC t {_n(d.get('t_hac'), 2)} (lag {d.get('lag')}, n {fmt(d.get('n'), 'int')});"
+                 f" naive t {_n(d.get('t_iid'), 2)}", _pv(d.get("p_hac")))
+            )  # fmt: skip
+    hit = sig.get("hit_rate")
+    if isinstance(hit, Mapping):
+        rows.append(
+            ("hit rate", fmt(hit.get("value"), "pct"),
+             f"vs base rate of up moves {fmt(hit.get('base_rate'), 'pct')} "
+             f"(always {hit.get('constant')}); vs 50%: p {_pv(hit.get('p_50'))}",
+             _pv(hit.get("p")))
+        )  # fmt: skip
+    sh = sig.get("sharpe") or {}
+    trl = sh.get("min_trl_years")
+    rows.append(
+        ("Sharpe (annualised)", _n(sh.get("value"), 2),
+         f"se {_n(sh.get('se'), 2)} (skew {_n(sh.get('skew'), 2)}, kurtosis "
+         f"{_n(sh.get('kurtosis'), 2)}); min track record "
+         f"{fmt(trl, 'ratio') + ' years' if trl is not None else 'never'}",
+         f"PSR(0) {_n(sh.get('psr'), 2)}")
+    )  # fmt: skip
+    for v in sig.get("vs") or []:
+        rows.append(
+            (f"vs {v.get('name')}" + (" (closes)" if v.get("from_closes") else ""),
+             fmt(v.get("sharpe_diff"), "ratio"),
+             f"Sharpe difference, 95% CI {_n(v.get('ci_low'), 2)} .. "
+             f"{_n(v.get('ci_high'), 2)}; annual excess return "
+             f"{fmt(v.get('excess_return'), 'pct')} ({fmt(v.get('excess_ci_low'), 'pct')} .. "
+             f"{fmt(v.get('excess_ci_high'), 'pct')})",
+             f"PSR vs its Sharpe {_n(v.get('psr'), 2)}")
+        )  # fmt: skip
+    dsr = sig.get("dsr") or {}
+    rows.append(
+        ("deflated Sharpe ratio", _n(dsr.get("value"), 2),
+         f"N = {dsr.get('n_trials')} trial(s); the best of N unskilled trials would reach "
+         f"Sharpe {_n(dsr.get('sr0'), 2)}", "")
+    )  # fmt: skip
+    body = "".join(
+        f"<tr><td class='k'>{esc(a)}</td><td>{esc(b)}</td><td class='k w'>{esc(c)}</td>"
+        f"<td>{esc(d)}</td></tr>"
+        for a, b, c, d in rows
     )
-    return f"<table>{rows}</table>"
+    return [
+        pg.verdict_box(sig.get("verdict"), bool(sig.get("evidence"))),
+        "<div class='tw'><table><tr><th class='k'>figure</th><th>value</th>"
+        f"<th class='k'>test</th><th>p / PSR</th></tr>{body}</table></div>",
+        f"<p class='small'>The rule: {esc(sig.get('rule'))} Every figure, its formula "
+        "and when it misleads: docs/significance.md.</p>",
+    ]
 
 
-def _grid(rows: list[Mapping], keys: list[str], label: str = "name", first: bool = False) -> str:
-    """One row per dict: ``label`` first, then ``keys``."""
-    head = f"<tr><th class='k'>{html.escape(label)}</th>" + "".join(
-        f"<th>{html.escape(k)}</th>" for k in keys
+def _warnings(report: Mapping) -> str:
+    """``report["warnings"]``: one list right under the verdict (empty: nothing)."""
+    items = [w for w in report.get("warnings") or [] if str(w).strip()]
+    if not items:
+        return ""
+    lis = "".join(f"<li>{esc(w)}</li>" for w in items)
+    return f"<div class='warnings' id='warnings'><b>Warnings</b><ul>{lis}</ul></div>"
+
+
+# ---------------------------------------------------------------------------
+# the comparison table: every run side by side
+# ---------------------------------------------------------------------------
+_ROWS = (
+    ("total return", "total_return", "pct"),
+    ("annual return", "annual_return", "pct"),
+    ("annual volatility", "annual_volatility", "pct"),
+    ("Sharpe", "sharpe", "ratio"),
+    ("Sortino", "sortino", "ratio"),
+    ("Calmar", "calmar", "ratio"),
+    ("max drawdown", "max_drawdown", "pct"),
+    ("longest drawdown (bars)", "longest_drawdown_bars", "int"),
+    ("longest drawdown", "longest_drawdown_dates", "text"),
+    ("skew (daily)", "skew", "ratio"),
+    ("excess kurtosis (daily)", "kurtosis", "ratio"),
+    ("best day", "best_day", "pct"),
+    ("worst day", "worst_day", "pct"),
+    ("best month", "best_month", "pct"),
+    ("worst month", "worst_month", "pct"),
+    ("time in market", "exposure", "pct"),
+    ("turnover (x mean value)", "turnover", "ratio"),
+    ("trades (round trips)", "n_trades", "int"),
+    ("trade win rate", "win_rate", "pct"),
+    ("payoff ratio (avg win / avg loss)", "payoff_ratio", "ratio"),
+    ("average holding period (bars)", "avg_holding_bars", "ratio"),
+    ("best trade", "best_trade", "money"),
+    ("worst trade", "worst_trade", "money"),
+    ("orders filled", "n_orders", "int"),
+    ("orders rejected", "n_rejected", "int"),
+    ("orders cancelled", "n_canceled", "int"),
+    ("final value", "final_value", "money"),
+)
+
+
+def _dates_text(perf: Mapping) -> str | None:
+    start = perf.get("longest_drawdown_start")
+    if not start:
+        return None
+    end = perf.get("longest_drawdown_end")
+    return f"{str(start)[:10]} .. {str(end)[:10] if end else 'not recovered'}"
+
+
+def comparison_runs(run) -> list[dict]:
+    """The runs of the comparison table: each comparison row with its standard
+    figures (``report["performance"]``, computed here for an older report) and,
+    for the strategy, its trade figures."""
+    report = run.report
+    perf = report.get("performance")
+    if not perf and len(run.tables["equity"]):
+        perf = ts.performance_section(run)
+    perf = perf or {}
+    s = report.get("strategy") or {}
+    out = []
+    for i, r in enumerate(columns(report)):
+        p = perf.get(r["name"]) or {}
+        row = {**r, **p, "longest_drawdown_dates": _dates_text(p)}
+        if i == 0:
+            row.update({k: s.get(k) for k in ("payoff_ratio", "avg_holding_bars", "best_trade",
+                                              "worst_trade")})  # fmt: skip
+        out.append(row)
+    return out
+
+
+def _comparison(run) -> list[str]:
+    runs = comparison_runs(run)
+    head = "<th class='k'></th>" + "".join(
+        f"<th>{esc(r['name'])}{' *' if r.get('from_closes') else ''}</th>" for r in runs
     )
     body = []
-    for i, row in enumerate(rows):
-        cls = " class='first'" if first and i == 0 else ""
-        cells = "".join(
-            "<td>-</td>"
-            if row.get("from_closes") and row.get(k) is None
-            else f"<td>{_fmt_cell(k, row.get(k))}</td>"
-            for k in keys
-        )
-        body.append(f"<tr{cls}><td class='k'>{html.escape(str(row.get(label)))}</td>{cells}</tr>")
-    return f"<table>{head}</tr>{''.join(body)}</table>"
-
-
-_COMPARISON_KEYS = [k for k in SUMMARY_KEYS if k != "name"]
-
-
-def _comparison(report: Mapping) -> str:
-    runs = columns(report)
+    for label, key, kind in _ROWS:
+        if not any(key in r and r.get(key) is not None for r in runs):
+            continue
+        cells = []
+        for i, r in enumerate(runs):
+            v = r.get(key)
+            if v is None and (r.get("from_closes") or key not in r or i > 0):
+                cells.append("<td>-</td>")
+            else:
+                cells.append(f"<td>{esc(fmt(v, kind))}</td>")
+        body.append(f"<tr><td class='k'>{esc(label)}</td>{''.join(cells)}</tr>")
+    parts = [
+        _h2("comparison"),
+        f"<div class='tw'><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}"
+        "</tbody></table></div>",
+    ]
     closes = [r["name"] for r in runs if r.get("from_closes")]
-    shown = [{**r, "name": f"{r['name']} *"} if r.get("from_closes") else r for r in runs]
-    text = _grid(shown, _COMPARISON_KEYS, first=True)
     if closes:
-        text += (
-            f"<p class='small'>* {html.escape(closes[0])}: measured on the feed's closes "
+        parts.append(
+            f"<p class='small'>* {esc(closes[0])}: measured on the feed's closes "
             "(no orders, no costs), not a backtest run.</p>"
         )
-    return text
-
-
-def _orders(trades) -> str:
-    """Finished orders per run and status (the rows of trades.csv), and every order
-    that did not fill, with why."""
-    counts = trades.pivot_table(
-        index="strategy", columns="status", values="side", aggfunc="size", sort=False
-    ).fillna(0)
-    order = [c for c in ("Completed", "Margin", "Rejected", "Canceled", "Expired") if c in counts]
-    head = "<tr><th></th>" + "".join(f"<th>{html.escape(c)}</th>" for c in order) + "</tr>"
-    body = "".join(
-        f"<tr><td class='k'>{html.escape(str(name))}</td>"
-        + "".join(f"<td>{int(row[c])}</td>" for c in order)
-        + "</tr>"
-        for name, row in counts.iterrows()
+    parts.append(
+        "<p class='small'>Daily figures from equity.csv (docs/metrics.md): volatility "
+        "annualised with &radic;252 (sample std), Sortino and Calmar as empyrical, skew and "
+        "excess kurtosis as pandas; '-': not applicable to that run.</p>"
     )
-    text = (
-        "<h2>Orders</h2><p>Finished orders per run and status (every row of trades.csv; "
-        "the table's <i>orders filled</i> are the Completed ones).</p>"
-        f"<table>{head}{body}</table>"
-    )
-    bad = trades[trades["status"] != "Completed"]
-    if len(bad):
-        cols = [c for c in ("strategy", "created_date", "date", "symbol", "side", "status",
-                            "detail") if c in bad]  # fmt: skip
-
-        def cell(c, v):
-            wrap = "" if c in ("strategy", "detail") else " style='white-space:nowrap'"
-            return f"<td class='k'{wrap}>{html.escape(_text(v))}</td>"
-
-        rows = "".join(
-            "<tr>" + "".join(cell(c, r[c]) for c in cols) + "</tr>"
-            for _, r in bad.head(_MAX_UNFILLED).iterrows()
-        )
-        more = len(bad) - min(len(bad), _MAX_UNFILLED)
-        note = f"<p class='small'>... {more} more in trades.csv</p>" if more else ""
-        text += (
-            f"<h3>Orders that did not fill ({len(bad)})</h3><table><tr>"
-            + "".join(f"<th class='k'>{c}</th>" for c in cols)
-            + f"</tr>{rows}</table>{note}"
-        )
-    return text
-
-
-_MAX_UNFILLED = 50  # unfilled orders listed on the page (all of them are in trades.csv)
-
-
-def _text(v) -> str:
-    if v is None or (isinstance(v, float) and v != v):
-        return ""
-    if hasattr(v, "date") and callable(v.date):
-        return str(v.date())
-    return str(v)
-
-
-def _img(images: Mapping[str, bytes], name: str, caption: str) -> str:
-    if name not in images:
-        return ""
-    b64 = base64.b64encode(images[name]).decode("ascii")
-    return f"<img alt='{html.escape(caption)}' src='data:image/png;base64,{b64}'>"
-
-
-_QUALITY_KEYS = ["count", "hit_rate", "ic", "rank_ic", "mean_prediction", "mean_realised"]
-
-
-def _prediction(report: Mapping, images: Mapping[str, bytes]) -> list[str]:
-    p = report.get("prediction")
-    if not p:
-        return ["<p>Not scored (no PredictionQuality analyzer attached).</p>"]
-    parts = [
-        "<h3>Pooled over all bars and assets</h3>" + _kv_table(p),
-        _img(images, "predictions.png", "Predictions vs realised"),
-    ]
-    per_date = p.get("per_date") or {}
-    if per_date:
-        rows = [{"measure": k, **v} for k, v in per_date.items() if isinstance(v, Mapping)]
-        keys = ["mean", "std", "icir", "t_stat", "n"]
+    rel = run.report.get("relative") or {}
+    if rel:
+        keys = ("excess_return", "beta", "alpha", "information_ratio", "tracking_error",
+                "correlation")  # fmt: skip
         parts.append(
-            "<h3>Across assets, per date</h3>"
-            "<p class='small'>Each date: the correlation of predictions and realised returns "
-            "across the assets; then mean, std, ICIR = mean/std and t = ICIR &times; "
-            "&radic;n over the dates.</p>" + _grid(rows, keys, label="measure")
+            f"<h3>Relative to {esc(rel.get('benchmark') or 'the benchmark')} (closes)</h3>"
+            + pg.table([{k: rel.get(k) for k in keys}], list(keys),
+                       labels={k: k.replace("_", " ") for k in keys})
         )
-    per_asset = p.get("per_asset") or {}
-    if per_asset:
-        rows = [{"symbol": k, **v} for k, v in per_asset.items()][:_MAX_ASSET_ROWS]
-        more = len(per_asset) - len(rows)
-        parts.append(
-            f"<h3>Per asset ({len(per_asset)})</h3><div class='scroll'>"
-            + _grid(rows, _QUALITY_KEYS, label="symbol")
-            + "</div>"
-            + (f"<p class='small'>{more} more in report.json.</p>" if more else "")
-        )
+    parts += _per_year(run.report)
     return parts
-
-
-def _weights(run, images: Mapping[str, bytes]) -> list[str]:
-    w = run.tables.get("weights")
-    if w is None or not len(w):
-        return []
-    last = w[w["date"] == w["date"].max()].sort_values("weight", ascending=False)
-    rows = [{"symbol": s, "weight": float(x)} for s, x in zip(last["symbol"], last["weight"])]
-    date = str(w["date"].max())[:10]
-    return [
-        "<h2>Weights over time</h2>",
-        _img(images, "weights.png", "Weights over time"),
-        f"<h3>Weights at the last close ({html.escape(date)})</h3><div class='scroll'>"
-        + _grid(rows, ["weight"], label="symbol")
-        + "</div><p class='small'>Every date is in weights.csv.</p>",
-    ]
 
 
 def _per_year(report: Mapping) -> list[str]:
@@ -231,14 +249,106 @@ def _per_year(report: Mapping) -> list[str]:
         return []
     names = list(dict.fromkeys(n for v in years.values() for n in v))
     rows = [{"year": y, **{n: v.get(n) for n in names}} for y, v in years.items()]
-    head = "<tr><th class='k'>year</th>" + "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    return [
+        "<h3>Returns per calendar year</h3>"
+        + pg.table(rows, ["year", *names], kinds=dict.fromkeys(names, "pct"))
+    ]
+
+
+# ---------------------------------------------------------------------------
+# monthly returns as a heatmap table
+# ---------------------------------------------------------------------------
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _heat(x, scale: float) -> str:
+    if x is None or not np.isfinite(x):
+        return "<td></td>"
+    a = min(abs(x) / scale, 1.0) * 0.75 if scale > 0 else 0.0
+    rgb = "46,125,50" if x >= 0 else "198,40,40"
+    return f"<td style='background:rgba({rgb},{a:.2f})'>{esc(fmt(x, 'pct'))}</td>"
+
+
+def heatmap_table(table: pd.DataFrame) -> str:
+    """A year x month table of returns (:func:`btlstm.metrics.monthly_returns`),
+    each cell shaded green (gain) or red (loss) by its size."""
+    vals = table[list(range(1, 13))].to_numpy(dtype=float)
+    finite = np.abs(vals[np.isfinite(vals)])
+    scale = float(np.percentile(finite, 95)) if len(finite) else 0.0
+    head = "<th class='k'>year</th>" + "".join(f"<th>{m}</th>" for m in _MONTHS) + "<th>year</th>"
     body = "".join(
-        f"<tr><td class='k'>{html.escape(r['year'])}</td>"
-        + "".join(f"<td>{_fmt_cell('total_return', r[n])}</td>" for n in names)
-        + "</tr>"
-        for r in rows
+        f"<tr><td class='k'>{int(y)}</td>"
+        + "".join(_heat(row[m], scale) for m in range(1, 13))
+        + f"<td><b>{esc(fmt(row['year'], 'pct'))}</b></td></tr>"
+        for y, row in table.iterrows()
     )
-    return [f"<h3>Returns per calendar year</h3><table>{head}</tr>{body}</table>"]
+    return f"<div class='tw'><table class='heat'><tr>{head}</tr>{body}</table></div>"
+
+
+def _monthly(run) -> list[str]:
+    if len(run.tables["equity"]) < 2:
+        return []
+    parts = [_h2("monthly")]
+    for name, table in ts.monthly_tables(run).items():
+        parts.append(f"<h3>{esc(name)}</h3>" + heatmap_table(table))
+    parts.append(
+        "<p class='small'>Each month: its last value over the previous month's last value "
+        "- 1 (the first month: from the run's first value); year: the same over calendar "
+        "years (btlstm.metrics.monthly_returns).</p>"
+    )
+    return parts
+
+
+# ---------------------------------------------------------------------------
+# prediction quality, scores, weights
+# ---------------------------------------------------------------------------
+_QUALITY_KEYS = ["count", "hit_rate", "ic", "rank_ic", "mean_prediction", "mean_realised"]
+
+
+def _prediction(run, images: Mapping[str, bytes]) -> list[str]:
+    report = run.report
+    p = report.get("prediction")
+    parts = [_h2("prediction")]
+    if not p:
+        return parts + ["<p>Not scored (no PredictionQuality analyzer attached).</p>"]
+    scalars = [(k, v) for k, v in p.items() if not isinstance(v, (dict, list))]
+    parts += [
+        "<h3>Pooled over all bars and assets</h3>" + pg.kv_table(scalars),
+        pg.img(images.get("predictions.png"), "IC over time and calibration by decile"),
+    ]
+    pred = run.tables["predictions"]
+    if len(pred):
+        from btlstm import metrics
+
+        cal = metrics.calibration(pred["prediction"].to_numpy(float),
+                                  pred["realised_return"].to_numpy(float))  # fmt: skip
+        if len(cal):
+            parts.append(
+                "<h3>Calibration by prediction decile</h3>"
+                + pg.table(cal.to_dict("records"), list(cal.columns),
+                           kinds={"bin": "int", "mean_prediction": "corr"})  # fmt: skip
+            )
+    per_date = p.get("per_date") or {}
+    if per_date:
+        rows = [{"measure": k, **v} for k, v in per_date.items() if isinstance(v, Mapping)]
+        parts.append(
+            "<h3>Across assets, per date</h3>"
+            "<p class='small'>Each date: the correlation of predictions and realised returns "
+            "across the assets; then mean, std, ICIR = mean/std and t = ICIR &times; "
+            "&radic;n over the dates.</p>"
+            + pg.table(rows, ["measure", "mean", "std", "icir", "t_stat", "n"])
+        )
+    per_asset = p.get("per_asset") or {}
+    if per_asset:
+        rows = [{"symbol": k, **v} for k, v in per_asset.items()][:_MAX_ASSET_ROWS]
+        more = len(per_asset) - len(rows)
+        parts.append(
+            f"<details><summary>Per asset ({len(per_asset)})</summary>"
+            + pg.table(rows, ["symbol", *_QUALITY_KEYS], sortable=True)
+            + (f"<p class='small'>{more} more in report.json.</p>" if more else "")
+            + "</details>"
+        )
+    return parts + _scores(report)
 
 
 def _scores(report: Mapping) -> list[str]:
@@ -251,98 +361,148 @@ def _scores(report: Mapping) -> list[str]:
         {"name": k, **(q.get(k) or {})} for k in ("ic", "rank_ic", "top_minus_bottom") if k in q
     ]
     keys = list(dict.fromkeys(k for r in rows for k in r if k != "name"))
-    parts = [f"<h2>Scores ({html.escape(str(sec.get('scorer')))}): quality on the test period</h2>"]
-    parts.append(_grid(rows, keys) if rows else "<p>n/a</p>")
+    parts = [f"<h3>Scores ({esc(sec.get('scorer'))}): quality on the test period</h3>"]
+    parts.append(pg.table(rows, ["name", *keys]) if rows else "<p>n/a</p>")
     imp = sec.get("importances") or {}
     if imp:
-        top = [{"name": k, "importance": v} for k, v in list(imp.items())[:15]]
-        parts.append("<h3>Feature importances (mean gain)</h3>" + _grid(top, ["importance"]))
+        top = [{"feature": k, "importance": v} for k, v in list(imp.items())[:15]]
+        parts.append("<h3>Feature importances (mean gain)</h3>"
+                     + pg.table(top, ["feature", "importance"]))  # fmt: skip
     return parts
 
 
-def _n(x, fmt: str = ".3f") -> str:
-    return "n/a" if x is None else format(x, fmt)
-
-
-def _pv(x) -> str:
-    return "n/a" if x is None else ("&lt;0.001" if x < 0.001 else f"{x:.3f}")
-
-
-# --------------------------------------------------------------------------- warnings
-def warnings_block(report: Mapping) -> str:
-    """The run's ``warnings`` (data, settings, a run that never filled an order ...) as one
-    separate block at the top of the page; empty when there are none."""
-    items = [str(w) for w in report.get("warnings") or []]
-    if not items:
-        return ""
-    lis = "".join(f"<li>{html.escape(w)}</li>" for w in items)
-    return f"<div class='warnings' id='warnings'><h2>Warnings</h2><ul>{lis}</ul></div>"
-
-
-def _significance(report: Mapping) -> list[str]:
-    """The verdict box and the figures behind it (top of the page)."""
-    sig = report.get("significance")
-    if not isinstance(sig, Mapping):
+def _weights(run, images: Mapping[str, bytes]) -> list[str]:
+    w = run.tables.get("weights")
+    eq = run.tables["equity"]
+    if w is None or not len(w) or not len(eq):
         return []
-    esc = html.escape
-    cls = "verdict yes" if sig.get("evidence") else "verdict no"
-    rows = []
-    for key, label in (("ic", "IC"), ("rank_ic", "rank IC")):
-        d = sig.get(key)
-        if isinstance(d, Mapping):
-            what = " (daily, across assets)" if d.get("kind") == "cross_sectional" else ""
-            rows.append(
-                (f"{label}{what}", _n(d.get("value")),
-                 f"HAC t {_n(d.get('t_hac'), '.2f')} (lag {d.get('lag')}, n {d.get('n')}); "
-                 f"naive t {_n(d.get('t_iid'), '.2f')}", _pv(d.get("p_hac")))
-            )  # fmt: skip
-    hit = sig.get("hit_rate")
-    if isinstance(hit, Mapping):
-        rows.append(
-            ("hit rate", _fmt_cell("hit_rate", hit.get("value")),
-             f"vs base rate of up moves {_fmt_cell('hit_rate', hit.get('base_rate'))} "
-             f"(always {hit.get('constant')}); vs 50%: p {_pv(hit.get('p_50'))}",
-             _pv(hit.get("p")))
-        )  # fmt: skip
-    sh = sig.get("sharpe") or {}
-    trl = sh.get("min_trl_years")
-    rows.append(
-        ("Sharpe (annualised)", _n(sh.get("value"), ".2f"),
-         f"se {_n(sh.get('se'), '.2f')} (skew {_n(sh.get('skew'), '.2f')}, kurtosis "
-         f"{_n(sh.get('kurtosis'), '.1f')}); min track record "
-         f"{_n(trl, '.1f') + ' years' if trl is not None else 'never'}",
-         f"PSR(0) {_n(sh.get('psr'), '.2f')}")
-    )  # fmt: skip
-    for v in sig.get("vs") or []:
-        rows.append(
-            (f"vs {v.get('name')}" + (" (closes)" if v.get("from_closes") else ""),
-             _n(v.get("sharpe_diff"), "+.2f"),
-             f"Sharpe difference, 95% CI {_n(v.get('ci_low'), '.2f')} .. "
-             f"{_n(v.get('ci_high'), '.2f')}; annual excess return "
-             f"{_fmt_cell('excess_return', v.get('excess_return'))} "
-             f"({_fmt_cell('excess_return', v.get('excess_ci_low'))} .. "
-             f"{_fmt_cell('excess_return', v.get('excess_ci_high'))})",
-             f"PSR vs its Sharpe {_n(v.get('psr'), '.2f')}")
-        )  # fmt: skip
-    dsr = sig.get("dsr") or {}
-    rows.append(
-        ("deflated Sharpe ratio", _n(dsr.get("value"), ".2f"),
-         f"N = {dsr.get('n_trials')} trial(s); the best of N unskilled trials would reach "
-         f"Sharpe {_n(dsr.get('sr0'), '.2f')}", "")
-    )  # fmt: skip
-    body = "".join(
-        f"<tr><td class='k'>{esc(a)}</td><td>{b}</td><td class='k'>{c}</td><td>{d}</td></tr>"
-        for a, b, c, d in rows
-    )
+    wide = ts.daily_weights(w, eq["date"], top=10)
+    last = wide.iloc[-1]
+    full = w[pd.to_datetime(w["date"]) == wide.index[-1]]
+    rows = [{"symbol": str(s), "weight": float(x)}
+            for s, x in zip(full["symbol"], full["weight"], strict=True)
+            if str(s) != "cash" and float(x) != 0.0]  # fmt: skip
+    rows.sort(key=lambda r: -abs(r["weight"]))
+    if len(rows) > 12:
+        rest = rows[10:]
+        rows = rows[:10] + [{"symbol": f"other ({len(rest)} symbols)",
+                             "weight": sum(r["weight"] for r in rest)}]  # fmt: skip
+    rows.append({"symbol": "cash", "weight": float(last["cash"])})
+    flat = float((wide.drop(columns="cash").abs().sum(axis=1) == 0).mean())
     return [
-        f"<div class='{cls}'><b>Verdict:</b> {esc(str(sig.get('verdict')))}</div>",
-        "<table><tr><th class='k'>figure</th><th>value</th><th class='k'>test</th>"
-        f"<th>p / PSR</th></tr>{body}</table>",
-        f"<p class='small'>The rule: {esc(str(sig.get('rule')))} Every figure, its formula "
-        "and when it misleads: docs/significance.md.</p>",
+        _h2("weights"),
+        pg.img(images.get("weights.png"), "Weights over time"),
+        f"<p class='small'>Every bar is shown (flat bars are all cash: {fmt(flat, 'pct')} of "
+        "the bars); each bar's weights and cash sum to 100%. Every date and symbol is in "
+        "weights.csv.</p>",
+        f"<h3>Weights at the last close ({esc(str(wide.index[-1])[:10])})</h3>"
+        + pg.table(rows, ["symbol", "weight"]),
     ]
 
 
+# ---------------------------------------------------------------------------
+# trades and drawdowns
+# ---------------------------------------------------------------------------
+_TRADE_COLS = ("strategy", "created_date", "date", "symbol", "side", "size", "price", "value",
+               "commission", "status", "reason", "detail")  # fmt: skip
+_TRADE_KINDS = {"size": "ratio", "price": "money", "value": "money", "commission": "money"}
+
+
+def _trade_row(r: Mapping) -> dict:
+    out = {}
+    for c in _TRADE_COLS:
+        v = r.get(c)
+        if c in ("created_date", "date"):
+            out[c] = "" if v is None or pd.isna(v) else str(v)[:10]
+        elif c in _TRADE_KINDS:
+            out[c] = "" if v is None or pd.isna(v) else float(v)  # blank: an order that did not fill
+        else:
+            out[c] = "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+    return out
+
+
+def _trades(run) -> list[str]:
+    trades = run.tables.get("trades")
+    if trades is None or not len(trades):
+        return [_h2("trades"), "<p>No orders.</p>"]
+    counts = trades.pivot_table(
+        index="strategy", columns="status", values="side", aggfunc="size", sort=False
+    ).fillna(0)
+    order = [c for c in ("Completed", "Margin", "Rejected", "Canceled", "Expired") if c in counts]
+    crow = [{"run": str(n), **{c: int(row[c]) for c in order}} for n, row in counts.iterrows()]
+    name = ts.strategy_name(run)
+    own = trades[trades["strategy"].astype(str) == name]
+    n = len(own)
+    cut = n > 2 * TRADE_ROWS + 10  # a gap of a few rows is not worth hiding
+    shown = own if not cut else pd.concat([own.head(TRADE_ROWS), own.tail(TRADE_ROWS)])
+    cols = [c for c in _TRADE_COLS if c in trades.columns and c != "strategy"]
+    sizes = pd.to_numeric(trades["size"], errors="coerce").dropna()
+    kinds = {**_TRADE_KINDS, "size": "int" if (sizes == sizes.round()).all() else "ratio"}
+
+    def red(r):
+        return "bad" if r.get("status") not in ("Completed", "") else ""
+
+    rows = [_trade_row(r) for r in shown.to_dict("records")]
+    text = pg.table(rows, cols, kinds=kinds, sortable=True, row_class=red)
+    if cut:
+        gap = (f"<tr data-gap='1'><td class='k' colspan='{len(cols)}'>... {n - 2 * TRADE_ROWS:,d} "
+               "more orders in trades.csv ...</td></tr>")  # fmt: skip
+        head, body = text.split("<tbody>", 1)
+        pieces = body.split("<tr")  # pieces[0] is "" before the first row
+        body = "<tr".join(pieces[: 1 + TRADE_ROWS]) + gap + "<tr" + "<tr".join(pieces[1 + TRADE_ROWS :])
+        text = head + "<tbody>" + body
+    bad = trades[trades["status"] != "Completed"]
+    parts = [
+        _h2("trades"),
+        "<p>Finished orders per run and status (the comparison's <i>orders filled</i> are the "
+        "Completed ones):</p>",
+        pg.table(crow, ["run", *order]),
+        f"<h3>Orders of {esc(name)} ({n:,d}{'; the first and last ' + str(TRADE_ROWS) if cut else ''})</h3>"  # noqa: E501
+        "<p class='small'>Every order of every run is in <a href='trades.csv'>trades.csv</a>. "
+        "Rows in red did not fill (rejected, margin, cancelled or expired; why in "
+        "<i>detail</i>). Click a header to sort.</p>",
+        text,
+    ]
+    if len(bad):
+        unfilled = [_trade_row(r) for r in bad.head(_MAX_UNFILLED).to_dict("records")]
+        more = len(bad) - len(unfilled)
+        table = (
+            pg.table(unfilled, [c for c in _TRADE_COLS if c in trades.columns], kinds=kinds,
+                     sortable=True, row_class=red)  # fmt: skip
+            + (f"<p class='small'>... {more:,d} more in trades.csv</p>" if more else "")
+        )
+        parts.append(pg.details(f"Orders that did not fill, every run ({len(bad):,d})", table,
+                                open_=len(bad) <= 10))  # fmt: skip
+    return parts
+
+
+_MAX_UNFILLED = 50  # unfilled orders listed on the page (all of them are in trades.csv)
+
+
+def _drawdowns(run) -> list[str]:
+    dds = run.report.get("drawdowns")
+    if dds is None and len(run.tables["equity"]):
+        dds = ts.drawdowns_section(run)
+    if not dds:
+        return [_h2("drawdowns"), "<p>No drawdown.</p>"]
+    rows = [
+        {"rank": i + 1, "start (peak)": str(d["start"])[:10], "trough": str(d["trough"])[:10],
+         "end (recovered)": str(d["end"])[:10] if d.get("end") else "not recovered",
+         "depth": d["depth"], "bars": d["bars"], "days": d["days"]}
+        for i, d in enumerate(dds)
+    ]  # fmt: skip
+    return [
+        _h2("drawdowns", f" ({esc(ts.strategy_name(run))})"),
+        pg.table(rows, list(rows[0]), kinds={"rank": "int"}),
+        "<p class='small'>Each period runs from the last bar at a running peak to the first "
+        "bar back at it; bars and calendar days cover that span (to the last bar when not "
+        "recovered). Shaded on the drawdown plot.</p>",
+    ]
+
+
+# ---------------------------------------------------------------------------
+# the paper run's section
+# ---------------------------------------------------------------------------
 _LATENCY_ROWS = (
     ("latency", "latency per bar: publication to orders (live bars)"),
     ("latency_without_fit_bars", "the same, bars without a fit in the loop"),
@@ -358,36 +518,91 @@ def _live(report: Mapping, images: Mapping[str, bytes]) -> list[str]:
     sec = report.get("live") or {}
     if not sec:
         return []
-    facts = {k: v for k, v in sec.items() if k not in ("model_versions", "series", "sessions")}
-    parts = ["<h2>Live run (paper trading)</h2>"]
-    parts += [f"<div class='note'>{html.escape(str(n))}</div>" for n in sec.get("notes") or []]
-    parts.append(_kv_table(facts))
+    facts = [(k, v) for k, v in sec.items() if k not in ("model_versions", "series", "sessions")
+             and not isinstance(v, (dict, list))]  # fmt: skip
+    parts = ["<h2 id='live'>Live run (paper trading)</h2>"]
+    parts += [f"<div class='note'>{esc(n)}</div>" for n in sec.get("notes") or []]
+    parts.append(pg.kv_table(facts))
     rows = [{"measure": label, **(sec.get(key) or {})} for key, label in _LATENCY_ROWS]
     keys = ["bars", "median_ms", "p99_ms", "max_ms", "median_ms_per_feed", "p99_ms_per_feed"]
-    parts.append("<h3>Per bar (ms)</h3>" + _grid(rows, keys, label="measure"))
-    parts.append(_img(images, "latency.png", "Latency per bar"))
+    parts.append("<h3>Per bar (ms)</h3>" + pg.table(rows, ["measure", *keys]))
+    parts.append(pg.img(images.get("latency.png"), "Latency per bar"))
     versions = sec.get("model_versions") or []
     if versions:
+        rows = [{k: (str(v) if isinstance(v, (dict, list)) else v) for k, v in r.items()}
+                for r in versions]  # fmt: skip
         parts.append(
             "<h3>Model versions</h3><p class='small'>A fit is handed to the fitter on its fit "
             "date; the model predicts from the bar it became active (swap date) on, "
             "<i>lag</i> bars later (0: the bar waited for it). Every prediction names its "
-            "version in latency.csv.</p><div class='scroll'>"
-            + _grid(versions, _VERSION_KEYS, label="predictor")
-            + "</div>"
+            "version in latency.csv.</p>"
+            + pg.table(rows, ["predictor", *[k for k in _VERSION_KEYS if any(k in r for r in rows)]])
         )
     used = sec.get("versions_used") or {}
     if used:
         rows = [{"predictor": n, **{f"v{k}": c for k, c in v.items()}} for n, v in used.items()]
         keys = list(dict.fromkeys(k for r in rows for k in r if k != "predictor"))
         parts.append("<h3>Bars predicted by each model version</h3>"
-                     + _grid(rows, keys, label="predictor"))  # fmt: skip
+                     + pg.table(rows, ["predictor", *keys]))  # fmt: skip
     sessions = sec.get("sessions") or []
     if len(sessions) > 1:
         text = "; ".join(f"{s.get('started_utc')}: from bar {s.get('resumed_after_bar')}"
                          for s in sessions)  # fmt: skip
-        parts.append(f"<p>Resumed after a stop: {html.escape(text)}.</p>")
+        parts.append(f"<p>Resumed after a stop: {esc(text)}.</p>")
     return parts
+
+
+# ---------------------------------------------------------------------------
+# the page
+# ---------------------------------------------------------------------------
+_DETAILS = (
+    ("strategy", "Strategy: every figure"),
+    ("benchmark", "Benchmark"),
+    ("config", "Configuration"),
+    ("provenance", "Data provenance"),
+    ("costs", "Costs"),
+    ("definitions", "Definitions"),
+    ("run", "Run"),
+)
+
+
+def _details(report: Mapping) -> list[str]:
+    parts = [_h2("details")]
+    for key, label in _DETAILS:
+        value = report.get(key)
+        if value in (None, {}, []):
+            continue
+        lists = {}
+        if isinstance(value, Mapping):
+            value, lists = ts.record_lists(value)
+        rows = ts.flatten(value)
+        extra = "".join(
+            f"<h3>{esc(name)} ({len(recs):,d})</h3>"
+            + pg.table(recs, list(dict.fromkeys(c for r in recs for c in r)), sortable=True)
+            for name, recs in lists.items()
+        )
+        if key == "definitions":
+            body = "".join(f"<tr><td class='k'>{esc(k)}</td><td class='k w'>{esc(v)}</td></tr>"
+                           for k, v in rows)  # fmt: skip
+            parts.append(pg.details(label, f"<div class='tw'><table>{body}</table></div>"))
+        elif key in ("strategy", "benchmark"):
+            parts.append(pg.details(label, pg.kv_table(rows) + extra))
+        else:
+            parts.append(pg.details(label, pg.kv_table(rows, kind="plain") + extra))
+    return parts
+
+
+def _period(report: Mapping) -> str:
+    period = report.get("period") or {}
+    start, end = period.get("start"), period.get("end")
+    years = ""
+    try:
+        span = (pd.Timestamp(end) - pd.Timestamp(start)).days / 365.25
+        years = f", {span:.1f} years"
+    except (TypeError, ValueError):
+        pass
+    return (f"<p>Period {esc(str(start)[:10])} .. {esc(str(end)[:10])} "
+            f"({fmt(period.get('bars'), 'int')} bars{years}).</p>")  # fmt: skip
 
 
 def render_html(run, images: Mapping[str, bytes]) -> bytes:
@@ -398,54 +613,35 @@ def render_html(run, images: Mapping[str, bytes]) -> bytes:
         images: ``{file name: PNG bytes}``; missing plots are left out.
     """
     report = run.report
-    title = html.escape(str(report.get("title")))
-    parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>{title}</title><style>{_CSS}</style></head><body>",
-    ]
-    banner = (
-        "<div class='banner'>SYNTHETIC DATA &mdash; generated prices, not a real market; "
-        "these results say nothing about real trading</div>"
-    )
-    if report.get("synthetic"):
-        parts.append(banner)
-    period = report.get("period") or {}
-    parts.append(f"<h1>{title}</h1>")
-    parts.append(
-        f"<p>Period {html.escape(str(period.get('start')))} .. "
-        f"{html.escape(str(period.get('end')))} ({period.get('bars')} bars).</p>"
-    )
-    parts.append(warnings_block(report))
+    title = str(report.get("title"))
+    synthetic = bool(report.get("synthetic"))
+    toc = "<nav class='toc'>" + " ".join(
+        f"<a href='#{k}'>{esc(label)}</a>" for k, label in SECTIONS
+    ) + "</nav>"
+    parts = [pg.banner() if synthetic else "", f"<h1>{esc(title)}</h1>", _period(report), toc]
+    parts.append("<div id='verdict'></div>")
     parts += _significance(report)
-    warned = {str(w) for w in report.get("warnings") or []}
-    for note in report.get("notes") or []:
-        if note not in warned:  # shown in the warnings block
-            parts.append(f"<div class='note'>{html.escape(note)}</div>")
-    parts.append("<h2>Strategy and baselines</h2>" + _comparison(report))
-    parts += _per_year(report)
-    parts.append(_img(images, "equity.png", "Equity"))
-    parts.append(_img(images, "drawdown.png", "Drawdown"))
-    parts.append("<h2>Strategy metrics</h2>" + _kv_table(report.get("strategy") or {}))
-    parts.append("<h2>Benchmark</h2>" + _kv_table(report.get("benchmark") or {}))
-    parts.append("<h2>Relative to the benchmark's closes</h2>" + _kv_table(report["relative"]))
-    parts.append("<h2>Prediction quality</h2>")
-    parts += _prediction(report, images)
-    parts += _scores(report)
+    parts.append(_warnings(report))
+    warned = {str(w) for w in report.get("warnings") or []}  # shown in the warnings block
+    parts += [f"<div class='note'>{esc(n)}</div>" for n in report.get("notes") or []
+              if str(n) not in warned]  # fmt: skip
+    parts += _comparison(run)
+    parts += [
+        _h2("equity"),
+        pg.img(images.get("equity.png"), "Equity"),
+        pg.img(images.get("drawdown.png"), "Drawdown"),
+    ]
+    parts += _monthly(run)
+    if images.get("rolling.png"):
+        parts += [_h2("rolling"), pg.img(images.get("rolling.png"), "Rolling Sharpe and beta")]
+    if images.get("returns.png"):
+        parts += [_h2("distribution"), pg.img(images.get("returns.png"), "Daily returns")]
+    parts += _prediction(run, images)
     parts += _weights(run, images)
-    trades = run.tables.get("trades")
-    if trades is not None and len(trades):
-        parts.append(_orders(trades))
+    parts += _trades(run)
+    parts += _drawdowns(run)
     parts += _live(report, images)
-    for key, label in (
-        ("config", "Configuration"),
-        ("provenance", "Data provenance"),
-        ("costs", "Costs"),
-        ("definitions", "Definitions"),
-        ("run", "Run"),
-    ):
-        text = json.dumps(report.get(key), indent=2, sort_keys=True, allow_nan=False)
-        parts.append(f"<h2>{label}</h2><pre>{html.escape(text)}</pre>")
-    if report.get("synthetic"):
-        parts.append(banner)
-    parts.append("</body></html>\n")
-    return "".join(p for p in parts if p).encode("utf-8")
+    parts += _details(report)
+    if synthetic:
+        parts.append(pg.banner())
+    return pg.page(title, parts)

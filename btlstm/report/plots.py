@@ -3,13 +3,18 @@
 Every function takes plain data (a :class:`~btlstm.report.collect.RunData`) and
 returns PNG bytes; :func:`render_plots` draws all that apply:
 
-- ``equity.png``: one curve per run (equity table columns);
-- ``drawdown.png``: drawdown from the running peak of each curve;
-- ``predictions.png``: one asset: predictions and realised targets over time;
-  many assets: the daily cross-sectional IC (20-day mean); both with a scatter
-  of prediction vs realised target;
-- ``weights.png``: weights over time, stacked, the ``top`` largest symbols by
-  mean weight plus ``other`` (cash is the gap to 100%);
+- ``equity.png``: one curve per run (equity table columns), on a log axis when
+  the run is long or its values span more than a factor 3 (:func:`log_scale`);
+- ``drawdown.png``: drawdown from the running peak of each curve, the
+  strategy's worst drawdown periods shaded, the legend below the axes;
+- ``rolling.png``: rolling 6- and 12-month Sharpe and beta against the main baseline;
+- ``returns.png``: the distribution of daily returns, strategy and main baseline;
+- ``predictions.png``: the IC over time (one asset: over the last 63 bars;
+  many: the daily cross-sectional IC and its 63-day mean) and the mean
+  realised return by prediction decile (calibration);
+- ``weights.png``: weights on every bar, stacked, the ``top`` largest symbols
+  by mean weight, ``other`` and cash (each bar sums to 100%); runs longer than
+  :data:`MONTHLY_AFTER` bars: a symbol x month heatmap of the monthly mean weights;
 - ``latency.png`` (paper runs, ``btlstm.live``): each bar's latency from its
   publication to the strategy's orders, with the bars where a fit was handed
   to the fitter and where a new model became active.
@@ -31,7 +36,10 @@ __all__ = [
     "plot_drawdown",
     "plot_predictions",
     "plot_weights",
+    "plot_rolling",
+    "plot_distribution",
     "plot_latency",
+    "log_scale",
 ]
 
 _SCATTER_MAX = 5000  # points in the prediction scatter (evenly thinned beyond)
@@ -90,43 +98,147 @@ def _colors(run, names: list[str]) -> list:
     return out
 
 
+def log_scale(values: np.ndarray, dates) -> bool:
+    """Whether an equity plot uses a log axis: the run spans more than
+    :data:`LOG_YEARS` years or its values more than a factor :data:`LOG_SPAN`."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if not len(v) or v.min() <= 0:
+        return False
+    d = pd.to_datetime(pd.Index(dates))
+    years = (d.max() - d.min()).days / 365.25 if len(d) else 0.0
+    return years > LOG_YEARS or float(v.max() / v.min()) > LOG_SPAN
+
+
+LOG_YEARS = 8.0
+LOG_SPAN = 3.0
+
+
 def plot_equity(run) -> bytes:
-    """Portfolio value of every run over time."""
-    fig = _figure()
+    """Portfolio value of every run over time (log axis when :func:`log_scale`)."""
+    fig = _figure(10.0, 4.6)
     ax = fig.add_subplot(1, 1, 1)
     dates, curves = _curves(run)
     colors = _colors(run, [name for name, _ in curves])
     for i, (name, values) in enumerate(curves):
         ax.plot(dates, values, label=_label(run, name), color=colors[i], lw=1.4 if i == 0 else 1.0)
-    ax.set_ylabel("portfolio value")
-    from matplotlib.ticker import StrMethodFormatter
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
-    ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
+    allv = np.concatenate([v for _, v in curves]) if curves else np.array([])
+    log = log_scale(allv, dates)
+    money = FuncFormatter(lambda x, _: f"{x:,.0f}")
+    if log:
+        from matplotlib.ticker import LogLocator
+
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(money)
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_ylabel("portfolio value (log scale)")
+    else:
+        ax.yaxis.set_major_formatter(money)
+        ax.set_ylabel("portfolio value")
+    ax.grid(alpha=0.3, which="both" if log else "major")
+    ax.legend(loc="upper left", fontsize=8, framealpha=0.85)
     r = run.report
     _suptitle(fig, f"{r.get('title')}: equity", bool(r.get("synthetic")))
     fig.autofmt_xdate()
     return _png(fig)
 
 
-def plot_drawdown(run) -> bytes:
-    """Drawdown from the running peak of every run (the first one filled)."""
-    fig = _figure(10.0, 3.5)
+def plot_drawdown(run, shade: int = 5) -> bytes:
+    """Drawdown from the running peak of every run (the first one filled), with the
+    strategy's ``shade`` worst drawdown periods shaded; the legend below the axes."""
+    from btlstm.report.tearsheet import curves as _frame
+    from btlstm.report.tearsheet import strategy_name
+
+    fig = _figure(10.0, 3.8)
     ax = fig.add_subplot(1, 1, 1)
     dates, curves = _curves(run)
     colors = _colors(run, [name for name, _ in curves])
+    values = _frame(run)[strategy_name(run)].dropna()
+    for k, p in enumerate(metrics.drawdown_periods(values, top=shade)):
+        end = p["end"] if p["end"] is not None else values.index[-1]
+        ax.axvspan(p["start"], end, color="0.85", alpha=0.6, lw=0,
+                   label=f"{shade} worst drawdowns (table below)" if k == 0 else None)  # fmt: skip
     for i, (name, values) in enumerate(curves):
         dd = -metrics.drawdown(values) * 100.0
-        if i == 0:
-            ax.fill_between(dates, dd, 0.0, color="tab:red", alpha=0.35, label=name)
+        if i == 0:  # the strategy on top of the baselines' thin lines
+            ax.fill_between(dates, dd, 0.0, color="tab:red", alpha=0.35, label=name, zorder=3)
+            ax.plot(dates, dd, color="darkred", lw=0.7, zorder=4)
         else:
-            ax.plot(dates, dd, color=colors[i], lw=1.0, label=_label(run, name))
+            ax.plot(dates, dd, color=colors[i], lw=0.8, alpha=0.75, label=_label(run, name))
     ax.set_ylabel("drawdown (%)")
+    ax.set_xlim(dates.min(), dates.max())
+    import matplotlib.dates as mdates
+
+    locator = mdates.AutoDateLocator(maxticks=10)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=4, fontsize=8, frameon=False)
     _suptitle(fig, "drawdown from running peak", bool(run.report.get("synthetic")))
-    fig.autofmt_xdate()
+    return _png(fig)
+
+
+def plot_rolling(run) -> bytes:
+    """Rolling 6- and 12-month Sharpe ratio and beta against the main baseline."""
+    from btlstm.report.tearsheet import main_baseline, rolling_figures
+
+    figs = rolling_figures(run)
+    has_beta = any(k.startswith("beta") for k in figs)
+    fig = _figure(10.0, 5.6 if has_beta else 3.2)
+    axes = [fig.add_subplot(2 if has_beta else 1, 1, i + 1) for i in range(2 if has_beta else 1)]
+    for ax, what in zip(axes, ("sharpe", "beta"), strict=False):
+        for (label, series), color in zip(
+            [(k, v) for k, v in figs.items() if k.startswith(what)], ("tab:cyan", "tab:blue"),
+            strict=False,
+        ):
+            if not np.isfinite(series.to_numpy(dtype=float)).any():
+                continue  # a run shorter than the window
+            ax.plot(series.index, series.to_numpy(), color=color, lw=1.1,
+                    label=label.replace(what + " ", ""))  # fmt: skip
+        ax.axhline(0.0 if what == "sharpe" else 1.0, color="k", lw=0.6, ls=":")
+        base = main_baseline(run)
+        ax.set_ylabel("rolling Sharpe" if what == "sharpe" else f"rolling beta vs\n{base}")
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper left", fontsize=8, ncol=2, framealpha=0.85)
+        else:
+            ax.text(0.5, 0.5, "run shorter than the window", ha="center", va="center",
+                    transform=ax.transAxes, color="0.5")  # fmt: skip
+    for ax in axes[:-1]:
+        ax.tick_params(labelbottom=False)
+    _suptitle(fig, "rolling Sharpe ratio and beta (6 and 12 months = 126 and 252 bars)",
+              bool(run.report.get("synthetic")))  # fmt: skip
+    return _png(fig)
+
+
+def plot_distribution(run) -> bytes:
+    """Histogram of the strategy's daily returns against the main baseline's."""
+    from btlstm.report.tearsheet import curves as _frame
+    from btlstm.report.tearsheet import main_baseline, strategy_name
+
+    frame = _frame(run)
+    fig = _figure(10.0, 3.6)
+    ax = fig.add_subplot(1, 1, 1)
+    names = [n for n in (strategy_name(run), main_baseline(run)) if n is not None]
+    rets = [frame[n].pct_change().dropna() * 100.0 for n in names]
+    rets = [r[np.isfinite(r.to_numpy())] for r in rets]
+    both = np.concatenate([r.to_numpy() for r in rets]) if rets else np.array([0.0])
+    lo, hi = np.nanpercentile(both, [0.5, 99.5]) if len(both) else (-1.0, 1.0)
+    span = max(abs(lo), abs(hi), 0.1)
+    bins = np.linspace(-span, span, 61)
+    for name, r, color in zip(names, rets, ("tab:blue", "tab:orange"), strict=False):
+        ax.hist(np.clip(r.to_numpy(), -span, span), bins=bins, alpha=0.5, color=color,
+                density=True,
+                label=f"{name}: sd {r.std():.2f}%, skew {r.skew():.2f}, worst {r.min():.2f}%")
+    ax.axvline(0.0, color="k", lw=0.6)
+    ax.set_xlabel("daily return (%); the outer bins hold everything beyond them")
+    ax.set_ylabel("density")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8, framealpha=0.85)
+    _suptitle(fig, "distribution of daily returns", bool(run.report.get("synthetic")))
     return _png(fig)
 
 
@@ -136,52 +248,55 @@ def _daily_ic(pred: pd.DataFrame) -> pd.Series:
     return metrics.cross_sectional_ic(wide_p, wide_t)
 
 
+def _rolling_ic(pred: pd.DataFrame, window: int = 63) -> pd.Series:
+    """IC over time: one asset, the correlation of prediction and realised return
+    over the last ``window`` bars; several, the daily cross-sectional IC."""
+    if pred["symbol"].nunique() > 1:
+        return _daily_ic(pred)
+    s = pred.assign(date=pd.to_datetime(pred["date"])).set_index("date").sort_index()
+    p = pd.to_numeric(s["prediction"], errors="coerce")
+    r = pd.to_numeric(s["realised_return"], errors="coerce")
+    return p.rolling(window, min_periods=window // 2).corr(r)
+
+
 def plot_predictions(run) -> bytes:
-    """Predictions vs realised targets (one asset) or the daily cross-sectional IC."""
-    fig = _figure(10.0, 4.5)
+    """Prediction quality: the IC over time, and mean realised return by prediction decile."""
+    fig = _figure(10.0, 4.2)
     ax = fig.add_subplot(1, 3, (1, 2))
-    sc = fig.add_subplot(1, 3, 3)
-    fig.subplots_adjust(wspace=0.45)
+    cal = fig.add_subplot(1, 3, 3)
+    fig.subplots_adjust(wspace=0.5)
     pred = run.tables["predictions"]
-    dates = pd.to_datetime(pred["date"])
-    p = pred["prediction"].to_numpy(dtype=float)
-    t = pred["realised_target"].to_numpy(dtype=float)
     many = pred["symbol"].nunique() > 1
-    if len(pred) and many:
-        ic = _daily_ic(pred)
-        ax.plot(ic.index, ic.to_numpy(), color="0.75", lw=0.6, label="daily IC")
-        ax.plot(
-            ic.index,
-            ic.rolling(20, min_periods=5).mean(),
-            color="tab:blue",
-            lw=1.2,
-            label="20-day mean",
-        )
+    if len(pred):
+        ic = _rolling_ic(pred)
+        if many:
+            ax.plot(ic.index, ic.to_numpy(), color="0.78", lw=0.5, label="daily IC across assets")
+            ax.plot(ic.index, ic.rolling(63, min_periods=20).mean(), color="tab:blue", lw=1.3,
+                    label="63-day mean")  # fmt: skip
+        else:
+            ax.plot(ic.index, ic.to_numpy(), color="tab:blue", lw=1.2,
+                    label="IC over the last 63 bars")  # fmt: skip
         ax.axhline(0.0, color="k", lw=0.5)
-        ax.set_ylabel(f"IC across {pred['symbol'].nunique()} assets")
-        ax.legend(loc="best", fontsize=8)
-    elif len(pred):
-        ax.plot(dates, t, color="0.6", lw=0.8, label="realised target")
-        ax.plot(dates, p, color="tab:blue", lw=1.0, label="prediction")
-        ax.axhline(0.0, color="k", lw=0.5)
-        ax.set_ylabel("scaled forward return")
-        ax.legend(loc="best", fontsize=8)
+        ax.set_ylabel("IC (prediction vs realised return)")
+        ax.legend(loc="upper left", fontsize=8, framealpha=0.85)
     else:
         ax.text(0.5, 0.5, "no predictions recorded", ha="center", va="center")
-    ok = np.flatnonzero(np.isfinite(p) & np.isfinite(t))
-    if len(ok) > _SCATTER_MAX:
-        ok = ok[np.linspace(0, len(ok) - 1, _SCATTER_MAX).astype(int)]
-    sc.scatter(p[ok], t[ok], s=6, alpha=0.4 if many else 0.5, color="tab:blue")
-    sc.axhline(0.0, color="k", lw=0.5)
-    sc.axvline(0.0, color="k", lw=0.5)
+    table = metrics.calibration(pred["prediction"].to_numpy(float),
+                                pred["realised_return"].to_numpy(float))  # fmt: skip
+    if len(table):
+        colors = ["tab:green" if x > 0 else "tab:red" for x in table["mean_realised"]]
+        cal.bar(table["bin"], table["mean_realised"] * 100.0, color=colors, alpha=0.7)
+        cal.set_xticks(list(table["bin"]))
+    cal.axhline(0.0, color="k", lw=0.5)
+    cal.set_xlabel("prediction decile (1 = lowest)")
+    cal.set_ylabel("mean realised return (%)")
     ax.grid(alpha=0.3)
-    sc.set_xlabel("prediction")
-    sc.set_ylabel("realised target")
-    sc.grid(alpha=0.3)
+    cal.grid(alpha=0.3)
     q = run.report.get("prediction") or {}
     _suptitle(
         fig,
-        f"predictions vs realised (h={q.get('horizon')}, pooled IC {_f(q.get('ic'))})",
+        f"prediction quality (h={q.get('horizon')}, pooled IC {_f(q.get('ic'))}): IC over time, "
+        "calibration by decile",
         bool(run.report.get("synthetic")),
     )
     for label in ax.get_xticklabels():
@@ -190,56 +305,79 @@ def plot_predictions(run) -> bytes:
     return _png(fig)
 
 
-def weights_wide(weights: pd.DataFrame, top: int = 10) -> pd.DataFrame:
-    """Weights as dates x symbols: the ``top`` symbols by mean weight, the rest
-    summed as ``other``; ``cash`` left out; 0 where a symbol has no position."""
-    w = weights[weights["symbol"] != "cash"]
-    if w.empty:
-        return pd.DataFrame()
-    wide = w.pivot_table(index="date", columns="symbol", values="weight", aggfunc="sum")
-    wide = wide.fillna(0.0).sort_index()
-    order = wide.mean().sort_values(ascending=False).index
-    keep = list(order[:top])
-    out = wide[keep]
-    if len(order) > top:
-        out = out.assign(other=wide[list(order[top:])].sum(axis=1))
-    out.index = pd.to_datetime(out.index)
-    return out
+def weights_wide(weights: pd.DataFrame, top: int = 10, dates=None) -> pd.DataFrame:
+    """Weights as dates x symbols on every bar (``dates``; default the dates of the
+    weights table): the ``top`` symbols, ``other`` and ``cash`` (rows sum to 1;
+    :func:`btlstm.report.tearsheet.daily_weights`)."""
+    from btlstm.report.tearsheet import daily_weights
+
+    if dates is None:
+        dates = pd.to_datetime(weights["date"]).unique()
+    return daily_weights(weights, dates, top=top)
+
+
+MONTHLY_AFTER = 1000
+"""Runs longer than this many bars show monthly mean weights (readable over decades)."""
 
 
 def plot_weights(run, top: int = 10) -> bytes:
-    """Weights over time, stacked: top ``top`` symbols plus ``other``."""
+    """Weights over time, stacked: the top ``top`` symbols, ``other`` and cash, on every
+    bar (a flat day is all cash); a long run shows each month's mean weights."""
+    wide = weights_wide(run.tables["weights"], top=top, dates=run.tables["equity"]["date"])
+    name = (run.report.get("strategy") or {}).get("name") or "strategy"
+    synthetic = bool(run.report.get("synthetic"))
+    if len(wide) > MONTHLY_AFTER:
+        return _weights_heatmap(wide.resample("MS").mean(), name, top, synthetic)
     fig = _figure(10.0, 4.5)
     ax = fig.add_subplot(1, 1, 1)
-    wide = weights_wide(run.tables["weights"], top=top)
     if wide.empty:
-        ax.text(0.5, 0.5, "no positions", ha="center", va="center")
+        ax.text(0.5, 0.5, "no bars", ha="center", va="center")
     else:
         import matplotlib
 
         cmap = matplotlib.colormaps["tab20"]
         colors = [cmap(i % 20) for i in range(wide.shape[1])]
         if "other" in wide.columns:
-            colors[-1] = (0.8, 0.8, 0.8, 1.0)
-        ax.stackplot(wide.index, (wide.to_numpy() * 100.0).T, labels=wide.columns, colors=colors)
-        ax.set_ylim(0, max(100.0, float(wide.sum(axis=1).max()) * 100.0 * 1.02))
+            colors[list(wide.columns).index("other")] = (0.6, 0.6, 0.6, 1.0)
+        colors[list(wide.columns).index("cash")] = (0.93, 0.93, 0.93, 1.0)
+        ax.stackplot(wide.index, (wide.to_numpy() * 100.0).T, labels=wide.columns, colors=colors,
+                     step="post", lw=0)  # fmt: skip
+        lo = min(0.0, float((wide.clip(upper=0).sum(axis=1)).min()) * 100.0)
+        ax.set_ylim(lo, max(100.0, float(wide.clip(lower=0).sum(axis=1).max()) * 100.0))
         ax.set_xlim(wide.index[0], wide.index[-1])
         handles, labels = ax.get_legend_handles_labels()  # top of the stack first
-        ax.legend(
-            handles[::-1],
-            labels[::-1],
-            loc="center left",
-            bbox_to_anchor=(1.0, 0.5),
-            fontsize=8,
-            frameon=False,
-        )
+        ax.legend(handles[::-1], labels[::-1], loc="center left", bbox_to_anchor=(1.0, 0.5),
+                  fontsize=8, frameon=False)  # fmt: skip
     ax.set_ylabel("weight (% of portfolio)")
     ax.grid(alpha=0.3)
-    name = (run.report.get("strategy") or {}).get("name") or "strategy"
-    _suptitle(
-        fig, f"{name}: weights over time (cash = gap to 100%)", bool(run.report.get("synthetic"))
-    )
+    _suptitle(fig, f"{name}: weights on every bar (cash included; top {top} symbols + other)",
+              synthetic)  # fmt: skip
     fig.autofmt_xdate()
+    return _png(fig)
+
+
+def _weights_heatmap(monthly: pd.DataFrame, name: str, top: int, synthetic: bool) -> bytes:
+    """A long run's weights: one row per symbol (then other, cash), one column per
+    month, the colour the month's mean weight (a stack of decades is a barcode)."""
+    import matplotlib.dates as mdates
+
+    rows = list(monthly.columns)
+    fig = _figure(10.0, 1.2 + 0.32 * len(rows))
+    ax = fig.add_subplot(1, 1, 1)
+    start = mdates.date2num(monthly.index[0])
+    end = mdates.date2num(monthly.index[-1] + pd.offsets.MonthBegin(1))
+    data = monthly.to_numpy().T * 100.0
+    vmax = max(100.0, float(np.nanmax(data))) if data.size else 100.0
+    im = ax.imshow(data, aspect="auto", cmap="Blues", vmin=min(0.0, float(np.nanmin(data))),
+                   vmax=vmax, extent=(start, end, len(rows) - 0.5, -0.5),
+                   interpolation="nearest")  # fmt: skip
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    ax.xaxis_date()
+    ax.xaxis.set_major_locator(mdates.YearLocator(base=2 if len(monthly) > 120 else 1))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
+    bar = fig.colorbar(im, ax=ax, pad=0.01, fraction=0.04)
+    bar.set_label("mean weight in the month (%)", fontsize=8)
+    _suptitle(fig, f"{name}: monthly mean weights (top {top} symbols, other, cash)", synthetic)
     return _png(fig)
 
 
@@ -278,10 +416,12 @@ def plot_latency(run) -> bytes:
 def render_plots(run) -> dict[str, bytes]:
     """Every plot that applies to ``run``: ``{file name: PNG bytes}``."""
     images = {"equity.png": plot_equity(run), "drawdown.png": plot_drawdown(run)}
+    if len(run.tables["equity"]) > 2:
+        images["rolling.png"] = plot_rolling(run)
+        images["returns.png"] = plot_distribution(run)
     if run.report.get("prediction") is not None:
         images["predictions.png"] = plot_predictions(run)
-    w = run.tables["weights"]
-    if len(w) and (w["symbol"] != "cash").any():
+    if len(run.tables["weights"]) and len(run.tables["equity"]):
         images["weights.png"] = plot_weights(run)
     if (run.report.get("live") or {}).get("series"):
         images["latency.png"] = plot_latency(run)

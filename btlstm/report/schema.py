@@ -89,6 +89,22 @@ DEFINITIONS = {
     "under skew and kurtosis, PSR and minimum track record, a seeded stationary-bootstrap 95% "
     "interval of the Sharpe difference and annual excess return vs each baseline run, the "
     "deflated Sharpe ratio for n_trials; 'verdict' applies 'rule'",
+    "performance": "every run's standard figures from its column of equity.csv and the "
+    "starting cash (btlstm.metrics.performance_stats): annual_volatility = sample std of "
+    "daily returns x sqrt(252) (empyrical); sortino = mean / sqrt(mean(min(r, 0)^2)) x "
+    "sqrt(252) (empyrical); calmar = compound annual return / max drawdown (empyrical); skew, "
+    "kurtosis (excess) of daily returns as pandas; best/worst day; best/worst month "
+    "(btlstm.metrics.monthly_returns); longest_drawdown_*: the drawdown period with the most "
+    "bars, its start (peak) and end (recovery; null: not recovered)",
+    "drawdowns": "the strategy's 5 deepest drawdown periods (btlstm.metrics.drawdown_periods): "
+    "start = last bar at the running peak, trough, end = first bar back at the peak (null: not "
+    "recovered), depth, bars and calendar days from start to end (or to the last bar)",
+    "payoff_ratio": "average winning trade's net pnl / |average losing trade's| (Backtrader "
+    "TradeAnalyzer won/lost pnl average; btlstm.metrics.payoff_ratio)",
+    "avg_holding_bars": "average bars a closed trade was held (Backtrader TradeAnalyzer "
+    "len.average)",
+    "best_trade": "largest net pnl of a winning trade (TradeAnalyzer won.pnl.max); worst_trade: "
+    "the lowest net pnl of a losing trade (lost.pnl.max)",
     "benchmark": "buy-and-hold of the benchmark feed: a real baseline run (orders, costs) when "
     "one was added, else the feed's closes from its first bar in the run to its last "
     "(BenchmarkRelative: no orders, no costs; see benchmark.source)",

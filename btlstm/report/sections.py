@@ -37,6 +37,7 @@ __all__ = [
     "describe",
     "per_year_returns",
     "forecasts_table",
+    "trade_stats",
 ]
 
 _NAN = float("nan")
@@ -67,6 +68,27 @@ def strategy_section(strategy, name: str) -> dict:
         "n_expired": count(expo, "n_expired"),
         **{k: number(lookup(expo, k)) for k in _EXPOSURE_EXTRAS},
         "sqn": number(lookup(analysis(strategy, "sqn"), "sqn")),
+        **trade_stats(trades),
+    }
+
+
+def trade_stats(trades) -> dict:
+    """Round-trip trade figures from Backtrader's ``TradeAnalyzer``: net pnl of the
+    average win and loss, their ratio (:func:`btlstm.metrics.payoff_ratio`), the best
+    and worst trade, and the average holding period in bars (``len.average``)."""
+    won, lost = count(trades, "won", "total"), count(trades, "lost", "total")
+    avg_win = number(lookup(trades, "won", "pnl", "average")) if won else _NAN
+    avg_loss = number(lookup(trades, "lost", "pnl", "average")) if lost else _NAN
+    best = number(lookup(trades, "won", "pnl", "max")) if won else _NAN
+    worst = number(lookup(trades, "lost", "pnl", "max")) if lost else _NAN  # bt: the lowest pnl
+    closed = count(trades, "total", "closed")
+    return {
+        "avg_win": avg_win,
+        "avg_loss": avg_loss,
+        "payoff_ratio": metrics.payoff_ratio(avg_win, avg_loss),
+        "best_trade": best,  # NaN without a win (TradeAnalyzer keeps no best loss)
+        "worst_trade": worst,
+        "avg_holding_bars": number(lookup(trades, "len", "average")) if closed else _NAN,
     }
 
 
@@ -274,10 +296,16 @@ def is_synthetic(strategy, meta: Mapping) -> bool:
 
 
 def describe(strategy) -> dict:
-    """Class and parameters of a strategy (its declared params, not its state; not yet JSON)."""
+    """Class and parameters of a strategy (its declared params, not its state), as plain
+    JSON; a param without a plain value (a progress bar, a frame) is named by its type."""
+    from btlstm.convert import to_jsonable
+    from btlstm.report.tearsheet import clean_reprs
+
     return {
         "strategy_class": type(strategy).__name__,
-        "strategy_params": {k: getattr(strategy.p, k) for k in strategy.p._getkeys()},
+        "strategy_params": clean_reprs(
+            to_jsonable({k: getattr(strategy.p, k) for k in strategy.p._getkeys()})
+        ),
     }
 
 

@@ -16,7 +16,6 @@ Plain data in (:class:`~btlstm.report.collect.RunData` per seed), files out.
 
 from __future__ import annotations
 
-import html
 import json
 import math
 from pathlib import Path
@@ -229,6 +228,9 @@ def _plot(runs: dict[int, RunData], ensemble: RunData | None) -> bytes:
     for col in list(eq.columns)[2:]:
         ax.plot(pd.to_datetime(eq["date"]), eq[col], lw=1.2, ls="--", label=str(col))
     ax.set_ylabel("portfolio value")
+    from matplotlib.ticker import FuncFormatter
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     text = "equity of every seed, the seed ensemble and the baselines"
@@ -236,67 +238,96 @@ def _plot(runs: dict[int, RunData], ensemble: RunData | None) -> bytes:
     return _png(fig)
 
 
-def _html(overview: dict, png: bytes | None, folders: list[str]) -> bytes:
-    import base64
+_BOXES = (
+    ("total return (%)", "total_return", 100.0),
+    ("Sharpe", "sharpe", 1.0),
+    ("max drawdown (%)", "max_drawdown", 100.0),
+    ("IC", "ic", 1.0),
+    ("deflated Sharpe ratio", "dsr", 1.0),
+)
 
-    esc = html.escape
+
+def _boxplots(overview: dict) -> bytes | None:
+    """One box plot per figure over the seeds, each seed a dot, the ensemble a red x."""
+    import numpy as np
+
+    from btlstm.report.plots import _figure, _png, _suptitle
+
+    rows = overview.get("rows") or []
+    if len(rows) < 2:
+        return None
+    ens = overview.get("ensemble") or {}
+    fig = _figure(10.0, 3.0)
+    for i, (label, key, scale) in enumerate(_BOXES):
+        ax = fig.add_subplot(1, len(_BOXES), i + 1)
+        vals = np.array([np.nan if r.get(key) is None else r[key] * scale for r in rows], float)
+        vals = vals[np.isfinite(vals)]
+        if len(vals):
+            ax.boxplot([vals], widths=0.5, showmeans=True)
+            ax.plot(np.full(len(vals), 1.0) + np.linspace(-0.12, 0.12, len(vals)), vals, ".",
+                    color="tab:blue", alpha=0.7)  # fmt: skip
+        if ens.get(key) is not None:
+            ax.plot([1.0], [ens[key] * scale], "x", color="tab:red", ms=9, mew=2,
+                    label="seed ensemble")  # fmt: skip
+        ax.set_xticks([])
+        ax.set_title(label, fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    fig.subplots_adjust(wspace=0.75, top=0.78)
+    _suptitle(fig, f"{len(rows)} seeds (dots), their box plots and the seed ensemble (red x)",
+              bool(overview.get("synthetic")))  # fmt: skip
+    return _png(fig)
+
+
+def _html(overview: dict, png: bytes | None, folders: list[str]) -> bytes:
+    from btlstm.report import page as pg
+    from btlstm.report.formats import fmt
+
+    esc = pg.esc
     rows = list(overview["rows"]) + [overview["mean"], overview["sd"]]
     if overview.get("ensemble"):
         rows.append(overview["ensemble"])
-    head = "".join(f"<th>{esc(h)}</th>" for h, _ in _SHOWN)
-    body = "".join(
-        f"<tr><td>{esc(r['run'])}</td>"
-        + "".join(f"<td>{esc(_cell(r, c))}</td>" for _, c in _SHOWN)
-        + "</tr>"
+    cols = [c for _, c in _SHOWN]
+    shown = [
+        {**r, "evidence": "" if r.get("run") in ("mean", "sd") else fmt(r.get("evidence"))}
         for r in rows
-    )
-    verdicts = "".join(
-        f"<li><a href='{esc(f)}/report.html'>{esc(r['run'])}</a>: {esc(str(r['verdict']))}</li>"
-        for f, r in zip(folders, overview["rows"] + [overview.get("ensemble")], strict=False)
-        if r
+    ]
+    kinds = {"sharpe": "ratio", "dsr": "ratio", "ic_p_hac": "corr", "n_trades": "int"}
+    table = pg.table(shown, ["run", *cols], labels=dict((c, h) for h, c in _SHOWN), kinds=kinds,
+                     row_class=lambda r: "first" if r.get("run") == "ensemble" else "")  # fmt: skip
+    runs = [r for r in overview["rows"] + [overview.get("ensemble")] if r]
+    vrows = "".join(
+        f"<tr><td class='k'><a href='{esc(f)}/report.html'>{esc(r['run'])}</a></td>"
+        f"<td class='k'>{esc(fmt(r.get('evidence')))}</td>"
+        f"<td class='k w'>{esc(str(r['verdict']))}</td></tr>"
+        for f, r in zip(folders, runs, strict=False)
     )
     ens = overview.get("ensemble") or {}
-    cls = "yes" if ens.get("evidence") else "no"
-    img = (
-        f"<img alt='equity of every seed' src='data:image/png;base64,"
-        f"{base64.b64encode(png).decode()}'>"
-        if png
-        else ""
+    baselines = "; ".join(
+        f"{esc(str(b.get('name')))}: total return {fmt(b.get('total_return'), 'pct')}"
+        f", Sharpe {fmt(b.get('sharpe'), 'ratio')}"
+        for b in overview.get("baselines") or []
     )
     parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>{esc(str(overview.get('title')))}: seeds</title><style>",
-        "body{font-family:sans-serif;margin:2em auto;max-width:1100px;padding:0 1em}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.25em .6em;"
-        "text-align:right}.v{padding:.7em 1em;border-left:6px solid}"
-        ".v.no{background:#fff1e0;border-color:#d9822b}.v.yes{background:#e6f4ea;"
-        "border-color:#2e7d32}.b{background:#b00020;color:#fff;padding:.6em;font-weight:bold}"
-        "img{max-width:100%}</style></head><body>",
-        "<div class='b'>SYNTHETIC DATA: generated prices, not a real market</div>"
-        if overview.get("synthetic")
-        else "",
+        pg.banner("SYNTHETIC DATA: generated prices, not a real market")
+        if overview.get("synthetic") else "",
         f"<h1>{esc(str(overview.get('title')))}</h1>",
         f"<p>{len(overview['seeds'])} seeds; the deflated Sharpe ratio (DSR) counts N = "
         f"{overview['n_trials']} trials. {len(overview.get('evidence') or [])} of "
         f"{len(overview['seeds'])} seeds show evidence of skill.</p>",
-        f"<div class='v {cls}'><b>Verdict (seed ensemble):</b> "
-        f"{esc(str(overview.get('verdict')))}</div>"
-        if ens
-        else "",
-        f"<table><tr><th>run</th>{head}</tr>{body}</table>",
-        f"<p>Baselines in seed {overview['seeds'][0]}'s run (each report has its own; a "
-        "baseline that uses a seeded model, such as the ranker alone, differs by seed): "
-        + "; ".join(
-            f"{esc(str(b.get('name')))}: total return {_fmt('total_return', b.get('total_return'))}"
-            f", Sharpe {_fmt('sharpe', b.get('sharpe'))}"
-            for b in overview.get("baselines") or []
-        )
-        + ".</p>",
-        img,
-        f"<h2>Each run's verdict and report</h2><ul>{verdicts}</ul>",
-        "</body></html>\n",
+        pg.verdict_box(overview.get("verdict"), bool(ens.get("evidence")),
+                       "Verdict (seed ensemble)") if ens else "",
+        "<h2>Overview</h2>",
+        table,
+        f"<p class='small'>Baselines in seed {overview['seeds'][0]}'s run (each report has "
+        "its own; a baseline that uses a seeded model, such as the ranker alone, differs by "
+        f"seed): {baselines}.</p>",
+        pg.img(_boxplots(overview), "box plots over the seeds"),
+        pg.img(png, "equity of every seed"),
+        "<h2>Each run's verdict and report</h2>"
+        "<div class='tw'><table><tr><th class='k'>run (its report)</th><th class='k'>evidence"
+        f"</th><th class='k'>verdict</th></tr>{vrows}</table></div>",
     ]
-    return "".join(parts).encode("utf-8")
+    return pg.page(f"{overview.get('title')}: seeds", parts)
 
 
 def _files(overview: dict, png: bytes | None, folders: list[str]) -> dict[str, bytes]:

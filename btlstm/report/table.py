@@ -41,6 +41,9 @@ def columns(report: Mapping) -> list[dict]:
         rows = [{**s, "name": s.get("name") or "strategy"}]
     if b and b.get("from_closes", True):
         rows.append({**b, "name": str(b.get("name") or "buy-and-hold"), "from_closes": True})
+    # each run's standard figures (report["performance"], by run name), when the report has them
+    perf = report.get("performance") or {}
+    rows = [{**(perf.get(r["name"]) or {}), **r} for r in rows]
     # strategy-only facts on the first column
     rows[0] = {**rows[0], "win_rate": s.get("win_rate"), "final_value": s.get("final_value")}
     return rows
@@ -50,7 +53,11 @@ _ROWS = (
     ("total return", "total_return", _pct),
     ("annual return", "annual_return", _pct),
     ("Sharpe", "sharpe", lambda x: _f(x, 2)),
+    ("volatility", "annual_volatility", _pct0),
+    ("Sortino", "sortino", lambda x: _f(x, 2)),
+    ("Calmar", "calmar", lambda x: _f(x, 2)),
     ("max drawdown", "max_drawdown", _pct0),
+    ("worst month", "worst_month", _pct),
     ("turnover", "turnover", lambda x: _f(x, 2)),
     ("trades", "n_trades", _i),
     ("orders filled", "n_orders", _i),

@@ -7,7 +7,6 @@ so a report can be rewritten at any time, also while runs are missing.
 
 from __future__ import annotations
 
-import base64
 import html
 import io
 import json
@@ -67,46 +66,49 @@ def _boxplots(runs: pd.DataFrame, ensemble: pd.DataFrame, reference: str) -> byt
 
 
 def _verdict_html(verdict: dict) -> list:
+    from btlstm.report import page as pg
+    from btlstm.report.formats import fmt
+
     if not verdict:
         return []
     esc = html.escape
-    cls = "yes" if verdict.get("evidence") else "no"
     best = verdict.get("dsr_best") or {}
     spa = verdict.get("spa_p")
     rows = [
         ("reference", esc(str(verdict.get("reference")))),
-        ("Hansen's SPA p-value (no configuration beats the reference)",
-         "n/a" if spa is None else f"{spa:.3f}"),
+        ("Hansen's SPA p-value (no configuration beats the reference)", fmt(spa, "corr")),
         ("StepM: configurations better than the reference (5%, family-wise)",
          esc(", ".join(verdict.get("stepm") or []) or "none")),
         ("best configuration (mean Sharpe over its seeds)",
-         esc(f"{best.get('config')} ({best.get('mean_seed_sharpe', float('nan')):.2f})")
+         esc(f"{best.get('config')} ({fmt(best.get('mean_seed_sharpe'), 'ratio')})")
          if best else "n/a"),
         ("its deflated Sharpe ratio",
-         f"{best.get('value', float('nan')):.3f} over N = {best.get('n_trials')} trials "
-         f"(SR0 {best.get('sr0', float('nan')):.2f})" if best else "n/a"),
+         f"{fmt(best.get('value'), 'corr')} over N = {best.get('n_trials')} trials "
+         f"(SR0 {fmt(best.get('sr0'), 'ratio')})" if best else "n/a"),
     ]  # fmt: skip
-    body = "".join(f"<tr><td style='text-align:left'>{a}</td><td>{b}</td></tr>" for a, b in rows)
+    body = "".join(f"<tr><td class='k'>{a}</td><td class='k'>{b}</td></tr>" for a, b in rows)
     return [
-        f"<div class='v {cls}'><b>Verdict:</b> {esc(str(verdict.get('verdict')))}</div>",
-        f"<table>{body}</table>",
+        pg.verdict_box(verdict.get("verdict"), bool(verdict.get("evidence"))),
+        f"<div class='tw'><table>{body}</table></div>",
         "<p>Each configuration's daily returns are the mean over its seeds. The paired tests "
         "below adjust their t-test p-values for testing every configuration: p_holm "
         "(family-wise), p_bh (false discovery rate). See docs/significance.md.</p>",
     ]
 
 
+_RUN_KINDS = {"rmse": "corr", "loss_gap": "corr", "sharpe": "ratio", "epochs": "ratio"}
+
+
 def _html(
     sweep: Sweep, runs, summary, tests, ensemble, png: bytes | None, verdict: dict | None = None
 ) -> str:
-    def table(frame: pd.DataFrame) -> str:
-        return frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="", border=0)
+    from btlstm.report import page as pg
+
+    def table(frame: pd.DataFrame, kinds=None) -> str:
+        return pg.frame_table(frame, kinds=kinds, sortable=True)
 
     wide = summary.pivot_table(index="config", columns="metric", values="mean", sort=False)
     wide = wide.reindex(columns=list(METRICS)).reset_index()
-    img = ""
-    if png:
-        img = f'<img alt="box plots" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
     s = sweep.settings[sweep.reference]
     head = html.escape(
         f"{len(sweep.configs)} configurations x {sweep.repeats} seeds "
@@ -117,41 +119,30 @@ def _html(
     cfgs = pd.DataFrame(
         [{"config": k, "overrides": json.dumps(v)} for k, v in sweep.configs.items()]
     )
-    style = (
-        "body{font-family:sans-serif;margin:2em;max-width:1400px}"
-        "table{border-collapse:collapse;font-size:13px;margin-bottom:1.5em}"
-        "td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}"
-        "img{max-width:100%}.v{padding:.7em 1em;border-left:6px solid;margin:1em 0}"
-        ".v.no{background:#fff1e0;border-color:#d9822b}"
-        ".v.yes{background:#e6f4ea;border-color:#2e7d32}"
-    )
     parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>btlstm sweep</title>",
-        f"<style>{style}</style></head><body>",
         "<h1>btlstm sweep</h1>",
         f"<p>{head}</p>",
         *_verdict_html(verdict or {}),
+        "<h2>Overview: box plots over the seeds</h2>",
+        pg.img(png, "box plots"),
+        "<h2>Mean per configuration</h2>",
+        table(wide, _RUN_KINDS),
         "<h2>Configurations</h2>",
         table(cfgs),
-        "<h2>Mean per configuration</h2>",
-        table(wide),
         "<h2>Seed ensemble (mean prediction of the seeds)</h2>",
-        table(ensemble),
-        "<h2>Box plots</h2>",
-        img,
+        table(ensemble, _RUN_KINDS),
         f"<h2>Paired tests against {html.escape(sweep.reference)!s} (same seeds)</h2>",
         "<p>mean_diff: configuration minus reference; better: seeds on which the "
         "configuration did better; two-sided Wilcoxon signed-rank and paired t p-values; "
         "p_holm, p_bh: the t-test p-values adjusted for the configurations tested on the same "
         "metric (Holm, Benjamini-Hochberg).</p>",
-        table(tests),
+        table(tests, {"n": "int", "better": "int"}),
         "<h2>Summary</h2>",
-        table(summary),
+        table(summary, {"n": "int"}),
         "<h2>Runs</h2>",
-        table(runs),
-        "</body></html>",
+        table(runs, {**_RUN_KINDS, "seed": "int"}),
     ]
-    return "\n".join(parts)
+    return pg.page("btlstm sweep", parts).decode("utf-8")
 
 
 def write_sweep_report(out, sweep: Sweep, plots: bool = True) -> dict[str, Path]:
