@@ -28,8 +28,8 @@ setup(
         "arch>=6",  # stationary bootstrap, SPA, StepM (btlstm.significance)
     ],
     extras_require={
-        "test": ["pytest>=7"],
-        "dev": ["pytest>=7", "ruff>=0.4"],
+        "test": ["pytest>=7", "hypothesis>=6"],
+        "dev": ["pytest>=7", "hypothesis>=6", "ruff>=0.4"],
         # btlstm sweep --engine ray (btlstm.sweep); not in "test": the Ray test is slow
         "ray": ["ray>=2.9"],
     },

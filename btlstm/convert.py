@@ -6,7 +6,10 @@
   dates -> ISO strings, numpy -> Python);
 - :func:`plain`: a JSON round trip with ``str`` for anything else, the form
   of cache keys and ``to_dict()`` methods (NaN stays NaN, so a key never
-  changes with the helper that made it).
+  changes with the helper that made it);
+- :func:`load_json` / :func:`nesting_depth`: JSON text a user's file holds,
+  with its nesting depth checked (:data:`MAX_NESTING`) before it is parsed,
+  so a hostile file ends in one clear ``ValueError``, never a ``RecursionError``.
 """
 
 from __future__ import annotations
@@ -14,13 +17,27 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["date_text", "parse_date", "plain", "to_jsonable"]
+__all__ = [
+    "MAX_NESTING",
+    "date_text",
+    "json_text_depth",
+    "load_json",
+    "nesting_depth",
+    "parse_date",
+    "plain",
+    "to_jsonable",
+]
+
+MAX_NESTING = 64
+"""Deepest nesting of lists and objects (dicts, TOML tables) read from a file: btlstm's own
+files nest fewer than 10 levels; a deeper file is refused before it is used."""
 
 
 def parse_date(
@@ -125,3 +142,95 @@ def to_jsonable(obj):
         except Exception:  # noqa: BLE001 - fall back to the repr
             pass
     return str(obj)
+
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+
+
+def json_text_depth(data: bytes | str) -> int:
+    """The deepest nesting of ``[`` / ``{`` in JSON text, without parsing it (no recursion).
+
+    Strings are blanked first, so brackets inside them do not count. Linear in the
+    size of ``data`` (a regular expression and a numpy cumulative sum).
+
+    Example:
+        >>> json_text_depth(b'{"a": [1, {"b": "[[["}]}')
+        3
+    """
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    stripped = _JSON_STRING.sub(b'""', data)
+    codes = np.frombuffer(stripped, dtype=np.uint8)
+    if not codes.size:
+        return 0
+    step = np.zeros(codes.size, dtype=np.int64)
+    step[(codes == ord("[")) | (codes == ord("{"))] = 1
+    step[(codes == ord("]")) | (codes == ord("}"))] = -1
+    return max(int(np.cumsum(step).max()), 0)
+
+
+def nesting_depth(obj, limit: int | None = None) -> int:
+    """The nesting depth of dicts and lists in ``obj`` (a scalar: 0), found without recursion.
+
+    Args:
+        obj: parsed JSON or TOML (dicts, lists, tuples, scalars).
+        limit: stop as soon as the depth exceeds it (returns ``limit + 1``).
+
+    Example:
+        >>> nesting_depth({"a": [1, {"b": 2}]}), nesting_depth(3)
+        (3, 0)
+    """
+    deepest = 0
+    stack = [(obj, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if limit is not None and deepest > limit:
+            return deepest
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (Mapping, list, tuple)))
+    return deepest
+
+
+def load_json(data: bytes | str, what: str, max_depth: int = MAX_NESTING):
+    """Parse JSON text from a file, its nesting checked first.
+
+    Args:
+        data: the file's bytes (UTF-8) or text.
+        what: how the message names the file (``"report folder 'x': report.json"``).
+        max_depth: the deepest nesting allowed (:data:`MAX_NESTING`).
+
+    Returns:
+        The parsed value (any JSON type: callers check its shape).
+
+    Raises:
+        ValueError: ``"{what} is not valid JSON (...)"``, or ``"{what} nests
+            100001 levels deep, more than 64"``.
+
+    Example:
+        >>> load_json(b'{"a": [1]}', "x.json")
+        {'a': [1]}
+        >>> load_json(b"[" * 100 + b"]" * 100, "x.json")
+        Traceback (most recent call last):
+        ValueError: x.json nests 100 levels deep, more than the 64 a btlstm file may have
+    """
+    try:
+        text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else str(data)
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{what} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    depth = json_text_depth(text)
+    if depth > max_depth:
+        raise ValueError(
+            f"{what} nests {depth} levels deep, more than the {max_depth} a btlstm file may have"
+        )
+    try:
+        return json.loads(text)
+    except RecursionError:  # pragma: no cover - the scan above refuses it first
+        raise ValueError(f"{what} nests too deep to read") from None
+    except ValueError as e:
+        raise ValueError(f"{what} is not valid JSON ({e})") from None

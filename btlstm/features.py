@@ -30,6 +30,8 @@ __all__ = [
     "feature_matrix",
     "make_windows",
     "zscore_windows",
+    "FEATURE_MAX_ABS",
+    "check_feature_range",
     "make_targets",
     "forward_returns",
     "target_from_return",
@@ -127,6 +129,53 @@ def make_windows(values: np.ndarray, lookback: int) -> np.ndarray:
         return np.empty((0, lookback, values.shape[1]), dtype=values.dtype)
     w = np.lib.stride_tricks.sliding_window_view(values, lookback, axis=0)
     return w.transpose(0, 2, 1)  # (n, lookback, features)
+
+
+FEATURE_MAX_ABS = 1e100
+"""The largest |value| a feature column may hold: far above any price, volume or amount,
+far below where a window's squared deviations overflow float64 (about 1e154)."""
+
+
+def check_feature_range(values: np.ndarray, features, frame=None) -> None:
+    """Refuse a feature column of extreme magnitude before it is z-scored.
+
+    Beyond :data:`FEATURE_MAX_ABS` the squares in :func:`zscore_windows` overflow
+    to infinity and the column's z-scores become silent zeros: the model would
+    train on nothing.
+
+    Args:
+        values: ``(n_bars, n_features)`` from :func:`feature_matrix`.
+        features: the feature names, in column order.
+        frame: the frame they came from (its ``attrs['source']`` and dates name
+            the file and the row), or None.
+
+    Raises:
+        DataError: naming the file, the feature, the value and its date.
+
+    Example:
+        >>> check_feature_range(np.array([[1.0, 1e300]]), ("close", "volume"))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        btlstm.errors.DataError: feature 'volume' reaches 1e+300 at row 0: beyond 1e+100, its z-scores would overflow to zeros (1 such rows); rescale the column in the file or leave it out of --features
+    """
+    from btlstm.errors import DataError
+
+    with np.errstate(invalid="ignore"):
+        big = np.abs(np.where(np.isfinite(values), values, 0.0)) > FEATURE_MAX_ABS
+    if not big.any():
+        return
+    col = int(np.flatnonzero(big.any(axis=0))[0])
+    rows = np.flatnonzero(big[:, col])
+    row = int(rows[0])
+    attrs = getattr(frame, "attrs", None) or {}
+    where = f"row {row}"
+    if frame is not None and isinstance(getattr(frame, "index", None), pd.DatetimeIndex):
+        where = str(frame.index[row].date())
+    raise DataError(
+        f"feature {features[col]!r} reaches {values[row, col]:.3g} at {where}: beyond "
+        f"{FEATURE_MAX_ABS:.0e}, its z-scores would overflow to zeros ({rows.size} such "
+        "rows); rescale the column in the file or leave it out of --features",
+        attrs.get("source"),
+    )
 
 
 def zscore_windows(windows: np.ndarray, eps: float = 1e-12) -> np.ndarray:
@@ -263,6 +312,7 @@ def build_dataset(
         5
     """
     values = feature_matrix(frame, features)
+    check_feature_range(values, tuple(features), frame)
     X = zscore_windows(make_windows(values, lookback))
     end = np.arange(lookback - 1, len(frame))
     y_all = make_targets(frame["close"].to_numpy(dtype=np.float64), horizon, clip, scale)

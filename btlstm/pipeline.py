@@ -276,9 +276,11 @@ def check_data(settings: Settings, frames: dict, trains: bool = True) -> tuple[l
                 f"bar of the data ({first.date()}): the run used data from {first.date()} only "
                 "(provenance.dates_used)."
             )
+    warnings += _gap_warnings(frames)
     used = {"data_start": str(first.date()), "data_end": str(last.date())}
     if not trains:
         return warnings, used
+    _check_feature_range(frames, m.features)
     sched = Schedule(m)
     syms = [sched.index(name, f.index) for name, f in frames.items() if len(f)]
     cal = Schedule.calendar(syms)
@@ -324,6 +326,78 @@ def check_data(settings: Settings, frames: dict, trains: bool = True) -> tuple[l
             f"model has little to learn from; {how}."
         )
     return warnings, used
+
+
+#: Symbols whose price gaps are listed one by one; beyond them, one line counts the rest.
+GAP_SYMBOLS_SHOWN = 5
+
+
+def _gap_warnings(frames: dict) -> list:
+    """:func:`btlstm.data.gaps.price_gaps` of every frame: one warning per symbol with a
+    gap beyond :data:`~btlstm.data.gaps.PRICE_GAP_LIMIT`, the first
+    :data:`GAP_SYMBOLS_SHOWN`, then one line naming how many more."""
+    from btlstm.data.gaps import PRICE_GAP_LIMIT, price_gaps
+
+    found = [(n, w) for n, f in frames.items() if (w := price_gaps(f, name=n)) is not None]
+    if len(found) <= GAP_SYMBOLS_SHOWN:
+        return [w for _, w in found]
+    rest = [str(n) for n, _ in found[GAP_SYMBOLS_SHOWN:]]
+    return [w for _, w in found[:GAP_SYMBOLS_SHOWN]] + [
+        f"{len(rest)} more symbols have bars that move more than {PRICE_GAP_LIMIT:.0%} from "
+        f"the previous close (likely unadjusted splits or bad ticks): {_short(rest, 10)}."
+    ]
+
+
+def _check_feature_range(frames: dict, features) -> None:
+    """:func:`btlstm.features.check_feature_range` on every frame a model trains on, before
+    training, so the error names the file (a DataError)."""
+    from btlstm.features import check_feature_range, feature_matrix
+
+    for f in frames.values():
+        if len(f):
+            try:
+                values = feature_matrix(f, features)
+            except ValueError:  # a feature this frame lacks: the walk-forward names it
+                continue
+            check_feature_range(values, tuple(features), f)
+
+
+#: Strategy params that pick the best N of a panel: at or above the panel's size they
+#: pick everything, and the forecasts choose nothing.
+PICK_PARAMS = {
+    "topk": "every rebalance holds every tradable symbol, so the rotation is an equal-weight "
+    "portfolio and the forecasts choose nothing",
+    "n_buy": "every bullish bar buys every stock, so the ranking chooses nothing",
+}
+
+
+def _universe_warnings(settings: Settings, plan, bars: _Bars) -> list:
+    """A panel strategy's ``topk`` / ``n_buy`` at or above the number of symbols it can
+    pick from (the panel less its benchmark feed): a warning naming the flag."""
+    if plan.data != "panel":
+        return []
+    try:
+        defaults = dict(plan.strategy.params._getitems())
+    except AttributeError:
+        return []
+    params = {**defaults, **settings.strategy.params}
+    bench = params.get("benchmark")
+    names = [n for n in bars.frames if n != bench]
+    out = []
+    for key, what in PICK_PARAMS.items():
+        k = params.get(key)
+        if key in defaults and isinstance(k, int) and not isinstance(k, bool) and names:
+            if k >= len(names):
+                out.append(
+                    f"{settings.where('strategy', key)} = {k} is at or above the {len(names)} "
+                    f"symbols the strategy picks from ({_short(names)}): {what}."
+                )
+    return out
+
+
+def _short(names, n: int = 6) -> str:
+    names = [str(x) for x in names]
+    return ", ".join(names[:n]) + (f", ... ({len(names)})" if len(names) > n else "")
 
 
 def _split(frame: pd.DataFrame, settings: Settings, src=None, check: bool = True):
@@ -410,6 +484,7 @@ def _check(settings: Settings, plan, bars: _Bars) -> tuple[list, dict]:
         more, used = check_data(settings, gate, trains=trains)
         warnings += [w for w in more if w not in warnings]
         dates_used.update({k: v for k, v in used.items() if k not in dates_used})
+    warnings += _universe_warnings(settings, plan, bars)
     return warnings, dates_used
 
 

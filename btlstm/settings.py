@@ -145,10 +145,17 @@ def load_toml(path) -> dict:
     """Read a TOML config file; errors name the file."""
     import tomllib
 
+    from btlstm.convert import MAX_NESTING, nesting_depth
+
     p = Path(path)
     try:
         with open(p, "rb") as f:
-            return tomllib.load(f)
+            raw = tomllib.load(f)
+    except RecursionError:  # arrays or inline tables nested thousands deep
+        raise SettingsError(
+            f"config file {p} nests arrays or tables too deep to read (more than "
+            f"{MAX_NESTING} levels are refused)"
+        ) from None
     except FileNotFoundError:
         raise SettingsError(f"config file {p} does not exist") from None
     except IsADirectoryError:
@@ -157,6 +164,12 @@ def load_toml(path) -> dict:
         raise SettingsError(f"config file {p} is not readable (permission denied)") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise SettingsError(f"config file {p} is not valid TOML: {e}") from None
+    depth = nesting_depth(raw, MAX_NESTING)
+    if depth > MAX_NESTING:  # e.g. a dotted key a.b.c... thousands of parts long
+        raise SettingsError(
+            f"config file {p} nests tables or arrays more than {MAX_NESTING} levels deep"
+        )
+    return raw
 
 
 def toml_module(raw: dict, path) -> str | None:

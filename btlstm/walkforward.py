@@ -103,6 +103,9 @@ class _Fields:
         check_number("validation_fraction", self.validation_fraction, 0, 0.5, hi_open=True)
         check_int("warm_epochs", self.warm_epochs, lo=1, none=True)
         check_number("clip", self.clip, lo=0, lo_open=True, none=True)
+        # 0 makes every target 0 (nothing to learn, an IC of noise); a negative scale
+        # turns the target upside down and every trade with it: both are refused
+        check_number("scale", self.scale, lo=0, lo_open=True)
         for name in ("train_start", "train_end", "test_start", "test_end"):
             setattr(self, name, date_text(getattr(self, name), name, none=True))
         if not isinstance(self.learner_settings, dict):

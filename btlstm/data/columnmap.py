@@ -457,6 +457,30 @@ def _mangle(header) -> list[str]:
     return out
 
 
+def _refuse_twins(columns: dict, raw: list, names: list, src) -> None:
+    """A column the map uses must have no twin: the same header name again (pandas
+    reads it as ``Close.1``) or one that differs only in case, spaces or dashes. Which
+    of the two holds the prices cannot be guessed, so the file is refused."""
+    for f, col in columns.items():
+        if col is None:
+            continue
+        pos = names.index(col)
+        twins = [
+            i for i, h in enumerate(raw)
+            if i != pos and (h == raw[pos] or _norm(h) == _norm(raw[pos]))
+        ]  # fmt: skip
+        if twins:
+            both = [f"{raw[pos]!r} (column {pos + 1})"] + [
+                f"{raw[i]!r} (column {i + 1})" for i in twins
+            ]
+            raise DataError(
+                f"the header has {len(both)} columns that map to {f}: {' and '.join(both)}; "
+                "which one holds the data cannot be guessed: remove or rename the others",
+                src,
+                raw[pos],
+            )
+
+
 def _closest(value: str, names) -> str:
     names = [str(n) for n in names]
     same_case = [n for n in names if n.lower() == str(value).lower()]
@@ -597,6 +621,7 @@ def resolve(
             "and as a price, volume or symbol)",
             src,
         )
+    _refuse_twins(columns, [str(h).strip() for h in header], names, src)
     # extras
     dropped = set()
     for d in preset.drop:

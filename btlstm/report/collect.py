@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from btlstm.convert import to_jsonable
-from btlstm.report.notes import honest_notes
+from btlstm.report.notes import add_warning, honest_notes, no_fill_warning
 from btlstm.report.schema import DEFINITIONS, SUMMARY_KEYS, TABLE_COLUMNS, RunData
 from btlstm.report.sections import (
     baseline_returns,
@@ -170,6 +170,7 @@ def collect(strategy, meta: Mapping | None = None, name: str = "strategy") -> Ru
     }
     report["per_year"] = per_year_returns(equity)
     report = clean_reprs(to_jsonable(report))  # no "<... object at 0x...>" in report.json
+    add_warning(report, no_fill_warning(report["comparison"][0]))  # a run that never traded
     report["notes"] = honest_notes(report)
     tables = {
         "predictions": predictions,
@@ -223,6 +224,7 @@ def add_comparison(run: RunData, strategy, name: str, benchmark: bool | None = N
     require_analyzers(strategy, who=f"baseline {name!r}")
     row = to_jsonable(summary_row(strategy, name))
     rows.append(row)
+    add_warning(report, no_fill_warning(row))  # a baseline that never traded
 
     values, _ = run_values(strategy)
     equity = run.tables["equity"]

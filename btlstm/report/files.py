@@ -45,6 +45,15 @@ from btlstm._files import check_writable_dir, entry_problem, write_folder
 from btlstm.convert import to_jsonable
 from btlstm.errors import ReportError
 from btlstm.report.collect import TABLE_COLUMNS, RunData
+from btlstm.report.reading import (
+    MAX_FILE_BYTES,
+    MAX_JSON_BYTES,
+    check_folder,
+    check_report_json,
+    parse_json,
+    read_manifest,
+    read_member,
+)
 
 __all__ = [
     "MANIFEST",
@@ -227,32 +236,23 @@ DERIVED_FILES = _PLOT_FILES + ("report.html",)
 
 def _load(path, rebuild: list | None = None) -> tuple[RunData, dict[str, bytes], Path]:
     """Read and check a report folder. With ``rebuild`` (a list), a derived file that is
-    missing or changed is not an error: its name and state are appended to the list."""
+    missing or changed is not an error: its name and state are appended to the list.
+
+    The folder is data (:mod:`btlstm.report.reading`): only its own regular files are
+    read (no link followed, no FIFO or device opened), each within a byte limit, and
+    the manifest's and report.json's shapes and nesting are checked before use."""
     folder = Path(path)
-    if folder.is_file() and folder.name in ("report.json", MANIFEST):
+    if folder.name in ("report.json", MANIFEST) and not folder.is_dir():
         folder = folder.parent
-    if not folder.is_dir():
-        raise FileNotFoundError(f"report: no such folder {str(folder)!r}")
     where = f"report folder {str(folder)!r}"
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReportError(
-            f"{where}: no {MANIFEST}, so the folder is incomplete (its write was interrupted) "
-            "or not a btlstm report"
-        ) from None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ReportError(f"{where}: {MANIFEST} is not valid JSON ({e})") from None
-    listed = manifest.get("files") if isinstance(manifest, dict) else None
-    if manifest.get("format") != _FORMAT or not isinstance(listed, dict):
-        raise ReportError(f"{where}: {MANIFEST} is not a btlstm report manifest")
+    folder = check_folder(folder, where)
+    manifest = read_manifest(folder, where, MANIFEST, (_FORMAT,), REPORT_FILES)
     raw: dict[str, bytes] = {}
-    for name, info in listed.items():
-        if name in ("", ".", "..") or "/" in name or "\\" in name:
-            raise ReportError(f"{where}: {MANIFEST} lists an invalid file name {name!r}")
+    for name, info in manifest["files"].items():
         derived = rebuild is not None and name in DERIVED_FILES
         try:
-            data = (folder / name).read_bytes()
+            limit = MAX_JSON_BYTES if name.endswith(".json") else MAX_FILE_BYTES
+            data = read_member(folder, name, where, limit, expect=info["bytes"])
         except FileNotFoundError:
             if derived:
                 rebuild.append((name, "missing"))
@@ -260,6 +260,11 @@ def _load(path, rebuild: list | None = None) -> tuple[RunData, dict[str, bytes],
             raise ReportError(
                 f"{where}: {name} is missing (listed in {MANIFEST}); the folder is incomplete"
             ) from None
+        except ReportError:
+            if derived:  # a link, FIFO or device where a plot was: drawn again, never read
+                rebuild.append((name, "unreadable (a link, a special file or too large)"))
+                continue
+            raise
         if entry_problem(info, data) is not None:
             if derived:
                 rebuild.append((name, "changed"))
@@ -271,19 +276,15 @@ def _load(path, rebuild: list | None = None) -> tuple[RunData, dict[str, bytes],
         raw[name] = data
     if "report.json" not in raw:
         raise ReportError(f"{where}: {MANIFEST} lists no report.json")
-    try:
-        report = json.loads(raw["report.json"].decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ReportError(f"{where}: report.json is not valid JSON ({e})") from None
-    if not isinstance(report, dict) or "strategy" not in report:
-        raise ReportError(f"{where}: report.json is not a btlstm report (no 'strategy' key)")
+    report = check_report_json(parse_json(raw["report.json"], f"{where}: report.json"), where)
     tables = {}
     for name in _TABLES + _OPTIONAL_TABLES:
         if f"{name}.csv" in raw:
             try:
                 tables[name] = _read_csv(name, raw[f"{name}.csv"])
-            except (ValueError, UnicodeDecodeError) as e:
-                raise ReportError(f"{where}: {name}.csv cannot be read ({e})") from None
+            except (ValueError, UnicodeDecodeError, TypeError, OverflowError) as e:
+                text = " ".join(str(e).split())[:200]
+                raise ReportError(f"{where}: {name}.csv cannot be read ({text})") from None
             missing = [c for c in TABLE_COLUMNS[name] if c not in tables[name].columns]
             if missing:
                 raise ReportError(f"{where}: {name}.csv lacks the columns {missing}")
@@ -304,7 +305,10 @@ def load_report(path) -> RunData:
     Raises:
         FileNotFoundError: no such folder.
         ReportError: no manifest (an interrupted or foreign folder), a file
-            missing or changed since it was written, invalid JSON, not a report.
+            missing or changed since it was written, invalid JSON, not a report;
+            a listed file that is a symbolic link, a FIFO, a device or larger
+            than its limit; a manifest or report.json of the wrong shape or
+            nested too deep (:mod:`btlstm.report.reading`).
 
     Example::
 
@@ -340,11 +344,21 @@ def rebuild_report(outdir, plots: bool | None = None) -> Path:
             "%s: %s was %s; drawn again from report.json and the CSVs", folder, name, state
         )
     if plots is None:
-        listed = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["files"]
+        listed = read_manifest(folder, f"report folder {str(folder)!r}", MANIFEST, (_FORMAT,),
+                               REPORT_FILES)["files"]  # fmt: skip
         plots = any(name.endswith(".png") for name in listed)
     files = {name: raw[name] for name in _DATA_FILES if name in raw}
     files.update(
         {n: b for n, b in raw.items() if n.endswith((".csv", ".csv.gz")) and n not in files}
     )
-    files.update(_rendered(run, plots))
+    try:
+        files.update(_rendered(run, plots))
+    except (TypeError, KeyError, AttributeError, IndexError, ValueError) as e:
+        if isinstance(e, ReportError):
+            raise
+        text = " ".join(str(e).split())[:200]
+        raise ReportError(
+            f"report folder {str(folder)!r}: report.json or a CSV holds a value of a shape "
+            f"btlstm does not write, so the page cannot be drawn ({type(e).__name__}: {text})"
+        ) from None
     return _write_folder(folder, files)["report.html"]

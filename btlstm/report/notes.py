@@ -1,11 +1,55 @@
-"""The plain-language notes of a report, derived from its numbers alone (:func:`honest_notes`)."""
+"""The plain-language notes of a report, derived from its numbers alone (:func:`honest_notes`),
+and the warning of a run that never filled an order (:func:`no_fill_warning`)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
 
-__all__ = ["honest_notes"]
+__all__ = ["add_warning", "honest_notes", "no_fill_warning"]
+
+
+def no_fill_warning(row: Mapping) -> str | None:
+    """The warning for a comparison row (the strategy or a baseline) that filled no order.
+
+    A run without a single fill ends where it began, so its "+0.00%" (and the
+    Sharpe, drawdown and significance built on it) describes idle cash, not the
+    strategy. Usual causes: cash too small to buy one share or lot at these
+    prices, or a signal that never triggers.
+
+    Args:
+        row: a ``comparison`` row (``name``, ``n_orders`` = orders filled,
+            ``n_rejected``, ``n_canceled``, ``total_return``).
+
+    Returns:
+        The text, or None when the row filled at least one order (or does not say).
+
+    Example:
+        >>> no_fill_warning({"name": "hold", "n_orders": 0, "n_rejected": 3, "n_canceled": 0,
+        ...                  "total_return": 0.0})[:58]
+        "'hold' filled no order in the whole run (3 refused by the "
+    """
+    if not isinstance(row, Mapping) or row.get("n_orders") != 0:
+        return None
+    tr = row.get("total_return")
+    result = (
+        f"its {tr:+.2%} " if isinstance(tr, (int, float)) and math.isfinite(tr) else "its result "
+    )
+    return (
+        f"{row.get('name')!r} filled no order in the whole run ({row.get('n_rejected') or 0} "
+        f"refused by the broker, {row.get('n_canceled') or 0} cancelled or expired): {result}"
+        "is idle cash, not a result of the strategy. Check that the cash (--cash) buys at "
+        "least one share or lot at these prices and that the signal ever triggers."
+    )
+
+
+def add_warning(report: dict, text: str | None) -> None:
+    """Append ``text`` to ``report['warnings']`` (once; None is ignored)."""
+    if text is None:
+        return
+    warnings = report.setdefault("warnings", [])
+    if text not in warnings:
+        warnings.append(text)
 
 
 def _beaten(tr, other) -> bool:

@@ -33,6 +33,15 @@ from btlstm.report.files import (
     rebuild_report,
     write_report,
 )
+from btlstm.report.reading import (
+    MAX_FILE_BYTES,
+    MAX_JSON_BYTES,
+    check_folder,
+    parse_json,
+    read_json_member,
+    read_manifest,
+    read_member,
+)
 
 __all__ = [
     "SEEDS_FORMAT",
@@ -381,22 +390,45 @@ def rebuild_seeds_report(folder) -> Path:
         The path of ``index.html``.
     """
     folder = Path(folder)
-    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    listed = manifest.get("files") or {}
-    folders = [n for n, info in listed.items() if isinstance(info, dict) and info.get("report")]
+    where = f"report folder {str(folder)!r}"
+    folder = check_folder(folder, where)
+    known = ("seeds.json", "seeds.png", "index.html")
+    manifest = read_manifest(folder, where, MANIFEST, (SEEDS_FORMAT,), known)
+    listed = manifest["files"]
+    folders = [n for n, info in listed.items() if info.get("report") is True]
     kept = {}
     for name in ("seeds.json", "seeds.png"):
         if name in listed:
-            data = (folder / name).read_bytes()
+            try:
+                limit = MAX_JSON_BYTES if name.endswith(".json") else MAX_FILE_BYTES
+                data = read_member(folder, name, where, limit, expect=listed[name]["bytes"])
+            except FileNotFoundError:
+                raise ReportError(
+                    f"{where}: {name} is missing (listed in {MANIFEST}); the folder is incomplete"
+                ) from None
             if entry_problem(listed[name], data) is not None:
                 raise ReportError(
-                    f"report folder {str(folder)!r}: {name} does not match {MANIFEST} "
-                    "(sha256 differs): the file was changed after the report was written"
+                    f"{where}: {name} does not match {MANIFEST} (sha256 differs): the file was "
+                    "changed after the report was written"
                 )
             kept[name] = data
+    if "seeds.json" not in kept:
+        raise ReportError(f"{where}: {MANIFEST} lists no seeds.json")
+    overview = parse_json(kept["seeds.json"], f"{where}: seeds.json")
+    if not isinstance(overview, dict):
+        raise ReportError(
+            f"{where}: seeds.json must be a JSON object, got {type(overview).__name__}"
+        )
     for name in folders:
         rebuild_report(folder / name)
-    page = _html(json.loads(kept["seeds.json"]), kept.get("seeds.png"), folders)
+    try:
+        page = _html(overview, kept.get("seeds.png"), folders)
+    except (TypeError, KeyError, AttributeError, IndexError, ValueError) as e:
+        text = " ".join(str(e).split())[:200]
+        raise ReportError(
+            f"{where}: seeds.json holds a value of a shape btlstm does not write, so the page "
+            f"cannot be drawn ({type(e).__name__}: {text})"
+        ) from None
     atomic_write_bytes(folder / "index.html", page)
     listed["index.html"] = file_entry(page)
     manifest["files"] = listed
@@ -407,8 +439,8 @@ def rebuild_seeds_report(folder) -> Path:
 def is_seeds_folder(path) -> bool:
     """True when ``path`` is the folder of a ``--seeds`` run (manifest format btlstm-seeds)."""
     try:
-        manifest = json.loads((Path(path) / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
+        manifest = read_json_member(Path(path), MANIFEST, f"report folder {str(path)!r}")
+    except (OSError, ValueError):  # not readable as data: load_report names the problem
         return False
     return isinstance(manifest, dict) and manifest.get("format") == SEEDS_FORMAT
 

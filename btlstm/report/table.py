@@ -220,9 +220,10 @@ def format_table(report: Mapping) -> str:
             f"return: {_pct(tmb.get('mean'))}  days {_i(tmb.get('n'))}"
         )
     lines += significance_lines(report)
+    warned = set(report.get("warnings") or [])
     for note in report.get("notes") or []:
         if not note.startswith("SYNTHETIC"):
-            lines.append(f"note: {note}")
+            lines.append(f"{'WARNING' if note in warned else 'note'}: {note}")
     if report.get("synthetic"):
         lines.append(_BANNER)
     return "\n".join(lines)
