@@ -20,6 +20,9 @@ Usage::
 
     python scripts/bench_ranker.py --data-dir ../shared/data
     python scripts/bench_ranker.py --data-dir ../shared/data --threads 2 --retrain-every 63
+    # monthly refits over 2008-2020, as `btlstm run ranker --walkforward --retrain-every 21`:
+    python scripts/bench_ranker.py --train-start 2005-01-01 --test-start 2008-01-01 \
+        --test-end 2020-12-31 --retrain-every 21 --verbose
 """
 
 from __future__ import annotations
@@ -45,7 +48,9 @@ def main(argv=None) -> int:
     ap.add_argument("--test-end", default="2017-05-31")
     ap.add_argument("--retrain-every", type=int, default=21)
     ap.add_argument("--n-estimators", type=int, default=100)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=0, help="LightGBM threads (0: every core)")
+    ap.add_argument("--min-train", type=int, default=1000)
+    ap.add_argument("--verbose", action="store_true", help="one line per fit as it ends")
     ap.add_argument("--symbols", type=int, default=None, help="first N symbols only")
     a = ap.parse_args(argv)
 
@@ -55,6 +60,12 @@ def main(argv=None) -> int:
     from btlstm.xswalkforward import RankerWalkForward, ranker_quality
 
     rows = []
+    t_start = time.perf_counter()
+
+    def _fit_line(rec):
+        print(f"fit {rec.k + 1}/{rec.total} {rec.date}: {rec.seconds:.1f} s, "
+              f"{rec.n_samples:,} samples, {time.perf_counter() - t_start:.0f} s so far, "
+              f"peak {_peak_mb():.0f} MB", flush=True)  # fmt: skip
 
     def step(name, fn, note=lambda r: ""):
         t0 = time.perf_counter()
@@ -90,13 +101,13 @@ def main(argv=None) -> int:
         test_start=a.test_start,
         test_end=a.test_end,
         retrain_every=a.retrain_every,
-        min_train=1000,
+        min_train=a.min_train,
         seed=0,
     )
     wf = RankerWalkForward(cfg, {"n_estimators": a.n_estimators, "num_threads": a.threads})
     scores = step(
         "ranker train+score",
-        lambda: wf.scores(sub, features=feats),
+        lambda: wf.scores(sub, features=feats, progress=_fit_line if a.verbose else None),
         lambda s: f"{len(wf.fits)} fits, {int(np.isfinite(s.to_numpy()).sum()):,} scores",
     )
     q = step("ranker quality", lambda: ranker_quality(scores, sub, horizon=5))
@@ -109,7 +120,7 @@ def main(argv=None) -> int:
         print(
             f"\nper fit (s): mean {secs.mean():.2f}  median {np.median(secs):.2f}  "
             f"max {secs.max():.2f}  total {secs.sum():.1f}  "
-            f"({a.n_estimators} rounds, {a.threads} thread(s); last fit "
+            f"({a.n_estimators} rounds, {wf.settings.threads()} thread(s); last fit "
             f"{wf.fits[-1].n_samples:,} samples over {wf.fits[-1].n_dates} dates)"
         )
     ic, ric, tmb = q["ic"], q["rank_ic"], q["top_minus_bottom"]

@@ -55,7 +55,7 @@ def test_registered_as_a_learner_with_its_settings():
         {"n_grades": 40},
         {"horizons": "5"},
         {"feature_columns": []},
-        {"num_threads": 0},
+        {"num_threads": -1},
     ],
 )
 def test_settings_validated(bad):
