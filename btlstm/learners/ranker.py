@@ -103,6 +103,21 @@ class RankerSettings:
         }
 
 
+def _lightgbm():
+    """``import lightgbm``, with OpenMP's idle threads sleeping instead of spinning.
+
+    ``OMP_WAIT_POLICY=PASSIVE`` (unless the environment sets it): on a machine
+    whose cores are shared with other processes, spinning OpenMP threads wait
+    for each other at every barrier; measured on 2 shared cores (load 12), a
+    100-round fit of 60,000 rows took 76 s on 2 spinning threads, 6.5 s on 2
+    passive ones and 5.0 s on 1. It takes effect when OpenMP starts, so it is
+    set before LightGBM is first imported."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import lightgbm
+
+    return lightgbm
+
+
 def available_cores() -> int:
     """Cores this process may run on (its CPU affinity; ``os.cpu_count()`` where
     the platform has no affinity)."""
@@ -186,7 +201,7 @@ class StockRanker(Learner):
         (the number of rows of each date, in order). ``X_val``/``y_val``,
         ``epochs``, ``batch_size``, ``patience`` and ``warm`` are not used
         (``n_estimators`` rounds, no early stopping)."""
-        import lightgbm as lgb
+        lgb = _lightgbm()
 
         if group is None:
             raise ValueError(
@@ -244,7 +259,7 @@ class StockRanker(Learner):
             btlstm.errors.ModelFileError: missing, corrupt, or a model for a
                 different number of features.
         """
-        import lightgbm as lgb
+        lgb = _lightgbm()
 
         path = Path(path)
         where = f"ranker model file {str(path)!r}"
