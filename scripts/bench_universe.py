@@ -26,10 +26,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import resource
 import sys
 import tempfile
 import time
+
+
+def _cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)  # every thread of this process
+    return r.ru_utime + r.ru_stime
 
 
 def _peak_mb() -> float:
@@ -53,7 +59,7 @@ def main(argv=None) -> int:
     import btlstm.pipeline as pl
     import btlstm.report as rep
 
-    steps: list[tuple[str, float, float]] = []
+    steps: list[tuple[str, float, float, float]] = []
     backtests: list[tuple[str, int, int, float]] = []
     t_start = time.perf_counter()
 
@@ -62,11 +68,16 @@ def main(argv=None) -> int:
 
         def wrapper(*args, **kw):
             t0 = time.perf_counter()
+            c0 = _cpu_s()
             try:
                 return fn(*args, **kw)
             finally:
-                steps.append((label, time.perf_counter() - t0, _peak_mb()))
-                print(f"  {label}: {steps[-1][1]:.1f} s, peak {steps[-1][2]:.0f} MB", flush=True)
+                steps.append((label, time.perf_counter() - t0, _peak_mb(), _cpu_s() - c0))
+                print(
+                    f"  {label}: {steps[-1][1]:.1f} s ({steps[-1][3]:.1f} CPU s), "
+                    f"peak {steps[-1][2]:.0f} MB",
+                    flush=True,
+                )
 
         setattr(module, name, wrapper)
 
@@ -110,10 +121,12 @@ def main(argv=None) -> int:
     res = pl.run_backtest(settings)
     total = time.perf_counter() - t_start
 
-    print(f"\n{'step':<40}{'seconds':>10}{'peak RSS MB':>14}")
-    for label, secs, mb in steps:
-        print(f"{label:<40}{secs:>10.1f}{mb:>14.0f}")
-    print(f"{'total (run_backtest + report)':<40}{total:>10.1f}{_peak_mb():>14.0f}")
+    print(f"\n{'step':<40}{'seconds':>10}{'CPU s':>10}{'peak RSS MB':>14}")
+    for label, secs, mb, cpu in steps:
+        print(f"{label:<40}{secs:>10.1f}{cpu:>10.1f}{mb:>14.0f}")
+    print(
+        f"{'total (run_backtest + report)':<40}{total:>10.1f}{_cpu_s():>10.1f}{_peak_mb():>14.0f}"
+    )
     print(f"\n{'backtest':<22}{'feeds':>7}{'bars':>7}{'seconds':>10}{'us/feed-bar':>13}")
     for name, feeds, n_bars, secs in backtests:
         print(f"{name:<22}{feeds:>7}{n_bars:>7}{secs:>10.1f}{secs / (feeds * n_bars) * 1e6:>13.1f}")
@@ -125,7 +138,12 @@ def main(argv=None) -> int:
         f"{bt_secs / fb * 1e6:.1f} us per feed-bar; ranker fits: {len(ranker.get('fits', []))}; "
         f"LSTM fits: {len(res.fits)}"
     )
-    print(f"wall {total / 60:.1f} min, peak RSS {_peak_mb() / 1024:.2f} GB")
+    cpu = _cpu_s()
+    print(
+        f"wall {total / 60:.1f} min, CPU {cpu / 60:.1f} min (user + sys, all threads; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores), "
+        f"peak RSS {_peak_mb() / 1024:.2f} GB"
+    )
     return 0
 
 
