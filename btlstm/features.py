@@ -188,7 +188,11 @@ def zscore_windows(windows: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     Returns:
         float32 array of the same shape.
     """
-    w = np.asarray(windows, dtype=np.float64)
+    # one contiguous float64 copy first: the windows are usually a strided view
+    # (make_windows), and every operation below runs about 3x faster on
+    # contiguous memory. The sums still run bar after bar along axis 1 in the
+    # same order, so the result is the same to the bit (tests/test_features.py).
+    w = np.ascontiguousarray(windows, dtype=np.float64)
     n = w.shape[1]
     # the same float64 operations as np.mean / np.std (ddof 0), with the
     # deviations computed once and divided straight into the float32 result

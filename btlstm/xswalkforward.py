@@ -163,9 +163,11 @@ class RankerWalkForward:
         cfg = self.config.to_dict()
         cfg.pop("test_end", None)
         cfg.pop("learner_settings", None)  # the ranker settings are keyed below
+        ranker = dataclasses.asdict(self.settings)
+        ranker.pop("num_threads")  # the same model on any number of threads
         settings = {
             "config": cfg,
-            "ranker": dataclasses.asdict(self.settings),
+            "ranker": ranker,
             "features": p.cols,
             "learner": "lightgbm-lambdarank",
         }

@@ -20,11 +20,15 @@ Usage::
 
     python scripts/bench_ranker.py --data-dir ../shared/data
     python scripts/bench_ranker.py --data-dir ../shared/data --threads 2 --retrain-every 63
+    # monthly refits over 2008-2020, as `btlstm run ranker --walkforward --retrain-every 21`:
+    python scripts/bench_ranker.py --train-start 2005-01-01 --test-start 2008-01-01 \
+        --test-end 2020-12-31 --retrain-every 21 --verbose
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import time
@@ -45,7 +49,17 @@ def main(argv=None) -> int:
     ap.add_argument("--test-end", default="2017-05-31")
     ap.add_argument("--retrain-every", type=int, default=21)
     ap.add_argument("--n-estimators", type=int, default=100)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=0, help="LightGBM threads (0: every core)")
+    ap.add_argument("--min-train", type=int, default=1000)
+    ap.add_argument("--verbose", action="store_true", help="one line per fit as it ends")
+    ap.add_argument(
+        "--project-every",
+        type=int,
+        default=None,
+        metavar="N",
+        help="also project the CPU time of a run with a refit every N bars "
+        "(per-fit CPU seconds ~ a + b * samples, fitted on this run's fits)",
+    )
     ap.add_argument("--symbols", type=int, default=None, help="first N symbols only")
     a = ap.parse_args(argv)
 
@@ -55,6 +69,26 @@ def main(argv=None) -> int:
     from btlstm.xswalkforward import RankerWalkForward, ranker_quality
 
     rows = []
+    t_start = time.perf_counter()
+
+    cpu_fits = []  # CPU seconds (user + sys) of this process per fit
+
+    def _cpu() -> float:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    cpu_mark = [0.0]
+
+    def _fit_line(rec):
+        now = _cpu()
+        cpu_fits.append(now - cpu_mark[0])
+        cpu_mark[0] = now
+        if not a.verbose:
+            return
+        print(f"fit {rec.k + 1}/{rec.total} {rec.date}: {rec.seconds:.1f} s "
+              f"({cpu_fits[-1]:.1f} CPU s, load {os.getloadavg()[0]:.1f}), "
+              f"{rec.n_samples:,} samples, {time.perf_counter() - t_start:.0f} s so far, "
+              f"peak {_peak_mb():.0f} MB", flush=True)  # fmt: skip
 
     def step(name, fn, note=lambda r: ""):
         t0 = time.perf_counter()
@@ -90,13 +124,16 @@ def main(argv=None) -> int:
         test_start=a.test_start,
         test_end=a.test_end,
         retrain_every=a.retrain_every,
-        min_train=1000,
+        min_train=a.min_train,
         seed=0,
     )
     wf = RankerWalkForward(cfg, {"n_estimators": a.n_estimators, "num_threads": a.threads})
     scores = step(
         "ranker train+score",
-        lambda: wf.scores(sub, features=feats),
+        lambda: (
+            cpu_mark.__setitem__(0, _cpu()),
+            wf.scores(sub, features=feats, progress=_fit_line),
+        )[1],
         lambda s: f"{len(wf.fits)} fits, {int(np.isfinite(s.to_numpy()).sum()):,} scores",
     )
     q = step("ranker quality", lambda: ranker_quality(scores, sub, horizon=5))
@@ -109,9 +146,16 @@ def main(argv=None) -> int:
         print(
             f"\nper fit (s): mean {secs.mean():.2f}  median {np.median(secs):.2f}  "
             f"max {secs.max():.2f}  total {secs.sum():.1f}  "
-            f"({a.n_estimators} rounds, {a.threads} thread(s); last fit "
+            f"({a.n_estimators} rounds, {wf.settings.threads()} thread(s); last fit "
             f"{wf.fits[-1].n_samples:,} samples over {wf.fits[-1].n_dates} dates)"
         )
+        cpu = np.array(cpu_fits)
+        print(
+            f"CPU s per fit: mean {cpu.mean():.2f}, total {cpu.sum():.1f} "
+            f"(wall / CPU {secs.sum() / cpu.sum():.2f}; load average now {os.getloadavg()[0]:.1f})"
+        )
+    if a.project_every and len(wf.fits) >= 2:
+        _project(a, cfg, sub, feats, wf, np.array(cpu_fits))
     ic, ric, tmb = q["ic"], q["rank_ic"], q["top_minus_bottom"]
     print(
         f"quality {a.test_start}..{a.test_end} (5-day forward return): "
@@ -122,6 +166,31 @@ def main(argv=None) -> int:
     top = wf.importances.mean().sort_values(ascending=False).head(5)
     print("top features by mean gain: " + ", ".join(f"{k} {v:.0f}" for k, v in top.items()))
     return 0
+
+
+def _project(a, cfg, sub, feats, wf, cpu) -> None:
+    """CPU seconds of the same walk-forward with a refit every ``a.project_every`` bars:
+    its fit dates from the schedule (no training), each fit's samples interpolated
+    over the dates of this run's fits, each fit's CPU from a line fitted to this run."""
+    import dataclasses
+
+    from btlstm.xswalkforward import RankerWalkForward
+
+    other = RankerWalkForward(dataclasses.replace(cfg, retrain_every=a.project_every), wf.settings)
+    dates = pd.DatetimeIndex(other.fit_dates(sub, features=feats))
+    have = pd.DatetimeIndex([f.date for f in wf.fits])
+    n = np.array([f.n_samples for f in wf.fits], dtype=float)
+    samples = np.interp(dates.asi8, have.asi8, n)
+    b, c = np.polyfit(n, cpu, 1)
+    total = float(np.sum(c + b * samples))
+    threads = wf.settings.threads()
+    print(
+        f"projected, refit every {a.project_every} bars: {len(dates)} fits, "
+        f"{samples.mean():,.0f} samples per fit on average, CPU s per fit = "
+        f"{c:.2f} + {b * 1e6:.2f} per million samples -> {total:,.0f} CPU s, "
+        f"{total / threads / 60:.1f} min of wall on {threads} free core(s) at full use "
+        f"(one core: {total / 60:.1f} min)"
+    )
 
 
 if __name__ == "__main__":

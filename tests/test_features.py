@@ -121,3 +121,19 @@ def test_zscore_is_bitwise_the_plain_formula():
     got = zscore_windows(w)
     assert got.dtype == np.float32 and np.array_equal(got, want)
     assert (got[::7, :, 2] == 0).all()
+
+
+def test_zscore_of_strided_windows_is_bitwise_the_plain_formula():
+    """make_windows gives a strided view; zscore_windows copies it to contiguous memory
+    first (3x faster) and must still give the plain formula on the view, to the bit."""
+    from btlstm.features import zscore_windows
+
+    rng = np.random.default_rng(1)
+    values = rng.lognormal(3, 2, size=(800, 6)) * np.array([1, 1, 1, 1, 1e8, 1e6])
+    values[100:140, 1] = 7.0  # a constant stretch
+    w = make_windows(values, 30)
+    assert not w.flags.c_contiguous
+    mean, std = w.mean(axis=1, keepdims=True), w.std(axis=1, keepdims=True)
+    const = std <= 1e-12 * np.maximum(1.0, np.abs(mean))
+    want = np.where(const, 0.0, (w - mean) / np.where(const, 1.0, std)).astype(np.float32)
+    assert np.array_equal(zscore_windows(w), want)

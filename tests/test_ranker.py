@@ -55,7 +55,7 @@ def test_registered_as_a_learner_with_its_settings():
         {"n_grades": 40},
         {"horizons": "5"},
         {"feature_columns": []},
-        {"num_threads": 0},
+        {"num_threads": -1},
     ],
 )
 def test_settings_validated(bad):
@@ -336,3 +336,37 @@ def test_model_cache_reloads_checked_models_and_misses_on_what_changes_a_fit(tmp
     pd.testing.assert_frame_equal(fixed.scores(panel), s1)
     assert sum(not f.cached for f in fixed.fits) == 1  # the corrupt one, retrained
     assert files[0].name in caplog.text and "retraining" in caplog.text
+
+
+def test_scores_do_not_depend_on_the_thread_count():
+    """num_threads=0 (every core) is safe as the default: deterministic LightGBM
+    gives the same scores on 1 and 2 threads, bit for bit."""
+    panel = synthetic_panel(n_symbols=12, n=200, seed=5, signal=0.3)
+    cfg = WalkForwardConfig(horizon=5, min_train=300, retrain_every=50)
+    one = RankerWalkForward(cfg, {**SMALL, "num_threads": 1}).scores(panel)
+    two = RankerWalkForward(cfg, {**SMALL, "num_threads": 2}).scores(panel)
+    assert np.isfinite(one.to_numpy()).sum() > 500
+    pd.testing.assert_frame_equal(one, two, check_exact=True)
+    assert RankerConfig().num_threads == 0 and RankerConfig().threads() >= 1
+
+
+def test_a_cached_ranker_is_not_refitted(tmp_path, monkeypatch):
+    """The second run of the same walk-forward loads every model: StockRanker.fit
+    is not called once, on any thread count (the threads are not in the key)."""
+    calls = []
+    fit = StockRanker.fit
+
+    def counting(self, *a, **k):
+        calls.append(1)
+        return fit(self, *a, **k)
+
+    monkeypatch.setattr(StockRanker, "fit", counting)
+    panel = synthetic_panel(n_symbols=6, n=160, seed=6)
+    cfg = WalkForwardConfig(horizon=5, min_train=60, retrain_every=40)
+    first = RankerWalkForward(cfg, {**SMALL, "num_threads": 1}, cache_dir=tmp_path)
+    s1 = first.scores(panel)
+    n_fits = len(first.fits)
+    assert n_fits >= 3 and len(calls) == n_fits
+    again = RankerWalkForward(cfg, {**SMALL, "num_threads": 2}, cache_dir=tmp_path)
+    pd.testing.assert_frame_equal(again.scores(panel), s1, check_exact=True)
+    assert len(calls) == n_fits and len(again.fits) == n_fits
