@@ -14,11 +14,12 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import math
 import re
 import types
 import typing
 
-from btlstm.checks import closest
+from btlstm.checks import SEED_MAX, closest
 from btlstm.errors import SettingsError
 
 __all__ = [
@@ -119,6 +120,10 @@ def _number(text: str):
     return text
 
 
+class _Refused(Exception):
+    """A value of the right type that no setting accepts (nan, a NUL character)."""
+
+
 def _one(value, tp, default, text: bool):
     """Check/convert ``value`` to ``tp``; raise TypeError/ValueError on a mismatch."""
     if tp is typing.Any:
@@ -142,12 +147,18 @@ def _one(value, tp, default, text: bool):
         raise TypeError
     if origin is float:
         if text and isinstance(value, str):
-            return float(value.strip())
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise TypeError
+            x = float(value.strip())
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            x = float(value)
+        else:
+            raise TypeError
+        if not math.isfinite(x):  # TOML's nan/inf, --clip nan: refused here, named
+            raise _Refused(f"expected a finite number, got {value!r}")
+        return x
     if origin is str:
         if isinstance(value, str):
+            if "\x00" in value:
+                raise _Refused(f"{value!r} contains a NUL character")
             return value
         raise TypeError
     if origin in (tuple, list):
@@ -191,6 +202,8 @@ def coerce(value, tp, default=None, where: str = "value", text: bool = False):
             return _one(value, k, default, text)
         except (TypeError, ValueError):
             continue
+        except _Refused as e:
+            raise SettingsError(f"{where}: {e}") from None
     want = " or ".join(_name(k) for k in kinds)
     raise SettingsError(f"{where}: expected {want}, got {value!r} ({type(value).__name__})")
 
@@ -241,7 +254,7 @@ def field_help(cls) -> dict:
 
 
 #: The most seeds one ``--seeds`` list may name (each trains and backtests a model).
-MAX_SEEDS = 1000
+MAX_SEEDS = 1000  # btlstm.checks.LIMITS["seeds"]
 
 
 def parse_seeds(text, where: str = "--seeds") -> list[int]:
@@ -275,6 +288,11 @@ def parse_seeds(text, where: str = "--seeds") -> list[int]:
         hi = int(m.group(2)) if m.group(2) is not None else lo
         if hi < lo:
             raise SettingsError(f"{where}: the range {part!r} runs backwards; write {hi}-{lo}")
+        if hi > SEED_MAX:
+            raise SettingsError(
+                f"{where}: seed {hi} in {text!r} is outside [0, {SEED_MAX}] (the seeds "
+                "numpy, Keras and LightGBM accept)"
+            )
         if hi - lo + len(out) >= MAX_SEEDS:
             raise SettingsError(f"{where}: {text!r} names more than {MAX_SEEDS} seeds")
         for seed in range(lo, hi + 1):

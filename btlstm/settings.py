@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +40,15 @@ from btlstm._settings import (
 )
 from btlstm.ashare import US_COSTS
 from btlstm.broker import INDEX_COSTS, MARKETS
-from btlstm.checks import check_number, closest
+from btlstm.checks import (
+    LIFT,
+    LIMITS,
+    check_cap,
+    check_memory,
+    check_number,
+    check_seed,
+    closest,
+)
 from btlstm.convert import parse_date
 from btlstm.data.columnmap import MAP_KEYS, ColumnMap
 from btlstm.errors import SettingsError
@@ -114,6 +123,7 @@ class OutputSettings:
     quiet: bool = False  # no progress bar or log lines, only the table
     seeds: str = ""  # run several seeds, e.g. 0-4 or 0,2,5-7: a report each, mean +- sd, ensemble
     trials: int = 1  # configurations tried before keeping this one (1: none): deflates the Sharpe
+    allow_large: bool = False  # lift the caps on sizes and counts (README Safety; memory still checked)
 
 
 SECTIONS = ("data", "model", "strategy", "costs", "output")
@@ -145,17 +155,19 @@ def load_toml(path) -> dict:
     """Read a TOML config file; errors name the file."""
     import tomllib
 
+    from btlstm._files import read_bounded
+    from btlstm.checks import LIMITS
+
     p = Path(path)
+    # only a regular file, at most 1 MiB: a FIFO, /dev/zero or a folder is refused at once
+    data = read_bounded(p, LIMITS["config_bytes"][0], "config file", SettingsError)
     try:
-        with open(p, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise SettingsError(f"config file {p} does not exist") from None
-    except IsADirectoryError:
-        raise SettingsError(f"config file {p} is a folder, not a TOML file") from None
-    except PermissionError:
-        raise SettingsError(f"config file {p} is not readable (permission denied)") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise SettingsError(
+            f"config file {p} is not valid TOML: not UTF-8 text (byte {e.start})"
+        ) from None
+    except tomllib.TOMLDecodeError as e:
         raise SettingsError(f"config file {p} is not valid TOML: {e}") from None
 
 
@@ -479,6 +491,7 @@ class Settings:
                 f"{self.where('data', 'symbols')}: strategy {plan.name!r} trades one feed; "
                 f"use {self.where('data', 'symbol')}"
             )
+        self._check_bounds(plan)  # before anything is allocated, built or read
         self._check_trials()
         self._check_dates()
         self._check_features()
@@ -522,6 +535,116 @@ class Settings:
             f"{', '.join(self.data_where(k) for k in given)}: a column map reads a CSV file or a "
             f"DataFrame; {self.where('data', 'data')} = {d!r} is {what}"
         )
+
+    def _check_bounds(self, plan) -> None:
+        """Every size, count and length setting against its cap (:data:`btlstm.checks.LIMITS`;
+        ``[output] allow_large`` lifts the caps), every seed against the generators' range,
+        and the memory estimates of the network and of synthetic data against what this
+        process may use: all before anything is allocated, built or read."""
+        allow = bool(self.output.allow_large)
+
+        def cap(sec, key, value, limit=None, lo=1):
+            if value is None:
+                return
+            try:
+                check_cap(self.where(sec, key), value, limit or key, allow, lo=lo)
+            except ValueError as e:
+                raise SettingsError(str(e)) from None
+
+        m = self.model
+        for key in ("lookback", "horizon", "retrain_every", "min_train", "epochs", "batch_size"):
+            cap("model", key, getattr(m, key))
+        cap("model", "embargo", m.embargo, lo=0)
+        cap("model", "patience", m.patience, lo=0)
+        cap("model", "train_window", m.train_window)
+        cap("model", "warm_epochs", m.warm_epochs)
+        cap("output", "trials", self.output.trials)
+        try:
+            check_seed(self.where("model", "seed"), m.seed)
+        except ValueError as e:
+            raise SettingsError(str(e)) from None
+        given = m.learner_settings or {}
+        if self.learner == "lstm":
+            cap("model", "lstm_units", given.get("lstm_units"))
+            for key in ("dense_units", "stacked_lstm_units"):
+                units = tuple(given.get(key) or ())
+                if len(units) > LIMITS["layers"][0] and not allow:
+                    cap("model", key, len(units), "layers")
+                for u in units:
+                    cap("model", key, u)
+        elif self.learner == "ranker":
+            for key in ("n_estimators", "num_leaves", "num_threads"):
+                cap("model", key, given.get(key))
+        topk = self.strategy.params.get("topk")
+        if isinstance(topk, int) and not isinstance(topk, bool):
+            cap("strategy", "topk", topk)
+        if self.data.data == "synthetic":
+            self._check_synthetic_size(plan, allow)
+        if self.learner == "lstm":
+            self._check_network_memory()
+
+    def _check_synthetic_size(self, plan, allow: bool) -> None:
+        """``[data] synthetic``: n, n_symbols and their product capped, the seed in range."""
+        syn = self.data.synthetic or {}
+        where = self.where("data", "synthetic")
+        panel = plan.data == "panel"
+        n = syn.get("n", 1500 if panel else 2500)
+        k = syn.get("n_symbols", 20) if panel else 1
+        for key, value, limit in (("n", n, "synthetic_n"), ("n_symbols", k, "synthetic_n_symbols")):
+            if isinstance(value, int) and not isinstance(value, bool):
+                try:
+                    check_cap(f"{where}[{key!r}]", value, limit, allow)
+                except ValueError as e:
+                    raise SettingsError(str(e)) from None
+        if "seed" in syn:
+            try:
+                check_seed(f"{where}['seed']", syn["seed"])
+            except ValueError as e:
+                raise SettingsError(str(e)) from None
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in (n, k)):
+            if n * k > LIMITS["synthetic_cells"][0] and not allow:
+                raise SettingsError(
+                    f"{where}: n x n_symbols must be at most {LIMITS['synthetic_cells'][0]:,}, "
+                    f"got {n} x {k} = {n * k:,} (the cap on "
+                    f"{LIMITS['synthetic_cells'][1]}; {LIFT})"
+                )
+            lookback, nf = self.model.lookback, max(1, len(self.model.features))
+            # prices and features (float64), then the z-scored windows (28 bytes a value
+            # at their peak: the float64 copy, its deviations, their squares, float32)
+            need = n * k * (8 * 16 + lookback * nf * 28)
+            try:
+                check_memory(f"{where} with {self.where('model', 'lookback')} {lookback}", need)
+            except ValueError as e:
+                raise SettingsError(str(e)) from None
+
+    def _check_network_memory(self) -> None:
+        """The LSTM's weights, gradients and Adam moments (16 bytes a weight) and one
+        batch's activations, estimated from the settings, against the memory left."""
+        from btlstm.learners.lstm import LSTMSettings
+
+        given = self.model.learner_settings or {}
+        d = LSTMSettings()
+        layers = list(given.get("stacked_lstm_units") or d.stacked_lstm_units)
+        layers.append(given.get("lstm_units", d.lstm_units))
+        dense = list(given.get("dense_units", d.dense_units))
+        inp, params = max(1, len(self.model.features)), 0
+        for u in layers:
+            params += 4 * (u * (inp + u) + u)
+            inp = u
+        for u in dense + [1]:
+            params += inp * u + u
+            inp = u
+        m = self.model
+        acts = m.batch_size * m.lookback * sum(layers) * 5 * 4 * 2
+        need = params * 16 + acts
+        names = ", ".join(
+            self.where("model", k) for k in ("lstm_units", "dense_units", "stacked_lstm_units")
+            if k in given
+        ) or "[model] lstm_units"
+        try:
+            check_memory(f"the network ({params:,} weights; {names})", need)
+        except ValueError as e:
+            raise SettingsError(str(e)) from None
 
     def _check_trials(self) -> None:
         """``[output] trials`` >= 1; ``[output] seeds`` a list of seeds, not beside ``seed``."""
@@ -685,14 +808,18 @@ class Settings:
         from btlstm.data import catalog
 
         if d.data not in catalog.CATALOG and catalog._is_path(d.data):
-            p = Path(d.data).expanduser()
-            if not p.is_file():
-                what = "is a folder, not a CSV file" if p.is_dir() else "does not exist"
-                raise SettingsError(f"{self.where('data', 'data')}: {p} {what}")
+            from btlstm._files import regular_file
+
+            # only a regular file (or a link to one): a FIFO, a device or a folder is named
+            p = regular_file(Path(d.data).expanduser(), self.where("data", "data"), SettingsError)
             from btlstm.data.readers import open_mapped
 
             open_mapped(p, self.data_map(), self.data_where)  # the map fits the header
             return
+        if d.data not in catalog.CATALOG and os.path.lexists(d.data):  # ./name without a slash
+            from btlstm._files import regular_file
+
+            regular_file(d.data, self.where("data", "data"), SettingsError)
         try:
             catalog.get_dataset(d.data)
         except (KeyError, ValueError) as e:

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from btlstm.checks import close_names
+from btlstm._files import file_kind, scan_binary
+from btlstm.checks import LIMITS, close_names, size_text
 from btlstm.convert import parse_date
 from btlstm.data.validate import CANONICAL_COLUMNS, DataError, repair_frame, validate_frame
 
@@ -47,11 +48,51 @@ _READ_ERRORS = (
 # --------------------------------------------------------------------------- helpers
 def _as_path(path) -> Path:
     p = Path(os.fspath(path)).expanduser()
-    if not p.exists():
+    kind = file_kind(p)
+    if kind == "missing":
         raise DataError("file not found", str(p))
-    if p.is_dir():
+    if kind == "a folder":
         raise DataError("expected a CSV file, got a directory", str(p))
+    if kind != "a regular file":  # a FIFO would block, a device never ends
+        raise DataError(f"expected a CSV file, got {kind} (only regular files are read)", str(p))
     return p
+
+
+def check_body(p: Path, encoding: str | None = None) -> None:
+    """Scan a data file's whole body (after gunzip) before pandas reads it: at most
+    ``LIMITS["data_bytes"]`` bytes (2 GiB), and no NUL byte (binary content, which a
+    text CSV never holds: a NUL run after a valid header would grow without bound
+    in the parser). UTF-16/32 text holds NUL bytes by design and is only size-checked.
+
+    Raises:
+        DataError: naming the file, the row (line) and the byte offset, or the limit.
+    """
+    limit = LIMITS["data_bytes"][0]
+    wide = (encoding or "").lower().replace("_", "-").startswith(("utf-16", "utf-32"))
+    opener = gzip.open if _compression(p) == "gzip" else open
+    try:
+        with opener(p, "rb") as fh:
+            if wide:
+                found = ("size", None, limit) if len(fh.read(limit + 1)) > limit else None
+            else:
+                found = scan_binary(fh, limit)
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"cannot read the file ({type(e).__name__}: {e})", str(p)) from None
+    if found is None:
+        return
+    kind, line, offset = found
+    if kind == "size":
+        raise DataError(
+            f"the data are larger than {size_text(limit)} (the limit, "
+            "btlstm.checks.LIMITS['data_bytes']): not a daily-bar CSV file btlstm reads",
+            str(p),
+        )
+    where = f"data row {line - 1} (line {line}" if line > 1 else "the header (line 1"
+    raise DataError(
+        f"binary content in {where}, byte {offset:,}: a NUL byte): not a text CSV file "
+        "(a damaged or truncated copy? an export that was not saved as CSV?)",
+        str(p),
+    )
 
 
 def _is_gzip(p: Path) -> bool:
@@ -288,6 +329,7 @@ def _show_header(header: list[str], limit: int = 20) -> str:
 def _read_csv(p: Path, encoding: str = "utf-8-sig", where=None, **kw) -> pd.DataFrame:
     """pd.read_csv with errors turned into DataError naming the file (and for a
     decoding failure the ``encoding`` key, the line, and an encoding that works)."""
+    check_body(p, encoding)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
