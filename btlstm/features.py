@@ -103,6 +103,10 @@ def feature_matrix(
             out.append(_derived(f, cols))
         else:
             valid = sorted(set(cols) | set(DERIVED_FEATURES))
+            if f in CANONICAL_COLUMNS or f == "adj_close":  # a known name this data lacks
+                raise ValueError(
+                    f"features: this data has no {f!r} column (features it has: {valid})"
+                )
             raise ValueError(f"features: unknown feature {f!r}{closest(f, valid)} (valid: {valid})")
     return np.column_stack(out)
 

@@ -494,7 +494,7 @@ class Settings:
         self._check_bounds(plan)  # before anything is allocated, built or read
         self._check_trials()
         self._check_dates()
-        self._check_features()
+        self._check_features(plan)
         self._check_data_map(in_memory)
         if self.data.data == "synthetic" and not in_memory:
             self._check_synthetic(panel=plan.data == "panel")
@@ -695,10 +695,12 @@ class Settings:
                     f"{self.where('model', 'loss')}: {given['loss']!r} is not a Keras loss ({e})"
                 ) from None
 
-    def _check_features(self) -> None:
+    def _check_features(self, plan=None) -> None:
         from btlstm.features import CANONICAL_COLUMNS, DERIVED_FEATURES
 
         valid = sorted({*CANONICAL_COLUMNS, "adj_close", *DERIVED_FEATURES})
+        if self.data.data == "synthetic" and plan is not None and plan.data != "panel":
+            valid.remove("adj_close")  # the one-index generator has no adj_close column
         if not self.model.features:
             raise SettingsError(f"{self.where('model', 'features')}: name at least one feature")
         for f in self.model.features:
