@@ -476,7 +476,14 @@ def _cmd_sweep(args) -> int:
     from btlstm.progress import setup_logging
     from btlstm.sweep import load_sweep, run_sweep
 
-    sweep = load_sweep(args.config, repeats=args.repeats)  # every entry checked before any run
+    from btlstm.checks import check_cap
+
+    if args.workers is not None:
+        check_cap("--workers", args.workers, "workers", args.allow_large,
+                  lift="--allow-large lifts the cap")  # fmt: skip
+    # the run count first (--yes past SWEEP_CONFIRM_RUNS), then every entry, before any run
+    sweep = load_sweep(args.config, repeats=args.repeats, yes=args.yes or None,
+                       allow_large=args.allow_large or None, workers=args.workers)  # fmt: skip
     with setup_logging(quiet=args.quiet):
         result = run_sweep(
             sweep,
@@ -601,6 +608,11 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--workers", type=int, help="parallel runs (default: the machine's cores)")
     sw.add_argument("--repeats", type=int, help="seeds per configuration ([sweep] repeats)")
     sw.add_argument("--out", default="btlstm-sweep", help="sweep folder (resumes if it exists)")
+    sw.add_argument("--yes", action="store_true", help="start a sweep of more than 100 runs "
+                    "(the run count and a time estimate are shown first) ([sweep] yes)")  # fmt: skip
+    sw.add_argument("--allow-large", action="store_true", help="lift the caps on "
+                    "configurations, repeats, runs and workers (README Safety) "
+                    "([sweep] allow_large)")  # fmt: skip
     sw.add_argument("--quiet", action="store_true", help="no progress, only the summary table")
     sw.set_defaults(func=_cmd_sweep)
     return p
