@@ -21,6 +21,7 @@ strategy gets its command, flags and TOML keys without parsing code here.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 
@@ -42,7 +43,11 @@ class _Parser(argparse.ArgumentParser):
         if message.startswith("unrecognized arguments:"):
             bad = [w for w in message.split(":", 1)[1].split() if w.startswith("--")]
             if bad:
-                message += closest(bad[0].split("=")[0], sorted(_ALL_FLAGS))
+                flag = bad[0].split("=")[0]
+                if flag in _ALL_FLAGS:  # a flag of another command
+                    message += f" ({flag} is a flag of other btlstm commands, not of this one)"
+                else:
+                    message += closest(flag, sorted(_ALL_FLAGS))
         m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
         if m:  # btlstm run hodl -> did you mean 'hold'?
             choices = re.findall(r"'([^']*)'", m.group(2)) or m.group(2).split(", ")
@@ -618,23 +623,57 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _error(message) -> None:
+    """Print ``btlstm: error: <message>`` as one line (a message of several lines is joined)."""
+    text = " | ".join(line.strip() for line in str(message).splitlines() if line.strip())
+    print(f"btlstm: error: {text}", file=sys.stderr)
+
+
+#: OSError numbers that mean "the path you gave" (exit 2), not "the machine" (exit 1)
+_USER_ERRNOS = {"ENOENT", "ENOTDIR", "EISDIR", "EACCES", "EPERM", "ENAMETOOLONG", "ELOOP",
+                "EROFS", "EEXIST", "ENXIO"}  # fmt: skip
+
+
+def _os_message(e: OSError) -> str:
+    """An OSError in words, naming the path (a long one shortened), without ``[Errno N]``."""
+    name = e.filename if e.filename is not None else ""
+    name = str(name)
+    shown = f"{name[:60]!r}..." if len(name) > 60 else repr(name)
+    why = e.strerror or str(e)
+    if e.errno == errno.ENAMETOOLONG:
+        why = "the name is too long for the file system (at most 255 bytes a part)"
+    return f"{shown}: {why}" if name else why
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        _preload_plugins(argv)
-    except (DataError, ValueError) as e:
-        print(f"btlstm: error: {e}", file=sys.stderr)
-        return 2
+    return _guarded(_main, argv)
+
+
+def _main(argv) -> int:
+    _preload_plugins(argv)
     args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+def _guarded(fn, *args) -> int:
+    """Run ``fn``; every error the user can cause becomes one ``btlstm: error:`` line."""
     try:
-        return args.func(args)
+        return fn(*args)
     except (DataError, ValueError) as e:
-        print(f"btlstm: error: {e}", file=sys.stderr)
+        _error(e)
         return 2
     except OSError as e:  # a path the user gave: 2; the machine (disk full ...): 1
-        print(f"btlstm: error: {e}", file=sys.stderr)
+        _error(_os_message(e))
         user = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
-        return 2 if isinstance(e, user) else 1
+        code = errno.errorcode.get(e.errno or 0, "")
+        return 2 if isinstance(e, user) or code in _USER_ERRNOS else 1
+    except MemoryError:
+        _error(
+            "out of memory: the run needs more memory than this machine has; make the "
+            "sizes smaller (README, Safety: Bounds)"
+        )
+        return 2
     except KeyboardInterrupt:
         print("btlstm: interrupted", file=sys.stderr)
         return 130

@@ -500,6 +500,7 @@ class Settings:
             self._check_synthetic(panel=plan.data == "panel")
         if check_paths:
             self._check_paths(in_memory)
+        self._check_window_learner()
         self._check_learner()
         return plan
 
@@ -662,6 +663,23 @@ class Settings:
                     "exclusive: give one seed or a list"
                 )
 
+    def _check_window_learner(self) -> None:
+        """``[model] learner`` learns from windows (lstm, ridge); the ranker scores a
+        cross-section of stocks inside its own strategy (``btlstm run ranker``)."""
+        from btlstm import learners
+
+        if getattr(learners.get_learner(self.learner), "input", "windows") != "windows":
+            window = sorted(
+                n for n in learners.LEARNERS
+                if getattr(learners.get_learner(n), "input", "windows") == "windows"
+            )  # fmt: skip
+            raise SettingsError(
+                f"{self.where('model', 'learner')}: {self.learner!r} scores a cross-section "
+                f"of stocks, one feature row per stock and day, and runs inside its own "
+                f"strategy (btlstm run ranker); a [model] learner learns from windows: "
+                f"one of {window}"
+            )
+
     def _check_learner(self) -> None:
         """Build the LSTM once (no data, no training, ~0.1 s after importing Keras) when
         learner settings are given, so a bad regularizer spec, ``lstm_kwargs`` entry,
@@ -801,10 +819,13 @@ class Settings:
             raise SettingsError(str(e)) from None
         d = self.data
         if d.data_dir is not None:
+            from btlstm._files import file_kind
+
             p = Path(d.data_dir).expanduser()
-            if not p.is_dir():
-                what = "is not a folder" if p.exists() else "does not exist"
-                raise SettingsError(f"{self.where('data', 'data_dir')}: {p} {what}")
+            kind = file_kind(p)
+            if kind != "a folder":
+                what = "does not exist" if kind == "missing" else f"is {kind}, not a folder"
+                raise SettingsError(f"{self.where('data', 'data_dir')}: {str(p)[:80]} {what}")
         if d.data == "synthetic" or in_memory:
             return
         from btlstm.data import catalog
@@ -818,9 +839,11 @@ class Settings:
 
             open_mapped(p, self.data_map(), self.data_where)  # the map fits the header
             return
-        if d.data not in catalog.CATALOG and os.path.lexists(d.data):  # ./name without a slash
-            from btlstm._files import regular_file
+        from btlstm._files import file_kind, regular_file
 
+        if d.data not in catalog.CATALOG and (  # ./name without a slash, an impossible name
+            os.path.lexists(d.data) or file_kind(d.data).startswith("not ")
+        ):
             regular_file(d.data, self.where("data", "data"), SettingsError)
         try:
             catalog.get_dataset(d.data)

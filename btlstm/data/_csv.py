@@ -429,6 +429,30 @@ def date_formats(values, formats=DATE_FORMATS) -> list[str]:
     return out
 
 
+def _to_datetime(raw: pd.Series, fmt: str, src: str, column: str) -> pd.Series:
+    """``pd.to_datetime(errors="coerce")`` whose own errors become one DataError naming the
+    file and the column: dates with different UTC offsets (``+08:00`` beside ``+09:00``)."""
+    try:
+        return pd.to_datetime(raw, format=fmt, errors="coerce")
+    except (ValueError, TypeError, OverflowError) as e:
+        import re
+
+        offsets = raw.dropna().astype(str).str.extract(r"((?:[+-]\d\d:?\d\d|Z))\s*$")[0]
+        seen = list(dict.fromkeys(offsets.dropna()))[:3]
+        if len(seen) > 1 or "timezone" in str(e).lower() or "offset" in str(e).lower():
+            shown = f" ({', '.join(seen)})" if len(seen) > 1 else ""
+            err = DataError(
+                f"the dates carry different UTC offsets{shown}: a daily file needs dates in "
+                "one time zone (write them without an offset, or all with the same one)",
+                src,
+                column,
+            )
+            err.content = True  # the file's content, not its layout: no preset reads it
+            raise err from None
+        first = re.split(r"[.;\n]", str(e).strip())[0]
+        raise DataError(f"cannot read the dates ({first})", src, column) from None
+
+
 def _dates(
     values,
     src: str,
@@ -451,7 +475,7 @@ def _dates(
     if raw.dtype.kind in "iuf":  # integer dates like 20150105 (float: from a NaN cell)
         raw = raw.map(lambda v: v if pd.isna(v) else str(int(v)))
     if fmt is None:
-        out = pd.to_datetime(raw, format="ISO8601", errors="coerce")
+        out = _to_datetime(raw, "ISO8601", src, column)
         if out.isna().any():
             sample = raw.dropna().iloc[:200]
             found = date_formats(sample)
@@ -464,9 +488,9 @@ def _dates(
                 )
             if found:
                 fmt = found[0]
-                out = pd.to_datetime(raw, format=fmt, errors="coerce")
+                out = _to_datetime(raw, fmt, src, column)
     else:
-        out = pd.to_datetime(raw, format=fmt, errors="coerce")
+        out = _to_datetime(raw, fmt, src, column)
     bad = out.isna().to_numpy()
     if bad.any():
         pos = int(np.flatnonzero(bad)[0])

@@ -156,6 +156,13 @@ def regularizer_grid(
         ...                       axes={"dropout": [0.2]}))
         ['none', 'kernel_l1', 'bias_l1', 'dropout_0.2']
     """
+    for key, value in (("slots", slots), ("kinds", kinds), ("callables", callables)):
+        if not isinstance(value, (list, tuple)):
+            raise SweepError(f"{key}: expected a list, got {value!r}")
+    if axes is not None and not isinstance(axes, dict):
+        raise SweepError(f"axes: expected a table of axis = [values], got {axes!r}")
+    if not isinstance(reference, bool):
+        raise SweepError(f"reference: expected true/false, got {reference!r}")
     out: dict[str, dict] = {REFERENCE: {}} if reference else {}
     for slot in slots:
         if slot not in SLOTS:
