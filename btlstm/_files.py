@@ -173,7 +173,7 @@ def regular_file(path, what: str = "file", error=ValueError) -> Path:
     if kind != "a regular file":
         p = Path(os.fspath(path))
         if kind.startswith("missing"):
-            raise error(f"{what}: {p} does not exist{kind[len('missing'):]}")
+            raise error(f"{what}: {p} does not exist{kind[len('missing') :]}")
         if kind.startswith("not "):
             raise error(f"{what}: {str(p)[:80]!r}{'...' if len(str(p)) > 80 else ''} is {kind}")
         raise error(f"{what}: {p} is {kind}, not a regular file")

@@ -478,10 +478,9 @@ def _cmd_fetch(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
+    from btlstm.checks import check_cap
     from btlstm.progress import setup_logging
     from btlstm.sweep import load_sweep, run_sweep
-
-    from btlstm.checks import check_cap
 
     if args.workers is not None:
         check_cap("--workers", args.workers, "workers", args.allow_large,

@@ -123,7 +123,9 @@ class OutputSettings:
     quiet: bool = False  # no progress bar or log lines, only the table
     seeds: str = ""  # run several seeds, e.g. 0-4 or 0,2,5-7: a report each, mean +- sd, ensemble
     trials: int = 1  # configurations tried before keeping this one (1: none): deflates the Sharpe
-    allow_large: bool = False  # lift the caps on sizes and counts (README Safety; memory still checked)
+    allow_large: bool = (
+        False  # lift the caps on sizes and counts (README Safety; memory still checked)
+    )
 
 
 SECTIONS = ("data", "model", "strategy", "costs", "output")
@@ -638,10 +640,14 @@ class Settings:
         m = self.model
         acts = m.batch_size * m.lookback * sum(layers) * 5 * 4 * 2
         need = params * 16 + acts
-        names = ", ".join(
-            self.where("model", k) for k in ("lstm_units", "dense_units", "stacked_lstm_units")
-            if k in given
-        ) or "[model] lstm_units"
+        names = (
+            ", ".join(
+                self.where("model", k)
+                for k in ("lstm_units", "dense_units", "stacked_lstm_units")
+                if k in given
+            )
+            or "[model] lstm_units"
+        )
         try:
             check_memory(f"the network ({params:,} weights; {names})", need)
         except ValueError as e:

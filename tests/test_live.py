@@ -19,10 +19,10 @@ from live_helpers import HeldFitter  # tests/live_helpers.py (a worker imports i
 from lookahead import rewrite_after  # tests/lookahead.py: the shared future rewrite
 
 import btlstm  # noqa: F401
-from btlstm.errors import TrainingError
 from btlstm.analyzers import OrderLog
 from btlstm.cli import main
 from btlstm.data.cache import load_verified
+from btlstm.errors import TrainingError
 from btlstm.learners.ridge import RidgeLearner
 from btlstm.live import (
     LiveLSTMPredictor,
@@ -227,7 +227,9 @@ def test_a_failed_background_fit_keeps_the_model_a_waited_one_stops_the_run(tmp_
     assert any("model fit 2" in r.getMessage() and "TimeoutError" in r.getMessage()
                for r in caplog.records)  # fmt: skip
     waited = LiveStream(WalkForward(cfg, cache_dir=tmp_path / "b"), wait=True)
-    with pytest.raises(TrainingError, match="model fit 2 .* failed in the inline fitter: .*Timeout"):
+    with pytest.raises(
+        TrainingError, match="model fit 2 .* failed in the inline fitter: .*Timeout"
+    ):
         for day in frame.index:
             waited.update(day, *frame.loc[day, COLS])
 
