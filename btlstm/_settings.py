@@ -19,7 +19,7 @@ import re
 import types
 import typing
 
-from btlstm.checks import SEED_MAX, closest
+from btlstm.checks import LIMITS, SEED_MAX, closest
 from btlstm.errors import SettingsError
 
 __all__ = [
@@ -254,7 +254,7 @@ def field_help(cls) -> dict:
 
 
 #: The most seeds one ``--seeds`` list may name (each trains and backtests a model).
-MAX_SEEDS = 1000  # btlstm.checks.LIMITS["seeds"]
+MAX_SEEDS = LIMITS["seeds"][0]  # the cap, read from btlstm.checks.LIMITS at each call
 
 
 def parse_seeds(text, where: str = "--seeds") -> list[int]:
@@ -293,8 +293,9 @@ def parse_seeds(text, where: str = "--seeds") -> list[int]:
                 f"{where}: seed {hi} in {text!r} is outside [0, {SEED_MAX}] (the seeds "
                 "numpy, Keras and LightGBM accept)"
             )
-        if hi - lo + len(out) >= MAX_SEEDS:
-            raise SettingsError(f"{where}: {text!r} names more than {MAX_SEEDS} seeds")
+        most = LIMITS["seeds"][0]
+        if hi - lo + len(out) >= most:
+            raise SettingsError(f"{where}: {text!r} names more than {most} seeds")
         for seed in range(lo, hi + 1):
             if seed in out:
                 raise SettingsError(f"{where}: seed {seed} is named twice in {text!r}")

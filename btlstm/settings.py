@@ -575,12 +575,10 @@ class Settings:
                     cap("model", key, len(units), "layers")
                 for u in units:
                     cap("model", key, u)
-        elif self.learner == "ranker":
-            for key in ("n_estimators", "num_leaves", "num_threads"):
-                cap("model", key, given.get(key))
-        topk = self.strategy.params.get("topk")
-        if isinstance(topk, int) and not isinstance(topk, bool):
-            cap("strategy", "topk", topk)
+        for key in ("topk", "n_buy", "max_positions"):  # positions of the panel strategies
+            value = self.strategy.params.get(key)
+            if isinstance(value, int) and not isinstance(value, bool):
+                cap("strategy", key, value, "topk")
         if self.data.data == "synthetic":
             self._check_synthetic_size(plan, allow)
         if self.learner == "lstm":

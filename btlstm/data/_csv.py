@@ -77,7 +77,7 @@ def check_body(p: Path, encoding: str | None = None) -> None:
             else:
                 found = scan_binary(fh, limit)
     except (OSError, EOFError, zlib.error) as e:
-        raise DataError(f"cannot read the file ({type(e).__name__}: {e})", str(p)) from None
+        raise DataError(f"cannot parse the CSV file ({type(e).__name__}: {e})", str(p)) from None
     if found is None:
         return
     kind, line, offset = found
