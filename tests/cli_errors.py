@@ -45,3 +45,49 @@ def one_error(rc, err: str, *needles: str) -> str:
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
     return lines[0]
+
+
+_MANY = """
+import contextlib, io, json, signal, sys
+{pre}
+from btlstm.cli import main
+
+def _alarm(*_):
+    raise TimeoutError("a case ran past {per_case} s (a blocking read?)")
+
+signal.signal(signal.SIGALRM, _alarm)
+out = []
+for argv in json.loads(sys.argv[1]):
+    err = io.StringIO()
+    signal.alarm({per_case})
+    try:
+        with contextlib.redirect_stderr(err):
+            rc = main(argv)
+    except SystemExit as e:
+        rc = e.code
+    except BaseException as e:  # reported to the test, which fails on it
+        rc, err = -1, io.StringIO(f"Traceback: {{type(e).__name__}}: {{e}}")
+    signal.alarm(0)
+    out.append([rc, err.getvalue()])
+print(json.dumps(out))
+"""
+
+
+def children(argvs, pre: str = "", per_case: int = 30, timeout: float = 300) -> list:
+    """Several ``btlstm`` invocations in ONE child Python (one import, not one per case),
+    each under an alarm of ``per_case`` seconds: ``[(exit code, stderr), ...]``."""
+    import json
+
+    code = _MANY.format(pre=pre, per_case=per_case)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
+    argvs = [[str(a) for a in argv] for argv in argvs]
+    p = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(argvs)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=env,
+    )
+    assert p.returncode == 0, (p.returncode, p.stderr[-2000:])
+    return [tuple(x) for x in json.loads(p.stdout.strip().splitlines()[-1])]

@@ -9,10 +9,12 @@ by the kernel or a MemoryError traceback.
 """
 
 import os
+import subprocess
+import sys
 import time
 
 import pytest
-from cli_errors import ROOT, child, cli, one_error
+from cli_errors import ROOT, children, cli, one_error
 
 from btlstm import checks
 from btlstm._files import file_kind, read_bounded, regular_file
@@ -93,22 +95,40 @@ MEMORY = [
 ]
 
 
-@pytest.mark.parametrize("flags,needle", MEMORY, ids=["network", "windows", "panel"])
-def test_memory_estimate_under_setrlimit(flags, needle, tmp_path):
-    cmd = ["run", "rotation" if "n_symbols" in flags[-1] else "hold", "--data", "synthetic",
-           "--quiet", "--out", tmp_path / "o", *flags]  # fmt: skip
+@pytest.fixture(scope="module")
+def memory_runs(tmp_path_factory):
+    """The MEMORY cases in one child under the limit (one import for all); each timed."""
+    out = tmp_path_factory.mktemp("mem") / "o"
+    cases = []
+    for flags, _ in MEMORY:
+        strategy = "rotation" if "n_symbols" in flags[-1] else "hold"
+        cases.append(["run", strategy, "--data", "synthetic", "--quiet", "--out", out, *flags])
+    pre = RLIMIT + "\nfrom btlstm.checks import memory_budget\n" + (
+        f"assert memory_budget() <= {LIMIT_AS}, memory_budget()"
+    )
     t0 = time.perf_counter()
-    rc, err = child(cmd, timeout=120, pre=RLIMIT)
-    assert rc != -9, "killed (SIGKILL) instead of a clear error"
-    line = one_error(rc, err, needle, "of memory (estimate)")
-    assert "3.0 GiB this process may use" in line  # the setrlimit, read back
-    assert time.perf_counter() - t0 < 60
+    runs = children(cases, pre=pre, per_case=60)
+    return runs, time.perf_counter() - t0
 
 
-def test_memory_budget_reads_the_address_space_limit():
-    rc, err = child(["--help"], pre=RLIMIT + "\nfrom btlstm.checks import memory_budget\n"
-                    f"assert memory_budget() <= {LIMIT_AS}, memory_budget()")  # fmt: skip
-    assert rc == 0, err
+@pytest.mark.parametrize("i", range(len(MEMORY)), ids=["network", "windows", "panel"])
+def test_memory_estimate_under_setrlimit(i, memory_runs):
+    runs, seconds = memory_runs
+    rc, err = runs[i]
+    line = one_error(rc, err, MEMORY[i][1], "of memory (estimate)")
+    assert "3.0 GiB this process may use" in line  # the setrlimit, read back (memory_budget)
+    assert seconds < 120  # all three refused fast, not after allocating
+
+
+def test_the_child_really_ran_under_the_limit():
+    """Without the estimate the same allocation fails under the limit: numpy refuses
+    what the network case would need (so the limit is real, and the estimate is why
+    the cases above end in one line)."""
+    code = RLIMIT + "\nimport numpy as np\ntry:\n    np.ones(1 << 30)\nexcept MemoryError:\n" + (
+        "    print('refused')"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.stdout.strip() == "refused", p.stderr
 
 
 # ------------------------------------------------------------------ sweeps
@@ -149,15 +169,19 @@ def test_sweep_counts_capped(flags, needle, tmp_path, capsys):
 
 
 # ------------------------------------------------------------------ files: only regular ones
-@pytest.fixture
-def specials(tmp_path):
-    fifo = tmp_path / "fifo.csv"
+def _specials(root):
+    fifo = root / "fifo.csv"
     os.mkfifo(fifo)
-    link = tmp_path / "zero.csv"
+    link = root / "zero.csv"
     link.symlink_to("/dev/zero")
-    folder = tmp_path / "folder.csv"
+    folder = root / "folder.csv"
     folder.mkdir()
     return {"fifo": fifo, "zero": "/dev/zero", "link": link, "folder": folder}
+
+
+@pytest.fixture
+def specials(tmp_path):
+    return _specials(tmp_path)
 
 
 KINDS = {
@@ -168,16 +192,31 @@ KINDS = {
 }
 
 
+@pytest.fixture(scope="module")
+def special_runs(tmp_path_factory):
+    """Every special file as --data and as --config, and a FIFO for btlstm data inspect,
+    in one child process (a FIFO that is opened would block: each case has an alarm)."""
+    root = tmp_path_factory.mktemp("special")
+    paths = _specials(root)
+    cases = {
+        (flag, kind): ["run", "hold", flag, paths[kind], "--out", root / "o"]
+        for flag in ("--data", "--config")
+        for kind in KINDS
+    }
+    cases[("inspect", "fifo")] = ["data", "inspect", paths["fifo"]]
+    results = children(list(cases.values()), per_case=20)
+    return dict(zip(cases, results, strict=True))
+
+
 @pytest.mark.parametrize("flag", ["--data", "--config"])
 @pytest.mark.parametrize("kind", sorted(KINDS))
-def test_special_files_refused_at_once(flag, kind, specials, tmp_path):
-    # a child process: a FIFO that is opened would block this test for ever
-    rc, err = child(["run", "hold", flag, specials[kind], "--out", tmp_path / "o"], timeout=60)
+def test_special_files_refused_at_once(flag, kind, special_runs):
+    rc, err = special_runs[(flag, kind)]
     one_error(rc, err, KINDS[kind])
 
 
-def test_data_command_refuses_special_files(specials):
-    rc, err = child(["data", "inspect", specials["fifo"]], timeout=60)
+def test_data_command_refuses_special_files(special_runs):
+    rc, err = special_runs[("inspect", "fifo")]
     one_error(rc, err, "got a FIFO (named pipe) (only regular files are read)")
 
 
