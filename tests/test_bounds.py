@@ -103,8 +103,10 @@ def memory_runs(tmp_path_factory):
     for flags, _ in MEMORY:
         strategy = "rotation" if "n_symbols" in flags[-1] else "hold"
         cases.append(["run", strategy, "--data", "synthetic", "--quiet", "--out", out, *flags])
-    pre = RLIMIT + "\nfrom btlstm.checks import memory_budget\n" + (
-        f"assert memory_budget() <= {LIMIT_AS}, memory_budget()"
+    pre = (
+        RLIMIT
+        + "\nfrom btlstm.checks import memory_budget\n"
+        + (f"assert memory_budget() <= {LIMIT_AS}, memory_budget()")
     )
     t0 = time.perf_counter()
     runs = children(cases, pre=pre, per_case=60)
@@ -124,8 +126,10 @@ def test_the_child_really_ran_under_the_limit():
     """Without the estimate the same allocation fails under the limit: numpy refuses
     what the network case would need (so the limit is real, and the estimate is why
     the cases above end in one line)."""
-    code = RLIMIT + "\nimport numpy as np\ntry:\n    np.ones(1 << 30)\nexcept MemoryError:\n" + (
-        "    print('refused')"
+    code = (
+        RLIMIT
+        + "\nimport numpy as np\ntry:\n    np.ones(1 << 30)\nexcept MemoryError:\n"
+        + ("    print('refused')")
     )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert p.stdout.strip() == "refused", p.stderr
