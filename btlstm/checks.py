@@ -13,6 +13,12 @@ and one way to suggest a name for a misspelt one (:func:`closest`, built on
 
 ``name`` is what the user typed or the argument's name; a caller that knows
 the flag or TOML key passes that (``--cash``, ``[costs] cash``).
+
+Bounds (issue 18): :data:`LIMITS` holds the cap of every size, count and length
+setting, :func:`check_cap` checks one (``--allow-large`` lifts the caps),
+:func:`check_seed` the generators' seed range, and :func:`check_memory` compares
+an estimate with what this process may use (:func:`memory_budget`: available
+memory, or ``ulimit -v``), all before anything is allocated.
 """
 
 from __future__ import annotations
@@ -327,7 +333,9 @@ def limits_table() -> str:
     for key, (cap, why) in LIMITS.items():
         if key in FIXED:
             lift = f"`btlstm.checks.LIMITS[{key!r}]` (Python)"
-        elif key in ("repeats", "configs", "runs", "workers"):
+        elif key == "workers":
+            lift = "`btlstm sweep --allow-large`"
+        elif key in ("repeats", "configs", "runs"):
             lift = "`btlstm sweep --allow-large` / `[sweep] allow_large`"
         else:
             lift = "`--allow-large` / `[output] allow_large`"

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from btlstm.checks import check_int, check_number, closest
+from btlstm.checks import check_int, check_memory, check_number, closest
 from btlstm.data.validate import CANONICAL_COLUMNS
 
 __all__ = [
@@ -143,6 +143,12 @@ def zscore_windows(windows: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     Returns:
         float32 array of the same shape.
     """
+    if getattr(windows, "ndim", 0) == 3:  # before the float64 copy: its peak, estimated
+        n_w, lb, nf = windows.shape
+        check_memory(
+            f"z-scoring {n_w:,} input windows (lookback {lb} x {nf} features)",
+            28 * windows.size,  # float64 copy, deviations, their squares, the float32 result
+        )
     w = np.asarray(windows, dtype=np.float64)
     n = w.shape[1]
     # the same float64 operations as np.mean / np.std (ddof 0), with the

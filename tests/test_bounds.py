@@ -288,3 +288,16 @@ def test_readme_states_the_bounds_table():
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "### Bounds" in text
     assert limits_table() in text  # python -c "from btlstm.checks import limits_table; ..."
+
+
+def test_window_memory_checked_before_the_copy():
+    """Real data long enough for a window array beyond memory: refused by the estimate
+    before z-scoring allocates (a view of 1e6 bars costs nothing until copied)."""
+    import numpy as np
+
+    from btlstm.features import make_windows, zscore_windows
+
+    view = make_windows(np.zeros((1_000_000, 6)), 2520)
+    with pytest.raises(ValueError, match=r"z-scoring 997,481 input windows .* needs about"):
+        zscore_windows(view)
+    assert zscore_windows(make_windows(np.ones((50, 2)), 10)).shape == (41, 10, 2)
