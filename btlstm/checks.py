@@ -216,6 +216,7 @@ LIMITS: dict[str, tuple[int, str]] = {  # key: (maximum, what it bounds)
     "configs": (1_000, "configurations of one sweep"),
     "runs": (10_000, "runs of one sweep (configurations x repeats)"),
     "workers": (256, "parallel sweep runs"),
+    "fit_threads": (256, "CPU threads of a paper run's background fit"),
     "config_bytes": (1 << 20, "bytes of a TOML settings or sweep file (1 MiB)"),
     "data_bytes": (2 << 30, "bytes of a CSV data file after gunzip (2 GiB)"),
 }

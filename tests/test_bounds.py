@@ -62,6 +62,12 @@ def test_cap_in_toml_names_file_and_section(tmp_path, capsys):
     one_error(rc, err, f"[model] lstm_units in {cfg} must be an integer in [1, 4096]")
 
 
+def test_paper_fit_threads_capped(tmp_path, capsys):
+    rc, err = cli(["paper", "hold", "--data", "synthetic", "--fit-threads", "100000",
+                   "--out", tmp_path / "o"], capsys)  # fmt: skip
+    one_error(rc, err, "--fit-threads must be an integer in [1, 256], got 100000")
+
+
 def test_topk_capped(tmp_path, capsys):
     rc, err = cli(["run", "rotation", "--data", "synthetic", "--topk", "1000000",
                    "--out", tmp_path / "o"], capsys)  # fmt: skip
