@@ -561,7 +561,8 @@ class Settings:
         cap("model", "patience", m.patience, lo=0)
         cap("model", "train_window", m.train_window)
         cap("model", "warm_epochs", m.warm_epochs)
-        cap("output", "trials", self.output.trials)
+        if isinstance(self.output.trials, int) and self.output.trials >= 1:  # < 1: _check_trials
+            cap("output", "trials", self.output.trials)
         try:
             check_seed(self.where("model", "seed"), m.seed)
         except ValueError as e:
