@@ -573,7 +573,11 @@ class Settings:
             for key in ("dense_units", "stacked_lstm_units"):
                 units = tuple(given.get(key) or ())
                 if len(units) > LIMITS["layers"][0] and not allow:
-                    cap("model", key, len(units), "layers")
+                    try:
+                        check_cap(f"the number of layers of {self.where('model', key)}",
+                                  len(units), "layers")  # fmt: skip
+                    except ValueError as e:
+                        raise SettingsError(str(e)) from None
                 for u in units:
                     cap("model", key, u)
         for key in ("topk", "n_buy", "max_positions"):  # positions of the panel strategies

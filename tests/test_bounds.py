@@ -27,7 +27,10 @@ SYN = ["run", "hold", "--data", "synthetic", "--quiet"]
 CAPS = [
     (["--lstm-units", "100000000"], "--lstm-units must be an integer in [1, 4096], got 100000000"),
     (["--dense-units", "32,100000"], "--dense-units must be an integer in [1, 4096]"),
-    (["--dense-units", ",".join(["8"] * 17)], "--dense-units must be an integer in [1, 16]"),
+    (
+        ["--dense-units", ",".join(["8"] * 17)],
+        "the number of layers of --dense-units must be an integer in [1, 16]",
+    ),
     (["--stacked-lstm-units", "9000"], "--stacked-lstm-units must be an integer in [1, 4096]"),
     (["--lookback", "100000"], "--lookback must be an integer in [1, 2520]"),
     (["--horizon", "100000"], "--horizon must be an integer in [1, 252]"),
