@@ -162,3 +162,20 @@ def test_lstm_learner_stops_on_nan(tmp_path):
     learner = LSTMLearner(5, 2, {"lstm_units": 2, "dense_units": (2,)})
     with pytest.raises(TrainingError, match=r"training diverged at epoch 1 \(loss (nan|inf)\)"):
         learner.fit(X, y, epochs=5, batch_size=16)
+
+
+def test_plugin_path_names_its_real_type(tmp_path, capsys):
+    import os
+
+    fifo = tmp_path / "mine.py"
+    os.mkfifo(fifo)
+    link = tmp_path / "zero.py"
+    link.symlink_to("/dev/zero")
+    for spec, needle in (
+        (fifo, "is a FIFO (named pipe), not a regular file"),
+        (link, "is a link to /dev/zero, a character device"),
+        (tmp_path, "is a folder without __init__.py (not a package)"),
+    ):
+        rc, err = cli(["run", "hold", "--plugin", spec, "--out", tmp_path / "o"], capsys)
+        line = one_error(rc, err, f"--plugin: {spec} {needle}")
+        assert "does not exist" not in line
