@@ -68,7 +68,7 @@ def check_body(p: Path, encoding: str | None = None) -> None:
         DataError: naming the file, the row (line) and the byte offset, or the limit.
     """
     limit = LIMITS["data_bytes"][0]
-    wide = (encoding or "").lower().replace("_", "-").startswith(("utf-16", "utf-32"))
+    wide = _wide(encoding)
     opener = gzip.open if _compression(p) == "gzip" else open
     try:
         with opener(p, "rb") as fh:
@@ -87,8 +87,20 @@ def check_body(p: Path, encoding: str | None = None) -> None:
             "btlstm.checks.LIMITS['data_bytes']): not a daily-bar CSV file btlstm reads",
             str(p),
         )
+    raise _binary(p, line, offset)
+
+
+_WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff")  # UTF-16/32 text: NUL bytes by design
+
+
+def _wide(encoding) -> bool:
+    return (encoding or "").lower().replace("_", "-").startswith(("utf-16", "utf-32"))
+
+
+def _binary(p: Path, line: int, offset: int) -> DataError:
+    """The DataError of a NUL byte at 1-based ``line``, byte ``offset`` of file ``p``."""
     where = f"data row {line - 1} (line {line}" if line > 1 else "the header (line 1"
-    raise DataError(
+    return DataError(
         f"binary content in {where}, byte {offset:,}: a NUL byte): not a text CSV file "
         "(a damaged or truncated copy? an export that was not saved as CSV?)",
         str(p),
@@ -209,6 +221,9 @@ def read_head(path, encoding: str | None = None, separator: str | None = None, w
             complete = len(prefix) <= MAX_HEADER_BYTES
     except _READ_ERRORS as e:
         raise DataError(f"cannot read the file ({type(e).__name__}: {e})", str(p)) from e
+    nul = prefix.find(b"\x00")
+    if nul >= 0 and not _wide(encoding) and not prefix.startswith(_WIDE_BOMS):
+        raise _binary(p, prefix.count(b"\n", 0, nul) + 1, nul)  # before any line is parsed
     ends = [i for i in (prefix.find(b"\n"), prefix.find(b"\r")) if i >= 0]
     end = min(ends) if ends else len(prefix)
     if end > MAX_HEADER_BYTES:
