@@ -17,6 +17,10 @@ sweep's files and the paper-trading state.
   sibling folder, ``manifest.json`` (each file's sha256 and size) last, then
   the folder swapped into place (one ``renameat2(RENAME_EXCHANGE)`` on Linux,
   two renames elsewhere). An interrupted write leaves the previous folder whole.
+- **Bounded reads of regular files** (:func:`file_kind`, :func:`regular_file`,
+  :func:`read_bounded`, :func:`scan_binary`): only a regular file (or a link to
+  one) is read as data or settings; a FIFO, a device or a folder is refused at
+  once, naming what it is; every read stops at a byte limit.
 
 A manifest entry is always :func:`file_entry` (``{"sha256", "bytes"}``) and is
 checked by :func:`entry_problem`, for a cached file and a report folder alike.
@@ -47,12 +51,16 @@ __all__ = [
     "check_writable_dir",
     "entry_problem",
     "file_entry",
+    "file_kind",
     "fsync_dir",
     "listed_files",
     "load_verified",
     "manifest_path",
+    "read_bounded",
     "read_manifest",
+    "regular_file",
     "replacing",
+    "scan_binary",
     "sha256_bytes",
     "sha256_file",
     "verify_manifest",
@@ -106,6 +114,109 @@ def entry_problem(entry, data: bytes | None = None, path=None) -> str | None:
     if entry.get("sha256") != digest:
         return "sha256 mismatch with the manifest (file changed or corrupt)"
     return None
+
+
+# --------------------------------------------------------------------------- reading
+def file_kind(path) -> str:
+    """What ``path`` is, in words: ``"a regular file"``, ``"a folder"``, ``"a FIFO (named
+    pipe)"``, ``"a character device"``, ``"a block device"``, ``"a socket"``,
+    ``"missing"``, ``"a broken link"``, or why it cannot be looked at (a name too long,
+    a NUL byte). A link is followed and named: ``"a link to /dev/zero, a character device"``.
+
+    Example:
+        >>> file_kind("/dev/null"), file_kind("/")
+        ('a character device', 'a folder')
+    """
+    import stat
+
+    text = os.fspath(path)
+    if "\x00" in str(text):
+        return "not a usable path (it contains a NUL byte)"
+    try:
+        st = os.stat(text)
+    except FileNotFoundError:
+        return "a broken link" if os.path.islink(text) else "missing"
+    except NotADirectoryError:
+        return "missing (a part of the path is a file, not a folder)"
+    except OSError as e:
+        if e.errno == errno.ENAMETOOLONG:
+            return "not a usable path (the name is too long for the file system)"
+        if e.errno == errno.ELOOP:
+            return "a link that loops"
+        return f"not readable ({e.strerror or e})"
+    mode = st.st_mode
+    kinds = (
+        (stat.S_ISREG, "a regular file"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    kind = next((word for test, word in kinds if test(mode)), "not a regular file")
+    if os.path.islink(text) and kind != "a regular file":
+        return f"a link to {os.path.realpath(text)}, {kind}"
+    return kind
+
+
+def regular_file(path, what: str = "file", error=ValueError) -> Path:
+    """``path`` as a Path if it is a regular file (or a link to one); else ``error``
+    naming ``what`` and the real file type, before anything is opened (a FIFO would
+    block, a device never ends).
+
+    Example:
+        >>> regular_file("/dev/zero", "--config")
+        Traceback (most recent call last):
+        ValueError: --config: /dev/zero is a character device, not a regular file
+    """
+    kind = file_kind(path)
+    if kind != "a regular file":
+        p = Path(os.fspath(path))
+        if kind.startswith("missing"):
+            raise error(f"{what}: {p} does not exist{kind[len('missing') :]}")
+        if kind.startswith("not "):
+            raise error(f"{what}: {str(p)[:80]!r}{'...' if len(str(p)) > 80 else ''} is {kind}")
+        raise error(f"{what}: {p} is {kind}, not a regular file")
+    return Path(os.fspath(path)).expanduser()
+
+
+def read_bounded(path, limit: int, what: str = "file", error=ValueError) -> bytes:
+    """The bytes of regular file ``path``, at most ``limit`` of them: a longer file is
+    ``error`` naming ``what``, the size and the limit (read stops at ``limit + 1``)."""
+    p = regular_file(path, what, error)
+    try:
+        with open(p, "rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as e:
+        raise error(f"{what}: cannot read {p} ({e.strerror or e})") from None
+    if len(data) > limit:
+        raise error(
+            f"{what}: {p} is larger than {limit:,} bytes (the limit for this file): "
+            "not a file btlstm reads"
+        )
+    return data
+
+
+def scan_binary(fh, limit: int, chunk: int = 1 << 20):
+    """Scan an open binary stream for a NUL byte, reading at most ``limit`` bytes.
+
+    Returns:
+        ``None`` when the stream is clean text within ``limit``; ``("nul", line,
+        offset)`` for the first NUL byte (its 1-based line and byte offset);
+        ``("size", None, limit)`` when the stream is longer than ``limit``.
+    """
+    lines, offset = 1, 0
+    while True:
+        block = fh.read(chunk)
+        if not block:
+            return None
+        at = block.find(b"\x00")
+        if at >= 0:
+            return ("nul", lines + block.count(b"\n", 0, at), offset + at)
+        lines += block.count(b"\n")
+        offset += len(block)
+        if offset > limit:
+            return ("size", None, limit)
 
 
 # --------------------------------------------------------------------------- one file

@@ -21,6 +21,7 @@ strategy gets its command, flags and TOML keys without parsing code here.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 
@@ -42,7 +43,11 @@ class _Parser(argparse.ArgumentParser):
         if message.startswith("unrecognized arguments:"):
             bad = [w for w in message.split(":", 1)[1].split() if w.startswith("--")]
             if bad:
-                message += closest(bad[0].split("=")[0], sorted(_ALL_FLAGS))
+                flag = bad[0].split("=")[0]
+                if flag in _ALL_FLAGS:  # a flag of another command
+                    message += f" ({flag} is a flag of other btlstm commands, not of this one)"
+                else:
+                    message += closest(flag, sorted(_ALL_FLAGS))
         m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
         if m:  # btlstm run hodl -> did you mean 'hold'?
             choices = re.findall(r"'([^']*)'", m.group(2)) or m.group(2).split(", ")
@@ -473,10 +478,16 @@ def _cmd_fetch(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
+    from btlstm.checks import check_cap
     from btlstm.progress import setup_logging
     from btlstm.sweep import load_sweep, run_sweep
 
-    sweep = load_sweep(args.config, repeats=args.repeats)  # every entry checked before any run
+    if args.workers is not None:
+        check_cap("--workers", args.workers, "workers", args.allow_large,
+                  lift="--allow-large lifts the cap")  # fmt: skip
+    # the run count first (--yes past SWEEP_CONFIRM_RUNS), then every entry, before any run
+    sweep = load_sweep(args.config, repeats=args.repeats, yes=args.yes or None,
+                       allow_large=args.allow_large or None, workers=args.workers)  # fmt: skip
     with setup_logging(quiet=args.quiet):
         result = run_sweep(
             sweep,
@@ -601,28 +612,67 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--workers", type=int, help="parallel runs (default: the machine's cores)")
     sw.add_argument("--repeats", type=int, help="seeds per configuration ([sweep] repeats)")
     sw.add_argument("--out", default="btlstm-sweep", help="sweep folder (resumes if it exists)")
+    sw.add_argument("--yes", action="store_true", help="start a sweep of more than 100 runs "
+                    "(the run count and a time estimate are shown first) ([sweep] yes)")  # fmt: skip
+    sw.add_argument("--allow-large", action="store_true", help="lift the caps on "
+                    "configurations, repeats, runs and workers (README Safety) "
+                    "([sweep] allow_large)")  # fmt: skip
     sw.add_argument("--quiet", action="store_true", help="no progress, only the summary table")
     sw.set_defaults(func=_cmd_sweep)
     return p
 
 
+def _error(message) -> None:
+    """Print ``btlstm: error: <message>`` as one line (a message of several lines is joined)."""
+    text = " | ".join(line.strip() for line in str(message).splitlines() if line.strip())
+    print(f"btlstm: error: {text}", file=sys.stderr)
+
+
+#: OSError numbers that mean "the path you gave" (exit 2), not "the machine" (exit 1)
+_USER_ERRNOS = {"ENOENT", "ENOTDIR", "EISDIR", "EACCES", "EPERM", "ENAMETOOLONG", "ELOOP",
+                "EROFS", "EEXIST", "ENXIO"}  # fmt: skip
+
+
+def _os_message(e: OSError) -> str:
+    """An OSError in words, naming the path (a long one shortened), without ``[Errno N]``."""
+    name = e.filename if e.filename is not None else ""
+    name = str(name)
+    shown = f"{name[:60]!r}..." if len(name) > 60 else repr(name)
+    why = e.strerror or str(e)
+    if e.errno == errno.ENAMETOOLONG:
+        why = "the name is too long for the file system (at most 255 bytes a part)"
+    return f"{shown}: {why}" if name else why
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        _preload_plugins(argv)
-    except (DataError, ValueError) as e:
-        print(f"btlstm: error: {e}", file=sys.stderr)
-        return 2
+    return _guarded(_main, argv)
+
+
+def _main(argv) -> int:
+    _preload_plugins(argv)
     args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+def _guarded(fn, *args) -> int:
+    """Run ``fn``; every error the user can cause becomes one ``btlstm: error:`` line."""
     try:
-        return args.func(args)
+        return fn(*args)
     except (DataError, ValueError) as e:
-        print(f"btlstm: error: {e}", file=sys.stderr)
+        _error(e)
         return 2
     except OSError as e:  # a path the user gave: 2; the machine (disk full ...): 1
-        print(f"btlstm: error: {e}", file=sys.stderr)
+        _error(_os_message(e))
         user = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
-        return 2 if isinstance(e, user) else 1
+        code = errno.errorcode.get(e.errno or 0, "")
+        return 2 if isinstance(e, user) or code in _USER_ERRNOS else 1
+    except MemoryError:
+        _error(
+            "out of memory: the run needs more memory than this machine has; make the "
+            "sizes smaller (README, Safety: Bounds)"
+        )
+        return 2
     except KeyboardInterrupt:
         print("btlstm: interrupted", file=sys.stderr)
         return 130

@@ -13,7 +13,8 @@ them under their old homes (``btlstm.data.validate.DataError``,
 - :class:`ModelFileError`: a model file that is missing, corrupt or does not fit;
 - :class:`RegularizerNotAllowedError`: text names a function nobody registered;
 - :class:`ReportError`: a report folder that cannot be written or read;
-- :class:`StateError`: a paper-trading state folder that cannot be used.
+- :class:`StateError`: a paper-trading state folder that cannot be used;
+- :class:`TrainingError`: a fit that diverged (names the epoch and the loss).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = [
     "SettingsError",
     "StateError",
     "SweepError",
+    "TrainingError",
     "row_text",
 ]
 
@@ -100,3 +102,8 @@ class ReportError(ValueError):
 
 class StateError(ValueError):
     """A state folder that cannot be used for this run (the message says why and what to do)."""
+
+
+class TrainingError(ValueError):
+    """A fit that cannot give a model: its loss diverged (``training diverged at epoch E
+    (loss nan)``), with the settings that usually cause it."""

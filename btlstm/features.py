@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from btlstm.checks import check_int, check_number, closest
+from btlstm.checks import check_int, check_memory, check_number, closest
 from btlstm.data.validate import CANONICAL_COLUMNS
 
 __all__ = [
@@ -105,6 +105,10 @@ def feature_matrix(
             out.append(_derived(f, cols))
         else:
             valid = sorted(set(cols) | set(DERIVED_FEATURES))
+            if f in CANONICAL_COLUMNS or f == "adj_close":  # a known name this data lacks
+                raise ValueError(
+                    f"features: this data has no {f!r} column (features it has: {valid})"
+                )
             raise ValueError(f"features: unknown feature {f!r}{closest(f, valid)} (valid: {valid})")
     return np.column_stack(out)
 
@@ -188,6 +192,12 @@ def zscore_windows(windows: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     Returns:
         float32 array of the same shape.
     """
+    if getattr(windows, "ndim", 0) == 3:  # before the float64 copy: its peak, estimated
+        n_w, lb, nf = windows.shape
+        check_memory(
+            f"z-scoring {n_w:,} input windows (lookback {lb} x {nf} features)",
+            28 * windows.size,  # float64 copy, deviations, their squares, the float32 result
+        )
     # one contiguous float64 copy first: the windows are usually a strided view
     # (make_windows), and every operation below runs about 3x faster on
     # contiguous memory. The sums still run bar after bar along axis 1 in the

@@ -316,6 +316,14 @@ def check_data(settings: Settings, frames: dict, trains: bool = True) -> tuple[l
         f"{settings.where('model', 'train_end' if m.mode == 'static' else 'test_start')}, "
         "or a longer file"
     )
+    need = m.lookback + m.horizon + m.embargo  # bars before the first window has a usable label
+    if n < MIN_TRAIN_SAMPLES and need + MIN_TRAIN_SAMPLES > fits[0] + 1:
+        how = (
+            f"{settings.where('model', 'lookback')} = {m.lookback} + "
+            f"{settings.where('model', 'horizon')} = {m.horizon} + "
+            f"{settings.where('model', 'embargo')} = {m.embargo} take {need} of the "
+            f"{fits[0] + 1} bars up to the first fit: shorten them, or {how}"
+        )
     if n < MIN_TRAIN_SAMPLES:
         raise DataError(
             f"{src}: only {what}, fewer than {MIN_TRAIN_SAMPLES}: too few to train a model; {how}"
@@ -414,10 +422,17 @@ def _split(frame: pd.DataFrame, settings: Settings, src=None, check: bool = True
     history, test = frame.loc[frame.index < t0], frame.loc[frame.index >= t0]
     history.attrs, test.attrs = dict(frame.attrs), dict(frame.attrs)
     if check:
+        w = settings.where
         require_history(
-            history, m.lookback + m.horizon + 1, source=src, what="training before test_start"
-        )
-        require_history(test, m.horizon + 2, source=src, what="the test period")
+            history, m.lookback + m.horizon + 1, source=src,
+            what=f"training before {w('model', 'test_start')} ({w('model', 'lookback')} = "
+            f"{m.lookback} + {w('model', 'horizon')} = {m.horizon} + 1)",
+        )  # fmt: skip
+        require_history(
+            test, m.horizon + 2, source=src,
+            what=f"the test period ({w('model', 'horizon')} = {m.horizon} + 2): a shorter "
+            f"{w('model', 'horizon')} or a later {w('model', 'test_end')}",
+        )  # fmt: skip
     return history, test
 
 
@@ -625,6 +640,9 @@ def _run_strategy(settings: Settings, plan, cerebro, live, training: bool):
     except ValueError as e:  # a learner setting refused while training: name what was typed
         if str(e).startswith(("lstm_kwargs", "dense_kwargs")):
             raise SettingsError(settings.learner_message(str(e))) from None
+        if str(e).startswith("features: "):  # a feature this data has no column for
+            msg = str(e)[len("features: ") :]
+            raise SettingsError(f"{settings.where('model', 'features')}: {msg}") from None
         raise
 
 

@@ -454,8 +454,17 @@ def load_plugin(spec, where: str | None = None):
         if path.is_dir():
             path = path / "__init__.py"
         if not path.is_file():
+            from btlstm._files import file_kind
+
+            kind = file_kind(path)
+            if path.name == "__init__.py" and Path(spec).expanduser().is_dir():
+                what = "is a folder without __init__.py (not a package)"
+            elif kind.startswith("missing"):
+                what = "does not exist"
+            else:  # a FIFO, a device, a link to one: named, never opened
+                what = f"is {kind}, not a regular file"
             raise SettingsError(
-                f"{place}{spec} does not exist (give a .py file, a package folder or a module name)"
+                f"{place}{spec} {what} (give a .py file, a package folder or a module name)"
             )
         name = _module_name(path)
         module = sys.modules.get(name)

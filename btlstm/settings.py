@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +40,15 @@ from btlstm._settings import (
 )
 from btlstm.ashare import US_COSTS
 from btlstm.broker import INDEX_COSTS, MARKETS
-from btlstm.checks import check_number, closest
+from btlstm.checks import (
+    LIFT,
+    LIMITS,
+    check_cap,
+    check_memory,
+    check_number,
+    check_seed,
+    closest,
+)
 from btlstm.convert import parse_date
 from btlstm.data.columnmap import MAP_KEYS, ColumnMap
 from btlstm.errors import SettingsError
@@ -114,6 +123,9 @@ class OutputSettings:
     quiet: bool = False  # no progress bar or log lines, only the table
     seeds: str = ""  # run several seeds, e.g. 0-4 or 0,2,5-7: a report each, mean +- sd, ensemble
     trials: int = 1  # configurations tried before keeping this one (1: none): deflates the Sharpe
+    allow_large: bool = (
+        False  # lift the caps on sizes and counts (README Safety; memory still checked)
+    )
 
 
 SECTIONS = ("data", "model", "strategy", "costs", "output")
@@ -145,24 +157,25 @@ def load_toml(path) -> dict:
     """Read a TOML config file; errors name the file."""
     import tomllib
 
+    from btlstm._files import read_bounded
+    from btlstm.checks import LIMITS
     from btlstm.convert import MAX_NESTING, nesting_depth
 
     p = Path(path)
+    # only a regular file, at most 1 MiB: a FIFO, /dev/zero or a folder is refused at once
+    data = read_bounded(p, LIMITS["config_bytes"][0], "config file", SettingsError)
     try:
-        with open(p, "rb") as f:
-            raw = tomllib.load(f)
+        raw = tomllib.loads(data.decode("utf-8"))
     except RecursionError:  # arrays or inline tables nested thousands deep
         raise SettingsError(
             f"config file {p} nests arrays or tables too deep to read (more than "
             f"{MAX_NESTING} levels are refused)"
         ) from None
-    except FileNotFoundError:
-        raise SettingsError(f"config file {p} does not exist") from None
-    except IsADirectoryError:
-        raise SettingsError(f"config file {p} is a folder, not a TOML file") from None
-    except PermissionError:
-        raise SettingsError(f"config file {p} is not readable (permission denied)") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:
+        raise SettingsError(
+            f"config file {p} is not valid TOML: not UTF-8 text (byte {e.start})"
+        ) from None
+    except tomllib.TOMLDecodeError as e:
         raise SettingsError(f"config file {p} is not valid TOML: {e}") from None
     depth = nesting_depth(raw, MAX_NESTING)
     if depth > MAX_NESTING:  # e.g. a dotted key a.b.c... thousands of parts long
@@ -492,14 +505,16 @@ class Settings:
                 f"{self.where('data', 'symbols')}: strategy {plan.name!r} trades one feed; "
                 f"use {self.where('data', 'symbol')}"
             )
+        self._check_bounds(plan)  # before anything is allocated, built or read
         self._check_trials()
         self._check_dates()
-        self._check_features()
+        self._check_features(plan)
         self._check_data_map(in_memory)
         if self.data.data == "synthetic" and not in_memory:
             self._check_synthetic(panel=plan.data == "panel")
         if check_paths:
             self._check_paths(in_memory)
+        self._check_window_learner()
         self._check_learner()
         return plan
 
@@ -536,6 +551,123 @@ class Settings:
             f"DataFrame; {self.where('data', 'data')} = {d!r} is {what}"
         )
 
+    def _check_bounds(self, plan) -> None:
+        """Every size, count and length setting against its cap (:data:`btlstm.checks.LIMITS`;
+        ``[output] allow_large`` lifts the caps), every seed against the generators' range,
+        and the memory estimates of the network and of synthetic data against what this
+        process may use: all before anything is allocated, built or read."""
+        allow = bool(self.output.allow_large)
+
+        def cap(sec, key, value, limit=None, lo=1):
+            if value is None:
+                return
+            try:
+                check_cap(self.where(sec, key), value, limit or key, allow, lo=lo)
+            except ValueError as e:
+                raise SettingsError(str(e)) from None
+
+        m = self.model
+        for key in ("lookback", "horizon", "retrain_every", "min_train", "epochs", "batch_size"):
+            cap("model", key, getattr(m, key))
+        cap("model", "embargo", m.embargo, lo=0)
+        cap("model", "patience", m.patience, lo=0)
+        cap("model", "train_window", m.train_window)
+        cap("model", "warm_epochs", m.warm_epochs)
+        if isinstance(self.output.trials, int) and self.output.trials >= 1:  # < 1: _check_trials
+            cap("output", "trials", self.output.trials)
+        try:
+            check_seed(self.where("model", "seed"), m.seed)
+        except ValueError as e:
+            raise SettingsError(str(e)) from None
+        given = m.learner_settings or {}
+        if self.learner == "lstm":
+            cap("model", "lstm_units", given.get("lstm_units"))
+            for key in ("dense_units", "stacked_lstm_units"):
+                units = tuple(given.get(key) or ())
+                if len(units) > LIMITS["layers"][0] and not allow:
+                    try:
+                        check_cap(f"the number of layers of {self.where('model', key)}",
+                                  len(units), "layers")  # fmt: skip
+                    except ValueError as e:
+                        raise SettingsError(str(e)) from None
+                for u in units:
+                    cap("model", key, u)
+        for key in ("topk", "n_buy", "max_positions"):  # positions of the panel strategies
+            value = self.strategy.params.get(key)
+            if isinstance(value, int) and not isinstance(value, bool):
+                cap("strategy", key, value, "topk")
+        if self.data.data == "synthetic":
+            self._check_synthetic_size(plan, allow)
+        if self.learner == "lstm":
+            self._check_network_memory()
+
+    def _check_synthetic_size(self, plan, allow: bool) -> None:
+        """``[data] synthetic``: n, n_symbols and their product capped, the seed in range."""
+        syn = self.data.synthetic or {}
+        where = self.where("data", "synthetic")
+        panel = plan.data == "panel"
+        n = syn.get("n", 1500 if panel else 2500)
+        k = syn.get("n_symbols", 20) if panel else 1
+        for key, value, limit in (("n", n, "synthetic_n"), ("n_symbols", k, "synthetic_n_symbols")):
+            if isinstance(value, int) and not isinstance(value, bool):
+                try:
+                    check_cap(f"{where}[{key!r}]", value, limit, allow)
+                except ValueError as e:
+                    raise SettingsError(str(e)) from None
+        if "seed" in syn:
+            try:
+                check_seed(f"{where}['seed']", syn["seed"])
+            except ValueError as e:
+                raise SettingsError(str(e)) from None
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in (n, k)):
+            if n * k > LIMITS["synthetic_cells"][0] and not allow:
+                raise SettingsError(
+                    f"{where}: n x n_symbols must be at most {LIMITS['synthetic_cells'][0]:,}, "
+                    f"got {n} x {k} = {n * k:,} (the cap on "
+                    f"{LIMITS['synthetic_cells'][1]}; {LIFT})"
+                )
+            lookback, nf = self.model.lookback, max(1, len(self.model.features))
+            # prices and features (float64), then the z-scored windows (28 bytes a value
+            # at their peak: the float64 copy, its deviations, their squares, float32)
+            need = n * k * (8 * 16 + lookback * nf * 28)
+            try:
+                check_memory(f"{where} with {self.where('model', 'lookback')} {lookback}", need)
+            except ValueError as e:
+                raise SettingsError(str(e)) from None
+
+    def _check_network_memory(self) -> None:
+        """The LSTM's weights, gradients and Adam moments (16 bytes a weight) and one
+        batch's activations, estimated from the settings, against the memory left."""
+        from btlstm.learners.lstm import LSTMSettings
+
+        given = self.model.learner_settings or {}
+        d = LSTMSettings()
+        layers = list(given.get("stacked_lstm_units") or d.stacked_lstm_units)
+        layers.append(given.get("lstm_units", d.lstm_units))
+        dense = list(given.get("dense_units", d.dense_units))
+        inp, params = max(1, len(self.model.features)), 0
+        for u in layers:
+            params += 4 * (u * (inp + u) + u)
+            inp = u
+        for u in dense + [1]:
+            params += inp * u + u
+            inp = u
+        m = self.model
+        acts = m.batch_size * m.lookback * sum(layers) * 5 * 4 * 2
+        need = params * 16 + acts
+        names = (
+            ", ".join(
+                self.where("model", k)
+                for k in ("lstm_units", "dense_units", "stacked_lstm_units")
+                if k in given
+            )
+            or "[model] lstm_units"
+        )
+        try:
+            check_memory(f"the network ({params:,} weights; {names})", need)
+        except ValueError as e:
+            raise SettingsError(str(e)) from None
+
     def _check_trials(self) -> None:
         """``[output] trials`` >= 1; ``[output] seeds`` a list of seeds, not beside ``seed``."""
         from btlstm._settings import parse_seeds
@@ -551,6 +683,23 @@ class Settings:
                     f"{self.where('model', 'seed')} and {self.where('output', 'seeds')} are "
                     "exclusive: give one seed or a list"
                 )
+
+    def _check_window_learner(self) -> None:
+        """``[model] learner`` learns from windows (lstm, ridge); the ranker scores a
+        cross-section of stocks inside its own strategy (``btlstm run ranker``)."""
+        from btlstm import learners
+
+        if getattr(learners.get_learner(self.learner), "input", "windows") != "windows":
+            window = sorted(
+                n for n in learners.LEARNERS
+                if getattr(learners.get_learner(n), "input", "windows") == "windows"
+            )  # fmt: skip
+            raise SettingsError(
+                f"{self.where('model', 'learner')}: {self.learner!r} scores a cross-section "
+                f"of stocks, one feature row per stock and day, and runs inside its own "
+                f"strategy (btlstm run ranker); a [model] learner learns from windows: "
+                f"one of {window}"
+            )
 
     def _check_learner(self) -> None:
         """Build the LSTM once (no data, no training, ~0.1 s after importing Keras) when
@@ -585,10 +734,12 @@ class Settings:
                     f"{self.where('model', 'loss')}: {given['loss']!r} is not a Keras loss ({e})"
                 ) from None
 
-    def _check_features(self) -> None:
+    def _check_features(self, plan=None) -> None:
         from btlstm.features import CANONICAL_COLUMNS, DERIVED_FEATURES
 
         valid = sorted({*CANONICAL_COLUMNS, "adj_close", *DERIVED_FEATURES})
+        if self.data.data == "synthetic" and plan is not None and plan.data != "panel":
+            valid.remove("adj_close")  # the one-index generator has no adj_close column
         if not self.model.features:
             raise SettingsError(f"{self.where('model', 'features')}: name at least one feature")
         for f in self.model.features:
@@ -689,23 +840,32 @@ class Settings:
             raise SettingsError(str(e)) from None
         d = self.data
         if d.data_dir is not None:
+            from btlstm._files import file_kind
+
             p = Path(d.data_dir).expanduser()
-            if not p.is_dir():
-                what = "is not a folder" if p.exists() else "does not exist"
-                raise SettingsError(f"{self.where('data', 'data_dir')}: {p} {what}")
+            kind = file_kind(p)
+            if kind != "a folder":
+                what = "does not exist" if kind == "missing" else f"is {kind}, not a folder"
+                raise SettingsError(f"{self.where('data', 'data_dir')}: {str(p)[:80]} {what}")
         if d.data == "synthetic" or in_memory:
             return
         from btlstm.data import catalog
 
         if d.data not in catalog.CATALOG and catalog._is_path(d.data):
-            p = Path(d.data).expanduser()
-            if not p.is_file():
-                what = "is a folder, not a CSV file" if p.is_dir() else "does not exist"
-                raise SettingsError(f"{self.where('data', 'data')}: {p} {what}")
+            from btlstm._files import regular_file
+
+            # only a regular file (or a link to one): a FIFO, a device or a folder is named
+            p = regular_file(Path(d.data).expanduser(), self.where("data", "data"), SettingsError)
             from btlstm.data.readers import open_mapped
 
             open_mapped(p, self.data_map(), self.data_where)  # the map fits the header
             return
+        from btlstm._files import file_kind, regular_file
+
+        if d.data not in catalog.CATALOG and (  # ./name without a slash, an impossible name
+            os.path.lexists(d.data) or file_kind(d.data).startswith("not ")
+        ):
+            regular_file(d.data, self.where("data", "data"), SettingsError)
         try:
             catalog.get_dataset(d.data)
         except (KeyError, ValueError) as e:

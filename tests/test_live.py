@@ -22,6 +22,7 @@ import btlstm  # noqa: F401
 from btlstm.analyzers import OrderLog
 from btlstm.cli import main
 from btlstm.data.cache import load_verified
+from btlstm.errors import TrainingError
 from btlstm.learners.ridge import RidgeLearner
 from btlstm.live import (
     LiveLSTMPredictor,
@@ -226,7 +227,9 @@ def test_a_failed_background_fit_keeps_the_model_a_waited_one_stops_the_run(tmp_
     assert any("model fit 2" in r.getMessage() and "TimeoutError" in r.getMessage()
                for r in caplog.records)  # fmt: skip
     waited = LiveStream(WalkForward(cfg, cache_dir=tmp_path / "b"), wait=True)
-    with pytest.raises(RuntimeError, match="model fit 2 .* failed in the inline fitter"):
+    with pytest.raises(
+        TrainingError, match="model fit 2 .* failed in the inline fitter: .*Timeout"
+    ):
         for day in frame.index:
             waited.update(day, *frame.loc[day, COLS])
 

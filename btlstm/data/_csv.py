@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from btlstm.checks import close_names
+from btlstm._files import file_kind, scan_binary
+from btlstm.checks import LIMITS, close_names, size_text
 from btlstm.convert import parse_date
 from btlstm.data.validate import CANONICAL_COLUMNS, DataError, repair_frame, validate_frame
 
@@ -47,11 +48,63 @@ _READ_ERRORS = (
 # --------------------------------------------------------------------------- helpers
 def _as_path(path) -> Path:
     p = Path(os.fspath(path)).expanduser()
-    if not p.exists():
+    kind = file_kind(p)
+    if kind == "missing":
         raise DataError("file not found", str(p))
-    if p.is_dir():
+    if kind == "a folder":
         raise DataError("expected a CSV file, got a directory", str(p))
+    if kind != "a regular file":  # a FIFO would block, a device never ends
+        raise DataError(f"expected a CSV file, got {kind} (only regular files are read)", str(p))
     return p
+
+
+def check_body(p: Path, encoding: str | None = None) -> None:
+    """Scan a data file's whole body (after gunzip) before pandas reads it: at most
+    ``LIMITS["data_bytes"]`` bytes (2 GiB), and no NUL byte (binary content, which a
+    text CSV never holds: a NUL run after a valid header would grow without bound
+    in the parser). UTF-16/32 text holds NUL bytes by design and is only size-checked.
+
+    Raises:
+        DataError: naming the file, the row (line) and the byte offset, or the limit.
+    """
+    limit = LIMITS["data_bytes"][0]
+    wide = _wide(encoding)
+    opener = gzip.open if _compression(p) == "gzip" else open
+    try:
+        with opener(p, "rb") as fh:
+            if wide:
+                found = ("size", None, limit) if len(fh.read(limit + 1)) > limit else None
+            else:
+                found = scan_binary(fh, limit)
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"cannot parse the CSV file ({type(e).__name__}: {e})", str(p)) from None
+    if found is None:
+        return
+    kind, line, offset = found
+    if kind == "size":
+        raise DataError(
+            f"the data are larger than {size_text(limit)} (the limit, "
+            "btlstm.checks.LIMITS['data_bytes']): not a daily-bar CSV file btlstm reads",
+            str(p),
+        )
+    raise _binary(p, line, offset)
+
+
+_WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff")  # UTF-16/32 text: NUL bytes by design
+
+
+def _wide(encoding) -> bool:
+    return (encoding or "").lower().replace("_", "-").startswith(("utf-16", "utf-32"))
+
+
+def _binary(p: Path, line: int, offset: int) -> DataError:
+    """The DataError of a NUL byte at 1-based ``line``, byte ``offset`` of file ``p``."""
+    where = f"data row {line - 1} (line {line}" if line > 1 else "the header (line 1"
+    return DataError(
+        f"binary content in {where}, byte {offset:,}: a NUL byte): not a text CSV file "
+        "(a damaged or truncated copy? an export that was not saved as CSV?)",
+        str(p),
+    )
 
 
 def _is_gzip(p: Path) -> bool:
@@ -168,6 +221,9 @@ def read_head(path, encoding: str | None = None, separator: str | None = None, w
             complete = len(prefix) <= MAX_HEADER_BYTES
     except _READ_ERRORS as e:
         raise DataError(f"cannot read the file ({type(e).__name__}: {e})", str(p)) from e
+    nul = prefix.find(b"\x00")
+    if nul >= 0 and not _wide(encoding) and not prefix.startswith(_WIDE_BOMS):
+        raise _binary(p, prefix.count(b"\n", 0, nul) + 1, nul)  # before any line is parsed
     ends = [i for i in (prefix.find(b"\n"), prefix.find(b"\r")) if i >= 0]
     end = min(ends) if ends else len(prefix)
     if end > MAX_HEADER_BYTES:
@@ -288,6 +344,7 @@ def _show_header(header: list[str], limit: int = 20) -> str:
 def _read_csv(p: Path, encoding: str = "utf-8-sig", where=None, **kw) -> pd.DataFrame:
     """pd.read_csv with errors turned into DataError naming the file (and for a
     decoding failure the ``encoding`` key, the line, and an encoding that works)."""
+    check_body(p, encoding)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
@@ -387,6 +444,30 @@ def date_formats(values, formats=DATE_FORMATS) -> list[str]:
     return out
 
 
+def _to_datetime(raw: pd.Series, fmt: str, src: str, column: str) -> pd.Series:
+    """``pd.to_datetime(errors="coerce")`` whose own errors become one DataError naming the
+    file and the column: dates with different UTC offsets (``+08:00`` beside ``+09:00``)."""
+    try:
+        return pd.to_datetime(raw, format=fmt, errors="coerce")
+    except (ValueError, TypeError, OverflowError) as e:
+        import re
+
+        offsets = raw.dropna().astype(str).str.extract(r"((?:[+-]\d\d:?\d\d|Z))\s*$")[0]
+        seen = list(dict.fromkeys(offsets.dropna()))[:3]
+        if len(seen) > 1 or "timezone" in str(e).lower() or "offset" in str(e).lower():
+            shown = f" ({', '.join(seen)})" if len(seen) > 1 else ""
+            err = DataError(
+                f"the dates carry different UTC offsets{shown}: a daily file needs dates in "
+                "one time zone (write them without an offset, or all with the same one)",
+                src,
+                column,
+            )
+            err.content = True  # the file's content, not its layout: no preset reads it
+            raise err from None
+        first = re.split(r"[.;\n]", str(e).strip())[0]
+        raise DataError(f"cannot read the dates ({first})", src, column) from None
+
+
 def _dates(
     values,
     src: str,
@@ -409,7 +490,7 @@ def _dates(
     if raw.dtype.kind in "iuf":  # integer dates like 20150105 (float: from a NaN cell)
         raw = raw.map(lambda v: v if pd.isna(v) else str(int(v)))
     if fmt is None:
-        out = pd.to_datetime(raw, format="ISO8601", errors="coerce")
+        out = _to_datetime(raw, "ISO8601", src, column)
         if out.isna().any():
             sample = raw.dropna().iloc[:200]
             found = date_formats(sample)
@@ -422,9 +503,9 @@ def _dates(
                 )
             if found:
                 fmt = found[0]
-                out = pd.to_datetime(raw, format=fmt, errors="coerce")
+                out = _to_datetime(raw, fmt, src, column)
     else:
-        out = pd.to_datetime(raw, format=fmt, errors="coerce")
+        out = _to_datetime(raw, fmt, src, column)
     bad = out.isna().to_numpy()
     if bad.any():
         pos = int(np.flatnonzero(bad)[0])

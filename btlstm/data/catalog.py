@@ -330,7 +330,7 @@ def _is_path(name: str) -> bool:
         os.sep in name
         or "/" in name
         or name.lower().endswith((".csv", ".txt", ".gz"))
-        or Path(name).expanduser().is_file()
+        or os.path.isfile(os.path.expanduser(name))  # (no OSError for an impossible name)
     )
 
 

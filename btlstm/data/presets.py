@@ -435,8 +435,10 @@ def choose(
             raise DataError(_risky_reason(risky).replace("[data] preset", where("preset")))
         return r
     except DataError as e:
-        if any(k.endswith("_column") for k in user):  # the user's own map: its own message
-            raise
+        if getattr(e, "content", False) and e.source is None:  # the file's content: name it
+            raise DataError(e.problem, src, e.column, e.row) from None
+        if any(k.endswith("_column") for k in user) or getattr(e, "content", False):
+            raise  # the user's own map, or the file's content: its own message
         s = sniff(header, date_hint=date_hint)
         generic = not e.problem.startswith("it nearly fits")
         s.reason = f"the generic map: {e.problem}" if generic else e.problem

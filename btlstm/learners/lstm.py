@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from btlstm.checks import check_number
-from btlstm.errors import ModelFileError
+from btlstm.errors import ModelFileError, TrainingError
 from btlstm.learners.base import FitRecord, Learner
 
 __all__ = ["LSTMSettings", "LSTMLearner", "REGULARIZER_SLOTS"]
@@ -203,7 +203,7 @@ class LSTMLearner(Learner):
             batch_size=int(batch_size),
             shuffle=True,
             verbose=0,
-            callbacks=list(self.callbacks),
+            callbacks=[*self.callbacks, _stop_on_nan(keras)],
         )
         if X_val is not None and len(X_val) and len(X):
             fit_kw["validation_data"] = (X_val, np.asarray(y_val, dtype=np.float32))
@@ -213,6 +213,7 @@ class LSTMLearner(Learner):
                 )
             )
         hist = self.model.fit(X, np.asarray(y, dtype=np.float32), **fit_kw).history
+        _check_finite_loss(hist)
         self.fitted = True
         loss = hist.get("loss", [None])[-1]
         vl = hist.get("val_loss")
@@ -272,6 +273,31 @@ class LSTMLearner(Learner):
             except ValueError:  # another architecture: use the loaded model itself
                 self.model = loaded
         self.fitted = True
+
+
+def _stop_on_nan(keras):
+    """Keras's TerminateOnNaN without its print: stop at the first batch whose loss is
+    nan or inf (:func:`_check_finite_loss` then names the epoch)."""
+
+    class StopOnNaN(keras.callbacks.Callback):
+        def on_batch_end(self, batch, logs=None):
+            loss = (logs or {}).get("loss")
+            if loss is not None and not np.isfinite(float(loss)):
+                self.model.stop_training = True
+
+    return StopOnNaN()
+
+
+def _check_finite_loss(hist: dict) -> None:
+    """A fit whose loss went nan or inf (TerminateOnNaN stopped it) is an error naming
+    the epoch and the loss, not a model that predicts NaN."""
+    for key in ("loss", "val_loss"):
+        for epoch, value in enumerate(hist.get(key) or (), 1):
+            if not np.isfinite(value):
+                raise TrainingError(
+                    f"training diverged at epoch {epoch} ({key} {float(value)}): lower "
+                    "[model] learning_rate, or shrink the target ([model] scale, clip)"
+                )
 
 
 _XLA_MIN = 1024  # windows predicted by one model before XLA compilation pays off

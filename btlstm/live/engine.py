@@ -57,6 +57,7 @@ import numpy as np
 import pandas as pd
 
 from btlstm.data.cache import load_verified
+from btlstm.errors import TrainingError
 from btlstm.live.fitter import FitDone, FitJob, Fitter, InlineFitter
 from btlstm.schedule import Schedule
 from btlstm.walkforward import MODEL_KIND, Stream, WalkForward
@@ -309,8 +310,8 @@ class LiveStream(Stream):
                 msg = f"{which} failed in the {self.fitter.name} fitter"
                 if v is not None:
                     v.error = d.error.strip().splitlines()[-1]
-                if self.wait:
-                    raise RuntimeError(f"{msg}:\n{d.error}")
+                if self.wait:  # one line: the worker's own last line (its exception)
+                    raise TrainingError(f"{msg}: {d.error.strip().splitlines()[-1]}")
                 log.warning("%s: %s; the active model stays", msg, d.error.strip().splitlines()[-1])
                 continue
             if v is not None:

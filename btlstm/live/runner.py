@@ -43,6 +43,7 @@ from btlstm._settings import (
     field_defaults,
     field_types,
 )
+from btlstm.checks import check_cap
 from btlstm.live.engine import LiveSession
 from btlstm.live.feed import ReplayClock, ReplayFeed
 from btlstm.live.fitter import FITTERS
@@ -133,10 +134,11 @@ class LiveSettings:
                 f"{where('fitter')}: expected one of {['auto', *FITTERS]}, got {self.fitter!r}"
                 f"{closest(str(self.fitter), ('auto',) + FITTERS)}"
             )
-        if self.fit_threads < 1:
-            raise SettingsError(
-                f"{where('fit_threads')}: expected an int >= 1, got {self.fit_threads!r}"
-            )
+        try:  # a cap (btlstm.checks.LIMITS); --allow-large lifts it
+            check_cap(where("fit_threads"), self.fit_threads, "fit_threads",
+                      bool(settings.output.allow_large))  # fmt: skip
+        except ValueError as e:
+            raise SettingsError(str(e)) from None
         if self.live_start is not None:
             try:
                 pd.Timestamp(self.live_start)

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from btlstm.checks import closest
+from btlstm.checks import SEED_MAX, SWEEP_CONFIRM_RUNS, check_cap, closest
 from btlstm.errors import SettingsError, SweepError
 from btlstm.sweep.engines import Task
 
@@ -56,6 +56,7 @@ __all__ = [
     "regularizer_grid",
     "make_sweep",
     "load_sweep",
+    "check_sweep_size",
     "json_bytes",
     "plain",
 ]
@@ -90,7 +91,10 @@ KINDS = ("l1", "l2", "l1l2")
 REFERENCE = "none"
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_SWEEP_KEYS = ("repeats", "seed0", "reference", "grid")
+_SWEEP_KEYS = ("repeats", "seed0", "reference", "grid", "yes", "allow_large")
+#: seconds one run of 20 epochs takes on one worker (README, "Results: weight
+#: regularization": 40 runs in 195 s with 2 workers on 2 cores); scaled by epochs
+SECONDS_PER_RUN = 20.0
 _GRID_KEYS = ("slots", "kinds", "strength", "callables", "axes", "reference")
 #: the ``format`` of ``sweep.json`` and of every run file
 FORMAT = "btlstm-sweep"
@@ -152,6 +156,13 @@ def regularizer_grid(
         ...                       axes={"dropout": [0.2]}))
         ['none', 'kernel_l1', 'bias_l1', 'dropout_0.2']
     """
+    for key, value in (("slots", slots), ("kinds", kinds), ("callables", callables)):
+        if not isinstance(value, (list, tuple)):
+            raise SweepError(f"{key}: expected a list, got {value!r}")
+    if axes is not None and not isinstance(axes, dict):
+        raise SweepError(f"axes: expected a table of axis = [values], got {axes!r}")
+    if not isinstance(reference, bool):
+        raise SweepError(f"reference: expected true/false, got {reference!r}")
     out: dict[str, dict] = {REFERENCE: {}} if reference else {}
     for slot in slots:
         if slot not in SLOTS:
@@ -220,6 +231,59 @@ def _hash(d: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def check_sweep_size(
+    n_configs: int,
+    repeats: int,
+    *,
+    source: str = "",
+    allow_large: bool = False,
+    yes: bool = True,
+    workers: int | None = None,
+    epochs: int = 20,
+    repeats_where: str | None = None,
+) -> int:
+    """The number of runs (configurations x repeats), checked before any configuration is
+    validated: each count against its cap (:data:`btlstm.checks.LIMITS`; ``allow_large``
+    lifts them), and a sweep of more than :data:`btlstm.checks.SWEEP_CONFIRM_RUNS` runs
+    only with ``yes`` (``--yes``, ``[sweep] yes = true``). The refusal states the run
+    count and an estimate of the time (:data:`SECONDS_PER_RUN`).
+
+    Raises:
+        SweepError: naming the flag or ``[sweep]`` key, the count and the cap.
+    """
+    where_file = f" in {source}" if source else ""
+    lift = "--allow-large (or [sweep] allow_large = true) lifts the cap"
+    try:
+        check_cap(repeats_where or f"[sweep] repeats{where_file}", repeats, "repeats",
+                  allow_large, lift=lift)  # fmt: skip
+        check_cap(f"the configurations{where_file}", n_configs, "configs", allow_large, lift=lift)
+        runs = n_configs * repeats
+        check_cap(f"the runs{where_file} (configurations x repeats)", runs, "runs",
+                  allow_large, lift=lift)  # fmt: skip
+    except ValueError as e:
+        raise SweepError(str(e)) from None
+    if runs > SWEEP_CONFIRM_RUNS and not yes:
+        import os
+
+        w = workers or os.cpu_count() or 1
+        est = runs * SECONDS_PER_RUN * max(1, epochs) / 20 / w
+        raise SweepError(
+            f"the sweep{where_file} has {runs:,} runs ({n_configs} configurations x {repeats} "
+            f"repeats), about {_duration(est)} with {w} worker(s) (estimate: "
+            f"~{SECONDS_PER_RUN:.0f} s a run of 20 epochs per worker, here up to {epochs}); "
+            f"more than {SWEEP_CONFIRM_RUNS} runs start only with --yes (or [sweep] yes = true)"
+        )
+    return runs
+
+
 def make_sweep(
     base,
     configs: dict,
@@ -227,6 +291,7 @@ def make_sweep(
     seed0: int = 0,
     reference: str | None = None,
     source: str = "",
+    allow_large: bool = False,
 ) -> Sweep:
     """Validate a sweep before any work: every configuration's settings are built and checked.
 
@@ -240,6 +305,8 @@ def make_sweep(
         reference: the configuration the others are tested against (default
             ``"none"`` if present, else the first).
         source: where the sweep came from (a file), for messages.
+        allow_large: lift the caps on configurations, repeats and runs
+            (:func:`check_sweep_size`).
 
     Returns:
         A :class:`Sweep`.
@@ -255,8 +322,14 @@ def make_sweep(
         raise SweepError(f"[sweep] repeats{where_file}: expected an integer >= 1, got {repeats!r}")
     if isinstance(seed0, bool) or not isinstance(seed0, int) or seed0 < 0:
         raise SweepError(f"[sweep] seed0{where_file}: expected an integer >= 0, got {seed0!r}")
+    if seed0 + repeats - 1 > SEED_MAX:
+        raise SweepError(
+            f"[sweep] seed0{where_file}: the seeds {seed0}..{seed0 + repeats - 1} run past "
+            f"{SEED_MAX} (the largest seed numpy, Keras and LightGBM accept)"
+        )
     if not isinstance(configs, dict) or not configs:
         raise SweepError(f"the sweep{where_file} has no configuration")
+    check_sweep_size(len(configs), repeats, source=source, allow_large=allow_large)
     if isinstance(base, Settings):
         base = base.to_dict()
         base.pop("output", None)
@@ -323,7 +396,13 @@ def _plan(settings):
     return registry.get(settings.strategy.name)
 
 
-def load_sweep(path, repeats: int | None = None) -> Sweep:
+def load_sweep(
+    path,
+    repeats: int | None = None,
+    yes: bool | None = None,
+    allow_large: bool | None = None,
+    workers: int | None = None,
+) -> Sweep:
     """Read a sweep TOML file and validate it (:func:`make_sweep`).
 
     The file holds the base settings (``[data]``, ``[model]``, ``[strategy]``,
@@ -338,6 +417,12 @@ def load_sweep(path, repeats: int | None = None) -> Sweep:
     Args:
         path: the TOML file.
         repeats: overrides ``[sweep] repeats`` (``--repeats``).
+        yes: start a sweep of more than :data:`btlstm.checks.SWEEP_CONFIRM_RUNS` runs
+            (``--yes``; else ``[sweep] yes``).
+        allow_large: lift the caps on counts (``--allow-large``; else ``[sweep] allow_large``).
+        workers: the workers the sweep will run on (the time estimate).
+
+    The run count is checked (:func:`check_sweep_size`) before any configuration is.
     """
     from btlstm.settings import load_toml
 
@@ -373,6 +458,22 @@ def load_sweep(path, repeats: int | None = None) -> Sweep:
             raise SweepError(f"[[config]] {name!r}{where}: the name is used twice")
         configs[name] = entry
     r = repeats if repeats is not None else sweep.get("repeats", 10)
+    r_where = "--repeats" if repeats is not None else f"[sweep] repeats{where}"
+    flags = {}
+    for key, given in (("yes", yes), ("allow_large", allow_large)):
+        value = given if given is not None else sweep.get(key, False)
+        if not isinstance(value, bool):
+            raise SweepError(f"[sweep] {key}{where}: expected true/false, got {value!r}")
+        flags[key] = value
+    if not configs:
+        raise SweepError(f"the sweep{where} has no configuration")
+    model = d.get("model") if isinstance(d.get("model"), dict) else d
+    epochs = [model.get("epochs", 20)] + [c.get("epochs", 20) for c in configs.values()
+                                          if isinstance(c, dict)]  # fmt: skip
+    epochs = max((e for e in epochs if isinstance(e, int) and not isinstance(e, bool)), default=20)
+    check_sweep_size(len(configs), r, source=str(path), allow_large=flags["allow_large"],
+                     yes=flags["yes"], workers=workers, epochs=epochs,
+                     repeats_where=r_where)  # fmt: skip
     return make_sweep(
         d,
         configs,
@@ -380,6 +481,7 @@ def load_sweep(path, repeats: int | None = None) -> Sweep:
         seed0=sweep.get("seed0", 0),
         reference=sweep.get("reference"),
         source=str(path),
+        allow_large=flags["allow_large"],
     )
 
 
