@@ -158,7 +158,7 @@ def test_ordinary_moves_are_no_gap():
     "value,needle",
     [("0", "--scale: scale must be a finite number > 0, got 0.0"),
      ("-1", "--scale: scale must be a finite number > 0, got -1.0"),
-     ("nan", "--scale: scale must be a finite number > 0, got nan")],
+     ("nan", "argument --scale: expected a finite number, got 'nan'")],
 )  # fmt: skip
 def test_a_constant_or_inverted_target_is_refused_before_work(tmp_path, capsys, value, needle):
     rc, text, _, _ = run_cli(capsys, tmp_path, "--data", "synthetic", "--scale", value)

@@ -99,6 +99,11 @@ def check_folder(path, where: str) -> Path:
     except FileNotFoundError:
         raise FileNotFoundError(f"report: no such folder {str(folder)!r}") from None
     except OSError as e:
+        if e.errno == errno.ENAMETOOLONG:  # the folder's name would fill the terminal
+            raise ReportError(
+                f"report folder {str(folder)[:60]!r}...: the name is too long for the file "
+                "system (at most 255 bytes a part)"
+            ) from None
         raise ReportError(f"{where}: cannot be read ({e.strerror})") from None
     if stat.S_ISLNK(mode):
         raise ReportError(
