@@ -41,7 +41,10 @@ def write_csv(path, change=None):
 def run_cli(capsys, tmp_path, *args, out="out"):
     """``btlstm run hold ...``: (exit code, stdout + stderr, report.json or None, html or "")."""
     capsys.readouterr()
-    rc = main(["run", "hold", *args, "--out", str(tmp_path / out)])
+    try:
+        rc = main(["run", "hold", *args, "--out", str(tmp_path / out)])
+    except SystemExit as e:  # argparse refuses a flag's value itself (exit 2, one error line)
+        rc = e.code
     cap = capsys.readouterr()
     folder = tmp_path / out
     report = json.loads((folder / "report.json").read_text()) if rc == 0 else None
