@@ -461,3 +461,40 @@ def test_header_limits_leave_real_files_alone(data_dir, tmp_path):
     q = tmp_path / "noend.csv"
     q.write_bytes(b"\xef\xbb\xbfDate,Open,High,Low,Close,Volume")
     assert read_header(q)[0] == "Date"
+
+
+@pytest.mark.parametrize(
+    "start, end, first, last",
+    [
+        ("2014-12-29", "2014-12-31", "2014-12-29", "2014-12-31"),  # trading days: inclusive
+        ("2014-12-27", "2014-12-28", None, None),  # a weekend alone: no row
+        ("2014-12-27", "2015-01-01", "2014-12-29", "2014-12-31"),  # weekend .. New Year's Day
+        ("2014-12-25", "2014-12-26", "2014-12-26", "2014-12-26"),  # Christmas .. a trading day
+    ],
+)
+def test_range_ends_on_trading_days_and_on_holidays(data_dir, tmp_path, start, end, first, last):
+    """start and end are inclusive dates: one that falls on a holiday selects the
+    trading days inside the range, in a one-symbol file and in a long file alike."""
+    path = data_dir / "backtrader_datas" / "orcl-1995-2014.txt"
+    if first is None:
+        with pytest.raises(DataError):
+            read_yahoo_csv(path, start=start, end=end)
+    else:
+        df = read_yahoo_csv(path, start=start, end=end)
+        assert (str(df.index[0].date()), str(df.index[-1].date())) == (first, last)
+    full = read_yahoo_csv(path)
+    days = full.loc["2014-12-22":"2014-12-31"]
+    long = tmp_path / "long.csv"
+    rows = ["date,open,high,low,close,volume,Name"]
+    for name in ("AAA", "BBB"):
+        rows += [f"{d.date()},{r.open},{r.high},{r.low},{r.close},{int(r.volume)},{name}"
+                 for d, r in days.iterrows()]  # fmt: skip
+    long.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    if first is None:  # no symbol has a row in the range
+        assert read_kaggle_long(long, start=start, end=end) == {}
+        return
+    panel = read_kaggle_long(long, start=start, end=end)
+    assert list(panel) == ["AAA", "BBB"]
+    for f in panel.values():
+        assert (str(f.index[0].date()), str(f.index[-1].date())) == (first, last)
+        np.testing.assert_array_equal(f["close"].to_numpy(), full.loc[first:last, "close"])

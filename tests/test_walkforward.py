@@ -474,3 +474,23 @@ def test_training_set_orders_a_panel_by_date_and_validates_on_the_latest_windows
         for s, m in zip(prep.symbols, masks)
     ]
     assert per_symbol[0] > 0 and per_symbol[1] > 0
+
+
+@pytest.mark.parametrize("end_on", ["trading day", "holiday"])
+def test_test_end_on_a_trading_day_is_predicted_and_on_a_holiday_the_day_before(frame, end_on):
+    """Range ends: test_end is inclusive; one that falls on a weekend stops the
+    predictions at the Friday before. test_start likewise starts them."""
+    i = 250
+    day = frame.index[i]
+    assert day.weekday() < 4  # a Monday .. Thursday: the next calendar day is a trading day
+    if end_on == "trading day":
+        end, last = str(day.date()), i
+    else:
+        friday = frame.index[frame.index.weekday == 4][-5]
+        end, last = str((friday + pd.Timedelta(days=1)).date()), frame.index.get_loc(friday)
+    start_i = 200
+    cfg = _cfg("ridge", test_start=str(frame.index[start_i].date()), test_end=end)
+    p = WalkForward(cfg).predict(frame)
+    ok = np.flatnonzero(np.isfinite(p))
+    assert ok[0] == start_i and ok[-1] == last
+    assert np.isfinite(p[start_i : last + 1]).all()
