@@ -494,3 +494,19 @@ def test_test_end_on_a_trading_day_is_predicted_and_on_a_holiday_the_day_before(
     ok = np.flatnonzero(np.isfinite(p))
     assert ok[0] == start_i and ok[-1] == last
     assert np.isfinite(p[start_i : last + 1]).all()
+
+
+@pytest.mark.parametrize("short", [0, 1])
+def test_fit_problem_flags_a_first_fit_one_sample_short_of_min_train(short):
+    """Static split ending at bar b (lookback 10, horizon 5): the fit at bar b + 1 knows
+    the windows ending at 9 .. b - 4, b - 12 of them. min_train = that many is fine;
+    one more is a problem, named with the count."""
+    dates = pd.bdate_range("2010-01-04", periods=300)
+    b = 150
+    known = b - 12
+    cfg = _cfg("ridge", mode="static", train_end=str(dates[b].date()), min_train=known + short)
+    problem = WalkForward(cfg).fit_problem(dates)
+    if short:
+        assert problem is not None and f"has only {known} labelled samples" in problem
+    else:
+        assert problem is None
