@@ -583,16 +583,18 @@ def test_the_cash_filter_needs_every_forecast_negative_not_one():
     assert strat.decisions and all(d["held"] == ["XLY", "XLV"] for d in strat.decisions)
 
 
-def test_a_sector_before_its_listing_is_not_selected():
-    """XLY (the best forecast) lists two months late: until then its phantom bars are
-    untradable and the top two are chosen among the listed sectors."""
+def test_a_suspended_sector_is_not_selected():
+    """XLY (the best forecast) is suspended (tradestatus 0) for its first 45 bars: its
+    forecast is there, but until it trades again the top two come from the others."""
     panel = with_forecasts(sectors(n=120), lambda i, d: np.full(len(d), float(i)))
-    late = panel["XLY"]
-    panel["XLY"] = late.loc[late.index >= late.index[45]]
+    for name, f in panel.items():
+        f["tradestatus"] = 1.0
+    panel["XLY"].iloc[:45, panel["XLY"].columns.get_loc("tradestatus")] = 0.0
     strat = run_panel(panel)
-    listing = panel["XLY"].index[0].date()
+    back = panel["XLY"].index[45].date()
     for dec in strat.decisions:
-        want = ["XLV", "XLU"] if dec["date"] < listing else ["XLY", "XLV"]
+        want = ["XLV", "XLU"] if dec["date"] < back else ["XLY", "XLV"]
         assert dec["held"] == want, dec["date"]
-    assert any(d["date"] < listing for d in strat.decisions)
-    assert any(d["date"] >= listing for d in strat.decisions)
+    assert any(d["date"] < back for d in strat.decisions)
+    assert any(d["date"] >= back for d in strat.decisions)
+    assert "XLY" not in {name for day, name, _ in strat.placed if day < back}
