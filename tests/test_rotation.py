@@ -587,7 +587,7 @@ def test_a_suspended_sector_is_not_selected():
     """XLY (the best forecast) is suspended (tradestatus 0) for its first 45 bars: its
     forecast is there, but until it trades again the top two come from the others."""
     panel = with_forecasts(sectors(n=120), lambda i, d: np.full(len(d), float(i)))
-    for name, f in panel.items():
+    for f in panel.values():
         f["tradestatus"] = 1.0
     panel["XLY"].iloc[:45, panel["XLY"].columns.get_loc("tradestatus")] = 0.0
     strat = run_panel(panel)
