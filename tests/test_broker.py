@@ -31,6 +31,7 @@ class Script(bt.Strategy):
     def __init__(self):
         self.fills = []  # (bar, side, size, price, commission)
         self.cash = []  # cash after each bar
+        self.values = []  # portfolio value after each bar
 
     def notify_order(self, order):
         if order.status == order.Completed:
@@ -42,6 +43,7 @@ class Script(bt.Strategy):
         for kind, size in (self.p.script or {}).get(len(self) - 1, []):
             getattr(self, kind)(size=size)
         self.cash.append(self.broker.getcash())
+        self.values.append(self.broker.getvalue())
 
 
 def run(script, broker=None, **costs):
@@ -85,6 +87,8 @@ def test_panel_broker_books_equal_back_broker_with_short_positions(script):
     panel = run(script, broker=PanelBroker())
     assert panel.fills == back.fills
     assert panel.cash == pytest.approx(back.cash)
+    assert panel.values == pytest.approx(back.values)  # the short's bars included
+    assert min(back.values) < max(back.values)  # the short moved the value
     assert panel.broker.getvalue() == pytest.approx(back.broker.getvalue())
     assert panel.broker.getposition(panel.datas[0]).size == back.broker.getposition(
         back.datas[0]
