@@ -544,3 +544,15 @@ def test_a_semicolon_file_with_whole_numbers_first_keeps_its_decimal_points(tmp_
     p.write_text("\n".join(["date;open;high;low;close;volume", *rows]) + "\n")
     df = read_csv_auto(p)
     assert df["close"].iloc[59] == 10 + 59 % 3 and df["close"].iloc[60] == 10 + 60 % 3 + 0.5
+
+
+def test_a_semicolon_file_with_whole_numbers_first_does_not_guess_a_decimal_comma(tmp_path):
+    """Whole numbers in the head give no decimal mark: the point stays. A later
+    '1,500' is then refused, naming it, rather than silently read as 1.5."""
+    days = pd.bdate_range("2015-01-01", periods=80)
+    rows = _ohlc_rows([str(d.date()) for d in days], sep=";")
+    rows[70] = rows[70].rsplit(";", 1)[0] + ";1,500"  # the volume of file line 72
+    p = tmp_path / "semi.csv"
+    p.write_text("\n".join(["date;open;high;low;close;volume", *rows]) + "\n")
+    with pytest.raises(DataError, match=r"non-numeric value '1,500'"):
+        read_csv_auto(p)
