@@ -765,3 +765,37 @@ def test_summary_row_errors():
         summary_row(strat, "idle")
     with pytest.raises(ValueError, match=r"`name` must be a non-empty string, got ''"):
         summary_row(strat, "")
+
+
+class Scripted(bt.Strategy):
+    """Market orders of a script ``{bar: (method, size)}`` on data0; records the value."""
+
+    params = (("script", None),)
+
+    def __init__(self):
+        self.values = []
+
+    def next(self):
+        step = (self.p.script or {}).get(len(self) - 1)
+        if step:
+            getattr(self, step[0])(size=step[1])
+        self.values.append(self.broker.getvalue())
+
+
+def test_exposure_counts_a_margin_refusal_as_rejected_and_a_short_as_invested():
+    """A buy the cash cannot pay is refused (Margin): counted in n_rejected and n_margin,
+    not in n_orders; a short position is in the market (exposure, gross exposure)."""
+    n = 30
+    frame = random_frame(n=n, seed=4)
+    script = {1: ("buy", 10**9), 3: ("sell", 100), 7: ("buy", 100)}  # refused; short 4..7
+    strat = _run(frame, Scripted, [("exp", Exposure, {}), ("orders", OrderLog, {})],
+                 script=script)  # fmt: skip
+    got = strat.analyzers.exp.get_analysis()
+    assert (got["n_orders"], got["n_rejected"], got["n_margin"], got["n_canceled"]) == (2, 1, 1, 0)
+    statuses = [r["status"] for r in strat.analyzers.orders.get_analysis()["orders"]]
+    assert statuses == ["Margin", "Completed", "Completed"]
+    # short from bar 4's open to bar 8's open: in the market at the closes of bars 4..7
+    assert got["exposure"] == pytest.approx(4 / n)
+    close = frame["close"].to_numpy()
+    gross = [100 * close[b] / strat.values[b] for b in range(4, 8)]
+    assert got["avg_gross_exposure"] == pytest.approx(sum(gross) / n, rel=1e-9)

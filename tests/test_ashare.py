@@ -340,3 +340,61 @@ def test_us_per_share_commission():
     out = setup_us_broker(cerebro, cash=10_000.0)
     assert out["per_share"] == 0.005 and cerebro.broker.getcash() == 10_000.0
     assert math.isclose(out["min_per_order"], 1.0)
+
+
+# ---------------------------------------------------------------- boards x ST x dates
+BOARDS = {"main": "sh.600000", "star": "sh.688001", "chinext": "sz.300750",
+          "chinext 301": "sz.301001", "suffix": "300750.SZ"}  # fmt: skip
+LIMIT_DAYS = ("2019-08-01", "2020-08-21", "2020-08-24", "2020-08-25")
+
+
+@pytest.mark.parametrize("st", [False, True])
+def test_st_is_five_percent_on_every_board_and_the_filler_agrees_with_price_limit(st):
+    """ST stocks trade within 5% on every board; the filler's own copy of the limit
+    (:meth:`AShareFiller._limit`, dated by Backtrader's float date) gives
+    :func:`price_limit` on every board, ST flag and date around ChiNext's switch."""
+    import datetime as dt
+
+    from btlstm.ashare import _board
+
+    filler = AShareFiller()
+    growth = {"star", "chinext", "chinext 301", "suffix"}
+    for name, sym in BOARDS.items():
+        for day in LIMIT_DAYS:
+            want = price_limit(sym, day, is_st=st)
+            if st:
+                assert want == 0.05, (sym, day)
+            elif name == "star" or (name in growth and day >= "2020-08-24"):
+                assert want == 0.20, (sym, day)
+            else:
+                assert want == 0.10, (sym, day)
+            # Backtrader dates a daily bar at the end of its session
+            when = dt.datetime.fromisoformat(day) + dt.timedelta(hours=23, minutes=59)
+            assert filler._limit(_board(sym), st, bt.date2num(when)) == want, (sym, day)
+
+
+@pytest.mark.parametrize("board", ["sh.688001", "sz.300750"])
+def test_st_limit_blocks_a_six_percent_open_on_the_growth_boards(board):
+    # +6% at bar 2 (2021: 20% boards): refused for the ST stock, filled for the other
+    st = frame([10, 10, 10.6, 10.6], start="2021-03-01", is_st=[1, 1, 1, 1])
+    ok = frame([10, 10, 10.6, 10.6], start="2021-03-01")
+    other = board[:3] + str(int(board[3:]) + 1)
+    strat, filler, _ = run({board: st, other: ok},
+                           {1: [(board, "buy", 100), (other, "buy", 100)]})  # fmt: skip
+    assert sorted((f[0], f[2]) for f in strat.fills) == [(board, 3), (other, 2)]
+    assert [r[1:] for r in filler.log] == [(board, "buy", "limit-up")]
+
+
+def test_a_tax_rate_change_inside_one_run_charges_each_fill_its_own_day():
+    """One run across 2023-08-28 (sales: 0.1% -> 0.05%): the sale before the change and
+    the sale after it pay different stamp tax; the cash is checked to the cent."""
+    a = frame([10] * 8, start="2023-08-22")  # bars: 22 23 24 25 28 29 30 31
+    strat, _, _ = run({"sh.600000": a}, {0: [("sh.600000", "buy", 20000)],
+                                          2: [("sh.600000", "sell", 10000)],
+                                          4: [("sh.600000", "sell", 10000)]})  # fmt: skip
+    (b, s1, s2) = strat.fills
+    assert [f[2] for f in strat.fills] == [1, 3, 5]  # 08-23, 08-25, 08-29
+    assert b[5] == pytest.approx(0.0003 * 200_000)  # no tax on buys
+    assert s1[5] == pytest.approx(0.0003 * 100_000 + 0.001 * 100_000)  # before 08-28
+    assert s2[5] == pytest.approx(0.0003 * 100_000 + 0.0005 * 100_000)  # from 08-28
+    assert strat.broker.getcash() == pytest.approx(1_000_000.0 - 60.0 - 130.0 - 80.0)

@@ -137,3 +137,29 @@ def test_zscore_of_strided_windows_is_bitwise_the_plain_formula():
     const = std <= 1e-12 * np.maximum(1.0, np.abs(mean))
     want = np.where(const, 0.0, (w - mean) / np.where(const, 1.0, std)).astype(np.float32)
     assert np.array_equal(zscore_windows(w), want)
+
+
+def test_every_derived_feature_is_its_stated_formula_on_past_bars_only():
+    """Each DERIVED_FEATURES entry against its formula, bar by bar; and a change to the
+    last bar changes no derived value before it (past bars only)."""
+    from btlstm.features import DERIVED_FEATURES
+
+    f = _frame(30, seed=3)
+    c, o, h, lo = (f[k].to_numpy() for k in ("close", "open", "high", "low"))
+    prev = np.concatenate([[c[0]], c[:-1]])
+    want = {
+        "ret1": c / prev - 1.0,
+        "logret1": np.log(c / prev),
+        "hl_range": (h - lo) / c,
+        "log_volume": np.log1p(f["volume"].to_numpy()),
+        "log_amount": np.log1p(f["amount"].to_numpy()),
+    }
+    assert set(want) == set(DERIVED_FEATURES)
+    names = tuple(want)
+    got = feature_matrix(f, names)
+    for k, name in enumerate(names):
+        np.testing.assert_allclose(got[:, k], want[name], rtol=1e-12, err_msg=name)
+    g = f.copy()
+    g.iloc[-1, [g.columns.get_loc(k) for k in ("open", "high", "low", "close")]] *= 1.5
+    np.testing.assert_array_equal(feature_matrix(g, names)[:-1], got[:-1])
+    assert not np.isclose(o[0], c[0])  # the frame tells open from close

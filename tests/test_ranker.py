@@ -370,3 +370,22 @@ def test_a_cached_ranker_is_not_refitted(tmp_path, monkeypatch):
     again = RankerWalkForward(cfg, {**SMALL, "num_threads": 2}, cache_dir=tmp_path)
     pd.testing.assert_frame_equal(again.scores(panel), s1, check_exact=True)
     assert len(calls) == n_fits and len(again.fits) == n_fits
+
+
+def test_a_row_without_a_finite_feature_gets_no_score():
+    """A stock whose features are all NaN on a day (no history for them, a gap) gets
+    no score that day, while the others do: the ranker never scores a blank row."""
+    from btlstm.xsfeatures import cross_sectional_features
+
+    panel = synthetic_panel(n_symbols=10, n=200, seed=2, signal=0.3)
+    cal = panel["SYN0000"].index
+    cfg = WalkForwardConfig(mode="static", horizon=5, train_end=cal[120], test_start=cal[130])
+    feats = cross_sectional_features(panel, horizons=SMALL["horizons"], dtype="float32")
+    blank = [(cal[150], "SYN0003"), (cal[151], "SYN0003"), (cal[170], "SYN0007")]
+    for key in blank:
+        feats.loc[key] = np.nan
+    s = RankerWalkForward(cfg, SMALL).scores(panel, features=feats)
+    for day, sym in blank:
+        assert np.isnan(s.loc[day, sym]), (day, sym)
+        assert s.loc[day].drop(sym).notna().all()
+    assert s.loc[cal[130] :].notna().sum().sum() == 10 * (len(cal) - 130) - len(blank)

@@ -364,3 +364,63 @@ def test_pipeline_loads_two_datasets_scores_and_gate(plumbing, tmp_path):
     assert scores["date"].min() >= "2011-07-01"
     assert load_report(tmp_path / "r").report["scores"]["scorer"] == "test-momentum"
     assert r["prediction"]["count"] > 0  # the gate (ridge on the extra feed) is scored
+
+
+def test_fewer_eligible_stocks_than_n_buy_keep_their_slice_sizes_and_cash():
+    """Two stocks qualify for n_buy=4: each still gets daily_fraction / n_buy of the
+    value (not a bigger slice), in whole lots, and the cash is what the fills cost."""
+    n = 8
+    ts = {C: [0] * n, D: [0] * n}  # C and D suspended throughout
+    strat = run(
+        panel_frames(n=n, tradestatus=ts),
+        gate_frame([1] + [-1] * (n - 1)),
+        n_buy=4, daily_fraction=0.4, hold=20, max_positions=10,
+    )  # fmt: skip
+    # 0.4 * 1,000,000 / 4 = 100,000 CNY = 10,000 shares at 10 each
+    assert orders(strat) == [(0, 1, A, "buy", 10000), (0, 1, B, "buy", 10000)]
+    assert strat.broker.getcash() == pytest.approx(1_000_000.0 - 2 * 100_000.0)
+    assert strat.getposition(strat.stocks[0]).size == 10000
+
+
+def test_buys_of_one_bar_share_the_cash_left_and_sales_fund_them():
+    """daily_fraction=1 with n_buy=2 and no cash spare: the second buy of a bar gets
+    what the first left (99% of the cash), and a bar's sales fund its buys."""
+    n = 12
+    gate = [1, -1, -1, 1] + [-1] * 8
+    strat = run(
+        panel_frames(n=n, scores=SCORES),
+        gate_frame(gate),
+        n_buy=2, daily_fraction=1.0, hold=3, max_positions=10,
+    )  # fmt: skip
+    got = orders(strat)
+    # bar 0: 500,000 each (cash 990,000 after the 1% margin: A 50,000 shares, B 49,000)
+    assert got[:2] == [(0, 1, A, "buy", 50000), (0, 1, B, "buy", 49000)]
+    # bar 3: A and B sold at 3 (bought at 1, held 3 bars); their proceeds fund C and D
+    assert got[2:4] == [(3, 4, A, "sell", 50000), (3, 4, B, "sell", 49000)]
+    buys = [(o[2], o[4]) for o in got[4:6]]
+    assert [s for s, _ in buys] == [C, D] and all(size >= 40000 for _, size in buys)
+
+
+def test_a_gate_that_is_nan_during_its_warm_up_buys_nothing():
+    """The gate model has no prediction for its first bars (NaN): bearish, no buy."""
+    n = 12
+    gate = [np.nan, np.nan, np.nan, 1] + [-1] * 8
+    strat = run(panel_frames(n=n, scores=SCORES), gate_frame(gate), **PARAMS)
+    assert orders(strat)[:2] == [(3, 4, A, "buy", 20000), (3, 4, B, "buy", 20000)]
+    assert [b for _, _, b in strat.gate_log] == [False] * 3 + [True] + [False] * 8
+    assert all(g != g for _, g, _ in strat.gate_log[:3])
+
+
+def test_positions_being_sold_free_their_slots_for_the_same_bars_buys():
+    """max_positions=2: at the bar A and B are sold, C and D may be bought."""
+    n = 12
+    strat = run(
+        panel_frames(n=n, scores=SCORES),
+        gate_frame([1] * n),
+        n_buy=2, daily_fraction=0.4, hold=2, max_positions=2,
+    )  # fmt: skip
+    got = orders(strat)
+    assert got[:2] == [(0, 1, A, "buy", 20000), (0, 1, B, "buy", 20000)]
+    # bar 2: A and B held 2 bars: sold; C and D take the freed slots at once
+    assert got[2:6] == [(2, 3, A, "sell", 20000), (2, 3, B, "sell", 20000),
+                        (2, 3, C, "buy", 20000), (2, 3, D, "buy", 20000)]  # fmt: skip

@@ -461,3 +461,98 @@ def test_header_limits_leave_real_files_alone(data_dir, tmp_path):
     q = tmp_path / "noend.csv"
     q.write_bytes(b"\xef\xbb\xbfDate,Open,High,Low,Close,Volume")
     assert read_header(q)[0] == "Date"
+
+
+@pytest.mark.parametrize(
+    "start, end, first, last",
+    [
+        ("2014-12-29", "2014-12-31", "2014-12-29", "2014-12-31"),  # trading days: inclusive
+        ("2014-12-27", "2014-12-28", None, None),  # a weekend alone: no row
+        ("2014-12-27", "2015-01-01", "2014-12-29", "2014-12-31"),  # weekend .. New Year's Day
+        ("2014-12-25", "2014-12-26", "2014-12-26", "2014-12-26"),  # Christmas .. a trading day
+    ],
+)
+def test_range_ends_on_trading_days_and_on_holidays(data_dir, tmp_path, start, end, first, last):
+    """start and end are inclusive dates: one that falls on a holiday selects the
+    trading days inside the range, in a one-symbol file and in a long file alike."""
+    path = data_dir / "backtrader_datas" / "orcl-1995-2014.txt"
+    if first is None:
+        with pytest.raises(DataError):
+            read_yahoo_csv(path, start=start, end=end)
+    else:
+        df = read_yahoo_csv(path, start=start, end=end)
+        assert (str(df.index[0].date()), str(df.index[-1].date())) == (first, last)
+    full = read_yahoo_csv(path)
+    days = full.loc["2014-12-22":"2014-12-31"]
+    long = tmp_path / "long.csv"
+    rows = ["date,open,high,low,close,volume,Name"]
+    for name in ("AAA", "BBB"):
+        rows += [f"{d.date()},{r.open},{r.high},{r.low},{r.close},{int(r.volume)},{name}"
+                 for d, r in days.iterrows()]  # fmt: skip
+    long.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    if first is None:  # no symbol has a row in the range
+        assert read_kaggle_long(long, start=start, end=end) == {}
+        return
+    panel = read_kaggle_long(long, start=start, end=end)
+    assert list(panel) == ["AAA", "BBB"]
+    for f in panel.values():
+        assert (str(f.index[0].date()), str(f.index[-1].date())) == (first, last)
+        np.testing.assert_array_equal(f["close"].to_numpy(), full.loc[first:last, "close"])
+
+
+def _ohlc_rows(dates, sep=",", price=lambda k: f"{10 + k % 3}"):
+    return [sep.join([d, price(k), price(k), price(k), price(k), "1000"])
+            for k, d in enumerate(dates)]  # fmt: skip
+
+
+def test_dates_that_read_in_two_formats_need_a_date_format(tmp_path):
+    """01/02/2015 is 1 February or 2 January: with no date_format the reader refuses to
+    guess (both %d/%m/%Y and %m/%d/%Y read every date), and names the key."""
+    days = pd.bdate_range("2015-01-01", periods=8)
+    dates = [f"{d.day:02d}/{d.month:02d}/{d.year}" for d in days]  # all days <= 12
+    p = tmp_path / "ambiguous.csv"
+    p.write_text("\n".join(["date,open,high,low,close,volume", *_ohlc_rows(dates)]) + "\n")
+    with pytest.raises(DataError, match=r"several formats \['%d/%m/%Y', '%m/%d/%Y'\]") as info:
+        read_csv_auto(p)
+    assert "date_format" in str(info.value)
+    df = read_csv_auto(p, data_map={"date_format": "%d/%m/%Y"})
+    assert list(df.index) == list(days)
+
+
+def test_a_bad_date_after_the_head_names_its_file_line(tmp_path):
+    days = pd.bdate_range("2015-01-01", periods=80)
+    dates = [str(d.date()) for d in days]
+    dates[70] = "2015-13-45"  # file line 72 (the header is line 1)
+    p = tmp_path / "bad.csv"
+    p.write_text("\n".join(["date,open,high,low,close,volume", *_ohlc_rows(dates)]) + "\n")
+    with pytest.raises(DataError, match=r"row line 72: cannot parse date '2015-13-45'"):
+        read_csv_auto(p)
+    p.write_text("\n".join(_ohlc_rows(dates)) + "\n")  # no header line: line 71
+    with pytest.raises(DataError, match=r"row line 71: cannot parse"):
+        read_csv_auto(p, data_map={"header": False, "date_column": "0", "open_column": "1",
+                                   "high_column": "2", "low_column": "3", "close_column": "4",
+                                   "volume_column": "5"})  # fmt: skip
+
+
+def test_a_semicolon_file_with_whole_numbers_first_keeps_its_decimal_points(tmp_path):
+    """The decimal mark is guessed from the head: whole numbers there say nothing, so a
+    later 10.5 is still ten and a half (not a comma-decimal file's error)."""
+    days = pd.bdate_range("2015-01-01", periods=80)
+    rows = _ohlc_rows([str(d.date()) for d in days], sep=";",
+                      price=lambda k: f"{10 + k % 3}" if k < 60 else f"{10 + k % 3}.5")  # fmt: skip
+    p = tmp_path / "semi.csv"
+    p.write_text("\n".join(["date;open;high;low;close;volume", *rows]) + "\n")
+    df = read_csv_auto(p)
+    assert df["close"].iloc[59] == 10 + 59 % 3 and df["close"].iloc[60] == 10 + 60 % 3 + 0.5
+
+
+def test_a_semicolon_file_with_whole_numbers_first_does_not_guess_a_decimal_comma(tmp_path):
+    """Whole numbers in the head give no decimal mark: the point stays. A later
+    '1,500' is then refused, naming it, rather than silently read as 1.5."""
+    days = pd.bdate_range("2015-01-01", periods=80)
+    rows = _ohlc_rows([str(d.date()) for d in days], sep=";")
+    rows[70] = rows[70].rsplit(";", 1)[0] + ";1,500"  # the volume of file line 72
+    p = tmp_path / "semi.csv"
+    p.write_text("\n".join(["date;open;high;low;close;volume", *rows]) + "\n")
+    with pytest.raises(DataError, match=r"non-numeric value '1,500'"):
+        read_csv_auto(p)

@@ -770,3 +770,20 @@ def test_old_import_paths_name_the_same_objects():
     assert analyzers.summary_row is summary.summary_row
     assert {"SUMMARY_KEYS", "summary_row", "add_standard_analyzers"} <= set(analyzers.__all__)
     assert significance.daily_returns is metrics.daily_returns
+
+
+def test_the_callers_warnings_reach_the_report_and_a_second_buy_and_hold_is_a_row(synth):
+    """meta['warnings'] are kept beside the report's own; the first buy-and-hold baseline
+    becomes the benchmark, a second one stays a comparison row only."""
+    frame, _, _ = synth
+    data = collect(run(frame), {**meta(frame), "warnings": ["a warning of the caller"]},
+                   name="hold-5")  # fmt: skip
+    assert "a warning of the caller" in data.report["warnings"]
+    first = run(frame, BuyAndHold, signal=None)
+    add_comparison(data, first, "buy-and-hold A")
+    add_comparison(data, run(frame, BuyAndHold, signal=None), "buy-and-hold B")
+    assert data.report["benchmark"]["name"] == "buy-and-hold A"
+    assert data.report["relative"]["benchmark"] == "buy-and-hold A"
+    assert [r["name"] for r in data.report["comparison"]] == [
+        "hold-5", "buy-and-hold A", "buy-and-hold B",
+    ]  # fmt: skip

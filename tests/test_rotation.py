@@ -560,3 +560,41 @@ def test_rotation_on_real_sectors_holds_its_top_two_after_every_rebalance(tmp_pa
     assert _cli(base + ["--retries", "0", "--out", str(tmp_path / "old")]) == 0
     problems = held_after_rebalances(tmp_path / "old")
     assert any("not resubmitted" in p for p in problems), problems
+
+
+def test_fewer_eligible_sectors_than_topk_share_the_whole_percent():
+    """topk=3 but only two sectors have a forecast: each holds percent / 2, not / 3."""
+
+    def fc(i, d):
+        return np.full(len(d), float(i)) if i in (2, 3) else np.full(len(d), np.nan)
+
+    strat = run_panel(with_forecasts(sectors(n=80), fc), topk=3)
+    assert all(d["held"] == ["XLI", "XLF"] for d in strat.decisions)
+    last = max(strat.weights)
+    assert sorted(strat.weights[last]) == ["XLF", "XLI"]
+    assert all(abs(w - 0.495) < 0.02 for w in strat.weights[last].values())
+
+
+def test_the_cash_filter_needs_every_forecast_negative_not_one():
+    def fc(i, d):  # XLB negative, the others positive
+        return np.full(len(d), -1.0 if i == 0 else float(i))
+
+    strat = run_panel(with_forecasts(sectors(n=80), fc), cash_filter=True)
+    assert strat.decisions and all(d["held"] == ["XLY", "XLV"] for d in strat.decisions)
+
+
+def test_a_suspended_sector_is_not_selected():
+    """XLY (the best forecast) is suspended (tradestatus 0) for its first 45 bars: its
+    forecast is there, but until it trades again the top two come from the others."""
+    panel = with_forecasts(sectors(n=120), lambda i, d: np.full(len(d), float(i)))
+    for f in panel.values():
+        f["tradestatus"] = 1.0
+    panel["XLY"].iloc[:45, panel["XLY"].columns.get_loc("tradestatus")] = 0.0
+    strat = run_panel(panel)
+    back = panel["XLY"].index[45].date()
+    for dec in strat.decisions:
+        want = ["XLV", "XLU"] if dec["date"] < back else ["XLY", "XLV"]
+        assert dec["held"] == want, dec["date"]
+    assert any(d["date"] < back for d in strat.decisions)
+    assert any(d["date"] >= back for d in strat.decisions)
+    assert "XLY" not in {name for day, name, _ in strat.placed if day < back}

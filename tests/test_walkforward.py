@@ -401,3 +401,112 @@ def test_cache_keys_do_not_depend_on_the_datetime_resolution(frame, tmp_path):
     # and the key still changes with the dates
     later = sched.index("X", frame.index + pd.Timedelta(days=1))
     assert Schedule.cache_key({"a": 1}, [later], values, T, 0) not in keys
+
+
+#: The WalkForwardConfig fields a model does not depend on, so the model cache key
+#: leaves them out: ``test_end`` only moves where predictions stop (a longer backtest
+#: reuses the models of a shorter one). Every other field must reach the key.
+CACHE_EXEMPT = {"test_end"}
+#: fields the key stores under another name (older cache entries stay valid)
+CACHE_RENAMED = {"learner_settings": "model"}
+
+
+def test_cache_key_covers_every_config_field_but_the_stated_exempt_ones():
+    """The list of settings a cache key covers is derived from the config's fields:
+    a field added to WalkForwardConfig reaches the key unless it is declared exempt."""
+    import dataclasses
+
+    from btlstm.schedule import Schedule
+
+    names = {f.name for f in dataclasses.fields(WalkForwardConfig)}
+    assert CACHE_EXEMPT <= names
+    cfg = _cfg("ridge", validation_fraction=0.2, embargo=1, test_end="2012-01-02")
+    settings = WalkForward(cfg).cache_settings()
+    covered = {CACHE_RENAMED.get(n, n) for n in names - CACHE_EXEMPT}
+    assert set(settings) == covered | {"learner_token"}
+    plain = cfg.to_dict()
+    for n in names - CACHE_EXEMPT:
+        assert settings[CACHE_RENAMED.get(n, n)] == plain[n], n
+    # the exempt field changes nothing in the key; each covered one changes it
+    sym = Schedule(cfg).index("A", pd.bdate_range("2010-01-01", periods=40))
+    values = [np.arange(40.0)]
+
+    def key(c):
+        return Schedule.cache_key(WalkForward(c).cache_settings(), [sym], values, sym.dates[30], 0)
+
+    base = key(cfg)
+    assert key(_cfg("ridge", validation_fraction=0.2, embargo=1, test_end="2013-06-28")) == base
+    for change in ({"validation_fraction": 0.1}, {"embargo": 2}, {"patience": 5},
+                   {"seed": 8}, {"min_train": 101}, {"scale": 5.0}):  # fmt: skip
+        changed = {"validation_fraction": 0.2, "embargo": 1, "test_end": "2012-01-02", **change}
+        assert key(_cfg("ridge", **changed)) != base, change
+
+
+@pytest.mark.parametrize("validation_fraction", [0.1, 0.0])
+def test_ridge_no_lookahead_with_and_without_a_validation_slice(frame, validation_fraction):
+    """Ridge ignores validation data: with a validation slice the latest windows of a fit
+    never reach the model, so a label used too early could hide there. The probes run
+    without the slice too."""
+    cfg = _cfg("ridge", validation_fraction=validation_fraction)
+    bad, base = _violations(lambda: WalkForward(cfg), frame, _probes(WalkForward(cfg), frame))
+    assert bad == []
+    assert np.isfinite(base).sum() > 150
+
+
+def test_training_set_orders_a_panel_by_date_and_validates_on_the_latest_windows():
+    """The validation slice of a pooled fit is the latest windows by date over every
+    symbol (not the last symbol's), and no validation window is trained on."""
+    a = synthetic_ohlcv(n=200, seed=1, symbol="SYNA")
+    b = synthetic_ohlcv(n=200, seed=2, symbol="SYNB")
+    wf = WalkForward(_cfg("ridge", min_train=100, validation_fraction=0.2))
+    prep = wf.prepare({"SYNA": a, "SYNB": b})
+    i = wf.fit_bars(prep)[0]
+    X, y, Xv, yv = wf.training_set(prep, i)
+    masks = wf.schedule.training_masks(prep.indices, prep.calendar, i)
+    ends = np.sort(np.concatenate([s.index.end_dates[m] for s, m in zip(prep.symbols, masks)]))
+    n = len(ends)
+    assert len(X) + len(Xv) == n and len(Xv) == round(n * 0.2)
+    # the windows of both symbols in the validation slice, none of them in training
+    rows = {x.tobytes() for x in X}
+    assert not any(v.tobytes() in rows for v in Xv)
+    per_symbol = [
+        sum(v.tobytes() in {w.tobytes() for w in s.X[m]} for v in Xv)
+        for s, m in zip(prep.symbols, masks)
+    ]
+    assert per_symbol[0] > 0 and per_symbol[1] > 0
+
+
+@pytest.mark.parametrize("end_on", ["trading day", "holiday"])
+def test_test_end_on_a_trading_day_is_predicted_and_on_a_holiday_the_day_before(frame, end_on):
+    """Range ends: test_end is inclusive; one that falls on a weekend stops the
+    predictions at the Friday before. test_start likewise starts them."""
+    i = 250
+    day = frame.index[i]
+    assert day.weekday() < 4  # a Monday .. Thursday: the next calendar day is a trading day
+    if end_on == "trading day":
+        end, last = str(day.date()), i
+    else:
+        friday = frame.index[frame.index.weekday == 4][-5]
+        end, last = str((friday + pd.Timedelta(days=1)).date()), frame.index.get_loc(friday)
+    start_i = 200
+    cfg = _cfg("ridge", test_start=str(frame.index[start_i].date()), test_end=end)
+    p = WalkForward(cfg).predict(frame)
+    ok = np.flatnonzero(np.isfinite(p))
+    assert ok[0] == start_i and ok[-1] == last
+    assert np.isfinite(p[start_i : last + 1]).all()
+
+
+@pytest.mark.parametrize("short", [0, 1])
+def test_fit_problem_flags_a_first_fit_one_sample_short_of_min_train(short):
+    """Static split ending at bar b (lookback 10, horizon 5): the fit at bar b + 1 knows
+    the windows ending at 9 .. b - 4, b - 12 of them. min_train = that many is fine;
+    one more is a problem, named with the count."""
+    dates = pd.bdate_range("2010-01-04", periods=300)
+    b = 150
+    known = b - 12
+    cfg = _cfg("ridge", mode="static", train_end=str(dates[b].date()), min_train=known + short)
+    problem = WalkForward(cfg).fit_problem(dates)
+    if short:
+        assert problem is not None and f"has only {known} labelled samples" in problem
+    else:
+        assert problem is None

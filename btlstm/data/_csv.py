@@ -535,16 +535,26 @@ def _check_repair(repair: str) -> None:
         raise ValueError(f"repair must be one of {REPAIR_MODES}, got {repair!r}")
 
 
-def _slice_dates(df: pd.DataFrame, start, end) -> pd.DataFrame:
-    """Inclusive ``[start, end]`` selection by position (works on unsorted data)."""
+def _date_mask(dates, start, end) -> np.ndarray | None:
+    """The inclusive ``[start, end]`` mask over ``dates`` (any order); None when
+    neither end is given. The one date-range rule of the readers: a file's rows
+    (:func:`btlstm.data.columnmap.build_frames`) and a frame's (:func:`_slice_dates`)."""
     start, end = parse_date(start, "start", none=True), parse_date(end, "end", none=True)
     if start is None and end is None:
-        return df
-    keep = np.ones(len(df), dtype=bool)
+        return None
+    keep = np.ones(len(dates), dtype=bool)
     if start is not None:
-        keep &= np.asarray(df.index >= start)
+        keep &= np.asarray(dates >= start)
     if end is not None:
-        keep &= np.asarray(df.index <= end)
+        keep &= np.asarray(dates <= end)
+    return keep
+
+
+def _slice_dates(df: pd.DataFrame, start, end) -> pd.DataFrame:
+    """Inclusive ``[start, end]`` selection by position (works on unsorted data)."""
+    keep = _date_mask(df.index, start, end)
+    if keep is None:
+        return df
     out = df.loc[keep]
     out.attrs = dict(df.attrs)
     return out

@@ -36,9 +36,9 @@ import numpy as np
 import pandas as pd
 
 from btlstm.checks import close_names, closest, did_you_mean
-from btlstm.convert import parse_date
 from btlstm.data._csv import (
     _check_repair,
+    _date_mask,
     _dates,
     _default_where,
     _finish,
@@ -833,11 +833,9 @@ def build_frames(
     keep = np.ones(n, dtype=bool)
     if wanted is not None:
         keep &= np.isin(keys, np.asarray(wanted, dtype=object))
-    s, e = parse_date(start, "start", none=True), parse_date(end, "end", none=True)
-    if s is not None:
-        keep &= np.asarray(idx >= s)
-    if e is not None:
-        keep &= np.asarray(idx <= e)
+    in_range = _date_mask(idx, start, end)
+    if in_range is not None:
+        keep &= in_range
     numeric = [c for f, c in cols.items() if c is not None and f not in ("date", "symbol")]
     numeric += [c for c in r.extras if c not in numeric]
     sub = raw[list(dict.fromkeys(numeric))]  # copy-on-write: raw is left as it is
