@@ -399,7 +399,7 @@ def test_bad_repair_argument(data_dir):
 
 # --------------------------------------------------------------------------- absurd headers
 def _refused_fast(p, match, readers=(read_csv_auto, sniff_layout, read_yahoo_csv)):
-    """Every reader refuses ``p`` with a DataError naming the file and the limit in < 2 s."""
+    """Every reader refuses ``p`` with a DataError naming the file and the limit (a hang guard, generous for a loaded machine)."""
     import time
 
     for fn in readers:
@@ -407,7 +407,7 @@ def _refused_fast(p, match, readers=(read_csv_auto, sniff_layout, read_yahoo_csv
         with pytest.raises(DataError, match=match) as info:
             fn(p)
         took = time.perf_counter() - t0
-        assert took < 2.0, f"{fn.__name__} took {took:.1f} s on {p.name}"
+        assert took < 30, f"{fn.__name__} took {took:.1f} s on {p.name}"  # refused, not read: a hang guard, not a timing
         msg = str(info.value)
         assert str(p) in msg and len(msg) < 2000, msg[:300]
     return msg
