@@ -69,6 +69,7 @@ __all__ = [
     "SeedL1",
     "VALID_FORMS",
     "build_model",
+    "compile_training",
     "describe_model",
     "load_model",
     "make_batch_predict_fn",
@@ -268,6 +269,71 @@ def build_model(
     except (ValueError, TypeError) as exc:
         raise ValueError(f"loss={loss!r} is not a Keras loss ({exc})") from None
     return model
+
+
+#: batches run per call of the compiled training function (an epoch of up to 64 batches
+#: is one call: the per-step Python and dispatch cost is paid once per epoch)
+TRAIN_STEPS_PER_EXECUTION = 64
+
+
+def compile_training(model: keras.Model, batch_size: int, xla: bool = True) -> keras.Model:
+    """Give ``model`` compiled training and validation functions that ``model.fit`` reuses.
+
+    Keras' ``fit`` and ``evaluate`` call ``model.train_function`` /
+    ``model.test_function`` and build them only when they are missing. This
+    installs both, traced once and kept for every later ``fit`` of the same
+    model (a walk-forward run's refits, of any size, trace nothing again):
+
+    - a full batch of ``batch_size`` windows runs one XLA-compiled step (one
+      compilation per model and batch size, a few seconds, paid on the first
+      fit; about 2x faster per epoch on CPU than Keras' default step);
+    - the one partial batch at the end of an epoch (its size changes from fit
+      to fit) runs Keras' own step, traced once for any size, so it never
+      triggers a new XLA compilation;
+    - :data:`TRAIN_STEPS_PER_EXECUTION` batches run per call (one call per epoch).
+
+    The data order, the loss, the optimizer and the callbacks are Keras'
+    ``fit`` itself; only where a batch's step runs changes, so the weights equal
+    those of a plain ``fit`` to float32 rounding (about 1e-7 after 20 epochs).
+
+    Args:
+        model: a compiled Keras model (as :func:`build_model` makes).
+        batch_size: the training batch size the XLA step is compiled for.
+        xla: False installs the same functions without XLA (Keras' plain step
+            for every batch, several batches per call).
+
+    Returns:
+        ``model`` itself.
+    """
+    import tensorflow as tf
+
+    batch_size = check_int("batch_size", batch_size, lo=1)
+    model.steps_per_execution = TRAIN_STEPS_PER_EXECUTION
+
+    def dispatch(step):
+        if not xla:
+            return step
+        compiled = tf.function(step, jit_compile=True, reduce_retracing=True)
+
+        def one(data):
+            full = tf.equal(tf.shape(tf.nest.flatten(data)[0])[0], batch_size)
+            return tf.cond(full, lambda: compiled(data), lambda: step(data))
+
+        return one
+
+    model.train_function = model._make_function(dispatch(model.train_step))
+    model.test_function = model._make_function(dispatch(model.test_step))
+    object.__setattr__(model, "_btlstm_training", (batch_size, bool(xla)))
+    return model
+
+
+def training_compiled(model: keras.Model) -> tuple[int, bool] | None:
+    """``(batch_size, xla)`` of the functions :func:`compile_training` installed on
+    ``model`` (None: none, or Keras dropped them when the model was compiled again)."""
+    info = getattr(model, "_btlstm_training", None)
+    if info is None or model.train_function is None or model.test_function is None:
+        return None
+    return info
 
 
 def _regularized_weights(layer) -> list[tuple[str, Any, Any]]:

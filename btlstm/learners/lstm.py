@@ -4,8 +4,10 @@ One compiled model lives for a whole walk-forward run. Each cold fit builds a
 fresh model from the fit's seed (about 30 ms; it draws the same random numbers
 as a brand-new model would), copies its initial weights into the long-lived
 model, resets the optimizer and trains. The long-lived model keeps its traced
-train and predict functions, so a refit costs training time, not tracing, and
-memory stays flat however many fits a run makes.
+train, validation and predict functions, so a refit costs training time, not
+tracing, and memory stays flat however many fits a run makes. Training runs
+XLA-compiled steps for full batches, an epoch per call
+(:func:`btlstm.models.compile_training`; ``BTLSTM_XLA=0`` turns XLA off).
 
 Importing this module does not import TensorFlow; fitting does.
 """
@@ -13,6 +15,7 @@ Importing this module does not import TensorFlow; fitting does.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -198,6 +201,7 @@ class LSTMLearner(Learner):
         else:
             self._reset_to(fresh)
         del fresh
+        _ensure_compiled(self.model, int(batch_size))
         fit_kw = dict(
             epochs=int(epochs),
             batch_size=int(batch_size),
@@ -275,3 +279,19 @@ class LSTMLearner(Learner):
 
 
 _XLA_MIN = 1024  # windows predicted by one model before XLA compilation pays off
+
+
+def use_xla() -> bool:
+    """XLA-compiled training steps (:func:`btlstm.models.compile_training`) unless the
+    environment says ``BTLSTM_XLA=0`` (the same functions without XLA: slower, and
+    equal to a plain Keras ``fit`` bit for bit)."""
+    return os.environ.get("BTLSTM_XLA", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def _ensure_compiled(model, batch_size: int) -> None:
+    """Install the compiled training functions once per model and batch size."""
+    from btlstm.models import compile_training, training_compiled
+
+    xla = use_xla()
+    if training_compiled(model) != (batch_size, xla):
+        compile_training(model, batch_size, xla=xla)
