@@ -271,36 +271,35 @@ def build_model(
     return model
 
 
-#: batches run per call of the compiled training function (an epoch of up to 64 batches
-#: is one call: the per-step Python and dispatch cost is paid once per epoch)
+#: batches run per call of the training function (an epoch of up to 64 batches is one
+#: call: the per-step Python and dispatch cost is paid once per epoch)
 TRAIN_STEPS_PER_EXECUTION = 64
 
 
-def compile_training(model: keras.Model, batch_size: int, xla: bool = True) -> keras.Model:
-    """Give ``model`` compiled training and validation functions that ``model.fit`` reuses.
+def compile_training(model: keras.Model, batch_size: int, xla: bool = False) -> keras.Model:
+    """Give ``model`` training and validation functions that every later ``model.fit`` reuses.
 
     Keras' ``fit`` and ``evaluate`` call ``model.train_function`` /
     ``model.test_function`` and build them only when they are missing. This
     installs both, traced once and kept for every later ``fit`` of the same
-    model (a walk-forward run's refits, of any size, trace nothing again):
+    model (a walk-forward run's refits, of any size, trace nothing again), and
+    runs :data:`TRAIN_STEPS_PER_EXECUTION` batches per call (an epoch of up to
+    64 batches is one call). With ``xla=False`` each batch runs Keras' own
+    step: the weights equal a plain ``fit``'s bit for bit (same data order, loss,
+    optimizer and callbacks).
 
-    - a full batch of ``batch_size`` windows runs one XLA-compiled step (one
-      compilation per model and batch size, a few seconds, paid on the first
-      fit; about 2x faster per epoch on CPU than Keras' default step);
-    - the one partial batch at the end of an epoch (its size changes from fit
-      to fit) runs Keras' own step, traced once for any size, so it never
-      triggers a new XLA compilation;
-    - :data:`TRAIN_STEPS_PER_EXECUTION` batches run per call (one call per epoch).
-
-    The data order, the loss, the optimizer and the callbacks are Keras'
-    ``fit`` itself; only where a batch's step runs changes, so the weights equal
-    those of a plain ``fit`` to float32 rounding (about 1e-7 after 20 epochs).
+    With ``xla=True`` a full batch of ``batch_size`` windows runs an
+    XLA-compiled step (compiled once per model and batch size, a few seconds;
+    about 2.4x faster per epoch on CPU) and the one partial batch of an epoch
+    (its size changes from fit to fit) Keras' step, so no refit compiles again.
+    XLA rounds floats differently (about 1e-7 per step) and training
+    amplifies that: predictions are not a plain ``fit``'s (scripts/bench_fit.py).
 
     Args:
         model: a compiled Keras model (as :func:`build_model` makes).
-        batch_size: the training batch size the XLA step is compiled for.
-        xla: False installs the same functions without XLA (Keras' plain step
-            for every batch, several batches per call).
+        batch_size: the training batch size (the XLA step is compiled for it).
+        xla: run full batches XLA-compiled. Each variant is made once per model
+            and kept; asking for the other one later switches without tracing.
 
     Returns:
         ``model`` itself.
@@ -308,6 +307,17 @@ def compile_training(model: keras.Model, batch_size: int, xla: bool = True) -> k
     import tensorflow as tf
 
     batch_size = check_int("batch_size", batch_size, lo=1)
+    key = (batch_size, bool(xla))
+    made = getattr(model, "_btlstm_training", None)
+    if not isinstance(made, dict) or made.get("model_fns") != (
+        model.train_function,
+        model.test_function,
+    ):
+        made = {}  # none yet, or Keras compiled the model again (it drops its functions)
+    if key in made:
+        model.train_function, model.test_function = made[key]
+        made["model_fns"], made["current"] = made[key], key
+        return model
     model.steps_per_execution = TRAIN_STEPS_PER_EXECUTION
 
     def dispatch(step):
@@ -323,17 +333,23 @@ def compile_training(model: keras.Model, batch_size: int, xla: bool = True) -> k
 
     model.train_function = model._make_function(dispatch(model.train_step))
     model.test_function = model._make_function(dispatch(model.test_step))
-    object.__setattr__(model, "_btlstm_training", (batch_size, bool(xla)))
+    made[key] = made["model_fns"] = (model.train_function, model.test_function)
+    made["current"] = key
+    object.__setattr__(model, "_btlstm_training", made)
     return model
 
 
 def training_compiled(model: keras.Model) -> tuple[int, bool] | None:
     """``(batch_size, xla)`` of the functions :func:`compile_training` installed on
-    ``model`` (None: none, or Keras dropped them when the model was compiled again)."""
-    info = getattr(model, "_btlstm_training", None)
-    if info is None or model.train_function is None or model.test_function is None:
+    ``model`` (None: none, or Keras dropped them when the model was compiled again).
+    Both variants, once made, stay on the model: switching between them traces nothing."""
+    made = getattr(model, "_btlstm_training", None)
+    if not isinstance(made, dict) or made.get("model_fns") != (
+        model.train_function,
+        model.test_function,
+    ):
         return None
-    return info
+    return made.get("current")
 
 
 def _regularized_weights(layer) -> list[tuple[str, Any, Any]]:

@@ -453,9 +453,7 @@ class WalkForward:
         )
         return root / f"wf-{key}{self.learner.suffix}"
 
-    def fit(
-        self, prep: Prepared, i: int, k: int, total: int | None = None, root=None
-    ) -> FitRecord:
+    def fit(self, prep: Prepared, i: int, k: int, total: int | None = None, root=None) -> FitRecord:
         """Fit (or load from the cache) the model used from calendar bar ``i`` on.
 
         The learner then holds that model; :meth:`predict` and :class:`Stream`

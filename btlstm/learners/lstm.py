@@ -5,9 +5,10 @@ fresh model from the fit's seed (about 30 ms; it draws the same random numbers
 as a brand-new model would), copies its initial weights into the long-lived
 model, resets the optimizer and trains. The long-lived model keeps its traced
 train, validation and predict functions, so a refit costs training time, not
-tracing, and memory stays flat however many fits a run makes. Training runs
-XLA-compiled steps for full batches, an epoch per call
-(:func:`btlstm.models.compile_training`; ``BTLSTM_XLA=0`` turns XLA off).
+tracing, and memory stays flat however many fits a run makes. Training runs up
+to 64 batches per call (:func:`btlstm.models.compile_training`; the same numbers
+as a plain Keras ``fit``); ``xla = true`` runs the full batches of a fit of at
+least :data:`XLA_MIN_STEPS` steps XLA-compiled (faster, other float rounding).
 
 Importing this module does not import TensorFlow; fitting does.
 """
@@ -15,7 +16,6 @@ Importing this module does not import TensorFlow; fitting does.
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,12 @@ class LSTMSettings:
         stacked_lstm_units: extra LSTM layers before the main one.
         dense_activation: activation of the hidden Dense layers.
         loss: Keras loss.
+        xla: train full batches with an XLA-compiled step (about 2.4x faster per
+            epoch on CPU; fits of fewer than 400 batch steps keep Keras' step). Not
+            the same numbers: float rounding differs from Keras' step by about 1e-7
+            per step, and training drifts from there (max 3e-2 in predictions
+            after 8 epochs on noise, scripts/bench_fit.py). Off: every fit equals a
+            plain Keras ``fit`` bit for bit.
     """
 
     lstm_units: int = 32
@@ -65,6 +71,7 @@ class LSTMSettings:
     stacked_lstm_units: tuple = ()
     dense_activation: str = "relu"
     loss: str = "mse"
+    xla: bool = False
 
     def __post_init__(self):
         self.dense_units = tuple(self.dense_units)
@@ -156,6 +163,13 @@ class LSTMLearner(Learner):
         learner._fns = fns
         return learner
 
+    def token(self) -> dict:
+        """The cache-key description; ``xla`` only where it is on (earlier keys stay)."""
+        d = super().token()
+        if not d.get("xla"):
+            d.pop("xla", None)
+        return d
+
     # ------------------------------------------------------------- training
     def _fresh(self, seed: int):
         import keras
@@ -201,7 +215,9 @@ class LSTMLearner(Learner):
         else:
             self._reset_to(fresh)
         del fresh
-        _ensure_compiled(self.model, int(batch_size))
+        steps = (len(X) // max(1, int(batch_size))) * int(epochs)
+        xla = bool(self.settings.xla) and steps >= XLA_MIN_STEPS
+        _ensure_compiled(self.model, int(batch_size), xla)
         fit_kw = dict(
             epochs=int(epochs),
             batch_size=int(batch_size),
@@ -281,17 +297,18 @@ class LSTMLearner(Learner):
 _XLA_MIN = 1024  # windows predicted by one model before XLA compilation pays off
 
 
-def use_xla() -> bool:
-    """XLA-compiled training steps (:func:`btlstm.models.compile_training`) unless the
-    environment says ``BTLSTM_XLA=0`` (the same functions without XLA: slower, and
-    equal to a plain Keras ``fit`` bit for bit)."""
-    return os.environ.get("BTLSTM_XLA", "1").strip().lower() not in ("0", "false", "no", "off")
+#: with ``xla = true``: full batches x epochs of a fit from which its steps run
+#: XLA-compiled. XLA saves about 7 ms per step of the default model on this 2-core CPU
+#: and costs several seconds to compile once per process (scripts/bench_fit.py), so a
+#: lone fit pays off from several hundred steps and a walk-forward's many fits sooner.
+#: The rule depends on the fit alone: a fit gives the same numbers serially, on a worker
+#: or in a new process.
+XLA_MIN_STEPS = 400
 
 
-def _ensure_compiled(model, batch_size: int) -> None:
-    """Install the compiled training functions once per model and batch size."""
+def _ensure_compiled(model, batch_size: int, xla: bool) -> None:
+    """Install (or switch to) the compiled training functions of this batch size."""
     from btlstm.models import compile_training, training_compiled
 
-    xla = use_xla()
     if training_compiled(model) != (batch_size, xla):
         compile_training(model, batch_size, xla=xla)
