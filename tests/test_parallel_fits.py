@@ -92,12 +92,17 @@ def test_xla_is_a_setting_that_changes_the_cache_key_only_when_on():
     assert on.token()["xla"] is True
 
 
-def test_a_new_process_gives_the_same_predictions_with_compiled_training(tmp_path):
+def test_a_new_process_gives_the_same_predictions_with_compiled_training(tmp_path, monkeypatch):
+    import btlstm.learners.lstm as lstm
+
+    monkeypatch.setattr(lstm, "XLA_MIN_STEPS", 1)  # these small fits run XLA-compiled too
     cfg = dict(SHORT, model=dict(TINY, xla=True), epochs=2, retrain_every=200)
     frame = synthetic_ohlcv(n=520, seed=2)
     here = WalkForward(cfg).predict(frame)
     code = textwrap.dedent(f"""
         import numpy as np
+        import btlstm.learners.lstm as lstm
+        lstm.XLA_MIN_STEPS = 1
         from btlstm.synthetic import synthetic_ohlcv
         from btlstm.walkforward import WalkForward
         np.save({str(tmp_path / "p.npy")!r},
