@@ -9,8 +9,8 @@ Machines differ, so every time is also printed in *reference epochs*: the
 walk-forward's wall time divided by the time of one epoch of a plain Keras
 reference fit (the default model, LSTM 32 + Dense 32/16/1, on 2,500 random
 windows of 30 x 6 at batch 64, Keras' default ``fit``), measured in the same
-process just before the walk-forward (``scripts/bench_fit.py`` prints it with
-the training variants).
+process just before and just after the walk-forward, the mean of the two
+(``scripts/bench_fit.py`` prints it with the training variants).
 
 Each variant runs in its own fresh process:
 
@@ -60,7 +60,7 @@ def _child(args) -> None:
     from btlstm.data import load
     from btlstm.walkforward import WalkForward, WalkForwardConfig
 
-    ref = reference_epoch()
+    before = reference_epoch()
     frame = load("csi300", data_dir=args.data_dir)
     cfg = WalkForwardConfig(
         mode="walkforward",
@@ -84,6 +84,7 @@ def _child(args) -> None:
     t0 = time.perf_counter()
     pred = wf.predict(frame)
     wall = time.perf_counter() - t0
+    ref = (before + reference_epoch()) / 2  # before and after: a shared machine's load drifts
     np.save(args.out + ".npy", pred)
     peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024  # fmt: skip
