@@ -86,10 +86,14 @@ def test_default_training_equals_a_plain_keras_fit_bit_for_bit():
 
 def test_xla_is_a_setting_that_changes_the_cache_key_only_when_on():
     from btlstm.learners.lstm import LSTMLearner
+    from btlstm.settings import Settings
 
     off, on = LSTMLearner(10, 6), LSTMLearner(10, 6, {"xla": True})
     assert "xla" not in off.token()  # earlier cache keys stay valid
     assert on.token()["xla"] is True
+    assert "xla" not in Settings.from_dict({}).to_dict()["model"]  # and sweep / paper keys
+    s = Settings.from_dict({"model": {"xla": True}})
+    assert s.to_dict()["model"]["xla"] is True and Settings.from_dict(s.to_dict()) == s
 
 
 def test_a_new_process_gives_the_same_predictions_with_compiled_training(tmp_path, monkeypatch):

@@ -73,6 +73,10 @@ class LSTMSettings:
     loss: str = "mse"
     xla: bool = False
 
+    #: settings left out of a run's settings dict (sweep and paper-trading keys) while
+    #: they hold these values, so the keys of runs made before they existed stay valid
+    QUIET_DEFAULTS = {"xla": False}
+
     def __post_init__(self):
         self.dense_units = tuple(self.dense_units)
         self.stacked_lstm_units = tuple(self.stacked_lstm_units)
