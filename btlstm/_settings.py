@@ -231,10 +231,27 @@ def _doc_help(doc: str) -> dict:
     return out
 
 
+_HELP: dict = {}  # class -> its field help: reading source parses the whole module each time
+
+
 def field_help(cls) -> dict:
     """``{name: help}`` from ``# comments`` after each field (dataclass fields or a
     Backtrader ``params`` tuple) and from the docstring's ``Args:`` section, of the
-    class and of its bases (a dataclass's bases declare fields too; the class wins)."""
+    class and of its bases (a dataclass's bases declare fields too; the class wins).
+    Read once per class (``btlstm run``'s parser asks for each class once per strategy)."""
+    try:
+        return dict(_HELP[cls])
+    except (KeyError, TypeError):  # not read yet, or not hashable
+        pass
+    out = _field_help(cls)
+    try:
+        _HELP[cls] = dict(out)
+    except TypeError:
+        pass
+    return out
+
+
+def _field_help(cls) -> dict:
     out: dict = {}
     for klass in getattr(cls, "__mro__", (cls,)):
         if klass is object:

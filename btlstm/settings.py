@@ -421,10 +421,14 @@ class Settings:
         model = self.model.to_dict()
         learner = model.pop("learner_settings", {}) or {}
         try:
-            full = field_defaults(learner_settings_class(self.learner))
+            lcls = learner_settings_class(self.learner)
+            full = field_defaults(lcls)
         except SettingsError:
-            full = {}
+            lcls, full = None, {}
         full.update(learner)
+        for k, v in getattr(lcls, "QUIET_DEFAULTS", {}).items():  # newer keys, at their
+            if full.get(k) == v:  # defaults, stay out: earlier runs' keys stay as they were
+                full.pop(k)
         model.update(full)
         data = dataclasses.asdict(self.data)
         for k in MAP_KEYS:  # the column map: only the keys set (a run's key stays as it was)

@@ -15,9 +15,12 @@ own engine on the same schedule, :mod:`btlstm.xswalkforward`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +29,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from btlstm._files import load_verified, write_manifest
+from btlstm._files import atomic_write_bytes, load_verified, write_manifest
 from btlstm._settings import check_known_keys
 from btlstm.checks import check_choice, check_int, check_number
 from btlstm.convert import date_text, plain
@@ -56,6 +59,23 @@ log = logging.getLogger("btlstm.walkforward")
 MODEL_KIND = "btlstm walk-forward model"
 
 _MODES = ("static", "walkforward")
+#: where parallel fits run (``[model] engine``): spawned local processes or a Ray cluster
+ENGINES = ("local", "ray")
+#: settings that decide where fits run, not what they give (not in cache keys)
+_RUN_ONLY = {"workers": 1, "engine": "local", "address": None}
+#: most parallel fits per core on this machine, and on a Ray cluster given by address
+WORKERS_PER_CORE = 4
+MAX_CLUSTER_WORKERS = 1024
+
+
+def max_workers(engine: str = "local", address: str | None = None) -> int:
+    """The most ``workers`` a run may ask for: 4 x this machine's cores (more processes
+    than cores only share them), or 1,024 on a Ray cluster named by ``address``."""
+    if engine == "ray" and address:
+        return MAX_CLUSTER_WORKERS
+    return WORKERS_PER_CORE * max(1, os.cpu_count() or 1)
+
+
 _WINDOWS = ("expanding", "rolling")
 
 
@@ -87,6 +107,9 @@ class _Fields:
     learner: str = "lstm"
     learner_settings: dict = field(default_factory=dict)
     seed: int = 0
+    workers: int = 1
+    engine: str = "local"
+    address: str | None = None
 
     def __post_init__(self):
         self.features = tuple(self.features)
@@ -113,6 +136,13 @@ class _Fields:
                 f"learner_settings must be a dict of learner settings, got {self.learner_settings!r}"
             )
         get_learner(self.learner).make_settings(self.learner_settings)  # unknown keys raise here
+        check_choice("engine", self.engine, ENGINES)
+        if self.address is not None and self.engine != "ray":
+            raise ValueError(
+                f"address is a Ray cluster's address and needs engine='ray', got "
+                f"engine={self.engine!r} with address={self.address!r}"
+            )
+        check_int("workers", self.workers, lo=1, hi=max_workers(self.engine, self.address))
 
 
 class WalkForwardConfig(_Fields):
@@ -152,6 +182,16 @@ class WalkForwardConfig(_Fields):
             they are ``[model]`` keys beside the walk-forward ones. Its old name
             ``model=`` is still accepted (``WalkForwardConfig(model={...})``).
         seed: random seed; the same seed gives the same predictions.
+        workers: fits run at once (cold starts only: a ``warm_start`` run is one
+            chain of fits and runs as one task); 1 runs them one after another
+            in this process. At most :func:`max_workers` (4 x the cores here;
+            1,024 on a Ray cluster given by ``address``).
+        engine: where parallel fits run: ``"local"`` (spawned processes on this
+            machine) or ``"ray"`` (a Ray cluster). Neither changes a prediction:
+            every fit is the serial run's, bit for bit, handed back through the
+            model cache.
+        address: the Ray cluster's address (``engine="ray"``; None starts a
+            local Ray instance with ``workers`` CPUs).
 
     Example:
         >>> cfg = WalkForwardConfig(learner="ridge", model={"alpha": 2.0})  # the old name works
@@ -184,9 +224,14 @@ class WalkForwardConfig(_Fields):
         return cls(**d)
 
     def to_dict(self) -> dict:
-        """Plain JSON types, for reports and cache keys."""
+        """Plain JSON types, for reports and cache keys. Where the fits run (``workers``,
+        ``engine``, ``address``) changes no result: left out while at their defaults, so
+        the keys of earlier runs (sweeps) stay what they were."""
         d = dataclasses.asdict(self)
         d["features"] = list(self.features)
+        for k, v in _RUN_ONLY.items():
+            if d.get(k) == v:
+                d.pop(k)
         return plain(d)
 
 
@@ -390,13 +435,17 @@ class WalkForward:
         """Everything that changes a fitted model: the config (less ``test_end``) and the learner."""
         cfg = self.config.to_dict()
         cfg.pop("test_end", None)
+        for k in _RUN_ONLY:  # where the fits run changes no model
+            cfg.pop(k, None)
         cfg["model"] = cfg.pop("learner_settings")  # its old name: older cache entries stay valid
         cfg["learner_token"] = self.learner.token()
         return cfg
 
-    def cache_path(self, prep: Prepared, i: int, k: int) -> Path | None:
-        """Where the model of fit ``k`` at calendar bar ``i`` is cached (None: no cache)."""
-        if self.cache_dir is None:
+    def cache_path(self, prep: Prepared, i: int, k: int, root=None) -> Path | None:
+        """Where the model of fit ``k`` at calendar bar ``i`` is cached (None: no cache);
+        ``root``: a cache folder other than ``cache_dir`` (a parallel run's own folder)."""
+        root = self.cache_dir if root is None else Path(root)
+        if root is None:
             return None
         key = Schedule.cache_key(
             self.cache_settings(),
@@ -405,13 +454,14 @@ class WalkForward:
             prep.calendar[i],
             k,
         )
-        return self.cache_dir / f"wf-{key}{self.learner.suffix}"
+        return root / f"wf-{key}{self.learner.suffix}"
 
-    def fit(self, prep: Prepared, i: int, k: int, total: int | None = None) -> FitRecord:
+    def fit(self, prep: Prepared, i: int, k: int, total: int | None = None, root=None) -> FitRecord:
         """Fit (or load from the cache) the model used from calendar bar ``i`` on.
 
         The learner then holds that model; :meth:`predict` and :class:`Stream`
-        predict with ``self.learner.predictor(...)`` until the next fit.
+        predict with ``self.learner.predictor(...)`` until the next fit. ``root``:
+        the cache folder to use instead of ``cache_dir``.
         """
         cfg = self.config
         T = prep.calendar[i]
@@ -425,7 +475,7 @@ class WalkForward:
             )
         t0 = time.perf_counter()
         date = str(pd.Timestamp(T).date())
-        path = self.cache_path(prep, i, k)
+        path = self.cache_path(prep, i, k, root)
         if path is not None and path.exists() and self._load_cached(path):
             rec = FitRecord(k, date, n, seconds=time.perf_counter() - t0, cached=True, total=total)
             return self._record(rec)
@@ -487,20 +537,123 @@ class WalkForward:
         fits = self.fit_bars(prep)
         out = {s.name: np.full(len(s.index.dates), np.nan) for s in prep.symbols}
         total = len(fits)
-        for seg in self.schedule.segments(fits, prep.calendar):
-            sels = [self.schedule.predicts(s.index, seg) for s in prep.symbols]
-            n_win = int(sum(m.sum() for m in sels))
-            if not self.pretrained:
-                self.fit(prep, seg.bar, seg.k, total)
-            if n_win == 0:
-                continue
+        segs = self.schedule.segments(fits, prep.calendar)
+        with self._elsewhere(prep, segs, total) as fitted:
+            for seg in segs:
+                if not self.pretrained:
+                    fitted(seg)  # this process fits, or adopts a worker's model
+                self._predict_segment(prep, seg, out)
+        if isinstance(data, pd.DataFrame):
+            return next(iter(out.values()))
+        return out
+
+    def _predict_segment(self, prep: Prepared, seg, out: dict) -> None:
+        """Predict the windows of ``seg`` with the learner's current model into ``out``."""
+        sels = [self.schedule.predicts(s.index, seg) for s in prep.symbols]
+        n_win = int(sum(m.sum() for m in sels))
+        if n_win:
             fn = self.learner.predictor(n_win)
             for s, sel in zip(prep.symbols, sels):
                 if sel.any():
                     out[s.name][s.index.end[sel]] = _predict_batches(fn, s.X[sel])
-        if isinstance(data, pd.DataFrame):
-            return next(iter(out.values()))
-        return out
+
+    # ------------------------------------------------------------------ parallel fits
+    def parallel(self) -> bool:
+        """True when a :meth:`predict` run fits on ``config.workers`` processes: more
+        than one worker, cold starts (a warm-started run is one chain of fits: one
+        task, run here) and a learner to train."""
+        cfg = self.config
+        return not self.pretrained and cfg.workers > 1 and not cfg.warm_start
+
+    @contextlib.contextmanager
+    def _elsewhere(self, prep: Prepared, segs: list, total: int):
+        """Yield ``fitted(seg)``, which gives the learner the model of ``seg``.
+
+        Serially it is :meth:`fit`. With workers (:meth:`parallel`) the fits that
+        are not in the cache run on the engine, at most two per worker at a time,
+        each a cold start from the fit's seed: a worker trains, saves the model
+        and hands the file back; this process writes it into the model cache
+        (``cache_dir``, or a folder of the run's own) with its manifest and loads
+        it from there, in fit order, so the predictions are the serial run's.
+        """
+        if not self.parallel() or len(segs) < 2:
+            yield lambda seg: self.fit(prep, seg.bar, seg.k, total)
+            return
+        cfg = self.config
+        tmp = None
+        root = self.cache_dir
+        if root is None:
+            tmp = tempfile.TemporaryDirectory(prefix="btlstm-fits-")
+            root = Path(tmp.name)
+        todo = [
+            seg for seg in segs
+            if not (self.cache_dir is not None and self.cache_path(prep, seg.bar, seg.k).exists())
+        ]  # fmt: skip
+        remote = {seg.k for seg in todo}
+        queue = iter(todo)
+        done: dict = {}
+        pool = None
+        try:
+            if todo:
+                threads = max(1, (os.cpu_count() or 1) // cfg.workers)
+                pool = _POOLS[cfg.engine](cfg.workers, threads, cfg.address)
+
+            def submit_more():
+                while pool is not None and pool.busy() < 2 * cfg.workers:
+                    seg = next(queue, None)
+                    if seg is None:
+                        return
+                    pool.submit(seg.k, self._task(prep, seg))
+
+            def fitted(seg):
+                submit_more()
+                if seg.k not in remote:  # in the cache already
+                    return self.fit(prep, seg.bar, seg.k, total, root=root)
+                while seg.k not in done:
+                    k, result = pool.wait_one()
+                    done[k] = result
+                    submit_more()
+                return self._adopt(prep, seg, done.pop(seg.k), total, root)
+
+            yield fitted
+        finally:
+            if pool is not None:
+                pool.close()
+            if tmp is not None:
+                tmp.cleanup()
+
+    def _task(self, prep: Prepared, seg) -> dict:
+        """What a worker needs to fit ``seg``'s model: the learner's class and settings,
+        the training set and the fit's arguments (picklable values)."""
+        cfg = self.config
+        cls = type(self.learner)
+        if "<locals>" in cls.__qualname__:
+            raise ValueError(
+                f"workers={cfg.workers} needs a learner class importable by name, got "
+                f"{cls.__qualname__} (defined inside a function); use workers=1"
+            )
+        X, y, Xv, yv = self.training_set(prep, seg.bar)
+        if len(X) + len(Xv) < 1:
+            self.fit(prep, seg.bar, seg.k)  # raises the serial path's "too little history"
+        return dict(
+            learner=(cls, self.learner.lookback, self.learner.n_features, self.learner.settings),
+            data=(X, y, Xv, yv),
+            fit=dict(seed=int(cfg.seed) * 100_003 + seg.k, epochs=cfg.epochs,
+                     batch_size=cfg.batch_size, patience=cfg.patience, warm=False),
+        )  # fmt: skip
+
+    def _adopt(self, prep: Prepared, seg, result: dict, total: int, root: Path) -> FitRecord:
+        """Write a worker's model into the cache with its manifest, load it from there
+        (checked against the manifest) and record the fit."""
+        date = str(pd.Timestamp(prep.calendar[seg.bar]).date())
+        rec = result["record"]
+        path = self.cache_path(prep, seg.bar, seg.k, root)
+        atomic_write_bytes(path, result["model"])
+        write_manifest(path, rows=rec.n_samples, kind=MODEL_KIND, learner=self.learner.name,
+                       fit=seg.k, date=date)  # fmt: skip
+        if not self._load_cached(path):
+            raise DataError(f"the model of fit {seg.k + 1} ({date}) from a worker does not load")
+        return self._record(dataclasses.replace(rec, k=seg.k, date=date, cached=False, total=total))
 
     # ------------------------------------------------------------------ bar-by-bar path
     def stream(self, symbols=None) -> "Stream":
@@ -510,6 +663,153 @@ class WalkForward:
         names streams a pooled panel (:meth:`Stream.update_panel`).
         """
         return Stream(self, symbols)
+
+
+# ---------------------------------------------------------------------- workers
+_THREAD_VARS = ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+_WORKER: dict = {}  # in a worker process: the learner kept across its tasks (one compiled model)
+
+
+def _thread_env(threads: int) -> dict:
+    """The environment that limits a worker to ``threads`` threads (TensorFlow, OpenMP,
+    MKL; one inter-op thread), read when TensorFlow is imported there."""
+    env = {k: str(threads) for k in _THREAD_VARS}
+    env["TF_NUM_INTEROP_THREADS"] = "1"
+    env["TF_CPP_MIN_LOG_LEVEL"] = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")
+    return env
+
+
+def _init_worker(threads: int) -> None:
+    """Process-pool initializer: the thread limits, before TensorFlow is imported."""
+    os.environ.update(_thread_env(threads))
+
+
+def _pin_tf_threads() -> None:
+    """Pin TensorFlow's thread pools in this worker once, before its first op."""
+    if _WORKER.get("pinned") or "TF_NUM_INTRAOP_THREADS" not in os.environ:
+        return
+    _WORKER["pinned"] = True
+    from btlstm._compat import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(
+            int(os.environ["TF_NUM_INTRAOP_THREADS"])
+        )
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # TensorFlow already ran an op here: it read the variables
+        pass
+
+
+def fit_task(task: dict) -> dict:
+    """Run one cold-start fit in a worker; return its record and the saved model's bytes.
+
+    A worker keeps its learner (for the LSTM: one compiled model) across the tasks
+    of one learner class and settings, as a serial run keeps it across fits.
+    """
+    cls, lookback, n_features, settings = task["learner"]
+    if getattr(cls, "name", "") == "lstm":
+        _pin_tf_threads()
+    key = (cls, lookback, n_features, repr(settings))
+    if _WORKER.get("key") != key:
+        _WORKER.update(key=key, learner=cls(lookback, n_features, settings))
+    learner = _WORKER["learner"]
+    X, y, Xv, yv = task["data"]
+    t0 = time.perf_counter()
+    rec = learner.fit(X, y, Xv, yv, **task["fit"])
+    with tempfile.TemporaryDirectory(prefix="btlstm-fit-") as d:
+        model = Path(learner.save(Path(d) / f"model{learner.suffix}")).read_bytes()
+    rec = dataclasses.replace(
+        rec, n_samples=len(X) + len(Xv), n_val=len(Xv), seconds=time.perf_counter() - t0
+    )
+    return {"record": rec, "model": model}
+
+
+def _ray_fit_task(task: dict, threads: int) -> dict:
+    """The Ray remote body: the same thread limits and task as a local worker."""
+    os.environ.update(_thread_env(threads))
+    return fit_task(task)
+
+
+class _LocalPool:
+    """Fits on ``workers`` spawned processes of this machine (never forked: TensorFlow
+    may be loaded here), each limited to ``threads`` threads."""
+
+    def __init__(self, workers: int, threads: int, address=None):
+        import concurrent.futures as cf
+        import multiprocessing
+
+        self._cf = cf
+        self.pool = cf.ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(threads,),
+        )
+        self.pending: dict = {}
+
+    def busy(self) -> int:
+        return len(self.pending)
+
+    def submit(self, k: int, task: dict) -> None:
+        self.pending[self.pool.submit(fit_task, task)] = k
+
+    def wait_one(self) -> tuple[int, dict]:
+        done, _ = self._cf.wait(list(self.pending), return_when=self._cf.FIRST_COMPLETED)
+        fut = next(iter(done))
+        return self.pending.pop(fut), fut.result()
+
+    def close(self) -> None:
+        for fut in self.pending:
+            fut.cancel()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _RayPool:
+    """Fits on a Ray cluster (``address``; None: a local Ray instance with ``workers``
+    CPUs unless one runs already), ``threads`` CPUs each; a Ray instance started here
+    is shut down after the run."""
+
+    def __init__(self, workers: int, threads: int, address=None):
+        try:
+            import ray
+        except ImportError:
+            raise ValueError(
+                "engine='ray' needs Ray: pip install 'btlstm[ray]' (or pip install ray)"
+            ) from None
+        self.ray = ray
+        self.started = not ray.is_initialized()
+        if self.started:
+            kw = {"address": address} if address else {"num_cpus": workers}
+            ray.init(include_dashboard=False, log_to_driver=False, **kw)
+        self.remote = ray.remote(num_cpus=threads, max_retries=0)(_ray_fit_task).options(
+            runtime_env={"env_vars": _thread_env(threads)}
+        )
+        self.threads = threads
+        self.pending: dict = {}
+
+    def busy(self) -> int:
+        return len(self.pending)
+
+    def submit(self, k: int, task: dict) -> None:
+        self.pending[self.remote.remote(task, self.threads)] = k
+
+    def wait_one(self) -> tuple[int, dict]:
+        done, _ = self.ray.wait(list(self.pending), num_returns=1)
+        return self.pending.pop(done[0]), self.ray.get(done[0])
+
+    def close(self) -> None:
+        for ref in self.pending:
+            self.ray.cancel(ref, force=True)
+        self.pending.clear()
+        if self.started:
+            self.ray.shutdown()
+
+
+#: ``[model] engine`` -> the pool its parallel fits run on
+_POOLS = {"local": _LocalPool, "ray": _RayPool}
 
 
 def _predict_batches(fn: Callable, X: np.ndarray, batch: int = 4096) -> np.ndarray:

@@ -1,0 +1,208 @@
+"""Fast training and parallel fits: compiled training functions traced once per model,
+the same numbers as Keras' ``fit`` (and in a new process), and walk-forward fits on
+local processes or Ray equal to the serial run, bit for bit."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from btlstm.synthetic import synthetic_ohlcv
+from btlstm.walkforward import WalkForward, WalkForwardConfig, max_workers
+
+TINY = dict(lstm_units=8, dense_units=(8, 4))
+#: three cold-start fits of the tiny LSTM, one epoch each
+SHORT = dict(lookback=10, retrain_every=120, min_train=150, epochs=1, batch_size=32, seed=3,
+             model=TINY)  # fmt: skip
+
+
+def _data(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, 10, 6)).astype("float32"), rng.standard_normal(n).astype(
+        "float32"
+    )
+
+
+# ------------------------------------------------------------------ compiled training
+def _fit(model_fn, n, epochs=2, val=60):
+    import keras
+
+    X, y = _data(n + val)
+    keras.utils.set_random_seed(1)
+    model = model_fn()
+    model.fit(X[:n], y[:n], validation_data=(X[n:], y[n:]), epochs=epochs, batch_size=32,
+              verbose=0, shuffle=True)  # fmt: skip
+    return model
+
+
+@pytest.mark.parametrize("xla", [False, True])
+def test_training_functions_are_traced_once_across_fits_of_any_size(xla):
+    import keras
+
+    from btlstm.models import build_model, compile_training, training_compiled
+
+    keras.utils.set_random_seed(0)
+    model = build_model(10, 6, **{"lstm_units": 8, "dense_units": (8, 4)})
+    traces = {"train": 0, "test": 0}
+    train_step, test_step = model.train_step, model.test_step
+
+    def counting(name, step):
+        def wrapped(data):
+            traces[name] += 1  # Python runs only while TensorFlow traces
+            return step(data)
+
+        return wrapped
+
+    model.train_step = counting("train", train_step)
+    model.test_step = counting("test", test_step)
+    compile_training(model, 32, xla=xla)
+    assert training_compiled(model) == (32, xla)
+    X, y = _data(400)
+    seen = []
+    for n, nv in ((200, 40), (233, 51), (257, 37)):  # other partial batches each time
+        model.fit(X[:n], y[:n], validation_data=(X[n : n + nv], y[n : n + nv]), epochs=1,
+                  batch_size=32, verbose=0)  # fmt: skip
+        seen.append(dict(traces))
+    assert seen[0]["train"] >= 1 and seen[0]["test"] >= 1
+    assert seen[1] == seen[-1], seen  # after the first two shapes: nothing traced again
+    assert training_compiled(model) == (32, xla)
+
+
+def test_default_training_equals_a_plain_keras_fit_bit_for_bit():
+    from btlstm.models import build_model, compile_training
+
+    X, _ = _data(100, seed=5)
+    plain = _fit(lambda: build_model(10, 6, lstm_units=8, dense_units=(8, 4)), 250)
+    ours = _fit(lambda: compile_training(build_model(10, 6, lstm_units=8, dense_units=(8, 4)),
+                                         32), 250)  # fmt: skip
+    a = plain.predict(X, verbose=0)
+    b = ours.predict(X, verbose=0)
+    assert np.array_equal(a, b)
+
+
+def test_xla_is_a_setting_that_changes_the_cache_key_only_when_on():
+    from btlstm.learners.lstm import LSTMLearner
+    from btlstm.settings import Settings
+
+    off, on = LSTMLearner(10, 6), LSTMLearner(10, 6, {"xla": True})
+    assert "xla" not in off.token()  # earlier cache keys stay valid
+    assert on.token()["xla"] is True
+    assert "xla" not in Settings.from_dict({}).to_dict()["model"]  # and sweep / paper keys
+    s = Settings.from_dict({"model": {"xla": True}})
+    assert s.to_dict()["model"]["xla"] is True and Settings.from_dict(s.to_dict()) == s
+
+
+def test_a_new_process_gives_the_same_predictions_with_compiled_training(tmp_path, monkeypatch):
+    import btlstm.learners.lstm as lstm
+
+    monkeypatch.setattr(lstm, "XLA_MIN_STEPS", 1)  # these small fits run XLA-compiled too
+    cfg = dict(SHORT, model=dict(TINY, xla=True), epochs=2, retrain_every=200)
+    frame = synthetic_ohlcv(n=520, seed=2)
+    here = WalkForward(cfg).predict(frame)
+    code = textwrap.dedent(f"""
+        import numpy as np
+        import btlstm.learners.lstm as lstm
+        lstm.XLA_MIN_STEPS = 1
+        from btlstm.synthetic import synthetic_ohlcv
+        from btlstm.walkforward import WalkForward
+        np.save({str(tmp_path / "p.npy")!r},
+                WalkForward({cfg!r}).predict(synthetic_ohlcv(n=520, seed=2)))
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True, env=dict(os.environ))
+    there = np.load(tmp_path / "p.npy")
+    assert np.isfinite(here).sum() > 100
+    assert np.array_equal(here, there, equal_nan=True)
+
+
+# ------------------------------------------------------------------ settings
+def test_workers_engine_address_are_checked_and_stay_out_of_cache_keys():
+    top = max_workers()
+    assert top == 4 * (os.cpu_count() or 1)
+    for bad, msg in (
+        (dict(workers=0), "workers must be an integer in [1, "),
+        (dict(workers=top + 1), f"[1, {top}]"),
+        (dict(engine="rey"), "did you mean 'ray'"),
+        (dict(address="10.0.0.1:6379"), "needs engine='ray'"),
+    ):
+        with pytest.raises(ValueError, match=msg.replace("[", r"\[").replace("(", r"\(")):
+            WalkForwardConfig(**bad)
+    assert WalkForwardConfig(workers=1000, engine="ray", address="10.0.0.1:6379").workers == 1000
+    frame = synthetic_ohlcv(n=300, seed=1)
+    a, b = WalkForward(dict(SHORT)), WalkForward(dict(SHORT, workers=2, engine="ray"))
+    pa, pb = a.prepare(frame), b.prepare(frame)
+    assert a.cache_path(pa, 200, 0, root=".") == b.cache_path(pb, 200, 0, root=".")
+    assert "workers" not in WalkForwardConfig().to_dict()  # earlier keys (sweeps) unchanged
+    assert WalkForwardConfig(workers=2).to_dict()["workers"] == 2
+
+
+def test_workers_flags_and_toml_keys(tmp_path):
+    from btlstm.settings import Settings
+
+    toml = tmp_path / "run.toml"
+    toml.write_text("[model]\nworkers = 2\nengine = 'ray'\n")
+    s = Settings.from_toml(toml)
+    assert (s.model.workers, s.model.engine) == (2, "ray")
+    with pytest.raises(ValueError, match=r"\[model\] workers in .*run.toml: workers must be"):
+        toml.write_text("[model]\nworkers = 0\n")
+        Settings.from_toml(toml)
+
+
+# ------------------------------------------------------------------ parallel fits
+def test_local_workers_give_the_serial_predictions_bit_for_bit(tmp_path):
+    frame = synthetic_ohlcv(n=520, seed=4)
+    serial = WalkForward(dict(SHORT))
+    want = serial.predict(frame)
+    par = WalkForward(dict(SHORT, workers=2), cache_dir=tmp_path)
+    got = par.predict(frame)
+    assert len(serial.fits) == len(par.fits) >= 3
+    assert np.array_equal(want, got, equal_nan=True)
+    assert [f.k for f in par.fits] == list(range(len(par.fits)))  # recorded in fit order
+    assert not any(f.cached for f in par.fits)
+    assert [f.epochs for f in par.fits] == [f.epochs for f in serial.fits]
+    models = sorted(tmp_path.glob("wf-*.keras"))
+    assert len(models) == len(par.fits)  # handed back through the model cache
+    again = WalkForward(dict(SHORT, workers=2), cache_dir=tmp_path)  # all cached: no worker
+    assert np.array_equal(again.predict(frame), want, equal_nan=True)
+    assert all(f.cached for f in again.fits)
+
+
+def test_warm_start_runs_as_one_chain_here():
+    wf = WalkForward(dict(SHORT, workers=2, warm_start=True))
+    assert not wf.parallel()
+    assert not WalkForward(dict(SHORT, learner="ridge", model={}, workers=1)).parallel()
+
+
+def _cli_run(out, *extra):
+    from btlstm.cli import main
+
+    args = ["run", "hold", "--data", "csi300", "--walkforward", "--test-start", "2016-01-01",
+            "--test-end", "2016-04-29", "--epochs", "1", "--lstm-units", "8", "--quiet",
+            "--no-plots", "--out", str(out), *extra]  # fmt: skip
+    assert main(args) == 0
+    return {f: pd.read_csv(out / f) for f in ("predictions.csv", "trades.csv")}
+
+
+@pytest.mark.slow
+def test_cli_workers_2_gives_the_serial_files(tmp_path):
+    want = _cli_run(tmp_path / "serial")
+    got = _cli_run(tmp_path / "w2", "--workers", "2")
+    for f in want:
+        pd.testing.assert_frame_equal(want[f], got[f], check_exact=True)
+    assert want["predictions.csv"].iloc[:, 1:].notna().any().any()
+
+
+@pytest.mark.slow
+def test_cli_ray_workers_2_gives_the_serial_files(tmp_path):
+    ray = pytest.importorskip("ray")
+    want = _cli_run(tmp_path / "serial")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        got = _cli_run(tmp_path / "ray", "--engine", "ray", "--workers", "2")
+    finally:
+        ray.shutdown()
+    for f in want:
+        pd.testing.assert_frame_equal(want[f], got[f], check_exact=True)
