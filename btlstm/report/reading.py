@@ -36,6 +36,7 @@ from pathlib import Path
 
 from btlstm.convert import load_json
 from btlstm.errors import ReportError
+from btlstm.summary import SUMMARY_KEYS
 
 __all__ = [
     "MAX_FILE_BYTES",
@@ -283,20 +284,8 @@ _SECTIONS = {  # top-level key: the type it must have when present (None always 
     "live": dict,
 }
 _REQUIRED = ("strategy",)
-_NUMBER_KEYS = (
-    "total_return",
-    "annual_return",
-    "sharpe",
-    "max_drawdown",
-    "turnover",
-    "n_trades",
-    "exposure",
-    "n_orders",
-    "n_rejected",
-    "n_canceled",
-    "start_value",
-    "final_value",
-)
+#: numbers of a comparison row: the summary row's figures (btlstm.summary) and the values
+_NUMBER_KEYS = (*(k for k in SUMMARY_KEYS if k != "name"), "start_value", "final_value")
 _TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", bool: "true or false"}
 
 
