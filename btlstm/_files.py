@@ -117,6 +117,30 @@ def entry_problem(entry, data: bytes | None = None, path=None) -> str | None:
 
 
 # --------------------------------------------------------------------------- reading
+def mode_kind(mode: int) -> str:
+    """A file mode (``os.stat`` / ``os.lstat``) in words: ``"a regular file"``,
+    ``"a symbolic link"``, ``"a folder"``, ``"a FIFO (named pipe)"``, ``"a character
+    device"``, ``"a block device"``, ``"a socket"``.
+
+    Example:
+        >>> import os
+        >>> mode_kind(os.stat("/dev/null").st_mode)
+        'a character device'
+    """
+    import stat
+
+    kinds = (
+        (stat.S_ISREG, "a regular file"),
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((word for test, word in kinds if test(mode)), "not a regular file")
+
+
 def file_kind(path) -> str:
     """What ``path`` is, in words: ``"a regular file"``, ``"a folder"``, ``"a FIFO (named
     pipe)"``, ``"a character device"``, ``"a block device"``, ``"a socket"``,
@@ -127,7 +151,6 @@ def file_kind(path) -> str:
         >>> file_kind("/dev/null"), file_kind("/")
         ('a character device', 'a folder')
     """
-    import stat
 
     text = os.fspath(path)
     if "\x00" in str(text):
@@ -144,16 +167,7 @@ def file_kind(path) -> str:
         if e.errno == errno.ELOOP:
             return "a link that loops"
         return f"not readable ({e.strerror or e})"
-    mode = st.st_mode
-    kinds = (
-        (stat.S_ISREG, "a regular file"),
-        (stat.S_ISDIR, "a folder"),
-        (stat.S_ISFIFO, "a FIFO (named pipe)"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-    )
-    kind = next((word for test, word in kinds if test(mode)), "not a regular file")
+    kind = mode_kind(st.st_mode)
     if os.path.islink(text) and kind != "a regular file":
         return f"a link to {os.path.realpath(text)}, {kind}"
     return kind

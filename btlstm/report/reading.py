@@ -34,6 +34,7 @@ import re
 import stat
 from pathlib import Path
 
+from btlstm._files import mode_kind
 from btlstm.convert import load_json
 from btlstm.errors import ReportError
 from btlstm.summary import SUMMARY_KEYS
@@ -58,22 +59,6 @@ MAX_JSON_BYTES = 64 << 20
 _PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,200}")
 _EXTRA = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,200}\.(csv|csv\.gz)")
 _SHA = re.compile(r"[0-9a-f]{64}")
-
-_KINDS = (
-    (stat.S_ISLNK, "a symbolic link"),
-    (stat.S_ISDIR, "a folder"),
-    (stat.S_ISFIFO, "a FIFO (named pipe)"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
-
-def _kind(mode: int) -> str:
-    for test, text in _KINDS:
-        if test(mode):
-            return text
-    return "not a regular file"
 
 
 def allowed_name(name, known=()) -> bool:
@@ -111,7 +96,7 @@ def check_folder(path, where: str) -> Path:
             f"{where} is a symbolic link; give the folder itself ({str(folder.resolve())!r})"
         )
     if not stat.S_ISDIR(mode):
-        raise ReportError(f"{where} is {_kind(mode)}, not a folder")
+        raise ReportError(f"{where} is {mode_kind(mode)}, not a folder")
     return folder
 
 
@@ -148,7 +133,7 @@ def read_member(folder, name: str, where: str, limit: int = MAX_FILE_BYTES, expe
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise ReportError(
-                f"{where}: {name} is {_kind(st.st_mode)}; a report folder holds only regular files"
+                f"{where}: {name} is {mode_kind(st.st_mode)}; a report folder holds only regular files"
             )
         if st.st_size > limit:
             raise ReportError(
