@@ -405,8 +405,10 @@ def test_cache_keys_do_not_depend_on_the_datetime_resolution(frame, tmp_path):
 
 #: The WalkForwardConfig fields a model does not depend on, so the model cache key
 #: leaves them out: ``test_end`` only moves where predictions stop (a longer backtest
-#: reuses the models of a shorter one). Every other field must reach the key.
-CACHE_EXEMPT = {"test_end"}
+#: reuses the models of a shorter one); ``workers``, ``engine`` and ``address`` only say
+#: where the fits run (the same models on any of them: tests/test_parallel_fits.py).
+#: Every other field must reach the key.
+CACHE_EXEMPT = {"test_end", "workers", "engine", "address"}
 #: fields the key stores under another name (older cache entries stay valid)
 CACHE_RENAMED = {"learner_settings": "model"}
 
@@ -436,6 +438,11 @@ def test_cache_key_covers_every_config_field_but_the_stated_exempt_ones():
 
     base = key(cfg)
     assert key(_cfg("ridge", validation_fraction=0.2, embargo=1, test_end="2013-06-28")) == base
+    where = {"workers": 2, "engine": "ray", "address": "127.0.0.1:6379"}
+    assert (
+        key(_cfg("ridge", validation_fraction=0.2, embargo=1, test_end="2012-01-02", **where))
+        == base
+    )
     for change in ({"validation_fraction": 0.1}, {"embargo": 2}, {"patience": 5},
                    {"seed": 8}, {"min_train": 101}, {"scale": 5.0}):  # fmt: skip
         changed = {"validation_fraction": 0.2, "embargo": 1, "test_end": "2012-01-02", **change}
