@@ -611,36 +611,12 @@ def _day(ts) -> str:
     return ts.strftime("%Y-%m-%d") if isinstance(ts, pd.Timestamp) else str(ts)
 
 
-def _attrs(df: pd.DataFrame, source: str, symbol, amount_derived: bool) -> pd.DataFrame:
-    df.attrs = {
-        "source": source,
-        "symbol": symbol,
-        "amount_derived": bool(amount_derived),
-        "synthetic": False,
-    }
-    return df
-
-
 def _order(df: pd.DataFrame, extras=()) -> pd.DataFrame:
     cols = list(CANONICAL_COLUMNS)
     if "adj_close" in df.columns:
         cols.append("adj_close")
     cols += [c for c in extras if c in df.columns]
     return df[cols]
-
-
-# --------------------------------------------------------------------------- akshare
-def _require_columns(p: Path, need: list[str], layout: str) -> list[str]:
-    """The file's header; DataError naming the file and the first missing column."""
-    header = read_header(p)
-    missing = [c for c in need if c not in header]
-    if missing:
-        raise DataError(
-            f"{layout}: missing column(s) {missing} (header {_show_header(header)})",
-            str(p),
-            column=missing[0],
-        )
-    return header
 
 
 # --------------------------------------------------------------------------- long files
