@@ -339,6 +339,172 @@ def compile_training(model: keras.Model, batch_size: int, xla: bool = False) -> 
     return model
 
 
+def keras_order(n: int):
+    """The order in which Keras' ``fit(shuffle=True)`` visits ``n`` samples under the
+    current global seed (``keras.utils.set_random_seed``).
+
+    Keras' array adapter draws the permutation with ``tf.random.shuffle`` inside a
+    ``tf.data`` map function, which gets the same operation seed every time it is
+    traced; each epoch starts a new iterator, so every epoch of a fit repeats the
+    same order. This builds that function the same way and draws it once.
+    """
+    import tensorflow as tf
+
+    def permutation(_):  # the same operations, in the same order, as Keras' own
+        indices = tf.range(n, dtype=tf.int64)
+        indices = tf.random.shuffle(indices)
+        return indices
+
+    return next(iter(tf.data.Dataset.range(1).map(permutation)))
+
+
+def _loop_functions(model: keras.Model, batch_size: int, xla: bool):
+    """The traced epoch functions of :func:`fit_compiled` for ``model`` (made once per
+    model, batch size and ``xla``; kept on the model)."""
+    import tensorflow as tf
+
+    made = getattr(model, "_btlstm_loop", None)
+    if not isinstance(made, dict) or made.get("steps") != (model.train_step, model.test_step):
+        made = {"steps": (model.train_step, model.test_step)}
+        object.__setattr__(model, "_btlstm_loop", made)
+    key = (batch_size, bool(xla))
+    if key in made:
+        return made[key]
+    lookback, n_features = model.input_shape[1:]
+    bs = tf.constant(batch_size, tf.int32)
+
+    def dispatch(step):
+        if not xla:
+            return step
+        compiled = tf.function(step, jit_compile=True, reduce_retracing=True)
+
+        def one(data):  # full batches XLA-compiled, the one partial batch Keras' step
+            full = tf.equal(tf.shape(data[0])[0], batch_size)
+            return tf.cond(full, lambda: compiled(data), lambda: step(data))
+
+        return one
+
+    train_step, test_step = dispatch(model.train_step), dispatch(model.test_step)
+    windows = tf.TensorSpec((None, lookback, n_features), tf.float32)
+    labels = tf.TensorSpec((None,), tf.float32)
+    scalar = tf.TensorSpec((), tf.int32)
+
+    @tf.function(input_signature=[windows, labels, tf.TensorSpec((None,), tf.int64), scalar, scalar])
+    def train_batches(X, y, order, first, stop):
+        n = tf.shape(order)[0]
+
+        def body(b):
+            idx = order[b * bs : tf.minimum((b + 1) * bs, n)]
+            train_step((tf.gather(X, idx, axis=0), tf.gather(y, idx, axis=0)))
+            return (b + 1,)
+
+        tf.while_loop(lambda b: b < stop, body, (first,))
+        return tf.constant(0)
+
+    @tf.function(input_signature=[windows, labels, scalar, scalar])
+    def test_batches(X, y, first, stop):
+        n = tf.shape(X)[0]
+
+        def body(b):
+            lo = b * bs
+            hi = tf.minimum(lo + bs, n)
+            test_step((X[lo:hi], y[lo:hi]))
+            return (b + 1,)
+
+        tf.while_loop(lambda b: b < stop, body, (first,))
+        return tf.constant(0)
+
+    made[key] = (train_batches, test_batches)
+    return made[key]
+
+
+def fit_compiled(
+    model: keras.Model,
+    X,
+    y,
+    X_val=None,
+    y_val=None,
+    *,
+    epochs: int,
+    batch_size: int,
+    callbacks: Sequence = (),
+    xla: bool = False,
+):
+    """``model.fit(X, y, validation_data=(X_val, y_val), shuffle=True, verbose=0)``
+    with the same numbers bit for bit, without Keras' per-fit data pipeline.
+
+    Keras' ``fit`` builds a ``tf.data`` pipeline for the training and for the
+    validation data in every call (tracing its map functions) and starts a new
+    iterator for each of them in every epoch: about 0.3 s a fit of the default
+    model, a large share of a walk-forward's short fits. This runs the same loop
+    (callbacks, metrics, validation after each epoch, ``stop_training``) over
+    functions traced once per model and batch size that take the windows, the
+    labels and the epoch's order as tensors: the order is Keras' own
+    (:func:`keras_order`), and each batch runs ``model.train_step`` /
+    ``model.test_step``, :data:`TRAIN_STEPS_PER_EXECUTION` batches per call
+    (callbacks see a batch end per call, as with Keras' ``steps_per_execution``).
+    ``xla=True``: full batches XLA-compiled (as :func:`compile_training`).
+    ``tests/test_parallel_fits.py`` checks the weights against ``model.fit``.
+
+    Returns:
+        The ``keras.callbacks.History`` of the fit (``.history["loss"]``, ...).
+    """
+    import tensorflow as tf
+    from keras.src.callbacks.callback_list import CallbackList
+    from keras.src.utils.python_utils import pythonify_logs
+
+    batch_size = check_int("batch_size", batch_size, lo=1)
+    epochs = check_int("epochs", epochs, lo=0)
+    X = tf.convert_to_tensor(np.asarray(X, dtype=np.float32))
+    y = tf.convert_to_tensor(np.asarray(y, dtype=np.float32))
+    n = int(X.shape[0])
+    train_batches, test_batches = _loop_functions(model, batch_size, xla)
+    order = keras_order(n)
+    n_batches = -(-n // batch_size)
+    val = X_val is not None and len(X_val) > 0
+    if val:
+        Xv = tf.convert_to_tensor(np.asarray(X_val, dtype=np.float32))
+        yv = tf.convert_to_tensor(np.asarray(y_val, dtype=np.float32))
+        n_val_batches = -(-int(Xv.shape[0]) // batch_size)
+    per_call = TRAIN_STEPS_PER_EXECUTION
+    cbs = CallbackList(list(callbacks), add_history=True, add_progbar=False, verbose=0,
+                       epochs=epochs, steps=n_batches, model=model)  # fmt: skip
+    model.stop_training = False
+    cbs.on_train_begin()
+    logs: dict = {}
+    epoch_logs = None
+    for epoch in range(epochs):
+        model.reset_metrics()
+        cbs.on_epoch_begin(epoch)
+        for first in range(0, n_batches, per_call):
+            cbs.on_train_batch_begin(first)
+            train_batches(X, y, order, first, min(first + per_call, n_batches))
+            logs = model.get_metrics_result()
+            cbs.on_train_batch_end(first + per_call - 1, logs)
+            if model.stop_training:
+                break
+        epoch_logs = dict(model._get_metrics_result_or_logs(logs))
+        if val:  # Keras' evaluate(..., return_dict=True) on the cached validation data
+            cbs.on_test_begin()
+            model.reset_metrics()
+            vlogs: dict = {}
+            for first in range(0, n_val_batches, per_call):
+                cbs.on_test_batch_begin(first)
+                test_batches(Xv, yv, first, min(first + per_call, n_val_batches))
+                vlogs = model.get_metrics_result()
+                cbs.on_test_batch_end(first + per_call - 1, vlogs)
+            vlogs = pythonify_logs(model._get_metrics_result_or_logs(vlogs))
+            cbs.on_test_end(vlogs)
+            epoch_logs.update({f"val_{k}": v for k, v in vlogs.items()})
+        cbs.on_epoch_end(epoch, epoch_logs)
+        if model.stop_training:
+            break
+    if epochs > 0:
+        model.optimizer.finalize_variable_values(model.trainable_weights)
+    cbs.on_train_end(logs=epoch_logs)
+    return model.history
+
+
 def training_compiled(model: keras.Model) -> tuple[int, bool] | None:
     """``(batch_size, xla)`` of the functions :func:`compile_training` installed on
     ``model`` (None: none, or Keras dropped them when the model was compiled again).

@@ -84,6 +84,81 @@ def test_default_training_equals_a_plain_keras_fit_bit_for_bit():
     assert np.array_equal(a, b)
 
 
+def _early_stopping():
+    import keras
+
+    return keras.callbacks.EarlyStopping(monitor="val_loss", patience=2,
+                                         restore_best_weights=True)  # fmt: skip
+
+
+@pytest.mark.parametrize("xla", [False, True])
+@pytest.mark.parametrize(
+    "n, val, epochs",
+    [(250, 60, 3), (64 * 33 + 5, 200, 6), (32 * 70, 37, 2), (20, 0, 2), (31, 5, 1)],
+)  # one batch; partial batches; over 64 batches (two calls an epoch); no validation
+def test_fit_compiled_equals_keras_fit_bit_for_bit(n, val, epochs, xla):
+    """The learner's loop (no tf.data) against ``model.fit`` with the same functions:
+    the same weights, history and stopping epoch, with early stopping."""
+    import keras
+
+    from btlstm.models import build_model, compile_training, fit_compiled
+
+    X, y = _data(n + val, seed=n)
+    out = {}
+    for how in ("keras", "ours"):
+        keras.utils.set_random_seed(7)
+        model = build_model(10, 6, lstm_units=8, dense_units=(8, 4))
+        cb = [_early_stopping()] if val else []
+        vd = (X[n:], y[n:]) if val else None
+        if how == "keras":
+            compile_training(model, 32, xla=xla)
+            h = model.fit(X[:n], y[:n], validation_data=vd, epochs=epochs, batch_size=32,
+                          verbose=0, shuffle=True, callbacks=cb)  # fmt: skip
+        else:
+            h = fit_compiled(model, X[:n], y[:n], *(vd or (None, None)), epochs=epochs,
+                             batch_size=32, callbacks=cb, xla=xla)  # fmt: skip
+        out[how] = ([w.copy() for w in model.get_weights()], h.history)
+    (wk, hk), (wo, ho) = out["keras"], out["ours"]
+    assert hk == ho
+    assert len(wk) == len(wo) and all(np.array_equal(a, b) for a, b in zip(wk, wo))
+
+
+def test_fit_compiled_traces_once_and_keeps_keras_order():
+    """Refits of other sizes trace nothing again; the epoch order is Keras' (the same
+    permutation every epoch, drawn from the global seed)."""
+    import keras
+
+    from btlstm.models import build_model, fit_compiled, keras_order
+
+    keras.utils.set_random_seed(0)
+    model = build_model(10, 6, lstm_units=8, dense_units=(8, 4))
+    traces = {"train": 0, "test": 0}
+    train_step, test_step = model.train_step, model.test_step
+
+    def counting(name, step):
+        def wrapped(data):
+            traces[name] += 1  # Python runs only while TensorFlow traces
+            return step(data)
+
+        return wrapped
+
+    model.train_step, model.test_step = counting("train", train_step), counting("test", test_step)
+    X, y = _data(400)
+    seen = []
+    for n, nv in ((200, 40), (233, 51), (257, 37)):
+        fit_compiled(model, X[:n], y[:n], X[n : n + nv], y[n : n + nv], epochs=2, batch_size=32)
+        seen.append(dict(traces))
+    assert seen[0]["train"] >= 1 and seen[0]["test"] >= 1
+    assert seen[0] == seen[-1], seen
+    keras.utils.set_random_seed(3)
+    a = keras_order(100).numpy()
+    keras.utils.set_random_seed(3)
+    assert np.array_equal(a, keras_order(100).numpy())
+    assert sorted(a) == list(range(100)) and not np.array_equal(a, np.arange(100))
+    keras.utils.set_random_seed(4)
+    assert not np.array_equal(a, keras_order(100).numpy())
+
+
 def test_xla_is_a_setting_that_changes_the_cache_key_only_when_on():
     from btlstm.learners.lstm import LSTMLearner
     from btlstm.settings import Settings

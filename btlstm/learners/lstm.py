@@ -5,9 +5,10 @@ fresh model from the fit's seed (about 30 ms; it draws the same random numbers
 as a brand-new model would), copies its initial weights into the long-lived
 model, resets the optimizer and trains. The long-lived model keeps its traced
 train, validation and predict functions, so a refit costs training time, not
-tracing, and memory stays flat however many fits a run makes. Training runs up
-to 64 batches per call (:func:`btlstm.models.compile_training`; the same numbers
-as a plain Keras ``fit``); ``xla = true`` runs the full batches of a fit of at
+tracing, and memory stays flat however many fits a run makes. Training runs Keras'
+own loop without its per-fit data pipeline, up to 64 batches per call
+(:func:`btlstm.models.fit_compiled`; the same numbers as a plain Keras ``fit``,
+bit for bit); ``xla = true`` runs the full batches of a fit of at
 least :data:`XLA_MIN_STEPS` steps XLA-compiled (faster, other float rounding).
 
 Importing this module does not import TensorFlow; fitting does.
@@ -209,6 +210,8 @@ class LSTMLearner(Learner):
         import_tensorflow_quietly()  # the "Could not find cuda drivers" chatter stays hidden
         import keras
 
+        from btlstm.models import fit_compiled
+
         if self.pretrained:
             raise ValueError("a learner built from a ready model is not trained (pass config only)")
         fresh = self._fresh(seed)  # always drawn, so warm and cold fits consume the same stream
@@ -221,22 +224,18 @@ class LSTMLearner(Learner):
         del fresh
         steps = (len(X) // max(1, int(batch_size))) * int(epochs)
         xla = bool(self.settings.xla) and steps >= XLA_MIN_STEPS
-        _ensure_compiled(self.model, int(batch_size), xla)
-        fit_kw = dict(
-            epochs=int(epochs),
-            batch_size=int(batch_size),
-            shuffle=True,
-            verbose=0,
-            callbacks=[*self.callbacks, _stop_on_nan(keras)],
-        )
-        if X_val is not None and len(X_val) and len(X):
-            fit_kw["validation_data"] = (X_val, np.asarray(y_val, dtype=np.float32))
-            fit_kw["callbacks"].append(
+        callbacks = [*self.callbacks, _stop_on_nan(keras)]
+        val = X_val is not None and len(X_val) and len(X)
+        if val:
+            callbacks.append(
                 keras.callbacks.EarlyStopping(
                     monitor="val_loss", patience=int(patience), restore_best_weights=True
                 )
             )
-        hist = self.model.fit(X, np.asarray(y, dtype=np.float32), **fit_kw).history
+        hist = fit_compiled(
+            self.model, X, y, X_val if val else None, y_val if val else None,
+            epochs=int(epochs), batch_size=int(batch_size), callbacks=callbacks, xla=xla,
+        ).history  # fmt: skip
         _check_finite_loss(hist)
         self.fitted = True
         loss = hist.get("loss", [None])[-1]
@@ -334,11 +333,3 @@ _XLA_MIN = 1024  # windows predicted by one model before XLA compilation pays of
 #: The rule depends on the fit alone: a fit gives the same numbers serially, on a worker
 #: or in a new process.
 XLA_MIN_STEPS = 400
-
-
-def _ensure_compiled(model, batch_size: int, xla: bool) -> None:
-    """Install (or switch to) the compiled training functions of this batch size."""
-    from btlstm.models import compile_training, training_compiled
-
-    if training_compiled(model) != (batch_size, xla):
-        compile_training(model, batch_size, xla=xla)
