@@ -389,7 +389,9 @@ def _loop_functions(model: keras.Model, batch_size: int, xla: bool):
     labels = tf.TensorSpec((None,), tf.float32)
     scalar = tf.TensorSpec((), tf.int32)
 
-    @tf.function(input_signature=[windows, labels, tf.TensorSpec((None,), tf.int64), scalar, scalar])
+    @tf.function(
+        input_signature=[windows, labels, tf.TensorSpec((None,), tf.int64), scalar, scalar]
+    )
     def train_batches(X, y, order, first, stop):
         n = tf.shape(order)[0]
 
