@@ -312,3 +312,29 @@ def test_window_memory_checked_before_the_copy():
     with pytest.raises(ValueError, match=r"z-scoring 997,481 input windows .* needs about"):
         zscore_windows(view)
     assert zscore_windows(make_windows(np.ones((50, 2)), 10)).shape == (41, 10, 2)
+
+
+@pytest.mark.parametrize(
+    "strategy, refused",
+    [("ranker", False), ("rotation", True)],
+)
+def test_panel_memory_estimate_counts_windows_only_where_the_lstm_trains(
+    strategy, refused, monkeypatch
+):
+    """The article's universe (3,000 stocks x 2,520 bars): the ranker trains its LSTM on
+    the gate index alone (about 8.5 GB for the panel and its ranker features: fits in
+    16 GiB); the rotation trains on windows of every symbol (about 38 GB: refused)."""
+    from btlstm.errors import SettingsError
+    from btlstm.settings import Settings
+
+    monkeypatch.setattr(checks, "memory_budget", lambda: 16 << 30)
+    s = Settings.from_dict({
+        "strategy": {"name": strategy},
+        "data": {"data": "synthetic", "synthetic": {"n_symbols": 3000, "n": 2520}},
+        "output": {"allow_large": True},
+    })  # fmt: skip
+    if refused:
+        with pytest.raises(SettingsError, match=r"needs about 2\d\.\d GiB .* 16\.0 GiB"):
+            s.validate()
+    else:
+        s.validate()
