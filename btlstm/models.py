@@ -339,23 +339,71 @@ def compile_training(model: keras.Model, batch_size: int, xla: bool = False) -> 
     return model
 
 
-def keras_order(n: int):
-    """The order in which Keras' ``fit(shuffle=True)`` visits ``n`` samples under the
-    current global seed (``keras.utils.set_random_seed``).
+_MAXINT32 = 2**31 - 1
+
+
+def keras_order(n: int, seed: int | None = None):
+    """The order in which Keras' ``fit(shuffle=True)`` visits ``n`` samples after
+    ``keras.utils.set_random_seed(seed)`` (``seed=None``: under TensorFlow's current
+    global seed, as ``fit`` itself would).
 
     Keras' array adapter draws the permutation with ``tf.random.shuffle`` inside a
-    ``tf.data`` map function, which gets the same operation seed every time it is
-    traced; each epoch starts a new iterator, so every epoch of a fit repeats the
-    same order. This builds that function the same way and draws it once.
+    ``tf.data`` map function; each epoch starts a new iterator, whose shuffle kernel
+    starts afresh, so every epoch of a fit repeats the same order. Inside that
+    function TensorFlow gives the shuffle the seed pair ``(seed mod (2^31 - 1), 0)``
+    (``(0, 2^31 - 1)`` where that is ``(0, 0)``). With ``seed`` given, this draws
+    the shuffle with that pair explicitly, without setting TensorFlow's global seed:
+    setting it clears every cached kernel, and the next call of a traced training
+    function is then optimized again (about 0.2 s a fit). Checked against Keras'
+    own order for many seeds and sizes (``tests/test_parallel_fits.py``).
     """
     import tensorflow as tf
 
-    def permutation(_):  # the same operations, in the same order, as Keras' own
-        indices = tf.range(n, dtype=tf.int64)
-        indices = tf.random.shuffle(indices)
-        return indices
+    if seed is None:
+
+        def permutation(_):  # the same operations, in the same order, as Keras' own
+            indices = tf.range(n, dtype=tf.int64)
+            indices = tf.random.shuffle(indices)
+            return indices
+
+    else:
+        s1 = int(seed) % _MAXINT32
+        s1, s2 = (0, _MAXINT32) if s1 == 0 else (s1, 0)
+
+        def permutation(_):
+            indices = tf.range(n, dtype=tf.int64)
+            return tf.raw_ops.RandomShuffle(value=indices, seed=s1, seed2=s2)
 
     return next(iter(tf.data.Dataset.range(1).map(permutation)))
+
+
+def seed_keras(seed: int) -> None:
+    """``keras.utils.set_random_seed(seed)`` except TensorFlow's global seed: Python's
+    and NumPy's generators, Keras' global seed and its global ``SeedGenerator``.
+
+    What the seed decides in a btlstm fit is drawn from these (the initial weights
+    and dropout seeds from Python's generator) and from the shuffle, which
+    :func:`fit_compiled` draws with ``shuffle_seed`` (:func:`keras_order`). Leaving
+    TensorFlow's global seed alone keeps its kernel cache: the traced training
+    functions are not optimized again at every fit. Where Keras' internals differ
+    from the ones this was written against, it calls ``set_random_seed`` itself
+    (slower, the same numbers).
+    """
+    import random
+
+    try:
+        from keras.src.backend.common import global_state
+        from keras.src.random import seed_generator
+        from keras.src.utils import rng_utils
+
+        key_seed, key_gen = rng_utils.GLOBAL_RANDOM_SEED, seed_generator.GLOBAL_SEED_GENERATOR
+    except (ImportError, AttributeError):  # pragma: no cover - another Keras
+        keras.utils.set_random_seed(int(seed))
+        return
+    global_state.set_global_attribute(key_seed, int(seed))
+    global_state.set_global_attribute(key_gen, None)
+    random.seed(int(seed))
+    np.random.seed(int(seed) % 2**32)
 
 
 def _loop_functions(model: keras.Model, batch_size: int, xla: bool):
@@ -431,6 +479,7 @@ def fit_compiled(
     batch_size: int,
     callbacks: Sequence = (),
     xla: bool = False,
+    shuffle_seed: int | None = None,
 ):
     """``model.fit(X, y, validation_data=(X_val, y_val), shuffle=True, verbose=0)``
     with the same numbers bit for bit, without Keras' per-fit data pipeline.
@@ -446,7 +495,12 @@ def fit_compiled(
     ``model.test_step``, :data:`TRAIN_STEPS_PER_EXECUTION` batches per call
     (callbacks see a batch end per call, as with Keras' ``steps_per_execution``).
     ``xla=True``: full batches XLA-compiled (as :func:`compile_training`).
+    ``shuffle_seed``: the order of a fit after ``keras.utils.set_random_seed(
+    shuffle_seed)`` (None: under TensorFlow's current global seed, as ``fit``).
     ``tests/test_parallel_fits.py`` checks the weights against ``model.fit``.
+    One exception is known: with ``recurrent_dropout`` in a recurrent layer the
+    weights come out 1 ulp apart from ``fit``'s (float rounding; the dropout
+    masks are the same), so the LSTM learner trains such models with ``fit``.
 
     Returns:
         The ``keras.callbacks.History`` of the fit (``.history["loss"]``, ...).
@@ -461,7 +515,7 @@ def fit_compiled(
     y = tf.convert_to_tensor(np.asarray(y, dtype=np.float32))
     n = int(X.shape[0])
     train_batches, test_batches = _loop_functions(model, batch_size, xla)
-    order = keras_order(n)
+    order = keras_order(n, shuffle_seed)
     n_batches = -(-n // batch_size)
     val = X_val is not None and len(X_val) > 0
     if val:

@@ -182,6 +182,8 @@ class Schedule:
         first = self.first_allowed()
         if first is not None and cal[i] < np.datetime64(first, "ns"):
             return False
+        if self.test_end is not None and cal[i] > self.test_end:
+            return False  # after test_end: its model would predict nothing
         if c.mode == "static":
             return last_fit is None
         if last_fit is not None:
@@ -197,6 +199,8 @@ class Schedule:
         fits: list[int] = []
         last = None
         for i in range(len(cal)):
+            if self.test_end is not None and cal[i] > self.test_end:
+                break  # no later bar is a fit bar
             if self.is_fit_bar(i, cal, last, syms):
                 fits.append(i)
                 last = i

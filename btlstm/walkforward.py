@@ -913,6 +913,8 @@ class Stream:
         first = sched.first_allowed()
         if first is not None and T < np.datetime64(first, "ns"):
             return False
+        if not sched.may_predict(T):
+            return False  # after test_end: a model fitted now would predict nothing
         if self._last_fit is not None:
             return cfg.mode == "walkforward" and i - self._last_fit >= cfg.retrain_every
         if cfg.mode == "static":

@@ -96,18 +96,25 @@ def _early_stopping():
     "n, val, epochs",
     [(250, 60, 3), (64 * 33 + 5, 200, 6), (32 * 70, 37, 2), (20, 0, 2), (31, 5, 1)],
 )  # one batch; partial batches; over 64 batches (two calls an epoch); no validation
-def test_fit_compiled_equals_keras_fit_bit_for_bit(n, val, epochs, xla):
+@pytest.mark.parametrize("dropout", [0.0, 0.3])  # dropout draws from Keras' seed generators
+def test_fit_compiled_equals_keras_fit_bit_for_bit(n, val, epochs, xla, dropout):
     """The learner's loop (no tf.data) against ``model.fit`` with the same functions:
     the same weights, history and stopping epoch, with early stopping."""
     import keras
+    import tensorflow as tf
 
-    from btlstm.models import build_model, compile_training, fit_compiled
+    from btlstm.models import build_model, compile_training, fit_compiled, seed_keras
 
     X, y = _data(n + val, seed=n)
     out = {}
     for how in ("keras", "ours"):
-        keras.utils.set_random_seed(7)
-        model = build_model(10, 6, lstm_units=8, dense_units=(8, 4))
+        if how == "keras":
+            keras.utils.set_random_seed(7)
+        else:  # the learner's way: TensorFlow's global seed left alone (another one here)
+            tf.random.set_seed(12345)
+            seed_keras(7)
+        kw = {"dropout": dropout} if dropout else None
+        model = build_model(10, 6, lstm_units=8, dense_units=(8, 4), lstm_kwargs=kw)
         cb = [_early_stopping()] if val else []
         vd = (X[n:], y[n:]) if val else None
         if how == "keras":
@@ -116,11 +123,36 @@ def test_fit_compiled_equals_keras_fit_bit_for_bit(n, val, epochs, xla):
                           verbose=0, shuffle=True, callbacks=cb)  # fmt: skip
         else:
             h = fit_compiled(model, X[:n], y[:n], *(vd or (None, None)), epochs=epochs,
-                             batch_size=32, callbacks=cb, xla=xla)  # fmt: skip
+                             batch_size=32, callbacks=cb, xla=xla, shuffle_seed=7)  # fmt: skip
         out[how] = ([w.copy() for w in model.get_weights()], h.history)
     (wk, hk), (wo, ho) = out["keras"], out["ours"]
     assert hk == ho
     assert len(wk) == len(wo) and all(np.array_equal(a, b) for a, b in zip(wk, wo))
+
+
+def test_recurrent_dropout_fits_keep_keras_own_loop():
+    """With recurrent dropout fit_compiled differs from Keras' fit by float rounding
+    (1 ulp), so the learner trains those models with Keras' loop: its weights are
+    those of set_random_seed + build_model + fit, bit for bit."""
+    import keras
+
+    from btlstm.learners.lstm import LSTMLearner, _recurrent_dropout
+    from btlstm.models import build_model, compile_training
+
+    X, y = _data(64 * 35 + 3, seed=9)
+    n = 64 * 32
+    settings = dict(TINY, recurrent_dropout=0.3)
+    learner = LSTMLearner(10, 6, settings)
+    learner.fit(X[:n], y[:n], X[n:], y[n:], seed=11, epochs=3, batch_size=32, patience=2)
+    assert _recurrent_dropout(learner.model)
+    keras.utils.set_random_seed(11)
+    model = build_model(10, 6, **learner.settings.build_kwargs())
+    compile_training(model, 32)
+    model.fit(X[:n], y[:n], validation_data=(X[n:], y[n:]), epochs=3, batch_size=32,
+              shuffle=True, verbose=0, callbacks=[_early_stopping()])  # fmt: skip
+    for a, b in zip(learner.model.get_weights(), model.get_weights(), strict=True):
+        assert np.array_equal(a, b)
+    assert not _recurrent_dropout(build_model(10, 6, lstm_kwargs={"dropout": 0.3}))
 
 
 def test_fit_compiled_traces_once_and_keeps_keras_order():
@@ -150,6 +182,11 @@ def test_fit_compiled_traces_once_and_keeps_keras_order():
         seen.append(dict(traces))
     assert seen[0]["train"] >= 1 and seen[0]["test"] >= 1
     assert seen[0] == seen[-1], seen
+    rng = np.random.default_rng(0)
+    for seed in [0, 1, 2**31 - 2, 2**31 - 1, 2**31, 2**32 - 1, *rng.integers(0, 2**32, 8)]:
+        n = int(rng.integers(1, 3000))
+        keras.utils.set_random_seed(int(seed))  # Keras' way: the global seed decides
+        assert np.array_equal(keras_order(n).numpy(), keras_order(n, int(seed)).numpy()), seed
     keras.utils.set_random_seed(3)
     a = keras_order(100).numpy()
     keras.utils.set_random_seed(3)

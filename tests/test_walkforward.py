@@ -517,3 +517,24 @@ def test_fit_problem_flags_a_first_fit_one_sample_short_of_min_train(short):
         assert problem is not None and f"has only {known} labelled samples" in problem
     else:
         assert problem is None
+
+
+@pytest.mark.parametrize("learner", list(LEARNERS))
+def test_no_fit_after_test_end_and_the_same_predictions(learner):
+    """A model fitted after ``test_end`` would predict nothing: the run fits none
+    (batched and bar by bar), and its predictions up to ``test_end`` are those of
+    the run without ``test_end``."""
+    frame = synthetic_ohlcv(n=520, seed=4)
+    end = frame.index[300]
+    full, cut = WalkForward(_cfg(learner)), WalkForward(_cfg(learner, test_end=str(end.date())))
+    a, b = full.predict(frame), cut.predict(frame)
+    assert len(full.fits) == 6 and len(cut.fits) == 3, (len(full.fits), len(cut.fits))
+    assert all(pd.Timestamp(f.date) <= end for f in cut.fits)
+    upto = frame.index <= end
+    assert np.isfinite(b[upto]).sum() > 100 and np.isnan(b[~upto]).all()
+    assert np.array_equal(a[upto], b[upto], equal_nan=True)
+    stream = WalkForward(_cfg(learner, test_end=str(end.date()))).stream()
+    line = [stream.update(d, *row) for d, row in zip(frame.index, frame[list(
+        ("open", "high", "low", "close", "volume", "amount"))].to_numpy())]  # fmt: skip
+    assert len(stream.wf.fits) == 3
+    assert np.allclose(np.asarray(line)[upto], b[upto], atol=1e-6, equal_nan=True)

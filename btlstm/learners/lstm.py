@@ -177,11 +177,9 @@ class LSTMLearner(Learner):
 
     # ------------------------------------------------------------- training
     def _fresh(self, seed: int):
-        import keras
+        from btlstm.models import build_model, seed_keras
 
-        from btlstm.models import build_model
-
-        keras.utils.set_random_seed(int(seed))
+        seed_keras(int(seed))  # keras.utils.set_random_seed less TensorFlow's (see there)
         return build_model(
             lookback=self.lookback, n_features=self.n_features, **self.settings.build_kwargs()
         )
@@ -232,10 +230,27 @@ class LSTMLearner(Learner):
                     monitor="val_loss", patience=int(patience), restore_best_weights=True
                 )
             )
-        hist = fit_compiled(
-            self.model, X, y, X_val if val else None, y_val if val else None,
-            epochs=int(epochs), batch_size=int(batch_size), callbacks=callbacks, xla=xla,
-        ).history  # fmt: skip
+        if _recurrent_dropout(self.model):
+            # fit_compiled's numbers differ from Keras' fit by float rounding here
+            # (1 ulp of the weights per fit, tested): Keras' own loop keeps them exact
+            import tensorflow as tf
+
+            from btlstm.models import compile_training, training_compiled
+
+            tf.random.set_seed(int(seed))  # the rest of set_random_seed was done in _fresh
+            if training_compiled(self.model) != (int(batch_size), xla):
+                compile_training(self.model, int(batch_size), xla=xla)
+            vd = (X_val, np.asarray(y_val, dtype=np.float32)) if val else None
+            hist = self.model.fit(
+                X, np.asarray(y, dtype=np.float32), validation_data=vd, epochs=int(epochs),
+                batch_size=int(batch_size), shuffle=True, verbose=0, callbacks=callbacks,
+            ).history  # fmt: skip
+        else:
+            hist = fit_compiled(
+                self.model, X, y, X_val if val else None, y_val if val else None,
+                epochs=int(epochs), batch_size=int(batch_size), callbacks=callbacks, xla=xla,
+                shuffle_seed=int(seed),
+            ).history  # fmt: skip
         _check_finite_loss(hist)
         self.fitted = True
         loss = hist.get("loss", [None])[-1]
@@ -333,3 +348,11 @@ _XLA_MIN = 1024  # windows predicted by one model before XLA compilation pays of
 #: The rule depends on the fit alone: a fit gives the same numbers serially, on a worker
 #: or in a new process.
 XLA_MIN_STEPS = 400
+
+
+def _recurrent_dropout(model) -> bool:
+    """Does a recurrent layer of ``model`` drop recurrent units in training?"""
+    return any(
+        float(getattr(getattr(layer, "cell", None), "recurrent_dropout", 0) or 0) > 0
+        for layer in model.layers
+    )
