@@ -9,15 +9,22 @@ the first epoch (tracing and compiling), and the largest difference of their
 predictions on 500 held-out windows from the reference's:
 
   keras fit             the reference (Keras' own step, one call per batch)
-  btlstm                :func:`btlstm.models.compile_training` (the LSTM learner's
-                        default): Keras' step, 64 batches per call, traced once
-                        per model (the same numbers as the reference, bit for bit)
+  model.fit, compiled   :func:`btlstm.models.compile_training` + ``model.fit``:
+                        Keras' step, 64 batches per call, traced once per model
+                        (for users who call ``fit`` themselves)
+  btlstm                :func:`btlstm.models.fit_compiled` (the LSTM learner's
+                        default): Keras' loop and step without its per-fit
+                        ``tf.data`` pipeline (the same numbers, bit for bit)
   btlstm xla            ``[model] xla = true``: full batches run an XLA-compiled
                         step, the partial one Keras' step, 64 batches per call
                         (faster; other float rounding, so other predictions)
-  refit                 the xla variant refitted on 2,521 windows (another partial
-                        batch): its first epoch shows that nothing is traced or
-                        compiled again
+  refit                 the same long-lived model refitted on 2,521 windows
+                        (another partial batch) from fresh weights: its first
+                        epoch and whole fit show what a walk-forward's next fit
+                        costs (nothing traced or compiled again)
+
+Besides ms per epoch, each row gives the whole ``fit`` call in ms (its
+epochs plus its set-up).
 
 Usage::
 
@@ -80,12 +87,12 @@ def main(argv=None) -> int:
     import btlstm  # noqa: F401,I001
     import keras
 
-    from btlstm.models import build_model, compile_training
+    from btlstm.models import build_model, compile_training, fit_compiled
 
     X, y = _data(3021, 0)
     Xt = X[2521:]
 
-    def run(label, setup, n=2500, model=None):
+    def run(label, setup, n=2500, model=None, loop=None):
         keras.utils.set_random_seed(0)
         fresh = build_model(30, 6)
         if model is None:
@@ -98,29 +105,39 @@ def main(argv=None) -> int:
                 if v is not getattr(model.optimizer, "_learning_rate", None):
                     v.assign(np.zeros(v.shape, v.dtype))
         clock = _clock()
-        model.fit(X[:n], y[:n], epochs=args.epochs, batch_size=64, verbose=0, shuffle=True,
-                  callbacks=[clock])  # fmt: skip
+        t0 = time.perf_counter()
+        if loop is None:
+            model.fit(X[:n], y[:n], epochs=args.epochs, batch_size=64, verbose=0, shuffle=True,
+                      callbacks=[clock])  # fmt: skip
+        else:  # btlstm's loop, the shuffle of set_random_seed(0)
+            fit_compiled(model, X[:n], y[:n], epochs=args.epochs, batch_size=64,
+                         callbacks=[clock], xla=loop == "xla", shuffle_seed=0)  # fmt: skip
+        total = time.perf_counter() - t0
         pred = model.predict(Xt, verbose=0)[:, 0]
-        return label, clock.epochs, pred, model
+        return label, clock.epochs, pred, model, total
 
     rows = [run("keras fit", lambda m: None)]
-    rows.append(run("btlstm", lambda m: compile_training(m, 64)))
-    rows.append(run("btlstm xla", lambda m: compile_training(m, 64, xla=True)))
-    rows.append(run("refit (xla, 2,521 windows)", None, n=2521, model=rows[-1][3]))
+    rows.append(run("model.fit, compiled", lambda m: compile_training(m, 64)))
+    rows.append(run("btlstm", lambda m: None, loop="plain"))
+    rows.append(run("refit (btlstm, 2,521 windows)", None, n=2521, model=rows[-1][3], loop="plain"))
+    rows.append(run("btlstm xla", lambda m: None, loop="xla"))
+    rows.append(run("refit (xla, 2,521 windows)", None, n=2521, model=rows[-1][3], loop="xla"))
     ref = rows[0][1]
     ref_ms = float(np.median(ref[1:])) * 1000
     print(f"\nreference: plain Keras fit, default model, 2,500 windows x 30 x 6, batch 64: "
           f"{ref_ms:.0f} ms / epoch\n")  # fmt: skip
-    print("| variant | ms / epoch | x reference | first epoch ms | max abs pred diff |")
-    print("|---|---:|---:|---:|---:|")
-    for label, ep, pred, _ in rows:
+    print("| variant | ms / epoch | x reference | first epoch ms | whole fit ms "
+          "| max abs pred diff |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|")
+    for label, ep, pred, _, total in rows:
         ms = float(np.median(ep[1:])) * 1000
         d = (
             "n/a (other data)"
             if label.startswith("refit")
             else f"{np.abs(pred - rows[0][2]).max():.1e}"
         )
-        print(f"| {label} | {ms:.0f} | {ms / ref_ms:.2f} | {ep[0] * 1000:.0f} | {d} |")
+        print(f"| {label} | {ms:.0f} | {ms / ref_ms:.2f} | {ep[0] * 1000:.0f} "
+              f"| {total * 1000:.0f} | {d} |")  # fmt: skip
     return 0
 
 
