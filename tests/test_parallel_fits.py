@@ -39,26 +39,34 @@ def _fit(model_fn, n, epochs=2, val=60):
     return model
 
 
-@pytest.mark.parametrize("xla", [False, True])
-def test_training_functions_are_traced_once_across_fits_of_any_size(xla):
+def _counting_model():
+    """The tiny model, seeded, and a dict counting how often its train and test steps
+    are traced (Python runs the wrapped step only while TensorFlow traces)."""
     import keras
 
-    from btlstm.models import build_model, compile_training, training_compiled
+    from btlstm.models import build_model
 
     keras.utils.set_random_seed(0)
-    model = build_model(10, 6, **{"lstm_units": 8, "dense_units": (8, 4)})
+    model = build_model(10, 6, lstm_units=8, dense_units=(8, 4))
     traces = {"train": 0, "test": 0}
-    train_step, test_step = model.train_step, model.test_step
 
     def counting(name, step):
         def wrapped(data):
-            traces[name] += 1  # Python runs only while TensorFlow traces
+            traces[name] += 1
             return step(data)
 
         return wrapped
 
-    model.train_step = counting("train", train_step)
-    model.test_step = counting("test", test_step)
+    model.train_step = counting("train", model.train_step)
+    model.test_step = counting("test", model.test_step)
+    return model, traces
+
+
+@pytest.mark.parametrize("xla", [False, True])
+def test_training_functions_are_traced_once_across_fits_of_any_size(xla):
+    from btlstm.models import compile_training, training_compiled
+
+    model, traces = _counting_model()
     compile_training(model, 32, xla=xla)
     assert training_compiled(model) == (32, xla)
     X, y = _data(400)
@@ -160,21 +168,9 @@ def test_fit_compiled_traces_once_and_keeps_keras_order():
     permutation every epoch, drawn from the global seed)."""
     import keras
 
-    from btlstm.models import build_model, fit_compiled, keras_order
+    from btlstm.models import fit_compiled, keras_order
 
-    keras.utils.set_random_seed(0)
-    model = build_model(10, 6, lstm_units=8, dense_units=(8, 4))
-    traces = {"train": 0, "test": 0}
-    train_step, test_step = model.train_step, model.test_step
-
-    def counting(name, step):
-        def wrapped(data):
-            traces[name] += 1  # Python runs only while TensorFlow traces
-            return step(data)
-
-        return wrapped
-
-    model.train_step, model.test_step = counting("train", train_step), counting("test", test_step)
+    model, traces = _counting_model()
     X, y = _data(400)
     seen = []
     for n, nv in ((200, 40), (233, 51), (257, 37)):
