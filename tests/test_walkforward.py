@@ -538,3 +538,13 @@ def test_no_fit_after_test_end_and_the_same_predictions(learner):
         ("open", "high", "low", "close", "volume", "amount"))].to_numpy())]  # fmt: skip
     assert len(stream.wf.fits) == 3
     assert np.allclose(np.asarray(line)[upto], b[upto], atol=1e-6, equal_nan=True)
+
+
+def test_large_seed_trains():
+    """Fit seeds are ``seed * 100,003 + k``: from seed 42,950 on they pass 2^32 - 1, which
+    ``np.random.seed`` (inside ``keras.utils.set_random_seed``) refuses. Any seed the
+    settings accept, up to 2^32 - 1, trains and repeats."""
+    frame = synthetic_ohlcv(n=300, seed=1)
+    a = WalkForward(_cfg(seed=2**32 - 1, retrain_every=200)).predict(frame)
+    b = WalkForward(_cfg(seed=2**32 - 1, retrain_every=200)).predict(frame)
+    assert np.isfinite(a).sum() > 100 and np.array_equal(a, b, equal_nan=True)
