@@ -52,6 +52,13 @@ def main(argv=None) -> int:
         "--retrain-every", type=int, default=252, help="bars between refits (both models)"
     )
     ap.add_argument("--signal", type=float, default=0.1)
+    ap.add_argument(
+        "--cash",
+        type=float,
+        default=1e9,
+        help="starting cash [1e9 CNY]: enough for a 100-share lot of nearly every stock in "
+        "the equal-weight baseline (1e6 over 3,000 stocks is 333 CNY a stock: it bought 16)",
+    )
     ap.add_argument("--out", default=None, help="report folder (default: a temporary one)")
     a = ap.parse_args(argv)
 
@@ -114,6 +121,7 @@ def main(argv=None) -> int:
             "test_end": None,
             "retrain_every": a.retrain_every,
         },
+        "costs": {"cash": a.cash},
         # 3,000 stocks is over the default cap on a synthetic panel (2,000): lifted here
         "output": {"out": out, "plots": True, "allow_large": True},
     }
