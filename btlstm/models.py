@@ -276,6 +276,23 @@ def build_model(
 TRAIN_STEPS_PER_EXECUTION = 64
 
 
+def _xla_step(step, batch_size: int, xla: bool):
+    """``step`` itself, or with ``xla``: full batches of ``batch_size`` through an
+    XLA-compiled copy of ``step`` and the one partial batch of an epoch through
+    ``step`` (its size changes from fit to fit: nothing is compiled again)."""
+    if not xla:
+        return step
+    import tensorflow as tf
+
+    compiled = tf.function(step, jit_compile=True, reduce_retracing=True)
+
+    def one(data):
+        full = tf.equal(tf.shape(tf.nest.flatten(data)[0])[0], batch_size)
+        return tf.cond(full, lambda: compiled(data), lambda: step(data))
+
+    return one
+
+
 def compile_training(model: keras.Model, batch_size: int, xla: bool = False) -> keras.Model:
     """Give ``model`` training and validation functions that every later ``model.fit`` reuses.
 
@@ -304,7 +321,6 @@ def compile_training(model: keras.Model, batch_size: int, xla: bool = False) -> 
     Returns:
         ``model`` itself.
     """
-    import tensorflow as tf
 
     batch_size = check_int("batch_size", batch_size, lo=1)
     key = (batch_size, bool(xla))
@@ -320,19 +336,8 @@ def compile_training(model: keras.Model, batch_size: int, xla: bool = False) -> 
         return model
     model.steps_per_execution = TRAIN_STEPS_PER_EXECUTION
 
-    def dispatch(step):
-        if not xla:
-            return step
-        compiled = tf.function(step, jit_compile=True, reduce_retracing=True)
-
-        def one(data):
-            full = tf.equal(tf.shape(tf.nest.flatten(data)[0])[0], batch_size)
-            return tf.cond(full, lambda: compiled(data), lambda: step(data))
-
-        return one
-
-    model.train_function = model._make_function(dispatch(model.train_step))
-    model.test_function = model._make_function(dispatch(model.test_step))
+    model.train_function = model._make_function(_xla_step(model.train_step, batch_size, xla))
+    model.test_function = model._make_function(_xla_step(model.test_step, batch_size, xla))
     made[key] = made["model_fns"] = (model.train_function, model.test_function)
     made["current"] = key
     object.__setattr__(model, "_btlstm_training", made)
@@ -421,18 +426,8 @@ def _loop_functions(model: keras.Model, batch_size: int, xla: bool):
     lookback, n_features = model.input_shape[1:]
     bs = tf.constant(batch_size, tf.int32)
 
-    def dispatch(step):
-        if not xla:
-            return step
-        compiled = tf.function(step, jit_compile=True, reduce_retracing=True)
-
-        def one(data):  # full batches XLA-compiled, the one partial batch Keras' step
-            full = tf.equal(tf.shape(data[0])[0], batch_size)
-            return tf.cond(full, lambda: compiled(data), lambda: step(data))
-
-        return one
-
-    train_step, test_step = dispatch(model.train_step), dispatch(model.test_step)
+    train_step = _xla_step(model.train_step, batch_size, xla)
+    test_step = _xla_step(model.test_step, batch_size, xla)
     windows = tf.TensorSpec((None, lookback, n_features), tf.float32)
     labels = tf.TensorSpec((None,), tf.float32)
     scalar = tf.TensorSpec((), tf.int32)
