@@ -25,6 +25,7 @@ from btlstm.report import tearsheet as ts
 from btlstm.report.formats import fmt
 from btlstm.report.page import esc
 from btlstm.report.table import columns
+from btlstm.significance import hit_rate_text
 
 __all__ = ["render_html", "SECTIONS", "TRADE_ROWS"]
 
@@ -82,8 +83,7 @@ def _significance(report: Mapping) -> list[str]:
     if isinstance(hit, Mapping):
         rows.append(
             ("hit rate", fmt(hit.get("value"), "pct"),
-             f"vs base rate of up moves {fmt(hit.get('base_rate'), 'pct')} "
-             f"(always {hit.get('constant')}); vs 50%: p {_pv(hit.get('p_50'))}",
+             hit_rate_text(hit, value=False),
              _pv(hit.get("p")))
         )  # fmt: skip
     sh = sig.get("sharpe") or {}

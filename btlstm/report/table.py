@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from btlstm.significance import hit_rate_text
+
 __all__ = ["format_table", "significance_lines"]
 
 
@@ -111,10 +113,7 @@ def significance_lines(report: Mapping) -> list[str]:
     lines.append("  " + ("   ".join(parts) if parts else "no prediction scored"))
     hit = sig.get("hit_rate")
     if isinstance(hit, Mapping):
-        lines.append(
-            f"  hit rate {_pct0(hit.get('value'))} vs base rate {_pct0(hit.get('base_rate'))} "
-            f"(always {hit.get('constant')}): p {_p(hit.get('p'))}; vs 50%: p {_p(hit.get('p_50'))}"
-        )
+        lines.append("  " + hit_rate_text(hit))
     sh = sig.get("sharpe") or {}
     dsr = sig.get("dsr") or {}
     trl = sh.get("min_trl_years")
