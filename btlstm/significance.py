@@ -552,7 +552,11 @@ def sharpe_test(returns: Any, periods: int = ANNUALIZATION) -> dict:
         periods: periods per year.
 
     Returns:
-        ``{value, se, psr, per_period, skew, kurtosis, n, min_trl_years}``.
+        ``{value, se, psr, per_period, skew, kurtosis, n, min_trl_years}``;
+        ``skew`` and ``kurtosis`` are population moments, ``kurtosis`` the
+        EXCESS (Fisher) kurtosis ``m4 / m2^2 - 3`` (0 for a normal), the same
+        figure as :func:`btlstm.metrics.return_moments`; the formulas above
+        use ``g4 = kurtosis + 3``.
     """
     r = np.asarray(returns, dtype=float).ravel()
     r = r[np.isfinite(r)]
@@ -568,7 +572,7 @@ def sharpe_test(returns: Any, periods: int = ANNUALIZATION) -> dict:
         "psr": probabilistic_sharpe_ratio(sr, 0.0, n, g3, g4),
         "per_period": sr,
         "skew": g3,
-        "kurtosis": g4,
+        "kurtosis": g4 - 3.0,  # excess, as every table shows it
         "n": n,
         "min_trl_years": trl / periods if math.isfinite(trl) else None,  # None: never
     }
@@ -617,7 +621,7 @@ def deflated_sharpe_ratio(
 
     Args:
         sharpe: :func:`sharpe_test` of the run (``per_period``, ``skew``,
-            ``kurtosis``, ``n``).
+            ``kurtosis``: EXCESS kurtosis, ``n``).
         n_trials: N, the trials the run was selected from (itself included).
         trial_sharpes: the trials' ANNUALISED Sharpe ratios (e.g. every seed's).
         periods: periods per year (to de-annualise ``trial_sharpes``).
@@ -628,6 +632,7 @@ def deflated_sharpe_ratio(
     """
     n_trials = check_int("`n_trials`", n_trials, lo=1)
     sr, g3, g4, n = (_f(sharpe.get(k)) for k in ("per_period", "skew", "kurtosis", "n"))
+    g4 += 3.0  # the section's kurtosis is the excess one; the formula wants the full g4
     source = "none"
     var = 0.0
     if n_trials > 1:

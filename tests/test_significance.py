@@ -16,7 +16,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from btlstm import significance as S
-from btlstm.metrics import cross_sectional_ic, forward_returns, hit_rate
+from btlstm.metrics import cross_sectional_ic, forward_returns, hit_rate, return_moments
 from btlstm.synthetic import synthetic_ohlcv, synthetic_panel
 
 H = 5
@@ -32,7 +32,7 @@ def _latent_case(seed: int, signal: float, n: int = 1000):
 def test_deflated_sharpe_reproduces_the_spec_example():
     """SPEC section 6: 880 daily returns, annual Sharpe 1.0, 50 trials whose Sharpe ratios
     spread 0.5 (annualised): SR0 about 1.14 annualised, DSR about 0.40, PSR(0) about 0.97."""
-    sharpe = {"per_period": 1.0 / math.sqrt(252), "skew": 0.0, "kurtosis": 3.0, "n": 880}
+    sharpe = {"per_period": 1.0 / math.sqrt(252), "skew": 0.0, "kurtosis": 0.0, "n": 880}
     a = 0.5 / math.sqrt(2.0)  # two trials [-a, a] have a sample variance of 0.5**2
     dsr = S.deflated_sharpe_ratio(sharpe, n_trials=50, trial_sharpes=[-a, a])
     assert dsr["variance_source"] == "trials" and dsr["n_trials"] == 50
@@ -46,9 +46,9 @@ def test_deflated_sharpe_reproduces_the_spec_example():
 
 def test_deflated_sharpe_reproduces_the_papers_example():
     """Bailey & Lopez de Prado (2014), the numerical example: annualised SR 2.5 over 1,250
-    days (250 a year), skew -3, kurtosis 10, N = 100 trials with V[SR] = 0.5 annualised:
-    SR0 = 0.1132 per day and DSR = 0.9004."""
-    sharpe = {"per_period": 2.5 / math.sqrt(250), "skew": -3.0, "kurtosis": 10.0, "n": 1250}
+    days (250 a year), skew -3, kurtosis 10 (excess kurtosis 7, as a section holds it),
+    N = 100 trials with V[SR] = 0.5 annualised: SR0 = 0.1132 per day and DSR = 0.9004."""
+    sharpe = {"per_period": 2.5 / math.sqrt(250), "skew": -3.0, "kurtosis": 7.0, "n": 1250}
     a = math.sqrt(0.5 / 2.0)
     assert S.expected_max_sharpe(100, 0.5 / 250) == pytest.approx(0.1132, abs=5e-5)
     dsr = S.deflated_sharpe_ratio(sharpe, 100, [-a, a], periods=250)
@@ -74,6 +74,24 @@ def test_sharpe_figures_match_the_published_formulas_by_hand():
     wrong = 1 - g3 * sr + (g4 - 3 - 3 - 1) / 4 * sr**2
     assert s["se"] > math.sqrt(max(wrong, 0) / (len(r) - 1)) * math.sqrt(252)
     assert S.sharpe_test(-r)["min_trl_years"] is None  # never, for a losing strategy
+    # the section holds the EXCESS kurtosis (the formulas use g4 = it + 3), the figure
+    # the metrics table shows for the same series
+    assert s["kurtosis"] == pytest.approx(g4 - 3.0, rel=1e-12)
+    assert s["skew"] == pytest.approx(g3, rel=1e-12)
+    assert s["kurtosis"] == pytest.approx(return_moments(r)["kurtosis"], rel=1e-12)
+    assert s["skew"] == pytest.approx(return_moments(r)["skew"], rel=1e-12)
+
+
+def test_one_kurtosis_everywhere_excess_population_by_hand():
+    r = np.array([0.01, -0.02, 0.03, 0.0, 0.01])
+    # mean 0.006; deviations 4, -26, 24, -6, 4 (x 1e-3): m2 = 1320e-6 / 5, m4 = 790560e-12 / 5
+    want = 158112 / 69696 - 3.0  # m4 / m2^2 - 3 = -0.7314...
+    assert return_moments(r)["kurtosis"] == pytest.approx(want, rel=1e-12)
+    assert S.sharpe_test(r)["kurtosis"] == pytest.approx(want, rel=1e-12)
+    assert want == pytest.approx(stats.kurtosis(r), rel=1e-12)  # scipy's defaults: Fisher, biased
+    # a normal sample reads about 0, not 3
+    z = np.random.default_rng(0).standard_normal(200_000)
+    assert abs(S.sharpe_test(z)["kurtosis"]) < 0.05 and abs(return_moments(z)["kurtosis"]) < 0.05
 
 
 @pytest.mark.parametrize("kernel", ["uniform", "bartlett"])

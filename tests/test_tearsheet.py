@@ -171,8 +171,13 @@ def test_volatility_sortino_calmar_against_pandas(run):
         assert p["annual_volatility"] == pytest.approx(vol, rel=1e-9)
         assert p["sortino"] == pytest.approx(sortino, rel=1e-9)
         assert p["calmar"] == pytest.approx(cagr / mdd, rel=1e-9)
-        assert p["skew"] == pytest.approx(r.skew(), rel=1e-9)
-        assert p["kurtosis"] == pytest.approx(r.kurt(), rel=1e-9)
+        d = r - r.mean()  # population moments; excess kurtosis
+        assert p["skew"] == pytest.approx((d**3).mean() / (d**2).mean() ** 1.5, rel=1e-9)
+        assert p["kurtosis"] == pytest.approx((d**4).mean() / (d**2).mean() ** 2 - 3, rel=1e-9)
+        if name == "hold":  # the verdict table's Sharpe row: the same figure
+            sh = run.report["significance"]["sharpe"]
+            assert sh["kurtosis"] == pytest.approx(p["kurtosis"], rel=1e-9)
+            assert sh["skew"] == pytest.approx(p["skew"], rel=1e-9)
         assert p["worst_day"] == pytest.approx(r.min(), rel=1e-12)
     s = run.report["strategy"]
     assert s["max_drawdown"] == pytest.approx(

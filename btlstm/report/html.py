@@ -90,7 +90,7 @@ def _significance(report: Mapping) -> list[str]:
     trl = sh.get("min_trl_years")
     rows.append(
         ("Sharpe (annualised)", _n(sh.get("value"), 2),
-         f"se {_n(sh.get('se'), 2)} (skew {_n(sh.get('skew'), 2)}, kurtosis "
+         f"se {_n(sh.get('se'), 2)} (skew {_n(sh.get('skew'), 2)}, excess kurtosis "
          f"{_n(sh.get('kurtosis'), 2)}); min track record "
          f"{fmt(trl, 'ratio') + ' years' if trl is not None else 'never'}",
          f"PSR(0) {_n(sh.get('psr'), 2)}")
@@ -228,7 +228,8 @@ def _comparison(run) -> list[str]:
     parts.append(
         "<p class='small'>Daily figures from equity.csv (docs/metrics.md): volatility "
         "annualised with &radic;252 (sample std), Sortino and Calmar as empyrical, skew and "
-        "excess kurtosis as pandas; '-': not applicable to that run.</p>"
+        "excess kurtosis from population moments (as the verdict's Sharpe row); '-': not "
+        "applicable to that run.</p>"
     )
     rel = run.report.get("relative") or {}
     if rel:
