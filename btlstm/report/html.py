@@ -233,12 +233,15 @@ def _comparison(run) -> list[str]:
     )
     rel = run.report.get("relative") or {}
     if rel:
-        keys = ("excess_return", "beta", "alpha", "information_ratio", "tracking_error",
-                "correlation")  # fmt: skip
+        keys = ("excess_return", "cumulative_return_difference", "beta", "alpha",
+                "information_ratio", "tracking_error", "correlation")  # fmt: skip
+        keys = tuple(k for k in keys if k in rel)
+        labels = {k: k.replace("_", " ") for k in keys}
+        if "cumulative_return_difference" in rel:  # else an older report: cumulative
+            labels.update(excess_return="excess return (/yr)", alpha="alpha (/yr)")
         parts.append(
             f"<h3>Relative to {esc(rel.get('benchmark') or 'the benchmark')} (closes)</h3>"
-            + pg.table([{k: rel.get(k) for k in keys}], list(keys),
-                       labels={k: k.replace("_", " ") for k in keys})
+            + pg.table([{k: rel.get(k) for k in keys}], list(keys), labels=labels)
         )
     parts += _per_year(run.report)
     return parts

@@ -68,7 +68,9 @@ DEFINITIONS = {
     "keys, from btlstm.summary.summary_row; every run uses the same feeds, broker and costs",
     "relative": "BenchmarkRelative on daily returns against the closes of the benchmark feed: "
     "beta = cov/var, alpha annualised (CAPM, rf 0), tracking error and information ratio "
-    "annualised with 252",
+    "annualised with 252; excess_return = mean(daily strategy - benchmark return) x 252 (per "
+    "year, as significance.vs); cumulative_return_difference = total return - benchmark "
+    "total return (not a rate)",
     "prediction": "PredictionQuality: prediction at bar t vs realised forward return "
     "close[t+h]/close[t]-1 (h = horizon), pooled over every scored feed; hit_rate = sign "
     "agreement, ic = Pearson, rank_ic = Spearman; rmse/mae against realised_target = "
@@ -87,8 +89,8 @@ DEFINITIONS = {
     "docs/significance.md): IC and rank IC with HAC t (lag horizon - 1; panels: the daily "
     "cross-sectional IC), hit rate vs the better constant forecaster (always up / always down; "
     "const_rate its hit rate, p two-sided), Sharpe with its standard error under skew and "
-    "excess kurtosis (population moments, as performance), PSR and minimum track record, a seeded stationary-bootstrap 95% "
-    "interval of the Sharpe difference and annual excess return vs each baseline run, the "
+    "excess kurtosis (population moments, as performance), PSR and minimum track record, a "
+    "seeded stationary-bootstrap 95% interval of the Sharpe difference and annual excess return vs each baseline run, the "
     "deflated Sharpe ratio for n_trials; 'verdict' applies 'rule'",
     "performance": "every run's standard figures from its column of equity.csv and the "
     "starting cash (btlstm.metrics.performance_stats): annual_volatility = sample std of "

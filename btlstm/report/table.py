@@ -175,8 +175,12 @@ def format_table(report: Mapping) -> str:
     closes = [c for c in runs if c.get("from_closes")]
     if closes:
         lines.append(f"* {closes[0]['name']}: from the feed's closes, no orders, no costs")
+    if "cumulative_return_difference" in r:  # excess_return: per year
+        excess = f"excess {_pct(r.get('excess_return'))}/yr"
+    else:  # a report written before: its excess_return is the cumulative difference
+        excess = f"cumulative return difference {_pct(r.get('excess_return'))}"
     lines.append(
-        f"vs {r.get('benchmark') or 'benchmark'} (closes): excess {_pct(r.get('excess_return'))}"
+        f"vs {r.get('benchmark') or 'benchmark'} (closes): {excess}"
         f"  beta {_f(r.get('beta'), 2)}  alpha {_pct(r.get('alpha'))}/yr"
         f"  IR {_f(r.get('information_ratio'), 2)}"
     )
