@@ -144,6 +144,26 @@ def test_daily_weights_cover_every_bar_and_sum_to_one(run):
     assert invested.mean() == pytest.approx(run.report["strategy"]["exposure"], abs=1e-12)
 
 
+def test_prediction_quality_is_labelled_with_units(run, written):
+    _, _, page = written
+    p = run.report["prediction"]
+    assert p["scale"] == 10.0 and p["mean_prediction_return"] == p["mean_prediction"] / 10.0
+    section = page[page.index("<h2 id='prediction'>") : page.index("<h2 id='weights'>")]
+    cells = _cells(section)
+    for raw in ("n_finite_predictions", "rmse_target", "mae_target", "n_bars", "mean_realised"):
+        assert raw not in cells  # no raw key as a label
+    row = dict(zip(cells[0::2], cells[1::2], strict=False))
+    assert row["RMSE (target units)"] == f"{p['rmse_target']:.3f}"
+    assert row["finite predictions"] == f"{p['n_finite_predictions']:,d}"
+    # mean prediction and mean realised return in the same unit (percent of a return)
+    assert row["mean prediction, as a return (target / scale)"] == (
+        f"{p['mean_prediction'] / 10.0 * 100:.2f}%"
+    )
+    assert row["mean realised return"] == f"{p['mean_realised'] * 100:.2f}%"
+    assert row["mean prediction (target units: return x scale)"] == f"{p['mean_prediction']:.3f}"
+    assert "mean prediction (as a return)" in section and "decile" in section
+
+
 def test_weights_top_symbols_plus_other():
     dates = pd.bdate_range("2020-01-01", periods=4)
     rows = [{"date": d, "symbol": f"S{i}", "weight": 0.05} for d in dates[:3] for i in range(15)]

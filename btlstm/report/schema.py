@@ -74,7 +74,8 @@ DEFINITIONS = {
     "prediction": "PredictionQuality: prediction at bar t vs realised forward return "
     "close[t+h]/close[t]-1 (h = horizon), pooled over every scored feed; hit_rate = sign "
     "agreement, ic = Pearson, rank_ic = Spearman; rmse/mae against realised_target = "
-    "clip(return, +-clip) * scale",
+    "clip(return, +-clip) * scale (target units); mean_prediction in target units, "
+    "mean_prediction_return = mean_prediction / scale (a return, as mean_realised)",
     "per_asset": "prediction quality of each feed on its own bars (btlstm.metrics."
     "prediction_quality)",
     "per_date": "IC and rank IC across the feeds on each date, summarised over dates: mean, "

@@ -232,6 +232,10 @@ def prediction_section(
     section = {
         "count": count(pq, "count"),
         **{k: number(lookup(pq, k)) for k in _QUALITY_KEYS},
+        # the mean prediction as a return (target units / scale), beside mean_realised
+        "mean_prediction_return": number(lookup(pq, "mean_prediction")) / tp["scale"]
+        if tp["scale"]
+        else _NAN,
         "rmse_target": float(np.sqrt(np.mean(err**2))) if len(err) else _NAN,
         "mae_target": float(np.mean(np.abs(err))) if len(err) else _NAN,
         "n_bars": len(records),
