@@ -540,6 +540,9 @@ def test_a_paper_run_whose_fits_lag_counts_and_warns_the_bars_with_no_model(tmp_
     assert len(warning) == 1 and "the result differs from the backtest" in warning[0]
     assert f"{nm['longest']['start']} .. {nm['longest']['end']}" in warning[0]
     assert f"WARNING: {warning[0]}" in format_table(fast.report)
+    from btlstm.cli import _live_line  # the paper command's last line
+
+    assert f"; {nm['bars']} bar(s) with no active model;" in _live_line(fast.report["live"])
     from btlstm.report import rebuild_report
 
     page = rebuild_report(out, plots=False).read_text()
@@ -550,6 +553,8 @@ def test_a_paper_run_whose_fits_lag_counts_and_warns_the_bars_with_no_model(tmp_
     assert waited.report["live"]["no_model"] == {"bars": 0, "of": 153, "share": 0.0,
                                                  "longest": None}  # fmt: skip
     assert not any("no active model" in w for w in waited.report["warnings"])
+    assert "no active model" not in _live_line(waited.report["live"])
+    assert "no active model" not in format_table(waited.report)
     assert pd.read_csv(tmp_path / "wait" / "predictions.csv")["prediction"].notna().all()
 
 
