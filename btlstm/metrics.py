@@ -763,7 +763,7 @@ def return_moments(returns: Any) -> dict[str, float]:
     Example:
         >>> m = return_moments([0.01, -0.02, 0.03, 0.0, 0.01])
         >>> round(m["skew"], 4), round(m["kurtosis"], 4)
-        (-0.1791, -0.7314)
+        (-0.179, -0.7314)
     """
     r = np.asarray(_returns(returns), dtype=float)
     d = r - r.mean() if len(r) else r

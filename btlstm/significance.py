@@ -455,7 +455,8 @@ def hit_rate_text(hit: Mapping, alpha: float = ALPHA, value: bool = True) -> str
         f"{_side(v - const, hit.get('t_hac'), hit.get('p'), alpha)} always-{constant} "
         f"{pct(const)}, {_p(hit.get('p'))}"
     )
-    vs_half = f"{_side(v - 0.5, hit.get('t_50'), hit.get('p_50'), alpha)} 50%, {_p(hit.get('p_50'))}"
+    half = _side(v - 0.5, hit.get("t_50"), hit.get("p_50"), alpha)
+    vs_half = f"{half} 50%, {_p(hit.get('p_50'))}"
     head = f"hit rate {pct(v)}: " if value else ""
     return f"{head}{vs_const}; {vs_half}"
 

@@ -372,7 +372,8 @@ class LiveStream(Stream):
         self.no_model = False
         if slot is None or not self._started or not self.wf.schedule.may_predict(date):
             # a fit is out but no model active yet: the backtest predicts here, this bar cannot
-            self.no_model = slot is None and bool(self.versions) and self.wf.schedule.may_predict(date)
+            due = bool(self.versions) and self.wf.schedule.may_predict(date)
+            self.no_model = slot is None and due
             return out
         k = slot.k
         self.version = k

@@ -445,7 +445,7 @@ def no_model_warning(live: dict) -> str | None:
 
     Example:
         >>> no_model_warning({"no_model": {"bars": 258, "of": 560, "share": 258 / 560,
-        ...     "longest": {"bars": 258, "start": "2015-01-05", "end": "2016-01-21"}}})[:74]
+        ...     "longest": {"bars": 258, "start": "2015-01-05", "end": "2016-01-21"}}})[:73]
         '258 of 560 bars (46%) traded with no active model (fits lagged the replay'
     """
     nm = live.get("no_model") or {}

@@ -91,8 +91,8 @@ DEFINITIONS = {
     "cross-sectional IC), hit rate vs the better constant forecaster (always up / always down; "
     "const_rate its hit rate, p two-sided), Sharpe with its standard error under skew and "
     "excess kurtosis (population moments, as performance), PSR and minimum track record, a "
-    "seeded stationary-bootstrap 95% interval of the Sharpe difference and annual excess return vs each baseline run, the "
-    "deflated Sharpe ratio for n_trials; 'verdict' applies 'rule'",
+    "seeded stationary-bootstrap 95% interval of the Sharpe difference and annual excess "
+    "return vs each baseline run, the deflated Sharpe ratio for n_trials; 'verdict' applies 'rule'",
     "performance": "every run's standard figures from its column of equity.csv and the "
     "starting cash (btlstm.metrics.performance_stats): annual_volatility = sample std of "
     "daily returns x sqrt(252) (empyrical); sortino = mean / sqrt(mean(min(r, 0)^2)) x "
