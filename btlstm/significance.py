@@ -414,9 +414,9 @@ def hit_rate_test(
 
 def _side(diff: float, t: float, p: float, alpha: float) -> str:
     """"better than" / "worse than" (significant at ``alpha``, by the sign of the
-    difference or, failing that, of t) or "not significantly different from"."""
+    test's t or, failing that, of the difference) or "not significantly different from"."""
     p, diff, t = _f(p), _f(diff), _f(t)
-    sign = diff if math.isfinite(diff) and diff != 0.0 else t
+    sign = t if math.isfinite(t) and t != 0.0 else diff
     if not (math.isfinite(p) and p < alpha and math.isfinite(sign) and sign != 0.0):
         return "not significantly different from"
     return "better than" if sign > 0 else "worse than"
