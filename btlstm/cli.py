@@ -315,6 +315,9 @@ def _live_line(sec: dict) -> str:
             f"; latency per bar median {lat['median_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms "
             f"({lat['feeds']} feeds)"
         )
+    nm = sec.get("no_model") or {}
+    if nm.get("bars"):  # the WARNING line above says why and what to do
+        text += f"; {nm['bars']} bar(s) with no active model"
     return text + f"; state: {sec['state_dir']}"
 
 

@@ -750,20 +750,27 @@ def calmar_ratio(annual: float, max_dd: float) -> float:
 
 
 def return_moments(returns: Any) -> dict[str, float]:
-    """Skew and excess kurtosis of per-period returns, as pandas computes them.
+    """Skew and excess kurtosis of per-period returns: population moments.
 
-    ``pd.Series.skew`` (adjusted Fisher-Pearson) and ``pd.Series.kurt``
-    (Fisher's excess kurtosis, 0 for a normal distribution, bias-corrected),
-    the figures quantstats reports.
+    With ``m_k = mean((r - mean(r)) ** k)``: ``skew = m3 / m2 ** 1.5`` and
+    ``kurtosis = m4 / m2 ** 2 - 3`` (Fisher's EXCESS kurtosis, 0 for a normal
+    distribution; ``scipy.stats.kurtosis(r)`` with its defaults). The verdict's
+    Sharpe standard error uses the same moments
+    (:func:`btlstm.significance.sharpe_test`), so both tables of a report show
+    the same figure. pandas' ``Series.kurt`` (quantstats) is a bias-corrected
+    estimator that reads higher on short, fat-tailed series.
 
     Example:
         >>> m = return_moments([0.01, -0.02, 0.03, 0.0, 0.01])
         >>> round(m["skew"], 4), round(m["kurtosis"], 4)
-        (-0.2669, 1.0744)
+        (-0.179, -0.7314)
     """
-    r = pd.Series(_returns(returns))
-    skew = float(r.skew()) if len(r) > 2 else _NAN
-    kurt = float(r.kurt()) if len(r) > 3 else _NAN
+    r = np.asarray(_returns(returns), dtype=float)
+    d = r - r.mean() if len(r) else r
+    m2 = float(np.mean(d**2)) if len(r) else _NAN
+    ok = len(r) >= 3 and m2 > 0  # as the verdict's moments (significance._moments)
+    skew = float(np.mean(d**3) / m2**1.5) if ok else _NAN
+    kurt = float(np.mean(d**4) / m2**2 - 3.0) if ok else _NAN
     return {"skew": skew, "kurtosis": kurt}
 
 

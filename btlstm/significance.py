@@ -65,6 +65,7 @@ __all__ = [
     "ic_test",
     "cross_sectional_ic_test",
     "hit_rate_test",
+    "hit_rate_text",
     "sharpe_test",
     "probabilistic_sharpe_ratio",
     "min_track_record_length",
@@ -349,21 +350,29 @@ def hit_rate_test(
         ``base_rate`` of the time (always "down": ``1 - base_rate``); ``p``
         tests ``hit_t - const_t`` (``const_t`` = the hit of the better of
         the two constants on the same pair) with :func:`hac_mean_test`,
-        ``p_50`` tests ``hit_t - 0.5``. With several assets (DataFrames) the
-        tests run on the per-date means, so the lag counts dates.
+        ``p_50`` tests ``hit_t - 0.5``. Both p-values are two-sided; the sign
+        of ``t_hac`` (``t_50``) says on which side the hit rate lies, and
+        ``const_rate`` is the hit rate of the constant tested (always up:
+        ``base_rate``; always down: ``1 - base_rate``, the share of down
+        moves). With several assets (DataFrames) the tests run on the
+        per-date means, so the lag counts dates. :func:`hit_rate_text` words
+        the result ("worse than always-up 61.96%, p 0.002").
 
     Args:
         pred, real: 1-D array-likes, or dates x symbols DataFrames.
         horizon, lag, kernel: as :func:`ic_test`.
 
     Returns:
-        ``{value, base_rate, p, t_hac, p_50, t_50, constant ("up"/"down"),
-        lag, n}``.
+        ``{value, base_rate, const_rate, p, t_hac, p_50, t_50, constant
+        ("up"/"down"), lag, n}``.
 
     Example:
         >>> r = hit_rate_test([1, 1, -1, 1, -1, 1, 1, -1], [1, 2, -1, 1, 1, -2, 3, -1])
-        >>> r["value"], r["base_rate"], r["constant"]
-        (0.75, 0.625, 'up')
+        >>> r["value"], r["base_rate"], r["const_rate"], r["constant"]
+        (0.75, 0.625, 0.625, 'up')
+        >>> r = hit_rate_test([1, 1, 1, 1], [-1, -2, 1, -1])
+        >>> r["base_rate"], r["const_rate"], r["constant"]
+        (0.25, 0.75, 'down')
     """
     lag = hac_lag(horizon) if lag is None else check_int("`lag`", lag, lo=0)
     if isinstance(pred, pd.DataFrame) or isinstance(real, pd.DataFrame):
@@ -392,6 +401,7 @@ def hit_rate_test(
     return {
         "value": value,
         "base_rate": base,
+        "const_rate": base if constant == "up" else 1.0 - base,
         "p": vs_base["p_hac"],
         "t_hac": vs_base["t_hac"],
         "p_50": vs_half["p_hac"],
@@ -400,6 +410,55 @@ def hit_rate_test(
         "lag": vs_base["lag"],
         "n": n,
     }
+
+
+def _side(diff: float, t: float, p: float, alpha: float) -> str:
+    """"better than" / "worse than" (significant at ``alpha``, by the sign of the
+    test's t or, failing that, of the difference) or "not significantly different from"."""
+    p, diff, t = _f(p), _f(diff), _f(t)
+    sign = t if math.isfinite(t) and t != 0.0 else diff
+    if not (math.isfinite(p) and p < alpha and math.isfinite(sign) and sign != 0.0):
+        return "not significantly different from"
+    return "better than" if sign > 0 else "worse than"
+
+
+def hit_rate_text(hit: Mapping, alpha: float = ALPHA, value: bool = True) -> str:
+    """A :func:`hit_rate_test` result in words, with the direction of each test.
+
+    Each (two-sided) p-value is said with the side the hit rate lies on:
+    "better than" or "worse than" when ``p < alpha``, otherwise "not
+    significantly different from". The constant forecaster is shown with
+    its own hit rate (``const_rate``; from ``base_rate`` for a result
+    written before that key existed).
+
+    Args:
+        hit: ``significance.hit_rate`` of a report (or :func:`hit_rate_test`).
+        alpha: the significance level.
+        value: start with ``"hit rate 58.06%: "``.
+
+    Example:
+        >>> hit_rate_text({"value": 0.5806, "base_rate": 0.6196, "constant": "up",
+        ...                "p": 0.002, "t_hac": -3.1, "p_50": 0.0004, "t_50": 3.5})
+        'hit rate 58.06%: worse than always-up 61.96%, p 0.002; better than 50%, p <0.001'
+    """
+    v = _f(hit.get("value"))
+    base = _f(hit.get("base_rate"))
+    constant = str(hit.get("constant") or ("up" if not base < 0.5 else "down"))
+    const = _f(hit.get("const_rate"))
+    if not math.isfinite(const) and math.isfinite(base):
+        const = base if constant == "up" else 1.0 - base
+
+    def pct(x: float) -> str:
+        return f"{x * 100:.2f}%" if math.isfinite(x) else "n/a"
+
+    vs_const = (
+        f"{_side(v - const, hit.get('t_hac'), hit.get('p'), alpha)} always-{constant} "
+        f"{pct(const)}, {_p(hit.get('p'))}"
+    )
+    half = _side(v - 0.5, hit.get("t_50"), hit.get("p_50"), alpha)
+    vs_half = f"{half} 50%, {_p(hit.get('p_50'))}"
+    head = f"hit rate {pct(v)}: " if value else ""
+    return f"{head}{vs_const}; {vs_half}"
 
 
 # --------------------------------------------------------------------------- Sharpe
@@ -494,7 +553,11 @@ def sharpe_test(returns: Any, periods: int = ANNUALIZATION) -> dict:
         periods: periods per year.
 
     Returns:
-        ``{value, se, psr, per_period, skew, kurtosis, n, min_trl_years}``.
+        ``{value, se, psr, per_period, skew, kurtosis, n, min_trl_years}``;
+        ``skew`` and ``kurtosis`` are population moments, ``kurtosis`` the
+        EXCESS (Fisher) kurtosis ``m4 / m2^2 - 3`` (0 for a normal), the same
+        figure as :func:`btlstm.metrics.return_moments`; the formulas above
+        use ``g4 = kurtosis + 3``.
     """
     r = np.asarray(returns, dtype=float).ravel()
     r = r[np.isfinite(r)]
@@ -510,7 +573,7 @@ def sharpe_test(returns: Any, periods: int = ANNUALIZATION) -> dict:
         "psr": probabilistic_sharpe_ratio(sr, 0.0, n, g3, g4),
         "per_period": sr,
         "skew": g3,
-        "kurtosis": g4,
+        "kurtosis": g4 - 3.0,  # excess, as every table shows it
         "n": n,
         "min_trl_years": trl / periods if math.isfinite(trl) else None,  # None: never
     }
@@ -559,7 +622,7 @@ def deflated_sharpe_ratio(
 
     Args:
         sharpe: :func:`sharpe_test` of the run (``per_period``, ``skew``,
-            ``kurtosis``, ``n``).
+            ``kurtosis``: EXCESS kurtosis, ``n``).
         n_trials: N, the trials the run was selected from (itself included).
         trial_sharpes: the trials' ANNUALISED Sharpe ratios (e.g. every seed's).
         periods: periods per year (to de-annualise ``trial_sharpes``).
@@ -570,6 +633,7 @@ def deflated_sharpe_ratio(
     """
     n_trials = check_int("`n_trials`", n_trials, lo=1)
     sr, g3, g4, n = (_f(sharpe.get(k)) for k in ("per_period", "skew", "kurtosis", "n"))
+    g4 += 3.0  # the section's kurtosis is the excess one; the formula wants the full g4
     source = "none"
     var = 0.0
     if n_trials > 1:

@@ -505,6 +505,59 @@ def test_paper_refuses_a_foreign_or_other_state_folder_before_any_work(tmp_path,
     assert not fresh.report["live"]["resumed"]
 
 
+def test_a_paper_run_whose_fits_lag_counts_and_warns_the_bars_with_no_model(tmp_path):
+    """Background fits on a fast replay: the bars before a model is active trade on
+    nothing. They are counted (total, longest stretch) and warned about in report.json,
+    the terminal table and the page; a run that waits for its fits has no such bars."""
+    from btlstm.report import format_table
+
+    s = {"data": {"data": "synthetic"}, "strategy": {"name": "hold"},
+         "model": {"learner": "ridge", "mode": "walkforward", "retrain_every": 25,
+                   "min_train": 150, "lookback": 10, "train_start": "2008-01-01",
+                   "test_start": "2011-06-01", "test_end": "2011-12-31"}}  # fmt: skip
+    out = tmp_path / "fast"
+    fast = run_paper({**s, "output": {"plots": False, "out": str(out)}},
+                     {"fits": "background", "fitter": "process", "bar_seconds": 0.005})  # fmt: skip
+    nm = fast.report["live"]["no_model"]
+    pred = pd.read_csv(out / "predictions.csv", parse_dates=["date"])
+    pred = pred[pred["date"] >= pd.Timestamp("2011-06-01")]
+    nan = pred["prediction"].isna().to_numpy()
+    assert nm["of"] == len(pred) == 153 and nm["bars"] == int(nan.sum()) > 0
+    assert nm["share"] == pytest.approx(nm["bars"] / 153)
+    lat = pd.read_csv(out / "latency.csv")
+    assert lat["no_model"].to_numpy().tolist() == nan.tolist()  # bar by bar, not just the sum
+    runs = np.diff(np.concatenate([[0], nan.astype(int), [0]]))
+    starts, ends = np.flatnonzero(runs == 1), np.flatnonzero(runs == -1)
+    j = int(np.argmax(ends - starts))
+    dates = pred["date"].dt.date.astype(str).to_numpy()
+    assert nm["longest"] == {"bars": int(ends[j] - starts[j]), "start": dates[starts[j]],
+                             "end": dates[ends[j] - 1]}  # fmt: skip
+    assert nan[0]  # the first fit is handed to the worker on the first bar: nothing yet
+    text = (f"{nm['bars']} of 153 bars ({nm['bars'] / 153:.0%}) traded with no active model "
+            "(fits lagged the replay")  # fmt: skip
+    saved = json.loads((out / "report.json").read_text())
+    warning = [w for w in saved["warnings"] if w.startswith(text)]
+    assert len(warning) == 1 and "the result differs from the backtest" in warning[0]
+    assert f"{nm['longest']['start']} .. {nm['longest']['end']}" in warning[0]
+    assert f"WARNING: {warning[0]}" in format_table(fast.report)
+    from btlstm.cli import _live_line  # the paper command's last line
+
+    assert f"; {nm['bars']} bar(s) with no active model;" in _live_line(fast.report["live"])
+    from btlstm.report import rebuild_report
+
+    page = rebuild_report(out, plots=False).read_text()
+    assert "traded with no active model" in page
+    waited = run_paper({**s, "output": {"plots": False, "out": str(tmp_path / "wait")}},
+                       {"fits": "wait"})  # fmt: skip
+    assert waited.report["live"]["fitter"] == "inline"
+    assert waited.report["live"]["no_model"] == {"bars": 0, "of": 153, "share": 0.0,
+                                                 "longest": None}  # fmt: skip
+    assert not any("no active model" in w for w in waited.report["warnings"])
+    assert "no active model" not in _live_line(waited.report["live"])
+    assert "no active model" not in format_table(waited.report)
+    assert pd.read_csv(tmp_path / "wait" / "predictions.csv")["prediction"].notna().all()
+
+
 def test_paper_predictions_do_not_see_the_future(tmp_path):
     frame = synthetic_ohlcv(n=700, seed=3, signal=0.3)
     t = frame.index[560]

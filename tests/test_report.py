@@ -195,9 +195,20 @@ def test_metrics_match_analyzers(synth):
     assert b["total_return"] == pytest.approx(close[-1] / close[0] - 1.0, rel=1e-12)
     peak = np.maximum.accumulate(close)
     assert b["max_drawdown"] == pytest.approx(np.max(1.0 - close / peak), rel=1e-12)
-    assert report["relative"]["excess_return"] == pytest.approx(
+    rel = report["relative"]
+    assert rel["cumulative_return_difference"] == pytest.approx(
         s["total_return"] - b["total_return"], abs=1e-12
     )
+    # the excess return is per year: the mean daily difference x 252, by hand
+    values = np.asarray(strat.analyzers.benchmark.get_analysis()["series"]["values"])
+    diff = (values[1:] / values[:-1] - 1.0) - (close[1:] / close[:-1] - 1.0)
+    assert rel["excess_return"] == pytest.approx(diff.mean() * 252, rel=1e-12)
+    line = [x for x in format_table(report).splitlines() if "(closes): excess" in x]
+    assert len(line) == 1 and f"excess {rel['excess_return'] * 100:+.2f}%/yr " in line[0]
+    old = {**report, "relative": {**rel, "excess_return": rel["cumulative_return_difference"]}}
+    del old["relative"]["cumulative_return_difference"]  # a report written before: cumulative
+    cum = f"cumulative return difference {rel['cumulative_return_difference'] * 100:+.2f}% "
+    assert cum in format_table(old) and "/yr  beta" not in format_table(old)
     assert report["period"] == {
         "start": frame.index[0].date().isoformat(),
         "end": frame.index[-1].date().isoformat(),

@@ -16,7 +16,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from btlstm import significance as S
-from btlstm.metrics import cross_sectional_ic, forward_returns, hit_rate
+from btlstm.metrics import cross_sectional_ic, forward_returns, hit_rate, return_moments
 from btlstm.synthetic import synthetic_ohlcv, synthetic_panel
 
 H = 5
@@ -32,7 +32,7 @@ def _latent_case(seed: int, signal: float, n: int = 1000):
 def test_deflated_sharpe_reproduces_the_spec_example():
     """SPEC section 6: 880 daily returns, annual Sharpe 1.0, 50 trials whose Sharpe ratios
     spread 0.5 (annualised): SR0 about 1.14 annualised, DSR about 0.40, PSR(0) about 0.97."""
-    sharpe = {"per_period": 1.0 / math.sqrt(252), "skew": 0.0, "kurtosis": 3.0, "n": 880}
+    sharpe = {"per_period": 1.0 / math.sqrt(252), "skew": 0.0, "kurtosis": 0.0, "n": 880}
     a = 0.5 / math.sqrt(2.0)  # two trials [-a, a] have a sample variance of 0.5**2
     dsr = S.deflated_sharpe_ratio(sharpe, n_trials=50, trial_sharpes=[-a, a])
     assert dsr["variance_source"] == "trials" and dsr["n_trials"] == 50
@@ -46,9 +46,9 @@ def test_deflated_sharpe_reproduces_the_spec_example():
 
 def test_deflated_sharpe_reproduces_the_papers_example():
     """Bailey & Lopez de Prado (2014), the numerical example: annualised SR 2.5 over 1,250
-    days (250 a year), skew -3, kurtosis 10, N = 100 trials with V[SR] = 0.5 annualised:
-    SR0 = 0.1132 per day and DSR = 0.9004."""
-    sharpe = {"per_period": 2.5 / math.sqrt(250), "skew": -3.0, "kurtosis": 10.0, "n": 1250}
+    days (250 a year), skew -3, kurtosis 10 (excess kurtosis 7, as a section holds it),
+    N = 100 trials with V[SR] = 0.5 annualised: SR0 = 0.1132 per day and DSR = 0.9004."""
+    sharpe = {"per_period": 2.5 / math.sqrt(250), "skew": -3.0, "kurtosis": 7.0, "n": 1250}
     a = math.sqrt(0.5 / 2.0)
     assert S.expected_max_sharpe(100, 0.5 / 250) == pytest.approx(0.1132, abs=5e-5)
     dsr = S.deflated_sharpe_ratio(sharpe, 100, [-a, a], periods=250)
@@ -74,6 +74,24 @@ def test_sharpe_figures_match_the_published_formulas_by_hand():
     wrong = 1 - g3 * sr + (g4 - 3 - 3 - 1) / 4 * sr**2
     assert s["se"] > math.sqrt(max(wrong, 0) / (len(r) - 1)) * math.sqrt(252)
     assert S.sharpe_test(-r)["min_trl_years"] is None  # never, for a losing strategy
+    # the section holds the EXCESS kurtosis (the formulas use g4 = it + 3), the figure
+    # the metrics table shows for the same series
+    assert s["kurtosis"] == pytest.approx(g4 - 3.0, rel=1e-12)
+    assert s["skew"] == pytest.approx(g3, rel=1e-12)
+    assert s["kurtosis"] == pytest.approx(return_moments(r)["kurtosis"], rel=1e-12)
+    assert s["skew"] == pytest.approx(return_moments(r)["skew"], rel=1e-12)
+
+
+def test_one_kurtosis_everywhere_excess_population_by_hand():
+    r = np.array([0.01, -0.02, 0.03, 0.0, 0.01])
+    # mean 0.006; deviations 4, -26, 24, -6, 4 (x 1e-3): m2 = 1320e-6 / 5, m4 = 790560e-12 / 5
+    want = 158112 / 69696 - 3.0  # m4 / m2^2 - 3 = -0.7314...
+    assert return_moments(r)["kurtosis"] == pytest.approx(want, rel=1e-12)
+    assert S.sharpe_test(r)["kurtosis"] == pytest.approx(want, rel=1e-12)
+    assert want == pytest.approx(stats.kurtosis(r), rel=1e-12)  # scipy's defaults: Fisher, biased
+    # a normal sample reads about 0, not 3
+    z = np.random.default_rng(0).standard_normal(200_000)
+    assert abs(S.sharpe_test(z)["kurtosis"]) < 0.05 and abs(return_moments(z)["kurtosis"]) < 0.05
 
 
 @pytest.mark.parametrize("kernel", ["uniform", "bartlett"])
@@ -135,6 +153,41 @@ def test_hit_rate_against_the_base_rate_and_against_one_half():
     t = S.hit_rate_test(p, r, horizon=3)
     assert t["value"] == pytest.approx(hit_rate(p.to_numpy().ravel(), r.to_numpy().ravel()))
     assert t["n"] == 240 and t["lag"] == 2
+
+
+def test_hit_rate_words_say_the_side_and_the_constant_s_own_hit_rate():
+    # a falling market (6 of 8 moves down): the constant tested is "always down", which
+    # hits 75% (the share of down moves), not the 25% share of up moves
+    real = np.array([-1.0, -2, -1, 1, -1, -2, 3, -1])
+    pred = np.array([1.0, -1, -1, 1, 1, 1, 1, -1])  # 5 hits of 8
+    t = S.hit_rate_test(pred, real, horizon=1)
+    assert t["constant"] == "down" and t["base_rate"] == 2 / 8 and t["const_rate"] == 6 / 8
+    assert t["value"] == 5 / 8 and t["t_hac"] < 0
+    text = S.hit_rate_text(t)
+    assert text.startswith("hit rate 62.50%: ")
+    assert "always-down 75.00%" in text and "25.00%" not in text
+    assert t["p"] >= 0.05 and "not significantly different from always-down" in text
+    # significant on either side: the words follow the sign of hit - constant
+    worse = {"value": 0.5806, "base_rate": 0.6196, "constant": "up", "p": 0.002,
+             "t_hac": -3.1, "p_50": 0.0004, "t_50": 3.5}  # fmt: skip
+    assert S.hit_rate_text(worse) == (
+        "hit rate 58.06%: worse than always-up 61.96%, p 0.002; better than 50%, p <0.001"
+    )
+    better = {**worse, "value": 0.66, "t_hac": 2.5, "p": 0.03}
+    assert "better than always-up 61.96%, p 0.03" in S.hit_rate_text(better)
+    down = {"value": 0.45, "base_rate": 0.4279, "constant": "down", "p": 0.001, "t_hac": -4.0,
+            "p_50": 0.02, "t_50": -2.3}  # fmt: skip  (no const_rate: an older report)
+    assert S.hit_rate_text(down, value=False) == (
+        "worse than always-down 57.21%, p 0.001; worse than 50%, p 0.02"
+    )
+    # a large sample of a rising market: "always up" itself is exactly the constant
+    rng = np.random.default_rng(3)
+    rising = rng.normal(0.3, 1.0, 2000)
+    t = S.hit_rate_test(np.where(rng.random(2000) < 0.9, 1.0, -1.0), rising, horizon=1)
+    assert t["constant"] == "up" and t["const_rate"] == t["base_rate"] > 0.6
+    text = S.hit_rate_text(t)
+    assert ("worse than always-up" in text) == (t["p"] < 0.05 and t["value"] < t["base_rate"])
+    assert "better than 50%" in text and t["p_50"] < 0.001
 
 
 def test_bootstrap_interval_brackets_the_point_and_depends_on_the_seed():

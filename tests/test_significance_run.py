@@ -89,7 +89,24 @@ def test_a_planted_signal_run_says_the_ic_is_significant(planted):
     assert sig["rule"] and "deflated" in sig["rule"]
     # the vs figures come from the baseline RUN (real orders), which replaced the closes
     assert [(v["name"], v["from_closes"]) for v in sig["vs"]] == [("buy-and-hold SYNIDX", False)]
-    assert f"VERDICT: {sig['verdict']}" in format_table(planted.report)
+    table = format_table(planted.report)
+    assert f"VERDICT: {sig['verdict']}" in table
+    # the hit-rate line says the side of each test and the constant's own hit rate
+    hit = sig["hit_rate"]
+    side = "up" if hit["base_rate"] >= 0.5 else "down"
+    assert hit["constant"] == side
+    assert hit["const_rate"] == pytest.approx(
+        hit["base_rate"] if side == "up" else 1 - hit["base_rate"], abs=1e-12
+    )
+    line = [x for x in table.splitlines() if x.startswith("  hit rate ")]
+    assert len(line) == 1 and f"always-{side} {hit['const_rate'] * 100:.2f}%, p" in line[0]
+    assert "vs base rate" not in table
+    words = "better than" if hit["t_hac"] > 0 else "worse than"
+    if hit["p"] < 0.05:
+        assert f"{words} always-{side}" in line[0]
+    else:
+        assert f"not significantly different from always-{side}" in line[0]
+    assert hit["value"] > 0.5 and hit["p_50"] < 0.05 and "better than 50%" in line[0]
 
 
 def test_a_pure_noise_run_says_no_evidence(tmp_path):

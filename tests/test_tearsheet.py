@@ -144,6 +144,26 @@ def test_daily_weights_cover_every_bar_and_sum_to_one(run):
     assert invested.mean() == pytest.approx(run.report["strategy"]["exposure"], abs=1e-12)
 
 
+def test_prediction_quality_is_labelled_with_units(run, written):
+    _, _, page = written
+    p = run.report["prediction"]
+    assert p["scale"] == 10.0 and p["mean_prediction_return"] == p["mean_prediction"] / 10.0
+    section = page[page.index("<h2 id='prediction'>") : page.index("<h2 id='weights'>")]
+    cells = _cells(section)
+    for raw in ("n_finite_predictions", "rmse_target", "mae_target", "n_bars", "mean_realised"):
+        assert raw not in cells  # no raw key as a label
+    row = dict(zip(cells[0::2], cells[1::2], strict=False))
+    assert row["RMSE (target units)"] == f"{p['rmse_target']:.3f}"
+    assert row["finite predictions"] == f"{p['n_finite_predictions']:,d}"
+    # mean prediction and mean realised return in the same unit (percent of a return)
+    assert row["mean prediction, as a return (target / scale)"] == (
+        f"{p['mean_prediction'] / 10.0 * 100:.2f}%"
+    )
+    assert row["mean realised return"] == f"{p['mean_realised'] * 100:.2f}%"
+    assert row["mean prediction (target units: return x scale)"] == f"{p['mean_prediction']:.3f}"
+    assert "mean prediction (as a return)" in section and "decile" in section
+
+
 def test_weights_top_symbols_plus_other():
     dates = pd.bdate_range("2020-01-01", periods=4)
     rows = [{"date": d, "symbol": f"S{i}", "weight": 0.05} for d in dates[:3] for i in range(15)]
@@ -171,8 +191,13 @@ def test_volatility_sortino_calmar_against_pandas(run):
         assert p["annual_volatility"] == pytest.approx(vol, rel=1e-9)
         assert p["sortino"] == pytest.approx(sortino, rel=1e-9)
         assert p["calmar"] == pytest.approx(cagr / mdd, rel=1e-9)
-        assert p["skew"] == pytest.approx(r.skew(), rel=1e-9)
-        assert p["kurtosis"] == pytest.approx(r.kurt(), rel=1e-9)
+        d = r - r.mean()  # population moments; excess kurtosis
+        assert p["skew"] == pytest.approx((d**3).mean() / (d**2).mean() ** 1.5, rel=1e-9)
+        assert p["kurtosis"] == pytest.approx((d**4).mean() / (d**2).mean() ** 2 - 3, rel=1e-9)
+        if name == "hold":  # the verdict table's Sharpe row: the same figure
+            sh = run.report["significance"]["sharpe"]
+            assert sh["kurtosis"] == pytest.approx(p["kurtosis"], rel=1e-9)
+            assert sh["skew"] == pytest.approx(p["skew"], rel=1e-9)
         assert p["worst_day"] == pytest.approx(r.min(), rel=1e-12)
     s = run.report["strategy"]
     assert s["max_drawdown"] == pytest.approx(

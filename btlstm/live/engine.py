@@ -206,6 +206,9 @@ class LiveStream(Stream):
         self.version_date: str | None = None
         #: bars refused because the active model was older than ``expiry``
         self.expired_bars = 0
+        #: the latest bar had no model to predict with although one was due: a fit
+        #: submitted and not active yet (it lagged the bars), or an expired model
+        self.no_model = False
         self._warned: set = set()
         #: seconds spent in the latest bar (``timing_date``): predicting, fitting (submit
         #: or wait), swapping
@@ -366,13 +369,18 @@ class LiveStream(Stream):
         out = {s: math.nan for s in syms}
         slot = self._active
         self.version, self.version_date = math.nan, None
+        self.no_model = False
         if slot is None or not self._started or not self.wf.schedule.may_predict(date):
+            # a fit is out but no model active yet: the backtest predicts here, this bar cannot
+            due = bool(self.versions) and self.wf.schedule.may_predict(date)
+            self.no_model = slot is None and due
             return out
         k = slot.k
         self.version = k
         self.version_date = self.versions[k].fit_date or None
         if self.expiry is not None and slot.fit_bar is not None and i - slot.fit_bar > self.expiry:
             self.expired_bars += 1
+            self.no_model = True
             if k not in self._warned:
                 self._warned.add(k)
                 log.warning(

@@ -56,7 +56,15 @@ from btlstm.live.state import (
     strategy_snapshot,
 )
 
-__all__ = ["LiveSettings", "run_paper", "LiveRecorder", "PaperRun", "latency_summary"]
+__all__ = [
+    "LiveSettings",
+    "run_paper",
+    "LiveRecorder",
+    "PaperRun",
+    "latency_summary",
+    "no_model_bars",
+    "no_model_warning",
+]
 
 log = logging.getLogger("btlstm.live")
 
@@ -311,10 +319,12 @@ class PaperRun:
         published = self.clock.published_at(dt)
         streams = self.session.streams
         timing = {"predict": 0.0, "fit": 0.0, "swap": 0.0}
-        for st in streams.values():
+        no_model = {}
+        for name, st in streams.items():
             if st.timing_date is not None and st.timing_date == day.normalize():
                 for key in timing:
                     timing[key] += st.timing[key]
+                no_model[name] = bool(st.no_model)
         row = {
             "bar": n,
             "date": str(day.date()) if day == day.normalize() else str(day),
@@ -326,6 +336,7 @@ class PaperRun:
             "feeds": len(strategy.datas),
             "versions": {name: st.version for name, st in streams.items()},
             "fit_dates": {name: st.version_date for name, st in streams.items()},
+            "no_model": no_model,
             "session": len(self.sessions) - 1,
         }
         self.clock.started(dt)
@@ -378,6 +389,12 @@ class PaperRun:
         run.files["latency.csv"] = table
         run.files["model_versions.csv"] = vt
         run.report["live"] = live_section(self, table, versions)
+        text = no_model_warning(run.report["live"])
+        if text:
+            from btlstm.report.notes import add_warning, honest_notes
+
+            add_warning(run.report, text)
+            run.report["notes"] = honest_notes(run.report)  # the terminal's WARNING line
 
 
 def _journal_table(rows: list[dict]) -> pd.DataFrame:
@@ -388,7 +405,64 @@ def _journal_table(rows: list[dict]) -> pd.DataFrame:
     for name in names:
         out[f"version_{name}"] = [(r.get("versions") or {}).get(name) for r in rows]
         out[f"fit_date_{name}"] = [(r.get("fit_dates") or {}).get(name) for r in rows]
+    # a journal written before "no_model" existed reads False
+    out["no_model"] = [any((r.get("no_model") or {}).values()) for r in rows]
     return out
+
+
+def no_model_bars(table: pd.DataFrame) -> dict:
+    """The bars of a paper run that traded with no active model (:attr:`LiveStream.no_model`
+    of any predictor: a due fit not active yet, or an expired model), and the longest
+    stretch of them.
+
+    Returns:
+        ``{bars, of, share, longest: {bars, start, end} or None}``.
+
+    Example:
+        >>> t = pd.DataFrame({"date": ["d0", "d1", "d2", "d3", "d4"],
+        ...                   "no_model": [True, True, False, True, False]})
+        >>> no_model_bars(t)
+        {'bars': 3, 'of': 5, 'share': 0.6, 'longest': {'bars': 2, 'start': 'd0', 'end': 'd1'}}
+    """
+    n = int(len(table))
+    flags = table["no_model"].fillna(False).astype(bool).to_numpy() if "no_model" in table else []
+    count = int(np.sum(flags)) if n else 0
+    longest, run_start, best = None, None, 0
+    for j, flag in enumerate(list(flags) + [False]):
+        if flag and run_start is None:
+            run_start = j
+        elif not flag and run_start is not None:
+            if j - run_start > best:
+                best = j - run_start
+                dates = table["date"].astype(str).to_numpy()
+                longest = {"bars": best, "start": str(dates[run_start]), "end": str(dates[j - 1])}
+            run_start = None
+    return {"bars": count, "of": n, "share": count / n if n else 0.0, "longest": longest}
+
+
+def no_model_warning(live: dict) -> str | None:
+    """The warning of a paper run whose bars traded with no active model (None: none did).
+
+    Example:
+        >>> no_model_warning({"no_model": {"bars": 258, "of": 560, "share": 258 / 560,
+        ...     "longest": {"bars": 258, "start": "2015-01-05", "end": "2016-01-21"}}})[:73]
+        '258 of 560 bars (46%) traded with no active model (fits lagged the replay'
+    """
+    nm = live.get("no_model") or {}
+    if not nm.get("bars"):
+        return None
+    longest = nm.get("longest") or {}
+    stretch = (
+        f"; the longest stretch: {longest['bars']} bar(s), {longest['start']} .. {longest['end']}"
+        if longest
+        else ""
+    )
+    return (
+        f"{nm['bars']} of {nm['of']} bars ({nm['share']:.0%}) traded with no active model "
+        "(fits lagged the replay, or a model expired: lower the replay speed, --speed / "
+        "[live] speed, or wait for each fit, --fits wait); the result differs from the "
+        f"backtest{stretch}"
+    )
 
 
 def latency_summary(ms, feeds: int | None = None) -> dict:
@@ -445,6 +519,7 @@ def live_section(paper: PaperRun, table: pd.DataFrame, versions: list[dict]) -> 
         "model_versions": versions,
         "versions_used": used,
         "expired_bars": int(sum(st.expired_bars for st in paper.session.streams.values())),
+        "no_model": no_model_bars(table),
         "sessions": paper.sessions,
         "resumed": len(paper.sessions) > 1,
         "notes": _notes(paper),

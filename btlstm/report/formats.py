@@ -32,7 +32,8 @@ _PCT = (
     "total_return annual_return max_drawdown win_rate exposure avg_gross_exposure excess_return "
     "alpha tracking_error hit_rate long_hit_rate weight annual_volatility best_day worst_day "
     "best_month worst_month time_in_market trade_win_rate depth mean_realised excess_ci_low "
-    "excess_ci_high base_rate volatility return"
+    "excess_ci_high base_rate volatility return cumulative_return_difference const_rate "
+    "mean_prediction_return"
 )
 _CORR = (
     "ic rank_ic psr dsr mean std icir corr correlation value mean_prediction rmse_target "

@@ -25,6 +25,7 @@ from btlstm.report import tearsheet as ts
 from btlstm.report.formats import fmt
 from btlstm.report.page import esc
 from btlstm.report.table import columns
+from btlstm.significance import hit_rate_text
 
 __all__ = ["render_html", "SECTIONS", "TRADE_ROWS"]
 
@@ -82,15 +83,14 @@ def _significance(report: Mapping) -> list[str]:
     if isinstance(hit, Mapping):
         rows.append(
             ("hit rate", fmt(hit.get("value"), "pct"),
-             f"vs base rate of up moves {fmt(hit.get('base_rate'), 'pct')} "
-             f"(always {hit.get('constant')}); vs 50%: p {_pv(hit.get('p_50'))}",
+             hit_rate_text(hit, value=False),
              _pv(hit.get("p")))
         )  # fmt: skip
     sh = sig.get("sharpe") or {}
     trl = sh.get("min_trl_years")
     rows.append(
         ("Sharpe (annualised)", _n(sh.get("value"), 2),
-         f"se {_n(sh.get('se'), 2)} (skew {_n(sh.get('skew'), 2)}, kurtosis "
+         f"se {_n(sh.get('se'), 2)} (skew {_n(sh.get('skew'), 2)}, excess kurtosis "
          f"{_n(sh.get('kurtosis'), 2)}); min track record "
          f"{fmt(trl, 'ratio') + ' years' if trl is not None else 'never'}",
          f"PSR(0) {_n(sh.get('psr'), 2)}")
@@ -228,16 +228,20 @@ def _comparison(run) -> list[str]:
     parts.append(
         "<p class='small'>Daily figures from equity.csv (docs/metrics.md): volatility "
         "annualised with &radic;252 (sample std), Sortino and Calmar as empyrical, skew and "
-        "excess kurtosis as pandas; '-': not applicable to that run.</p>"
+        "excess kurtosis from population moments (as the verdict's Sharpe row); '-': not "
+        "applicable to that run.</p>"
     )
     rel = run.report.get("relative") or {}
     if rel:
-        keys = ("excess_return", "beta", "alpha", "information_ratio", "tracking_error",
-                "correlation")  # fmt: skip
+        keys = ("excess_return", "cumulative_return_difference", "beta", "alpha",
+                "information_ratio", "tracking_error", "correlation")  # fmt: skip
+        keys = tuple(k for k in keys if k in rel)
+        labels = {k: k.replace("_", " ") for k in keys}
+        if "cumulative_return_difference" in rel:  # else an older report: cumulative
+            labels.update(excess_return="excess return (/yr)", alpha="alpha (/yr)")
         parts.append(
             f"<h3>Relative to {esc(rel.get('benchmark') or 'the benchmark')} (closes)</h3>"
-            + pg.table([{k: rel.get(k) for k in keys}], list(keys),
-                       labels={k: k.replace("_", " ") for k in keys})
+            + pg.table([{k: rel.get(k) for k in keys}], list(keys), labels=labels)
         )
     parts += _per_year(run.report)
     return parts
@@ -304,6 +308,57 @@ def _monthly(run) -> list[str]:
 # ---------------------------------------------------------------------------
 _QUALITY_KEYS = ["count", "hit_rate", "ic", "rank_ic", "mean_prediction", "mean_realised"]
 
+#: The pooled prediction figures on the page: ``(key, label, kind)``; ``mean_prediction``
+#: is shown as a return (target units / the config's scale) beside ``mean_realised``, and
+#: in target units below (the RMSE's units).
+QUALITY_ROWS = (
+    ("count", "bars scored (finite prediction and realised return)", "int"),
+    ("hit_rate", "hit rate (same sign)", "pct"),
+    ("ic", "IC (Pearson)", "corr"),
+    ("rank_ic", "rank IC (Spearman)", "corr"),
+    ("long_hit_rate", "long hit rate (realised > 0 where the prediction is above the threshold)",
+     "pct"),
+    ("mean_prediction_return", "mean prediction, as a return (target / scale)", "pct"),
+    ("mean_realised", "mean realised return", "pct"),
+    ("mean_prediction", "mean prediction (target units: return x scale)", "corr"),
+    ("rmse_target", "RMSE (target units)", "corr"),
+    ("mae_target", "MAE (target units)", "corr"),
+    ("n_bars", "bars", "int"),
+    ("n_finite_predictions", "finite predictions", "int"),
+    ("n_assets", "assets", "int"),
+    ("horizon", "horizon (bars)", "int"),
+    ("clip", "target clip (return)", "plain"),
+    ("scale", "target scale", "plain"),
+)  # fmt: skip
+
+
+_QUALITY_LABELS = {"count": "bars scored", "hit_rate": "hit rate", "ic": "IC",
+                   "rank_ic": "rank IC", "mean_prediction": "mean prediction (as a return)",
+                   "mean_realised": "mean realised return"}  # fmt: skip
+_CAL_LABELS = {"bin": "decile", "n": "bars", "mean_prediction": "mean prediction (as a return)",
+               "mean_realised": "mean realised return", "hit_rate": "hit rate"}  # fmt: skip
+
+
+def as_return(prediction, scale):
+    """A prediction in target units (``clip(return) * scale``) as a return: ``/ scale``
+    (None when either is missing or the scale is 0)."""
+    try:
+        x, k = float(prediction), float(scale)
+    except (TypeError, ValueError):
+        return None
+    return x / k if k and np.isfinite(x) and np.isfinite(k) else None
+
+
+def _quality_table(p: Mapping) -> str:
+    """The pooled figures, labelled with their units (:data:`QUALITY_ROWS`)."""
+    p = {**p, "mean_prediction_return": as_return(p.get("mean_prediction"), p.get("scale"))}
+    shown = {k for k, _, _ in QUALITY_ROWS}
+    rows = [(label, fmt(p.get(k), kind)) for k, label, kind in QUALITY_ROWS if k in p]
+    rows += [(k, fmt(v)) for k, v in p.items()  # any other scalar, as it is named
+             if k not in shown and not isinstance(v, (dict, list))]  # fmt: skip
+    body = "".join(f"<tr><td class='k'>{esc(a)}</td><td>{esc(b)}</td></tr>" for a, b in rows)
+    return f"<div class='tw'><table>{body}</table></div>"
+
 
 def _prediction(run, images: Mapping[str, bytes]) -> list[str]:
     report = run.report
@@ -311,9 +366,8 @@ def _prediction(run, images: Mapping[str, bytes]) -> list[str]:
     parts = [_h2("prediction")]
     if not p:
         return parts + ["<p>Not scored (no PredictionQuality analyzer attached).</p>"]
-    scalars = [(k, v) for k, v in p.items() if not isinstance(v, (dict, list))]
     parts += [
-        "<h3>Pooled over all bars and assets</h3>" + pg.kv_table(scalars),
+        "<h3>Pooled over all bars and assets</h3>" + _quality_table(p),
         pg.img(images.get("predictions.png"), "IC over time and calibration by decile"),
     ]
     pred = run.tables["predictions"]
@@ -323,10 +377,13 @@ def _prediction(run, images: Mapping[str, bytes]) -> list[str]:
         cal = metrics.calibration(pred["prediction"].to_numpy(float),
                                   pred["realised_return"].to_numpy(float))  # fmt: skip
         if len(cal):
+            rows = cal.to_dict("records")
+            for r in rows:  # in the realised return's units
+                r["mean_prediction"] = as_return(r["mean_prediction"], p.get("scale"))
             parts.append(
                 "<h3>Calibration by prediction decile</h3>"
-                + pg.table(cal.to_dict("records"), list(cal.columns),
-                           kinds={"bin": "int", "mean_prediction": "corr"})  # fmt: skip
+                + pg.table(rows, list(cal.columns), labels=_CAL_LABELS,
+                           kinds={"bin": "int", "mean_prediction": "pct"})  # fmt: skip
             )
     per_date = p.get("per_date") or {}
     if per_date:
@@ -344,7 +401,10 @@ def _prediction(run, images: Mapping[str, bytes]) -> list[str]:
         more = len(per_asset) - len(rows)
         parts.append(
             f"<details><summary>Per asset ({len(per_asset)})</summary>"
-            + pg.table(rows, ["symbol", *_QUALITY_KEYS], sortable=True)
+            + pg.table([{**r, "mean_prediction": as_return(r.get("mean_prediction"),
+                                                            p.get("scale"))} for r in rows],
+                       ["symbol", *_QUALITY_KEYS], labels=_QUALITY_LABELS, sortable=True,
+                       kinds={"mean_prediction": "pct"})  # fmt: skip
             + (f"<p class='small'>{more} more in report.json.</p>" if more else "")
             + "</details>"
         )

@@ -68,11 +68,14 @@ DEFINITIONS = {
     "keys, from btlstm.summary.summary_row; every run uses the same feeds, broker and costs",
     "relative": "BenchmarkRelative on daily returns against the closes of the benchmark feed: "
     "beta = cov/var, alpha annualised (CAPM, rf 0), tracking error and information ratio "
-    "annualised with 252",
+    "annualised with 252; excess_return = mean(daily strategy - benchmark return) x 252 (per "
+    "year, as significance.vs); cumulative_return_difference = total return - benchmark "
+    "total return (not a rate)",
     "prediction": "PredictionQuality: prediction at bar t vs realised forward return "
     "close[t+h]/close[t]-1 (h = horizon), pooled over every scored feed; hit_rate = sign "
     "agreement, ic = Pearson, rank_ic = Spearman; rmse/mae against realised_target = "
-    "clip(return, +-clip) * scale",
+    "clip(return, +-clip) * scale (target units); mean_prediction in target units, "
+    "mean_prediction_return = mean_prediction / scale (a return, as mean_realised)",
     "per_asset": "prediction quality of each feed on its own bars (btlstm.metrics."
     "prediction_quality)",
     "per_date": "IC and rank IC across the feeds on each date, summarised over dates: mean, "
@@ -85,15 +88,17 @@ DEFINITIONS = {
     "run's bars in it only",
     "significance": "is the edge distinguishable from noise? (btlstm.significance, "
     "docs/significance.md): IC and rank IC with HAC t (lag horizon - 1; panels: the daily "
-    "cross-sectional IC), hit rate vs the base rate of up moves, Sharpe with its standard error "
-    "under skew and kurtosis, PSR and minimum track record, a seeded stationary-bootstrap 95% "
-    "interval of the Sharpe difference and annual excess return vs each baseline run, the "
-    "deflated Sharpe ratio for n_trials; 'verdict' applies 'rule'",
+    "cross-sectional IC), hit rate vs the better constant forecaster (always up / always down; "
+    "const_rate its hit rate, p two-sided), Sharpe with its standard error under skew and "
+    "excess kurtosis (population moments, as performance), PSR and minimum track record, a "
+    "seeded stationary-bootstrap 95% interval of the Sharpe difference and annual excess "
+    "return vs each baseline run, the deflated Sharpe ratio for n_trials; 'verdict' applies 'rule'",
     "performance": "every run's standard figures from its column of equity.csv and the "
     "starting cash (btlstm.metrics.performance_stats): annual_volatility = sample std of "
     "daily returns x sqrt(252) (empyrical); sortino = mean / sqrt(mean(min(r, 0)^2)) x "
     "sqrt(252) (empyrical); calmar = compound annual return / max drawdown (empyrical); skew, "
-    "kurtosis (excess) of daily returns as pandas; best/worst day; best/worst month "
+    "excess kurtosis (Fisher, population moments: m4 / m2^2 - 3, as significance.sharpe) of "
+    "daily returns; best/worst day; best/worst month "
     "(btlstm.metrics.monthly_returns); longest_drawdown_*: the drawdown period with the most "
     "bars, its start (peak) and end (recovery; null: not recovered)",
     "drawdowns": "the strategy's 5 deepest drawdown periods (btlstm.metrics.drawdown_periods): "

@@ -25,6 +25,7 @@ from btlstm.summary import analysis, count, lookup, number, summary_row
 __all__ = [
     "strategy_section",
     "benchmark_section",
+    "annual_excess_return",
     "prediction_section",
     "significance_section",
     "trades_table",
@@ -131,7 +132,37 @@ def benchmark_section(strategy, name: str | None) -> tuple[dict, dict]:
         **{k: number(lookup(b, k)) for k in _RELATIVE_KEYS},
         "n_periods": n,
     }
+    # excess return per year, as significance.vs has it; the difference of the two
+    # cumulative returns under its own name (it is not a rate: -328% over 8 years)
+    relative["cumulative_return_difference"] = relative["excess_return"]
+    relative["excess_return"] = annual_excess_return(lookup(b, "series", default=None))
     return bench, relative
+
+
+def annual_excess_return(series, periods: int = 252) -> float:
+    """``mean(r_strategy - r_benchmark) * periods``: the annual (arithmetic) excess return
+    over the benchmark's closes, on the daily returns from the benchmark's first close
+    (the BenchmarkRelative analyzer's ``series``); the formula of
+    ``significance.vs[].excess_return``. NaN without a series.
+
+    Example:
+        >>> round(annual_excess_return({"values": [100.0, 101.0, 103.02],
+        ...                             "benchmark_closes": [10.0, 10.0, 10.1]}, periods=1), 12)
+        0.01
+    """
+    if not isinstance(series, Mapping):
+        return _NAN
+    v = np.asarray(series.get("values") or [], dtype=float)
+    c = np.asarray(series.get("benchmark_closes") or [], dtype=float)
+    if len(v) != len(c):
+        return _NAN
+    started = np.flatnonzero(np.isfinite(c))
+    if not len(started):
+        return _NAN
+    v, c = v[started[0] :], c[started[0] :]
+    d = metrics.daily_returns(v).to_numpy() - metrics.daily_returns(c).to_numpy()
+    d = d[np.isfinite(d)]
+    return float(d.mean() * periods) if len(d) else _NAN
 
 
 def _find(config, key: str, default):
@@ -201,6 +232,10 @@ def prediction_section(
     section = {
         "count": count(pq, "count"),
         **{k: number(lookup(pq, k)) for k in _QUALITY_KEYS},
+        # the mean prediction as a return (target units / scale), beside mean_realised
+        "mean_prediction_return": number(lookup(pq, "mean_prediction")) / tp["scale"]
+        if tp["scale"]
+        else _NAN,
         "rmse_target": float(np.sqrt(np.mean(err**2))) if len(err) else _NAN,
         "mae_target": float(np.mean(np.abs(err))) if len(err) else _NAN,
         "n_bars": len(records),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from btlstm.significance import hit_rate_text
+
 __all__ = ["format_table", "significance_lines"]
 
 
@@ -111,10 +113,7 @@ def significance_lines(report: Mapping) -> list[str]:
     lines.append("  " + ("   ".join(parts) if parts else "no prediction scored"))
     hit = sig.get("hit_rate")
     if isinstance(hit, Mapping):
-        lines.append(
-            f"  hit rate {_pct0(hit.get('value'))} vs base rate {_pct0(hit.get('base_rate'))} "
-            f"(always {hit.get('constant')}): p {_p(hit.get('p'))}; vs 50%: p {_p(hit.get('p_50'))}"
-        )
+        lines.append("  " + hit_rate_text(hit))
     sh = sig.get("sharpe") or {}
     dsr = sig.get("dsr") or {}
     trl = sh.get("min_trl_years")
@@ -176,8 +175,12 @@ def format_table(report: Mapping) -> str:
     closes = [c for c in runs if c.get("from_closes")]
     if closes:
         lines.append(f"* {closes[0]['name']}: from the feed's closes, no orders, no costs")
+    if "cumulative_return_difference" in r:  # excess_return: per year
+        excess = f"excess {_pct(r.get('excess_return'))}/yr"
+    else:  # a report written before: its excess_return is the cumulative difference
+        excess = f"cumulative return difference {_pct(r.get('excess_return'))}"
     lines.append(
-        f"vs {r.get('benchmark') or 'benchmark'} (closes): excess {_pct(r.get('excess_return'))}"
+        f"vs {r.get('benchmark') or 'benchmark'} (closes): {excess}"
         f"  beta {_f(r.get('beta'), 2)}  alpha {_pct(r.get('alpha'))}/yr"
         f"  IR {_f(r.get('information_ratio'), 2)}"
     )
