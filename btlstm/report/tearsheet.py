@@ -29,13 +29,16 @@ __all__ = [
     "monthly_tables",
     "daily_weights",
     "rolling_figures",
+    "excess_curves",
+    "roundtrips",
+    "ROUNDTRIP_COLUMNS",
     "flatten",
     "record_lists",
     "clean_reprs",
 ]
 
 ROLLING_WINDOWS = {"6 months": 126, "12 months": 252}
-"""The rolling windows of the rolling Sharpe and beta, in bars."""
+"""The rolling windows of the rolling Sharpe, beta and volatility, in bars."""
 
 
 def curves(run) -> pd.DataFrame:
@@ -131,8 +134,10 @@ def daily_weights(weights: pd.DataFrame, dates, top: int = 10) -> pd.DataFrame:
 
 
 def rolling_figures(run) -> dict[str, pd.Series]:
-    """Rolling Sharpe and beta (against the main baseline) of the strategy's daily
-    returns over :data:`ROLLING_WINDOWS`: ``{"sharpe 6 months": Series, ...}``."""
+    """Rolling Sharpe, beta (against the main baseline) and annualised volatility
+    (:func:`btlstm.metrics.rolling_volatility`) of the strategy's daily returns over
+    :data:`ROLLING_WINDOWS`: ``{"sharpe 6 months": Series, ..., "volatility 12
+    months": Series}``."""
     frame = curves(run)
     r = frame[strategy_name(run)].pct_change()
     base = main_baseline(run)
@@ -141,7 +146,108 @@ def rolling_figures(run) -> dict[str, pd.Series]:
         out[f"sharpe {label}"] = metrics.rolling_sharpe(r, n)
         if base is not None:
             out[f"beta {label}"] = metrics.rolling_beta(r, frame[base].pct_change(), n)
+    for label, n in ROLLING_WINDOWS.items():
+        out[f"volatility {label}"] = metrics.rolling_volatility(r, n)
     return out
+
+
+def excess_curves(run) -> dict[str, pd.Series]:
+    """The strategy's cumulative excess return over each other run of the equity
+    table (:func:`btlstm.metrics.excess_growth`: the growth of ``(1 + r_s) / (1 +
+    r_b)`` minus 1, from the first date both have a value): ``{baseline: Series}``."""
+    frame = curves(run)
+    name = strategy_name(run)
+    return {
+        str(b): metrics.excess_growth(frame[name], frame[b])
+        for b in frame.columns
+        if b != name
+    }
+
+
+ROUNDTRIP_COLUMNS = ["strategy", "symbol", "direction", "entry_date", "entry_price",
+                     "exit_date", "exit_price", "size", "pnl", "return_pct", "bars_held",
+                     "commission"]  # fmt: skip
+"""The columns of ``roundtrips.csv`` (:func:`roundtrips`)."""
+
+
+def roundtrips(trades: pd.DataFrame, dates=None) -> pd.DataFrame:
+    """Round-trip trades matched from the filled orders of the order log, FIFO.
+
+    Each run's (``strategy``) Completed orders are replayed per symbol in their
+    order: a fill that adds to the position (or opens it) is a lot; one that
+    reduces it closes the oldest lots first. Every closing fill is one row
+    (a partial exit: a row for the part it closed; a fill that flips the
+    position closes it, and its rest opens a lot the other way):
+
+    - ``entry_date``: the first matched lot's fill date; ``entry_price``: the
+      size-weighted price of the matched lots; ``exit_date``, ``exit_price``:
+      the closing fill's;
+    - ``size``: the size closed; ``direction``: ``long`` or ``short``;
+    - ``pnl``: ``(exit - entry) x size`` (the reverse for a short) less the
+      commission of both legs, each leg's pro rata to the size closed
+      (``commission``);
+    - ``return_pct``: ``pnl / (entry_price x size)`` (a fraction);
+    - ``bars_held``: bars of ``dates`` (the equity table's) from the entry date
+      to the exit date (calendar days when ``dates`` is None).
+
+    Positions still open at the end are no round trip and are left out. The
+    net pnl of all rows equals Backtrader's TradeAnalyzer ``pnl.net.total``
+    when every position is closed (FIFO and average cost differ per trade, not
+    in the sum).
+    """
+    cols = ROUNDTRIP_COLUMNS
+    if trades is None or not len(trades):
+        return pd.DataFrame(columns=cols)
+    t = trades[trades["status"].astype(str) == "Completed"]
+    cal = None
+    if dates is not None:
+        cal = pd.DatetimeIndex(pd.to_datetime(pd.Index(dates))).normalize().unique().sort_values()
+    rows: list[dict] = []
+    for (strat, symbol), g in t.groupby(["strategy", "symbol"], sort=False):
+        lots: list[list] = []  # [date, price, signed size left, commission per unit]
+        for rec in g.to_dict("records"):
+            size = float(rec["size"])
+            if not np.isfinite(size) or size <= 0:
+                continue
+            signed = size if str(rec["side"]) == "buy" else -size
+            price, date = float(rec["price"]), pd.Timestamp(rec["date"])
+            comm_unit = float(rec.get("commission") or 0.0) / size
+            left = signed
+            matched: list[tuple] = []
+            while lots and left != 0.0 and np.sign(lots[0][2]) != np.sign(left):
+                lot = lots[0]
+                take = min(abs(lot[2]), abs(left))
+                matched.append((lot[0], lot[1], take, lot[3], np.sign(lot[2])))
+                lot[2] -= np.sign(lot[2]) * take
+                left -= np.sign(left) * take
+                if abs(lot[2]) <= 1e-12 * max(1.0, size):
+                    lots.pop(0)
+            if matched:
+                closed = sum(m[2] for m in matched)
+                entry = sum(m[1] * m[2] for m in matched) / closed
+                sign = matched[0][4]
+                comm = sum(m[3] * m[2] for m in matched) + comm_unit * closed
+                pnl = sign * (price - entry) * closed - comm
+                start = min(m[0] for m in matched)
+                rows.append({
+                    "strategy": str(strat), "symbol": str(symbol),
+                    "direction": "long" if sign > 0 else "short",
+                    "entry_date": start, "entry_price": entry, "exit_date": date,
+                    "exit_price": price, "size": closed, "pnl": pnl,
+                    "return_pct": pnl / (entry * closed) if entry * closed else np.nan,
+                    "bars_held": _bars(cal, start, date), "commission": comm,
+                })  # fmt: skip
+            if abs(left) > 1e-12 * max(1.0, size):
+                lots.append([date, price, left, comm_unit])
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _bars(cal, start, end) -> int:
+    if cal is None:
+        return int((end - start).days)
+    a = cal.searchsorted(pd.Timestamp(start).normalize())
+    b = cal.searchsorted(pd.Timestamp(end).normalize())
+    return int(b - a)
 
 
 def flatten(value, prefix: str = "") -> list[tuple[str, object]]:
