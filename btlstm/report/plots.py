@@ -261,10 +261,15 @@ def plot_excess(run) -> bytes:
     ax.set_ylabel("cumulative excess return (%)")
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="upper left", fontsize=8, framealpha=0.85)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8,
+                  frameon=False)  # fmt: skip
     _suptitle(fig, f"{strategy_name(run)}: cumulative excess return over each baseline, "
               "growth of (1 + r_s) / (1 + r_b) - 1", bool(run.report.get("synthetic")))  # fmt: skip
-    fig.autofmt_xdate()
+    import matplotlib.dates as mdates
+
+    locator = mdates.AutoDateLocator(maxticks=10)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     return _png(fig)
 
 
@@ -289,7 +294,8 @@ def plot_yearly(run) -> bytes:
     ax.axhline(0.0, color="k", lw=0.6)
     ax.set_ylabel("return in the year (%)")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(loc="upper left", fontsize=8, framealpha=0.85)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12 if len(years) <= 12 else -0.2),
+              ncol=min(len(names), 5), fontsize=8, frameon=False)  # fmt: skip
     _suptitle(fig, "returns per calendar year (a partial first or last year: its bars only)",
               bool(run.report.get("synthetic")))  # fmt: skip
     return _png(fig)

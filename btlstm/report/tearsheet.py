@@ -177,7 +177,8 @@ def roundtrips(trades: pd.DataFrame, dates=None) -> pd.DataFrame:
     order: a fill that adds to the position (or opens it) is a lot; one that
     reduces it closes the oldest lots first. Every closing fill is one row
     (a partial exit: a row for the part it closed; a fill that flips the
-    position closes it, and its rest opens a lot the other way):
+    position closes it, and its rest opens a lot the other way); rows are in
+    the order they closed (by exit date), run by run:
 
     - ``entry_date``: the first matched lot's fill date; ``entry_price``: the
       size-weighted price of the matched lots; ``exit_date``, ``exit_price``:
@@ -239,7 +240,12 @@ def roundtrips(trades: pd.DataFrame, dates=None) -> pd.DataFrame:
                 })  # fmt: skip
             if abs(left) > 1e-12 * max(1.0, size):
                 lots.append([date, price, left, comm_unit])
-    return pd.DataFrame(rows, columns=cols)
+    out = pd.DataFrame(rows, columns=cols)
+    if len(out):  # each run's round trips in the order they closed
+        order = {n: i for i, n in enumerate(dict.fromkeys(t["strategy"].astype(str)))}
+        out = out.assign(_run=out["strategy"].map(order)).sort_values(
+            ["_run", "exit_date", "entry_date"], kind="stable").drop(columns="_run")
+    return out.reset_index(drop=True)
 
 
 def _bars(cal, start, end) -> int:
