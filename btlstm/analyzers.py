@@ -626,11 +626,6 @@ class OrderLog(bt.Analyzer):
         An order that never filled has ``size``, ``price`` and ``value`` NaN
         and ``commission`` 0; one cancelled after partial fills shows the
         part that was filled.
-
-        - ``order_size``: the size ordered (positive); ``order_price``: the
-          order's price as placed (a limit or stop price; a market order's
-          reference, the close of the bar it was placed on): what an order
-          that did not fill would have traded, shown by the report
     """
 
     def start(self):
@@ -656,9 +651,6 @@ class OrderLog(bt.Analyzer):
         row["status"] = order.getstatusname()
         row["reason"] = order.info.get("reason", None)
         row["detail"] = _detail(self.strategy, order)
-        ordered = order.created
-        row["order_size"] = abs(float(ordered.size)) if ordered.size else _NAN
-        row["order_price"] = float(ordered.price) if ordered.price else _NAN
         self._orders.append(row)
 
 

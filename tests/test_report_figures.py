@@ -9,6 +9,7 @@ not by the function under test.
 """
 
 import math
+import re
 
 import backtrader as bt
 import numpy as np
@@ -320,6 +321,27 @@ def test_a_benchmark_that_starts_later_is_aligned_and_leaks_no_nan(late):
     rel = run.report["relative"]
     assert all(math.isfinite(rel[k]) for k in ("beta", "correlation", "tracking_error"))
     page = render_html(run, {}).decode("utf-8")
-    import re
-
     assert not re.search(r">\s*nan\s*<", page, flags=re.IGNORECASE)  # no NaN printed
+
+
+def test_unfilled_orders_show_size_price_value_and_wrap_the_detail(late):
+    run = late[0]
+    data = RunData(report=run.report, tables={k: v.copy() for k, v in run.tables.items()})
+    trades = data.tables["trades"]
+    detail = ("not enough cash at the fill: 26599 x open 20.51 = 545,554.49 before costs, "
+              "cash 543,857.95 after the bar's fills")  # fmt: skip
+    extra = trades.iloc[[0]].assign(status="Margin", detail=detail, size=np.nan, price=np.nan,
+                                    value=np.nan, commission=0.0)  # fmt: skip
+    cancelled = trades.iloc[[1]].assign(status="Canceled", detail="cancelled by the strategy",
+                                        size=np.nan, price=np.nan, value=np.nan)  # fmt: skip
+    data.tables["trades"] = pd.concat([trades, extra, cancelled], ignore_index=True)
+    page = render_html(data, {}).decode("utf-8")
+    body = page.split("Orders that did not fill, every run (2)")[1].split("</table>")[0]
+    assert "<table class='sortable wrap'>" in body
+    rows = body.split("<tr")[2:]  # after the header
+    assert len(rows) == 2
+    assert "26,599" in rows[0] and "20.51" in rows[0] and f"{26599 * 20.51:,.2f}" in rows[0]
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", rows[1])
+    assert cells[5:8] == ["", "", ""]  # a cancelled order's size is unknown: blank, not 0
+    assert "size (ordered)" in body and "placed" in body
+    assert "table.wrap td.k:last-child{white-space:normal" in page

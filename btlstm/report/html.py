@@ -493,9 +493,10 @@ _MARGIN_TEXT = re.compile(r"not enough cash at the fill: ([0-9.]+) x open ([0-9.
 
 
 def _unfilled(bad: pd.DataFrame, kinds: Mapping[str, str]) -> str:
-    """The orders that did not fill: size, price and value as ordered where the
-    order log knows them (``order_size``, ``order_price``; else, for a Margin order,
-    the size and open its ``detail`` names), the detail column wrapping."""
+    """The orders that did not fill, the detail column wrapping: size, price and
+    value where the order log knows them (a partial fill's; else ``order_size`` and
+    ``order_price`` when a log has them; else, for a Margin order, the size and
+    open its ``detail`` names)."""
     rows = []
     for r in bad.head(_MAX_UNFILLED).to_dict("records"):
         row = _trade_row(r)
@@ -519,10 +520,10 @@ def _unfilled(bad: pd.DataFrame, kinds: Mapping[str, str]) -> str:
     more = len(bad) - len(rows)
     return (
         text
-        + "<p class='small'>Size and price as ordered (the limit or stop price; a market "
-        "order's reference price, the close of the bar it was placed on; for a Margin order "
-        "of an older report, the size and open its detail names); value = size &times; "
-        "price; blank where the order log does not say.</p>"
+        + "<p class='small'>Size and price as ordered where the order log says: a Margin "
+        "order's size and the open it would have filled at (named in its detail); an order "
+        "cancelled after partial fills, the part filled; value = size &times; price; blank "
+        "where the order log does not say.</p>"
         + (f"<p class='small'>... {more:,d} more in trades.csv.</p>" if more else "")
     )
 
