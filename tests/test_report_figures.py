@@ -345,3 +345,45 @@ def test_unfilled_orders_show_size_price_value_and_wrap_the_detail(late):
     assert cells[5:8] == ["", "", ""]  # a cancelled order's size is unknown: blank, not 0
     assert "size (ordered)" in body and "placed" in body
     assert "table.wrap td.k:last-child{white-space:normal" in page
+
+
+# ---------------------------------------------------------------------------
+# one log-axis rule for every equity chart
+# ---------------------------------------------------------------------------
+def test_the_log_axis_rule_at_its_boundaries():
+    from btlstm.report.plots import LOG_SPAN, LOG_YEARS, log_scale
+
+    assert (LOG_YEARS, LOG_SPAN) == (8.0, 3.0)
+    start = pd.Timestamp("2010-01-01")
+    eight = [start, start + pd.Timedelta(days=8 * 365.25)]
+    assert not log_scale([100.0, 200.0], eight)  # exactly 8 years, a factor 2: linear
+    assert log_scale([100.0, 200.0], [start, eight[1] + pd.Timedelta(days=1)])
+    short = [start, start + pd.Timedelta(days=30)]
+    assert not log_scale([100.0, 300.0], short)  # exactly a factor 3: linear
+    assert log_scale([100.0, 300.01], short)
+    assert not log_scale([0.0, 1000.0], eight + [start])  # a value <= 0 cannot go on a log axis
+    assert log_scale([np.nan, 100.0, 400.0], short + [start])  # NaN (a late baseline) ignored
+
+
+def test_every_equity_chart_sets_its_axis_with_the_one_rule(monkeypatch, late):
+    from btlstm.report import plots
+    from btlstm.report.seeds import _plot
+
+    calls = []
+    real = plots.equity_axis
+
+    def spy(ax, values, dates, label="portfolio value"):
+        calls.append(real(ax, values, dates, label))
+        return calls[-1]
+
+    monkeypatch.setattr(plots, "equity_axis", spy)
+    run = late[0]
+    plots.plot_equity(run)
+    _plot({0: run, 1: run}, None)
+    assert calls == [False, False]  # two years, a factor under 3: both linear
+    eq = run.tables["equity"].copy()
+    eq["date"] = pd.bdate_range("2000-01-03", periods=len(eq), freq="5B")  # ~10 years
+    long = RunData(report=run.report, tables={**run.tables, "equity": eq})
+    plots.plot_equity(long)
+    _plot({0: long}, None)
+    assert calls[2:] == [True, True]
