@@ -232,7 +232,7 @@ def plot_rolling(run) -> bytes:
                        "volatility": "rolling volatility\n(% a year)"}[what])  # fmt: skip
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="upper left", fontsize=8, ncol=2, framealpha=0.85)
+            ax.legend(loc="best", fontsize=8, ncol=2, framealpha=0.85)
         else:
             ax.text(0.5, 0.5, "run shorter than the window", ha="center", va="center",
                     transform=ax.transAxes, color="0.5")  # fmt: skip
