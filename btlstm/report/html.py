@@ -489,7 +489,7 @@ _UNFILLED_COLS = ("strategy", "created_date", "date", "symbol", "side", "size", 
                   "status", "detail")  # fmt: skip
 
 
-_MARGIN_TEXT = re.compile(r"not enough cash at the fill: ([0-9.]+) x open ([0-9.,]+) =")
+_MARGIN_TEXT = re.compile(r"not enough cash at the fill: ([0-9.]+) x open [0-9.,e+-]+ = ([0-9.,]+) ")
 
 
 def _unfilled(bad: pd.DataFrame, kinds: Mapping[str, str]) -> str:
@@ -503,7 +503,9 @@ def _unfilled(bad: pd.DataFrame, kinds: Mapping[str, str]) -> str:
         size, price = r.get("order_size"), r.get("order_price")
         known = _MARGIN_TEXT.search(str(r.get("detail") or ""))
         if known and (size is None or pd.isna(size)):  # the order log's Margin detail says
-            size, price = float(known[1]), float(known[2].replace(",", ""))
+            # size x open = value (the open printed to 4 digits; the value exact to the cent)
+            size = float(known[1])
+            price = float(known[2].replace(",", "")) / size if size else None
         if row["size"] == "" and size is not None and not pd.isna(size):
             row["size"] = float(size)
         if row["price"] == "" and price is not None and not pd.isna(price):
@@ -512,8 +514,7 @@ def _unfilled(bad: pd.DataFrame, kinds: Mapping[str, str]) -> str:
             row["value"] = row["size"] * row["price"]
         rows.append(row)
     cols = [c for c in _UNFILLED_COLS if c in bad.columns]
-    labels = {"created_date": "placed", "date": "finished", "size": "size (ordered)",
-              "price": "price (ordered)", "value": "value (ordered)"}  # fmt: skip
+    labels = {"created_date": "placed", "date": "finished"}
     text = pg.table(rows, cols, labels=labels, kinds=kinds, sortable=True,
                     row_class=lambda r: "bad")  # fmt: skip
     text = text.replace("<table class='sortable'>", "<table class='sortable wrap'>", 1)
