@@ -388,3 +388,19 @@ def test_every_equity_chart_sets_its_axis_with_the_one_rule(monkeypatch, late):
     plots.plot_equity(long)
     _plot({0: long}, None)
     assert calls[2:] == [True, True]
+
+
+def test_roundtrips_csv_is_written_and_redrawn_on_rebuild(late, tmp_path):
+    from btlstm.report import load_report, rebuild_report, write_report
+
+    run = late[0]
+    out = tmp_path / "r"
+    paths = write_report(run, out, plots=False)
+    data = paths["roundtrips.csv"].read_bytes()
+    frame = pd.read_csv(paths["roundtrips.csv"])
+    assert list(frame.columns) == ts.ROUNDTRIP_COLUMNS
+    assert len(frame) == run.report["strategy"]["n_trades"]
+    paths["roundtrips.csv"].write_bytes(b"strategy\nforged\n")  # a derived file: redrawn
+    rebuild_report(out)
+    assert (out / "roundtrips.csv").read_bytes() == data
+    assert load_report(out).report["title"] == "late benchmark"
