@@ -11,6 +11,7 @@ still gets them when rebuilt.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -199,61 +200,59 @@ def roundtrips(trades: pd.DataFrame, dates=None) -> pd.DataFrame:
     cols = ROUNDTRIP_COLUMNS
     if trades is None or not len(trades):
         return pd.DataFrame(columns=cols)
-    t = trades[trades["status"].astype(str) == "Completed"]
-    cal = None
-    if dates is not None:
+    t = trades[trades["status"].astype(str) == "Completed"].reset_index(drop=True)
+    when = pd.DatetimeIndex(pd.to_datetime(t["date"]))
+    day = when.normalize()
+    if dates is not None:  # bars of the run's calendar
         cal = pd.DatetimeIndex(pd.to_datetime(pd.Index(dates))).normalize().unique().sort_values()
-    rows: list[dict] = []
-    for (strat, symbol), g in t.groupby(["strategy", "symbol"], sort=False):
-        lots: list[list] = []  # [date, price, signed size left, commission per unit]
-        for rec in g.to_dict("records"):
-            size = float(rec["size"])
-            if not np.isfinite(size) or size <= 0:
+        bar = cal.searchsorted(day).tolist()
+    else:  # calendar days
+        bar = ((day - pd.Timestamp("1970-01-01")) // pd.Timedelta(days=1)).tolist()
+    size_ = pd.to_numeric(t["size"], errors="coerce").to_numpy(float).tolist()
+    price_ = pd.to_numeric(t["price"], errors="coerce").to_numpy(float).tolist()
+    comm_ = (pd.to_numeric(t["commission"], errors="coerce").fillna(0.0).to_numpy(float).tolist()
+             if "commission" in t.columns else [0.0] * len(t))  # fmt: skip
+    buy_ = (t["side"].astype(str) == "buy").tolist()
+    rows: list[tuple] = []
+    for (strat, symbol), where in t.groupby(["strategy", "symbol"], sort=False).indices.items():
+        lots: list[list] = []  # [order row, signed size left, commission per unit]
+        for k in where.tolist():
+            size = size_[k]
+            if not size > 0 or not math.isfinite(size):
                 continue
-            signed = size if str(rec["side"]) == "buy" else -size
-            price, date = float(rec["price"]), pd.Timestamp(rec["date"])
-            comm_unit = float(rec.get("commission") or 0.0) / size
-            left = signed
-            matched: list[tuple] = []
-            while lots and left != 0.0 and np.sign(lots[0][2]) != np.sign(left):
+            left = size if buy_[k] else -size
+            price, comm_unit = price_[k], comm_[k] / size
+            closed = value = comm = 0.0
+            first = None
+            while lots and left != 0.0 and (lots[0][1] > 0) != (left > 0):
                 lot = lots[0]
-                take = min(abs(lot[2]), abs(left))
-                matched.append((lot[0], lot[1], take, lot[3], np.sign(lot[2])))
-                lot[2] -= np.sign(lot[2]) * take
-                left -= np.sign(left) * take
-                if abs(lot[2]) <= 1e-12 * max(1.0, size):
+                take = min(abs(lot[1]), abs(left))
+                closed += take
+                value += price_[lot[0]] * take
+                comm += lot[2] * take
+                first = lot[0] if first is None else first
+                sign = 1.0 if lot[1] > 0 else -1.0
+                lot[1] -= sign * take
+                left += sign * take
+                if abs(lot[1]) <= 1e-12 * max(1.0, size):
                     lots.pop(0)
-            if matched:
-                closed = sum(m[2] for m in matched)
-                entry = sum(m[1] * m[2] for m in matched) / closed
-                sign = matched[0][4]
-                comm = sum(m[3] * m[2] for m in matched) + comm_unit * closed
+            if closed:
+                entry = value / closed
+                sign = -1.0 if buy_[k] else 1.0  # a buy closes a short
+                comm += comm_unit * closed
                 pnl = sign * (price - entry) * closed - comm
-                start = min(m[0] for m in matched)
-                rows.append({
-                    "strategy": str(strat), "symbol": str(symbol),
-                    "direction": "long" if sign > 0 else "short",
-                    "entry_date": start, "entry_price": entry, "exit_date": date,
-                    "exit_price": price, "size": closed, "pnl": pnl,
-                    "return_pct": pnl / (entry * closed) if entry * closed else np.nan,
-                    "bars_held": _bars(cal, start, date), "commission": comm,
-                })  # fmt: skip
+                rows.append((str(strat), str(symbol), "long" if sign > 0 else "short",
+                             when[first], entry, when[k], price, closed, pnl,
+                             pnl / (entry * closed) if entry else np.nan,
+                             int(bar[k] - bar[first]), comm))  # fmt: skip
             if abs(left) > 1e-12 * max(1.0, size):
-                lots.append([date, price, left, comm_unit])
+                lots.append([k, left, comm_unit])
     out = pd.DataFrame(rows, columns=cols)
     if len(out):  # each run's round trips in the order they closed
         order = {n: i for i, n in enumerate(dict.fromkeys(t["strategy"].astype(str)))}
         out = out.assign(_run=out["strategy"].map(order)).sort_values(
             ["_run", "exit_date", "entry_date"], kind="stable").drop(columns="_run")
     return out.reset_index(drop=True)
-
-
-def _bars(cal, start, end) -> int:
-    if cal is None:
-        return int((end - start).days)
-    a = cal.searchsorted(pd.Timestamp(start).normalize())
-    b = cal.searchsorted(pd.Timestamp(end).normalize())
-    return int(b - a)
 
 
 def flatten(value, prefix: str = "") -> list[tuple[str, object]]:
