@@ -64,6 +64,12 @@ __all__ = [
     "payoff_ratio",
     "calibration",
     "performance_stats",
+    "value_at_risk",
+    "conditional_value_at_risk",
+    "tail_ratio",
+    "omega_ratio",
+    "rolling_volatility",
+    "excess_growth",
 ]
 
 _NAN = float("nan")
@@ -947,7 +953,10 @@ def performance_stats(values: pd.Series, start_value: float | None = None,
         ``best_day``, ``worst_day``, ``best_month``, ``worst_month`` (the
         months of :func:`monthly_returns`, from the first value),
         ``longest_drawdown_bars``, ``longest_drawdown_days``,
-        ``longest_drawdown_start``, ``longest_drawdown_end`` (None: not recovered).
+        ``longest_drawdown_start``, ``longest_drawdown_end`` (None: not recovered),
+        ``var_95`` and ``cvar_95`` (historical, daily: :func:`value_at_risk`,
+        :func:`conditional_value_at_risk`), ``tail_ratio`` and ``omega``
+        (threshold 0: :func:`tail_ratio`, :func:`omega_ratio`).
     """
     v = pd.to_numeric(values, errors="coerce").astype(float).dropna()
     r = daily_returns(v, start_value).dropna()
@@ -976,4 +985,139 @@ def performance_stats(values: pd.Series, start_value: float | None = None,
         "longest_drawdown_days": longest["days"] if longest else 0,
         "longest_drawdown_start": longest["start"] if longest else None,
         "longest_drawdown_end": longest["end"] if longest else None,
+        "var_95": value_at_risk(r),
+        "cvar_95": conditional_value_at_risk(r),
+        "tail_ratio": tail_ratio(r),
+        "omega": omega_ratio(r),
     }
+
+
+# ---------------------------------------------------------------------------
+# tail figures and the curves against a baseline (empyrical's definitions)
+# ---------------------------------------------------------------------------
+def value_at_risk(returns: Any, cutoff: float = 0.05) -> float:
+    """Historical value at risk: the ``cutoff`` quantile of the per-period returns.
+
+    ``np.percentile(r, 100 * cutoff)`` (linear interpolation), as empyrical's
+    ``value_at_risk``: a loss is negative (``-0.021`` = on 5% of the days the
+    return was -2.1% or worse).
+
+    Returns:
+        A float; NaN with no finite return.
+
+    Example:
+        >>> round(value_at_risk([-0.03, -0.01, 0.0, 0.01, 0.02], cutoff=0.25), 4)
+        -0.01
+    """
+    r = _returns(returns)
+    if not len(r):
+        return _NAN
+    return float(np.percentile(r, 100.0 * float(cutoff)))
+
+
+def conditional_value_at_risk(returns: Any, cutoff: float = 0.05) -> float:
+    """Historical conditional value at risk (expected shortfall): the mean of the
+    worst returns, as empyrical's ``conditional_value_at_risk``.
+
+    Formula:
+        with ``n`` returns sorted ascending, the mean of the first
+        ``int((n - 1) * cutoff) + 1`` (at least the worst one).
+
+    Returns:
+        A float (negative for a loss); NaN with no finite return.
+
+    Example:
+        >>> round(conditional_value_at_risk([0.02, -0.04, 0.01, -0.02, 0.0], cutoff=0.5), 4)
+        -0.02
+    """
+    r = np.sort(_returns(returns))
+    if not len(r):
+        return _NAN
+    k = int((len(r) - 1) * float(cutoff))
+    return float(np.mean(r[: k + 1]))
+
+
+def tail_ratio(returns: Any) -> float:
+    """Tail ratio: ``|95th percentile| / |5th percentile|`` of the returns
+    (empyrical's ``tail_ratio``); above 1, the right tail is the fatter.
+
+    Returns:
+        A float; NaN with no finite return or a 5th percentile of 0.
+
+    Example:
+        >>> round(tail_ratio(np.linspace(-0.01, 0.02, 101)), 4)
+        2.1765
+    """
+    r = _returns(returns)
+    if not len(r):
+        return _NAN
+    low = abs(float(np.percentile(r, 5)))
+    return abs(float(np.percentile(r, 95))) / low if low > 0.0 else _NAN
+
+
+def omega_ratio(returns: Any, threshold: float = 0.0) -> float:
+    """Omega ratio at a per-period ``threshold``: the sum of the returns' gains
+    above it over the sum of their shortfalls below it (empyrical's
+    ``omega_ratio`` with ``risk_free=0``, ``required_return=0``).
+
+    Formula:
+        ``a = r - threshold``; ``sum(a[a > 0]) / -sum(a[a < 0])``.
+
+    Returns:
+        A float; NaN with fewer than 2 returns or no return below the threshold.
+
+    Example:
+        >>> omega_ratio([0.02, -0.01, 0.01, -0.01])
+        1.5
+    """
+    a = _returns(returns) - float(threshold)
+    if len(a) < 2:
+        return _NAN
+    down = -float(a[a < 0.0].sum())
+    return float(a[a > 0.0].sum()) / down if down > 0.0 else _NAN
+
+
+def rolling_volatility(returns: pd.Series, window: int, periods: float = 252) -> pd.Series:
+    """Annualised volatility over a rolling window of ``window`` returns: the
+    sample std (ddof 1, as :func:`annual_volatility`) x ``sqrt(periods)``; NaN
+    until the window is full."""
+    ann = _periods(periods)
+    r = pd.to_numeric(returns, errors="coerce").astype(float)
+    return (r.rolling(window, min_periods=window).std(ddof=1) * math.sqrt(ann)).rename(
+        "rolling_volatility"
+    )
+
+
+def excess_growth(values: pd.Series, baseline: pd.Series) -> pd.Series:
+    """Cumulative excess return of a curve over a baseline: the growth of
+    ``(1 + r_s) / (1 + r_b)`` minus 1.
+
+    Formula:
+        on the dates where both curves have a value (aligned by index), ``r_s``
+        and ``r_b`` the daily returns: ``prod((1 + r_s) / (1 + r_b)) - 1`` up
+        to each date, 0 on the first common date. Equal to
+        ``(V_s[t] / V_s[0]) / (V_b[t] / V_b[0]) - 1``: a baseline that starts
+        later is measured from its own first value.
+
+    Args:
+        values: the strategy's portfolio values indexed by date.
+        baseline: the baseline's values (or closes) indexed by date.
+
+    Returns:
+        A float Series on the common dates (empty when there are none).
+
+    Example:
+        >>> d = pd.bdate_range("2020-01-01", periods=3)
+        >>> s = excess_growth(pd.Series([100.0, 110.0, 121.0], d), pd.Series([50.0, 50.0, 55.0], d))
+        >>> [round(x, 4) for x in s]
+        [0.0, 0.1, 0.1]
+    """
+    s = pd.to_numeric(values, errors="coerce").astype(float)
+    b = pd.to_numeric(baseline, errors="coerce").astype(float)
+    both = pd.concat([s, b], axis=1, join="inner").dropna()
+    both = both[np.isfinite(both.to_numpy()).all(axis=1) & (both.to_numpy() > 0).all(axis=1)]
+    if not len(both):
+        return pd.Series(dtype=float, name="excess_growth")
+    rs = both.iloc[:, 0].pct_change().fillna(0.0)
+    rb = both.iloc[:, 1].pct_change().fillna(0.0)
+    return (((1.0 + rs) / (1.0 + rb)).cumprod() - 1.0).rename("excess_growth")

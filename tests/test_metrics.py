@@ -321,6 +321,12 @@ def test_all_public_names_exported():
         "payoff_ratio",
         "calibration",
         "performance_stats",
+        "value_at_risk",
+        "conditional_value_at_risk",
+        "tail_ratio",
+        "omega_ratio",
+        "rolling_volatility",
+        "excess_growth",
     }
 
 

@@ -56,6 +56,9 @@ FILES = {
     "returns.png",
     "predictions.png",
     "weights.png",
+    "excess.png",
+    "yearly.png",
+    "roundtrips.csv",
     "report.html",
     "manifest.json",
 }
@@ -141,7 +144,8 @@ def test_all_files_written_and_nonempty(written):
 
 def test_pngs_are_valid(written):
     _, paths = written
-    for name in ("equity.png", "drawdown.png", "predictions.png", "weights.png"):
+    for name in ("equity.png", "drawdown.png", "predictions.png", "weights.png", "excess.png",
+                 "yearly.png"):  # fmt: skip
         data = paths[name].read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n", name
         assert len(data) > 1024, name
@@ -152,7 +156,7 @@ def test_html_self_contained_with_images_and_banner(written):
     text = paths["report.html"].read_text(encoding="utf-8")
     assert 'src="http' not in text and "src='http" not in text
     assert "<link" not in text and "<script src" not in text  # inline script only (sorting)
-    assert text.count("data:image/png;base64,") == 6
+    assert text.count("data:image/png;base64,") == 8  # + excess.png, yearly.png
     assert "SYNTHETIC DATA" in text
     assert "Data provenance" in text and "synthetic:ohlcv" in text
 
@@ -366,7 +370,7 @@ def test_not_synthetic_has_no_banner(tmp_path):
     paths = write_report(data, tmp_path / "r")
     text = paths["report.html"].read_text(encoding="utf-8")
     assert "SYNTHETIC" not in text
-    assert text.count("data:image/png;base64,") == 6
+    assert text.count("data:image/png;base64,") == 8  # + excess.png, yearly.png
 
 
 def test_synthetic_flag_from_frame_attrs_alone(synth):

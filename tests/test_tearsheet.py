@@ -92,15 +92,17 @@ def test_page_has_every_section_in_order(written):
     where = [page.find(f"<h2 id='{key}'>") for key, _ in SECTIONS if key != "verdict"]
     assert all(i > 0 for i in where) and where == sorted(where)
     assert page.index("<b>Verdict:</b>") < where[0]
-    for text in ("Monthly returns", "Rolling Sharpe and beta", "Calibration by prediction decile",
-                 "trades.csv", "Worst drawdowns", "<details>", "Configuration", "Definitions",
+    for text in ("Monthly returns", "Rolling Sharpe, beta and volatility",
+                 "Calibration by prediction decile", "trades.csv", "roundtrips.csv",
+                 "value at risk (95%, daily)", "conditional VaR (95%, daily)", "tail ratio",
+                 "Omega (threshold 0)", "Round trips of", "Worst drawdowns", "<details>", "Configuration", "Definitions",
                  "Data provenance", "Sortino", "Calmar", "annual volatility", "payoff ratio",
                  "average holding period", "longest drawdown", "worst month"):  # fmt: skip
         assert text in page, text
-    for name in ("equity.png", "drawdown.png", "rolling.png", "returns.png", "predictions.png",
-                 "weights.png"):  # fmt: skip
+    for name in ("equity.png", "drawdown.png", "excess.png", "yearly.png", "rolling.png",
+                 "returns.png", "predictions.png", "weights.png", "roundtrips.csv"):  # fmt: skip
         assert name in paths
-    assert page.count("data:image/png;base64,") == 6
+    assert page.count("data:image/png;base64,") == 8
     assert "src='http" not in page and 'src="http' not in page and "<link" not in page
 
 

@@ -21,8 +21,12 @@ Files:
 - ``equity.csv``: date and one portfolio-value column per run;
 - ``weights.csv``: date, symbol, weight (the strategy; ``cash`` included);
 - ``forecasts.csv``: date, sector, forecast (panel runs with a model, e.g. rotation);
-- with ``plots``: ``equity.png``, ``drawdown.png``, ``rolling.png``,
-  ``returns.png``, ``predictions.png``, ``weights.png`` (those that apply);
+- ``roundtrips.csv``: every run's round-trip trades matched FIFO from the filled
+  orders of trades.csv (:func:`btlstm.report.tearsheet.roundtrips`; derived, so
+  a rebuild writes it again);
+- with ``plots``: ``equity.png``, ``drawdown.png``, ``excess.png``,
+  ``yearly.png``, ``rolling.png``, ``returns.png``, ``predictions.png``,
+  ``weights.png`` (those that apply);
 - ``report.html`` (always; without images when ``plots`` is false);
 - ``manifest.json``.
 
@@ -76,8 +80,9 @@ _TABLES = ("predictions", "trades", "equity", "weights")
 _OPTIONAL_TABLES = ("forecasts",)  # written only when the run has rows for them
 _DATA_FILES = ("report.json",) + tuple(f"{t}.csv" for t in _TABLES + _OPTIONAL_TABLES)
 _PLOT_FILES = ("equity.png", "drawdown.png", "rolling.png", "returns.png", "predictions.png",
-               "weights.png", "latency.png")  # fmt: skip
-REPORT_FILES = _DATA_FILES + _PLOT_FILES + ("report.html", MANIFEST)
+               "weights.png", "latency.png", "excess.png", "yearly.png")  # fmt: skip
+_TABLE_FILES = ("roundtrips.csv",)  # derived from trades.csv and equity.csv
+REPORT_FILES = _DATA_FILES + _PLOT_FILES + _TABLE_FILES + ("report.html", MANIFEST)
 """Every file name a report folder may hold (other entries are the user's own)."""
 
 _TEXT_COLUMNS = {  # read as text (a symbol such as "000300" or "NA" stays as written)
@@ -166,8 +171,11 @@ def _rendered(run: RunData, plots: bool) -> dict[str, bytes]:
     from btlstm.report.html import render_html
     from btlstm.report.plots import render_plots
 
+    from btlstm.report.tearsheet import roundtrips
+
     images = render_plots(run) if plots else {}
-    return {**images, "report.html": render_html(run, images)}
+    trips = roundtrips(run.tables.get("trades"), run.tables["equity"]["date"])
+    return {**images, "roundtrips.csv": _csv_bytes(trips), "report.html": render_html(run, images)}
 
 
 # ---------------------------------------------------------------------------
@@ -231,7 +239,7 @@ def _read_csv(table: str, data: bytes) -> pd.DataFrame:
 
 
 #: Files drawn from the data files: rebuild_report redraws them when missing or changed.
-DERIVED_FILES = _PLOT_FILES + ("report.html",)
+DERIVED_FILES = _PLOT_FILES + _TABLE_FILES + ("report.html",)
 
 
 def _load(path, rebuild: list | None = None) -> tuple[RunData, dict[str, bytes], Path]:
@@ -349,8 +357,9 @@ def rebuild_report(outdir, plots: bool | None = None) -> Path:
         plots = any(name.endswith(".png") for name in listed)
     files = {name: raw[name] for name in _DATA_FILES if name in raw}
     files.update(
-        {n: b for n, b in raw.items() if n.endswith((".csv", ".csv.gz")) and n not in files}
-    )
+        {n: b for n, b in raw.items()
+         if n.endswith((".csv", ".csv.gz")) and n not in files and n not in DERIVED_FILES}
+    )  # fmt: skip
     try:
         files.update(_rendered(run, plots))
     except (TypeError, KeyError, AttributeError, IndexError, ValueError) as e:

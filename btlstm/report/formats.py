@@ -55,6 +55,9 @@ KINDS: dict[str, str] = {
     **dict.fromkeys(_P.split(), "p"),
     **dict.fromkeys(_INT.split(), "int"),
     **dict.fromkeys(_MONEY.split(), "money"),
+    **dict.fromkeys(("var_95", "cvar_95", "return_pct", "excess_growth"), "pct"),
+    **dict.fromkeys(("entry_price", "exit_price", "pnl"), "money"),
+    **dict.fromkeys(("bars_held",), "int"),
 }
 """The kind of each report key whose numbers are not plain ratios."""
 

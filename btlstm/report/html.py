@@ -15,6 +15,7 @@ is fetched: images are base64 data URIs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import numpy as np
@@ -34,7 +35,7 @@ SECTIONS = (
     ("comparison", "Strategy and baselines"),
     ("equity", "Equity and drawdown"),
     ("monthly", "Monthly returns"),
-    ("rolling", "Rolling Sharpe and beta"),
+    ("rolling", "Rolling Sharpe, beta and volatility"),
     ("distribution", "Daily returns"),
     ("prediction", "Prediction quality"),
     ("weights", "Weights"),
@@ -147,6 +148,10 @@ _ROWS = (
     ("max drawdown", "max_drawdown", "pct"),
     ("longest drawdown (bars)", "longest_drawdown_bars", "int"),
     ("longest drawdown", "longest_drawdown_dates", "text"),
+    ("value at risk (95%, daily)", "var_95", "pct"),
+    ("conditional VaR (95%, daily)", "cvar_95", "pct"),
+    ("tail ratio", "tail_ratio", "ratio"),
+    ("Omega (threshold 0)", "omega", "ratio"),
     ("skew (daily)", "skew", "ratio"),
     ("excess kurtosis (daily)", "kurtosis", "ratio"),
     ("best day", "best_day", "pct"),
@@ -182,7 +187,8 @@ def comparison_runs(run) -> list[dict]:
     for the strategy, its trade figures."""
     report = run.report
     perf = report.get("performance")
-    if not perf and len(run.tables["equity"]):
+    older = bool(perf) and any("var_95" not in (p or {}) for p in perf.values())
+    if (not perf or older) and len(run.tables["equity"]):  # an older report: its figures anew
         perf = ts.performance_section(run)
     perf = perf or {}
     s = report.get("strategy") or {}
@@ -197,7 +203,8 @@ def comparison_runs(run) -> list[dict]:
     return out
 
 
-def _comparison(run) -> list[str]:
+def _comparison(run, images: Mapping[str, bytes] | None = None) -> list[str]:
+    images = images or {}
     runs = comparison_runs(run)
     head = "<th class='k'></th>" + "".join(
         f"<th>{esc(r['name'])}{' *' if r.get('from_closes') else ''}</th>" for r in runs
@@ -229,7 +236,11 @@ def _comparison(run) -> list[str]:
         "<p class='small'>Daily figures from equity.csv (docs/metrics.md): volatility "
         "annualised with &radic;252 (sample std), Sortino and Calmar as empyrical, skew and "
         "excess kurtosis from population moments (as the verdict's Sharpe row); '-': not "
-        "applicable to that run.</p>"
+        "applicable to that run. Value at risk: the 5th "
+        "percentile of the daily returns; conditional VaR: the mean of the worst "
+        "int((n - 1) &times; 5%) + 1 of them; tail ratio: |95th percentile| / |5th "
+        "percentile|; Omega: the sum of the gains over the sum of the losses (threshold 0); "
+        "all historical and as empyrical defines them.</p>"
     )
     rel = run.report.get("relative") or {}
     if rel:
@@ -244,6 +255,8 @@ def _comparison(run) -> list[str]:
             + pg.table([{k: rel.get(k) for k in keys}], list(keys), labels=labels)
         )
     parts += _per_year(run.report)
+    if images.get("yearly.png"):
+        parts.append(pg.img(images["yearly.png"], "Returns per calendar year"))
     return parts
 
 
@@ -517,6 +530,7 @@ def _trades(run) -> list[str]:
         "<p>Finished orders per run and status (the comparison's <i>orders filled</i> are the "
         "Completed ones):</p>",
         pg.table(crow, ["run", *order]),
+        *_roundtrips(run),
         f"<h3>Orders of {esc(name)} ({n:,d}{'; the first and last ' + str(TRADE_ROWS) if cut else ''})</h3>"  # noqa: E501
         "<p class='small'>Every order of every run is in <a href='trades.csv'>trades.csv</a>. "
         "Rows in red did not fill (rejected, margin, cancelled or expired; why in "
@@ -524,19 +538,97 @@ def _trades(run) -> list[str]:
         text,
     ]
     if len(bad):
-        unfilled = [_trade_row(r) for r in bad.head(_MAX_UNFILLED).to_dict("records")]
-        more = len(bad) - len(unfilled)
-        table = (
-            pg.table(unfilled, [c for c in _TRADE_COLS if c in trades.columns], kinds=kinds,
-                     sortable=True, row_class=red)  # fmt: skip
-            + (f"<p class='small'>... {more:,d} more in trades.csv</p>" if more else "")
-        )
+        table = _unfilled(bad, kinds)
         parts.append(pg.details(f"Orders that did not fill, every run ({len(bad):,d})", table,
                                 open_=len(bad) <= 10))  # fmt: skip
     return parts
 
 
 _MAX_UNFILLED = 50  # unfilled orders listed on the page (all of them are in trades.csv)
+_UNFILLED_COLS = ("strategy", "created_date", "date", "symbol", "side", "size", "price", "value",
+                  "status", "detail")  # fmt: skip
+
+
+_MARGIN_TEXT = re.compile(r"not enough cash at the fill: ([0-9.]+) x open [0-9.,e+-]+ = ([0-9.,]+) ")
+
+
+def _unfilled(bad: pd.DataFrame, kinds: Mapping[str, str]) -> str:
+    """The orders that did not fill, the detail column wrapping: size, price and
+    value where the order log knows them (a partial fill's; else ``order_size`` and
+    ``order_price`` when a log has them; else, for a Margin order, the size and
+    open its ``detail`` names)."""
+    rows = []
+    for r in bad.head(_MAX_UNFILLED).to_dict("records"):
+        row = _trade_row(r)
+        size, price = r.get("order_size"), r.get("order_price")
+        known = _MARGIN_TEXT.search(str(r.get("detail") or ""))
+        if known and (size is None or pd.isna(size)):  # the order log's Margin detail says
+            # size x open = value (the open printed to 4 digits; the value exact to the cent)
+            size = float(known[1])
+            price = float(known[2].replace(",", "")) / size if size else None
+        if row["size"] == "" and size is not None and not pd.isna(size):
+            row["size"] = float(size)
+        if row["price"] == "" and price is not None and not pd.isna(price):
+            row["price"] = float(price)
+        if row["value"] == "" and isinstance(row["size"], float) and isinstance(row["price"], float):
+            row["value"] = row["size"] * row["price"]
+        rows.append(row)
+    cols = [c for c in _UNFILLED_COLS if c in bad.columns]
+    labels = {"created_date": "placed", "date": "finished"}
+    text = pg.table(rows, cols, labels=labels, kinds=kinds, sortable=True,
+                    row_class=lambda r: "bad")  # fmt: skip
+    text = text.replace("<table class='sortable'>", "<table class='sortable wrap'>", 1)
+    more = len(bad) - len(rows)
+    return (
+        text
+        + "<p class='small'>Size and price as ordered where the order log says: a Margin "
+        "order's size and the open it would have filled at (named in its detail); an order "
+        "cancelled after partial fills, the part filled; value = size &times; price; blank "
+        "where the order log does not say.</p>"
+        + (f"<p class='small'>... {more:,d} more in trades.csv.</p>" if more else "")
+    )
+
+
+ROUNDTRIP_ROWS = 25
+"""Round trips shown at each end of the list (every one is in roundtrips.csv)."""
+
+
+def _roundtrips(run) -> list[str]:
+    """The strategy's round-trip trades (:func:`btlstm.report.tearsheet.roundtrips`)."""
+    trips = ts.roundtrips(run.tables.get("trades"), run.tables["equity"]["date"])
+    name = ts.strategy_name(run)
+    own = trips[trips["strategy"] == name]
+    head = f"<h3>Round trips of {esc(name)} ({len(own):,d})</h3>"
+    if not len(own):
+        return [head + "<p>No closed round trip.</p>"]
+    wins = own["pnl"] > 0
+    summary = (
+        f"<p class='small'>{int(wins.sum()):,d} won, {int((~wins).sum()):,d} lost; net P&amp;L "
+        f"{esc(fmt(float(own['pnl'].sum()), 'money'))}; mean return "
+        f"{esc(fmt(float(own['return_pct'].mean()), 'pct'))}, median bars held "
+        f"{esc(fmt(float(own['bars_held'].median()), 'ratio'))}. Matched first in, first out "
+        "from the filled orders; a partial exit is a row of its own; P&amp;L net of the "
+        "commission of both legs; return = P&amp;L / (entry price &times; size). Every run's "
+        "round trips: <a href='roundtrips.csv'>roundtrips.csv</a>.</p>"
+    )
+    cut = len(own) > 2 * ROUNDTRIP_ROWS + 10
+    shown = own if not cut else pd.concat([own.head(ROUNDTRIP_ROWS), own.tail(ROUNDTRIP_ROWS)])
+    cols = ["symbol", "direction", "entry_date", "entry_price", "exit_date", "exit_price",
+            "size", "pnl", "return_pct", "bars_held"]  # fmt: skip
+    rows = [{**r, "entry_date": str(r["entry_date"])[:10], "exit_date": str(r["exit_date"])[:10]}
+            for r in shown[cols].to_dict("records")]  # fmt: skip
+    sizes = own["size"]
+    kinds = {"entry_price": "money", "exit_price": "money", "pnl": "money", "return_pct": "pct",
+             "bars_held": "int", "size": "int" if (sizes == sizes.round()).all() else "ratio"}
+    labels = {"entry_date": "entry", "entry_price": "entry price", "exit_date": "exit",
+              "exit_price": "exit price", "pnl": "P&L (net)", "return_pct": "return",
+              "bars_held": "bars held"}  # fmt: skip
+    text = pg.table(rows, cols, labels=labels, kinds=kinds, sortable=True,
+                    row_class=lambda r: "")  # fmt: skip
+    if cut:
+        text += (f"<p class='small'>The first and last {ROUNDTRIP_ROWS}; "
+                 f"{len(own) - 2 * ROUNDTRIP_ROWS:,d} more in roundtrips.csv.</p>")  # fmt: skip
+    return [head + summary + text]
 
 
 def _drawdowns(run) -> list[str]:
@@ -556,7 +648,7 @@ def _drawdowns(run) -> list[str]:
         pg.table(rows, list(rows[0]), kinds={"rank": "int"}),
         "<p class='small'>Each period runs from the last bar at a running peak to the first "
         "bar back at it; bars and calendar days cover that span (to the last bar when not "
-        "recovered). Shaded on the drawdown plot.</p>",
+        "recovered). Numbered by rank in the strip under the drawdown plot.</p>",
     ]
 
 
@@ -685,15 +777,22 @@ def render_html(run, images: Mapping[str, bytes]) -> bytes:
     warned = {str(w) for w in report.get("warnings") or []}  # shown in the warnings block
     parts += [f"<div class='note'>{esc(n)}</div>" for n in report.get("notes") or []
               if str(n) not in warned]  # fmt: skip
-    parts += _comparison(run)
+    parts += _comparison(run, images)
     parts += [
         _h2("equity"),
         pg.img(images.get("equity.png"), "Equity"),
         pg.img(images.get("drawdown.png"), "Drawdown"),
+        pg.img(images.get("excess.png"), "Cumulative excess return over each baseline"),
+        "<p class='small'>Cumulative excess return over a baseline: the growth of "
+        "(1 + r<sub>s</sub>) / (1 + r<sub>b</sub>) - 1 over the daily returns of the strategy "
+        "(s) and the baseline (b), from the first date both have a value (equal to the "
+        "strategy's growth over the baseline's, minus 1).</p>"
+        if images.get("excess.png") else "",
     ]
     parts += _monthly(run)
     if images.get("rolling.png"):
-        parts += [_h2("rolling"), pg.img(images.get("rolling.png"), "Rolling Sharpe and beta")]
+        parts += [_h2("rolling"), pg.img(images.get("rolling.png"),
+                                         "Rolling Sharpe, beta and volatility")]  # fmt: skip
     if images.get("returns.png"):
         parts += [_h2("distribution"), pg.img(images.get("returns.png"), "Daily returns")]
     parts += _prediction(run, images)

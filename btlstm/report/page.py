@@ -40,6 +40,7 @@ border-bottom:2px solid #ddd;padding-bottom:.15em}h3{font-size:1em;margin:1em 0 
 table{border-collapse:collapse;margin:.4em 0;font-size:.9em;font-variant-numeric:tabular-nums}
 td,th{border:1px solid #ddd;padding:.22em .55em;text-align:right;white-space:nowrap}
 th{background:#f4f4f4}td.k,th.k{text-align:left}td.w{white-space:normal;min-width:16em}
+table.wrap td.k:last-child{white-space:normal;min-width:16em;max-width:40em}
 tr.first td{font-weight:bold}tr.bad td{background:#fde7e9}
 th.sort{cursor:pointer}th.sort:after{content:" \\2195";color:#999;font-size:.8em}
 .banner{background:#b00020;color:#fff;font-weight:bold;padding:.8em;text-align:center;

@@ -4,10 +4,18 @@ Every function takes plain data (a :class:`~btlstm.report.collect.RunData`) and
 returns PNG bytes; :func:`render_plots` draws all that apply:
 
 - ``equity.png``: one curve per run (equity table columns), on a log axis when
-  the run is long or its values span more than a factor 3 (:func:`log_scale`);
+  the run is long or its values span more than a factor 3 (:func:`log_scale`;
+  every equity chart of btlstm, the ``--seeds`` overview's too, sets its axis
+  with :func:`equity_axis`);
 - ``drawdown.png``: drawdown from the running peak of each curve, the
-  strategy's worst drawdown periods shaded, the legend below the axes;
-- ``rolling.png``: rolling 6- and 12-month Sharpe and beta against the main baseline;
+  strategy's worst drawdown periods marked in a strip under the axes (the
+  curves stay visible), the legend below;
+- ``excess.png``: the strategy's cumulative excess return over each baseline,
+  the growth of ``(1 + r_s) / (1 + r_b)`` minus 1
+  (:func:`btlstm.metrics.excess_growth`);
+- ``yearly.png``: each calendar year's return, strategy and baselines side by side;
+- ``rolling.png``: rolling 6- and 12-month Sharpe, beta against the main
+  baseline and annualised volatility;
 - ``returns.png``: the distribution of daily returns, strategy and main baseline;
 - ``predictions.png``: the IC over time (one asset: over the last 63 bars;
   many: the daily cross-sectional IC and its 63-day mean) and the mean
@@ -40,6 +48,9 @@ __all__ = [
     "plot_distribution",
     "plot_latency",
     "log_scale",
+    "equity_axis",
+    "plot_excess",
+    "plot_yearly",
 ]
 
 _SCATTER_MAX = 5000  # points in the prediction scatter (evenly thinned beyond)
@@ -114,6 +125,24 @@ LOG_YEARS = 8.0
 LOG_SPAN = 3.0
 
 
+def equity_axis(ax, values, dates, label: str = "portfolio value") -> bool:
+    """Set an equity chart's y axis by the one rule (:func:`log_scale` of every
+    value drawn on it): a log axis with 1-2-5 ticks, or a linear one; money ticks,
+    the y label saying which. Returns whether the axis is a log axis."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    log = log_scale(np.asarray(values, dtype=float), dates)
+    money = FuncFormatter(lambda x, _: f"{x:,.0f}")
+    if log:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_major_formatter(money)
+    ax.set_ylabel(f"{label} (log scale)" if log else label)
+    ax.grid(alpha=0.3, which="both" if log else "major")
+    return log
+
+
 def plot_equity(run) -> bytes:
     """Portfolio value of every run over time (log axis when :func:`log_scale`)."""
     fig = _figure(10.0, 4.6)
@@ -122,23 +151,8 @@ def plot_equity(run) -> bytes:
     colors = _colors(run, [name for name, _ in curves])
     for i, (name, values) in enumerate(curves):
         ax.plot(dates, values, label=_label(run, name), color=colors[i], lw=1.4 if i == 0 else 1.0)
-    from matplotlib.ticker import FuncFormatter, NullFormatter
-
     allv = np.concatenate([v for _, v in curves]) if curves else np.array([])
-    log = log_scale(allv, dates)
-    money = FuncFormatter(lambda x, _: f"{x:,.0f}")
-    if log:
-        from matplotlib.ticker import LogLocator
-
-        ax.set_yscale("log")
-        ax.yaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
-        ax.yaxis.set_major_formatter(money)
-        ax.yaxis.set_minor_formatter(NullFormatter())
-        ax.set_ylabel("portfolio value (log scale)")
-    else:
-        ax.yaxis.set_major_formatter(money)
-        ax.set_ylabel("portfolio value")
-    ax.grid(alpha=0.3, which="both" if log else "major")
+    equity_axis(ax, allv, dates)
     ax.legend(loc="upper left", fontsize=8, framealpha=0.85)
     r = run.report
     _suptitle(fig, f"{r.get('title')}: equity", bool(r.get("synthetic")))
@@ -148,19 +162,27 @@ def plot_equity(run) -> bytes:
 
 def plot_drawdown(run, shade: int = 5) -> bytes:
     """Drawdown from the running peak of every run (the first one filled), with the
-    strategy's ``shade`` worst drawdown periods shaded; the legend below the axes."""
+    strategy's ``shade`` worst drawdown periods marked (numbered by rank, as the
+    table of worst drawdowns) in a strip under the axes; the legend below."""
     from btlstm.report.tearsheet import curves as _frame
     from btlstm.report.tearsheet import strategy_name
 
-    fig = _figure(10.0, 3.8)
-    ax = fig.add_subplot(1, 1, 1)
+    fig = _figure(10.0, 4.1)
+    grid = fig.add_gridspec(2, 1, height_ratios=(12, 1), hspace=0.05)
+    ax = fig.add_subplot(grid[0])
+    strip = fig.add_subplot(grid[1], sharex=ax)
     dates, curves = _curves(run)
     colors = _colors(run, [name for name, _ in curves])
     values = _frame(run)[strategy_name(run)].dropna()
     for k, p in enumerate(metrics.drawdown_periods(values, top=shade)):
+        # the worst periods in a strip of their own, so the curves stay visible
         end = p["end"] if p["end"] is not None else values.index[-1]
-        ax.axvspan(p["start"], end, color="0.85", alpha=0.6, lw=0,
-                   label=f"{shade} worst drawdowns (table below)" if k == 0 else None)  # fmt: skip
+        strip.axvspan(p["start"], end, color="tab:red", alpha=0.25 + 0.1 * (shade - k) / shade,
+                      lw=0)  # fmt: skip
+        mid = pd.Timestamp(p["start"]) + (pd.Timestamp(end) - pd.Timestamp(p["start"])) / 2
+        strip.text(mid, 0.5, str(k + 1), ha="center", va="center", fontsize=7)
+    strip.set_yticks([])
+    strip.set_ylabel(f"worst {shade}", rotation=0, ha="right", va="center", fontsize=8)
     for i, (name, values) in enumerate(curves):
         dd = -metrics.drawdown(values) * 100.0
         if i == 0:  # the strategy on top of the baselines' thin lines
@@ -173,23 +195,28 @@ def plot_drawdown(run, shade: int = 5) -> bytes:
     import matplotlib.dates as mdates
 
     locator = mdates.AutoDateLocator(maxticks=10)
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    strip.xaxis.set_major_locator(locator)
+    strip.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.tick_params(labelbottom=False)
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=4, fontsize=8, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=4, fontsize=8, frameon=False)
     _suptitle(fig, "drawdown from running peak", bool(run.report.get("synthetic")))
     return _png(fig)
 
 
 def plot_rolling(run) -> bytes:
-    """Rolling 6- and 12-month Sharpe ratio and beta against the main baseline."""
+    """Rolling 6- and 12-month Sharpe ratio, beta against the main baseline and
+    annualised volatility (%)."""
     from btlstm.report.tearsheet import main_baseline, rolling_figures
 
     figs = rolling_figures(run)
-    has_beta = any(k.startswith("beta") for k in figs)
-    fig = _figure(10.0, 5.6 if has_beta else 3.2)
-    axes = [fig.add_subplot(2 if has_beta else 1, 1, i + 1) for i in range(2 if has_beta else 1)]
-    for ax, what in zip(axes, ("sharpe", "beta"), strict=False):
+    whats = ["sharpe", "beta", "volatility"]
+    if not any(k.startswith("beta") for k in figs):
+        whats.remove("beta")
+    figs = {k: (v * 100.0 if k.startswith("volatility") else v) for k, v in figs.items()}
+    fig = _figure(10.0, 1.0 + 2.4 * len(whats))
+    axes = [fig.add_subplot(len(whats), 1, i + 1) for i in range(len(whats))]
+    for ax, what in zip(axes, whats, strict=True):
         for (label, series), color in zip(
             [(k, v) for k, v in figs.items() if k.startswith(what)], ("tab:cyan", "tab:blue"),
             strict=False,
@@ -198,18 +225,78 @@ def plot_rolling(run) -> bytes:
                 continue  # a run shorter than the window
             ax.plot(series.index, series.to_numpy(), color=color, lw=1.1,
                     label=label.replace(what + " ", ""))  # fmt: skip
-        ax.axhline(0.0 if what == "sharpe" else 1.0, color="k", lw=0.6, ls=":")
+        if what != "volatility":
+            ax.axhline(0.0 if what == "sharpe" else 1.0, color="k", lw=0.6, ls=":")
         base = main_baseline(run)
-        ax.set_ylabel("rolling Sharpe" if what == "sharpe" else f"rolling beta vs\n{base}")
+        ax.set_ylabel({"sharpe": "rolling Sharpe", "beta": f"rolling beta vs\n{base}",
+                       "volatility": "rolling volatility\n(% a year)"}[what])  # fmt: skip
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="upper left", fontsize=8, ncol=2, framealpha=0.85)
+            ax.legend(loc="best", fontsize=8, ncol=2, framealpha=0.85)
         else:
             ax.text(0.5, 0.5, "run shorter than the window", ha="center", va="center",
                     transform=ax.transAxes, color="0.5")  # fmt: skip
     for ax in axes[:-1]:
         ax.tick_params(labelbottom=False)
-    _suptitle(fig, "rolling Sharpe ratio and beta (6 and 12 months = 126 and 252 bars)",
+    _suptitle(fig, "rolling Sharpe ratio, beta and annualised volatility (6 and 12 months = "
+              "126 and 252 bars)", bool(run.report.get("synthetic")))  # fmt: skip
+    return _png(fig)
+
+
+def plot_excess(run) -> bytes:
+    """The strategy's cumulative excess return over each baseline, in %:
+    :func:`btlstm.metrics.excess_growth` (the growth of ``(1 + r_s) / (1 + r_b)`` - 1)."""
+    from btlstm.report.tearsheet import excess_curves, strategy_name
+
+    fig = _figure(10.0, 3.8)
+    ax = fig.add_subplot(1, 1, 1)
+    _, series = _curves(run)
+    names = [n for n, _ in series]
+    colors = dict(zip(names, _colors(run, names), strict=True))
+    for name, curve in excess_curves(run).items():
+        if len(curve):
+            ax.plot(curve.index, curve.to_numpy() * 100.0, color=colors.get(name), lw=1.2,
+                    label=f"vs {_label(run, name)}: {curve.iloc[-1] * 100.0:+.2f}% at the end")
+    ax.axhline(0.0, color="k", lw=0.6)
+    ax.set_ylabel("cumulative excess return (%)")
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8,
+                  frameon=False)  # fmt: skip
+    _suptitle(fig, f"{strategy_name(run)}: cumulative excess return over each baseline, "
+              "growth of (1 + r_s) / (1 + r_b) - 1", bool(run.report.get("synthetic")))  # fmt: skip
+    import matplotlib.dates as mdates
+
+    locator = mdates.AutoDateLocator(maxticks=10)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    return _png(fig)
+
+
+def plot_yearly(run) -> bytes:
+    """Each calendar year's return (:func:`btlstm.report.sections.per_year_returns`),
+    one bar per run, the strategy first."""
+    from btlstm.report.sections import per_year_returns
+
+    years = per_year_returns(run.tables["equity"])
+    _, series = _curves(run)
+    names = [n for n, _ in series]
+    colors = _colors(run, names)
+    fig = _figure(10.0, 3.6)
+    ax = fig.add_subplot(1, 1, 1)
+    x = np.arange(len(years))
+    width = 0.8 / max(1, len(names))
+    for i, name in enumerate(names):
+        vals = [100.0 * v[name] if v.get(name) is not None else np.nan for v in years.values()]
+        ax.bar(x - 0.4 + width * (i + 0.5), vals, width=width, color=colors[i],
+               label=_label(run, name), alpha=0.9 if i == 0 else 0.75)  # fmt: skip
+    ax.set_xticks(x, list(years), rotation=45 if len(years) > 12 else 0, fontsize=8)
+    ax.axhline(0.0, color="k", lw=0.6)
+    ax.set_ylabel("return in the year (%)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12 if len(years) <= 12 else -0.2),
+              ncol=min(len(names), 5), fontsize=8, frameon=False)  # fmt: skip
+    _suptitle(fig, "returns per calendar year (a partial first or last year: its bars only)",
               bool(run.report.get("synthetic")))  # fmt: skip
     return _png(fig)
 
@@ -416,6 +503,10 @@ def plot_latency(run) -> bytes:
 def render_plots(run) -> dict[str, bytes]:
     """Every plot that applies to ``run``: ``{file name: PNG bytes}``."""
     images = {"equity.png": plot_equity(run), "drawdown.png": plot_drawdown(run)}
+    if len(run.tables["equity"]) > 1 and run.tables["equity"].shape[1] > 2:
+        images["excess.png"] = plot_excess(run)
+    if len(run.tables["equity"]) > 1:
+        images["yearly.png"] = plot_yearly(run)
     if len(run.tables["equity"]) > 2:
         images["rolling.png"] = plot_rolling(run)
         images["returns.png"] = plot_distribution(run)

@@ -110,6 +110,17 @@ DEFINITIONS = {
     "len.average)",
     "best_trade": "largest net pnl of a winning trade (TradeAnalyzer won.pnl.max); worst_trade: "
     "the lowest net pnl of a losing trade (lost.pnl.max)",
+    "tail_figures": "performance.var_95 = 5th percentile of the daily returns, cvar_95 = mean "
+    "of the worst int((n - 1) x 0.05) + 1 daily returns (historical, 95%, daily), tail_ratio = "
+    "|95th percentile| / |5th percentile|, omega = sum of gains / sum of losses at threshold 0 "
+    "(all as empyrical; btlstm.metrics)",
+    "excess_growth": "cumulative excess return over a baseline (excess.png): the growth of "
+    "(1 + r_s) / (1 + r_b) - 1 from the first date both runs have a value "
+    "(btlstm.metrics.excess_growth)",
+    "roundtrips": "roundtrips.csv: filled orders matched first in, first out per run and "
+    "symbol; one row per closing fill with entry/exit dates and prices, size, pnl net of both "
+    "legs' commission, return_pct = pnl / (entry_price x size), bars_held "
+    "(btlstm.report.tearsheet.roundtrips)",
     "benchmark": "buy-and-hold of the benchmark feed: a real baseline run (orders, costs) when "
     "one was added, else the feed's closes from its first bar in the run to its last "
     "(BenchmarkRelative: no orders, no costs; see benchmark.source)",

@@ -227,11 +227,13 @@ def _plot(runs: dict[int, RunData], ensemble: RunData | None) -> bytes:
     eq = first.tables["equity"]
     for col in list(eq.columns)[2:]:
         ax.plot(pd.to_datetime(eq["date"]), eq[col], lw=1.2, ls="--", label=str(col))
-    ax.set_ylabel("portfolio value")
-    from matplotlib.ticker import FuncFormatter
+    import numpy as np
 
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
-    ax.grid(alpha=0.3)
+    from btlstm.report.plots import equity_axis
+
+    drawn = [np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines()]
+    when = [d for line in ax.get_lines() for d in line.get_xdata()]
+    equity_axis(ax, np.concatenate(drawn) if drawn else np.array([]), when)  # the one log rule
     ax.legend(fontsize=7, ncol=2)
     text = "equity of every seed, the seed ensemble and the baselines"
     _suptitle(fig, text, bool(first.report.get("synthetic")))

@@ -11,6 +11,7 @@ still gets them when rebuilt.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -29,13 +30,16 @@ __all__ = [
     "monthly_tables",
     "daily_weights",
     "rolling_figures",
+    "excess_curves",
+    "roundtrips",
+    "ROUNDTRIP_COLUMNS",
     "flatten",
     "record_lists",
     "clean_reprs",
 ]
 
 ROLLING_WINDOWS = {"6 months": 126, "12 months": 252}
-"""The rolling windows of the rolling Sharpe and beta, in bars."""
+"""The rolling windows of the rolling Sharpe, beta and volatility, in bars."""
 
 
 def curves(run) -> pd.DataFrame:
@@ -131,8 +135,10 @@ def daily_weights(weights: pd.DataFrame, dates, top: int = 10) -> pd.DataFrame:
 
 
 def rolling_figures(run) -> dict[str, pd.Series]:
-    """Rolling Sharpe and beta (against the main baseline) of the strategy's daily
-    returns over :data:`ROLLING_WINDOWS`: ``{"sharpe 6 months": Series, ...}``."""
+    """Rolling Sharpe, beta (against the main baseline) and annualised volatility
+    (:func:`btlstm.metrics.rolling_volatility`) of the strategy's daily returns over
+    :data:`ROLLING_WINDOWS`: ``{"sharpe 6 months": Series, ..., "volatility 12
+    months": Series}``."""
     frame = curves(run)
     r = frame[strategy_name(run)].pct_change()
     base = main_baseline(run)
@@ -141,7 +147,112 @@ def rolling_figures(run) -> dict[str, pd.Series]:
         out[f"sharpe {label}"] = metrics.rolling_sharpe(r, n)
         if base is not None:
             out[f"beta {label}"] = metrics.rolling_beta(r, frame[base].pct_change(), n)
+    for label, n in ROLLING_WINDOWS.items():
+        out[f"volatility {label}"] = metrics.rolling_volatility(r, n)
     return out
+
+
+def excess_curves(run) -> dict[str, pd.Series]:
+    """The strategy's cumulative excess return over each other run of the equity
+    table (:func:`btlstm.metrics.excess_growth`: the growth of ``(1 + r_s) / (1 +
+    r_b)`` minus 1, from the first date both have a value): ``{baseline: Series}``."""
+    frame = curves(run)
+    name = strategy_name(run)
+    return {
+        str(b): metrics.excess_growth(frame[name], frame[b])
+        for b in frame.columns
+        if b != name
+    }
+
+
+ROUNDTRIP_COLUMNS = ["strategy", "symbol", "direction", "entry_date", "entry_price",
+                     "exit_date", "exit_price", "size", "pnl", "return_pct", "bars_held",
+                     "commission"]  # fmt: skip
+"""The columns of ``roundtrips.csv`` (:func:`roundtrips`)."""
+
+
+def roundtrips(trades: pd.DataFrame, dates=None) -> pd.DataFrame:
+    """Round-trip trades matched from the filled orders of the order log, FIFO.
+
+    Each run's (``strategy``) Completed orders are replayed per symbol in their
+    order: a fill that adds to the position (or opens it) is a lot; one that
+    reduces it closes the oldest lots first. Every closing fill is one row
+    (a partial exit: a row for the part it closed; a fill that flips the
+    position closes it, and its rest opens a lot the other way); rows are in
+    the order they closed (by exit date), run by run:
+
+    - ``entry_date``: the first matched lot's fill date; ``entry_price``: the
+      size-weighted price of the matched lots; ``exit_date``, ``exit_price``:
+      the closing fill's;
+    - ``size``: the size closed; ``direction``: ``long`` or ``short``;
+    - ``pnl``: ``(exit - entry) x size`` (the reverse for a short) less the
+      commission of both legs, each leg's pro rata to the size closed
+      (``commission``);
+    - ``return_pct``: ``pnl / (entry_price x size)`` (a fraction);
+    - ``bars_held``: bars of ``dates`` (the equity table's) from the entry date
+      to the exit date (calendar days when ``dates`` is None).
+
+    Positions still open at the end are no round trip and are left out. The
+    net pnl of all rows equals Backtrader's TradeAnalyzer ``pnl.net.total``
+    when every position is closed (FIFO and average cost differ per trade, not
+    in the sum).
+    """
+    cols = ROUNDTRIP_COLUMNS
+    if trades is None or not len(trades):
+        return pd.DataFrame(columns=cols)
+    t = trades[trades["status"].astype(str) == "Completed"].reset_index(drop=True)
+    when = pd.DatetimeIndex(pd.to_datetime(t["date"]))
+    day = when.normalize()
+    if dates is not None:  # bars of the run's calendar
+        cal = pd.DatetimeIndex(pd.to_datetime(pd.Index(dates))).normalize().unique().sort_values()
+        bar = cal.searchsorted(day).tolist()
+    else:  # calendar days
+        bar = ((day - pd.Timestamp("1970-01-01")) // pd.Timedelta(days=1)).tolist()
+    size_ = pd.to_numeric(t["size"], errors="coerce").to_numpy(float).tolist()
+    price_ = pd.to_numeric(t["price"], errors="coerce").to_numpy(float).tolist()
+    comm_ = (pd.to_numeric(t["commission"], errors="coerce").fillna(0.0).to_numpy(float).tolist()
+             if "commission" in t.columns else [0.0] * len(t))  # fmt: skip
+    buy_ = (t["side"].astype(str) == "buy").tolist()
+    rows: list[tuple] = []
+    for (strat, symbol), where in t.groupby(["strategy", "symbol"], sort=False).indices.items():
+        lots: list[list] = []  # [order row, signed size left, commission per unit]
+        for k in where.tolist():
+            size = size_[k]
+            if not size > 0 or not math.isfinite(size):
+                continue
+            left = size if buy_[k] else -size
+            price, comm_unit = price_[k], comm_[k] / size
+            closed = value = comm = 0.0
+            first = None
+            while lots and left != 0.0 and (lots[0][1] > 0) != (left > 0):
+                lot = lots[0]
+                take = min(abs(lot[1]), abs(left))
+                closed += take
+                value += price_[lot[0]] * take
+                comm += lot[2] * take
+                first = lot[0] if first is None else first
+                sign = 1.0 if lot[1] > 0 else -1.0
+                lot[1] -= sign * take
+                left += sign * take
+                if abs(lot[1]) <= 1e-12 * max(1.0, size):
+                    lots.pop(0)
+            if closed:
+                entry = value / closed
+                sign = -1.0 if buy_[k] else 1.0  # a buy closes a short
+                comm += comm_unit * closed
+                pnl = sign * (price - entry) * closed - comm
+                rows.append((str(strat), str(symbol), "long" if sign > 0 else "short",
+                             when[first], entry, when[k], price, closed, pnl,
+                             pnl / (entry * closed) if entry else np.nan,
+                             int(bar[k] - bar[first]), comm))  # fmt: skip
+            if abs(left) > 1e-12 * max(1.0, size):
+                lots.append([k, left, comm_unit])
+    out = pd.DataFrame(rows, columns=cols)
+    if len(out):  # each run's round trips in the order they closed
+        order = {n: i for i, n in enumerate(dict.fromkeys(t["strategy"].astype(str)))}
+        out = out.assign(_run=out["strategy"].map(order)).sort_values(
+            ["_run", "exit_date", "entry_date"], kind="stable").drop(columns="_run")
+    return out.reset_index(drop=True)
 
 
 def flatten(value, prefix: str = "") -> list[tuple[str, object]]:
