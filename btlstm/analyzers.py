@@ -16,6 +16,7 @@ from here too.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 
 import backtrader as bt
@@ -24,10 +25,12 @@ import pandas as pd
 
 from btlstm import metrics
 from btlstm.rebalance import is_tradable
-from btlstm.signals import line_of, scored_signals
+from btlstm.signals import line_of, scored_signals, value_now
 from btlstm.summary import SUMMARY_KEYS, summary_row
 
 __all__ = [
+    "MeasuredWindowWarning",
+    "measured_start",
     "PredictionQuality",
     "BenchmarkRelative",
     "Significance",
@@ -52,6 +55,202 @@ def _symbol(strategy, data) -> str:
         if d is data:
             return f"data{i}"
     return "data"
+
+
+# --------------------------------------------------------------------------- the measured window
+class MeasuredWindowWarning(UserWarning):
+    """btlstm's analyzers leave out more than a year of a feed's bars before the
+    first prediction (or the predictor's ``test_start``): the years of sitting in
+    cash are not measured. ``start="data"`` measures them."""
+
+
+START_CHOICES = ("auto", "data")
+"""The words ``start=`` takes besides a date (see :func:`measured_start`)."""
+
+
+def check_start(start, who: str = "analyzer") -> None:
+    """Refuse a ``start=`` that is not ``"auto"``, ``"data"`` or a date.
+
+    Raises:
+        ValueError: naming ``start``, the value as given and the valid values.
+    """
+    if isinstance(start, str) and start in START_CHOICES:
+        return
+    try:
+        ok = not isinstance(start, (bool, int, float)) and not pd.isna(pd.Timestamp(start))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        from btlstm.checks import closest
+
+        hint = closest(str(start), START_CHOICES) if isinstance(start, str) else ""
+        raise ValueError(
+            f"{who}: `start` must be 'auto' (from the first prediction), 'data' (from the "
+            f"first bar) or a date such as '2016-01-01', got {start!r}{hint}"
+        )
+
+
+def _buffer(line):
+    """The ``array`` behind a line, an indicator (its line 0) or None (a plain number)."""
+    arr = getattr(line, "array", None)
+    if arr is None and hasattr(line, "lines"):
+        try:
+            arr = line.lines[0].array
+        except (AttributeError, IndexError):
+            arr = None
+    return arr
+
+
+def _first_finite_date(line, data):
+    """Date of the first finite value of ``line`` on ``data``'s bars, or None when unknown."""
+    arr = _buffer(line)
+    dts = getattr(getattr(data, "datetime", None), "array", None)
+    if arr is None or dts is None or len(arr) != len(dts) or not len(arr):
+        return None  # a plain number, or a buffer that is not kept whole (exactbars)
+    ok = np.flatnonzero(np.isfinite(np.asarray(arr, dtype=float)))
+    if not len(ok):
+        return None
+    return pd.Timestamp(bt.num2date(dts[int(ok[0])])).normalize()
+
+
+def _predictor_test_start(strategy):
+    """The earliest ``test_start`` configured on the strategy's walk-forward predictors."""
+    starts = []
+    for ind in strategy.getindicators():
+        cfg = getattr(ind, "config", None)
+        if cfg is None:  # a PooledPredictor: its pool's config
+            cfg = getattr(getattr(getattr(getattr(ind, "p", None), "pool", None), "wf", None),
+                          "config", None)  # fmt: skip
+        ts = getattr(cfg, "test_start", None)
+        if ts is not None and hasattr(cfg, "lookback"):
+            starts.append(pd.Timestamp(ts).normalize())
+    return min(starts) if starts else None
+
+
+def _signal_lines(strategy, signal=None, data=None) -> list:
+    """``[(line, feed)]`` of what the strategy predicts (its ``signals`` or ``prediction``)."""
+    data = data if data is not None else strategy.datas[0]
+    if isinstance(signal, str):
+        if signal in data.lines.getlinealiases():
+            return [(getattr(data.lines, signal), data)]
+        return [(getattr(strategy, signal, None), data)]
+    signals = getattr(strategy, "signals", None)
+    if isinstance(signals, Mapping):
+        by_name = {d._name: d for d in strategy.datas if d._name}
+        return [(line, by_name[k]) for k, line in signals.items() if k in by_name]
+    if hasattr(strategy, "prediction"):
+        return [(strategy.prediction, data)]
+    return []
+
+
+def measured_start(strategy, start="auto", signal=None, data=None):
+    """The first date btlstm's analyzers measure: ``(date or None, why)``.
+
+    - ``start="auto"``: the earliest ``test_start`` of the strategy's walk-forward
+      predictors when one is configured, else the date of the first finite
+      prediction (the strategy's ``signals`` / ``prediction``, or the line
+      ``signal`` names); None (the first bar) when neither is known (a strategy
+      without a prediction line, or one that holds a plain number);
+    - ``start="data"``: None, from the first bar;
+    - a date: that date.
+
+    With ``"auto"``, when the strategy's first feed starts more than 365 days
+    before the date, a :class:`MeasuredWindowWarning` says so once per run,
+    naming the years left out and ``start="data"``.
+    """
+    if isinstance(start, str) and start == "data":
+        return None, "start='data': from the first bar"
+    if not (isinstance(start, str) and start == "auto"):
+        return pd.Timestamp(start).normalize(), f"start={start!r}"
+    key = ("auto", signal if isinstance(signal, str) else None, id(data))
+    cache = strategy.__dict__.setdefault("_btlstm_windows", {})
+    if key in cache:
+        return cache[key]
+    when, why = _predictor_test_start(strategy), "the predictor's test_start"
+    if when is None:
+        found = [_first_finite_date(line, d) for line, d in _signal_lines(strategy, signal, data)]
+        found = [f for f in found if f is not None]
+        when, why = (min(found), "the first prediction") if found else (None, "the first bar")
+    cache[key] = (when, why)
+    first = _first_bar(strategy.datas[0])
+    late = when is not None and first is not None and (when - first).days > 365
+    if late and not strategy.__dict__.get("_btlstm_window_warned"):
+        strategy._btlstm_window_warned = True
+        name = getattr(strategy.datas[0], "_name", "") or "data0"
+        years = (when - first).days / 365.25
+        warnings.warn(
+            f"btlstm analyzers measure {type(strategy).__name__} from {when.date()} "
+            f"({why}), but feed {name!r} starts {first.date()}: {years:.1f} years of bars "
+            "before it are left out of the Sharpe, returns, drawdown, IC and the buy-and-hold "
+            "comparison. Pass start='data' (add_standard_analyzers(..., start='data') or the "
+            "analyzer's start= parameter) to measure from the first bar, or start='YYYY-MM-DD'; "
+            "or give the predictor history= and a feed that starts at the test start",
+            MeasuredWindowWarning,
+            stacklevel=2,
+        )
+    return when, why
+
+
+def check_wiring(strategy, who: str = "PredictionQuality") -> None:
+    """Refuse, before anything trains, a strategy an analyzer cannot read a prediction from.
+
+    An analyzer with ``signal=None`` reads the strategy's ``signals`` dict or its
+    ``prediction`` attribute. Called from the analyzer's ``start()``, which
+    Backtrader runs before the strategy's indicators compute (an
+    :class:`~btlstm.indicators.LSTMPredictor` trains in its first ``once()`` /
+    ``next()``), so a misnamed predictor fails at once, not after training.
+
+    Raises:
+        AttributeError: naming the strategy, ``self.prediction``, the analyzer's
+            ``signal=`` parameter and the attributes that hold a prediction line.
+    """
+    if hasattr(strategy, "signals") or hasattr(strategy, "prediction"):
+        return
+    found = []
+    for name, value in vars(strategy).items():
+        if name.startswith("_") or not isinstance(value, bt.LineSeries):
+            continue
+        if "prediction" in value.lines.getlinealiases():
+            found.append(name)
+    attr = found[0] if found else "pred"
+    seen = f" (it has {', '.join(f'self.{n}' for n in found)})" if found else ""
+    raise AttributeError(
+        f"{who}(signal=None) reads the strategy's `signals` dict or its `prediction` attribute, "
+        f"but strategy {type(strategy).__name__} has no `prediction` attribute{seen}: name the "
+        f"LSTMPredictor `self.prediction = LSTMPredictor(...)`, or pass signal={attr!r} to the "
+        f"analyzer (add_standard_analyzers(cerebro, signal={attr!r}) or "
+        f"cerebro.addanalyzer({who}, signal={attr!r})); checked before any training"
+    )
+
+
+def _first_bar(data):
+    dts = getattr(getattr(data, "datetime", None), "array", None)
+    if dts is None or not len(dts):
+        return None
+    return pd.Timestamp(bt.num2date(dts[0])).normalize()
+
+
+def _cut(dates, when) -> int:
+    """Index of the first of ``dates`` on or after ``when`` (0 when ``when`` is None)."""
+    if when is None:
+        return 0
+    for i, d in enumerate(dates):
+        if pd.Timestamp(d).normalize() >= when:
+            return i
+    return len(dates)
+
+
+def _window(dates, i0, why, n_returns=None) -> dict:
+    """The ``window`` entry of ``get_analysis()``: what was measured."""
+    kept = dates[i0:]
+    return {
+        "start": pd.Timestamp(kept[0]).to_pydatetime() if len(kept) else None,
+        "end": pd.Timestamp(kept[-1]).to_pydatetime() if len(kept) else None,
+        "bars": len(kept),
+        "returns": len(kept) if n_returns is None else int(n_returns),
+        "left_out": int(i0),
+        "from": why,
+    }
 
 
 class PredictionQuality(bt.Analyzer):
@@ -118,22 +317,39 @@ class PredictionQuality(bt.Analyzer):
     """
 
     params = (
-        ("signal", None),  # line name on `data`, or None: the strategy's `signals`/`prediction`
+        ("signal", None),  # line name on `data` or strategy attribute; None: `signals`/`prediction`
         ("horizon", 5),  # forward-return horizon in bars
         ("data", None),  # feed to score; None: the strategy's data0
         ("threshold", 0.0),  # prediction above this is a long call (long_hit_rate)
+        ("start", "auto"),  # first date scored: "auto", "data" or a date (measured_start)
     )
 
     def __init__(self):
         h = self.p.horizon
         if isinstance(h, bool) or not isinstance(h, int) or h < 1:
             raise ValueError(f"`horizon` must be an integer >= 1 (bars), got {h!r}")
+        check_start(self.p.start, type(self).__name__)
         self._data = self.p.data if self.p.data is not None else self.strategy.datas[0]
         self._line = None  # a line of `data` named by `signal` (btlstm.signals)
-        if self.p.signal is not None:
-            self._line = line_of(self._data, self.p.signal)
+        self._attr = None  # or a strategy attribute named by `signal`
+        signal = self.p.signal
+        if signal is not None:
+            if isinstance(signal, str) and signal not in self._data.lines.getlinealiases():
+                if hasattr(self.strategy, signal):
+                    self._attr = signal
+                    return
+                hint = (
+                    f", nor an attribute of strategy {type(self.strategy).__name__} "
+                    f"(name the predictor `self.{signal} = LSTMPredictor(...)`)"
+                )
+                self._line = line_of(self._data, signal, hint=hint)
+            self._line = line_of(self._data, signal)
 
     def start(self):
+        # checked before any indicator computes (Backtrader starts analyzers before
+        # the strategy's once()/next(), where an LSTMPredictor trains)
+        if self.p.signal is None:
+            check_wiring(self.strategy, type(self).__name__)
         self._feeds = None  # [(symbol, data, read)], resolved on the first bar
         self._rows = None  # per feed: [dates, predictions, closes, tradable flags]
         self._seen = None  # per feed: length at the last recorded bar
@@ -143,6 +359,9 @@ class PredictionQuality(bt.Analyzer):
         if self._line is not None:
             line = self._line
             return [(name, self._data, lambda: float(line[0]))]
+        if self._attr is not None:
+            attr = self._attr
+            return [(name, self._data, lambda: value_now(getattr(strategy, attr)))]
         return scored_signals(strategy, self._data, name)  # its `signals` or `prediction`
 
     def next(self):
@@ -179,8 +398,21 @@ class PredictionQuality(bt.Analyzer):
         ]
         if len(per_feed) > 1:
             records.sort(key=lambda rec: (rec[0], rec[1]))
-        pred = np.asarray([rec[3] for rec in records], dtype=float)
-        realised = np.asarray([rec[4] for rec in records], dtype=float)
+        when, why = self._measured_start()
+        all_dates = sorted({rec[0] for rec in records})
+        i0 = _cut(all_dates, when)
+        if i0:  # the records stay whole (predictions.csv); the statistics use the window
+            first = all_dates[i0] if i0 < len(all_dates) else None
+            keep = [first is not None and rec[0] >= first for rec in records]
+            per_feed = [
+                (sym, dates[_cut(dates, when):], pred[_cut(dates, when):],
+                 realised[_cut(dates, when):])
+                for sym, dates, pred, realised in per_feed
+            ]  # fmt: skip
+        else:
+            keep = [True] * len(records)
+        pred = np.asarray([rec[3] for rec, k in zip(records, keep) if k], dtype=float)
+        realised = np.asarray([rec[4] for rec, k in zip(records, keep) if k], dtype=float)
 
         ok = np.isfinite(pred) & np.isfinite(realised)
         p, r = pred[ok], realised[ok]
@@ -190,6 +422,7 @@ class PredictionQuality(bt.Analyzer):
         rets.update(metrics.prediction_quality(p, r))
         rets["long_hit_rate"] = float(np.mean(r[longs] > 0.0)) if longs.any() else _NAN
         rets["horizon"] = h
+        rets["window"] = _window(all_dates, i0, why, n_returns=int(ok.sum()))
         rets["records"] = [
             {"date": d, "symbol": sym, "prediction": float(x), "realised": float(y)}
             for d, _, sym, x, y in records
@@ -199,8 +432,8 @@ class PredictionQuality(bt.Analyzer):
         if len(per_feed) > 1:
             frame = pd.DataFrame(
                 {
-                    "date": [rec[0] for rec in records],
-                    "symbol": [rec[2] for rec in records],
+                    "date": [rec[0] for rec, k in zip(records, keep) if k],
+                    "symbol": [rec[2] for rec, k in zip(records, keep) if k],
                     "prediction": pred,
                     "realised": realised,
                 }
@@ -211,6 +444,10 @@ class PredictionQuality(bt.Analyzer):
                     wide["prediction"], wide["realised"], method=method
                 )
                 rets["per_date"][key] = metrics.ic_summary(daily)
+
+    def _measured_start(self):
+        signal = self._attr or (self.p.signal if self._line is not None else None)
+        return measured_start(self.strategy, self.p.start, signal, self.p.data)
 
 
 class BenchmarkRelative(bt.Analyzer):
@@ -390,9 +627,11 @@ class Significance(bt.Analyzer):
         ("reps", 1000),  # bootstrap resamples
         ("seed", 0),  # bootstrap seed
         ("annualization", 252),  # periods per year
+        ("start", "auto"),  # first date measured: "auto", "data" or a date (measured_start)
     )
 
     def __init__(self):
+        check_start(self.p.start, type(self).__name__)
         n = self.p.n_trials
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"`n_trials` must be an integer >= 1, got {n!r}")
@@ -405,7 +644,7 @@ class Significance(bt.Analyzer):
         self._quality = None
         if scored:  # a child analyzer: Backtrader runs it before this one
             self._quality = PredictionQuality(
-                signal=self.p.signal, data=self.p.data, horizon=self.p.horizon
+                signal=self.p.signal, data=self.p.data, horizon=self.p.horizon, start=self.p.start
             )
         self._feeds, self._series = self._benchmarks(self.p.benchmark)
 
@@ -446,11 +685,14 @@ class Significance(bt.Analyzer):
         for name, feed in self._feeds.items():
             self._closes[name].append(float(feed.close[0]) if len(feed) else _NAN)
 
-    def _predictions(self):
-        """(predictions, realised): 1-D arrays for one feed, date x symbol frames for several."""
+    def _predictions(self, first=None):
+        """(predictions, realised): 1-D arrays for one feed, date x symbol frames for several;
+        the records from date ``first`` on (all when None)."""
         if self._quality is None:
             return None, None
         records = self._quality.get_analysis().get("records") or []
+        if first is not None:
+            records = [r for r in records if r["date"] >= first]
         if not records:
             return None, None
         frame = pd.DataFrame(records)
@@ -464,14 +706,22 @@ class Significance(bt.Analyzer):
     def stop(self):
         from btlstm import significance
 
-        dates = pd.DatetimeIndex(pd.to_datetime(self._dates)).normalize()
-        values = pd.Series(np.asarray(self._values, dtype=float), index=dates)
-        returns = metrics.daily_returns(values, self._value_start)
-        benchmarks = dict(self._series)
-        for name, closes in self._closes.items():
-            c = pd.Series(np.asarray(closes, dtype=float), index=dates)
+        if self._quality is not None:
+            when, why = self._quality._measured_start()
+        else:
+            when, why = measured_start(self.strategy, self.p.start)
+        i0 = _cut(self._dates, when)
+        base = self._values[i0 - 1] if i0 else self._value_start
+        kept = self._dates[i0:]
+        dates = pd.DatetimeIndex(pd.to_datetime(kept)).normalize()
+        values = pd.Series(np.asarray(self._values[i0:], dtype=float), index=dates)
+        returns = metrics.daily_returns(values, base)
+        benchmarks = {k: (v[v.index >= when] if when is not None else v)
+                      for k, v in self._series.items()}  # fmt: skip
+        for name, closes in self._closes.items():  # buy-and-hold from the window's first close
+            c = pd.Series(np.asarray(closes[i0:], dtype=float), index=dates)
             benchmarks[name] = c / c.shift(1) - 1.0
-        pred, real = self._predictions()
+        pred, real = self._predictions(kept[0] if i0 and kept else None)
         self.rets.update(
             significance.evaluate(
                 returns,
@@ -487,8 +737,9 @@ class Significance(bt.Analyzer):
                 closes=tuple(self._closes),
             )
         )
+        self.rets["window"] = _window(self._dates, i0, why, n_returns=len(returns))
         self.rets["series"] = {
-            "dates": list(self._dates),
+            "dates": list(kept),
             "returns": returns.to_numpy().tolist(),
         }
 
