@@ -33,6 +33,10 @@ __all__ = [
     "measured_start",
     "PredictionQuality",
     "BenchmarkRelative",
+    "WindowSharpeRatio",
+    "WindowReturns",
+    "WindowDrawDown",
+    "WindowTimeReturn",
     "Significance",
     "Exposure",
     "OrderLog",
@@ -476,12 +480,18 @@ class BenchmarkRelative(bt.Analyzer):
         first data (buy-and-hold of the traded asset)
       - ``annualization`` (default: ``252``): periods per year
       - ``stddev_sample`` (default: ``False``): ddof 1 instead of 0
+      - ``start`` (default: ``"auto"``): the first date measured
+        (:func:`measured_start`): ``"auto"`` (the predictor's ``test_start``,
+        else the first finite prediction, else the first bar), ``"data"``
+        (the first bar) or a date; ``series`` holds the window only
+      - ``signal`` (default: ``None``): the line name or strategy attribute
+        whose first prediction starts the window (None: ``signals`` / ``prediction``)
 
     ``get_analysis()`` keys:
 
-      - ``total_return``: final value / starting value (at ``start()``) - 1,
-        over the whole run even when the benchmark starts later (bars before
-        the benchmark's first close are left out of every other statistic)
+      - ``total_return``: final value / starting value - 1, over the whole
+        window even when the benchmark starts later (bars before the
+        benchmark's first close are left out of every other statistic)
       - ``benchmark_return``: last close / first recorded close - 1
       - ``excess_return``: ``total_return - benchmark_return``
       - ``beta``, ``alpha`` (annualized), ``information_ratio``,
@@ -490,8 +500,10 @@ class BenchmarkRelative(bt.Analyzer):
         benchmark close, as a positive fraction (0.25 = -25%)
       - ``benchmark_sharpe``: annualized, risk-free rate 0
       - ``n_periods``: number of daily returns used
-      - ``start_value``: portfolio value at ``start()``; ``final_value``: at
-        the last bar
+      - ``start_value``: portfolio value before the window's first bar (at
+        ``start()`` when the window is the whole run); ``final_value``: at the last bar
+      - ``window``: what was measured: ``start``, ``end`` (dates), ``bars``,
+        ``returns``, ``left_out`` (bars before it), ``from`` (why it starts there)
       - ``benchmark_name``: the benchmark feed's ``_name`` (may be empty)
       - ``series``: the daily series behind every statistic, for reports
         and plots: a dict of equal-length lists ``dates`` (datetime of each
@@ -503,9 +515,12 @@ class BenchmarkRelative(bt.Analyzer):
         ("benchmark", None),  # data feed to compare with; None: the strategy's data0
         ("annualization", 252),  # periods per year
         ("stddev_sample", False),  # use ddof=1 (sample) standard deviations
+        ("start", "auto"),  # first date measured: "auto", "data" or a date (measured_start)
+        ("signal", None),  # line name / strategy attribute whose first prediction starts it
     )
 
     def __init__(self):
+        check_start(self.p.start, type(self).__name__)
         ann = self.p.annualization
         if isinstance(ann, bool) or not isinstance(ann, (int, float)) or not ann > 0:
             raise ValueError(f"`annualization` must be a number > 0, got {ann!r}")
@@ -526,13 +541,17 @@ class BenchmarkRelative(bt.Analyzer):
     def stop(self):
         ann = float(self.p.annualization)
         ddof = 1 if self.p.stddev_sample else 0
-        v = np.asarray(self._values, dtype=float)
-        c = np.asarray(self._closes, dtype=float)
-        self.rets["start_value"] = float(self._value_start)
+        when, why = measured_start(self.strategy, self.p.start, self.p.signal)
+        i0 = _cut(self._dates, when)
+        start_value = self._values[i0 - 1] if i0 else self._value_start
+        v = np.asarray(self._values[i0:], dtype=float)
+        c = np.asarray(self._closes[i0:], dtype=float)
+        self.rets["window"] = _window(self._dates, i0, why)
+        self.rets["start_value"] = float(start_value)
         self.rets["final_value"] = float(v[-1]) if len(v) else _NAN
         self.rets["benchmark_name"] = str(getattr(self._bench, "_name", "") or "")
         self.rets["series"] = {
-            "dates": list(self._dates),
+            "dates": list(self._dates[i0:]),
             "values": v.tolist(),
             "benchmark_closes": c.tolist(),
         }
@@ -541,7 +560,7 @@ class BenchmarkRelative(bt.Analyzer):
         # the strategy's return runs from the start value (its first bar), whenever the
         # benchmark starts; every other statistic compares from the benchmark's first close
         rets = self.rets
-        rets["total_return"] = metrics.total_return(v, self._value_start)
+        rets["total_return"] = metrics.total_return(v, start_value)
         v, c = v[first:], c[first:]
         rets["benchmark_return"] = metrics.total_return(c)
         rets["excess_return"] = rets["total_return"] - rets["benchmark_return"]
@@ -755,9 +774,13 @@ class Exposure(bt.Analyzer):
 
       - ``annualization`` (default: ``252``): periods per year, for
         ``turnover_annualized``
+      - ``start``, ``signal``: the measured window, as :class:`BenchmarkRelative`
+        (exposure, turnover and ``n_bars`` cover it; the order and trade counts
+        cover the whole run)
 
     ``get_analysis()`` keys:
 
+      - ``window``: as :class:`BenchmarkRelative`
       - ``exposure``: fraction of bars (at the close) with any open position
       - ``avg_gross_exposure``: mean of gross position value / portfolio value
       - ``turnover``: total traded value / mean portfolio value (over the run)
@@ -773,9 +796,18 @@ class Exposure(bt.Analyzer):
       - ``n_bars``: bars recorded
     """
 
-    params = (("annualization", 252),)  # periods per year for turnover_annualized
+    params = (
+        ("annualization", 252),  # periods per year for turnover_annualized
+        ("start", "auto"),  # first date measured: "auto", "data" or a date (measured_start)
+        ("signal", None),  # line name / strategy attribute whose first prediction starts it
+    )
+
+    def __init__(self):
+        check_start(self.p.start, type(self).__name__)
 
     def start(self):
+        self._dates = []
+        self._traded_by_bar = []  # traded value so far, after each bar
         self._invested = []
         self._gross = []
         self._values = []
@@ -809,17 +841,24 @@ class Exposure(bt.Analyzer):
         self._invested.append(invested)
         self._gross.append(gross)
         self._values.append(float(broker.getvalue()))
+        self._dates.append(self.strategy.datetime.datetime(0))
+        self._traded_by_bar.append(self._traded)
 
     def stop(self):
-        n = len(self._values)
-        values = np.asarray(self._values, dtype=float)
+        when, why = measured_start(self.strategy, self.p.start, self.p.signal)
+        i0 = _cut(self._dates, when)
+        n = len(self._values) - i0
+        values = np.asarray(self._values[i0:], dtype=float)
+        traded = self._traded - (self._traded_by_bar[i0 - 1] if i0 else 0.0)
         rets = self.rets
+        rets["window"] = _window(self._dates, i0, why)
         rets["n_bars"] = n
-        rets["exposure"] = float(np.mean(self._invested)) if n else _NAN
-        rets["avg_gross_exposure"] = float(np.mean(np.asarray(self._gross) / values)) if n else _NAN
+        rets["exposure"] = float(np.mean(self._invested[i0:])) if n else _NAN
+        gross = np.asarray(self._gross[i0:])
+        rets["avg_gross_exposure"] = float(np.mean(gross / values)) if n else _NAN
         mean_value = float(values.mean()) if n else _NAN
-        rets["traded_value"] = self._traded
-        rets["turnover"] = self._traded / mean_value if n and mean_value else _NAN
+        rets["traded_value"] = traded
+        rets["turnover"] = traded / mean_value if n and mean_value else _NAN
         rets["turnover_annualized"] = (
             rets["turnover"] * float(self.p.annualization) / n if n else _NAN
         )
@@ -972,6 +1011,155 @@ class Weights(bt.Analyzer):
         )
 
 
+# --------------------------------------------------------------------------- Backtrader's, windowed
+def _keep_from(rets, when) -> int:
+    """Drop the entries of a ``{datetime: value}`` analysis dated before ``when``; how many."""
+    if when is None:
+        return 0
+    old = [k for k in rets if pd.Timestamp(k).normalize() < when]
+    for k in old:
+        del rets[k]
+    return len(old)
+
+
+class WindowTimeReturn(bt.analyzers.TimeReturn):
+    """Backtrader's ``TimeReturn`` over the measured window (:func:`measured_start`).
+
+    The same ``{period end: return}`` analysis, without the periods that end
+    before the window's first date (the first kept return is against the value
+    at the end of the period before, as in a run that starts there).
+
+    Params (besides ``TimeReturn``'s):
+
+      - ``start`` (default: ``"auto"``): ``"auto"`` (the predictor's
+        ``test_start`` or the first prediction), ``"data"`` (every bar) or a date
+      - ``signal`` (default: ``None``): the line name or strategy attribute whose
+        first prediction starts the window; None: ``signals`` / ``prediction``
+
+    ``self.window``: the measured window (``start``, ``end``, ``bars``, ``left_out``, ``from``).
+    """
+
+    params = (("start", "auto"), ("signal", None))
+
+    def __init__(self):
+        check_start(self.p.start, type(self).__name__)
+
+    def stop(self):
+        super().stop()
+        when, why = measured_start(self.strategy, self.p.start, self.p.signal)
+        dates = list(self.rets)
+        n = _keep_from(self.rets, when)
+        self.window = _window(dates, n, why)
+
+
+class WindowSharpeRatio(bt.analyzers.SharpeRatio):
+    """Backtrader's ``SharpeRatio`` over the measured window (:func:`measured_start`).
+
+    Its ``TimeReturn`` child keeps the periods from the window's first date
+    only; the ratio is Backtrader's formula on those returns. Keys: Backtrader's
+    ``sharperatio`` and ``window`` (``start``, ``end``, ``bars``, ``returns``,
+    ``left_out``, ``from``).
+
+    Params (besides ``SharpeRatio``'s): ``start`` and ``signal`` as
+    :class:`WindowTimeReturn`.
+    """
+
+    params = (("start", "auto"), ("signal", None))
+
+    def __init__(self):
+        check_start(self.p.start, type(self).__name__)
+        super().__init__()
+
+    def stop(self):
+        when, why = measured_start(self.strategy, self.p.start, self.p.signal)
+        rets = self.timereturn.rets
+        dates = list(rets)
+        n = _keep_from(rets, when)
+        super().stop()
+        self.rets["window"] = _window(dates, n, why)
+
+
+class WindowReturns(bt.analyzers.Returns):
+    """Backtrader's ``Returns`` over the measured window (:func:`measured_start`).
+
+    ``rtot`` is the log return from the value at the end of the bar before the
+    window (the starting value when the window is the whole run) to the final
+    value; ``ravg`` divides it by the periods in the window; ``rnorm`` annualizes
+    as Backtrader does. Keys: Backtrader's and ``window``.
+
+    Params (besides ``Returns``'s): ``start`` and ``signal`` as :class:`WindowTimeReturn`.
+    """
+
+    params = (("start", "auto"), ("signal", None))
+
+    def __init__(self):
+        check_start(self.p.start, type(self).__name__)
+
+    def start(self):
+        super().start()
+        self._marks = []  # (datetime, periods so far, value) after each bar
+
+    def next(self):
+        super().next()
+        value = self.strategy.broker.getvalue()
+        self._marks.append((self.strategy.datetime.datetime(0), self._tcount, value))
+
+    def stop(self):
+        when, why = measured_start(self.strategy, self.p.start, self.p.signal)
+        dates = [m[0] for m in self._marks]
+        i0 = _cut(dates, when)
+        if 0 < i0 < len(dates):
+            _, periods, value = self._marks[i0 - 1]
+            self._value_start = value
+            self._tcount -= periods
+        super().stop()
+        self.rets["window"] = _window(dates, i0, why)
+
+
+class WindowDrawDown(bt.analyzers.DrawDown):
+    """Backtrader's ``DrawDown`` over the measured window (:func:`measured_start`).
+
+    The same keys (``drawdown``, ``moneydown``, ``len``, ``max.drawdown``,
+    ``max.moneydown``, ``max.len``) replayed on the values from the window's
+    first bar (the peak starts there), plus ``window``.
+
+    Params (besides ``DrawDown``'s): ``start`` and ``signal`` as :class:`WindowTimeReturn`.
+    """
+
+    params = (("start", "auto"), ("signal", None))
+
+    def __init__(self):
+        check_start(self.p.start, type(self).__name__)
+
+    def start(self):
+        super().start()
+        self._marks = []  # (datetime, value) of each bar
+
+    def next(self):
+        super().next()
+        self._marks.append((self.strategy.datetime.datetime(0), self._value))
+
+    def stop(self):
+        when, why = measured_start(self.strategy, self.p.start, self.p.signal)
+        dates = [m[0] for m in self._marks]
+        i0 = _cut(dates, when)
+        r = self.rets
+        if 0 < i0 < len(dates):  # the same steps as DrawDown.next, from the window's first bar
+            r.len, r.drawdown, r.moneydown = 0, 0.0, 0.0
+            r.max.len, r.max.drawdown, r.max.moneydown = 0.0, 0.0, 0.0
+            peak = float("-inf")
+            for _, value in self._marks[i0:]:
+                peak = max(peak, value)
+                r.moneydown = moneydown = peak - value
+                r.drawdown = drawdown = 100.0 * moneydown / peak
+                r.max.moneydown = max(r.max.moneydown, moneydown)
+                r.max.drawdown = max(r.max.drawdown, drawdown)
+                r.len = r.len + 1 if drawdown else 0
+                r.max.len = max(r.max.len, r.len)
+        r.window = _window(dates, i0, why)
+        super().stop()
+
+
 STANDARD_NAMES = (
     "returns",
     "drawdown",
@@ -997,18 +1185,28 @@ def add_standard_analyzers(
     signal=None,
     horizon: int = 5,
     n_trials: int = 1,
+    start="auto",
 ) -> bt.Cerebro:
     """Add Backtrader's standard analyzers and btlstm's under stable names.
 
+    Every analyzer but ``trades``, ``sqn``, ``orders`` and ``weights`` measures
+    the same window (:func:`measured_start`): by default from the strategy's
+    predictor's ``test_start``, else its first finite prediction, else the first
+    bar; each states it under ``window`` (``timereturn``: ``.window``). A feed
+    that carries more than a year before it gets a :class:`MeasuredWindowWarning`.
+
     Names (``strategy.analyzers.<name>``):
 
-      - ``returns``: ``bt.analyzers.Returns`` (daily, ``tann=252``)
-      - ``drawdown``: ``bt.analyzers.DrawDown``
-      - ``sharpe``: ``bt.analyzers.SharpeRatio`` (daily returns, compression 1,
-        ``riskfreerate=riskfree`` as an annual rate, annualized with factor 252)
-      - ``trades``: ``bt.analyzers.TradeAnalyzer``
-      - ``timereturn``: ``bt.analyzers.TimeReturn`` (daily)
-      - ``sqn``: ``bt.analyzers.SQN``
+      - ``returns``: :class:`WindowReturns` (Backtrader's ``Returns``, daily,
+        ``tann=252``, over the window)
+      - ``drawdown``: :class:`WindowDrawDown` (Backtrader's ``DrawDown`` over the window)
+      - ``sharpe``: :class:`WindowSharpeRatio` (Backtrader's ``SharpeRatio``:
+        daily returns, compression 1, ``riskfreerate=riskfree`` as an annual
+        rate, annualized with factor 252; over the window)
+      - ``trades``: ``bt.analyzers.TradeAnalyzer`` (the whole run: trades are
+        not windowed; a strategy that waits for its prediction has none before)
+      - ``timereturn``: :class:`WindowTimeReturn` (daily, over the window)
+      - ``sqn``: ``bt.analyzers.SQN`` (the whole run, as ``trades``)
       - ``benchmark``: :class:`BenchmarkRelative`
       - ``exposure``: :class:`Exposure`
       - ``orders``: :class:`OrderLog`
@@ -1021,12 +1219,17 @@ def add_standard_analyzers(
         cerebro: the ``bt.Cerebro`` to add to.
         riskfree: annual risk-free rate for the Sharpe ratio (0.02 = 2%).
         benchmark: data feed for :class:`BenchmarkRelative`; None is data0.
-        signal: None (no PredictionQuality), a line name on data0, or
-            ``True`` to read the strategy's ``signals`` dict (every feed in
-            it) or else its ``prediction`` attribute (data0).
+        signal: None (no PredictionQuality), a line name on data0 or the
+            name of a strategy attribute that holds the prediction (``"pred"``
+            for ``self.pred = LSTMPredictor(...)``), or ``True`` to read the
+            strategy's ``signals`` dict (every feed in it) or else its
+            ``prediction`` attribute (data0; a strategy with neither fails at
+            the start of the run, before any training).
         horizon: forward-return horizon in bars for PredictionQuality and Significance.
         n_trials: the trials this run was selected from (Significance's
             deflated Sharpe ratio; 1: this run alone).
+        start: the window measured: ``"auto"`` (above), ``"data"`` (from the
+            first bar, every bar of the feed) or a date (``"2016-01-01"``).
 
     Returns:
         The same ``cerebro``.
@@ -1045,24 +1248,27 @@ def add_standard_analyzers(
         raise ValueError(f"`riskfree` must be finite, got {riskfree!r}")
     if signal is not None and signal is not True and not isinstance(signal, str):
         raise ValueError(f"`signal` must be None, True or a line name, got {signal!r}")
+    check_start(start, "add_standard_analyzers")
 
     days = bt.TimeFrame.Days
-    cerebro.addanalyzer(bt.analyzers.Returns, _name="returns", timeframe=days, tann=252)
-    cerebro.addanalyzer(bt.analyzers.DrawDown, _name="drawdown")
+    win = dict(start=start, signal=signal if isinstance(signal, str) else None)
+    cerebro.addanalyzer(WindowReturns, _name="returns", timeframe=days, tann=252, **win)
+    cerebro.addanalyzer(WindowDrawDown, _name="drawdown", **win)
     cerebro.addanalyzer(
-        bt.analyzers.SharpeRatio,
+        WindowSharpeRatio,
         _name="sharpe",
         timeframe=days,
         compression=1,
         riskfreerate=rf,
         annualize=True,
         factor=252,
+        **win,
     )
     cerebro.addanalyzer(bt.analyzers.TradeAnalyzer, _name="trades")
-    cerebro.addanalyzer(bt.analyzers.TimeReturn, _name="timereturn", timeframe=days)
+    cerebro.addanalyzer(WindowTimeReturn, _name="timereturn", timeframe=days, **win)
     cerebro.addanalyzer(bt.analyzers.SQN, _name="sqn")
-    cerebro.addanalyzer(BenchmarkRelative, _name="benchmark", benchmark=benchmark)
-    cerebro.addanalyzer(Exposure, _name="exposure")
+    cerebro.addanalyzer(BenchmarkRelative, _name="benchmark", benchmark=benchmark, **win)
+    cerebro.addanalyzer(Exposure, _name="exposure", **win)
     cerebro.addanalyzer(OrderLog, _name="orders")
     cerebro.addanalyzer(Weights, _name="weights")
     if signal is not None:
@@ -1071,6 +1277,7 @@ def add_standard_analyzers(
             _name="prediction",
             signal=None if signal is True else signal,
             horizon=horizon,
+            start=start,
         )
         cerebro.addanalyzer(
             Significance,
@@ -1079,5 +1286,6 @@ def add_standard_analyzers(
             horizon=horizon,
             benchmark=benchmark,
             n_trials=n_trials,
+            start=start,
         )
     return cerebro
