@@ -178,8 +178,15 @@ class WalkForwardPredictor(bt.Indicator):
 
     ``history`` lets the feed cover only the backtest period while the model
     trains on the years before it: the engine sees ``history`` followed by the
-    feed's bars (history must end before the feed's first bar), so analyzers
-    measure the test period alone.
+    feed's bars (history must end before the feed's first bar). It takes any
+    frame a feed takes (:func:`history_frame`: a plain ``pd.read_csv`` of an
+    OHLCV file, columns in any case, ``amount`` = close x volume when absent).
+    One long feed with ``config.test_start`` gives the same numbers: btlstm's
+    analyzers measure from the test start (``docs/backtrader.md``).
+
+    The strategy attribute that holds it should be ``self.prediction`` (what
+    btlstm's analyzers read with ``signal=None``); another name needs
+    ``signal="<name>"`` on the analyzers, checked when the run starts.
 
     A feed too short for the schedule (with ``mode="walkforward"``, fewer
     labelled windows than ``min_train`` by its last bar) would leave the line
@@ -195,7 +202,7 @@ class WalkForwardPredictor(bt.Indicator):
         ("config", None),  # WalkForwardConfig or dict: the features, schedule and training
         ("cache_dir", None),  # folder where fitted models are cached (None: no cache)
         ("progress", False),  # print one line per model fit to stderr
-        ("history", None),  # canonical frame of bars BEFORE the feed's first bar (training history)
+        ("history", None),  # OHLCV frame of bars BEFORE the feed's first bar (training history)
         ("warn", True),  # TooFewBarsWarning when the bars cannot feed the schedule (see above)
     )
     plotinfo = dict(subplot=True, plotname="prediction", plotyhlines=[0.0])
@@ -214,12 +221,12 @@ class WalkForwardPredictor(bt.Indicator):
             cfg, model=self.p.model, cache_dir=self.p.cache_dir, progress=self.p.progress
         )
         self.config = self.wf.config
-        n_hist = 0 if self.p.history is None else len(self.p.history)
+        self._history = history_frame(self.p.history, f"{type(self).__name__}(history=)")
+        n_hist = 0 if self._history is None else len(self._history)
         self.addminperiod(max(1, self.config.lookback - n_hist))
         self._daily = _is_daily(self.data)
         self._stream = None
         self._batch = None
-        self._history = history_frame(self.p.history, f"{type(self).__name__}(history=)")
         self._checked = False
 
     def _check_length(self, feed_dates) -> None:
