@@ -263,3 +263,21 @@ def test_signal_may_name_the_strategy_attribute(market):
     assert pq["count"] == n_pred - 5
     assert pq["window"]["left_out"] == len(test.loc[:"2015-12-31"])
     assert strat.analyzers.sig.get_analysis()["ic"]["n"] == n_pred - 5
+
+
+# -- docs/backtrader.md runs as printed ----------------------------------------------------
+
+
+def test_docs_backtrader_program_prints_what_the_page_shows(capsys, monkeypatch):
+    import re
+    import sys
+    import types
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "backtrader.md").read_text()
+    printed, program = re.findall(r"```(?:python)?\n(.*?)```", doc, flags=re.S)[:2]
+    assert "backtest(bars)" in program and "Sharpe" in printed
+    module = types.ModuleType("docs_backtrader")  # Backtrader looks a strategy's module up
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    exec(compile(program, "docs/backtrader.md", "exec"), module.__dict__)
+    assert capsys.readouterr().out == printed
