@@ -165,7 +165,17 @@ def measured_start(strategy, start="auto", signal=None, data=None):
     if isinstance(start, str) and start == "data":
         return None, "start='data': from the first bar"
     if not (isinstance(start, str) and start == "auto"):
-        return pd.Timestamp(start).normalize(), f"start={start!r}"
+        when = pd.Timestamp(start).normalize()
+        last = _last_bar(strategy.datas[0])
+        if last is not None and when > last and not strategy.__dict__.get("_btlstm_window_warned"):
+            strategy._btlstm_window_warned = True
+            warnings.warn(
+                f"btlstm analyzers: start={start!r} is after the last bar {last.date()} of "
+                f"{type(strategy).__name__}'s first feed: nothing is measured (NaN statistics)",
+                MeasuredWindowWarning,
+                stacklevel=2,
+            )
+        return when, f"start={start!r}"
     key = ("auto", signal if isinstance(signal, str) else None, id(data))
     cache = strategy.__dict__.setdefault("_btlstm_windows", {})
     if key in cache:
@@ -225,6 +235,13 @@ def check_wiring(strategy, who: str = "PredictionQuality") -> None:
         f"analyzer (add_standard_analyzers(cerebro, signal={attr!r}) or "
         f"cerebro.addanalyzer({who}, signal={attr!r})); checked before any training"
     )
+
+
+def _last_bar(data):
+    dts = getattr(getattr(data, "datetime", None), "array", None)
+    if dts is None or not len(dts):
+        return None
+    return pd.Timestamp(bt.num2date(dts[-1])).normalize()
 
 
 def _first_bar(data):
@@ -740,7 +757,8 @@ class Significance(bt.Analyzer):
         for name, closes in self._closes.items():  # buy-and-hold from the window's first close
             c = pd.Series(np.asarray(closes[i0:], dtype=float), index=dates)
             benchmarks[name] = c / c.shift(1) - 1.0
-        pred, real = self._predictions(kept[0] if i0 and kept else None)
+        first = None if not i0 else (kept[0] if kept else pd.Timestamp.max)  # no bar: no record
+        pred, real = self._predictions(first)
         self.rets.update(
             significance.evaluate(
                 returns,
@@ -1113,6 +1131,9 @@ class WindowReturns(bt.analyzers.Returns):
             self._value_start = value
             self._tcount -= periods
         super().stop()
+        if dates and i0 == len(dates):  # the window holds no bar
+            for key in ("rtot", "ravg", "rnorm", "rnorm100"):
+                self.rets[key] = _NAN
         self.rets["window"] = _window(dates, i0, why)
 
 
@@ -1156,6 +1177,8 @@ class WindowDrawDown(bt.analyzers.DrawDown):
                 r.max.drawdown = max(r.max.drawdown, drawdown)
                 r.len = r.len + 1 if drawdown else 0
                 r.max.len = max(r.max.len, r.len)
+        if dates and i0 == len(dates):  # the window holds no bar
+            r.drawdown = r.moneydown = r.max.drawdown = r.max.moneydown = _NAN
         r.window = _window(dates, i0, why)
         super().stop()
 

@@ -281,3 +281,72 @@ def test_docs_backtrader_program_prints_what_the_page_shows(capsys, monkeypatch)
     monkeypatch.setitem(sys.modules, module.__name__, module)
     exec(compile(program, "docs/backtrader.md", "exec"), module.__dict__)
     assert capsys.readouterr().out == printed
+
+
+# -- Backtrader's analyzers over the window, by hand ---------------------------------------
+
+
+class PredFeed(bt.feeds.PandasData):
+    lines = ("prediction",)
+    params = (("prediction", "prediction"),)
+
+
+def _hold_run(frame, **analyzers):
+    from btlstm.strategies.hold import HoldNDays
+
+    class Recording(HoldNDays):
+        def __init__(self):
+            super().__init__()
+            self.values = []
+
+        def prenext(self):
+            self.values.append(self.broker.getvalue())
+
+        def next(self):
+            super().next()
+            self.values.append(self.broker.getvalue())
+
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(PredFeed(dataname=frame))
+    setup_broker(cerebro, cash=CASH)
+    cerebro.addstrategy(Recording, hold=3)
+    add_standard_analyzers(cerebro, signal="prediction", **analyzers)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        strat = cerebro.run()[0]
+    return strat, [w for w in caught if issubclass(w.category, MeasuredWindowWarning)]
+
+
+def test_backtrader_analyzers_measure_from_the_first_prediction_by_hand():
+    import math
+
+    frame = synthetic_ohlcv(n=300, seed=1).drop(columns=["amount"])
+    k = 100  # the first 100 bars have no prediction
+    frame["prediction"] = np.r_[np.full(k, np.nan), np.sin(np.arange(len(frame) - k) / 5.0)]
+    strat, warned = _hold_run(frame)
+    assert warned == []  # 100 bars < a year
+    an = strat.analyzers
+    v = np.asarray(strat.values)
+    assert len(v) == len(frame) and np.all(v[:k] == CASH)  # idle before the first prediction
+    w = v[k - 1 :]  # the value before the window's first bar, then the window
+    r = w[1:] / w[:-1] - 1.0
+    assert len(r) == len(frame) - k
+    np.testing.assert_allclose(list(an.timereturn.get_analysis().values()), r, atol=1e-15)
+    sharpe = r.mean() / r.std(ddof=0) * math.sqrt(252)
+    assert an.sharpe.get_analysis()["sharperatio"] == pytest.approx(sharpe, rel=1e-9)
+    rets = an.returns.get_analysis()
+    assert rets["rtot"] == pytest.approx(math.log(w[-1] / w[0]), rel=1e-12)
+    assert rets["ravg"] == pytest.approx(rets["rtot"] / len(r), rel=1e-12)
+    dd = np.max(1.0 - w[1:] / np.maximum.accumulate(w[1:])) * 100.0
+    assert dd > 1.0 and an.drawdown.get_analysis()["max"]["drawdown"] == pytest.approx(dd, rel=1e-9)
+    assert an.benchmark.get_analysis()["total_return"] == pytest.approx(w[-1] / CASH - 1, rel=1e-12)
+    assert an.exposure.get_analysis()["n_bars"] == len(frame) - k
+    for name in ("returns", "sharpe", "drawdown", "benchmark", "exposure", "significance"):
+        window = getattr(an, name).get_analysis()["window"]
+        assert window["left_out"] == k and window["from"] == "the first prediction", name
+        assert pd.Timestamp(window["start"]) == frame.index[k], name
+
+    late, warned = _hold_run(frame, start="2030-01-01")  # after the last bar: NaN, said
+    assert len(warned) == 1 and "after the last bar" in str(warned[0].message)
+    assert math.isnan(late.analyzers.returns.get_analysis()["rnorm"])
+    assert late.analyzers.significance.get_analysis()["window"]["bars"] == 0
