@@ -105,12 +105,17 @@ def _buffer(line):
     return arr
 
 
+_UNKNOWN = "unknown"
+
+
 def _first_finite_date(line, data):
     """Date of the first finite value of ``line`` on ``data``'s bars, or None when unknown."""
     arr = _buffer(line)
     dts = getattr(getattr(data, "datetime", None), "array", None)
-    if arr is None or dts is None or len(arr) != len(dts) or not len(arr):
-        return None  # a plain number, or a buffer that is not kept whole (exactbars)
+    if arr is None or dts is None or not len(data):
+        return None  # a plain number, or no bar
+    if not len(arr) == len(dts) == len(data):
+        return _UNKNOWN  # a buffer that is not kept whole (exactbars)
     ok = np.flatnonzero(np.isfinite(np.asarray(arr, dtype=float)))
     if not len(ok):
         return None
@@ -183,7 +188,16 @@ def measured_start(strategy, start="auto", signal=None, data=None):
     when, why = _predictor_test_start(strategy), "the predictor's test_start"
     if when is None:
         found = [_first_finite_date(line, d) for line, d in _signal_lines(strategy, signal, data)]
-        found = [f for f in found if f is not None]
+        if _UNKNOWN in found and not strategy.__dict__.get("_btlstm_window_warned"):
+            strategy._btlstm_window_warned = True
+            warnings.warn(
+                f"btlstm analyzers cannot see where {type(strategy).__name__}'s prediction "
+                "starts (its line is not kept whole: exactbars): measuring from the first bar; "
+                "pass start='YYYY-MM-DD' (the test start) to measure the test period",
+                MeasuredWindowWarning,
+                stacklevel=2,
+            )
+        found = [f for f in found if f is not None and f is not _UNKNOWN]
         when, why = (min(found), "the first prediction") if found else (None, "the first bar")
     cache[key] = (when, why)
     first = _first_bar(strategy.datas[0])

@@ -291,7 +291,7 @@ class PredFeed(bt.feeds.PandasData):
     params = (("prediction", "prediction"),)
 
 
-def _hold_run(frame, **analyzers):
+def _hold_run(frame, cerebro_kw=None, **analyzers):
     from btlstm.strategies.hold import HoldNDays
 
     class Recording(HoldNDays):
@@ -306,7 +306,7 @@ def _hold_run(frame, **analyzers):
             super().next()
             self.values.append(self.broker.getvalue())
 
-    cerebro = bt.Cerebro(stdstats=False)
+    cerebro = bt.Cerebro(stdstats=False, **(cerebro_kw or {}))
     cerebro.adddata(PredFeed(dataname=frame))
     setup_broker(cerebro, cash=CASH)
     cerebro.addstrategy(Recording, hold=3)
@@ -350,3 +350,20 @@ def test_backtrader_analyzers_measure_from_the_first_prediction_by_hand():
     assert len(warned) == 1 and "after the last bar" in str(warned[0].message)
     assert math.isnan(late.analyzers.returns.get_analysis()["rnorm"])
     assert late.analyzers.significance.get_analysis()["window"]["bars"] == 0
+
+
+@pytest.mark.parametrize("mode", [{"runonce": False}, {"exactbars": 1}])
+def test_bar_by_bar_runs_find_the_same_window_or_say_they_cannot(mode):
+    frame = synthetic_ohlcv(n=300, seed=1).drop(columns=["amount"])
+    frame["prediction"] = np.r_[np.full(100, np.nan), np.sin(np.arange(200) / 5.0)]
+    want, _ = _hold_run(frame)
+    got, warned = _hold_run(frame, cerebro_kw=mode)
+    window = got.analyzers.significance.get_analysis()["window"]
+    if "exactbars" in mode:  # the line keeps no history: from the first bar, and it says so
+        assert window["left_out"] == 0 and len(warned) == 1
+        assert "exactbars" in str(warned[0].message) and "start='YYYY-MM-DD'" in str(warned[0].message)
+    else:
+        assert window == want.analyzers.significance.get_analysis()["window"] and warned == []
+        assert got.analyzers.sharpe.get_analysis()["sharperatio"] == pytest.approx(
+            want.analyzers.sharpe.get_analysis()["sharperatio"], rel=1e-12
+        )
