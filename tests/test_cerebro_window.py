@@ -361,7 +361,8 @@ def test_bar_by_bar_runs_find_the_same_window_or_say_they_cannot(mode):
     window = got.analyzers.significance.get_analysis()["window"]
     if "exactbars" in mode:  # the line keeps no history: from the first bar, and it says so
         assert window["left_out"] == 0 and len(warned) == 1
-        assert "exactbars" in str(warned[0].message) and "start='YYYY-MM-DD'" in str(warned[0].message)
+        text = str(warned[0].message)
+        assert "exactbars" in text and "start='YYYY-MM-DD'" in text
     else:
         assert window == want.analyzers.significance.get_analysis()["window"] and warned == []
         assert got.analyzers.sharpe.get_analysis()["sharperatio"] == pytest.approx(
