@@ -36,6 +36,7 @@ __all__ = [
     "TooFewBarsWarning",
     "bar_dates",
     "feed_frame",
+    "history_frame",
 ]
 
 
@@ -91,6 +92,50 @@ def feed_frame(data, n: int | None = None) -> pd.DataFrame:
     return f
 
 
+_READ_HINT = (
+    "history= takes any frame a feed takes: dates in the index or a Date column, "
+    "open/high/low/close/volume found by name in any case (Open, Close, Adj Close, vol ...), "
+    "amount = close x volume when it has none, as the feed does; rename or map other columns "
+    "with btlstm.data.read_dataframe(frame, data_map={...}) and pass its result"
+)
+
+
+def history_frame(history, who: str = "history"):
+    """A predictor's ``history=`` as a canonical frame (None stays None).
+
+    Accepts what a feed accepts: a canonical frame, or a plain OHLCV frame
+    (``pd.read_csv`` of a Yahoo-style file, columns in any case, dates in a
+    column or the index), read with :func:`btlstm.data.read_dataframe` (which
+    derives ``amount`` as close x volume, as :func:`feed_frame` does for a feed
+    without an ``amount`` line).
+
+    Raises:
+        DataError: naming ``who`` and the column or row, and
+            :func:`btlstm.data.read_dataframe`.
+    """
+    if history is None:
+        return None
+    from btlstm.data.readers import read_dataframe
+    from btlstm.data.validate import DataError
+
+    if not isinstance(history, pd.DataFrame):
+        raise DataError(
+            f"expected a pandas DataFrame of the bars before the feed, got "
+            f"{type(history).__name__}; {_READ_HINT}",
+            who,
+        )
+    try:
+        frame = read_dataframe(history, source=who, validate=False)
+        if isinstance(frame, dict):  # a long frame with a symbol column
+            raise DataError(f"one symbol's bars expected, got {len(frame)} symbols "
+                            f"({list(frame)[:5]}); pass one of them", who)  # fmt: skip
+        return validate_frame(frame, source=who, check_ohlc=False)
+    except DataError as e:
+        if "read_dataframe" in e.problem:
+            raise
+        raise DataError(f"{e.problem}; {_READ_HINT}", e.source, e.column, e.row) from None
+
+
 def _write(out, pred: np.ndarray, start: int, end: int) -> None:
     """Copy ``pred[start:end]`` into a line's ``array.array`` in one slice assignment."""
     stop = min(end, len(pred), len(out))
@@ -133,8 +178,15 @@ class WalkForwardPredictor(bt.Indicator):
 
     ``history`` lets the feed cover only the backtest period while the model
     trains on the years before it: the engine sees ``history`` followed by the
-    feed's bars (history must end before the feed's first bar), so analyzers
-    measure the test period alone.
+    feed's bars (history must end before the feed's first bar). It takes any
+    frame a feed takes (:func:`history_frame`: a plain ``pd.read_csv`` of an
+    OHLCV file, columns in any case, ``amount`` = close x volume when absent).
+    One long feed with ``config.test_start`` gives the same numbers: btlstm's
+    analyzers measure from the test start (``docs/backtrader.md``).
+
+    The strategy attribute that holds it should be ``self.prediction`` (what
+    btlstm's analyzers read with ``signal=None``); another name needs
+    ``signal="<name>"`` on the analyzers, checked when the run starts.
 
     A feed too short for the schedule (with ``mode="walkforward"``, fewer
     labelled windows than ``min_train`` by its last bar) would leave the line
@@ -150,7 +202,7 @@ class WalkForwardPredictor(bt.Indicator):
         ("config", None),  # WalkForwardConfig or dict: the features, schedule and training
         ("cache_dir", None),  # folder where fitted models are cached (None: no cache)
         ("progress", False),  # print one line per model fit to stderr
-        ("history", None),  # canonical frame of bars BEFORE the feed's first bar (training history)
+        ("history", None),  # OHLCV frame of bars BEFORE the feed's first bar (training history)
         ("warn", True),  # TooFewBarsWarning when the bars cannot feed the schedule (see above)
     )
     plotinfo = dict(subplot=True, plotname="prediction", plotyhlines=[0.0])
@@ -169,14 +221,12 @@ class WalkForwardPredictor(bt.Indicator):
             cfg, model=self.p.model, cache_dir=self.p.cache_dir, progress=self.p.progress
         )
         self.config = self.wf.config
-        n_hist = 0 if self.p.history is None else len(self.p.history)
+        self._history = history_frame(self.p.history, f"{type(self).__name__}(history=)")
+        n_hist = 0 if self._history is None else len(self._history)
         self.addminperiod(max(1, self.config.lookback - n_hist))
         self._daily = _is_daily(self.data)
         self._stream = None
         self._batch = None
-        self._history = self.p.history
-        if self._history is not None:
-            validate_frame(self._history, check_ohlc=False)
         self._checked = False
 
     def _check_length(self, feed_dates) -> None:
@@ -293,9 +343,10 @@ class PredictionPool:
         if config is None and model is None:
             raise ValueError("PredictionPool needs config= (to train) or model= (a ready model)")
         self.wf = WalkForward(config, model=model, cache_dir=cache_dir, progress=progress)
-        self.history = dict(history or {})
-        for h in self.history.values():
-            validate_frame(h, check_ohlc=False)
+        self.history = {
+            name: history_frame(h, f"PredictionPool(history={{{name!r}: ...}})")
+            for name, h in dict(history or {}).items()
+        }
         self.feeds: dict[str, object] = {}
         self._batch: dict[str, np.ndarray] | None = None
         self._stream = None

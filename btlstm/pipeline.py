@@ -615,6 +615,9 @@ def _make_cerebro(settings: Settings, plan, bars: _Bars, lines, live=None, analy
     """:func:`btlstm.cerebro.make_cerebro` over the test bars with ``[costs]``."""
     from btlstm.cerebro import make_cerebro
 
+    if analyzers is not None:  # the feeds start at model.test_start already (split above):
+        # the strategy and its baselines measure every bar of them, one window for all
+        analyzers = {"start": "data", **analyzers}
     return make_cerebro(
         bars.test,
         settings.costs,

@@ -242,7 +242,8 @@ def test_benchmark_relative_on_a_separate_benchmark_feed():
             self.values.append(self.broker.getvalue())
 
     cerebro.addstrategy(Record, hold=3)
-    cerebro.addanalyzer(BenchmarkRelative, _name="bench", benchmark=bench_feed)
+    # start="data": every bar (the default starts at the first finite prediction, bar 7)
+    cerebro.addanalyzer(BenchmarkRelative, _name="bench", benchmark=bench_feed, start="data")
     cerebro.addanalyzer(OrderLog, _name="orders")
     strat = cerebro.run()[0]
     assert len([r for r in orderlog.orders(strat) if r["status"] == "Completed"]) >= 6
@@ -273,7 +274,8 @@ def test_backtrader_sharpe_returns_drawdown_match_daily_values(riskfree):
     cerebro.adddata(PredData(dataname=frame))
     setup_broker(cerebro, cash=CASH)  # default index costs
     cerebro.addstrategy(RecordingHold, hold=5)
-    add_standard_analyzers(cerebro, riskfree=riskfree, signal="prediction")
+    # start="data": every bar (tests/test_cerebro_window.py checks the default window)
+    add_standard_analyzers(cerebro, riskfree=riskfree, signal="prediction", start="data")
     strat = cerebro.run()[0]
     assert len(orderlog.orders(strat)) >= 6
     an = strat.analyzers

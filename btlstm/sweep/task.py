@@ -120,7 +120,10 @@ def evaluate_predictions(frame: pd.DataFrame, settings, pred: np.ndarray) -> dic
     feed_frame.attrs = dict(frame.attrs)
     name = frame.attrs.get("symbol") or settings.data.data
     # the run's own cerebro set-up: the broker of [costs] market, a lean feed
-    cerebro = make_cerebro({name: feed_frame}, settings.costs, lines=("prediction",), analyzers={})
+    # (the feed is the test period: every bar measured, as before the analyzers' window)
+    cerebro = make_cerebro(
+        {name: feed_frame}, settings.costs, lines=("prediction",), analyzers={"start": "data"}
+    )
     params = dict(settings.strategy.params)
     params["signal"] = "prediction"
     cerebro.addstrategy(registry.get(settings.strategy.name).strategy, **params)
