@@ -586,6 +586,13 @@ def _first_fit(m, frames: dict, new: dict) -> str | None:
     return str(pd.Timestamp(cal[fits[0]]).date()) if fits else None
 
 
+def _typed(settings: Settings, key: tuple) -> str:
+    """``--test-end 2017-05-01``: a date setting as the user named it, and its value."""
+    name = settings.where(*key)
+    sep = " = " if name.startswith("[") else " "
+    return f"{name}{sep}{getattr(getattr(settings, key[0]), key[1])}"
+
+
 def _unused_warnings(settings: Settings, plan, frames: dict) -> list:
     """A warning when the run leaves more than :data:`~btlstm.splits.UNUSED_YEARS` of
     the data unused before its first bar or after its last, naming the years and
@@ -606,15 +613,17 @@ def _unused_warnings(settings: Settings, plan, frames: dict) -> list:
         if before > UNUSED_YEARS and "train_start" not in documented:
             key = ("data", "start") if settings.data.start else ("model", "train_start")
             sides.append(
-                f"{before:.1f} years before {settings.where(*key)} = {f.index[0].date()} "
-                f"(an earlier {settings.where(*key)} trains on them)"
+                f"{before:.1f} years before its first bar {f.index[0].date()} "
+                f"({_typed(settings, key)}; an earlier one trains on them)"
             )
         after = (hi - f.index[-1]).days / 365.25
         if after > UNUSED_YEARS and "test_end" not in documented:
             key = ("data", "end") if settings.data.end else ("model", "test_end")
             sides.append(
-                f"{after:.1f} years after {settings.where(*key)} = {f.index[-1].date()} "
-                f"({settings.where(*key)} end tests to the last bar)"
+                f"{after:.1f} years after its last bar {f.index[-1].date()} "
+                f"({_typed(settings, key)}; "
+                + (f"{settings.where(*key)} end tests to the last bar)" if key[0] == "model"
+                   else "a later one tests on them)")  # fmt: skip
             )
         if sides:
             out.append(
