@@ -593,6 +593,14 @@ def _typed(settings: Settings, key: tuple) -> str:
     return f"{name}{sep}{getattr(getattr(settings, key[0]), key[1])}"
 
 
+def _end(settings: Settings) -> str:
+    """How to say ``test_end = "end"`` where the user gives settings."""
+    name = settings.where("model", "test_end")
+    if name.startswith("--"):
+        return f"{name} end"
+    return f'[model] test_end = "end" (--test-end end)'
+
+
 def _unused_warnings(settings: Settings, plan, frames: dict) -> list:
     """A warning when the run leaves more than :data:`~btlstm.splits.UNUSED_YEARS` of
     the data unused before its first bar or after its last, naming the years and
@@ -622,7 +630,7 @@ def _unused_warnings(settings: Settings, plan, frames: dict) -> list:
             sides.append(
                 f"{after:.1f} years after its last bar {f.index[-1].date()} "
                 f"({_typed(settings, key)}; "
-                + (f"{settings.where(*key)} end tests to the last bar)" if key[0] == "model"
+                + (f"{_end(settings)} tests to the last bar)" if key[0] == "model"
                    else "a later one tests on them)")  # fmt: skip
             )
         if sides:
