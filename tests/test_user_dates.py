@@ -276,3 +276,18 @@ def test_catalogue_and_given_dates_stay():
     k = round(TRAIN_FRACTION * len(span))
     assert (m.train_start, m.test_end) == ("2006-01-01", "2010-06-30")
     assert (m.train_end, m.test_start) == (_day(span[k - 1]), _day(span[k]))
+
+
+def test_a_sweep_on_a_user_file_takes_its_dates_from_the_file(long_csv):
+    from btlstm.sweep.spec import make_sweep
+
+    path, dates = long_csv
+    base = {"data": {"data": str(path)}, "strategy": {"name": "hold"}}
+    sweep = make_sweep(base, {"a": {}, "b": {"test_start": "2020-01-01"}}, repeats=1)
+    k = round(TRAIN_FRACTION * N)
+    a, b = sweep.settings["a"].model, sweep.settings["b"].model
+    assert (a.train_end, a.test_start, a.test_end) == (_day(dates[k - 1]), _day(dates[k]),
+                                                       "2025-11-24")  # fmt: skip
+    assert (b.train_end, b.test_start, b.test_end) == ("2019-12-31", "2020-01-01", "2025-11-24")
+    task = sweep.tasks()[0].settings["model"]  # what each run is given: the dates, explicit
+    assert (task["train_start"], task["test_end"]) == ("1996-01-02", "2025-11-24")

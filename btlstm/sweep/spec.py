@@ -372,6 +372,10 @@ def make_sweep(
                 f"[strategy] name{where_file}: a sweep backtests a precomputed prediction line; "
                 f"strategy {s.strategy.name!r} does not trade one feed on a 'signal' line"
             )
+        if s.data_dates:  # the user's file: the dates not given come from it (docs/your-data.md)
+            from btlstm.pipeline import data_dates, load_data
+
+            s = data_dates(s, {s.data.data: load_data(s)})
         built[name] = s
     if reference is None:
         reference = REFERENCE if REFERENCE in configs else next(iter(configs))
