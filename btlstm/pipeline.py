@@ -500,7 +500,7 @@ def data_dates(settings: Settings, frames: dict) -> Settings:
     Over the bars loaded (all frames' dates, within ``[data] start/end`` and the
     dates given):
 
-    - ``train_start``: the first bar; ``test_end``: the last bar;
+    - ``train_start``: the first bar; ``test_end``: None, the last bar (as ``"end"``);
     - static mode: ``test_start`` is the first bar after a given ``train_end``,
       ``train_end`` the last bar before a given ``test_start``; neither given,
       the first :data:`~btlstm.splits.TRAIN_FRACTION` of the bars train (at least
@@ -516,7 +516,7 @@ def data_dates(settings: Settings, frames: dict) -> Settings:
         >>> f = pd.DataFrame({"close": 1.0}, index=pd.bdate_range("2000-01-03", periods=1000))
         >>> m = data_dates(s, {"x": f}).model
         >>> m.train_start, m.train_end, m.test_start, m.test_end
-        ('2000-01-03', '2002-09-06', '2002-09-09', '2003-10-31')
+        ('2000-01-03', '2002-09-06', '2002-09-09', None)
     """
     import numpy as np
 
@@ -535,9 +535,9 @@ def data_dates(settings: Settings, frames: dict) -> Settings:
         if "train_start" in auto:
             new["train_start"] = day(cal[0])
         if "test_end" in auto:
-            new["test_end"] = day(cal[-1])
+            new["test_end"] = None  # the last bar, as "end": a live feed's bars are not cut off
         start = pd.Timestamp(new.get("train_start", m.train_start) or cal[0])
-        end = pd.Timestamp(new.get("test_end", m.test_end) or cal[-1])
+        end = pd.Timestamp(m.test_end if "test_end" not in auto and m.test_end else cal[-1])
         span = cal[(cal >= start) & (cal <= end)]
         if m.mode == "static":
             if "train_end" in auto and "test_start" not in auto:
@@ -561,7 +561,8 @@ def data_dates(settings: Settings, frames: dict) -> Settings:
     settings = settings.replace(model=dataclasses.replace(m, **new))
     settings._dates_resolved = True
     if new:
-        shown = ", ".join(f"{k} {v or 'open'}" for k, v in new.items())
+        shown = ", ".join(f"{k} {v or ('end' if k == 'test_end' else 'open')}"
+                          for k, v in new.items())  # fmt: skip
         log.info("dates from the data (docs/your-data.md): %s", shown)
     return settings
 

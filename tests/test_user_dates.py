@@ -77,7 +77,7 @@ def test_no_dates_train_on_the_first_70_percent_and_test_to_the_last_bar(long_cs
     k = round(TRAIN_FRACTION * N)  # 5,460 bars train, 2,340 test
     p, m = r["provenance"], r["config"]["model"]
     assert (m["train_start"], m["train_end"]) == (_day(dates[0]), _day(dates[k - 1]))
-    assert (m["test_start"], m["test_end"]) == (_day(dates[k]), _day(dates[-1]))
+    assert (m["test_start"], m["test_end"]) == (_day(dates[k]), None)  # None: "end"
     used = p["dates_used"]
     assert (used["test_start"], used["test_end"]) == (_day(dates[k]), "2025-11-24")
     assert used["first_fit"] == _day(dates[k]) and p["test_rows"] == N - k == 2340
@@ -260,7 +260,7 @@ def test_the_static_rule_at_its_boundaries(n, k):
     m = data_dates(s, {"x": pd.DataFrame({"close": 1.0}, index=idx)}).model
     assert 30 + 5 + 0 + MIN_TRAIN_SAMPLES == 85
     assert (m.train_start, m.train_end) == (_day(idx[0]), _day(idx[k - 1]))
-    assert (m.test_start, m.test_end) == (_day(idx[k]), _day(idx[-1]))
+    assert (m.test_start, m.test_end) == (_day(idx[k]), None)
 
 
 def test_catalogue_and_given_dates_stay():
@@ -286,8 +286,8 @@ def test_a_sweep_on_a_user_file_takes_its_dates_from_the_file(long_csv):
     sweep = make_sweep(base, {"a": {}, "b": {"test_start": "2020-01-01"}}, repeats=1)
     k = round(TRAIN_FRACTION * N)
     a, b = sweep.settings["a"].model, sweep.settings["b"].model
-    assert (a.train_end, a.test_start, a.test_end) == (_day(dates[k - 1]), _day(dates[k]),
-                                                       "2025-11-24")  # fmt: skip
-    assert (b.train_end, b.test_start, b.test_end) == ("2019-12-31", "2020-01-01", "2025-11-24")
+    assert (a.train_end, a.test_start, a.test_end) == (_day(dates[k - 1]), _day(dates[k]), None)
+    assert (b.train_end, b.test_start, b.test_end) == ("2019-12-31", "2020-01-01", None)
     task = sweep.tasks()[0].settings["model"]  # what each run is given: the dates, explicit
-    assert (task["train_start"], task["test_end"]) == ("1996-01-02", "2025-11-24")
+    assert (task["train_start"], task["train_end"], task["test_end"]) == (
+        "1996-01-02", _day(dates[k - 1]), None)  # fmt: skip
