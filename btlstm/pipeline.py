@@ -7,8 +7,10 @@
    source, the output and cache folders) before any data is read or any model
    trained, so a bad flag fails in a second, not after training;
 2. **load** the data (:func:`load_data`: :func:`btlstm.data.load` or
-   :mod:`btlstm.synthetic`): one frame, or a panel for panel strategies, and
-   the plan's extra feeds (an index that carries a gate);
+   :mod:`btlstm.synthetic`): one frame, or a panel for panel strategies; on the
+   user's own file or DataFrame the dates not given come from it
+   (:func:`data_dates`, docs/your-data.md); the plan's extra feeds (an index
+   that carries a gate);
 3. **check** it (:func:`check_data`): prices from the future, too few
    training samples, dates outside the data;
 4. **split** at ``model.test_start``: the feeds cover the test period only and
@@ -945,7 +947,9 @@ def run_backtest(
             or a dict ``{symbol: DataFrame}`` (panel strategies), read with the
             ``[data]`` column map (columns found by name, or ``close_column`` ...;
             :func:`btlstm.data.readers.read_dataframe`). The report names the data
-            ``DataFrame``.
+            ``DataFrame``; ``[data] symbol`` names one frame's feed and the title.
+            The dates not given come from the data, as for a file of the user's
+            (:func:`data_dates`, docs/your-data.md).
         write: write the report folder (False: return the plain data only).
         predictions: predictions made beforehand, dates x feed names (e.g. a
             seed ensemble's mean): they replace the plan's predictor (its
