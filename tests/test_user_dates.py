@@ -291,3 +291,14 @@ def test_a_sweep_on_a_user_file_takes_its_dates_from_the_file(long_csv):
     task = sweep.tasks()[0].settings["model"]  # what each run is given: the dates, explicit
     assert (task["train_start"], task["train_end"], task["test_end"]) == (
         "1996-01-02", _day(dates[k - 1]), None)  # fmt: skip
+
+
+def test_the_header_on_csi300_with_only_test_start(data_dir, tmp_path, caplog):
+    """The reported case: the header said ``train 2005-01-03..2015-12-31`` while the
+    model trained up to the article's train_end 2014-12-31 (provenance.dates_used)."""
+    r, head = _run("csi300", tmp_path, caplog, test_start="2016-01-01")
+    used = r["provenance"]["dates_used"]
+    assert head == (used["train_start"], used["train_end"], used["test_start"], used["test_end"],
+                    r["provenance"]["test_rows"])  # fmt: skip
+    assert "2014-12-01" < used["train_end"] <= "2014-12-31" and used["test_end"] == "2017-04-28"
+    assert r["config"]["model"]["train_end"] == "2014-12-31"  # the catalogue keeps its split
