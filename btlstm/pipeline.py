@@ -126,7 +126,7 @@ def _as_settings(settings, strategy: str | None = None) -> Settings:
 # --------------------------------------------------------------------------- data
 def _bounds(settings: Settings):
     m, d = settings.model, settings.data
-    auto = settings.data_dates  # stand-ins the data replaces (_data_dates): not bounds
+    auto = settings.data_dates  # stand-ins the data replaces (data_dates): not bounds
     start = d.start or (None if "train_start" in auto else m.train_start)
     end = d.end or (None if "test_end" in auto else m.test_end)
     return (pd.Timestamp(start) if start else None, pd.Timestamp(end) if end else None)
@@ -589,7 +589,7 @@ def _first_fit(m, frames: dict, new: dict) -> str | None:
     return str(pd.Timestamp(cal[fits[0]]).date()) if fits else None
 
 
-def _typed(settings: Settings, key: tuple) -> str:
+def _as_typed(settings: Settings, key: tuple) -> str:
     """``--test-end 2017-05-01``: a date setting as the user named it, and its value."""
     name = settings.where(*key)
     sep = " = " if name.startswith("[") else " "
@@ -625,14 +625,14 @@ def _unused_warnings(settings: Settings, plan, frames: dict) -> list:
             key = ("data", "start") if settings.data.start else ("model", "train_start")
             sides.append(
                 f"{before:.1f} years before its first bar {f.index[0].date()} "
-                f"({_typed(settings, key)}; an earlier one trains on them)"
+                f"({_as_typed(settings, key)}; an earlier one trains on them)"
             )
         after = (hi - f.index[-1]).days / 365.25
         if after > UNUSED_YEARS and "test_end" not in documented:
             key = ("data", "end") if settings.data.end else ("model", "test_end")
             sides.append(
                 f"{after:.1f} years after its last bar {f.index[-1].date()} "
-                f"({_typed(settings, key)}; "
+                f"({_as_typed(settings, key)}; "
                 + (f"{_end(settings)} tests to the last bar)" if key[0] == "model"
                    else "a later one tests on them)")  # fmt: skip
             )

@@ -216,8 +216,8 @@ def test_rewriting_the_future_changes_no_date_and_no_earlier_prediction(long_csv
     future.loc[t + 1 :, "Volume"] *= 3
     reports = []
     for i, f in enumerate((frame, future)):
-        settings = {"model": {"learner": "ridge"},
-                    "output": {"out": str(tmp_path / f"o{i}"), "plots": False, "quiet": True}}  # fmt: skip
+        out = {"out": str(tmp_path / f"o{i}"), "plots": False, "quiet": True}
+        settings = {"model": {"learner": "ridge"}, "output": out}
         result = run_backtest(Settings.from_dict(settings), data=f)
         reports.append((result.report, result.run.tables["predictions"]))
     (a, pa), (b, pb) = reports
@@ -269,8 +269,8 @@ def test_catalogue_and_given_dates_stay():
     m = data_dates(s, {"x": frame}).model
     assert (m.train_start, m.train_end, m.test_start, m.test_end) == (
         "2005-01-01", "2014-12-31", "2015-01-01", "2017-05-01")  # fmt: skip
-    given = Settings.from_dict({"data": {"data": "mine.csv"}, "model": {"test_end": "2010-06-30",
-                                                                      "train_start": "2006-01-01"}})  # fmt: skip
+    model = {"test_end": "2010-06-30", "train_start": "2006-01-01"}
+    given = Settings.from_dict({"data": {"data": "mine.csv"}, "model": model})
     m = data_dates(given, {"x": frame.loc["2006-01-01":"2010-06-30"]}).model
     span = frame.loc["2006-01-01":"2010-06-30"].index
     k = round(TRAIN_FRACTION * len(span))
