@@ -1106,15 +1106,22 @@ def _seed_task(task: dict) -> dict:
     return {"seed": task["seed"], "run": result.run}
 
 
+def _given(settings: Settings) -> dict:
+    """``settings.to_dict()`` less the ``[model]`` dates the user did not give: built
+    again, a file of the user's decides them again (docs/your-data.md)."""
+    d = settings.to_dict()
+    for key in settings._auto_dates:
+        d["model"].pop(key, None)
+    return d
+
+
 def _with(settings: Settings, seed: int, out) -> Settings:
     """The settings of one seed's run. Synthetic prices stay those of the base seed: the
     seeds vary the model, not the market."""
-    d = settings.to_dict()
+    d = _given(settings)
     if d["data"].get("data") == "synthetic":
         d["data"]["synthetic"] = {"seed": settings.model.seed, **(d["data"]["synthetic"] or {})}
     d["model"]["seed"] = seed
-    for key in settings._auto_dates:  # not given: from the data (or the defaults) again
-        d["model"].pop(key, None)
     d["output"].update(seeds="", out=str(out))
     return Settings.from_dict(d)
 
@@ -1183,7 +1190,7 @@ def run_seeds(settings, workers: int | None = None, progress: bool = True) -> Se
         )
     out = settings.output.out
     tasks = [
-        Task("seed", seed, _with(settings, seed, os.path.join(out, f"seed_{seed}")).to_dict(), "")
+        Task("seed", seed, _given(_with(settings, seed, os.path.join(out, f"seed_{seed}"))), "")
         for seed in seeds
     ]
     cores = os.cpu_count() or 1

@@ -302,3 +302,21 @@ def test_the_header_on_csi300_with_only_test_start(data_dir, tmp_path, caplog):
                     r["provenance"]["test_rows"])  # fmt: skip
     assert "2014-12-01" < used["train_end"] <= "2014-12-31" and used["test_end"] == "2017-04-28"
     assert r["config"]["model"]["train_end"] == "2014-12-31"  # the catalogue keeps its split
+
+
+def test_every_seed_of_a_user_file_takes_the_same_dates_from_it(long_csv, tmp_path):
+    """``--seeds`` rebuilds each seed's settings from a dict: the dates not given
+    stay the data's (not the article's 2015-01 .. 2017-05)."""
+    from btlstm.pipeline import run_seeds
+
+    path, dates = long_csv
+    settings = {"data": {"data": str(path)}, "model": {"learner": "ridge"},
+                "output": {"out": str(tmp_path / "s"), "plots": False, "seeds": "0-1"}}  # fmt: skip
+    result = run_seeds(Settings.from_dict(settings), workers=1, progress=False)
+    k = round(TRAIN_FRACTION * N)
+    runs = [*result.runs.values(), result.ensemble]
+    assert len(runs) == 3
+    for run in runs:
+        used = run.report["provenance"]["dates_used"]
+        assert (used["test_start"], used["test_end"]) == (_day(dates[k]), "2025-11-24")
+        assert run.report["config"]["model"]["train_end"] == _day(dates[k - 1])
