@@ -288,6 +288,9 @@ def test_a_sweep_on_a_user_file_takes_its_dates_from_the_file(long_csv):
     a, b = sweep.settings["a"].model, sweep.settings["b"].model
     assert (a.train_end, a.test_start, a.test_end) == (_day(dates[k - 1]), _day(dates[k]), None)
     assert (b.train_end, b.test_start, b.test_end) == ("2019-12-31", "2020-01-01", None)
+    again = make_sweep(Settings.from_dict(base), {"a": {}}, repeats=1).settings["a"].model
+    dates_of = lambda m: (m.train_start, m.train_end, m.test_start, m.test_end)  # noqa: E731
+    assert dates_of(again) == dates_of(a)  # a Settings as the base: the file's dates too
     task = sweep.tasks()[0].settings["model"]  # what each run is given: the dates, explicit
     assert (task["train_start"], task["train_end"], task["test_end"]) == (
         "1996-01-02", _day(dates[k - 1]), None)  # fmt: skip

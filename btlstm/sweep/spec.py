@@ -331,8 +331,11 @@ def make_sweep(
         raise SweepError(f"the sweep{where_file} has no configuration")
     check_sweep_size(len(configs), repeats, source=source, allow_large=allow_large)
     if isinstance(base, Settings):
+        auto = base._auto_dates  # dates not given: a user's file decides them (below)
         base = base.to_dict()
         base.pop("output", None)
+        for key in auto:
+            base["model"].pop(key, None)
     base = {k: dict(v) if isinstance(v, dict) else v for k, v in (base or {}).items()}
     if "output" in base:
         raise SweepError(f"[output]{where_file}: a sweep writes to --out, not [output]")
