@@ -210,6 +210,7 @@ def _live_fields() -> list:
 
 def _add_run_parser(sub, plan, live: bool = False) -> None:
     from btlstm.settings import WALKFORWARD_PRESET, field_flag
+    from btlstm.splits import DATE_KEYS, END
 
     what = "paper trading on a live replay feed: " if live else ""
     p = sub.add_parser(
@@ -244,6 +245,11 @@ def _add_run_parser(sub, plan, live: bool = False) -> None:
         kw = dict(dest=f"{sec}.{key}", default=None, help=_escape(f"{text}{shown}".strip()))
         if tp is bool:
             g.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
+        elif sec == "model" and key in DATE_KEYS:  # as typed: "end", and "none" refused
+            if key == "test_end":
+                kw["help"] = kw["help"].replace("(None: to the end)", f"({END!r}: the last bar)")
+            kw["help"] += " (a file or DataFrame of yours: from the data, docs/your-data.md)"
+            g.add_argument(flag, type=str, metavar=key.upper(), **kw)
         else:
             g.add_argument(flag, type=_typed(tp, default, flag), metavar=key.upper(), **kw)
         if sec == "live":

@@ -7,8 +7,10 @@
    source, the output and cache folders) before any data is read or any model
    trained, so a bad flag fails in a second, not after training;
 2. **load** the data (:func:`load_data`: :func:`btlstm.data.load` or
-   :mod:`btlstm.synthetic`): one frame, or a panel for panel strategies, and
-   the plan's extra feeds (an index that carries a gate);
+   :mod:`btlstm.synthetic`): one frame, or a panel for panel strategies; on the
+   user's own file or DataFrame the dates not given come from it
+   (:func:`data_dates`, docs/your-data.md); the plan's extra feeds (an index
+   that carries a gate);
 3. **check** it (:func:`check_data`): prices from the future, too few
    training samples, dates outside the data;
 4. **split** at ``model.test_start``: the feeds cover the test period only and
@@ -55,6 +57,7 @@ __all__ = [
     "run_hold",
     "load_data",
     "check_data",
+    "data_dates",
     "RunResult",
     "run_seeds",
     "SeedsResult",
@@ -123,8 +126,9 @@ def _as_settings(settings, strategy: str | None = None) -> Settings:
 # --------------------------------------------------------------------------- data
 def _bounds(settings: Settings):
     m, d = settings.model, settings.data
-    start = d.start or m.train_start
-    end = d.end or m.test_end
+    auto = settings.data_dates  # stand-ins the data replaces (data_dates): not bounds
+    start = d.start or (None if "train_start" in auto else m.train_start)
+    end = d.end or (None if "test_end" in auto else m.test_end)
     return (pd.Timestamp(start) if start else None, pd.Timestamp(end) if end else None)
 
 
@@ -136,6 +140,8 @@ def _clip(frame: pd.DataFrame, start, end) -> pd.DataFrame:
         keep &= frame.index <= end
     out = frame.loc[keep.to_numpy()]
     out.attrs = dict(frame.attrs)
+    if len(frame) and "span" not in out.attrs:  # the whole file's bars (_unused_warnings)
+        out.attrs["span"] = (str(frame.index[0].date()), str(frame.index[-1].date()))
     return out
 
 
@@ -162,6 +168,8 @@ def load_data(settings: Settings, panel: bool = False, data=None):
                     f"(symbols: {sorted(obj)[:20]})"
                 )
             obj = {k: obj[k] for k in symbols}
+        elif d.symbol and not isinstance(obj, dict):  # one DataFrame: [data] symbol names it
+            obj.attrs["symbol"] = d.symbol
     elif d.data == "synthetic":
         from btlstm.synthetic import synthetic_ohlcv, synthetic_panel
 
@@ -472,20 +480,169 @@ def _in_memory(settings: Settings, data) -> Settings:
     """The settings of a run given in-memory data: the report names it ``DataFrame``."""
     if data is None:
         return settings
-    origin = settings._origin
-    settings = dataclasses.replace(
-        settings, data=dataclasses.replace(settings.data, data=IN_MEMORY)
-    )
-    settings._origin = origin
-    return settings
+    return settings.replace(data=dataclasses.replace(settings.data, data=IN_MEMORY))
 
 
-def _load(settings: Settings, plan, data) -> _Bars:
-    """The strategy's frame(s) (:func:`load_data`) and the plan's extra feeds."""
+def _load(settings: Settings, plan, data) -> tuple[Settings, _Bars]:
+    """The strategy's frame(s) (:func:`load_data`), the settings with the dates the
+    data decides (:func:`data_dates`), and the plan's extra feeds."""
     panel = plan.data == "panel"
     loaded = load_data(settings, panel=panel, data=data)
     frames = loaded if panel else {loaded.attrs.get("symbol") or settings.data.data: loaded}
-    return _Bars(frames, _load_extra(settings, plan, frames if panel else None))
+    settings = data_dates(settings, frames)
+    return settings, _Bars(frames, _load_extra(settings, plan, frames if panel else None))
+
+
+# --------------------------------------------------------------------------- dates
+def data_dates(settings: Settings, frames: dict) -> Settings:
+    """The settings with the ``[model]`` dates the user's own data decides
+    (:attr:`Settings.data_dates`: a file or DataFrame, the dates not given;
+    docs/your-data.md); other settings are returned as they are.
+
+    Over the bars loaded (all frames' dates, within ``[data] start/end`` and the
+    dates given):
+
+    - ``train_start``: the first bar; ``test_end``: None, the last bar (as ``"end"``);
+    - static mode: ``test_start`` is the first bar after a given ``train_end``,
+      ``train_end`` the last bar before a given ``test_start``; neither given,
+      the first :data:`~btlstm.splits.TRAIN_FRACTION` of the bars train (at least
+      ``lookback + horizon + embargo +`` :data:`MIN_TRAIN_SAMPLES`, so the first
+      test bar has a model; at most all but ``horizon + 2``) and the rest test;
+    - walk-forward mode: ``test_start`` is the first fit (``min_train``
+      labelled samples known); ``train_end`` stays open.
+
+    Example:
+        >>> import pandas as pd
+        >>> from btlstm.settings import Settings
+        >>> s = Settings.from_dict({"data": {"data": "prices.csv"}})
+        >>> f = pd.DataFrame({"close": 1.0}, index=pd.bdate_range("2000-01-03", periods=1000))
+        >>> m = data_dates(s, {"x": f}).model
+        >>> m.train_start, m.train_end, m.test_start, m.test_end
+        ('2000-01-03', '2002-09-06', '2002-09-09', None)
+    """
+    import numpy as np
+
+    from btlstm.splits import TRAIN_FRACTION
+
+    auto = settings.data_dates
+    if not auto:
+        return settings
+    m = settings.model
+    cal = pd.DatetimeIndex(np.unique(np.concatenate(
+        [np.asarray(f.index.values, dtype="datetime64[ns]") for f in frames.values()]
+    ))) if frames else pd.DatetimeIndex([])  # fmt: skip
+    new: dict = {}
+    if len(cal):
+        day = lambda t: str(pd.Timestamp(t).date())  # noqa: E731
+        if "train_start" in auto:
+            new["train_start"] = day(cal[0])
+        if "test_end" in auto:
+            new["test_end"] = None  # the last bar, as "end": a live feed's bars are not cut off
+        start = pd.Timestamp(new.get("train_start", m.train_start) or cal[0])
+        end = pd.Timestamp(m.test_end if "test_end" not in auto and m.test_end else cal[-1])
+        span = cal[(cal >= start) & (cal <= end)]
+        if m.mode == "static":
+            if "train_end" in auto and "test_start" not in auto:
+                before = span[span < pd.Timestamp(m.test_start)]
+                new["train_end"] = day(before[-1] if len(before) else start)
+            elif "test_start" in auto and "train_end" not in auto:
+                after = span[span > pd.Timestamp(m.train_end)]
+                t0 = after[0] if len(after) else pd.Timestamp(m.train_end) + pd.Timedelta(days=1)
+                new["test_start"] = day(t0)
+            elif "test_start" in auto and len(span) > 1:
+                n = len(span)
+                k = max(round(TRAIN_FRACTION * n), m.lookback + m.horizon + m.embargo
+                        + MIN_TRAIN_SAMPLES)  # fmt: skip
+                k = max(1, min(k, n - (m.horizon + 2)))
+                new["train_end"], new["test_start"] = day(span[k - 1]), day(span[k])
+        else:
+            if "train_end" in auto:
+                new["train_end"] = None
+            if "test_start" in auto:
+                new["test_start"] = _first_fit(m, frames, new)
+    settings = settings.replace(model=dataclasses.replace(m, **new))
+    settings._dates_resolved = True
+    if new:
+        shown = ", ".join(f"{k} {v or ('end' if k == 'test_end' else 'open')}"
+                          for k, v in new.items())  # fmt: skip
+        log.info("dates from the data (docs/your-data.md): %s", shown)
+    return settings
+
+
+def _first_fit(m, frames: dict, new: dict) -> str | None:
+    """The date of a walk-forward run's first fit over ``frames`` (its config ``m``
+    with the ``new`` dates, from the first bar on), or None when it never fits."""
+    from types import SimpleNamespace
+
+    from btlstm.schedule import Schedule
+
+    keys = ("lookback", "horizon", "embargo", "mode", "train_start", "train_end",
+            "test_end", "retrain_every", "window", "train_window", "min_train")  # fmt: skip
+    cfg = SimpleNamespace(**{k: getattr(m, k) for k in keys})
+    cfg.__dict__.update({k: v for k, v in new.items() if k in keys}, test_start=None)
+    sched = Schedule(cfg)
+    syms = [sched.index(name, f.index) for name, f in frames.items() if len(f)]
+    if not syms:
+        return None
+    cal = Schedule.calendar(syms)
+    fits = sched.fit_bars(syms, cal)
+    return str(pd.Timestamp(cal[fits[0]]).date()) if fits else None
+
+
+def _as_typed(settings: Settings, key: tuple) -> str:
+    """``--test-end 2017-05-01``: a date setting as the user named it, and its value."""
+    name = settings.where(*key)
+    sep = " = " if name.startswith("[") else " "
+    return f"{name}{sep}{getattr(getattr(settings, key[0]), key[1])}"
+
+
+def _end(settings: Settings) -> str:
+    """How to say ``test_end = "end"`` where the user gives settings."""
+    name = settings.where("model", "test_end")
+    if name.startswith("--"):
+        return f"{name} end"
+    return f'[model] test_end = "end" (--test-end end)'
+
+
+def _unused_warnings(settings: Settings, plan, frames: dict) -> list:
+    """A warning when the run leaves more than :data:`~btlstm.splits.UNUSED_YEARS` of
+    the data unused before its first bar or after its last, naming the years and
+    the flag to change; not for a strategy's own dataset on its registered dates
+    (the article's split of csi300)."""
+    from btlstm.splits import UNUSED_YEARS
+
+    own = (plan.defaults.get("data") or {}).get("data", "csi300") == settings.data.data
+    documented = set(settings._auto_dates) if own and not settings.user_data else set()
+    out = []
+    for f in frames.values():
+        if not len(f) or "span" not in f.attrs:
+            continue
+        lo, hi = (pd.Timestamp(x) for x in f.attrs["span"])
+        src = f.attrs.get("source", settings.data.data)
+        sides = []
+        before = (f.index[0] - lo).days / 365.25
+        if before > UNUSED_YEARS and "train_start" not in documented:
+            key = ("data", "start") if settings.data.start else ("model", "train_start")
+            sides.append(
+                f"{before:.1f} years before its first bar {f.index[0].date()} "
+                f"({_as_typed(settings, key)}; an earlier one trains on them)"
+            )
+        after = (hi - f.index[-1]).days / 365.25
+        if after > UNUSED_YEARS and "test_end" not in documented:
+            key = ("data", "end") if settings.data.end else ("model", "test_end")
+            sides.append(
+                f"{after:.1f} years after its last bar {f.index[-1].date()} "
+                f"({_as_typed(settings, key)}; "
+                + (f"{_end(settings)} tests to the last bar)" if key[0] == "model"
+                   else "a later one tests on them)")  # fmt: skip
+            )
+        if sides:
+            out.append(
+                f"{src} runs {lo.date()}..{hi.date()}; this run leaves " + " and ".join(sides)
+                + " unused."
+            )
+            break  # one warning: a panel's members share their dates
+    return out
 
 
 def _check(settings: Settings, plan, bars: _Bars) -> tuple[list, dict]:
@@ -500,6 +657,7 @@ def _check(settings: Settings, plan, bars: _Bars) -> tuple[list, dict]:
         warnings += [w for w in more if w not in warnings]
         dates_used.update({k: v for k, v in used.items() if k not in dates_used})
     warnings += _universe_warnings(settings, plan, bars)
+    warnings[:0] = _unused_warnings(settings, plan, bars.frames)
     return warnings, dates_used
 
 
@@ -521,23 +679,22 @@ def _split_bars(settings: Settings, plan, bars: _Bars) -> None:
         bars.extra_history[name], bars.extra_test[name] = _split(frame, settings, src)
 
 
-def _announce(settings: Settings, bars: _Bars, warnings: list) -> bool:
-    """Log the data, the split and the warnings; True when the prices are synthetic."""
+def _announce(settings: Settings, bars: _Bars, warnings: list, dates_used: dict) -> bool:
+    """Log the data, the split and the warnings; True when the prices are synthetic.
+    The train dates are those the first fit uses (``provenance.dates_used``)."""
     synthetic = any(bool(f.attrs.get("synthetic")) for f in bars.frames.values())
     if synthetic:
         log.warning("SYNTHETIC DATA: generated prices, not a market")
     for text in warnings:
         log.warning("WARNING: %s", text)
     t_first = next(iter(bars.test.values()))
-    h_first = next(iter(bars.history.values()))
+    train = dates_used.get("train_start"), dates_used.get("train_end")
     log.info(
         "data %s%s: %d feed(s), train %s, test %s..%s (%d bars)",
         settings.data.data,
         f"/{settings.data.symbol}" if settings.data.symbol else "",
         len(bars.frames),
-        "none"
-        if h_first is None or not len(h_first)
-        else f"{h_first.index[0].date()}..{h_first.index[-1].date()}",
+        f"{train[0]}..{train[1]}" if all(train) else "none",
         t_first.index[0].date(),
         t_first.index[-1].date(),
         len(t_first),
@@ -681,6 +838,7 @@ def _collect(settings: Settings, plan, bars: _Bars, strat, notes: dict, title=No
             test_start=str(t_first.index[0].date()),
             test_end=str(t_first.index[-1].date()),
         ),
+        dates_from_data=[k for k in settings._auto_dates if settings.user_data],
     )
     c = settings.costs
     meta = dict(
@@ -792,7 +950,9 @@ def run_backtest(
             or a dict ``{symbol: DataFrame}`` (panel strategies), read with the
             ``[data]`` column map (columns found by name, or ``close_column`` ...;
             :func:`btlstm.data.readers.read_dataframe`). The report names the data
-            ``DataFrame``.
+            ``DataFrame``; ``[data] symbol`` names one frame's feed and the title.
+            The dates not given come from the data, as for a file of the user's
+            (:func:`data_dates`, docs/your-data.md).
         write: write the report folder (False: return the plain data only).
         predictions: predictions made beforehand, dates x feed names (e.g. a
             seed ensemble's mean): they replace the plan's predictor (its
@@ -816,10 +976,10 @@ def run_backtest(
     settings = _in_memory(_as_settings(settings), data)
     plan = settings.validate(in_memory=data is not None)  # 1. every check, before any work
     t0 = time.perf_counter()
-    bars = _load(settings, plan, data)  # 2. the data and the plan's extra feeds
+    settings, bars = _load(settings, plan, data)  # 2. the data (its dates) and extra feeds
     warnings, dates_used = _check(settings, plan, bars)  # 3. what would make results wrong
     _split_bars(settings, plan, bars)  # 4. history | test at test_start
-    synthetic = _announce(settings, bars, warnings)
+    synthetic = _announce(settings, bars, warnings, dates_used)
     fits = _Fits(progress)
     scored, lines = _score(settings, plan, bars, fits)  # 5. per-stock score lines
     params = _strategy_params(settings, plan, bars, fits, predictions, live)  # 6. the predictor
@@ -949,10 +1109,19 @@ def _seed_task(task: dict) -> dict:
     return {"seed": task["seed"], "run": result.run}
 
 
+def _given(settings: Settings) -> dict:
+    """``settings.to_dict()`` less the ``[model]`` dates the user did not give: built
+    again, a file of the user's decides them again (docs/your-data.md)."""
+    d = settings.to_dict()
+    for key in settings._auto_dates:
+        d["model"].pop(key, None)
+    return d
+
+
 def _with(settings: Settings, seed: int, out) -> Settings:
     """The settings of one seed's run. Synthetic prices stay those of the base seed: the
     seeds vary the model, not the market."""
-    d = settings.to_dict()
+    d = _given(settings)
     if d["data"].get("data") == "synthetic":
         d["data"]["synthetic"] = {"seed": settings.model.seed, **(d["data"]["synthetic"] or {})}
     d["model"]["seed"] = seed
@@ -1024,7 +1193,7 @@ def run_seeds(settings, workers: int | None = None, progress: bool = True) -> Se
         )
     out = settings.output.out
     tasks = [
-        Task("seed", seed, _with(settings, seed, os.path.join(out, f"seed_{seed}")).to_dict(), "")
+        Task("seed", seed, _given(_with(settings, seed, os.path.join(out, f"seed_{seed}"))), "")
         for seed in seeds
     ]
     cores = os.cpu_count() or 1
@@ -1107,7 +1276,10 @@ def _title(plan, settings: Settings) -> str:
     mode = "walk-forward" if settings.model.mode == "walkforward" else "static split"
     params = {**plan.params, **settings.strategy.params}
     text = plan.title or "{name} on {data}"
-    head = text.format(name=plan.name, data=settings.data.data, params=params, settings=settings)
+    data = settings.data.data
+    if data == IN_MEMORY and settings.data.symbol:  # a DataFrame named by [data] symbol
+        data = settings.data.symbol
+    head = text.format(name=plan.name, data=data, params=params, settings=settings)
     return f"{head} ({mode})"
 
 

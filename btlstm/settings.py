@@ -15,7 +15,10 @@ the ``btlstm run <strategy>`` flags use the same names::
 Values are layered, later wins: the dataclass defaults, the strategy's own
 defaults (its registration), the walk-forward preset when
 ``mode = "walkforward"`` (or the ``walkforward = true`` shortcut), the TOML
-file, the command-line flags. Every key is checked by name (unknown keys
+file, the command-line flags. On the user's own data (a file or a DataFrame,
+not a catalogue dataset) the ``[model]`` dates not given come from the data
+instead (:attr:`Settings.data_dates`, :func:`btlstm.pipeline.data_dates`,
+docs/your-data.md); ``test_end = "end"`` is the last bar. Every key is checked by name (unknown keys
 suggest the closest name) and by type (``walkforward = "false"`` is an error,
 not True); errors name the TOML key or the flag the user typed.
 
@@ -53,7 +56,7 @@ from btlstm.convert import parse_date
 from btlstm.data.columnmap import MAP_KEYS, ColumnMap
 from btlstm.errors import SettingsError
 from btlstm.learners.lstm import REGULARIZER_SLOTS
-from btlstm.splits import WALKFORWARD_PRESET
+from btlstm.splits import DATE_KEYS, END, WALKFORWARD_PRESET
 from btlstm.walkforward import WalkForwardConfig
 
 __all__ = [
@@ -231,6 +234,10 @@ class Settings:
     def __post_init__(self):
         # where each value came from: (section, key) -> "--flag" or "[section] key in file"
         self._origin: dict = {}
+        # the [model] dates the user did not give (the strategy's or the preset's stand in);
+        # on a file or DataFrame of the user's the data decides them (data_dates)
+        self._auto_dates: tuple = ()
+        self._dates_resolved: bool = False
 
     def __eq__(self, other):
         return isinstance(other, Settings) and self.to_dict() == other.to_dict()
@@ -243,6 +250,30 @@ class Settings:
     @property
     def learner(self) -> str:
         return getattr(self.model, "learner", "lstm")
+
+    @property
+    def user_data(self) -> bool:
+        """The data are the user's own: a file, ``yahoo:`` ticker or DataFrame, not a
+        catalogue dataset (csi300, sector_etfs, ...) nor ``synthetic``."""
+        from btlstm.data import catalog
+
+        return self.data.data != "synthetic" and self.data.data not in catalog.CATALOG
+
+    @property
+    def data_dates(self) -> tuple:
+        """The ``[model]`` dates the data decides (docs/your-data.md): those the user
+        did not give, on the user's own data, until the pipeline has set them."""
+        if self._dates_resolved or not self.user_data:
+            return ()
+        return tuple(self._auto_dates)
+
+    def replace(self, **sections) -> "Settings":
+        """A copy with whole sections replaced (``data=...``, ``model=...``) that keeps
+        how each value was named and which dates were given."""
+        new = dataclasses.replace(self, **sections)
+        new._origin = self._origin
+        new._auto_dates, new._dates_resolved = self._auto_dates, self._dates_resolved
+        return new
 
     # ----------------------------------------------------------------- build
     @classmethod
@@ -381,6 +412,7 @@ class Settings:
                 origins.setdefault(("model", "mode"), where("model", "walkforward"))
             elif model.get("mode") is None:
                 model["mode"] = "static"
+        _end_keyword(model, where)
         layers = _merge({}, plan.defaults)
         mode = model.get("mode", layers.get("model", {}).get("mode", "walkforward"))
         if mode == "walkforward":
@@ -412,6 +444,7 @@ class Settings:
             name=name, params=plan.check_params(merged["strategy"], where), module=module
         )
         s.model = _build_model(merged.get("model", {}), where)
+        s._auto_dates = tuple(k for k in DATE_KEYS if k not in model)
         return s
 
     # ----------------------------------------------------------------- export
@@ -825,8 +858,9 @@ class Settings:
             ("data", "end", self.data.end),
         ]
         seen = []
+        auto = self.data_dates  # stand-ins the data replaces: not the user's to order
         for sec, key, value in order:
-            ts = self._date(sec, key, value)
+            ts = None if key in auto and sec == "model" else self._date(sec, key, value)
             if ts is None:
                 continue
             for psec, pkey, pts in seen:
@@ -880,6 +914,30 @@ class Settings:
             catalog.get_dataset(d.data)
         except (KeyError, ValueError) as e:
             raise SettingsError(f"{self.where('data', 'data')}: {str(e).strip(chr(34))}") from None
+
+
+def _end_keyword(model: dict, where) -> None:
+    """``test_end = "end"`` (``--test-end end``): the last bar of the data (None), in place.
+    A date key given as ``"none"`` or ``""`` is refused, naming ``end`` or the default,
+    so that no typed value silently keeps a default date (docs/your-data.md)."""
+    for key in DATE_KEYS:
+        value = model.get(key)
+        if not isinstance(value, str):
+            continue
+        word = value.strip().lower()
+        if key == "test_end" and word == END:
+            model[key] = None
+        elif word in ("", "none", "null", END):
+            how = (
+                f"to test to the last bar of the data give {END!r} "
+                f"(--test-end {END}, [model] test_end = \"{END}\")"
+                if key == "test_end"
+                else f"{END!r} is a value of test_end only; leave {key} out for its default "
+                "(on a file or DataFrame of yours: from the data, docs/your-data.md)"
+            )
+            raise SettingsError(
+                f"{where('model', key)}: expected a date YYYY-MM-DD, got {value!r}; {how}"
+            )
 
 
 def _plain(v):

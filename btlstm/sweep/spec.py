@@ -331,8 +331,11 @@ def make_sweep(
         raise SweepError(f"the sweep{where_file} has no configuration")
     check_sweep_size(len(configs), repeats, source=source, allow_large=allow_large)
     if isinstance(base, Settings):
+        auto = base._auto_dates  # dates not given: a user's file decides them (below)
         base = base.to_dict()
         base.pop("output", None)
+        for key in auto:
+            base["model"].pop(key, None)
     base = {k: dict(v) if isinstance(v, dict) else v for k, v in (base or {}).items()}
     if "output" in base:
         raise SweepError(f"[output]{where_file}: a sweep writes to --out, not [output]")
@@ -372,6 +375,10 @@ def make_sweep(
                 f"[strategy] name{where_file}: a sweep backtests a precomputed prediction line; "
                 f"strategy {s.strategy.name!r} does not trade one feed on a 'signal' line"
             )
+        if s.data_dates:  # the user's file: the dates not given come from it (docs/your-data.md)
+            from btlstm.pipeline import data_dates, load_data
+
+            s = data_dates(s, {s.data.data: load_data(s)})
         built[name] = s
     if reference is None:
         reference = REFERENCE if REFERENCE in configs else next(iter(configs))
