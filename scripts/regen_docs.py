@@ -25,7 +25,8 @@ TensorFlow quiet (``TF_CPP_MIN_LOG_LEVEL=3``, ``TF_ENABLE_ONEDNN_OPTS=0``),
 ``MPLBACKEND=Agg``, unbuffered Python (stdout and stderr keep their order), and this
 interpreter's ``bin/`` first on ``PATH`` (its ``btlstm``). A command is given stdout
 only; write ``2>&1`` in the marker for stderr too. The output is normalised so that a
-block does not change from run to run: the temporary folder reads ``<tmp>``, progress
+block does not change from run to run: a path inside the temporary folder reads
+relative to it (``btlstm-out/report.html``), the folder itself ``<tmp>``, progress
 bars are dropped, durations such as ``13.6s``, ``11 s``, ``850 ms`` or ``2 min`` read
 ``<t>s``/``<t> ms``/..., trailing spaces and blank lines go.
 
@@ -165,14 +166,19 @@ def environment() -> dict[str, str]:
 
 def normalise(text: str, tmp: str) -> list[str]:
     """The output as it is quoted: no temp paths, no progress bars, no timings."""
-    out = []
+    out, bar = [], False
     for line in text.replace("\r\n", "\n").split("\n"):
-        if "\r" in line:
-            line = line.rsplit("\r", 1)[-1]
-        if PROGRESS.search(line):
+        if "\r" in line:  # a line redrawn in place: what is left on the screen
+            drawn = [part for part in line.split("\r") if part.strip()]
+            if not drawn:
+                continue
+            line = drawn[-1]
+        if PROGRESS.search(line) or (bar and not line.strip()):
+            bar = True  # a progress bar, and the blank line it may leave
             continue
-        for path in {tmp, os.path.realpath(tmp)}:
-            line = line.replace(path, "<tmp>")
+        bar = False
+        for path in sorted({tmp, os.path.realpath(tmp)}, key=len, reverse=True):
+            line = line.replace(path + os.sep, "").replace(path, "<tmp>")
         line = DURATION.sub(lambda m: f"<t>{m['unit']}", line)
         out.append(line.rstrip())
     while out and not out[-1]:
@@ -195,14 +201,13 @@ def run(command: str, timeout: float | None = None) -> list[str]:
             env=environment(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            text=True,
             timeout=timeout,
-        )
+        )  # bytes: text mode would turn a progress bar's \r into new lines
+        stdout = proc.stdout.decode("utf-8", errors="replace")
         if proc.returncode != 0:
-            raise RuntimeError(
-                f"`{shown}` exited {proc.returncode}:\n{proc.stderr[-3000:]}{proc.stdout[-2000:]}"
-            )
-        lines = normalise(proc.stdout, tmp)
+            stderr = proc.stderr.decode("utf-8", errors="replace")
+            raise RuntimeError(f"`{shown}` exited {proc.returncode}:\n{stderr[-3000:]}{stdout[-2000:]}")
+        lines = normalise(stdout, tmp)
     if not lines:
         raise RuntimeError(f"`{shown}` printed nothing")
     return lines
