@@ -84,7 +84,11 @@ class Block:
 
     @property
     def where(self) -> str:
-        return f"{self.path.relative_to(ROOT).as_posix()}:{self.line}"
+        try:
+            name = self.path.relative_to(ROOT).as_posix()
+        except ValueError:  # a file outside the repository
+            name = str(self.path)
+        return f"{name}:{self.line}"
 
     @property
     def looks_like_output(self) -> bool:
