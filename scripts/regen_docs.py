@@ -149,7 +149,8 @@ def marked(files: list[Path] | None = None) -> list[Block]:
 
 def unmarked(files: list[Path] | None = None) -> list[Block]:
     """Blocks that look like terminal output and have no marker (a test lists them)."""
-    return [b for p in files or doc_files() for b in blocks(p) if not b.command and b.looks_like_output]
+    found = [b for p in files or doc_files() for b in blocks(p)]
+    return [b for b in found if not b.command and b.looks_like_output]
 
 
 def environment() -> dict[str, str]:
@@ -210,7 +211,8 @@ def run(command: str, timeout: float | None = None) -> list[str]:
         stdout = proc.stdout.decode("utf-8", errors="replace")
         if proc.returncode != 0:
             stderr = proc.stderr.decode("utf-8", errors="replace")
-            raise RuntimeError(f"`{shown}` exited {proc.returncode}:\n{stderr[-3000:]}{stdout[-2000:]}")
+            tail = f"{stderr[-3000:]}{stdout[-2000:]}"
+            raise RuntimeError(f"`{shown}` exited {proc.returncode}:\n{tail}")
         lines = normalise(stdout, tmp)
     if not lines:
         raise RuntimeError(f"`{shown}` printed nothing")
@@ -243,7 +245,9 @@ def rewrite(block: Block, fresh: list[str]) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("files", nargs="*", type=Path, help="Markdown files (default: README.md, docs/)")
+    ap.add_argument(
+        "files", nargs="*", type=Path, help="Markdown files (default: README.md, docs/)"
+    )
     ap.add_argument("--check", action="store_true", help="exit 1 listing stale blocks")
     ap.add_argument("--list", action="store_true", help="list the blocks, run nothing")
     speed = ap.add_mutually_exclusive_group()

@@ -58,7 +58,8 @@ def test_unmarked_detection(tmp_path):
     )
     blocks = regen.blocks(page)
     assert [b.line for b in regen.unmarked([page])] == [1, 5, 10]
-    assert [(b.command, b.slow, b.body) for b in blocks if b.command] == [("echo hi", False, ["hi"])]
+    marked = [(b.command, b.slow, b.body) for b in blocks if b.command]
+    assert marked == [("echo hi", False, ["hi"])]
     assert len(blocks) == 6
 
 
@@ -82,8 +83,10 @@ def test_check_finds_a_stale_block_and_rewrite_fixes_it(tmp_path):
     the selector applied, and leaves the rest of the file as it was."""
     page = tmp_path / "page.md"
     page.write_text(
-        "intro\n\n<!-- regen: printf 'a\\nb\\nc\\nVERDICT: x\\n' | lines 2-3 -->\n```text\nold\n```\n"
-        "\n<!-- regen: printf 'one\\nVERDICT: two\\n' | grep VERDICT -->\n```text\nVERDICT: two\n```\n"
+        "intro\n\n<!-- regen: printf 'a\\nb\\nc\\nVERDICT: x\\n' | lines 2-3 -->\n"
+        "```text\nold\n```\n\n"
+        "<!-- regen: printf 'one\\nVERDICT: two\\n' | grep VERDICT -->\n"
+        "```text\nVERDICT: two\n```\n"
         "outro\n",
         encoding="utf-8",
     )
@@ -102,7 +105,8 @@ def test_a_failing_command_is_reported_not_quoted(tmp_path):
     assert regen.main([str(page)]) == 1
     assert "kept" in page.read_text(encoding="utf-8")
     # show quotes a command's error and its prompt whatever its exit code
-    assert regen.run("show sh -c 'echo boom >&2; exit 2'") == ["$ sh -c echo boom >&2; exit 2", "boom"]
+    shown = regen.run("show sh -c 'echo boom >&2; exit 2'")
+    assert shown == ["$ sh -c echo boom >&2; exit 2", "boom"]
 
 
 @pytest.mark.parametrize(

@@ -57,7 +57,7 @@ def test_readme_toml_is_the_shipped_example():
     assert load_toml(ROOT / "examples/hold_walkforward.toml") == __import__("tomllib").loads(shown)
     # every config the README and docs name is shipped
     pages = [p.read_text() for p in sorted((ROOT / "docs").rglob("*.md"))]
-    named = [name for text in (readme, *pages) for name in re.findall(r"--config (\S+\.toml)", text)]
+    named = [n for text in (readme, *pages) for n in re.findall(r"--config (\S+\.toml)", text)]
     assert "examples/hold.toml" in named and len(set(named)) >= 5, named
     for text in (readme, cli, doc):
         for name in re.findall(r"--config (\S+\.toml)", text):
