@@ -190,7 +190,7 @@ def check_choice(name: str, value, choices):
 #: (TOML ``[output] allow_large = true``; for a sweep ``--allow-large`` or ``[sweep]
 #: allow_large = true``) lifts the caps deliberately. The memory estimates
 #: (:func:`check_memory`) still apply: a run that cannot fit in memory is refused
-#: with or without it. ``btlstm.checks.limits_table()`` prints this table (README, Safety).
+#: with or without it. ``btlstm.checks.limits_table()`` prints this table (docs/safety.md, Bounds).
 LIMITS: dict[str, tuple[int, str]] = {  # key: (maximum, what it bounds)
     "lookback": (2_520, "bars in one input window: 10 years of daily bars"),
     "horizon": (252, "bars ahead of the target: one year"),
@@ -329,7 +329,7 @@ def check_memory(what: str, need: float, budget: int | None = None) -> None:
 
 
 def limits_table() -> str:
-    """The caps of :data:`LIMITS` as a Markdown table (the README's Safety section)."""
+    """The caps of :data:`LIMITS` as a Markdown table (docs/safety.md, Bounds)."""
     rows = ["| setting | maximum | what it bounds | lifted by |", "|---|---|---|---|"]
     for key, (cap, why) in LIMITS.items():
         if key in FIXED:

@@ -624,7 +624,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--yes", action="store_true", help="start a sweep of more than 100 runs "
                     "(the run count and a time estimate are shown first) ([sweep] yes)")  # fmt: skip
     sw.add_argument("--allow-large", action="store_true", help="lift the caps on "
-                    "configurations, repeats, runs and workers (README Safety) "
+                    "configurations, repeats, runs and workers (docs/safety.md) "
                     "([sweep] allow_large)")  # fmt: skip
     sw.add_argument("--quiet", action="store_true", help="no progress, only the summary table")
     sw.set_defaults(func=_cmd_sweep)
@@ -679,7 +679,7 @@ def _guarded(fn, *args) -> int:
     except MemoryError:
         _error(
             "out of memory: the run needs more memory than this machine has; make the "
-            "sizes smaller (README, Safety: Bounds)"
+            "sizes smaller (docs/safety.md, Bounds)"
         )
         return 2
     except KeyboardInterrupt:

@@ -71,7 +71,7 @@ __all__ = [
 
 log = logging.getLogger("btlstm.pipeline")
 
-# Thresholds of the checks on the data a run is given, in one place (README "Safety").
+# Thresholds of the checks on the data a run is given, in one place (docs/safety.md).
 #: Fewer training samples (windows with a known label) at the first fit: an error
 #: before training (a 60-row file would otherwise train on 7 samples, 1 for validation).
 MIN_TRAIN_SAMPLES = 50

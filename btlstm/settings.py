@@ -127,7 +127,7 @@ class OutputSettings:
     seeds: str = ""  # run several seeds, e.g. 0-4 or 0,2,5-7: a report each, mean +- sd, ensemble
     trials: int = 1  # configurations tried before keeping this one (1: none): deflates the Sharpe
     allow_large: bool = (
-        False  # lift the caps on sizes and counts (README Safety; memory still checked)
+        False  # lift the caps on sizes and counts (docs/safety.md; memory still checked)
     )
 
 

@@ -30,7 +30,7 @@ forecasts change sign and the strategy trades), saved with ``save_model`` and
 read back with ``load_model`` before any timing. Speed, not forecast quality, is
 measured.
 
-The final block is a markdown table for the README.
+The final block is a markdown table for docs/performance.md.
 
 Usage::
 
@@ -330,7 +330,7 @@ def bench_walkforward(frame, epochs: int, retrain_every: int) -> dict:
 
 # ---------------------------------------------------------------------- summary
 def summary(args, frame, a: dict | None, c: dict | None) -> None:
-    print("\n== summary (markdown, for the README)\n")
+    print("\n== summary (markdown, for docs/performance.md)\n")
     print(
         f"Measured with `scripts/bench_predictor.py` on CSI 300 daily bars "
         f"{frame.index[0].date()} .. {frame.index[-1].date()} ({len(frame)} bars); "

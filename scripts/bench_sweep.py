@@ -1,6 +1,6 @@
 """Benchmark: sweep runs per hour on this machine, by engine.
 
-The runs are those of the README's regularization sweep: the seed's LSTM (32
+The runs are those of the regularization sweep (docs/results.md): the seed's LSTM (32
 units, Dense 32-16-1, at most 20 epochs with early stopping) on the seed's
 CSI 300 static split, scored and backtested (hold 5). Each engine runs the
 same ``--runs`` tasks (configuration ``none``, seeds 0 .. runs-1) into a

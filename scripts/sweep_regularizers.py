@@ -1,6 +1,6 @@
 """Does weight regularization help the seed's LSTM? A sweep over regularizers and seeds.
 
-The grid of the README's "Results: weight regularization", built in Python
+The grid of docs/results.md, "Weight regularization", built in Python
 instead of TOML (``examples/sweep_regularizers.toml`` is the same grid for
 ``btlstm sweep``), plus the seed article's own custom regularizer as a plain
 function, to show how a custom callable joins a sweep:

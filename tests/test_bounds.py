@@ -295,9 +295,9 @@ def test_check_cap_and_table():
     assert checks.SWEEP_CONFIRM_RUNS == 100
 
 
-def test_readme_states_the_bounds_table():
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "### Bounds" in text
+def test_safety_page_states_the_bounds_table():
+    text = (ROOT / "docs" / "safety.md").read_text(encoding="utf-8")
+    assert "\n## Bounds\n" in text
     assert limits_table() in text  # python -c "from btlstm.checks import limits_table; ..."
 
 

@@ -95,7 +95,7 @@ def test_memory_error_is_one_line(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(cli_module, "_cmd_report", oom)
     rc, err = cli(["report", tmp_path], capsys)
-    one_error(rc, err, "out of memory", "README, Safety: Bounds")
+    one_error(rc, err, "out of memory", "docs/safety.md, Bounds")
 
 
 def test_flag_of_another_command(capsys):

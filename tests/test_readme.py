@@ -1,4 +1,4 @@
-"""What a new user copies from the README and examples/ works as printed."""
+"""What a new user copies from the README, docs/ and examples/ works as printed."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def test_readme_backtrader_program_runs_as_printed(tmp_path, monkeypatch, capsys
     """The README's "As a Backtrader user" program, exactly as printed: imports, a
     strategy with LSTMPredictor in its __init__, the seed's training, the report and a
     headless plot (no display; Backtrader's import asks for TkAgg)."""
-    code = _block((ROOT / "README.md").read_text(), "### As a Backtrader user", "python")
+    code = _block((ROOT / "README.md").read_text(), "## As a Backtrader user", "python")
     assert "LSTMPredictor(self.data" in code and "plot_cerebro(" in code
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MPLBACKEND", raising=False)
@@ -49,13 +49,17 @@ def test_readme_backtrader_program_runs_as_printed(tmp_path, monkeypatch, capsys
 def test_readme_toml_is_the_shipped_example():
     readme = (ROOT / "README.md").read_text()
     assert "--config examples/hold.toml" in readme and "--config hold.toml" not in readme
-    shown = _block(readme, "file. `examples/hold.toml`:", "toml")
+    cli = (ROOT / "docs/cli.md").read_text()
+    shown = _block(cli, "file. `examples/hold.toml`:", "toml")
     assert load_toml(ROOT / "examples/hold.toml") == __import__("tomllib").loads(shown)
     doc = (ROOT / "docs/new-strategy.md").read_text()
     shown = _block(doc, "`examples/hold_walkforward.toml`:", "toml")
     assert load_toml(ROOT / "examples/hold_walkforward.toml") == __import__("tomllib").loads(shown)
     # every config the README and docs name is shipped
-    for text in (readme, doc):
+    pages = [p.read_text() for p in sorted((ROOT / "docs").rglob("*.md"))]
+    named = [n for text in (readme, *pages) for n in re.findall(r"--config (\S+\.toml)", text)]
+    assert "examples/hold.toml" in named and len(set(named)) >= 5, named
+    for text in (readme, cli, doc):
         for name in re.findall(r"--config (\S+\.toml)", text):
             assert (ROOT / name).is_file(), name
 

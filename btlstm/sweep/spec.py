@@ -92,8 +92,8 @@ REFERENCE = "none"
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _SWEEP_KEYS = ("repeats", "seed0", "reference", "grid", "yes", "allow_large")
-#: seconds one run of 20 epochs takes on one worker (README, "Results: weight
-#: regularization": 40 runs in 195 s with 2 workers on 2 cores); scaled by epochs
+#: seconds one run of 20 epochs takes on one worker (docs/performance.md,
+#: "Sweeps": 40 runs in 195 s with 2 workers on 2 cores); scaled by epochs
 SECONDS_PER_RUN = 20.0
 _GRID_KEYS = ("slots", "kinds", "strength", "callables", "axes", "reference")
 #: the ``format`` of ``sweep.json`` and of every run file
