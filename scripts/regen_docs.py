@@ -155,7 +155,8 @@ def unmarked(files: list[Path] | None = None) -> list[Block]:
 
 def environment() -> dict[str, str]:
     env = dict(os.environ)
-    data = env.get("BTLSTM_DATA") or str((ROOT.parent / "shared" / "data").resolve())
+    # absolute: the commands run in a temp folder (CI sets BTLSTM_DATA=../shared/data)
+    data = os.path.abspath(env.get("BTLSTM_DATA") or str(ROOT.parent / "shared" / "data"))
     env.update(
         BTLSTM_DATA=data,
         TF_CPP_MIN_LOG_LEVEL="3",
@@ -169,9 +170,11 @@ def environment() -> dict[str, str]:
     return env
 
 
-def normalise(text: str, tmp: str) -> list[str]:
-    """The output as it is quoted: no temp paths, no progress bars, no timings."""
+def normalise(text: str, tmp: str, data: str | None = None) -> list[str]:
+    """The output as it is quoted: no temp paths, no progress bars, no timings; the data
+    folder (``data``) shown as ``$BTLSTM_DATA``, wherever the machine keeps it."""
     out, bar = [], False
+    datas = sorted({data, os.path.realpath(data)}, key=len, reverse=True) if data else []
     for line in text.replace("\r\n", "\n").split("\n"):
         if "\r" in line:  # a line redrawn in place: what is left on the screen
             drawn = [part for part in line.split("\r") if part.strip()]
@@ -184,6 +187,8 @@ def normalise(text: str, tmp: str) -> list[str]:
         bar = False
         for path in sorted({tmp, os.path.realpath(tmp)}, key=len, reverse=True):
             line = line.replace(path + os.sep, "").replace(path, "<tmp>")
+        for path in datas:
+            line = line.replace(path, "$BTLSTM_DATA")
         line = DURATION.sub(lambda m: f"<t>{m['unit']}", line)
         out.append(line.rstrip())
     while out and not out[-1]:
@@ -213,7 +218,7 @@ def run(command: str, timeout: float | None = None) -> list[str]:
             stderr = proc.stderr.decode("utf-8", errors="replace")
             tail = f"{stderr[-3000:]}{stdout[-2000:]}"
             raise RuntimeError(f"`{shown}` exited {proc.returncode}:\n{tail}")
-        lines = normalise(stdout, tmp)
+        lines = normalise(stdout, tmp, environment()["BTLSTM_DATA"])
     if not lines:
         raise RuntimeError(f"`{shown}` printed nothing")
     return lines
