@@ -182,6 +182,15 @@ def test_data_commands_read_only_the_data_of_a_config(room, what, capsys):
     assert not (room / "MARK").exists()
 
 
+def test_sweep_with_the_flag_imports_the_named_module(room, capsys):
+    """``btlstm sweep --config F --plugin M``: M runs (the user asked), and a payload
+    that registers nothing is then refused for what it is."""
+    assert main(["sweep", "--config", "sweep.toml", "--plugin", "payload.py"]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "--plugin: module 'payload.py'" in line and "registered no strategy" in line
+    assert (room / "MARK").read_text() == "the payload ran"
+
+
 def test_python_api_refuses_the_config_code_unless_named(room):
     with pytest.raises(SettingsError, match=r"config file evil.toml asks to run code: "
                        r"\[strategy\] module = \"payload.py\""):  # fmt: skip
@@ -213,6 +222,10 @@ def test_config_module_runs_with_the_flag(room, capsys):
             "--out", "out", "--quiet", "--no-plots"]  # fmt: skip
     assert main(argv) == 0, capsys.readouterr().err
     assert (room / "MARK").read_text() == "mine ran"
+    with pytest.raises(SystemExit) as e:  # paper too, --help included
+        main(["paper", "mine-trusted", "--config", "../mine.toml", "--plugin", "../mine.py",
+              "--help"])  # fmt: skip
+    assert e.value.code == 0 and "--percent" in capsys.readouterr().out
     report = json.loads((elsewhere / "out" / "report.json").read_text())
     assert report["config"]["strategy"]["percent"] == 30.0
     assert report["strategy"]["avg_gross_exposure"] == pytest.approx(0.3, abs=0.05)
@@ -332,8 +345,11 @@ def test_hostile_file_names_round_trip_through_inspect(room, name, capsys):
     got = tomllib.loads(text)
     assert list(got) == ["data"]  # one table, nothing else (no module, no [strategy])
     assert got["data"]["data"] == str(path)  # exactly the file
-    assert set(got["data"]) <= {"data", *MAP_KEYS}
-    assert "module" not in got["data"]
+    _yahoo_csv(room / "plain.csv")
+    assert main(["data", "inspect", "plain.csv", "--toml"]) == 0
+    plain = tomllib.loads(capsys.readouterr().out)["data"]
+    assert {**got["data"], "data": None} == {**plain, "data": None}  # the same keys, values
+    assert len(plain) == 18 and set(plain) <= {"data", *MAP_KEYS} and "module" not in plain
     lines = text.splitlines()
     assert lines.index("[data]") == 2 and all(x.startswith("# ") for x in lines[:2])
     assert all("\r" not in x and "\x7f" not in x and "\x1b" not in x for x in lines)
@@ -410,9 +426,16 @@ def test_inspect_toml_round_trips_any_file_name(name):
         f = synthetic_ohlcv(n=40, start="2018-06-01", seed=2)
         f.index = f.index.strftime("%Y-%m-%d")
         f.rename_axis("date")[["open", "high", "low", "close", "volume"]].to_csv(path)
+        ref = Path(d) / ("ref.csv" if name != "ref.csv" else "other.csv")
+        ref.write_bytes(path.read_bytes())
         ins = inspect_file(path)
         assert ins.error is None and ins.rows == 40
-        got = tomllib.loads(ins.toml)
-        assert list(got) == ["data"] and got["data"]["data"] == os.path.abspath(path)
-        assert set(got["data"]) <= {"data", *MAP_KEYS}
-        assert pd.read_csv(got["data"]["data"]).shape == (40, 6)
+        whole = tomllib.loads(ins.toml)
+        assert list(whole) == ["data"]
+        got = whole["data"]
+        assert got.pop("data") == os.path.abspath(path)
+        expected = tomllib.loads(inspect_file(ref).toml)["data"]
+        assert expected.pop("data") == str(ref)
+        assert got == expected  # the same keys and values as a plain name: nothing else
+        assert set(got) <= set(MAP_KEYS) and "module" not in got
+        assert pd.read_csv(os.path.abspath(path)).shape == (40, 6)
