@@ -439,3 +439,18 @@ def test_inspect_toml_round_trips_any_file_name(name):
         assert got == expected  # the same keys and values as a plain name: nothing else
         assert set(got) <= set(MAP_KEYS) and "module" not in got
         assert pd.read_csv(os.path.abspath(path)).shape == (40, 6)
+
+
+def test_template_comments_escape_the_header(room, capsys):
+    """A file no map reads gets a commented template that lists its header: hostile
+    column names stay inside the comments (the block reads as no key at all)."""
+    header = ["when", 'q"uote ] # x', "esc\x1b[31m module = 1", "del\x7f[strategy]"]
+    (room / "odd.csv").write_text(",".join(header) + "\n2020-01-01,1,2,3\n", encoding="utf-8")
+    assert main(["data", "inspect", "odd.csv", "--toml"]) == 2
+    out, err = capsys.readouterr()
+    assert "unknown CSV layout" in _one_error_line(err)
+    assert tomllib.loads(out) == {}  # comments only
+    lines = out.splitlines()
+    assert len(lines) == 11 and all(x.startswith("# ") for x in lines)
+    assert lines[2] == ('# date_column = "?"   # one of ["when", "q\\"uote ] # x", '
+                        '"esc\\u001B[31m module = 1", "del\\u007F[strategy]"]')  # fmt: skip
