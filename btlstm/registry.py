@@ -42,6 +42,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import os
 import pkgutil
 import sys
 from dataclasses import dataclass, field
@@ -480,8 +481,6 @@ def check_config_module(module, source, allowed=(), how=None, typed=None) -> Non
         return
     shown = module
     if key[0] == "file":
-        import os
-
         rel = os.path.relpath(key[1])
         shown = key[1] if rel.startswith("..") else rel
     typed = typed or f"module = {module!r}"
