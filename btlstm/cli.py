@@ -74,34 +74,41 @@ class _Parser(argparse.ArgumentParser):
 
 _PLUGIN_HELP = (
     "your own module that registers strategies (@register_strategy): a module name on the "
-    "Python path or in the current folder, or a .py file path; also [strategy] module"
+    "Python path or in the current folder, or a .py file path. A config file's [strategy] "
+    "module is imported only when --plugin names it too (docs/trust.md)"
 )
 
 
 def _preload_plugins(argv) -> None:
-    """Import the user's strategy modules named by ``--plugin`` (or ``[strategy] module``
-    of ``--config``) before the parser is built: ``btlstm run <name>`` commands come
-    from the registry."""
+    """Import the user's strategy modules named by ``--plugin`` before the parser is
+    built (``btlstm run <name>`` commands come from the registry).
+
+    A config file is data: the module its ``[strategy] module`` names is never
+    imported here, and one the command line does not name too (``--plugin``) is
+    refused first, with ``--help`` as well: nothing of it runs.
+    """
     from btlstm import registry
-    from btlstm.settings import SettingsError, load_toml, toml_module
+    from btlstm.settings import SettingsError, load_toml, toml_modules
 
     argv = list(argv)
-    if "run" not in argv[:1]:
+    if argv[:1] not in (["run"], ["paper"], ["sweep"]):
         return
+    plugins, configs = [], []
     for i, a in enumerate(argv):
-        if a == "--plugin" and i + 1 < len(argv):
-            registry.load_plugin(argv[i + 1], where="--plugin")
-        elif a.startswith("--plugin="):
-            registry.load_plugin(a.split("=", 1)[1], where="--plugin")
-        elif (a == "--config" and i + 1 < len(argv)) or a.startswith("--config="):
-            path = argv[i + 1] if a == "--config" else a.split("=", 1)[1]
-            try:
-                raw = load_toml(path)
-            except SettingsError:
-                continue  # reported with the rest of the settings
-            module = toml_module(raw, path)
-            if module is not None:
-                registry.load_plugin(module, where=f"[strategy] module in {path}")
+        for flag, found in (("--plugin", plugins), ("--config", configs)):
+            if a == flag and i + 1 < len(argv):
+                found.append(argv[i + 1])
+            elif a.startswith(flag + "="):
+                found.append(a.split("=", 1)[1])
+    for path in configs:  # every config first: a refused one imports nothing at all
+        try:
+            raw = load_toml(path)
+        except SettingsError:
+            continue  # reported with the rest of the settings
+        for module, typed in toml_modules(raw, path):
+            registry.check_config_module(module, path, plugins, typed=typed)
+    for spec in plugins:
+        registry.load_plugin(spec, where="--plugin")
 
 
 _ROLE = None  # compiled on first use
@@ -422,7 +429,8 @@ def _data_settings(args):
     origins = {("data", k): field_flag(k) for k in flags if k != "data"}
     origins[("data", "data")] = f"btlstm data {args.what}"
     if args.config:
-        s = Settings.from_toml(args.config, overrides={"data": flags}, origins=origins)
+        s = Settings.from_toml(args.config, overrides={"data": flags}, origins=origins,
+                               data_only=True)  # its [data] only: nothing of it runs
     else:
         s = Settings.from_dict({"data": flags}, origins=origins)
     if args.data_dir:
@@ -496,7 +504,8 @@ def _cmd_sweep(args) -> int:
                   lift="--allow-large lifts the cap")  # fmt: skip
     # the run count first (--yes past SWEEP_CONFIRM_RUNS), then every entry, before any run
     sweep = load_sweep(args.config, repeats=args.repeats, yes=args.yes or None,
-                       allow_large=args.allow_large or None, workers=args.workers)  # fmt: skip
+                       allow_large=args.allow_large or None, workers=args.workers,
+                       plugins=[args.plugin] if args.plugin else ())  # fmt: skip
     with setup_logging(quiet=args.quiet):
         result = run_sweep(
             sweep,
@@ -568,7 +577,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the dataset catalogue; inspect any CSV file",
         description="list: the catalogue; summary NAME|FILE: rows, dates, symbols; "
         "inspect FILE: encoding, separator, columns, row order, dates, defects and the [data] "
-        "TOML block that reads the file",
+        "TOML block that reads the file. --config reads only the file's [data] settings "
+        "(a strategy module it names is never imported)",
     )
     da.add_argument(
         "what",
@@ -626,6 +636,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--allow-large", action="store_true", help="lift the caps on "
                     "configurations, repeats, runs and workers (docs/safety.md) "
                     "([sweep] allow_large)")  # fmt: skip
+    sw.add_argument("--plugin", metavar="MODULE", help=_PLUGIN_HELP)
     sw.add_argument("--quiet", action="store_true", help="no progress, only the summary table")
     sw.set_defaults(func=_cmd_sweep)
     return p

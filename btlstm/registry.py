@@ -28,10 +28,13 @@ own, so a user's ``strategies.py`` or ``strategies/`` never collides with it):
   ``strategies/``); every module of it is imported on first use of the registry;
 - installed packages, through the entry-point group ``btlstm.strategies``
   (:data:`ENTRY_POINT_GROUP`; each entry point names a module to import);
-- the user's own module, named by ``btlstm run --plugin MODULE``, the TOML key
-  ``[strategy] module`` or :func:`load_plugin`: a module name on the Python
-  path or in the current folder (``mystrats``, ``strategies``), or a ``.py``
-  file or package folder path (``~/bt/strategies.py``).
+- the user's own module, named by ``btlstm run --plugin MODULE`` or
+  :func:`load_plugin`: a module name on the Python path or in the current
+  folder (``mystrats``, ``strategies``), or a ``.py`` file or package folder
+  path (``~/bt/strategies.py``). A config file may *name* one (``[strategy]
+  module``), but a file is data: btlstm imports the module it names only when
+  the command line names the same module (``--plugin``), else
+  :func:`check_config_module` refuses the file (docs/trust.md).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import os
 import pkgutil
 import sys
 from dataclasses import dataclass, field
@@ -60,6 +64,8 @@ __all__ = [
     "SCORERS",
     "register_scorer",
     "load_plugin",
+    "check_config_module",
+    "plugin_key",
     "ENTRY_POINT_GROUP",
     "RESERVED_PARAMS",
 ]
@@ -405,13 +411,84 @@ def _module_name(path: Path) -> str:
 
 
 def _failed(place: str, spec: str, e: BaseException):
-    """A SettingsError for a user module whose import raised: the error and where."""
+    """A SettingsError for a user module whose import raised (``SystemExit`` and
+    ``KeyboardInterrupt`` too: a plugin never ends btlstm silently): the error and where."""
     import traceback
 
     frames = traceback.extract_tb(e.__traceback__)
     at = f" ({Path(frames[-1].filename).name}, line {frames[-1].lineno})" if frames else ""
-    return SettingsError(
-        f"{place}importing strategy module {spec!r} failed: {type(e).__name__}: {e}{at}"
+    why = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+    return SettingsError(f"{place}importing strategy module {spec!r} failed: {why}{at}")
+
+
+def plugin_key(spec) -> tuple:
+    """What a plugin spec names, comparable across spellings: ``("file", resolved
+    path)`` for a ``.py`` file or package folder (``my_strategies.py``,
+    ``./my_strategies.py`` and its absolute path are one file), and for a plain
+    module name the file it would import from (found without running anything),
+    else ``("module", name)``.
+    """
+    spec = str(spec).strip()
+    if _is_path(spec):
+        p = Path(spec).expanduser()
+        if p.is_dir():
+            p = p / "__init__.py"
+        return ("file", str(p.resolve()))
+    if spec.isidentifier():  # a top-level name: where it would come from, importing nothing
+        try:
+            found = importlib.util.find_spec(spec)
+        except (ImportError, ValueError):
+            found = None
+        origin = getattr(found, "origin", None)
+        if origin and origin not in ("built-in", "frozen") and Path(origin).is_file():
+            return ("file", str(Path(origin).resolve()))
+        here = Path.cwd()
+        for p in (here / f"{spec}.py", here / spec / "__init__.py"):
+            if p.is_file():
+                return ("file", str(p.resolve()))
+    return ("module", spec)
+
+
+def check_config_module(module, source, allowed=(), how=None, typed=None) -> None:
+    """Refuse a config file that names code the caller did not allow.
+
+    A config file (TOML) is data: it may *name* a strategy module (``[strategy]
+    module`` or a top-level ``module``), but btlstm imports it only when the
+    caller names the same module too (the command line's ``--plugin``; in
+    Python ``Settings.from_toml(path, plugins=[...])``).
+
+    Args:
+        module: the module the file names (a relative path already made relative
+            to the file), or None (nothing to check).
+        source: the config file, for the message.
+        allowed: module specs the caller trusts (``--plugin`` values), or True
+            (the caller trusts whatever the file names).
+        how: how to allow it, for the message (default: the CLI's ``--plugin``).
+        typed: the key and value as the file has them (``[strategy] module =
+            "my_strategies.py"``), for the message.
+
+    Raises:
+        SettingsError: one line naming the file, the key's value, the file it
+        would run, and how to allow it.
+    """
+    if module is None or allowed is True:
+        return
+    if not isinstance(module, str):
+        raise SettingsError(f"[strategy] module in {source}: expected a module name or a .py "
+                            f"file path, got {module!r} ({type(module).__name__})")  # fmt: skip
+    key = plugin_key(module)
+    if any(plugin_key(a) == key for a in (allowed or ()) if a):
+        return
+    shown = module
+    if key[0] == "file":
+        rel = os.path.relpath(key[1])
+        shown = key[1] if rel.startswith("..") else rel
+    typed = typed or f"module = {module!r}"
+    how = how or f"add --plugin {shown}"
+    raise SettingsError(
+        f"config file {source} asks to run code: {typed} ({shown}); a config file is data, "
+        f"btlstm imports a module only when the command line names it: read that file, "
+        f"then {how}"
     )
 
 
@@ -449,10 +526,23 @@ def load_plugin(spec, where: str | None = None):
     place = f"{where}: " if where else ""
     if not spec:
         raise SettingsError(f"{place}name a module or a .py file")
+    before = (dict(_PLANS), dict(PREDICTORS), dict(SCORERS))
+    if not _is_path(spec) and not all(part.isidentifier() for part in spec.split(".")):
+        raise SettingsError(f"{place}{spec!r} is neither a module name nor a .py file path")
+    if not _is_path(spec) and (Path.cwd() / spec).is_file():  # notes.txt: a file, not a module
+        raise SettingsError(
+            f"{place}{spec} is a file but not a .py file (give a .py file, a package folder "
+            "or a module name)"
+        )
     if _is_path(spec):
         path = Path(spec).expanduser()
         if path.is_dir():
             path = path / "__init__.py"
+        if path.is_file() and path.suffix != ".py":
+            raise SettingsError(
+                f"{place}{spec} is not a .py file (give a .py file, a package folder or a "
+                "module name)"
+            )
         if not path.is_file():
             from btlstm._files import file_kind
 
@@ -477,12 +567,10 @@ def load_plugin(spec, where: str | None = None):
             sys.modules[name] = module
             try:
                 ispec.loader.exec_module(module)
-            except Exception as e:
+            except BaseException as e:  # SystemExit, KeyboardInterrupt: reported, never silent
                 del sys.modules[name]
                 raise _failed(place, spec, e) from None
     else:
-        if not all(part.isidentifier() for part in spec.split(".")):
-            raise SettingsError(f"{place}{spec!r} is neither a module name nor a .py file path")
         top = spec.split(".")[0]
         here = Path.cwd()
         if importlib.util.find_spec(top) is None and (
@@ -498,10 +586,29 @@ def load_plugin(spec, where: str | None = None):
                     "(give a module name or the path of a .py file)"
                 ) from None
             raise _failed(place, spec, e) from None
-        except Exception as e:
+        except BaseException as e:  # SystemExit, KeyboardInterrupt: reported, never silent
             raise _failed(place, spec, e) from None
+    if not _registers(module, before):
+        raise SettingsError(
+            f"{place}module {spec!r} ({getattr(module, '__file__', None) or 'built in'}) "
+            "registered no strategy: a strategy module registers one with "
+            "@register_strategy (docs/new-strategy.md)"
+        )
     _USER[spec] = module
     return module
+
+
+def _registers(module, before) -> bool:
+    """Whether ``module`` registered something: a strategy (or predictor, scorer) was
+    added or replaced while it was imported, or a registered one is defined in it."""
+    name = module.__name__
+    for table, old in zip((_PLANS, PREDICTORS, SCORERS), before):
+        if any(old.get(k) is not v for k, v in table.items()):
+            return True
+    return any(
+        p.strategy.__module__ == name or p.strategy.__module__.startswith(name + ".")
+        for p in _PLANS.values()
+    )
 
 
 def plans() -> dict:

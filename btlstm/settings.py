@@ -205,6 +205,22 @@ def toml_module(raw: dict, path) -> str | None:
     return module
 
 
+def toml_modules(raw: dict, path) -> list:
+    """Every module a read TOML dict names, ``[strategy] module`` and a top-level
+    ``module`` (both, whichever wins later): ``(module, as typed)`` pairs, a relative
+    path made relative to the file, "as typed" the key and value in the file."""
+    out = []
+    sec = raw.get("strategy")
+    for label, place in [("[strategy] module", sec), ("module", raw)]:
+        if isinstance(place, dict) and "module" in place:
+            value = place["module"]
+            one = toml_module({"module": value}, path)
+            shown = json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
+            typed = f"{label} = {shown}"
+            out.append((one if one is not None else value, typed))
+    return out
+
+
 def _merge(base: dict, top: dict) -> dict:
     """Section-wise merge of two nested settings dicts (``top`` wins)."""
     out = {k: dict(v) for k, v in base.items()}
@@ -277,18 +293,36 @@ class Settings:
 
     # ----------------------------------------------------------------- build
     @classmethod
-    def from_toml(cls, path, overrides: dict | None = None, origins: dict | None = None, skip=()):
+    def from_toml(cls, path, overrides: dict | None = None, origins: dict | None = None, skip=(),
+                  plugins=(), data_only: bool = False):  # fmt: skip
         """Read a TOML file (sections as above; flat keys are routed to their section
         by name), apply ``overrides`` (nested, e.g. CLI flags; they win) and build.
 
         ``origins`` maps ``(section, key)`` of the overrides to what the user typed
         (a flag); keys from the file are named ``[section] key in <path>``. ``skip``
         names tables another reader takes (``btlstm paper``'s ``[live]``).
+
+        The file is data: a strategy module it names (``[strategy] module``) is
+        imported only if the caller names the same module, in ``plugins`` (the
+        command line's ``--plugin``; ``True`` trusts whatever the file names) or
+        as ``overrides["strategy"]["module"]``; else :class:`SettingsError` before
+        anything is imported (:func:`btlstm.registry.check_config_module`).
+        ``data_only``: read only the ``[data]`` settings of the file (``btlstm
+        data``), the rest (strategy, module, model, ...) is not read.
         """
+        from btlstm.registry import check_config_module
+
         overrides = overrides or {}
         found: dict = {}
         name = (overrides.get("strategy") or {}).get("name")
         raw = {k: v for k, v in load_toml(path).items() if k not in skip}
+        if data_only:
+            keys = set(field_defaults(DataSettings))
+            raw = {k: v for k, v in raw.items() if k in keys}  # [data], or its flat keys
+        given = (overrides.get("strategy") or {}).get("module")
+        allowed = plugins if plugins is True else [*(plugins or ()), *([given] if given else [])]
+        for module, typed in toml_modules(raw, path):
+            check_config_module(module, path, allowed, typed=typed)
         module = toml_module(raw, path)
         if module is not None:  # a relative .py path in the file is relative to the file
             if isinstance(raw.get("strategy"), dict):

@@ -1,7 +1,8 @@
 """A strategy of your own, run by name by btlstm (docs/new-strategy.md).
 
     btlstm run dip --plugin examples/my_strategies.py          # or the module name
-    btlstm run dip --config examples/dip.toml                  # [strategy] module = ...
+    btlstm run dip --config examples/dip.toml --plugin examples/my_strategies.py
+                                     # the config names it too; --plugin is what imports it
 
 It buys after a bearish LSTM forecast (a contrarian reading of Backtest 1) and
 holds for `hold` bars; the LSTM predictor and the buy-and-hold baseline come

@@ -206,7 +206,11 @@ def test_toml_strategy_module_is_relative_to_the_file(user_dir, tmp_path_factory
     conf.write_text('[strategy]\nname = "mine-rules"\nmodule = "my_rules.py"\npercent = 20.0\n')
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     os.chdir(elsewhere)  # the file path, not the working folder, anchors the module
-    s = Settings.from_toml(conf)
+    with pytest.raises(SettingsError, match=r"run.toml asks to run code: \[strategy\] module = "
+                       r'"my_rules.py" \(.*my_rules.py\).*add --plugin'):  # fmt: skip
+        Settings.from_toml(conf)  # a config file is data: its module needs the caller's word
+    assert "my_rules" not in sys.modules
+    s = Settings.from_toml(conf, plugins=[str(user_dir / "my_rules.py")])
     assert s.strategy.name == "mine-rules" and s.strategy.params == {"percent": 20.0}
     assert Path(s.strategy.module) == user_dir / "my_rules.py"
     assert Settings.from_dict(s.to_dict()) == s  # workers rebuild it from the dict

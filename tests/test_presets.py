@@ -299,7 +299,7 @@ def test_inspect_names_defects(tmp_path):
     assert "1 row(s) with NaN (open), first 2015-01-06" in text
     assert "duplicate dates, first 2015-01-07" in text
     assert "volume 0, first 2015-01-05" in text
-    assert ins.error is None and ins.toml.startswith("# bad.csv: generic layout")
+    assert ins.error is None and ins.toml.startswith('# "bad.csv": generic layout')
 
 
 # --------------------------------------------------------------------------- the CLI

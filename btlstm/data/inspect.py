@@ -20,7 +20,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 
@@ -42,7 +41,7 @@ from btlstm.data.presets import PRESETS
 from btlstm.data.readers import _read_table, open_mapped
 from btlstm.data.validate import DataError, repair_frame
 
-__all__ = ["Inspection", "inspect_file", "toml_block"]
+__all__ = ["Inspection", "inspect_file", "toml_block", "toml_string"]
 
 _ORDER_WORDS = {
     "ascending": "oldest first",
@@ -97,7 +96,8 @@ class Inspection:
 
     def report(self) -> str:
         """The inspection in words, then the TOML block."""
-        lines = [f"file        {self.path} ({self.size:,} bytes)"]
+        shown = self.path if self.path.isprintable() else toml_string(self.path)
+        lines = [f"file        {shown} ({self.size:,} bytes)"]
         if self.encoding:
             how = "detected" if self.encoding_detected else "as given"
             bom = ", UTF-8 with a byte-order mark" if self.encoding == "utf-8-sig" else ""
@@ -148,13 +148,46 @@ class Inspection:
         return "\n".join(lines) + "\n\n" + self.toml
 
 
+_SHORT = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f",
+          "\r": "\\r"}  # fmt: skip
+
+
+def toml_string(text: str) -> str:
+    r"""``text`` as a TOML basic string (``"..."``) that holds nothing but text.
+
+    Quotes and backslashes are escaped, and so is every character that is not
+    printable (control characters, DEL, line and paragraph separators, ...): the
+    result is one line with no raw control character, so it is safe in a value
+    *and* in a comment, and a TOML reader gives back exactly ``text``.
+
+    Raises:
+        ValueError: ``text`` holds a lone surrogate (a file name that is not valid
+            UTF-8): TOML cannot write it.
+
+    Example:
+        >>> print(toml_string('a "b"\nmodule = 1 # ]'))
+        "a \"b\"\nmodule = 1 # ]"
+    """
+    out = []
+    for c in str(text):
+        if c in _SHORT:
+            out.append(_SHORT[c])
+        elif 0xD800 <= ord(c) <= 0xDFFF:
+            raise ValueError(f"{text!r} is not valid UTF-8 text (TOML cannot write it)")
+        elif c.isprintable():
+            out.append(c)
+        else:
+            out.append(f"\\u{ord(c):04X}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08X}")
+    return '"' + "".join(out) + '"'
+
+
 def _toml_value(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, (int, float)):
         return repr(v)
     if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
+        return toml_string(v)
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, dict):
@@ -165,6 +198,10 @@ def _toml_value(v) -> str:
 
 def toml_block(cmap: ColumnMap, data: str, comments=()) -> str:
     """A ``[data]`` TOML block: ``data = ...`` then every key the map sets.
+
+    Everything is escaped (:func:`toml_string`): a value from the file (its name,
+    its column names) is one TOML string, and ``comments`` name the file only as a
+    TOML string too, so no file name or header can add a line or a key.
 
     Example:
         >>> print(toml_block(ColumnMap(date_column="日期", volume_multiplier=100.0), "x.csv"))
@@ -252,8 +289,9 @@ def _defects(frames: dict) -> list:
 
 def _template(header, comments) -> str:
     lines = [f"# {c}" for c in comments] + ["# [data]"]
+    names = "[" + ", ".join(toml_string(h) for h in header[:12]) + "]"
     for f in FIELDS:
-        lines.append(f'# {COLUMN_KEYS[f]} = "?"   # one of {header[:12]}')
+        lines.append(f'# {COLUMN_KEYS[f]} = "?"   # one of {names}')
     return "\n".join(lines) + "\n"
 
 
@@ -277,6 +315,14 @@ def inspect_file(path, data_map=None, where=None) -> Inspection:
     p = _as_path(path)
     src = str(p)
     ins = Inspection(path=src, size=p.stat().st_size)
+    try:  # the name as a TOML string: it goes into comments and values, never raw
+        name = toml_string(p.name)
+        toml_string(os.path.abspath(src))
+    except ValueError:
+        raise DataError(
+            "the file name is not valid UTF-8, so no TOML file can name it: rename the file",
+            os.fsencode(src).decode("utf-8", "backslashreplace"),  # printable, as bytes
+        ) from None
     cmap = as_map(data_map, where)
     try:
         head, r = open_mapped(p, cmap, where)
@@ -286,7 +332,7 @@ def inspect_file(path, data_map=None, where=None) -> Inspection:
         head = read_head(p)  # encoding and separator, at least
         ins.encoding, ins.separator, ins.header = head.encoding, head.separator, head.header
         ins.error = e.problem
-        ins.toml = _template(ins.header, [f"no map reads {p.name} yet: name its columns"])
+        ins.toml = _template(ins.header, [f"no map reads {name} yet: name its columns"])
         return ins
     ins.encoding, ins.encoding_detected = head.encoding, cmap.encoding is None
     ins.separator, ins.decimal, ins.header = r.separator, r.decimal, list(r.header)
@@ -302,7 +348,7 @@ def inspect_file(path, data_map=None, where=None) -> Inspection:
                               extra_attrs={"encoding": head.encoding})  # fmt: skip
     except DataError as e:
         ins.error = str(e)
-        ins.toml = toml_block(r.to_map(), src, [f"{p.name}: reading failed; see the problem"])
+        ins.toml = toml_block(r.to_map(), src, [f"{name}: reading failed; see the problem"])
         return ins
     frames = frames if isinstance(frames, dict) else {None: frames}
     found = date_formats(raw[dcol].dropna().iloc[:200])
@@ -323,7 +369,7 @@ def inspect_file(path, data_map=None, where=None) -> Inspection:
         m,
         os.path.abspath(src),
         [
-            f"{p.name}: {preset.name} layout ({preset.title})",
+            f"{name}: {preset.name} layout ({preset.title})",
             "btlstm run hold --config THIS_FILE, btlstm data summary --config THIS_FILE",
         ],
     )

@@ -409,6 +409,7 @@ def load_sweep(
     yes: bool | None = None,
     allow_large: bool | None = None,
     workers: int | None = None,
+    plugins=(),
 ) -> Sweep:
     """Read a sweep TOML file and validate it (:func:`make_sweep`).
 
@@ -428,13 +429,23 @@ def load_sweep(
             (``--yes``; else ``[sweep] yes``).
         allow_large: lift the caps on counts (``--allow-large``; else ``[sweep] allow_large``).
         workers: the workers the sweep will run on (the time estimate).
+        plugins: strategy modules the caller trusts (``--plugin``; True: whatever the
+            file names). The file is data: a ``[strategy] module`` it names that
+            ``plugins`` does not name too is refused before anything is imported
+            (:func:`btlstm.registry.check_config_module`).
 
     The run count is checked (:func:`check_sweep_size`) before any configuration is.
     """
-    from btlstm.settings import load_toml
+    from btlstm.registry import check_config_module
+    from btlstm.settings import load_toml, toml_modules
 
     d = load_toml(path)
     where = f" in {path}"
+    for module, typed in toml_modules(d, path):  # before anything is read or imported
+        check_config_module(module, path, plugins, typed=typed)
+    for place in (d.get("strategy"), d):  # a relative .py path is relative to the file
+        if isinstance(place, dict) and isinstance(place.get("module"), str):
+            place["module"] = toml_modules({"module": place["module"]}, path)[0][0]
     sweep = d.pop("sweep", {}) or {}
     entries = d.pop("config", []) or []
     if not isinstance(sweep, dict):
