@@ -58,6 +58,5 @@ run = collect(strategy, dict(title="Hold 5 days on CSI 300 (script)", config=con
 add_comparison(run, baseline.run()[0], "buy-and-hold CSI300")
 write_report(run, args.out)
 print(format_table(run.report))
-print(
-    "analyzers:", {k: round(v, 4) for k, v in strategy.analyzers.sharpe.get_analysis().items() if v}
-)
+sharpe = strategy.analyzers.sharpe.get_analysis()  # the ratio and the window it measured
+print("analyzers: sharperatio", round(sharpe["sharperatio"], 4), "window", sharpe.get("window"))
