@@ -877,7 +877,7 @@ class Settings:
 
             p = Path(d.data_dir).expanduser()
             kind = file_kind(p)
-            if kind != "a folder":
+            if kind != "a folder" and not kind.endswith(", a folder"):  # a link to one is fine
                 what = "does not exist" if kind == "missing" else f"is {kind}, not a folder"
                 raise SettingsError(f"{self.where('data', 'data_dir')}: {str(p)[:80]} {what}")
         if d.data == "synthetic" or in_memory:
