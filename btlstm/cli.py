@@ -331,6 +331,8 @@ def _run(settings, title=None) -> int:
         with setup_logging(quiet=quiet):
             seeds = run_seeds(settings, progress=not quiet)
         print(format_seeds_table(seeds.overview))
+        if seeds.paths.get("index.html"):
+            print(f"report: {seeds.paths['index.html']}")
         return 0
     with setup_logging(quiet=quiet), FitProgress(disable=quiet) as bar:
         result = run_backtest(settings, progress=bar, title=title)

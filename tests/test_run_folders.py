@@ -323,3 +323,16 @@ def test_the_demo_hint_runs_as_printed_from_the_checkout(tmp_path, data_dir, mon
     from btlstm.data import catalog
 
     assert catalog.load("csi300", data_dir=s.data.data_dir) is not None
+
+
+def test_seeds_without_out_write_one_run_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(RUN + ["--seeds", "0-1"]) == 0
+    root = tmp_path / "btlstm-out"
+    (run,) = _runs(root)
+    assert run.name.startswith("hold-seeds-synthetic-") and read_latest(root) == run
+    assert sorted(p.name for p in run.iterdir() if p.is_dir()) == ["ensemble", "seed_0", "seed_1"]
+    seed1 = json.loads((run / "seed_1" / "report.json").read_text())
+    assert seed1["config"]["model"]["seed"] == 1
+    assert seed1["config"]["output"]["out"] == str(run / "seed_1")
+    assert f"report: {run / 'index.html'}" in capsys.readouterr().out
