@@ -150,6 +150,10 @@ def test_latest_is_replaced_atomically_and_falls_back_to_a_file(tmp_path, monkey
     set_latest(tmp_path, b)
     assert os.readlink(tmp_path / LATEST) == b.name
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp left
+    b.rmdir()  # the user deleted the latest run: btlstm's link, dangling, is still replaced
+    assert latest_problem(tmp_path) is None and read_latest(tmp_path) is None
+    set_latest(tmp_path, a)
+    assert os.readlink(tmp_path / LATEST) == a.name
 
     def no_links(*args, **kwargs):
         raise OSError(1, "Operation not permitted")

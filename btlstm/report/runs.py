@@ -13,7 +13,8 @@ name where links cannot be made.
 The trust model (btlstm never deletes or writes files it did not write):
 
 - ``latest`` is replaced only when it is btlstm's own: a link (or ``LATEST``
-  file) naming one real folder directly inside ``btlstm-out``
+  file) holding one plain name, a run folder directly inside ``btlstm-out``
+  (a link whose run was deleted since is still btlstm's)
   (:func:`latest_problem`); a regular file, a folder, or a link anywhere else
   (``../x``, an absolute path, a link to a link) is the user's, and the run is
   refused before any work with an error naming it;
@@ -119,9 +120,14 @@ def new_run_folder(root, strategy, data, when: datetime | None = None) -> Path:
 
 
 # --------------------------------------------------------------------------- latest
+def _plain(name: str) -> bool:
+    """``name`` is one plain entry name (no folder part, not ``.`` or ``..``)."""
+    return bool(name) and name not in (".", "..") and not any(c in name for c in "/\\\x00")
+
+
 def _named_child(root: Path, name: str) -> Path | None:
     """``root/name`` when ``name`` is one plain name of a real folder in ``root``."""
-    if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
+    if not _plain(name):
         return None
     child = root / name
     if child.is_symlink() or not child.is_dir():
@@ -137,7 +143,7 @@ def latest_problem(root) -> str | None:
         path = root / name
         if path.is_symlink():
             target = os.readlink(path)
-            if name == LATEST and _named_child(root, target) is not None:
+            if name == LATEST and _plain(target):  # btlstm's form (its run may be deleted)
                 continue
             return (
                 f"{str(path)!r} is a link to {target!r} that btlstm did not make (its links "
@@ -147,7 +153,7 @@ def latest_problem(root) -> str | None:
             continue
         if name == LATEST_FILE and path.is_file() and path.stat().st_size <= 4096:
             text = path.read_text(encoding="utf-8", errors="replace").strip()
-            if _named_child(root, text) is not None:
+            if _plain(text) and "\n" not in text:
                 continue
         what = "a folder" if path.is_dir() else "a file"
         return f"{str(path)!r} is {what} that btlstm did not write"
