@@ -859,8 +859,8 @@ class Settings:
             check_latest(root, f"output folder {DEFAULT_ROOT!r}")
             return
         where = self.where("output", "out")
+        check_outdir(self.output.out, where)  # first: a path that cannot be a folder
         check_other_run(self.output.out, self.to_dict(), self.output.force, where)
-        check_outdir(self.output.out, where)
 
     def _check_paths(self, in_memory: bool = False) -> None:
         from btlstm.report.files import ReportError, check_outdir, check_writable_dir
