@@ -654,7 +654,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--workers", type=int, help="parallel runs (default: the machine's cores)")
     sw.add_argument("--repeats", type=int, help="seeds per configuration ([sweep] repeats)")
     sw.add_argument("--out", default=None, help="sweep folder (resumes if it holds this "
-                    "sweep; default: a new run folder btlstm-out/sweep-<config>-<time>/)")  # fmt: skip
+                    "sweep; default: a new folder btlstm-out/sweep-<config>-<time>/)")
     sw.add_argument("--yes", action="store_true", help="start a sweep of more than 100 runs "
                     "(the run count and a time estimate are shown first) ([sweep] yes)")  # fmt: skip
     sw.add_argument("--allow-large", action="store_true", help="lift the caps on "

@@ -117,7 +117,7 @@ class CostSettings:
 class OutputSettings:
     """Where the report goes, and how many trials the run stands for (its verdict)."""
 
-    out: str | None = None  # output folder (default: a new run folder btlstm-out/<strategy>-<data>-<time>/)
+    out: str | None = None  # output folder (default: new btlstm-out/<strategy>-<data>-<time>/)
     force: bool = False  # replace the report of another run in the --out folder
     cache_dir: str | None = None  # cache fitted models here (re-runs skip training)
     plots: bool = True  # write the PNG plots

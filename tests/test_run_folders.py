@@ -83,7 +83,8 @@ def test_two_run_folders_in_the_same_second_are_two(tmp_path):
     when = datetime(2026, 1, 2, 3, 4, 5)
     a = new_run_folder(tmp_path, "hold", "/data/My Prices.csv", when)
     b = new_run_folder(tmp_path, "hold", "/data/My Prices.csv", when)
-    assert (a.name, b.name) == ("hold-My-Prices-20260102-030405", "hold-My-Prices-20260102-030405-2")
+    name = "hold-My-Prices-20260102-030405"
+    assert (a.name, b.name) == (name, f"{name}-2")
     assert a.is_dir() and b.is_dir() and not any(a.iterdir())
 
 
