@@ -347,10 +347,14 @@ def _run(settings, title=None) -> int:
         with setup_logging(quiet=quiet):
             seeds = run_seeds(settings, progress=not quiet)
         print(format_seeds_table(seeds.overview))
+        if seeds.paths.get("index.html"):
+            print(f"report: {seeds.paths['index.html']}")
         return 0
     with setup_logging(quiet=quiet), FitProgress(disable=quiet) as bar:
         result = run_backtest(settings, progress=bar, title=title)
     print(format_table(result.report))
+    if result.paths.get("report.html"):
+        print(f"report: {result.paths['report.html']}")
     return 0
 
 
@@ -375,23 +379,53 @@ def _cmd_demo(args) -> int:
             epochs=args.epochs,
         ),
         strategy=dict(name="hold"),
-        output=dict(out=args.out, quiet=args.quiet),
+        output=dict(out=args.out, quiet=args.quiet, force=args.force),
     )
     print(
         "btlstm demo: SYNTHETIC DATA. A generated index with a planted, partly predictable\n"
         f"trend component (signal={args.signal}); nothing here is a market result. For real data\n"
-        "see `btlstm run hold --data csi300` (needs ../shared/data or `btlstm fetch`).\n",
+        f"next: {next_step()}\n",
         file=sys.stderr,
     )
     return _run(Settings.from_dict(d), title="btlstm demo: hold 5 days on a SYNTHETIC index")
+
+
+#: Where a checkout's data folder may stand, relative to the current folder.
+_DATA_CANDIDATES = ("../shared/data", "shared/data")
+
+
+def next_step(dataset: str = "csi300") -> str:
+    """The command that runs ``btlstm run hold`` on real data from here, as it must be
+    typed: plain when the data folder ($BTLSTM_DATA, else ~/.btlstm/data) holds the
+    dataset; with ``--data-dir`` when a checkout's data folder is found beside the
+    current folder; else the download (``btlstm fetch``) or ``BTLSTM_DATA`` first."""
+    from pathlib import Path
+
+    from btlstm.data import catalog
+
+    rel = catalog.CATALOG[dataset].path
+    run = f"btlstm run hold --data {dataset}"
+    home = catalog.data_dir(must_exist=False)
+    if (home / rel).is_file():
+        return f"`{run}` (data folder {home})"
+    for cand in _DATA_CANDIDATES:
+        if (Path(cand) / rel).is_file():
+            return f"`{run} --data-dir {cand}` (or export BTLSTM_DATA={Path(cand).resolve()})"
+    return (
+        f"`btlstm fetch {dataset}` (Yahoo Finance, needs internet), then `{run}`; or, with a "
+        f"data folder holding {rel}, `export BTLSTM_DATA=/path/to/data` first (no data folder "
+        f"found: $BTLSTM_DATA, ~/.btlstm/data, {', '.join(_DATA_CANDIDATES)})"
+    )
 
 
 def _cmd_report(args) -> int:
     from btlstm.progress import setup_logging
     from btlstm.report import rebuild_report
 
+    from btlstm.report.runs import resolve_report_dir
+
     with setup_logging():
-        print(rebuild_report(args.dir))
+        print(rebuild_report(resolve_report_dir(args.dir)))
     return 0
 
 
@@ -536,10 +570,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Walk-forward LSTM forecasting inside Backtrader",
         allow_abbrev=False,
     )
+    from btlstm import __version__
+
+    p.add_argument("--version", action="version", version=f"btlstm {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     d = sub.add_parser("demo", help="the full journey on a SYNTHETIC market (no data, no internet)")
-    d.add_argument("--out", default="btlstm-demo", help="output folder [btlstm-demo]")
+    d.add_argument("--out", default=None, help="output folder (default: a new run folder "
+                   "btlstm-out/hold-synthetic-<time>/, then btlstm-out/latest)")  # fmt: skip
+    d.add_argument("--force", action="store_true",
+                   help="replace another run's report in the --out folder")  # fmt: skip
     d.add_argument("--seed", type=int, default=0, help="seed of the market and the model [0]")
     d.add_argument("--epochs", type=int, default=20, help="maximum training epochs [20]")
     d.add_argument(
@@ -569,7 +609,9 @@ def build_parser() -> argparse.ArgumentParser:
         "report.json and CSVs (also when they were deleted or changed), and update "
         "manifest.json. A data file that is missing or changed since the run is refused.",
     )
-    rp.add_argument("dir", metavar="DIR", help="the run's output folder")
+    rp.add_argument("dir", metavar="DIR", nargs="?", default=None,
+                    help="the run's output folder (default: btlstm-out/latest, the last run "
+                    "without --out; btlstm-out reads its latest too)")  # fmt: skip
     rp.set_defaults(func=_cmd_report)
 
     da = sub.add_parser(
@@ -630,7 +672,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--address", help="Ray cluster address (--engine ray; default: start one)")
     sw.add_argument("--workers", type=int, help="parallel runs (default: the machine's cores)")
     sw.add_argument("--repeats", type=int, help="seeds per configuration ([sweep] repeats)")
-    sw.add_argument("--out", default="btlstm-sweep", help="sweep folder (resumes if it exists)")
+    sw.add_argument("--out", default=None, help="sweep folder (resumes if it holds this "
+                    "sweep; default: a new folder btlstm-out/sweep-<config>-<time>/)")
     sw.add_argument("--yes", action="store_true", help="start a sweep of more than 100 runs "
                     "(the run count and a time estimate are shown first) ([sweep] yes)")  # fmt: skip
     sw.add_argument("--allow-large", action="store_true", help="lift the caps on "

@@ -41,6 +41,8 @@ calls it; a script can do the same in a few lines::
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import dataclasses
 import logging
 import time
@@ -96,6 +98,9 @@ class RunResult:
     Attributes:
         run: :class:`btlstm.report.RunData` (``report`` dict + ``tables``).
         paths: ``{file name: Path}`` written to ``settings.output.out``.
+        summary: one row per run (strategy, then baselines), the summary keys.
+        verdict: the verdict string (None without a significance section).
+        equity: portfolio values, a DatetimeIndex, one column per run.
         settings: the validated settings of the run.
         fits: one dict per model fit (:class:`btlstm.walkforward.FitRecord`).
         strategy: the finished strategy object (for scripts; not plain data).
@@ -111,6 +116,57 @@ class RunResult:
     def report(self) -> dict:
         return self.run.report
 
+    @property
+    def summary(self) -> pd.DataFrame:
+        """One row per run (the strategy first, then each baseline), indexed by its
+        name, one column per summary key (:data:`btlstm.summary.SUMMARY_KEYS`)."""
+        from btlstm.summary import SUMMARY_KEYS
+
+        rows = list(self.report.get("comparison") or [])
+        frame = pd.DataFrame(rows, columns=list(SUMMARY_KEYS))
+        return frame.set_index("name")
+
+    @property
+    def verdict(self) -> str | None:
+        """The run's verdict (``report["significance"]["verdict"]``, the ``VERDICT:``
+        line of the table); None for a run without a significance section."""
+        sig = self.report.get("significance")
+        return sig.get("verdict") if isinstance(sig, dict) else None
+
+    @property
+    def equity(self) -> pd.DataFrame:
+        """Portfolio value per date (a DatetimeIndex named ``date``), one column per run
+        (the strategy, then the baselines)."""
+        table = self.run.tables["equity"]
+        frame = table.set_index(pd.DatetimeIndex(pd.to_datetime(table["date"]), name="date"))
+        return frame.drop(columns="date")
+
+    def _repr_html_(self) -> str:
+        """A small HTML table of :attr:`summary` and the verdict (for notebooks); every
+        value escaped."""
+        import html
+
+        cols = ("total_return", "annual_return", "sharpe", "max_drawdown", "n_trades")
+        table = self.summary.reindex(columns=list(cols))
+
+        def cell(v) -> str:
+            if isinstance(v, float):
+                return "" if v != v else f"{v:.4g}"
+            return "" if v is None else str(v)
+
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in ("run", *cols))
+        body = "".join(
+            "<tr><td>" + html.escape(str(name)) + "</td>"
+            + "".join(f"<td>{html.escape(cell(v))}</td>" for v in row) + "</tr>"
+            for name, row in zip(table.index, table.itertuples(index=False))
+        )  # fmt: skip
+        title = html.escape(str(self.report.get("title") or "btlstm run"))
+        verdict = html.escape(str(self.verdict or "no verdict (no significance section)"))
+        where = self.paths.get("report.html")
+        link = f"<p>report: {html.escape(str(where))}</p>" if where else ""
+        return (f"<div><p><b>{title}</b></p><table><thead><tr>{head}</tr></thead>"
+                f"<tbody>{body}</tbody></table><p>VERDICT: {verdict}</p>{link}</div>")  # fmt: skip
+
 
 def _as_settings(settings, strategy: str | None = None) -> Settings:
     if isinstance(settings, Settings):
@@ -121,6 +177,32 @@ def _as_settings(settings, strategy: str | None = None) -> Settings:
             d.setdefault("strategy", {}).setdefault("name", strategy)
         return Settings.from_dict(Settings.nest(d, strategy=strategy))
     raise TypeError(f"settings must be a Settings or a dict, got {type(settings).__name__}")
+
+
+# --------------------------------------------------------------------------- run folder
+@contextlib.contextmanager
+def run_folder(settings: Settings, write: bool = True, kind: str | None = None):
+    """Yield the settings with ``[output] out`` set: a new run folder
+    ``btlstm-out/<strategy>-<data>-<time>/`` when none was given
+    (:mod:`btlstm.report.runs`), else the settings as they are. When the block
+    succeeds, ``btlstm-out/latest`` names the new folder; when it fails, the new
+    folder is removed if it is still empty (btlstm made it)."""
+    if settings.output.out is not None or not write:
+        yield settings
+        return
+    from btlstm.report.runs import DEFAULT_ROOT, new_run_folder, set_latest
+
+    name = settings.strategy.name + (f"-{kind}" if kind else "")
+    folder = new_run_folder(DEFAULT_ROOT, name, settings.data.data)
+    s = copy.copy(settings)  # the caller's settings stay as they were (a new folder a run)
+    s.output = dataclasses.replace(settings.output, out=str(folder))
+    try:
+        yield s
+    except BaseException:
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty
+        raise
+    set_latest(DEFAULT_ROOT, folder)
 
 
 # --------------------------------------------------------------------------- data
@@ -965,7 +1047,8 @@ def run_backtest(
             section). The baselines stay backtests.
 
     Returns:
-        :class:`RunResult`; the files are in ``settings.output.out``.
+        :class:`RunResult`; the files are in ``settings.output.out`` (without it: a new
+        run folder ``btlstm-out/<strategy>-<data>-<time>/``, then ``btlstm-out/latest``).
 
     Raises:
         SettingsError: a bad setting or path, before any data is read.
@@ -975,6 +1058,11 @@ def run_backtest(
 
     settings = _in_memory(_as_settings(settings), data)
     plan = settings.validate(in_memory=data is not None)  # 1. every check, before any work
+    with run_folder(settings, write) as settings:  # a new run folder without --out
+        return _run_backtest(settings, plan, progress, title, data, write, predictions, live)
+
+
+def _run_backtest(settings, plan, progress, title, data, write, predictions, live) -> RunResult:
     t0 = time.perf_counter()
     settings, bars = _load(settings, plan, data)  # 2. the data (its dates) and extra feeds
     warnings, dates_used = _check(settings, plan, bars)  # 3. what would make results wrong
@@ -1173,13 +1261,7 @@ def run_seeds(settings, workers: int | None = None, progress: bool = True) -> Se
         SettingsError: bad settings (before any work), no seeds, or a strategy
             that trains no model.
     """
-    import os
-
-    from btlstm import significance
     from btlstm._settings import parse_seeds
-    from btlstm.report import to_jsonable
-    from btlstm.report.seeds import seeds_overview, write_seeds_report
-    from btlstm.sweep.engines import Task, local, serial
 
     settings = _as_settings(settings)
     plan = settings.validate()
@@ -1191,6 +1273,18 @@ def run_seeds(settings, workers: int | None = None, progress: bool = True) -> Se
         raise SettingsError(
             f"{where}: strategy {plan.name!r} trains no model, so its runs do not depend on a seed"
         )
+    with run_folder(settings, kind="seeds") as settings:  # a new run folder without --out
+        return _run_seeds(settings, plan, seeds, workers, progress)
+
+
+def _run_seeds(settings, plan, seeds, workers, progress) -> SeedsResult:
+    import os
+
+    from btlstm import significance
+    from btlstm.report import to_jsonable
+    from btlstm.report.seeds import seeds_overview, write_seeds_report
+    from btlstm.sweep.engines import Task, local, serial
+
     out = settings.output.out
     tasks = [
         Task("seed", seed, _given(_with(settings, seed, os.path.join(out, f"seed_{seed}"))), "")

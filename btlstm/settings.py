@@ -120,7 +120,8 @@ class CostSettings:
 class OutputSettings:
     """Where the report goes, and how many trials the run stands for (its verdict)."""
 
-    out: str = "btlstm-out"  # output folder
+    out: str | None = None  # output folder (default: new btlstm-out/<strategy>-<data>-<time>/)
+    force: bool = False  # replace the report of another run in the --out folder
     cache_dir: str | None = None  # cache fitted models here (re-runs skip training)
     plots: bool = True  # write the PNG plots
     quiet: bool = False  # no progress bar or log lines, only the table
@@ -907,11 +908,33 @@ class Settings:
                     )
             seen.append((sec, key, ts))
 
+    def _check_out(self) -> None:
+        """The output folder: a new run folder under btlstm-out (its ``latest`` must be
+        btlstm's), or an explicit folder that holds no other run's report
+        (:mod:`btlstm.report.runs`)."""
+        from btlstm.report.files import check_outdir, check_writable_dir
+        from btlstm.report.runs import DEFAULT_ROOT, check_latest, check_other_run
+
+        if self.output.out is None:
+            root = check_writable_dir(DEFAULT_ROOT, "output folder (no --out)")
+            if root.is_symlink():
+                from btlstm.report.files import ReportError
+
+                raise ReportError(
+                    f"output folder {DEFAULT_ROOT!r} is a symbolic link: btlstm never writes "
+                    "through a link; give a folder with --out"
+                )
+            check_latest(root, f"output folder {DEFAULT_ROOT!r}")
+            return
+        where = self.where("output", "out")
+        check_outdir(self.output.out, where)  # first: a path that cannot be a folder
+        check_other_run(self.output.out, self.to_dict(), self.output.force, where)
+
     def _check_paths(self, in_memory: bool = False) -> None:
         from btlstm.report.files import ReportError, check_outdir, check_writable_dir
 
         try:  # the one writable-folder check (btlstm.report.files)
-            check_outdir(self.output.out, self.where("output", "out"))
+            self._check_out()
             if self.output.cache_dir:
                 check_writable_dir(self.output.cache_dir, self.where("output", "cache_dir"))
         except ReportError as e:
@@ -922,7 +945,7 @@ class Settings:
 
             p = Path(d.data_dir).expanduser()
             kind = file_kind(p)
-            if kind != "a folder":
+            if kind != "a folder" and not kind.endswith(", a folder"):  # a link to one is fine
                 what = "does not exist" if kind == "missing" else f"is {kind}, not a folder"
                 raise SettingsError(f"{self.where('data', 'data_dir')}: {str(p)[:80]} {what}")
         if d.data == "synthetic" or in_memory:

@@ -452,3 +452,29 @@ def test_a_worker_whose_tasks_train_no_lstm_never_imports_tensorflow():
     ((task, result),) = local(tasks, _ridge_task_in_a_worker, workers=1, threads=1)
     assert result["pid"] != os.getpid() and np.isfinite(result["total_return"])
     assert result["tensorflow"] is False
+
+
+def test_a_sweep_without_out_gets_a_new_run_folder_and_latest(serial, tiny_toml, tmp_path,
+                                                               monkeypatch):  # fmt: skip
+    """Two sweeps without --out: two folders btlstm-out/sweep-<config>-<time>[-2], latest
+    names the second, each holds the whole sweep (the runs replayed from the serial one)."""
+    from btlstm.report.runs import read_latest
+
+    monkeypatch.chdir(tmp_path)
+
+    def replayed(task):
+        return json.loads((serial.out / "runs" / f"{task['config']}__{task['seed']}.json")
+                          .read_text())  # fmt: skip
+
+    a, b = (run_sweep(load_sweep(tiny_toml), engine="serial", task_fn=replayed, progress=False)
+            for _ in range(2))  # fmt: skip
+    root = tmp_path / "btlstm-out"
+    stem = os.path.splitext(os.path.basename(tiny_toml))[0]
+    assert a.out != b.out and a.out.parent == b.out.parent == root
+    assert a.out.name.startswith(f"sweep-{stem}-") and b.out.name.startswith(f"sweep-{stem}-")
+    assert read_latest(root) == b.out and (a.ran, b.ran) == (4, 4)
+    for res in (a, b):
+        assert sorted(p.name for p in (res.out / "runs").glob("*.json")) == sorted(
+            p.name for p in (serial.out / "runs").glob("*.json")
+        )
+        pd.testing.assert_frame_equal(res.summary, serial.summary)

@@ -431,7 +431,7 @@ def test_a_killed_paper_run_resumes_with_the_same_trades_and_no_refit(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     ref = subprocess.run(_paper_cmd(tmp_path / "ref"), env=env, capture_output=True, text=True)
     assert ref.returncode == 0, ref.stderr
-    out, state = tmp_path / "run", tmp_path / "run.state"
+    out, state = tmp_path / "run", tmp_path / "run" / "paper-state"
     proc = subprocess.Popen(_paper_cmd(out, "--bar-seconds", "0.02"), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     deadline = time.monotonic() + 60
@@ -499,6 +499,9 @@ def test_paper_refuses_a_foreign_or_other_state_folder_before_any_work(tmp_path,
     with pytest.raises(ValueError, match=r"differs from the saved state \(broker.cash"):
         run_paper(s, {"state_dir": str(tmp_path / "st")})
     other = {**s, "strategy": {"name": "hold", "hold": 3}}
+    with pytest.raises(ValueError, match="holds the report of another run.*--force"):
+        run_paper(other, {"state_dir": str(tmp_path / "st")})  # its --out: another run's
+    other["output"] = {"plots": False, "out": str(tmp_path / "p2")}
     with pytest.raises(ValueError, match="holds another paper run.*--fresh"):
         run_paper(other, {"state_dir": str(tmp_path / "st")})
     fresh = run_paper(other, {"state_dir": str(tmp_path / "st"), "fresh": True})

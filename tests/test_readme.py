@@ -102,3 +102,30 @@ def test_new_strategy_page_test_runs_as_printed():
     names: dict = {}
     exec(compile(code, str(ROOT / "docs/new-strategy.md"), "exec"), names)
     names["test_one_bullish_bar_holds_five_bars"]()
+
+
+def test_dip_example_places_orders_on_its_own_forecasts(tmp_path, monkeypatch, clean_registry):
+    """examples/dip.toml (a strategy of your own) trades as shipped: its threshold comes from
+    the forecasts the run makes, so orders are filled, and every buy follows a bar whose
+    forecast was below it (the strategy's rule, checked against predictions.csv)."""
+    import pandas as pd
+
+    from btlstm.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    below = load_toml(ROOT / "examples/dip.toml")["strategy"]["below"]
+    args = ["run", "dip", "--config", str(ROOT / "examples/dip.toml"), "--out", "dip",
+            "--quiet", "--no-plots"]  # fmt: skip
+    assert main(args) == 0
+    report = json.loads((tmp_path / "dip" / "report.json").read_text())
+    row = report["comparison"][0]
+    assert row["name"] == "dip" and row["n_orders"] >= 4 and row["n_trades"] >= 2
+    trades = pd.read_csv(tmp_path / "dip" / "trades.csv", dtype={"symbol": str})
+    mine = trades[trades["strategy"] == "dip"]
+    buys = mine[(mine["side"] == "buy") & (mine["status"] == "Completed")]
+    assert len(buys) >= 2 and len(mine[mine["status"] == "Completed"]) == row["n_orders"]
+    pred = pd.read_csv(tmp_path / "dip" / "predictions.csv", parse_dates=["date"])
+    pred = pred.set_index("date")["prediction"]
+    created = pd.to_datetime(buys["created_date"])
+    assert (pred.reindex(created) < below).all()  # each buy: a forecast below the threshold
+    assert pred.min() < below < pred.quantile(0.10)  # a threshold inside the forecasts

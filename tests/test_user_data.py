@@ -173,6 +173,7 @@ def test_a_panel_strategy_takes_a_long_dataframe(tmp_path):
     assert p["dataset"] == "DataFrame" and sorted(p["symbols"]) == sorted(panel)
     assert p["layout"] == "generic" and p["source"] == "DataFrame[SPY]"
     assert r["strategy"]["n_trades"] > 0 and r["period"]["start"].startswith("2013-03-01")
+    out = {**out, "out": str(tmp_path / "r2")}  # another run: its own folder (r is refused)
     s = Settings.from_dict({**base, "data": {"symbols": ["XLK", "XLQ", "SPY"]}, "output": out})
     with pytest.raises(ValueError, match=r"\[data\] symbols: \['XLQ'\] not in the data given"):
         run_backtest(s, data=panel)

@@ -55,6 +55,7 @@ from btlstm.live.state import (
     first_difference,
     strategy_snapshot,
 )
+from btlstm.report.runs import PAPER_STATE
 
 __all__ = [
     "LiveSettings",
@@ -90,7 +91,7 @@ class LiveSettings:
         ray_address: the Ray cluster of fitter "ray" (none: start a local Ray).
         expiry: bars after its fit bar a model may still predict (0: never expires;
             default: 2 x retrain_every walk-forward, never for a static model).
-        state_dir: the run's state folder (default: <out>.state beside --out).
+        state_dir: the run's state folder (default: paper-state inside the run folder).
         fresh: start over: delete this run's state files first (never other files).
         qcheck: seconds the bar loop sleeps at most while waiting for the next bar.
     """
@@ -175,13 +176,17 @@ class LiveSettings:
                 f"{where('expiry')} = {expiry} bars is shorter than retrain_every = "
                 f"{m.retrain_every}: every model would expire before the next one is due"
             )
-        out = Path(settings.output.out)
-        state = Path(self.state_dir) if self.state_dir else out.with_name(out.name + ".state")
-        try:
-            StateStore.check_folder(state, where=where("state_dir"))
-        except StateError as e:
-            raise SettingsError(str(e)) from None
-        if state.resolve() == out.resolve():
+        out = Path(settings.output.out) if settings.output.out is not None else None
+        if self.state_dir:
+            state = Path(self.state_dir)
+        else:  # inside the run folder; without --out, the new run folder's (run_paper)
+            state = out / PAPER_STATE if out is not None else None
+        if state is not None:
+            try:
+                StateStore.check_folder(state, where=where("state_dir"))
+            except StateError as e:
+                raise SettingsError(str(e)) from None
+        if state is not None and out is not None and state.resolve() == out.resolve():
             raise SettingsError(f"{where('state_dir')} must not be the output folder {str(out)!r}")
         return {"wait": wait, "fitter": fitter, "expiry": expiry, "state_dir": state}
 
@@ -611,13 +616,16 @@ def run_paper(settings, live: LiveSettings | dict | None = None, progress=None, 
                            {"fits": "wait"})
         result.report["live"]["latency"]
     """
-    from btlstm.pipeline import _as_settings, run_backtest
+    from btlstm.pipeline import _as_settings, run_backtest, run_folder
 
     settings = _as_settings(settings)
     plan = settings.validate()
     if not isinstance(live, LiveSettings):
         live = LiveSettings.from_dict(live, where=where)
-    policy = live.resolve(settings, where=where)
-    paper = PaperRun(settings, live, policy)
-    paper.plan = plan
-    return run_backtest(settings, progress=progress, title=title, live=paper)
+    policy = live.resolve(settings, where=where)  # every check before the run folder is made
+    with run_folder(settings, kind="paper") as settings:  # a new run folder without --out
+        if policy["state_dir"] is None:
+            policy["state_dir"] = Path(settings.output.out) / PAPER_STATE
+        paper = PaperRun(settings, live, policy)
+        paper.plan = plan
+        return run_backtest(settings, progress=progress, title=title, live=paper)

@@ -1,6 +1,6 @@
 """The state of a paper run, written atomically after every bar, so a killed run resumes.
 
-A state folder (``--state-dir``, default ``<out>.state`` beside ``--out``) holds:
+A state folder (``--state-dir``, default ``paper-state`` inside the run folder) holds:
 
 - ``btlstm-state.json``: the marker: this folder is btlstm's, and the
   fingerprint of the run it belongs to (settings, data, fit policy). A folder

@@ -114,9 +114,11 @@ def check_outdir(outdir, what: str = "output folder") -> Path:
             non-empty folder that is not a btlstm report (it would be
             replaced: choose a new or empty folder).
     """
+    from btlstm.report.runs import PAPER_STATE
+
     path = check_writable_dir(outdir, what)
-    if path.is_dir():
-        entries = sorted(p.name for p in path.iterdir())
+    if path.is_dir():  # a paper run's state folder is kept beside its report
+        entries = sorted(p.name for p in path.iterdir() if p.name != PAPER_STATE)
         if entries and not ({MANIFEST, "report.json"} & set(entries)):
             shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
             raise ReportError(

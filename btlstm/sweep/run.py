@@ -9,6 +9,7 @@ the report (:func:`btlstm.sweep.report.write_sweep_report`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -70,7 +71,7 @@ def _check_out(out, sweep: Sweep) -> Path:
 
 def run_sweep(
     sweep: Sweep,
-    out,
+    out=None,
     engine: str = "local",
     workers: int | None = None,
     address: str | None = None,
@@ -84,7 +85,8 @@ def run_sweep(
 
     Args:
         sweep: from :func:`make_sweep` / :func:`load_sweep` (already validated).
-        out: the sweep folder (created; a folder with ``sweep.json`` resumes).
+        out: the sweep folder (created; a folder with ``sweep.json`` resumes); None: a
+            new run folder ``btlstm-out/sweep-<config>-<time>/``, then ``btlstm-out/latest``.
         engine: ``"local"`` (a process pool), ``"ray"`` (a Ray cluster) or
             ``"serial"`` (this process; for debugging and tests).
         workers: processes (local) or concurrent tasks (a Ray instance this
@@ -112,6 +114,26 @@ def run_sweep(
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise SweepError(f"--workers: expected an integer >= 1, got {workers!r}")
     threads = threads or max(1, cores // workers)
+    if out is None:  # a new run folder btlstm-out/sweep-<config>-<time>/ (btlstm.report.runs)
+        from btlstm.report.files import ReportError, check_writable_dir
+        from btlstm.report.runs import DEFAULT_ROOT, check_latest, new_run_folder, set_latest
+
+        try:  # before any work: the folder can be written, its latest is btlstm's
+            check_latest(check_writable_dir(DEFAULT_ROOT, "output folder (no --out)"))
+            stem = Path(sweep.source).stem if sweep.source else "grid"
+            folder = new_run_folder(DEFAULT_ROOT, "sweep", stem)
+        except ReportError as e:
+            raise SweepError(str(e)) from None
+        try:
+            result = run_sweep(sweep, folder, engine=engine, workers=workers, address=address,
+                               progress=progress, setup=setup, task_fn=task_fn,
+                               threads=threads, plots=plots)  # fmt: skip
+        except BaseException:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when still empty
+            raise
+        set_latest(DEFAULT_ROOT, folder)
+        return result
     out = _check_out(out, sweep)
     from btlstm.data.cache import atomic_write_bytes
 
