@@ -59,7 +59,8 @@ FENCE = re.compile(r"^(?P<fence>```+)(?P<lang>[\w+-]*)\s*$")
 OUTPUT_LINE = re.compile(
     r"^(\$ |btlstm: error:|\[btlstm\]|VERDICT:|significance \(h=|WARNING:|Traceback)"
 )
-PROGRESS = re.compile(r"\d+%\|")  # a tqdm bar
+PROGRESS = re.compile(r"\d+%\||^model fits: \d+/")  # a tqdm bar, btlstm's fit bar
+RUN_TIME = re.compile(r"(?<=-)\d{8}-\d{6}(?:-\d+)?(?=[/\s]|$)")  # a run folder's time
 DURATION = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?P<unit>\s?(?:ms|us|s|min))(?![\w])")
 #: shell helpers every command can use
 HELPERS = r"""
@@ -190,6 +191,7 @@ def normalise(text: str, tmp: str, data: str | None = None) -> list[str]:
         for path in datas:
             line = line.replace(path, "$BTLSTM_DATA")
         line = DURATION.sub(lambda m: f"<t>{m['unit']}", line)
+        line = RUN_TIME.sub("<time>", line)
         out.append(line.rstrip())
     while out and not out[-1]:
         out.pop()
