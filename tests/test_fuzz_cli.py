@@ -21,11 +21,8 @@ default, derandomized (the same examples every run), and
 
 import json
 import math
-import os
-import resource
 import subprocess
 import sys
-import threading
 
 import numpy as np
 import pytest
@@ -135,56 +132,58 @@ def examples(draw):
     return spoil, data, flags
 
 
-def _cap():
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+#: Runs one command and reports its peak memory. A fresh, small Python process runs
+#: the command and reads RUSAGE_CHILDREN: its only child is that command. Two readings
+#: it avoids: pytest's own RUSAGE_CHILDREN (the largest child of the whole session,
+#: which depends on test order) and os.wait4 on a child forked from pytest (a forked
+#: child's peak starts at pytest's resident size, 1+ GB once TensorFlow is loaded).
+_MEASURE = r"""
+import json, resource, subprocess, sys
+spec = json.loads(sys.argv[1])
+def cap():
+    if spec["cap"]:
+        resource.setrlimit(resource.RLIMIT_AS, (spec["cap"], spec["cap"]))
+def text(b):
+    return b.decode("utf-8", "replace") if isinstance(b, bytes) else (b or "")
+try:
+    p = subprocess.run(spec["cmd"], capture_output=True, timeout=spec["timeout"],
+                       preexec_fn=cap, cwd=spec["cwd"])
+    res = dict(rc=p.returncode, stdout=text(p.stdout), stderr=text(p.stderr), timed_out=False)
+except subprocess.TimeoutExpired as e:
+    res = dict(rc=-9, stdout=text(e.stdout), stderr=text(e.stderr), timed_out=True)
+res["peak_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+with open(spec["out"], "w") as f:
+    json.dump(res, f)
+"""
 
 
-def run_measured(cmd: list, timeout: float, **popen_kwargs):
-    """Run ``cmd`` and return ``(CompletedProcess, peak_rss_mb, timed_out)``.
+def run_measured(cmd: list, timeout: float, cap: int | None = None, cwd=None):
+    """Run ``cmd`` (under an address-space ``cap``) and return ``(CompletedProcess,
+    peak_rss_mb, timed_out)``: the peak resident memory of that command alone."""
+    import tempfile
 
-    The peak resident memory is that child's own (and its reaped descendants'),
-    read from ``os.wait4`` on its pid: never the largest child the test process
-    ever had (``RUSAGE_CHILDREN`` of pytest itself depends on which tests ran
-    before, and on their order)."""
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen_kwargs
-    )
-    out = {}
-
-    def read(name, stream):
-        out[name] = stream.read()
-
-    readers = [
-        threading.Thread(target=read, args=("stdout", proc.stdout), daemon=True),
-        threading.Thread(target=read, args=("stderr", proc.stderr), daemon=True),
-    ]
-    for t in readers:
-        t.start()
-    timed_out = threading.Event()
-
-    def kill():
-        timed_out.set()
-        os.kill(proc.pid, 9)
-
-    timer = threading.Timer(timeout, kill)
-    timer.start()
-    try:
-        _, status, usage = os.wait4(proc.pid, 0)
-    finally:
-        timer.cancel()
-    for t in readers:
-        t.join()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    done = subprocess.CompletedProcess(cmd, proc.returncode, out["stdout"], out["stderr"])
-    return done, usage.ru_maxrss / 1024, timed_out.is_set()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = f"{tmp}/result.json"
+        spec = dict(cmd=[str(c) for c in cmd], timeout=timeout, cap=cap,
+                    cwd=str(cwd) if cwd else None, out=out)  # fmt: skip
+        subprocess.run([sys.executable, "-c", _MEASURE, json.dumps(spec)], check=True,
+                       timeout=timeout + 60)  # fmt: skip
+        with open(out) as f:
+            res = json.load(f)
+    done = subprocess.CompletedProcess(cmd, res["rc"], res["stdout"], res["stderr"])
+    return done, res["peak_mb"], res["timed_out"]
 
 
 def test_peak_is_this_childs_own():
-    """A big child before a small one does not count against the small one (the old
-    ``RUSAGE_CHILDREN`` reading reported the largest child of the whole session)."""
+    """A command's peak is its own: not a bigger child's before it (the old
+    ``RUSAGE_CHILDREN`` reading of pytest itself), and not pytest's resident size
+    (a child forked from a 600 MB pytest would start its peak there)."""
     big = "b = bytearray(400 << 20); b[::4096] = b'x' * len(b[::4096])"
     _, big_mb, _ = run_measured([sys.executable, "-c", big], 60)
-    _, small_mb, timed_out = run_measured([sys.executable, "-c", "pass"], 60)
+    ballast = bytearray(600 << 20)  # this process grows: the next command must not see it
+    ballast[::4096] = b"x" * len(ballast[::4096])
+    _, small_mb, timed_out = run_measured([sys.executable, "-c", "pass"], 60, cap=MEMORY_CAP)
+    del ballast
     assert big_mb > 400 and small_mb < 100 and not timed_out, (big_mb, small_mb)
     proc, _, timed_out = run_measured([sys.executable, "-c", "import time; time.sleep(30)"], 1)
     assert timed_out and proc.returncode == -9
@@ -199,7 +198,7 @@ def run_child(tmp, data: bytes, flags: list):
             "--test-start", "2016-07-01", *flags, "--out", str(out)]  # fmt: skip
     code = "import sys; from btlstm.cli import main; sys.exit(main(sys.argv[1:]))"
     proc, rss_mb, timed_out = run_measured(
-        [sys.executable, "-c", code, *args], TIME_LIMIT, preexec_fn=_cap, cwd=tmp
+        [sys.executable, "-c", code, *args], TIME_LIMIT, cap=MEMORY_CAP, cwd=tmp
     )
     return proc, out, rss_mb, timed_out
 
@@ -213,7 +212,7 @@ def check_example(tmp, spoil, data, flags):
     assert not timed_out, said
     assert "Traceback" not in proc.stderr + proc.stdout, said
     assert proc.returncode in (0, 2), said
-    assert rss_mb < RSS_LIMIT_MB, said  # this child's own peak (os.wait4)
+    assert rss_mb < RSS_LIMIT_MB, said  # this child's own peak (run_measured)
     if proc.returncode == 2:
         errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("btlstm: error:")]
         assert len(errors) == 1, said
