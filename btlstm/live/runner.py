@@ -277,6 +277,11 @@ class PaperRun:
         except StateError as e:
             raise SettingsError(str(e)) from None
         if self.saved:
+            n_bars = max((len(f) for f in self.frames.values()), default=0)
+            try:
+                self.store.check_bars(self.saved, n_bars)
+            except StateError as e:
+                raise SettingsError(str(e)) from None
             bars = int(self.saved["bars_done"])
             self.resume_bar = bars - 1
             self.clock.backfill_through(self.saved["last_date"])
