@@ -680,7 +680,7 @@ def load_verified(path, kind: str, load: Callable, what: str = "cached model") -
     )  # fmt: skip
     if reason is not None:
         logger.warning(
-            "untrusted %s %s (not the file btlstm wrote: %s): retraining", what, path, reason
+            "corrupt %s %s changed since it was written (%s): retraining", what, path, reason
         )
         return False
     with tempfile.TemporaryDirectory(prefix="btlstm-model-") as tmp:
