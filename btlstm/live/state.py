@@ -373,7 +373,8 @@ def _plain(value):
 
 
 def broker_snapshot(strategy) -> dict:
-    """Cash, value, every open position and every open order of the strategy's broker."""
+    """Cash, value, every open position and every open order of the strategy's broker
+    (the orders placed on this bar included: they are still in the broker's submit queue)."""
     broker = strategy.broker
     positions = {}
     for data in strategy.datas:
@@ -381,7 +382,13 @@ def broker_snapshot(strategy) -> dict:
         if pos.size:
             positions[data._name] = [float(pos.size), float(pos.price)]
     orders = []
-    for o in broker.get_orders_open():
+    # the bar's own orders first sit in the broker's ``submitted`` queue (Backtrader moves
+    # them to the open orders at the next bar): the state of bar k holds them too
+    live = list(getattr(broker, "submitted", ()) or ())
+    live += [o for o in broker.get_orders_open() if all(o is not x for x in live)]
+    for o in live:
+        if not o.alive():
+            continue
         orders.append([o.data._name, "buy" if o.isbuy() else "sell", float(o.created.size)])
     return {
         "cash": float(broker.getcash()),
