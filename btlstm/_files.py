@@ -389,11 +389,20 @@ def user_secret() -> bytes:
     path = home / SECRET_NAME
     try:
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32) + "\n")
-    except FileExistsError:
-        pass
+        if not os.path.lexists(path):
+            # written whole under a private name, then linked in: a process that finds
+            # the secret (a parallel worker) never reads half of it
+            tmp = home / f".secret-{secrets.token_hex(6)}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(secrets.token_hex(32) + "\n")
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                with contextlib.suppress(FileExistsError):
+                    os.link(tmp, path)
+            finally:
+                os.unlink(tmp)
     except OSError as e:
         logger.warning(
             "cannot write btlstm's secret %s (%s): cache entries and paper state written now "

@@ -446,8 +446,15 @@ def _architecture_difference(model, want: tuple) -> str | None:
     got = _architecture(model)
     labels = ("layers", "input shape", "output shape", "variable shapes")
     for label, g, w in zip(labels, got, want, strict=True):
-        if g != w:
-            return f"{label} {list(g)}, expected {list(w)}"
+        if g == w:
+            continue
+        if label == "variable shapes":
+            if len(g) != len(w):
+                return f"{len(g)} variables, expected {len(w)}"
+            i = next(j for j, (a, b) in enumerate(zip(g, w)) if a != b)
+            return f"variable {i} has shape {g[i]}, expected {w[i]}"
+        text = f"{label} {list(g)}, expected {list(w)}"
+        return text if len(text) < 400 else text[:400] + "..."
     return None
 
 
