@@ -556,3 +556,44 @@ def test_the_cache_key_changes_with_the_fit_bars_own_values_and_not_with_later_o
         later = frame.copy()
         later.iloc[i + 1, later.columns.get_loc(col)] *= 1.01  # the bar after: not known at the fit
         assert wf.cache_path(wf.prepare(later), i, 1).name == key, col
+
+
+CLI_PAPER = ["paper", "hold", "--data", "synthetic", "--learner", "ridge", "--mode", "walkforward",
+             "--retrain-every", "40", "--min-train", "100", "--lookback", "10",
+             "--train-start", "2008-01-01", "--test-start", "2009-06-01", "--test-end",
+             "2009-09-30", "--no-plots", "--quiet", "--fits", "wait"]  # fmt: skip
+
+
+@pytest.mark.parametrize("tamper,why", [
+    ("dev-zero", "state.json is a symbolic link, not the regular file btlstm wrote"),
+    ("minus-5", "state.json field 'bars_done' is -5, expected >= 1"),
+    ("cash", "state.json is not signed with this user's secret for this run"),
+    ("nested", "state.json nests 200000 levels deep"),
+])  # fmt: skip
+def test_cli_paper_refuses_a_tampered_state_in_one_line(home, tmp_path, capsys, tamper, why):
+    from btlstm.cli import main
+
+    args = [*CLI_PAPER, "--out", str(tmp_path / "p"), "--state-dir", str(tmp_path / "st")]
+    assert main(args) == 0
+    capsys.readouterr()
+    path = tmp_path / "st" / "state.json"
+    doc = json.loads(path.read_text())
+    fp = json.loads((tmp_path / "st" / "btlstm-state.json").read_text())["fingerprint"]
+    if tamper == "dev-zero":
+        path.unlink()
+        os.symlink("/dev/zero", path)
+    elif tamper == "minus-5":
+        _resign(StateStore(tmp_path / "st", fp), {**doc, "bars_done": -5})
+    elif tamper == "cash":
+        doc["snapshot"]["broker"]["cash"] *= 2
+        path.write_text(json.dumps(doc))
+    else:
+        path.write_text("[" * 200_000 + "]" * 200_000)
+    journal = (tmp_path / "st" / "journal.jsonl").read_text()
+    assert main(args) == 2
+    text = capsys.readouterr().err
+    err = [line for line in text.splitlines() if line.startswith("btlstm: error: ")]
+    assert len(err) == 1 and why in err[0] and "Traceback" not in text, text
+    assert "--fresh" in err[0] or "remove it" in err[0]
+    assert (tmp_path / "st" / "journal.jsonl").read_text() == journal  # nothing appended
+    assert not list((tmp_path / "st").glob(".state.json.*"))  # nothing half-written
