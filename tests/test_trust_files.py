@@ -76,7 +76,8 @@ def test_the_secret_is_created_mode_0600_in_btlstm_home_and_a_shared_one_is_refu
     assert not _files.signature_ok(sig, "y") and not _files.signature_ok(None, "x")
     os.chmod(secret, 0o644)
     _files._SECRETS.clear()
-    with pytest.raises(StateError, match=r"secret .* is readable by others or not yours \(mode 644\)"):
+    mode = r"secret .* is readable by others or not yours \(mode 644\)"
+    with pytest.raises(StateError, match=mode):
         _files.sign("x")
 
 
@@ -124,12 +125,15 @@ def test_a_cache_entry_that_is_a_fifo_does_not_block(home, tmp_path, frame, capl
     t.join(60)  # a hang bound: the FIFO would block forever
     assert not t.is_alive()
     wf, again = result["wf"]
-    assert f"untrusted cached model {files[1]} (is a FIFO (named pipe), not a regular file)" in caplog.text
+    want = f"untrusted cached model {files[1]} (is a FIFO (named pipe), not a regular file)"
+    assert want in caplog.text
     assert sum(not r.cached for r in wf.fits) == 1
     np.testing.assert_allclose(again, pred, atol=1e-12, equal_nan=True)
 
 
-def test_a_negated_ridge_with_a_recomputed_sha256_manifest_is_retrained(home, tmp_path, frame, caplog):
+def test_a_negated_ridge_with_a_recomputed_sha256_manifest_is_retrained(
+    home, tmp_path, frame, caplog
+):
     cache = tmp_path / "cache"
     pred, files = _ridge_cache(frame, cache)
     target = files[-1]
@@ -151,7 +155,9 @@ def test_a_negated_ridge_with_a_recomputed_sha256_manifest_is_retrained(home, tm
         np.testing.assert_allclose(z["coef"], coef)  # the entry rewritten by the refit
 
 
-def test_an_entry_signed_under_another_users_secret_is_retrained(tmp_path, frame, caplog, monkeypatch):
+def test_an_entry_signed_under_another_users_secret_is_retrained(
+    tmp_path, frame, caplog, monkeypatch
+):
     cache = tmp_path / "cache"
     monkeypatch.setattr(_files, "_SECRETS", {})
     monkeypatch.setenv("BTLSTM_HOME", str(tmp_path / "alice"))
@@ -175,7 +181,7 @@ def test_an_oversized_cache_entry_is_refused_from_its_size(home, tmp_path, monke
     assert "holds 5,000 bytes, more than the 4,096 bytes such a file may have" in caplog.text
 
 
-# ------------------------------------------------------------------ models checked against the architecture
+# ------------------------------------------------------------------ models checked against architecture
 def _lstm_cfg(**kw):
     return WalkForwardConfig(lookback=8, horizon=5, retrain_every=150, min_train=100, epochs=1,
                              batch_size=32, learner="lstm", model=TINY, seed=3, **kw)  # fmt: skip
@@ -223,7 +229,8 @@ def test_a_signed_model_of_another_architecture_is_retrained_with_a_warning(
     b = WalkForward(_lstm_cfg(), cache_dir=cache)
     with caplog.at_level(logging.WARNING, logger="btlstm"):
         pb = b.predict(frame)
-    assert f"corrupt cached model {files[0]} (model file '{files[0]}' is not this run's network ({cause}" in caplog.text
+    want = f"corrupt cached model {files[0]} (model file '{files[0]}' is not this run's network"
+    assert f"{want} ({cause}" in caplog.text
     assert not b.fits[0].cached
     np.testing.assert_allclose(pb, pa, atol=1e-5, equal_nan=True)  # retrained, same seed
 
@@ -330,7 +337,8 @@ def test_a_state_round_trips_and_every_edit_is_refused(home, tmp_path):
     doc = json.loads(path.read_text())
     doc["snapshot"]["broker"]["cash"] = 1e9
     path.write_text(json.dumps(doc))
-    with pytest.raises(StateError, match=r"state.json is not signed with this user's secret for this run"):
+    unsigned = r"state.json is not signed with this user's secret for this run"
+    with pytest.raises(StateError, match=unsigned):
         StateStore(store.folder, "run-a").open()
     # a state signed for another run (copied in from another folder) is refused too
     doc["snapshot"]["broker"]["cash"] = 1.0
@@ -361,7 +369,8 @@ def test_bars_done_out_of_range_is_refused_even_when_signed(home, tmp_path, bars
 def test_bars_done_past_the_data_is_refused(home, tmp_path):
     store = _store(tmp_path)
     state = StateStore(store.folder, "run-a").open()
-    with pytest.raises(StateError, match=r"says bars_done = 3, but the data has 2 bars \(expected 1..2\)"):
+    past = r"says bars_done = 3, but the data has 2 bars \(expected 1..2\)"
+    with pytest.raises(StateError, match=past):
         store.check_bars(state, 2)
     store.check_bars(state, 3)  # the boundary: every bar done
 
@@ -411,7 +420,8 @@ def test_state_files_that_are_links_or_fifos_are_refused_at_once(home, tmp_path,
 def test_a_state_nested_200000_deep_is_one_error_not_recursion(home, tmp_path):
     store = _store(tmp_path)
     (store.folder / "state.json").write_text("[" * 200_000 + "]" * 200_000)
-    with pytest.raises(StateError, match=r"state.json is unreadable \(state.json nests 200000 levels deep, more than the 64"):
+    deep = r"state.json is unreadable \(state.json nests 200000 levels deep, more than the 64"
+    with pytest.raises(StateError, match=deep):
         StateStore(store.folder, "run-a").open()
 
 
@@ -479,7 +489,8 @@ def test_a_signed_state_saying_more_bars_than_the_data_has_is_refused_by_the_run
 
     doc["journal_sha256"] = hashlib.sha256(jpath.read_bytes()).hexdigest()
     _resign(store, {**doc, "bars_done": n + 5})
-    with pytest.raises(SettingsError, match=rf"says bars_done = {n + 5}, but the data has {n} bars"):
+    past = rf"says bars_done = {n + 5}, but the data has {n} bars"
+    with pytest.raises(SettingsError, match=past):
         _paper(tmp_path / "p", tmp_path / "st")
 
 
@@ -542,7 +553,9 @@ def test_the_state_of_bar_k_holds_its_orders_and_a_kill_after_it_resumes_the_sam
 
 
 # ------------------------------------------------------------------ cache keys
-def test_the_cache_key_changes_with_the_fit_bars_own_values_and_not_with_later_ones(tmp_path, frame):
+def test_the_cache_key_changes_with_the_fit_bars_own_values_and_not_with_later_ones(
+    tmp_path, frame
+):
     wf = WalkForward(RIDGE_CFG, cache_dir=tmp_path)
     prep = wf.prepare(frame)
     bars = wf.fit_bars(prep)

@@ -343,7 +343,8 @@ class StateStore:
         keep = [line for line in lines[:bars_done] if line.endswith(b"\n")]
         if len(keep) != bars_done:
             raise self._refuse(
-                JOURNAL, f"holds {len(keep)} complete lines, state.json says {bars_done} bars are done"
+                JOURNAL,
+                f"holds {len(keep)} complete lines, state.json says {bars_done} bars are done",
             )
         h = hashlib.sha256()
         for line in keep:
