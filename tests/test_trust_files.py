@@ -610,3 +610,16 @@ def test_cli_paper_refuses_a_tampered_state_in_one_line(home, tmp_path, capsys, 
     assert "--fresh" in err[0] or "remove it" in err[0]
     assert (tmp_path / "st" / "journal.jsonl").read_text() == journal  # nothing appended
     assert not list((tmp_path / "st").glob(".state.json.*"))  # nothing half-written
+
+
+def test_a_last_date_that_is_no_date_or_outside_the_data_is_refused(home, tmp_path):
+    import pandas as pd
+
+    store = _store(tmp_path)
+    state = StateStore(store.folder, "run-a").open()
+    span = (pd.Timestamp("2020-01-02"), pd.Timestamp("2020-01-31"))
+    store.check_bars(state, 20, span)  # 2020-01-04 is inside
+    with pytest.raises(StateError, match=r"'last_date' is 2030-01-04, outside the data \(2020-01-02..2020-01-31\)"):
+        store.check_bars({**state, "last_date": "2030-01-04"}, 20, span)
+    with pytest.raises(StateError, match=r"field 'last_date' is 'soon', not a date"):
+        store.check_bars({**state, "last_date": "soon"}, 20, span)

@@ -278,8 +278,12 @@ class PaperRun:
             raise SettingsError(str(e)) from None
         if self.saved:
             n_bars = max((len(f) for f in self.frames.values()), default=0)
+            span = None
+            if n_bars:
+                span = (min(f.index[0] for f in self.frames.values() if len(f)),
+                        max(f.index[-1] for f in self.frames.values() if len(f)))  # fmt: skip
             try:
-                self.store.check_bars(self.saved, n_bars)
+                self.store.check_bars(self.saved, n_bars, span)
             except StateError as e:
                 raise SettingsError(str(e)) from None
             bars = int(self.saved["bars_done"])

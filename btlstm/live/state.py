@@ -261,14 +261,33 @@ class StateStore:
                 raise self._refuse(STATE, f"streams.{name}: expected a list of model versions")
         return doc
 
-    def check_bars(self, state: dict, n_bars: int) -> None:
-        """Refuse a state whose ``bars_done`` is more than the ``n_bars`` the data has."""
+    def check_bars(self, state: dict, n_bars: int, span=None) -> None:
+        """Refuse a state whose ``bars_done`` is more than the ``n_bars`` the data has,
+        or whose ``last_date`` is no date within ``span`` (the data's first and last
+        dates, when given)."""
         if state["bars_done"] > n_bars:
             raise self._refuse(
                 STATE,
                 f"says bars_done = {state['bars_done']}, but the data has {n_bars} bars "
                 f"(expected 1..{n_bars})",
             )
+        import pandas as pd
+
+        try:
+            last = pd.Timestamp(state["last_date"])
+        except (ValueError, TypeError):
+            last = None
+        if last is None or last is pd.NaT:
+            raise self._refuse(STATE, f"field 'last_date' is {state['last_date']!r}, not a date")
+        if span is not None:
+            lo, hi = (pd.Timestamp(d).date() for d in span)
+            day = pd.Timedelta(days=1)  # a time zone may move a bar's date by one
+            if not (lo - day <= last.date() <= hi + day):
+                raise self._refuse(
+                    STATE,
+                    f"field 'last_date' is {state['last_date']}, outside the data "
+                    f"({lo}..{hi})",
+                )
 
     def clear(self) -> None:
         """Delete btlstm's files in the folder (never anything else): regular files
