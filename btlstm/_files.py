@@ -21,6 +21,19 @@ sweep's files and the paper-trading state.
   :func:`read_bounded`, :func:`scan_binary`): only a regular file (or a link to
   one) is read as data or settings; a FIFO, a device or a folder is refused at
   once, naming what it is; every read stops at a byte limit.
+- **Files btlstm reads back from its own folders** (:func:`read_nofollow`,
+  :func:`read_untrusted`): caches, model files and paper state are data that
+  anyone with access to the folder may have changed. They are opened with
+  ``O_NOFOLLOW | O_NONBLOCK`` (a link, to ``/dev/zero`` or anywhere, is
+  refused; a FIFO never blocks), only a regular file is read, and never more
+  than a byte limit. :func:`remove_owned` deletes only regular files, never
+  through a link.
+- **Authentication** (:func:`sign`, :func:`signature_ok`, :func:`user_secret`):
+  a sha256 says a file is whole, not who wrote it. Cache manifests and the
+  paper state carry an HMAC-SHA256 keyed by a per-user secret
+  (``$BTLSTM_HOME/secret``, default ``~/.btlstm/secret``, created mode 0600):
+  an entry forged (with a recomputed sha256) or written by another user is
+  not used.
 
 A manifest entry is always :func:`file_entry` (``{"sha256", "bytes"}``) and is
 checked by :func:`entry_problem`, for a cached file and a report folder alike.
@@ -32,6 +45,7 @@ import contextlib
 import ctypes
 import errno
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -53,6 +67,14 @@ __all__ = [
     "file_entry",
     "file_kind",
     "fsync_dir",
+    "btlstm_home",
+    "read_nofollow",
+    "read_untrusted",
+    "remove_owned",
+    "sign",
+    "signature_ok",
+    "user_secret",
+    "UnsafeFile",
     "listed_files",
     "load_verified",
     "manifest_path",
@@ -233,6 +255,192 @@ def scan_binary(fh, limit: int, chunk: int = 1 << 20):
             return ("size", None, limit)
 
 
+# --------------------------------------------------------------------------- untrusted files
+class UnsafeFile(ValueError):
+    """A file btlstm will not read: ``cause`` is ``"link"``, ``"type"`` (``detail``:
+    what it is, in words), ``"size"`` (``detail``: its size in bytes, or None when
+    it grew past the limit while read) or ``"read"`` (``detail``: the OS reason)."""
+
+    def __init__(self, cause: str, detail=None):
+        super().__init__(f"{cause}: {detail}")
+        self.cause, self.detail = cause, detail
+
+
+def read_nofollow(path, limit: int, expect: int | None = None) -> bytes:
+    """The bytes of regular file ``path``, opened without following a link.
+
+    ``O_NOFOLLOW | O_NONBLOCK``: a symbolic link is refused (never followed), a
+    FIFO does not block, a device, a socket or a folder is refused by ``fstat``
+    before a byte is read; a file larger than ``limit`` is refused from its size,
+    and the read stops at ``limit + 1`` bytes (``expect + 1`` when the caller knows
+    the size) whatever the file does meanwhile.
+
+    Raises:
+        FileNotFoundError: no such file.
+        UnsafeFile: why it is not read (``cause`` ``"link"``, ``"type"``,
+            ``"size"``, ``"read"``).
+    """
+    text = os.fspath(path)
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(text, flags)
+    except FileNotFoundError:
+        raise
+    except OSError as e:
+        if e.errno == errno.ELOOP or os.path.islink(text):
+            raise UnsafeFile("link") from None
+        raise UnsafeFile("read", e.strerror or str(e)) from None
+    try:
+        import stat
+
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafeFile("type", mode_kind(st.st_mode))
+        if st.st_size > limit:
+            raise UnsafeFile("size", st.st_size)
+        want = limit + 1 if not isinstance(expect, int) else min(limit, max(expect, 0)) + 1
+        chunks, got = [], 0
+        while got < want:
+            chunk = os.read(fd, min(1 << 20, want - got))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+        data = b"".join(chunks)
+        if len(data) > limit:
+            raise UnsafeFile("size", None)
+        return data
+    except OSError as e:
+        raise UnsafeFile("read", e.strerror or str(e)) from None
+    finally:
+        os.close(fd)
+
+
+def unsafe_reason(e: UnsafeFile, limit: int) -> str:
+    """An :class:`UnsafeFile` in words (``"is a symbolic link (links are never followed)"``)."""
+    if e.cause == "link":
+        return "is a symbolic link (links are never followed)"
+    if e.cause == "type":
+        return f"is {e.detail}, not a regular file"
+    if e.cause == "size":
+        size = "more" if e.detail is None else f"{e.detail:,} bytes,"
+        return f"holds {size} more than the {limit:,} bytes such a file may have"
+    return f"cannot be read ({e.detail})"
+
+
+def read_untrusted(path, limit: int, what: str, error=ValueError) -> bytes:
+    """:func:`read_nofollow` with one ``error`` naming ``what`` and the file.
+
+    Example:
+        >>> read_untrusted("/dev/zero", 10, "cache entry")
+        Traceback (most recent call last):
+        ValueError: cache entry /dev/zero is a character device, not a regular file
+    """
+    try:
+        return read_nofollow(path, limit)
+    except FileNotFoundError:
+        raise error(f"{what} {os.fspath(path)} does not exist") from None
+    except UnsafeFile as e:
+        raise error(f"{what} {os.fspath(path)} {unsafe_reason(e, limit)}") from None
+
+
+def remove_owned(path) -> bool:
+    """Delete ``path`` if it is a regular file (``lstat``: a link is never followed,
+    and is not deleted either); True when a file was deleted."""
+    import stat
+
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISREG(st.st_mode):
+        return False
+    os.unlink(path)
+    return True
+
+
+# --------------------------------------------------------------------------- authentication
+SECRET_NAME = "secret"
+_SECRETS: dict[str, bytes] = {}
+
+
+def btlstm_home() -> Path:
+    """btlstm's own folder of the user: ``$BTLSTM_HOME``, else ``~/.btlstm``."""
+    env = os.environ.get("BTLSTM_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".btlstm"
+
+
+def user_secret() -> bytes:
+    """The per-user key of cache and state signatures (``btlstm_home() / "secret"``).
+
+    Created on first use (32 random bytes, hex, mode 0600, ``O_EXCL``: never
+    written through a link). A secret that is a link, not a regular file, not
+    the user's own or readable by others is refused (``StateError``): it would
+    let another user sign files. Where the home cannot be written, a secret of
+    this process only is used with a warning (nothing written now can be reused
+    later).
+    """
+    from btlstm.errors import StateError
+
+    home = btlstm_home()
+    key = str(home)
+    if key in _SECRETS:
+        return _SECRETS[key]
+    path = home / SECRET_NAME
+    try:
+        home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not os.path.lexists(path):
+            # written whole under a private name, then linked in: a process that finds
+            # the secret (a parallel worker) never reads half of it
+            tmp = home / f".secret-{secrets.token_hex(6)}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(secrets.token_hex(32) + "\n")
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                with contextlib.suppress(FileExistsError):
+                    os.link(tmp, path)
+            finally:
+                os.unlink(tmp)
+    except OSError as e:
+        logger.warning(
+            "cannot write btlstm's secret %s (%s): cache entries and paper state written now "
+            "cannot be trusted by a later run (set BTLSTM_HOME to a folder of yours)",
+            path, e.strerror or e,
+        )  # fmt: skip
+        _SECRETS[key] = secrets.token_bytes(32)
+        return _SECRETS[key]
+    try:
+        import stat
+
+        st = os.lstat(path)
+        if stat.S_ISREG(st.st_mode) and hasattr(os, "getuid"):
+            if st.st_uid != os.getuid() or st.st_mode & 0o077:
+                raise StateError(
+                    f"btlstm's secret {path} is readable by others or not yours (mode "
+                    f"{stat.S_IMODE(st.st_mode):o}): run 'chmod 600 {path}' or delete it"
+                )
+        data = read_nofollow(path, 4096).strip()
+    except UnsafeFile as e:
+        raise StateError(f"btlstm's secret {path} {unsafe_reason(e, 4096)}") from None
+    if len(data) < 32:
+        raise StateError(f"btlstm's secret {path} is too short ({len(data)} bytes); delete it")
+    _SECRETS[key] = data
+    return data
+
+
+def sign(*parts) -> str:
+    """HMAC-SHA256 (hex) of ``parts`` (str or bytes, NUL-joined) under :func:`user_secret`."""
+    msg = b"\x00".join(p if isinstance(p, bytes) else str(p).encode() for p in parts)
+    return hmac.new(user_secret(), msg, hashlib.sha256).hexdigest()
+
+
+def signature_ok(signature, *parts) -> bool:
+    """True when ``signature`` is :func:`sign` of ``parts`` (constant-time compare)."""
+    return isinstance(signature, str) and hmac.compare_digest(signature, sign(*parts))
+
+
 # --------------------------------------------------------------------------- one file
 def fsync_dir(folder) -> None:
     """Persist a rename in ``folder`` itself (best effort; not possible on every platform)."""
@@ -353,21 +561,49 @@ def write_manifest(path, rows: int, data: bytes | None = None, **extra) -> Path:
         "written_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     doc.update(extra)
+    doc["hmac"] = _manifest_signature(doc)
     return atomic_write_text(manifest_path(path), json.dumps(doc, indent=1) + "\n")
 
 
+MAX_MANIFEST_BYTES = 1 << 20
+"""The most bytes read from a sidecar manifest (btlstm writes well under 1 KiB)."""
+
+MAX_MODEL_BYTES = 1 << 30
+"""The most bytes read from a cached model file (1 GiB)."""
+
+
+def _manifest_signature(doc: Mapping) -> str:
+    """The HMAC of a manifest: its file name, kind, sha256 and size (the fields that
+    decide whether the file is used)."""
+    return sign(*_manifest_args(doc))
+
+
 def read_manifest(path) -> dict | None:
-    """The manifest of ``path`` as a dict, or None when there is none or it is unreadable."""
+    """The manifest of ``path`` as a dict, or None when there is none or it is unreadable
+    (a link, not a regular file, over :data:`MAX_MANIFEST_BYTES`, nested too deep)."""
+    from btlstm.convert import load_json
+
     mp = manifest_path(path)
     try:
-        doc = json.loads(mp.read_text(encoding="utf-8"))
+        doc = load_json(read_nofollow(mp, MAX_MANIFEST_BYTES), mp.name)
     except (OSError, ValueError):
         return None
     return doc if isinstance(doc, dict) else None
 
 
+def manifest_signed(doc: Mapping) -> bool:
+    """True when manifest ``doc`` carries this user's signature (:func:`sign`)."""
+    return signature_ok(doc.get("hmac"), *_manifest_args(doc))
+
+
+def _manifest_args(doc: Mapping) -> tuple:
+    return ("btlstm-manifest", doc.get("file"), doc.get("kind", ""), doc.get("sha256"),
+            doc.get("bytes"))  # fmt: skip
+
+
 def verify_manifest(
-    path, required: bool = True, content=None, expect: dict | None = None
+    path, required: bool = True, content=None, expect: dict | None = None,
+    authenticate: bool = False, data: bytes | None = None,
 ) -> str | None:
     """Check a cached file against its manifest.
 
@@ -381,6 +617,10 @@ def verify_manifest(
         expect: manifest fields that must have these values (e.g.
             ``{"file": path.name}``: a file and manifest copied in under
             another name are caught).
+        authenticate: the manifest must carry this user's HMAC
+            (:func:`sign`): an entry forged with a recomputed sha256, or
+            written by another user, is a problem.
+        data: the bytes to check, already read (instead of a file).
 
     Returns:
         None when the file matches, else a short reason (``"sha256 mismatch"``...).
@@ -397,50 +637,65 @@ def verify_manifest(
         'sha256 mismatch with the manifest (file changed or corrupt)'
     """
     path = Path(path)
-    data = Path(content) if content is not None else path
-    if not path.is_file() or not data.is_file():
+    source = Path(content) if content is not None else path
+    if data is None and (not path.is_file() or not source.is_file()):
         return "file missing"
     doc = read_manifest(path)
     if doc is None:
-        if manifest_path(path).exists():
+        if os.path.lexists(manifest_path(path)):
             return f"manifest {manifest_path(path).name} is unreadable"
         return f"no manifest {manifest_path(path).name}" if required else None
     for key, want in (expect or {}).items():
         if doc.get(key) != want:
             return f"manifest field {key!r} is {doc.get(key)!r}, expected {want!r}"
-    return entry_problem(doc, path=data)
+    problem = entry_problem(doc, data=data) if data is not None else entry_problem(doc, path=source)
+    if problem is None and authenticate and not manifest_signed(doc):
+        return (
+            "its manifest is not signed with this user's secret (a forged entry, or one "
+            "written by another user or an older btlstm)"
+        )
+    return problem
 
 
 def load_verified(path, kind: str, load: Callable, what: str = "cached model") -> bool:
-    """Load a cached file only if it is the file btlstm wrote: ``load(copy)``.
+    """Load a cached file only if it is the file this user's btlstm wrote: ``load(copy)``.
 
-    The file is copied to a private folder, the copy's sha256 is checked
-    against ``<file>.manifest.json`` (which must say ``file`` = its name and
-    ``kind`` = ``kind``), and only the checked copy is given to ``load``. A
-    file swapped in or edited since it was written, one without a manifest
-    and one ``load`` rejects (it raises :class:`btlstm.errors.ModelFileError`
-    or another ``ValueError``) are never used: a warning names the file and
-    the caller refits (and rewrites the entry).
+    The entry is read without following a link (:func:`read_nofollow`: a link,
+    a FIFO or a device is refused at once, at most :data:`MAX_MODEL_BYTES`),
+    its bytes are checked against ``<file>.manifest.json`` (which must say
+    ``file`` = its name and ``kind`` = ``kind``, and carry this user's HMAC,
+    :func:`sign`), and only then written to a private folder and given to
+    ``load``. A file swapped in, forged (even with a recomputed sha256) or
+    edited, one without a manifest and one ``load`` rejects (it raises
+    :class:`btlstm.errors.ModelFileError` or another ``ValueError``) are never
+    used: a warning names the file and the caller refits (and rewrites the entry).
 
     Returns:
         True when ``load`` took the file.
     """
     path = Path(path)
+    try:
+        data = read_nofollow(path, MAX_MODEL_BYTES)
+    except FileNotFoundError:
+        logger.warning("%s %s is missing: retraining", what, path)
+        return False
+    except UnsafeFile as e:
+        logger.warning("untrusted %s %s (%s): retraining", what, path,
+                       unsafe_reason(e, MAX_MODEL_BYTES))  # fmt: skip
+        return False
+    reason = verify_manifest(
+        path, required=True, data=data, expect={"file": path.name, "kind": kind},
+        authenticate=True,
+    )  # fmt: skip
+    if reason is not None:
+        logger.warning(
+            "corrupt %s %s changed since it was written (%s): retraining", what, path, reason
+        )
+        return False
     with tempfile.TemporaryDirectory(prefix="btlstm-model-") as tmp:
         copy = Path(tmp) / path.name
-        try:
-            shutil.copyfile(path, copy)
-        except OSError as e:
-            logger.warning("corrupt %s %s (unreadable: %s): retraining", what, path, e)
-            return False
-        reason = verify_manifest(
-            path, required=True, content=copy, expect={"file": path.name, "kind": kind}
-        )
-        if reason is not None:
-            logger.warning(
-                "corrupt %s %s changed since it was written (%s): retraining", what, path, reason
-            )
-            return False
+        with open(copy, "xb") as fh:
+            fh.write(data)
         try:
             load(copy)
         except ValueError as e:  # ModelFileError is one

@@ -504,9 +504,11 @@ class WalkForward:
         return self._record(rec)
 
     def _load_cached(self, path: Path) -> bool:
-        """Load a cached model only if its sha256 matches the manifest written with it
-        (:func:`btlstm.data.cache.load_verified`); otherwise warn, naming the file,
-        and return False: the fit is retrained and the entry rewritten."""
+        """Load a cached model only if it is a regular file (no link), its sha256 matches
+        the manifest written with it, the manifest carries the user's HMAC and the model
+        is this learner's architecture (:func:`btlstm.data.cache.load_verified`);
+        otherwise warn, naming the file, and return False: the fit is retrained and the
+        entry rewritten."""
         return load_verified(path, MODEL_KIND, self.learner.load)
 
     def _record(self, rec: FitRecord) -> FitRecord:

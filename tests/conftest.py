@@ -12,6 +12,12 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# btlstm's home (the secret that signs caches and paper state): a folder of the test
+# session, never the user's ~/.btlstm (child processes inherit it)
+if "BTLSTM_HOME" not in os.environ:
+    import tempfile
+
+    os.environ["BTLSTM_HOME"] = tempfile.mkdtemp(prefix="btlstm-test-home-")
 
 ROOT = Path(__file__).resolve().parents[1]
 

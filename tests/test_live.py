@@ -496,6 +496,15 @@ def test_paper_refuses_a_foreign_or_other_state_folder_before_any_work(tmp_path,
     doc = json.loads((tmp_path / "st" / "state.json").read_text())
     doc["snapshot"]["broker"]["cash"] += 1.0
     (tmp_path / "st" / "state.json").write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=r"state.json is not signed with this user's secret"):
+        run_paper(s, {"state_dir": str(tmp_path / "st")})  # edited: not the file btlstm wrote
+    # signed again with the user's own secret (what a code change would give): the replay
+    # then finds the difference
+    from btlstm.live.state import StateStore
+
+    fp = json.loads((tmp_path / "st" / "btlstm-state.json").read_text())["fingerprint"]
+    doc["hmac"] = StateStore(tmp_path / "st", fp)._signature(doc)
+    (tmp_path / "st" / "state.json").write_text(json.dumps(doc))
     with pytest.raises(ValueError, match=r"differs from the saved state \(broker.cash"):
         run_paper(s, {"state_dir": str(tmp_path / "st")})
     other = {**s, "strategy": {"name": "hold", "hold": 3}}

@@ -292,7 +292,34 @@ class LSTMLearner(Learner):
             raise ValueError("LSTMLearner: nothing to save before fit")
         return save_model(self.model, path)
 
+    def n_weights(self) -> int:
+        """The network's weights, from the settings (no TensorFlow): the bound a saved
+        file of this learner's architecture is checked against before it is loaded."""
+        st = self.settings
+        inp, params = max(1, self.n_features), 0
+        for u in (*st.stacked_lstm_units, st.lstm_units):
+            params += 4 * (u * (inp + u) + u)
+            inp = u
+        for u in (*st.dense_units, 1):
+            params += inp * u + u
+            inp = u
+        return params
+
     def load(self, path) -> None:
+        """Replace the current weights with a saved model's, checked first.
+
+        Before Keras reads the file, the archive's declared member sizes and the
+        declared shapes of the datasets in ``model.weights.h5`` are checked against
+        what this learner's architecture can hold (:func:`check_keras_archive`: a
+        file declaring GiBs of weights is refused without inflating anything).
+        After loading, the model must be this learner's architecture (layer types,
+        every variable's shape, input and output shape); otherwise a
+        :class:`~btlstm.errors.ModelFileError` names the file and the first
+        difference. A model of another architecture is never used.
+        """
+        path = Path(path)
+        if not self.pretrained:
+            check_keras_archive(path, self.n_weights())
         from btlstm.models import load_model
 
         loaded = load_model(path)
@@ -302,15 +329,133 @@ class LSTMLearner(Learner):
                 f"model file {str(path)!r} expects windows {tuple(loaded.input_shape[1:])}, "
                 f"this run needs {want}"
             )
-        if self.model is None or self.pretrained:
+        if self.pretrained:  # a ready model the user named: its own architecture
             self.model = loaded
+            self.fitted = True
+            return
+        problem = _architecture_difference(loaded, self._expected_architecture())
+        if problem is not None:
+            raise ModelFileError(
+                f"model file {str(path)!r} is not this run's network ({problem})"
+            )
+        if self.model is None:
+            self.model = loaded  # checked: the architecture this learner builds
         else:
-            try:
-                for dst, src in zip(self.model.variables, loaded.variables, strict=True):
-                    dst.assign(src)
-            except ValueError:  # another architecture: use the loaded model itself
-                self.model = loaded
+            for dst, src in zip(self.model.variables, loaded.variables, strict=True):
+                dst.assign(src)
         self.fitted = True
+
+    def _expected_architecture(self) -> tuple:
+        """:func:`_architecture` of the network this learner builds (built once)."""
+        arch = getattr(self, "_arch", None)
+        if arch is None:
+            if self.model is not None:
+                arch = _architecture(self.model)
+            else:
+                from btlstm.models import build_model
+
+                arch = _architecture(
+                    build_model(lookback=self.lookback, n_features=self.n_features,
+                                **self.settings.build_kwargs())
+                )  # fmt: skip
+            self._arch = arch
+        return arch
+
+
+#: The most bytes a member of a ``.keras`` archive other than the weights may declare.
+MAX_KERAS_MEMBER_BYTES = 1 << 20
+
+
+def check_keras_archive(path, n_weights: int) -> None:
+    """Refuse a ``.keras`` archive that declares more than a network of ``n_weights``
+    weights can hold, before anything is inflated or loaded.
+
+    ``model.weights.h5`` may declare at most 16 bytes a weight (the float32
+    weights and Adam's two moments) plus 1 MiB, the archive's other members 1 MiB
+    each; the datasets inside ``model.weights.h5`` (their declared shapes and
+    types, read from its headers: no data is read) at most the same. Python's
+    zip reader never inflates a member past its declared size, so a checked
+    archive cannot grow while Keras reads it.
+
+    Raises:
+        ModelFileError: naming the file, the member and the sizes.
+    """
+    import zipfile
+
+    path = Path(path)
+    where = f"model file {str(path)!r}"
+    limit = 16 * int(n_weights) + (1 << 20)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            names = [i.filename for i in infos]
+            if len(set(names)) != len(names):
+                raise ModelFileError(f"{where} lists a member twice: not a file btlstm wrote")
+            for info in infos:
+                cap = limit if info.filename == "model.weights.h5" else MAX_KERAS_MEMBER_BYTES
+                if info.file_size > cap:
+                    raise ModelFileError(
+                        f"{where}: {info.filename} declares {info.file_size:,} bytes, more than "
+                        f"the {cap:,} this run's network ({n_weights:,} weights) can need: "
+                        "refused before loading"
+                    )
+            if "model.weights.h5" in names:
+                with zf.open("model.weights.h5") as fh:
+                    declared = _h5_declared_bytes(fh)
+                if declared > limit:
+                    raise ModelFileError(
+                        f"{where}: model.weights.h5 declares datasets of {declared:,} bytes, "
+                        f"more than the {limit:,} this run's network ({n_weights:,} weights) "
+                        "can need: refused before loading"
+                    )
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise ModelFileError(f"{where} is not a readable .keras archive ({e})") from None
+
+
+def _h5_declared_bytes(fh) -> int:
+    """The bytes the datasets of an HDF5 file declare (shape x item size), headers only."""
+    import h5py
+
+    total = 0
+
+    def visit(_name, obj):
+        nonlocal total
+        if isinstance(obj, h5py.Dataset):
+            n = 1
+            for d in obj.shape or ():
+                n *= int(d)
+            total += n * int(obj.dtype.itemsize)
+
+    try:
+        with h5py.File(fh, "r") as h5:
+            h5.visititems(visit)
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        raise ModelFileError(f"model.weights.h5 is not a readable HDF5 file ({e})") from None
+    return total
+
+
+def _architecture(model) -> tuple:
+    """What a network is: its layer types, input and output shape, every variable's shape."""
+    layers = tuple(type(layer).__name__ for layer in model.layers)
+    shapes = tuple(tuple(int(d) for d in v.shape) for v in model.variables)
+    return layers, tuple(model.input_shape[1:]), tuple(model.output_shape[1:]), shapes
+
+
+def _architecture_difference(model, want: tuple) -> str | None:
+    """The first way ``model`` differs from architecture ``want``, or None."""
+    got = _architecture(model)
+    labels = ("layers", "input shape", "output shape", "variable shapes")
+    for label, g, w in zip(labels, got, want, strict=True):
+        if g == w:
+            continue
+        if label == "variable shapes":
+            if len(g) != len(w):
+                return f"{len(g)} variables, expected {len(w)}"
+            i = next(j for j, (a, b) in enumerate(zip(g, w)) if a != b)
+            return f"variable {i} has shape {g[i]}, expected {w[i]}"
+        text = f"{label} {list(g)}, expected {list(w)}"
+        return text if len(text) < 400 else text[:400] + "..."
+    return None
 
 
 def _stop_on_nan(keras):

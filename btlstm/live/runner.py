@@ -282,6 +282,15 @@ class PaperRun:
         except StateError as e:
             raise SettingsError(str(e)) from None
         if self.saved:
+            n_bars = max((len(f) for f in self.frames.values()), default=0)
+            span = None
+            if n_bars:
+                span = (min(f.index[0] for f in self.frames.values() if len(f)),
+                        max(f.index[-1] for f in self.frames.values() if len(f)))  # fmt: skip
+            try:
+                self.store.check_bars(self.saved, n_bars, span)
+            except StateError as e:
+                raise SettingsError(str(e)) from None
             bars = int(self.saved["bars_done"])
             self.resume_bar = bars - 1
             self.clock.backfill_through(self.saved["last_date"])

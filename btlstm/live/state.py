@@ -25,17 +25,38 @@ switched on before; after the last saved bar the strategy's bookkeeping,
 cash, positions and open orders are compared with the saved ones (a
 difference stops the run: the data or the code changed), then the run goes on
 LIVE from the next bar.
+
+Everything read back is data, not trusted (``docs/trust-files.md``): the
+folder's files are opened without following links (a link, a FIFO or a device
+is refused), size-capped (:data:`MAX_STATE_BYTES`, :data:`MAX_JOURNAL_BYTES`)
+and nesting-capped before parsing; ``state.json`` carries an HMAC
+(:func:`btlstm._files.sign`, the user's secret) over its content, the run's
+fingerprint and the sha256 of the journal's lines, and its fields are checked
+(types, ranges, the journal holding exactly ``bars_done`` lines). ``--fresh``
+deletes only btlstm's regular files, never through a link.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import os
+import stat
 from datetime import datetime, timezone
 from pathlib import Path
 
+from btlstm._files import (
+    UnsafeFile,
+    mode_kind,
+    read_nofollow,
+    remove_owned,
+    sign,
+    signature_ok,
+    unsafe_reason,
+)
+from btlstm.convert import load_json
 from btlstm.data.cache import atomic_write_text
 from btlstm.errors import StateError
 
@@ -49,6 +70,14 @@ JOURNAL = "journal.jsonl"
 MODELS = "models"
 KIND = "btlstm paper-trading state"
 FORMAT = 1
+
+MAX_STATE_BYTES = 64 << 20
+"""The most bytes read from ``state.json`` or the marker (64 MiB)."""
+MAX_JOURNAL_BYTES = 1 << 30
+"""The most bytes read from ``journal.jsonl`` (1 GiB: millions of bars)."""
+
+#: what each entry of a state folder must be (``lstat``: links are never followed)
+_KINDS = {MARKER: stat.S_ISREG, STATE: stat.S_ISREG, JOURNAL: stat.S_ISREG, MODELS: stat.S_ISDIR}
 
 
 def _now() -> str:
@@ -96,6 +125,18 @@ class StateStore:
                 f"{where} {str(folder)!r} is a folder of other files (no {MARKER}): btlstm "
                 "never writes into or deletes files it did not write; give an empty or new folder"
             )
+        if folder.is_dir():
+            for name, ok in _KINDS.items():
+                try:
+                    mode = os.lstat(folder / name).st_mode
+                except FileNotFoundError:
+                    continue
+                if not ok(mode):
+                    raise StateError(
+                        f"{where} {str(folder)!r}: {name} is {mode_kind(mode)}, not the "
+                        f"{'folder' if name == MODELS else 'regular file'} btlstm wrote (links "
+                        "are never followed); remove it or give another folder"
+                    )
         parent = folder.parent if not folder.exists() else folder
         while not parent.exists() and parent != parent.parent:
             parent = parent.parent
@@ -103,17 +144,30 @@ class StateStore:
             raise StateError(f"{where} {str(folder)!r} cannot be written (permission denied)")
         return folder
 
-    def _read(self, name: str):
-        """A JSON file of the folder, None when absent; unreadable: a StateError."""
+    def _bytes(self, name: str, limit: int) -> bytes | None:
+        """A file of the folder, read without following links, at most ``limit``
+        bytes; None when absent; anything else: a StateError naming it."""
         try:
-            return json.loads((self.folder / name).read_text(encoding="utf-8"))
+            return read_nofollow(self.folder / name, limit)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError) as e:
-            raise StateError(
-                f"state folder {str(self.folder)!r}: {name} is unreadable ({e}); start over "
-                "with --fresh"
-            ) from None
+        except UnsafeFile as e:
+            raise self._refuse(name, unsafe_reason(e, limit)) from None
+
+    def _refuse(self, name: str, why: str) -> StateError:
+        return StateError(
+            f"state folder {str(self.folder)!r}: {name} {why}; start over with --fresh"
+        )
+
+    def _read(self, name: str, limit: int = MAX_STATE_BYTES):
+        """A JSON file of the folder, None when absent; unreadable: a StateError."""
+        data = self._bytes(name, limit)
+        if data is None:
+            return None
+        try:
+            return load_json(data, name)
+        except ValueError as e:
+            raise self._refuse(name, f"is unreadable ({e})") from None
 
     def _marker(self) -> dict | None:
         doc = self._read(MARKER)
@@ -156,54 +210,169 @@ class StateStore:
             atomic_write_text(self.folder / MARKER, json.dumps(doc, indent=1) + "\n")
             return None
         state = self._read(STATE)
-        if state is None:
+        if state is None:  # killed before its first bar was done: its journal lines go
+            remove_owned(self.folder / JOURNAL)
+            self._journal_hash = hashlib.sha256()
             return None
-        self._trim_journal(int(state.get("bars_done", 0)))
+        state = self._check_state(state)
+        self._trim_journal(state["bars_done"], state["journal_sha256"])
         return state
 
+    def _signature(self, doc: dict) -> str:
+        body = {k: v for k, v in doc.items() if k != "hmac"}
+        return sign("btlstm-state", self.fingerprint,
+                    json.dumps(body, sort_keys=True, allow_nan=True))  # fmt: skip
+
+    def _check_state(self, doc) -> dict:
+        """``state.json`` authenticated and its fields checked, or one StateError."""
+        if not isinstance(doc, dict):
+            raise self._refuse(STATE, f"is not a JSON object (a {type(doc).__name__})")
+        body = {k: v for k, v in doc.items() if k != "hmac"}
+        if not signature_ok(doc.get("hmac"), "btlstm-state", self.fingerprint,
+                            json.dumps(body, sort_keys=True, allow_nan=True)):  # fmt: skip
+            raise self._refuse(
+                STATE,
+                "is not signed with this user's secret for this run (edited, forged, or "
+                "written by another user or an older btlstm)",
+            )
+        checks = (
+            ("bars_done", int, "an integer >= 1"),
+            ("last_date", str, "a date"),
+            ("finished", bool, "true or false"),
+            ("streams", dict, "a table"),
+            ("snapshot", dict, "a table"),
+            ("sessions", list, "a list"),
+            ("journal_sha256", str, "a sha256"),
+        )
+        required = ("bars_done", "last_date", "journal_sha256")
+        for key, kind, words in checks:
+            v = doc.get(key)
+            if v is None and key not in required:
+                continue
+            if not isinstance(v, kind) or (kind is int and isinstance(v, bool)):
+                raise self._refuse(STATE, f"field {key!r} is {v!r}, expected {words}")
+        if doc["bars_done"] < 1:
+            raise self._refuse(STATE, f"field 'bars_done' is {doc['bars_done']}, expected >= 1")
+        for name, st in (doc.get("streams") or {}).items():
+            versions = st.get("versions") if isinstance(st, dict) else None
+            if not isinstance(versions, list) or not all(
+                isinstance(v, dict) and isinstance(v.get("k"), int) for v in versions
+            ):
+                raise self._refuse(STATE, f"streams.{name}: expected a list of model versions")
+        return doc
+
+    def check_bars(self, state: dict, n_bars: int, span=None) -> None:
+        """Refuse a state whose ``bars_done`` is more than the ``n_bars`` the data has,
+        or whose ``last_date`` is no date within ``span`` (the data's first and last
+        dates, when given)."""
+        if state["bars_done"] > n_bars:
+            raise self._refuse(
+                STATE,
+                f"says bars_done = {state['bars_done']}, but the data has {n_bars} bars "
+                f"(expected 1..{n_bars})",
+            )
+        import pandas as pd
+
+        try:
+            last = pd.Timestamp(state["last_date"])
+        except (ValueError, TypeError):
+            last = None
+        if last is None or last is pd.NaT:
+            raise self._refuse(STATE, f"field 'last_date' is {state['last_date']!r}, not a date")
+        if span is not None:
+            lo, hi = (pd.Timestamp(d).date() for d in span)
+            day = pd.Timedelta(days=1)  # a time zone may move a bar's date by one
+            if not (lo - day <= last.date() <= hi + day):
+                raise self._refuse(
+                    STATE,
+                    f"field 'last_date' is {state['last_date']}, outside the data "
+                    f"({lo}..{hi})",
+                )
+
     def clear(self) -> None:
-        """Delete btlstm's files in the folder (never anything else)."""
+        """Delete btlstm's files in the folder (never anything else): regular files
+        only (``lstat``), never through a link; ``models/`` only when it is a real folder."""
         for name in (STATE, JOURNAL, MARKER):
-            p = self.folder / name
-            if p.exists():
-                p.unlink()
+            remove_owned(self.folder / name)
         models = self.models_dir
-        if models.is_dir():
+        try:
+            real = stat.S_ISDIR(os.lstat(models).st_mode)
+        except FileNotFoundError:
+            real = False
+        if real:
             for p in models.iterdir():
-                if p.name.startswith("wf-") and p.is_file():
-                    p.unlink()
+                if p.name.startswith("wf-"):
+                    remove_owned(p)
             if not any(models.iterdir()):
                 models.rmdir()
         for p in self.folder.glob(f".{STATE}.*.tmp"):
-            p.unlink()
+            remove_owned(p)
+        self._journal_hash = hashlib.sha256()
 
     def save(self, state: dict) -> None:
-        """Write ``state.json`` atomically (the bar is done once this returns)."""
-        atomic_write_text(self.folder / STATE, json.dumps(state, allow_nan=True) + "\n")
+        """Write ``state.json`` atomically (the bar is done once this returns), with
+        the journal's sha256 and the HMAC of both."""
+        doc = {k: v for k, v in state.items() if k != "hmac"}
+        doc["journal_sha256"] = self._jhash().hexdigest()
+        doc = json.loads(json.dumps(doc, allow_nan=True))  # what a reader will parse
+        doc["hmac"] = self._signature(doc)
+        atomic_write_text(self.folder / STATE, json.dumps(doc, allow_nan=True) + "\n")
+
+    def _jhash(self):
+        if getattr(self, "_journal_hash", None) is None:
+            self._journal_hash = hashlib.sha256()
+        return self._journal_hash
 
     def append(self, row: dict) -> None:
         """Append one bar's journal line (flushed: a killed process loses nothing; only
         ``state.json`` is fsync'ed, so after a power cut the journal, a record of
-        latencies, may miss its last lines, never the state)."""
-        with open(self.folder / JOURNAL, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(row, allow_nan=True) + "\n")
+        latencies, may miss its last lines, never the state). Never through a link."""
+        line = (json.dumps(row, allow_nan=True) + "\n").encode("utf-8")
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(self.folder / JOURNAL, flags, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+        self._jhash().update(line)
 
     def journal(self) -> list[dict]:
         """Every journal line (one dict per bar done)."""
-        path = self.folder / JOURNAL
-        if not path.exists():
+        data = self._bytes(JOURNAL, MAX_JOURNAL_BYTES)
+        if data is None:
             return []
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+        rows = []
+        for i, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+            if not line:
+                continue
+            try:
+                row = load_json(line, f"{JOURNAL} line {i}")
+            except ValueError as e:
+                raise self._refuse(JOURNAL, f"is unreadable ({e})") from None
+            if not isinstance(row, dict):
+                raise self._refuse(JOURNAL, f"line {i} is not a JSON object")
+            rows.append(row)
+        return rows
 
-    def _trim_journal(self, bars_done: int) -> None:
-        """Keep the first ``bars_done`` lines (a kill may leave one more, or half of one)."""
-        path = self.folder / JOURNAL
-        if not path.exists():
-            return
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-        keep = [line for line in lines[:bars_done] if line.endswith("\n")]
+    def _trim_journal(self, bars_done: int, digest: str) -> None:
+        """Keep the first ``bars_done`` lines (a kill may leave one more, or half of
+        one); fewer lines, or lines other than the ones ``state.json`` signed: refused."""
+        data = self._bytes(JOURNAL, MAX_JOURNAL_BYTES) or b""
+        lines = data.splitlines(keepends=True)
+        keep = [line for line in lines[:bars_done] if line.endswith(b"\n")]
+        if len(keep) != bars_done:
+            raise self._refuse(
+                JOURNAL,
+                f"holds {len(keep)} complete lines, state.json says {bars_done} bars are done",
+            )
+        h = hashlib.sha256()
+        for line in keep:
+            h.update(line)
+        if h.hexdigest() != digest:
+            raise self._refuse(JOURNAL, "is not the journal state.json signed (edited or swapped)")
+        self._journal_hash = h
         if len(keep) != len(lines):
-            atomic_write_text(path, "".join(keep))
+            atomic_write_text(self.folder / JOURNAL, b"".join(keep).decode("utf-8"))
 
 
 # --------------------------------------------------------------------------- snapshots
@@ -224,7 +393,8 @@ def _plain(value):
 
 
 def broker_snapshot(strategy) -> dict:
-    """Cash, value, every open position and every open order of the strategy's broker."""
+    """Cash, value, every open position and every open order of the strategy's broker
+    (the orders placed on this bar included: they are still in the broker's submit queue)."""
     broker = strategy.broker
     positions = {}
     for data in strategy.datas:
@@ -232,7 +402,13 @@ def broker_snapshot(strategy) -> dict:
         if pos.size:
             positions[data._name] = [float(pos.size), float(pos.price)]
     orders = []
-    for o in broker.get_orders_open():
+    # the bar's own orders first sit in the broker's ``submitted`` queue (Backtrader moves
+    # them to the open orders at the next bar): the state of bar k holds them too
+    live = list(getattr(broker, "submitted", ()) or ())
+    live += [o for o in broker.get_orders_open() if all(o is not x for x in live)]
+    for o in live:
+        if not o.alive():
+            continue
         orders.append([o.data._name, "buy" if o.isbuy() else "sell", float(o.created.size)])
     return {
         "cash": float(broker.getcash()),

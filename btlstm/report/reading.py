@@ -34,7 +34,7 @@ import re
 import stat
 from pathlib import Path
 
-from btlstm._files import mode_kind
+from btlstm._files import UnsafeFile, mode_kind, read_nofollow
 from btlstm.convert import load_json
 from btlstm.errors import ReportError
 from btlstm.summary import SUMMARY_KEYS
@@ -117,47 +117,30 @@ def read_member(folder, name: str, where: str, limit: int = MAX_FILE_BYTES, expe
             file; a file larger than ``limit``; a file that cannot be read.
     """
     path = os.path.join(os.fspath(folder), name)
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        fd = os.open(path, flags)
+        return read_nofollow(path, limit, expect)
     except FileNotFoundError:
         raise
-    except OSError as e:
-        if e.errno == errno.ELOOP or os.path.islink(path):
+    except UnsafeFile as e:
+        if e.cause == "link":
             raise ReportError(
                 f"{where}: {name} is a symbolic link; a report folder holds only its own "
                 "regular files (links are never followed)"
             ) from None
-        raise ReportError(f"{where}: {name} cannot be read ({e.strerror})") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
+        if e.cause == "type":
             raise ReportError(
-                f"{where}: {name} is {mode_kind(st.st_mode)}; a report folder holds only regular files"
-            )
-        if st.st_size > limit:
+                f"{where}: {name} is {e.detail}; a report folder holds only regular files"
+            ) from None
+        if e.cause == "size" and e.detail is not None:
             raise ReportError(
-                f"{where}: {name} holds {st.st_size} bytes, more than the {limit} a report "
+                f"{where}: {name} holds {e.detail} bytes, more than the {limit} a report "
                 "file may have"
-            )
-        want = limit + 1 if not isinstance(expect, int) else min(limit, max(expect, 0)) + 1
-        chunks, got = [], 0
-        while got < want:
-            chunk = os.read(fd, min(1 << 20, want - got))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            got += len(chunk)
-        data = b"".join(chunks)
-        if len(data) > limit:
+            ) from None
+        if e.cause == "size":
             raise ReportError(
                 f"{where}: {name} holds more than the {limit} bytes a report file may have"
-            )
-        return data
-    except OSError as e:
-        raise ReportError(f"{where}: {name} cannot be read ({e.strerror})") from None
-    finally:
-        os.close(fd)
+            ) from None
+        raise ReportError(f"{where}: {name} cannot be read ({e.detail})") from None
 
 
 def read_json_member(folder, name: str, where: str, expect=None):
