@@ -905,7 +905,7 @@ def build_frames(
             if not pd.api.types.is_numeric_dtype(sub[c]):
                 sub[c] = sub[c].where(~sub[c].isin(list(r.missing)))
     try:
-        _numeric(sub, [c for c in sub.columns if sub[c].dtype != np.float64], src, idx)
+        _numeric(sub, [c for c in sub.columns if sub[c].dtype != np.float64], src, idx, where)
     except DataError as e:  # name the canonical column, and the file's own name
         names = {c: f for f, c in cols.items() if c is not None}
         names.update(r.extras)
