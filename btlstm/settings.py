@@ -52,6 +52,7 @@ from btlstm.checks import (
 from btlstm.convert import parse_date
 from btlstm.data.columnmap import MAP_KEYS, ColumnMap
 from btlstm.errors import SettingsError
+from btlstm.features import MIN_LOOKBACK
 from btlstm.learners.lstm import REGULARIZER_SLOTS
 from btlstm.splits import WALKFORWARD_PRESET
 from btlstm.walkforward import WalkForwardConfig
@@ -571,7 +572,15 @@ class Settings:
                 raise SettingsError(str(e)) from None
 
         m = self.model
-        for key in ("lookback", "horizon", "retrain_every", "min_train", "epochs", "batch_size"):
+        lb = m.lookback
+        if isinstance(lb, int) and not isinstance(lb, bool) and lb < MIN_LOOKBACK:
+            raise SettingsError(
+                f"{self.where('model', 'lookback')} must be an integer in [{MIN_LOOKBACK}, "
+                f"{LIMITS['lookback'][0]}], got {lb}: each input window is z-scored over its own "
+                "bars, and a window of one bar is all zeros (the model would see nothing)"
+            )
+        cap("model", "lookback", lb, lo=MIN_LOOKBACK)
+        for key in ("horizon", "retrain_every", "min_train", "epochs", "batch_size"):
             cap("model", key, getattr(m, key))
         cap("model", "embargo", m.embargo, lo=0)
         cap("model", "patience", m.patience, lo=0)
