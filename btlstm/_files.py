@@ -714,3 +714,17 @@ def csv_bytes(frame, **kw) -> bytes:
 def plain_frame(frame):
     """A frame read from a file :func:`csv_bytes` wrote, its text as it was given."""
     return _map_text(frame, plain_cell)
+
+
+def folders_overlap(a, b) -> bool:
+    """``a`` and ``b`` are one folder, or one holds the other (links resolved, the
+    folders need not exist): a report that replaces its folder would take the other's
+    files with it.
+
+    Example:
+        >>> folders_overlap("/tmp/x", "/tmp/x/state"), folders_overlap("/tmp/x", "/tmp/y")
+        (True, False)
+    """
+    pa = Path(os.path.realpath(Path(os.fspath(a)).expanduser()))
+    pb = Path(os.path.realpath(Path(os.fspath(b)).expanduser()))
+    return pa == pb or pa in pb.parents or pb in pa.parents

@@ -459,8 +459,10 @@ def check_encoding(name, where=None) -> str:
     """``name`` as a codec Python knows; a ValueError names the key and the closest names."""
     where = where or _default_where
     try:
-        codecs.lookup(str(name))
-    except LookupError:
+        b"a".decode(str(name))  # rot13, base64, zlib: codecs, but not text encodings
+    except UnicodeDecodeError:
+        pass  # a text encoding (UTF-16 cannot decode one byte)
+    except (LookupError, TypeError, ValueError):
         hint = close_names(str(name).lower(), COMMON_ENCODINGS, n=3, cutoff=0.5)
         did = f"; did you mean {hint}?" if hint else ""
         raise DataError(
@@ -699,6 +701,12 @@ def _dates(
                 f"{where('date_format')} = {fmt!r} does not read date {value!r} "
                 f"({int(bad.sum())} such row(s)){looks}"
             )
+        elif str(value).strip().isdigit() and 9 <= len(str(value).strip()) <= 13:
+            problem = (
+                f"cannot parse date {value!r} ({int(bad.sum())} such row(s)): it looks like "
+                "a Unix timestamp (seconds or milliseconds since 1970); btlstm reads calendar "
+                "dates such as 2015-01-05 or 20150105: convert the column first"
+            )
         else:
             problem = (
                 f"cannot parse date {value!r} ({int(bad.sum())} such row(s)); "
@@ -742,6 +750,15 @@ def _slice_dates(df: pd.DataFrame, start, end) -> pd.DataFrame:
     return out
 
 
+def _setting(where, key: str, value: str) -> str:
+    """A setting as the user would type it: ``--repair drop`` (a flag), ``[data] repair =
+    'drop'`` (a TOML key), ``repair='drop'`` (Python: no ``where``)."""
+    if where is None:
+        return f"{key}={value!r}"
+    name = where(key)
+    return f"{name} {value}" if name.startswith("--") else f"{name} = {value!r}"
+
+
 def _finish(
     df: pd.DataFrame,
     validate: bool = True,
@@ -749,6 +766,7 @@ def _finish(
     start=None,
     end=None,
     summary_level: int = logging.WARNING,
+    where=None,
 ) -> pd.DataFrame:
     """Select dates, then validate (``repair="raise"``) or repair (``"drop"``)
     a frame whose attrs are set. With ``"drop"`` a frame that validates is
@@ -764,7 +782,7 @@ def _finish(
     except DataError as e:
         if repair == "raise":
             hint = (
-                "; pass repair='drop' to drop such rows (each one is logged)"
+                f"; {_setting(where, 'repair', 'drop')} drops such rows (each one is logged)"
                 if e.column not in (None, "date")
                 else ""
             )
@@ -853,11 +871,11 @@ def _wanted(values, name: str):
     return values
 
 
-def _finish_panel(frames, src, validate, repair) -> dict[str, pd.DataFrame]:
+def _finish_panel(frames, src, validate, repair, where=None) -> dict[str, pd.DataFrame]:
     out = {}
     dropped = 0
     for key, f in frames.items():
-        out[key] = _finish(f, validate, repair, summary_level=logging.INFO)
+        out[key] = _finish(f, validate, repair, summary_level=logging.INFO, where=where)
         dropped += len(out[key].attrs.get("repair_dropped") or [])
     if validate and repair == "drop" and dropped:
         bad = [k for k, f in out.items() if f.attrs.get("repair_dropped")]

@@ -966,13 +966,13 @@ def build_frames(
     if not r.long:
         df, note = _order_rows(df, r.order, src, where, validate)
         df = finish_attrs(df, src, symbol, note)
-        return _finish(df, validate, repair)
+        return _finish(df, validate, repair, where=where)
     frames = _split_long(df, keys.astype(str), src, wanted, cols["symbol"], all_keys)
     for key, f in list(frames.items()):
         source = f"{src}[{key}]"
         f, note = _order_rows(f, r.order, source, where, validate)
         frames[key] = finish_attrs(f, source, key, note)
-    return _finish_panel(frames, src, validate, repair)
+    return _finish_panel(frames, src, validate, repair, where)
 
 
 def _plain(v):

@@ -35,6 +35,7 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
+from btlstm._files import folders_overlap
 from btlstm._settings import (
     SettingsError,
     check_known_keys,
@@ -181,8 +182,12 @@ class LiveSettings:
             StateStore.check_folder(state, where=where("state_dir"))
         except StateError as e:
             raise SettingsError(str(e)) from None
-        if state.resolve() == out.resolve():
-            raise SettingsError(f"{where('state_dir')} must not be the output folder {str(out)!r}")
+        if folders_overlap(state, out):  # the report replaces its folder, state included
+            raise SettingsError(
+                f"{where('state_dir')} {str(state)!r} and the output folder {str(out)!r} "
+                f"({settings.where('output', 'out')}) overlap: a report replaces its whole "
+                "folder, so the state must live apart from it (choose two separate folders)"
+            )
         return {"wait": wait, "fitter": fitter, "expiry": expiry, "state_dir": state}
 
 
