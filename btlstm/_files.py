@@ -675,7 +675,7 @@ def safe_cell(value):
         import re
 
         _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf|nan)$")
-    if text == value and _NUMBER.match(value.strip().lower()):
+    if text == value and _NUMBER.match(value.lower()):  # "\r61" is no number
         return value
     return "'" + value
 

@@ -753,7 +753,7 @@ def _slice_dates(df: pd.DataFrame, start, end) -> pd.DataFrame:
 def _setting(where, key: str, value: str) -> str:
     """A setting as the user would type it: ``--repair drop`` (a flag), ``[data] repair =
     'drop'`` (a TOML key), ``repair='drop'`` (Python: no ``where``)."""
-    if where is None:
+    if where is None or where is _default_where:  # a Python call: no flag, no TOML key
         return f"{key}={value!r}"
     name = where(key)
     return f"{name} {value}" if name.startswith("--") else f"{name} = {value!r}"
