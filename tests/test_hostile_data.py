@@ -138,7 +138,8 @@ def test_property_rows_with_extra_fields_never_load_silently(row, extra, quoted)
 
 
 _PROPERTY_LINES = [HEADER] + [
-    f"{d.date()},{10 + i % 7}.5,{12 + i % 7}.0,{9 + i % 7}.0,{11 + i % 7}.0,{11 + i % 7}.0,{1000 + i}"
+    f"{d.date()},{10 + i % 7}.5,{12 + i % 7}.0,{9 + i % 7}.0,{11 + i % 7}.0,{11 + i % 7}.0,"
+    f"{1000 + i}"
     for i, d in enumerate(pd.bdate_range("2015-01-01", periods=260))
 ]
 
@@ -265,7 +266,8 @@ def test_out_and_cache_dir_overlap_refused_before_any_data_is_read(tmp_path, cap
                    "--cache-dir", x / "cache"], capsys)  # fmt: skip
     one_error(rc, err, "--out", "--cache-dir", "overlap")
     assert not x.exists()  # nothing trained, nothing written
-    assert folders_overlap(x, x) and folders_overlap(x / "a", x) and not folders_overlap(x, x.parent / "Y")
+    assert folders_overlap(x, x) and folders_overlap(x / "a", x)
+    assert not folders_overlap(x, x.parent / "Y")
 
 
 def test_paper_state_dir_inside_out_refused_before_any_data_is_read(tmp_path, capsys):

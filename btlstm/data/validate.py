@@ -138,7 +138,9 @@ def validate_frame(
             neg = v < 0
             if neg.any():
                 bad, n = _first_bad(idx, neg)
-                raise DataError(f"negative value {float(v[neg][0]):g} ({n} such row(s))", src, c, bad)
+                raise DataError(
+                    f"negative value {float(v[neg][0]):g} ({n} such row(s))", src, c, bad
+                )
     if check_ohlc:
         o, h, lo, c_ = (df[k].to_numpy(dtype=float) for k in PRICE_COLUMNS)
         tol = 1e-9 * np.maximum(np.abs(h), 1.0)
