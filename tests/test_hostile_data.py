@@ -436,3 +436,18 @@ def test_every_csv_of_a_run_neutralises_an_injected_symbol(data_dir, tmp_path, c
     assert set(run.tables["trades"]["symbol"]) == {INJECTED}
     assert set(run.tables["predictions"]["symbol"]) == {INJECTED}
     assert np.isfinite(run.tables["equity"].iloc[:, 1]).all()
+
+
+def test_adjust_message_shows_plain_numbers(data_dir, tmp_path):
+    from btlstm.data.adjust import adjust
+
+    lines = _rows(data_dir, 20)
+    cells = lines[5].split(",")
+    cells[5] = "0"  # Adj Close 0 on data row 5
+    lines[5] = ",".join(cells)
+    frame = read_mapped(_write(tmp_path / "adj.csv", lines), validate=False)
+    with pytest.raises(DataError) as e:
+        adjust(frame, "total_return")
+    msg = str(e.value)
+    assert "adj_close / close is 0 (adj_close 0, close 32.875)" in msg, msg
+    assert "np.float64" not in msg
