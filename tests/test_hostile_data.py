@@ -126,6 +126,8 @@ def test_data_inspect_report_lists_the_defect(data_dir, tmp_path):
     quoted=st.booleans(),
 )
 def test_property_rows_with_extra_fields_never_load_silently(row, extra, quoted):
+    if extra == [""]:
+        extra = ["", ""]  # one empty field closing the line loses nothing: tolerated (below)
     lines = list(_PROPERTY_LINES)
     cells = lines[row].split(",")
     tail = [f'"{c}"' for c in extra] if quoted else extra
@@ -135,6 +137,18 @@ def test_property_rows_with_extra_fields_never_load_silently(row, extra, quoted)
         with pytest.raises(DataError) as e:
             read_mapped(p)
     assert f"line {row + 1} (data row {row}) has {7 + len(extra)} fields" in str(e.value)
+
+
+def test_a_separator_closing_the_line_is_tolerated(data_dir, tmp_path):
+    lines = _rows(data_dir)
+    plain = read_mapped(_write(tmp_path / "plain.csv", lines))
+    closed = [lines[0]] + [r + "," for r in lines[1:]]
+    for name, rows in (("all.csv", closed), ("one.csv", lines[:200] + [lines[200] + ",\r"]
+                                                          + lines[201:])):  # fmt: skip
+        df = read_mapped(_write(tmp_path / name, rows))
+        pd.testing.assert_frame_equal(df, plain, check_names=False, check_flags=False)
+    with pytest.raises(DataError, match="line 3 .* has 9 fields"):
+        read_mapped(_write(tmp_path / "two.csv", lines[:2] + [lines[2] + ",,"] + lines[3:]))
 
 
 _PROPERTY_LINES = [HEADER] + [

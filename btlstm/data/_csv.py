@@ -212,7 +212,8 @@ class _FieldCounter:
             self.quoted = True
             text = lines.decode("latin-1").split(eol.decode())
             for k, row in enumerate(csv.reader(text, delimiter=self.f.separator)):
-                if len(row) > width and first + k > 1:
+                closed = len(row) == width + 1 and row[-1] == ""  # ``a,b,c,``: nothing lost
+                if len(row) > width and not closed and first + k > 1:
                     self._refuse(first + k, len(row), text[k])
             return
         b = np.frombuffer(lines, dtype=np.uint8)
@@ -221,7 +222,11 @@ class _FieldCounter:
         stops = np.concatenate([ends, [len(b)]])
         seps = np.flatnonzero(b == self.sep[0])
         n = np.searchsorted(seps, stops) - np.searchsorted(seps, starts) + 1
-        bad = np.flatnonzero(n > width)
+        # a separator closing the line (``a,b,c,``) adds one empty field: nothing is lost
+        last = np.maximum(stops - 1, 0)
+        last = np.where((b[last] == 13) & (stops - 1 > starts), np.maximum(stops - 2, 0), last)
+        closed = (b[last] == self.sep[0]) & (stops > starts)
+        bad = np.flatnonzero((n > width + 1) | ((n == width + 1) & ~closed))
         bad = bad[first + bad > 1]  # the header itself defines the width
         if len(bad):
             k = int(bad[0])

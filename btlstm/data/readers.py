@@ -152,8 +152,9 @@ def open_mapped(path, data_map=None, where=None, label=None):
     r = choose(header, cmap, str(p), where, rows=rows, label=label)
     width = len(header)
     for k, text in enumerate(head.lines[1:51], 2):
-        n = len(_split(text, head.separator))
-        if n > width:
+        cells = _split(text, head.separator)
+        n = len(cells)
+        if n > width and not (n == width + 1 and not cells[-1].strip()):  # ``a,b,c,``: kept
             raise more_fields(p, k, n, width, text, header_line, where)
     r.encoding = head.encoding
     r.separator = head.separator
