@@ -901,3 +901,85 @@ def write_folder(
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return {name: target / name for name in [*files, manifest]}
+
+
+# --------------------------------------------------------------------------- CSV cells
+#: first characters that make a spreadsheet read a cell as a formula (``=cmd|...``),
+#: tab and carriage return included (OWASP, "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = None  # compiled on first use
+
+
+def safe_cell(value):
+    """``value`` safe to open in a spreadsheet: text that starts with ``= + - @``, a tab or
+    a carriage return (after any ``'``) gets one ``'`` in front, so it is shown as text,
+    never run as a formula; numbers (``-5.2``, ``+3``, ``-inf``) and other values are
+    returned as they are. :func:`plain_cell` undoes it exactly.
+
+    Example:
+        >>> safe_cell("=cmd|'/c calc'!A0"), safe_cell("-5.2"), safe_cell("SPY"), safe_cell(-1.0)
+        ("'=cmd|'/c calc'!A0", '-5.2', 'SPY', -1.0)
+    """
+    global _NUMBER
+    if not isinstance(value, str):
+        return value
+    text = value.lstrip("'")
+    if not text.startswith(FORMULA_STARTS):
+        return value
+    if _NUMBER is None:
+        import re
+
+        _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf|nan)$")
+    if text == value and _NUMBER.match(value.lower()):  # "\r61" is no number
+        return value
+    return "'" + value
+
+
+def plain_cell(value):
+    """The value :func:`safe_cell` was given (one ``'`` taken off a neutralised cell).
+
+    Example:
+        >>> plain_cell(safe_cell("=1+1")), plain_cell(safe_cell("'-x")), plain_cell("'a")
+        ('=1+1', "'-x", "'a")
+    """
+    if isinstance(value, str) and value.startswith("'"):
+        text = value.lstrip("'")
+        if text.startswith(FORMULA_STARTS) and safe_cell(value[1:]) == value:
+            return value[1:]
+    return value
+
+
+def _map_text(frame, fn):
+    out = frame.copy()
+    out.columns = [fn(c) for c in out.columns]
+    for i in range(out.shape[1]):
+        col = out.iloc[:, i]
+        if col.dtype == object or str(col.dtype) in ("string", "str"):
+            out.isetitem(i, col.map(fn, na_action="ignore").astype(object))
+    return out
+
+
+def csv_bytes(frame, **kw) -> bytes:
+    """``frame.to_csv(index=False, **kw)`` as UTF-8 bytes, every text cell and column
+    name through :func:`safe_cell`: the one way btlstm writes a CSV file (reports,
+    seeds, sweeps), safe to open in a spreadsheet. :func:`read_safe_csv` reads it back."""
+    return _map_text(frame, safe_cell).to_csv(index=False, **kw).encode("utf-8")
+
+
+def plain_frame(frame):
+    """A frame read from a file :func:`csv_bytes` wrote, its text as it was given."""
+    return _map_text(frame, plain_cell)
+
+
+def folders_overlap(a, b) -> bool:
+    """``a`` and ``b`` are one folder, or one holds the other (links resolved, the
+    folders need not exist): a report that replaces its folder would take the other's
+    files with it.
+
+    Example:
+        >>> folders_overlap("/tmp/x", "/tmp/x/state"), folders_overlap("/tmp/x", "/tmp/y")
+        (True, False)
+    """
+    pa = Path(os.path.realpath(Path(os.fspath(a)).expanduser()))
+    pb = Path(os.path.realpath(Path(os.fspath(b)).expanduser()))
+    return pa == pb or pa in pb.parents or pb in pa.parents

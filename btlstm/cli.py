@@ -147,6 +147,28 @@ def _typed(tp, default, flag: str):
     return convert
 
 
+class _Switch(argparse.Action):
+    """An on/off flag spelled every way: ``--header``, ``--no-header``, ``--header false``
+    (true/false, yes/no, on/off, 1/0), the same in ``btlstm run`` and ``btlstm data``."""
+
+    def __init__(self, option_strings, dest, default=None, help=None, **_):
+        names = list(option_strings) + [f"--no-{o[2:]}" for o in option_strings if o[:2] == "--"]
+        super().__init__(names, dest, nargs="?", default=default, help=help, metavar="true|false")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if option_string.startswith("--no-"):
+            if values is not None:
+                raise argparse.ArgumentError(self, f"takes no value, got {values!r}")
+            setattr(namespace, self.dest, False)
+            return
+        low = "true" if values is None else str(values).strip().lower()
+        if low not in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+            raise argparse.ArgumentError(
+                self, f"expected true or false (or --no-{option_string[2:]}), got {values!r}"
+            )
+        setattr(namespace, self.dest, low in ("true", "yes", "on", "1"))
+
+
 def _show(v) -> str:
     if isinstance(v, (tuple, list)):
         return ",".join(str(x) for x in v) or "none"
@@ -257,6 +279,8 @@ def _add_run_parser(sub, plan, live: bool = False) -> None:
                 kw["help"] = kw["help"].replace("(None: to the end)", f"({END!r}: the last bar)")
             kw["help"] += " (a file or DataFrame of yours: from the data, docs/your-data.md)"
             g.add_argument(flag, type=str, metavar=key.upper(), **kw)
+        elif tp == (bool | None):  # --header, --no-header, --header false (as btlstm data)
+            g.add_argument(flag, action=_Switch, **kw)
         else:
             g.add_argument(flag, type=_typed(tp, default, flag), metavar=key.upper(), **kw)
         if sec == "live":
@@ -444,8 +468,10 @@ def _add_map_flags(parser) -> None:
     )
     for key in MAP_KEYS:
         kw = dict(dest=f"data.{key}", default=None, help=_escape(helps.get(key, "")))
-        if types_[key] is bool or types_[key] == (bool | None):
+        if types_[key] is bool:
             g.add_argument(field_flag(key), action=argparse.BooleanOptionalAction, **kw)
+        elif types_[key] == (bool | None):  # --header, --no-header, --header false (as run)
+            g.add_argument(field_flag(key), action=_Switch, **kw)
         else:
             conv = _typed(types_[key], defaults[key], field_flag(key))
             g.add_argument(field_flag(key), type=conv, metavar=key.upper(), **kw)
@@ -504,7 +530,7 @@ def _cmd_data(args) -> int:
             print(f"btlstm: error: {ins.error}", file=sys.stderr)
             return 2
         return 0
-    repair = "drop" if args.repair else s.data.repair
+    repair = args.repair or s.data.repair
     obj = catalog.load(s.data.data, data_dir=s.data.data_dir, repair=repair,
                        data_map=s.data_map(), where=s.data_where)  # fmt: skip
     print(json.dumps(catalog.describe(obj), indent=2, default=str))
@@ -634,7 +660,9 @@ def build_parser() -> argparse.ArgumentParser:
     da.add_argument(
         "--data-dir", help="data directory (default: $BTLSTM_DATA, else ~/.btlstm/data)"
     )
-    da.add_argument("--repair", action="store_true", help="drop rows with known defects")
+    da.add_argument("--repair", nargs="?", const="drop", choices=["raise", "drop"],
+                    help="drop: drop rows with known defects (each logged); --repair alone "
+                    "is --repair drop, as in btlstm run")  # fmt: skip
     da.add_argument(
         "--config", metavar="TOML", help="a TOML file whose [data] section reads the file"
     )

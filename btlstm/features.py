@@ -182,6 +182,12 @@ def check_feature_range(values: np.ndarray, features, frame=None) -> None:
     )
 
 
+#: the shortest input window: each window is z-scored over its own bars, and one bar
+#: has no spread (every value becomes 0, a model that sees nothing). Two bars is the
+#: least that carries a direction.
+MIN_LOOKBACK = 2
+
+
 def zscore_windows(windows: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     """Z-score every window column by column; a constant column becomes 0.
 

@@ -309,6 +309,28 @@ def _few(items, n: int = 10) -> str:
     return ", ".join(items[:n]) + more
 
 
+def _zero_volume_warnings(frames: dict, settings: Settings) -> list:
+    """One warning when real data have volume 0 on every row (as ``btlstm data inspect``
+    says): volume and amount carry no information, the volume features are constant.
+    A file without a volume column is not warned about (its conversions say so)."""
+    zero = []
+    for name, f in frames.items():
+        if f.attrs.get("synthetic") or not len(f) or "volume" not in f.columns:
+            continue
+        if any("volume: not in the file" in c for c in f.attrs.get("conversions") or ()):
+            continue
+        if not f["volume"].to_numpy().any():
+            zero.append(str(f.attrs.get("source") or name))
+    if not zero:
+        return []
+    shown = ", ".join(zero[:5]) + (f" and {len(zero) - 5} more" if len(zero) > 5 else "")
+    return [
+        f"volume is 0 on every row of {shown}: volume and amount carry no information "
+        "(the volume features are constant); check the file's volume column "
+        f"({settings.where('data', 'volume_column')})"
+    ]
+
+
 def check_data(settings: Settings, frames: dict, trains: bool = True) -> tuple[list, dict]:
     """Checks of the loaded data that catch silently wrong results, before training.
 
@@ -367,6 +389,7 @@ def check_data(settings: Settings, frames: dict, trains: bool = True) -> tuple[l
                 "(provenance.dates_used)."
             )
     warnings += _gap_warnings(frames)
+    warnings += _zero_volume_warnings(frames, settings)
     used = {"data_start": str(first.date()), "data_end": str(last.date())}
     if not trains:
         return warnings, used

@@ -468,6 +468,10 @@ def _parse_args(argument: str, spec: str, text: str) -> tuple[list, dict]:
         k.arg is None for k in call.keywords
     ):
         raise _bad(argument, spec, "*args / **kwargs are not allowed")
+    seen = [k.arg for k in call.keywords]
+    twice = sorted({k for k in seen if seen.count(k) > 1})
+    if twice:
+        raise _bad(argument, spec, f"keyword {twice[0]!r} is given twice (which one is meant?)")
     values = []
     for node in nodes:
         try:
@@ -476,6 +480,12 @@ def _parse_args(argument: str, spec: str, text: str) -> tuple[list, dict]:
             raise _bad(
                 argument, spec, f"argument {ast.unparse(node)!r} is not a literal number or string"
             ) from None
+        if isinstance(values[-1], bool) or values[-1] is None:
+            raise _bad(
+                argument,
+                spec,
+                f"argument {ast.unparse(node)} is not a number (a factor such as 0.01 is meant)",
+            )
     args = values[: len(call.args)]
     kwargs = {k.arg: v for k, v in zip(call.keywords, values[len(call.args) :], strict=True)}
     return args, kwargs
@@ -571,6 +581,9 @@ def parse_regularizer(spec: Any, argument: str = "kernel_regularizer"):
                 return CallableRegularizer(reg)
             return reg
         keys = set(spec)
+        flags = [k for k, v in spec.items() if isinstance(v, bool) or v is None]
+        if flags:
+            raise _bad(argument, spec, f"{flags[0]} = {spec[flags[0]]!r} is not a number")
         try:
             if keys == {"l1"}:
                 return keras.regularizers.L1(spec["l1"])

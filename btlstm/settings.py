@@ -55,6 +55,7 @@ from btlstm.checks import (
 from btlstm.convert import parse_date
 from btlstm.data.columnmap import MAP_KEYS, ColumnMap
 from btlstm.errors import SettingsError
+from btlstm.features import MIN_LOOKBACK
 from btlstm.learners.lstm import REGULARIZER_SLOTS
 from btlstm.splits import DATE_KEYS, END, WALKFORWARD_PRESET
 from btlstm.walkforward import WalkForwardConfig
@@ -587,6 +588,7 @@ class Settings:
         if check_paths:
             self._check_paths(in_memory)
         self._check_window_learner()
+        self._check_engine()
         self._check_learner()
         return plan
 
@@ -595,8 +597,15 @@ class Settings:
         return ColumnMap(**{k: getattr(self.data, k) for k in MAP_KEYS})
 
     def data_where(self, key: str) -> str:
-        """How the user named a ``[data]`` key (for the data layer's messages)."""
-        return self.where("data", key)
+        """How the user named a ``[data]`` key (for the data layer's messages). On the
+        command line (``btlstm run``, ``btlstm data``) a key the user did not set is named
+        by its flag, so a hint reads ``--repair drop`` or ``--thousands ,``."""
+        name = self.where("data", key)
+        if name == f"[data] {key}" and (key == "repair" or key in MAP_KEYS):
+            said = (self._origin.get(("strategy", "name")), self._origin.get(("data", "data")))
+            if any(str(v).startswith("btlstm ") for v in said if v):
+                return field_flag(key)  # a command line: the hint is a flag to type
+        return name
 
     def _check_data_map(self, in_memory: bool) -> None:
         """The column map's values (no file read), and that it has a file to read."""
@@ -639,7 +648,15 @@ class Settings:
                 raise SettingsError(str(e)) from None
 
         m = self.model
-        for key in ("lookback", "horizon", "retrain_every", "min_train", "epochs", "batch_size"):
+        lb = m.lookback
+        if isinstance(lb, int) and not isinstance(lb, bool) and lb < MIN_LOOKBACK:
+            raise SettingsError(
+                f"{self.where('model', 'lookback')} must be an integer in [{MIN_LOOKBACK}, "
+                f"{LIMITS['lookback'][0]}], got {lb}: each input window is z-scored over its own "
+                "bars, and a window of one bar is all zeros (the model would see nothing)"
+            )
+        cap("model", "lookback", lb, lo=MIN_LOOKBACK)
+        for key in ("horizon", "retrain_every", "min_train", "epochs", "batch_size"):
             cap("model", key, getattr(m, key))
         cap("model", "embargo", m.embargo, lo=0)
         cap("model", "patience", m.patience, lo=0)
@@ -755,12 +772,39 @@ class Settings:
                 f"{self.where('output', 'trials')}: expected an integer >= 1 (the configurations "
                 f"tried, this one included), got {self.output.trials!r}"
             )
-        if parse_seeds(self.output.seeds, self.where("output", "seeds")):
+        seeds = self.output.seeds
+        if ("output", "seeds") in self._origin and isinstance(seeds, str) and not seeds.strip():
+            raise SettingsError(
+                f"{self.where('output', 'seeds')}: empty; give a list of seeds such as '0-4' "
+                f"or '0,2,5-7' (one seed is {self.where('model', 'seed')})"
+            )
+        if parse_seeds(seeds, self.where("output", "seeds")):
             if ("model", "seed") in self._origin:
                 raise SettingsError(
                     f"{self.where('model', 'seed')} and {self.where('output', 'seeds')} are "
                     "exclusive: give one seed or a list"
                 )
+
+    def _check_engine(self) -> None:
+        """``[model] engine = "ray"``: only where fits run in parallel (walk-forward
+        mode), and only with Ray installed, both said before any data is read."""
+        m = self.model
+        if getattr(m, "engine", "local") != "ray":
+            return
+        flag = self.where("model", "engine")
+        if m.mode == "static":
+            raise SettingsError(
+                f"{flag} ray runs walk-forward fits in parallel, but "
+                f"{self.where('model', 'mode')} is static (one fit): leave {flag} out, "
+                "or run walk-forward (--walkforward)"
+            )
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise SettingsError(
+                f"{flag} ray needs Ray, which is not installed: pip install 'btlstm[ray]' "
+                "(or pip install ray), or leave it out (local processes)"
+            )
 
     def _check_window_learner(self) -> None:
         """``[model] learner`` learns from windows (lstm, ridge); the ranker scores a
@@ -933,6 +977,15 @@ class Settings:
     def _check_paths(self, in_memory: bool = False) -> None:
         from btlstm.report.files import ReportError, check_outdir, check_writable_dir
 
+        from btlstm._files import folders_overlap
+
+        out, cache = self.output.out, self.output.cache_dir
+        if cache and folders_overlap(out, cache):  # the report would replace the cache
+            raise SettingsError(
+                f"{self.where('output', 'out')} {out!r} and {self.where('output', 'cache_dir')} "
+                f"{cache!r} overlap: a report replaces its whole folder, so the cache must live "
+                "apart from it (choose two separate folders)"
+            )
         try:  # the one writable-folder check (btlstm.report.files)
             self._check_out()
             if self.output.cache_dir:

@@ -36,6 +36,7 @@ from btlstm.convert import date_text, plain
 from btlstm.data.validate import CANONICAL_COLUMNS, DataError, require_history, validate_frame
 from btlstm.features import (
     DEFAULT_FEATURES,
+    MIN_LOOKBACK,
     build_dataset,
     feature_matrix,
     zscore_windows,
@@ -297,6 +298,9 @@ class WalkForward:
             raise ValueError(
                 f"config must be a WalkForwardConfig, a dict or None, got {type(config).__name__}"
             )
+        if config.lookback < MIN_LOOKBACK:  # one bar z-scores to zeros (features.MIN_LOOKBACK)
+            check_int("lookback (each window is z-scored over its bars)", config.lookback,
+                      lo=MIN_LOOKBACK)  # fmt: skip
         self.config = config
         self.schedule = Schedule(config)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None

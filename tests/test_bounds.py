@@ -32,7 +32,7 @@ CAPS = [
         "the number of layers of --dense-units must be an integer in [1, 16]",
     ),
     (["--stacked-lstm-units", "9000"], "--stacked-lstm-units must be an integer in [1, 4096]"),
-    (["--lookback", "100000"], "--lookback must be an integer in [1, 2520]"),
+    (["--lookback", "100000"], "--lookback must be an integer in [2, 2520]"),
     (["--horizon", "100000"], "--horizon must be an integer in [1, 252]"),
     (["--embargo", "100000"], "--embargo must be an integer in [0, 252]"),
     (["--epochs", "1000000000"], "--epochs must be an integer in [1, 1000]"),

@@ -9,6 +9,7 @@ file, and where it can, the column and the row.
 from __future__ import annotations
 
 import codecs
+import csv
 import gzip
 import logging
 import os
@@ -58,11 +59,18 @@ def _as_path(path) -> Path:
     return p
 
 
-def check_body(p: Path, encoding: str | None = None) -> None:
+def check_body(p: Path, encoding: str | None = None, fields: Fields | None = None,
+               where=None) -> None:  # fmt: skip
     """Scan a data file's whole body (after gunzip) before pandas reads it: at most
     ``LIMITS["data_bytes"]`` bytes (2 GiB), and no NUL byte (binary content, which a
     text CSV never holds: a NUL run after a valid header would grow without bound
     in the parser). UTF-16/32 text holds NUL bytes by design and is only size-checked.
+
+    With ``fields`` (:class:`Fields`) the same pass also counts the fields of every
+    row (a row with more fields than the header is refused: pandas would drop the
+    extra fields silently, reading ``5,818,000`` as 5) and checks the memory the
+    rows will need, as the text streams in: a gzip bomb is refused after the part
+    that already needs more memory than the process may use, before it is inflated.
 
     Raises:
         DataError: naming the file, the row (line) and the byte offset, or the limit.
@@ -70,9 +78,12 @@ def check_body(p: Path, encoding: str | None = None) -> None:
     limit = LIMITS["data_bytes"][0]
     wide = _wide(encoding)
     opener = gzip.open if _compression(p) == "gzip" else open
+    counter = _FieldCounter(p, fields, encoding, where) if fields is not None else None
     try:
         with opener(p, "rb") as fh:
-            if wide:
+            if counter is not None:
+                found = counter.scan(fh, limit)
+            elif wide:
                 found = ("size", None, limit) if len(fh.read(limit + 1)) > limit else None
             else:
                 found = scan_binary(fh, limit)
@@ -88,6 +99,152 @@ def check_body(p: Path, encoding: str | None = None) -> None:
             str(p),
         )
     raise _binary(p, line, offset)
+
+
+@dataclass
+class Fields:
+    """What :func:`check_body` checks each row against.
+
+    Attributes:
+        separator: the field separator.
+        width: the fields of the header (or of the first line of a file without one).
+        header_line: the first line is a header.
+        row_bytes: the memory one row needs once read (an estimate, bytes).
+    """
+
+    separator: str
+    width: int
+    header_line: bool = True
+    row_bytes: float = 0.0
+
+
+def more_fields(p, line: int, n: int, width: int, text: str, header_line=True, where=None):
+    """The DataError of a row with more fields than the header: the file, the line,
+    both counts, the row, and the likely causes (thousands separators, decimal commas)."""
+    where = where or _default_where
+    shown = text.strip()
+    shown = repr(shown[:80] + "..." if len(shown) > 80 else shown)
+    row = f"line {line} (data row {line - 1})" if header_line else f"line {line}"
+    what = "the header's" if header_line else "the first line's"
+    return DataError(
+        f"rows have more fields than the header: {row} has {n} fields, more than {what} "
+        f"{width}: {shown} (extra fields are never dropped silently). Thousands separators "
+        f"(5,818,000)? quote such numbers and name the mark with {where('thousands')} ','; "
+        f"decimal commas (3,25)? {where('decimal')} ',' with a ';' separator; an intraday "
+        "file with a separate time field is not a daily-bar file",
+        str(p),
+    )
+
+
+#: codecs whose bytes below 0x80 are ASCII: separators can be counted on the bytes.
+_ASCII_SAFE = ("utf-8", "utf-8-sig", "ascii", "latin-1", "iso8859", "cp125", "mac-roman")
+
+
+def memory_room() -> int:
+    """Bytes this process may still allocate: :func:`btlstm.checks.memory_budget`, less
+    the address space already mapped when a ``ulimit -v`` limit is what binds."""
+    from btlstm.checks import memory_budget
+
+    room = memory_budget()
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY and room >= soft:
+            with open("/proc/self/status", "rb") as fh:
+                for line in fh.read(1 << 16).decode("ascii", "replace").splitlines():
+                    if line.startswith("VmSize:"):
+                        room = soft - int(line.split()[1]) * 1024
+    except (ImportError, ValueError, OSError, IndexError):
+        pass
+    return max(int(room), 0)
+
+
+class _FieldCounter:
+    """The body scan of :func:`check_body` with ``fields``: NUL bytes, the size cap, the
+    fields of every row and the memory the rows need, one pass over 1 MiB blocks.
+
+    Unquoted blocks are counted on the bytes with numpy; once a quote character is
+    seen the rest is read with :mod:`csv` (quoted fields may hold the separator).
+    """
+
+    def __init__(self, p: Path, fields: Fields, encoding, where):
+        self.p, self.f, self.where = p, fields, where or _default_where
+        name = codecs.lookup(encoding or "utf-8").name
+        self.wide = _wide(name)
+        self.transcode = self.wide or (
+            fields.separator == "|" and not name.startswith(_ASCII_SAFE)
+        )  # GBK, Big5, Shift-JIS trail bytes may be 0x7C
+        self.decoder = codecs.getincrementaldecoder(encoding or "utf-8")("replace")
+        self.sep = fields.separator.encode("ascii", "replace")[:1]
+        self.room = memory_room()
+        self.quoted = False
+
+    def scan(self, fh, limit: int, chunk: int = 1 << 20):
+        line, offset, carry, eol = 1, 0, b"", None
+        while True:
+            block = fh.read(chunk)
+            if not self.wide:
+                at = block.find(b"\x00")
+                if at >= 0:
+                    return ("nul", line + (carry + block[:at]).count(eol or b"\n"), offset + at)
+            offset += len(block)
+            if offset > limit:
+                return ("size", None, limit)
+            if self.transcode:
+                block = self.decoder.decode(block, final=not block).encode("utf-8")
+            if eol is None:
+                eol = b"\n" if b"\n" in block or b"\r" not in block else b"\r"
+            data = carry + block
+            cut = data.rfind(eol) + 1 if block else len(data)
+            lines, carry = data[:cut], data[cut:]
+            if lines:
+                self._rows(lines, line, eol)
+                line += lines.count(eol) + (not block and not lines.endswith(eol))
+                self._memory(line - 1 - self.f.header_line, offset)
+            if not block:
+                return None
+
+    def _rows(self, lines: bytes, first: int, eol: bytes) -> None:
+        """Check the complete ``lines`` (``first``: the file line of the first one)."""
+        width = self.f.width
+        if self.quoted or b'"' in lines:
+            self.quoted = True
+            text = lines.decode("latin-1").split(eol.decode())
+            for k, row in enumerate(csv.reader(text, delimiter=self.f.separator)):
+                closed = len(row) == width + 1 and row[-1] == ""  # ``a,b,c,``: nothing lost
+                if len(row) > width and not closed and first + k > 1:
+                    self._refuse(first + k, len(row), text[k])
+            return
+        b = np.frombuffer(lines, dtype=np.uint8)
+        ends = np.flatnonzero(b == eol[0])
+        starts = np.concatenate([[0], ends + 1])
+        stops = np.concatenate([ends, [len(b)]])
+        seps = np.flatnonzero(b == self.sep[0])
+        n = np.searchsorted(seps, stops) - np.searchsorted(seps, starts) + 1
+        # a separator closing the line (``a,b,c,``) adds one empty field: nothing is lost
+        last = np.maximum(stops - 1, 0)
+        last = np.where((b[last] == 13) & (stops - 1 > starts), np.maximum(stops - 2, 0), last)
+        closed = (b[last] == self.sep[0]) & (stops > starts)
+        bad = np.flatnonzero((n > width + 1) | ((n == width + 1) & ~closed))
+        bad = bad[first + bad > 1]  # the header itself defines the width
+        if len(bad):
+            k = int(bad[0])
+            self._refuse(first + k, int(n[k]), lines[starts[k] : stops[k]].decode("latin-1"))
+
+    def _refuse(self, line: int, n: int, text: str) -> None:
+        raise more_fields(self.p, line, n, self.f.width, text, self.f.header_line, self.where)
+
+    def _memory(self, rows: int, size: int) -> None:
+        need = rows * self.f.row_bytes
+        if need > self.room:
+            raise DataError(
+                f"the file holds more than {rows:,} rows ({size_text(size)} of text read so "
+                f"far{', inflated from gzip' if _compression(self.p) else ''}): reading them "
+                f"needs about {size_text(need)} of memory (estimate), more than the "
+                f"{size_text(self.room)} this process may use (available memory, ulimit -v)",
+                str(self.p),
+            )
 
 
 _WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff")  # UTF-16/32 text: NUL bytes by design
@@ -307,8 +464,10 @@ def check_encoding(name, where=None) -> str:
     """``name`` as a codec Python knows; a ValueError names the key and the closest names."""
     where = where or _default_where
     try:
-        codecs.lookup(str(name))
-    except LookupError:
+        b"a".decode(str(name))  # rot13, base64, zlib: codecs, but not text encodings
+    except UnicodeDecodeError:
+        pass  # a text encoding (UTF-16 cannot decode one byte)
+    except (LookupError, TypeError, ValueError):
         hint = close_names(str(name).lower(), COMMON_ENCODINGS, n=3, cutoff=0.5)
         did = f"; did you mean {hint}?" if hint else ""
         raise DataError(
@@ -341,10 +500,14 @@ def _show_header(header: list[str], limit: int = 20) -> str:
     return shown
 
 
-def _read_csv(p: Path, encoding: str = "utf-8-sig", where=None, **kw) -> pd.DataFrame:
+def _read_csv(
+    p: Path, encoding: str = "utf-8-sig", where=None, fields=None, **kw
+) -> pd.DataFrame:
     """pd.read_csv with errors turned into DataError naming the file (and for a
-    decoding failure the ``encoding`` key, the line, and an encoding that works)."""
-    check_body(p, encoding)
+    decoding failure the ``encoding`` key, the line, and an encoding that works).
+    ``fields`` (:class:`Fields`): every row's field count and the memory are checked
+    first (:func:`check_body`)."""
+    check_body(p, encoding, fields, where)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
@@ -357,6 +520,12 @@ def _read_csv(p: Path, encoding: str = "utf-8-sig", where=None, **kw) -> pd.Data
         ) from None
     except DataError:
         raise
+    except MemoryError:
+        raise DataError(
+            "out of memory while reading the file: it needs more memory than this process "
+            "may use (available memory, ulimit -v); read fewer rows or columns",
+            str(p),
+        ) from None
     except UnicodeDecodeError as e:
         raise decode_failure(p, encoding, where or _default_where) from e
     except _READ_ERRORS as e:
@@ -399,9 +568,18 @@ def decode_failure(p: Path, encoding: str, where) -> DataError:
     )
 
 
-def _numeric(df: pd.DataFrame, cols, src: str, dates=None) -> None:
+_GROUPED = None  # a number with thousands separators, compiled on first use
+
+
+def _numeric(df: pd.DataFrame, cols, src: str, dates=None, where=None) -> None:
     """Convert ``cols`` of ``df`` to float64 in place; a non-numeric cell raises
-    DataError naming the column and the row (date, or file line)."""
+    DataError naming the column and the row (date, or file line), and for a number
+    written with thousands separators (``5,818,000``) the ``thousands`` key."""
+    global _GROUPED
+    import re
+
+    if _GROUPED is None:
+        _GROUPED = re.compile(r"^[+-]?\d{1,3}([,.' ]\d{3})+([.,]\d+)?$")
     for c in cols:
         s = df[c]
         if pd.api.types.is_numeric_dtype(s):
@@ -412,8 +590,19 @@ def _numeric(df: pd.DataFrame, cols, src: str, dates=None) -> None:
         if bad.any():
             pos = int(np.flatnonzero(bad)[0])
             row = dates[pos] if dates is not None and not pd.isna(dates[pos]) else f"line {pos + 2}"
+            cell = str(s.iloc[pos]).strip()
+            mark = _GROUPED.match(cell)
+            hint = (
+                f": thousands separators? name the mark with "
+                f"{(where or _default_where)('thousands')} {mark.group(1)[0]!r}"
+                if mark
+                else ""
+            )
             raise DataError(
-                f"non-numeric value {s.iloc[pos]!r} ({int(bad.sum())} such row(s))", src, c, row
+                f"non-numeric value {s.iloc[pos]!r} ({int(bad.sum())} such row(s)){hint}",
+                src,
+                c,
+                row,
             )
         df[c] = v.astype("float64")
 
@@ -517,6 +706,12 @@ def _dates(
                 f"{where('date_format')} = {fmt!r} does not read date {value!r} "
                 f"({int(bad.sum())} such row(s)){looks}"
             )
+        elif str(value).strip().isdigit() and 9 <= len(str(value).strip()) <= 13:
+            problem = (
+                f"cannot parse date {value!r} ({int(bad.sum())} such row(s)): it looks like "
+                "a Unix timestamp (seconds or milliseconds since 1970); btlstm reads calendar "
+                "dates such as 2015-01-05 or 20150105: convert the column first"
+            )
         else:
             problem = (
                 f"cannot parse date {value!r} ({int(bad.sum())} such row(s)); "
@@ -560,6 +755,15 @@ def _slice_dates(df: pd.DataFrame, start, end) -> pd.DataFrame:
     return out
 
 
+def _setting(where, key: str, value: str) -> str:
+    """A setting as the user would type it: ``--repair drop`` (a flag), ``[data] repair =
+    'drop'`` (a TOML key), ``repair='drop'`` (Python: no ``where``)."""
+    if where is None or where is _default_where:  # a Python call: no flag, no TOML key
+        return f"{key}={value!r}"
+    name = where(key)
+    return f"{name} {value}" if name.startswith("--") else f"{name} = {value!r}"
+
+
 def _finish(
     df: pd.DataFrame,
     validate: bool = True,
@@ -567,6 +771,7 @@ def _finish(
     start=None,
     end=None,
     summary_level: int = logging.WARNING,
+    where=None,
 ) -> pd.DataFrame:
     """Select dates, then validate (``repair="raise"``) or repair (``"drop"``)
     a frame whose attrs are set. With ``"drop"`` a frame that validates is
@@ -582,7 +787,7 @@ def _finish(
     except DataError as e:
         if repair == "raise":
             hint = (
-                "; pass repair='drop' to drop such rows (each one is logged)"
+                f"; {_setting(where, 'repair', 'drop')} drops such rows (each one is logged)"
                 if e.column not in (None, "date")
                 else ""
             )
@@ -671,11 +876,11 @@ def _wanted(values, name: str):
     return values
 
 
-def _finish_panel(frames, src, validate, repair) -> dict[str, pd.DataFrame]:
+def _finish_panel(frames, src, validate, repair, where=None) -> dict[str, pd.DataFrame]:
     out = {}
     dropped = 0
     for key, f in frames.items():
-        out[key] = _finish(f, validate, repair, summary_level=logging.INFO)
+        out[key] = _finish(f, validate, repair, summary_level=logging.INFO, where=where)
         dropped += len(out[key].attrs.get("repair_dropped") or [])
     if validate and repair == "drop" and dropped:
         bad = [k for k, f in out.items() if f.attrs.get("repair_dropped")]

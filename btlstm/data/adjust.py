@@ -80,8 +80,9 @@ def total_return(frame: pd.DataFrame) -> pd.DataFrame:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise DataError(
-            f"adj_close / close is {factor[i]!r} (adj_close {frame['adj_close'].iloc[i]!r}, "
-            f"close {frame['close'].iloc[i]!r}): cannot scale the prices",
+            f"adj_close / close is {float(factor[i]):g} (adj_close "
+            f"{float(frame['adj_close'].iloc[i]):g}, close {float(frame['close'].iloc[i]):g}): "
+            "cannot scale the prices",
             src,
             column="adj_close",
             row=frame.index[i],

@@ -335,6 +335,15 @@ def _is_path(name: str) -> bool:
 
 
 def _missing_file(path: Path, d: Dataset | None, what: str) -> DataError:
+    from btlstm._files import file_kind
+
+    kind = file_kind(path)
+    if kind != "missing":  # a link to /dev/zero, a FIFO, a folder: named, never "not found"
+        return DataError(
+            f"{what}: the catalogue file is {kind}, not a regular file (only regular files "
+            "are read); replace it with the dataset's CSV file",
+            str(path),
+        )
     if d is not None and d.yahoo:
         how = f"run `btlstm fetch {d.name}` (Yahoo Finance, needs internet)"
     elif d is not None:

@@ -78,6 +78,8 @@ OPTIONAL_FIELDS = ("volume", "amount", "adj_close", "symbol")
 #: that order; ``sort`` sorts rows by date (noted).
 ORDERS = ("auto", "ascending", "descending", "sort")
 DECIMALS = (".", ",")
+#: thousands separators accepted (``[data] thousands``): comma, point, apostrophe, space.
+THOUSANDS = (",", ".", "'", " ")
 
 #: names the generic map recognises, compared after lower-casing, trimming ``<>``
 #: and turning spaces and dashes into ``_`` (so ``Adj Close`` is ``adj_close`` and
@@ -125,6 +127,9 @@ class ColumnMap:
             '' = the file holds one symbol
         separator: field separator ',' ';' '|' or '\\t' (tab); default: detected
         decimal: decimal mark '.' or ','; default '.' (',' detected in ';'-separated files)
+        thousands: thousands separator in numbers (',' '.' "'" or ' '), e.g. ',' for
+            "5,818,000"; default none. In a ','-separated file only quoted numbers can
+            carry ',' (an unquoted 5,818,000 is three fields: the row is refused)
         encoding: text encoding: utf-8, utf-8-sig (with BOM), gbk, gb18030, latin-1, ...;
             default: detected
         header: the first line names the columns (default true); false: columns by position
@@ -154,6 +159,7 @@ class ColumnMap:
     symbol_column: str | int | None = None
     separator: str | None = None
     decimal: str | None = None
+    thousands: str | None = None
     encoding: str | None = None
     header: bool | None = None
     volume_multiplier: float | None = None
@@ -279,6 +285,18 @@ def check_values(m: ColumnMap, where=None) -> None:
             f"{where('separator')} and {where('decimal')} are both {sep!r}: a file with decimal "
             "commas separates its fields with ';' (or a tab)"
         )
+    if m.thousands is not None:
+        if m.thousands not in THOUSANDS:
+            raise DataError(
+                f"{where('thousands')} = {m.thousands!r}: expected one of "
+                f"{', '.join(repr(t) for t in THOUSANDS)} (the mark between groups of three "
+                "digits, ',' in 5,818,000)"
+            )
+        if m.thousands == (m.decimal or "."):
+            raise DataError(
+                f"{where('thousands')} and {where('decimal')} are both {m.thousands!r}: "
+                "a number has one decimal mark and another thousands separator"
+            )
     if m.encoding is not None:
         check_encoding(m.encoding, where)
     for key in ("volume_multiplier", "amount_multiplier"):
@@ -364,7 +382,7 @@ class Resolved:
         extras: ``{file column: new name}`` kept as extra columns.
         flag_columns, constant_columns: see :class:`ColumnMap`.
         date_format: the given format, or None (ISO or the one format that fits).
-        separator, decimal, encoding, header_line: how the text is written.
+        separator, decimal, thousands, encoding, header_line: how the text is written.
         volume_multiplier, amount_multiplier: unit conversions.
         missing: more cell values read as missing.
         order: one of :data:`ORDERS`.
@@ -379,6 +397,7 @@ class Resolved:
     date_format: str | None
     separator: str = ","
     decimal: str = "."
+    thousands: str | None = None
     encoding: str | None = None
     header_line: bool = True
     volume_multiplier: float = 1.0
@@ -425,6 +444,7 @@ class Resolved:
             date_format=self.date_format,
             separator=self.separator,
             decimal=self.decimal,
+            thousands=self.thousands,
             encoding=self.encoding,
             header=self.header_line,
             volume_multiplier=float(self.volume_multiplier),
@@ -479,6 +499,31 @@ def _refuse_twins(columns: dict, raw: list, names: list, src) -> None:
                 src,
                 raw[pos],
             )
+
+
+def _refuse_shared(columns: dict, m: ColumnMap, preset: Preset, user: set, where, src) -> None:
+    """One file column read as two fields (``--close-column open``: open and close both
+    from ``Open``) is refused unless every one of those fields names it (the user's
+    keys, or all the preset's own map): a close-only file states ``open_column``,
+    ``high_column`` and ``low_column`` too."""
+    by_col: dict = {}
+    for f in FIELDS:
+        if f in ("date", "adj_close") or columns.get(f) is None:
+            continue  # the date has its own check; adj_close may repeat close (no dividends)
+        by_col.setdefault(columns[f], []).append(f)
+    for col, fields in by_col.items():
+        unstated = [f for f in fields if COLUMN_KEYS[f] not in user]
+        if len(fields) < 2 or not unstated or len(unstated) == len(fields):
+            continue  # one field, all stated by the user, or the preset's own map
+        keys = " and ".join(where(COLUMN_KEYS[f]) for f in fields)
+        raise DataError(
+            f"column {col!r} is mapped to two fields ({' and '.join(fields)}): "
+            f"{', '.join(unstated)} not named by you; name another column "
+            f"with {where(COLUMN_KEYS[unstated[0]])}, or state {keys} = {col!r} "
+            "if one column is meant for both",
+            src,
+            col,
+        )
 
 
 def _closest(value: str, names) -> str:
@@ -621,6 +666,7 @@ def resolve(
             "and as a price, volume or symbol)",
             src,
         )
+    _refuse_shared(columns, m, preset, user, where, src)
     _refuse_twins(columns, [str(h).strip() for h in header], names, src)
     # extras
     dropped = set()
@@ -673,6 +719,7 @@ def resolve(
         date_format=m.date_format,
         separator=_separator(m.separator) or ",",
         decimal=m.decimal or ".",
+        thousands=m.thousands,
         encoding=m.encoding,
         header_line=header_line,
         volume_multiplier=float(m.volume_multiplier or 1.0),
@@ -840,6 +887,11 @@ def build_frames(
     numeric += [c for c in r.extras if c not in numeric]
     sub = raw[list(dict.fromkeys(numeric))]  # copy-on-write: raw is left as it is
     sub.index = idx
+    if r.thousands:  # the text path (a cell the float parse refused): drop the marks first
+        for c in sub.columns:
+            if not pd.api.types.is_numeric_dtype(sub[c]):
+                text = sub[c].astype(str).str.replace(r.thousands, "", regex=False)
+                sub[c] = sub[c].astype(object).where(sub[c].isna(), text)
     if r.decimal == ",":
         for c in sub.columns:
             if not pd.api.types.is_numeric_dtype(sub[c]):
@@ -853,7 +905,7 @@ def build_frames(
             if not pd.api.types.is_numeric_dtype(sub[c]):
                 sub[c] = sub[c].where(~sub[c].isin(list(r.missing)))
     try:
-        _numeric(sub, [c for c in sub.columns if sub[c].dtype != np.float64], src, idx)
+        _numeric(sub, [c for c in sub.columns if sub[c].dtype != np.float64], src, idx, where)
     except DataError as e:  # name the canonical column, and the file's own name
         names = {c: f for f, c in cols.items() if c is not None}
         names.update(r.extras)
@@ -914,13 +966,13 @@ def build_frames(
     if not r.long:
         df, note = _order_rows(df, r.order, src, where, validate)
         df = finish_attrs(df, src, symbol, note)
-        return _finish(df, validate, repair)
+        return _finish(df, validate, repair, where=where)
     frames = _split_long(df, keys.astype(str), src, wanted, cols["symbol"], all_keys)
     for key, f in list(frames.items()):
         source = f"{src}[{key}]"
         f, note = _order_rows(f, r.order, source, where, validate)
         frames[key] = finish_attrs(f, source, key, note)
-    return _finish_panel(frames, src, validate, repair)
+    return _finish_panel(frames, src, validate, repair, where)
 
 
 def _plain(v):

@@ -141,6 +141,7 @@ class Inspection:
         if self.first:
             lines.append(f"row order   {self.order_note}")
             lines.append(f"dates       {self.first} .. {self.last}, {self.rows:,} rows")
+        if self.first or self.defects:
             lines.append(f"defects     {self.defects[0] if self.defects else 'none found'}")
             lines += [f"            {d}" for d in self.defects[1:]]
         if self.error:
@@ -348,6 +349,8 @@ def inspect_file(path, data_map=None, where=None) -> Inspection:
                               extra_attrs={"encoding": head.encoding})  # fmt: skip
     except DataError as e:
         ins.error = str(e)
+        if "more fields than the header" in e.problem:  # a defect of the rows, not the map
+            ins.defects = [e.problem.split(" (extra fields", 1)[0]]
         ins.toml = toml_block(r.to_map(), src, [f"{name}: reading failed; see the problem"])
         return ins
     frames = frames if isinstance(frames, dict) else {None: frames}

@@ -53,6 +53,7 @@ import pandas as pd
 
 from btlstm.data._csv import (  # noqa: F401  (names other modules and tests import from here)
     MAX_HEADER_BYTES,
+    Fields,
     MAX_HEADER_COLUMNS,
     REPAIR_MODES,
     _as_path,
@@ -64,6 +65,7 @@ from btlstm.data._csv import (  # noqa: F401  (names other modules and tests imp
     _slice_dates,
     _stem,
     _wanted,
+    more_fields,
     read_head,
     read_header,
 )
@@ -149,14 +151,11 @@ def open_mapped(path, data_map=None, where=None, label=None):
         rows = [[c.strip() for c in fields]] + rows
     r = choose(header, cmap, str(p), where, rows=rows, label=label)
     width = len(header)
-    for k, row in enumerate(rows):
-        if len(row) > width:
-            raise DataError(
-                f"rows have more fields than the header (line {k + 1 + header_line} has "
-                f"{len(row)}, the header {width}): an intraday file with a separate time "
-                "field? btlstm reads daily bars only",
-                str(p),
-            )
+    for k, text in enumerate(head.lines[1:51], 2):
+        cells = _split(text, head.separator)
+        n = len(cells)
+        if n > width and not (n == width + 1 and not cells[-1].strip()):  # ``a,b,c,``: kept
+            raise more_fields(p, k, n, width, text, header_line, where)
     r.encoding = head.encoding
     r.separator = head.separator
     r.decimal = cmap.decimal or _decimal(head, head.separator)
@@ -184,13 +183,23 @@ def _read_table(p: Path, head, r: Resolved, where) -> pd.DataFrame:
         keep_default_na=True,
         engine="c",
     )
+    if r.thousands:
+        kw["thousands"] = r.thousands
     dtypes = {c: (str if c in text else "float64") for c in use}
+    fields = Fields(r.separator, len(r.header), r.header_line, row_bytes(len(use), len(text)))
     try:
-        return _read_csv(p, encoding=head.encoding, where=where, dtype=dtypes, **kw)
+        return _read_csv(p, encoding=head.encoding, where=where, fields=fields, dtype=dtypes, **kw)
     except DataError as e:
-        if "decode" in e.problem or "more fields" in e.problem:
+        if "decode" in e.problem or "more fields" in e.problem or "memory" in e.problem:
             raise
         return _read_csv(p, encoding=head.encoding, where=where, dtype=str, **kw)
+
+
+def row_bytes(columns: int, text: int) -> float:
+    """The memory one row of ``columns`` read columns (``text`` of them dates or symbols)
+    needs through reading and building the frame: float64 cells about four times over
+    (parse, frame, slices, validation), a text cell as a Python string twice."""
+    return 4 * 8.0 * (columns - text) + 2 * 80.0 * text
 
 
 def _read(path, data_map=None, symbol=None, symbols=None, start=None, end=None,

@@ -132,13 +132,15 @@ def validate_frame(
             if nonpos.any():
                 bad, n = _first_bad(idx, nonpos)
                 raise DataError(
-                    f"non-positive price {v[nonpos][0]!r} ({n} such row(s))", src, c, bad
+                    f"non-positive price {float(v[nonpos][0]):g} ({n} such row(s))", src, c, bad
                 )
         else:
             neg = v < 0
             if neg.any():
                 bad, n = _first_bad(idx, neg)
-                raise DataError(f"negative value {v[neg][0]!r} ({n} such row(s))", src, c, bad)
+                raise DataError(
+                    f"negative value {float(v[neg][0]):g} ({n} such row(s))", src, c, bad
+                )
     if check_ohlc:
         o, h, lo, c_ = (df[k].to_numpy(dtype=float) for k in PRICE_COLUMNS)
         tol = 1e-9 * np.maximum(np.abs(h), 1.0)

@@ -27,6 +27,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
+from btlstm._files import folders_overlap
 from btlstm._settings import (
     SettingsError,
     check_known_keys,
@@ -188,6 +190,18 @@ class LiveSettings:
                 raise SettingsError(str(e)) from None
         if state is not None and out is not None and state.resolve() == out.resolve():
             raise SettingsError(f"{where('state_dir')} must not be the output folder {str(out)!r}")
+        if (  # the report replaces its folder but for its own paper-state/ subfolder
+            state is not None
+            and out is not None
+            and folders_overlap(state, out)
+            and os.path.realpath(state) != os.path.realpath(out / PAPER_STATE)
+        ):
+            raise SettingsError(
+                f"{where('state_dir')} {str(state)!r} and the output folder {str(out)!r} "
+                f"({settings.where('output', 'out')}) overlap: a report replaces its whole "
+                f"folder but for its {PAPER_STATE}/ subfolder, so the state lives there (leave "
+                f"{where('state_dir')} out) or apart from the output folder"
+            )
         return {"wait": wait, "fitter": fitter, "expiry": expiry, "state_dir": state}
 
 

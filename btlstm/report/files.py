@@ -45,7 +45,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from btlstm._files import check_writable_dir, entry_problem, write_folder
+from btlstm._files import check_writable_dir, csv_bytes, entry_problem, plain_frame, write_folder
 from btlstm.convert import to_jsonable
 from btlstm.errors import ReportError
 from btlstm.report.collect import TABLE_COLUMNS, RunData
@@ -132,7 +132,9 @@ def check_outdir(outdir, what: str = "output folder") -> Path:
 # bytes of each file
 # ---------------------------------------------------------------------------
 def _csv_bytes(frame: pd.DataFrame) -> bytes:
-    return frame.to_csv(index=False, lineterminator="\n", na_rep="").encode("utf-8")
+    """A table as CSV bytes, safe to open in a spreadsheet (:func:`btlstm._files.csv_bytes`:
+    a cell such as ``=cmd|...`` is written ``'=cmd|...``)."""
+    return csv_bytes(frame, lineterminator="\n", na_rep="")
 
 
 def _json_bytes(report: Mapping) -> bytes:
@@ -234,6 +236,7 @@ def _read_csv(table: str, data: bytes) -> pd.DataFrame:
         na_values=[""],
         dtype={c: str for c in _TEXT_COLUMNS[table] if c in header},
     )
+    frame = plain_frame(frame)  # the text as the run gave it (csv_bytes neutralised it)
     for col in _DATE_COLUMNS:
         if col in frame.columns:
             frame[col] = pd.to_datetime(frame[col])

@@ -22,7 +22,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from btlstm._files import atomic_write_bytes, entry_problem, file_entry, write_folder
+from btlstm._files import (
+    atomic_write_bytes,
+    csv_bytes,
+    entry_problem,
+    file_entry,
+    write_folder,
+)
 from btlstm.convert import to_jsonable
 from btlstm.errors import ReportError
 from btlstm.report.collect import RunData
@@ -339,7 +345,7 @@ def _files(overview: dict, png: bytes | None, folders: list[str]) -> dict[str, b
         rows.append(overview["ensemble"])
     csv = pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
     files = {
-        "seeds.csv": csv.to_csv(index=False, lineterminator="\n", na_rep="").encode(),
+        "seeds.csv": csv_bytes(csv, lineterminator="\n", na_rep=""),
         "seeds.json": (json.dumps(overview, indent=2, allow_nan=False) + "\n").encode(),
         "index.html": _html(overview, png, folders),
     }

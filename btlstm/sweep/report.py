@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from btlstm._files import csv_bytes
 from btlstm.data.cache import atomic_write_bytes
 from btlstm.sweep.spec import HIGHER_IS_BETTER, METRICS, RUN_COLUMNS, Sweep
 from btlstm.sweep.stats import (
@@ -159,10 +160,10 @@ def write_sweep_report(out, sweep: Sweep, plots: bool = True) -> dict[str, Path]
     tests = paired_tests(runs, sweep.reference)
     verdict = sweep_significance(sweep, runs, by_name) if len(runs) else {}
     files = {
-        "runs.csv": runs.to_csv(index=False, float_format="%.17g").encode(),
-        "ensemble.csv": ensemble.to_csv(index=False, float_format="%.17g").encode(),
-        "summary.csv": summary.to_csv(index=False, float_format="%.17g").encode(),
-        "tests.csv": tests.to_csv(index=False, float_format="%.17g").encode(),
+        "runs.csv": csv_bytes(runs, float_format="%.17g"),
+        "ensemble.csv": csv_bytes(ensemble, float_format="%.17g"),
+        "summary.csv": csv_bytes(summary, float_format="%.17g"),
+        "tests.csv": csv_bytes(tests, float_format="%.17g"),
         "significance.json": (json.dumps(verdict, indent=1) + "\n").encode(),
     }
     png = _boxplots(runs, ensemble, sweep.reference) if plots and len(runs) else None

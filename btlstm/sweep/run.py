@@ -20,6 +20,7 @@ from typing import Callable
 
 import pandas as pd
 
+from btlstm._files import plain_frame
 from btlstm.sweep.engines import ENGINES
 from btlstm.sweep.report import write_sweep_report
 from btlstm.sweep.spec import Sweep, SweepError, json_bytes
@@ -171,7 +172,7 @@ def run_sweep(
         if bar is not None:
             bar.close()
     paths = write_sweep_report(out, sweep, plots=plots)
-    runs = pd.read_csv(paths["runs.csv"])
-    summary = pd.read_csv(paths["summary.csv"])
-    tests = pd.read_csv(paths["tests.csv"])
+    runs = plain_frame(pd.read_csv(paths["runs.csv"]))  # text as given (csv_bytes)
+    summary = plain_frame(pd.read_csv(paths["summary.csv"]))
+    tests = plain_frame(pd.read_csv(paths["tests.csv"]))
     return SweepResult(out, runs, summary, tests, ran, len(done), time.perf_counter() - t0, paths)
