@@ -115,7 +115,7 @@ def test_dip_example_places_orders_on_its_own_forecasts(tmp_path, monkeypatch, c
     monkeypatch.chdir(tmp_path)
     below = load_toml(ROOT / "examples/dip.toml")["strategy"]["below"]
     args = ["run", "dip", "--config", str(ROOT / "examples/dip.toml"), "--out", "dip",
-            "--quiet", "--no-plots"]  # fmt: skip
+            "--plugin", str(ROOT / "examples/my_strategies.py"), "--quiet", "--no-plots"]  # fmt: skip
     assert main(args) == 0
     report = json.loads((tmp_path / "dip" / "report.json").read_text())
     row = report["comparison"][0]

@@ -250,7 +250,7 @@ def test_the_dip_example_needs_its_plugin_on_the_command_line(monkeypatch, capsy
                   "examples/my_strategies.py", "--help"])  # fmt: skip
         assert e.value.code == 0 and "--below" in capsys.readouterr().out
         s = Settings.from_toml(ROOT / "examples/dip.toml", plugins=["examples/my_strategies.py"])
-        assert s.strategy.params == {"hold": 10, "below": -0.2}
+        assert s.strategy.params == {"hold": 10, "below": -0.04}
     finally:
         registry._USER.clear()
         registry._USER.update(before_user)
