@@ -980,7 +980,9 @@ class Settings:
         from btlstm._files import folders_overlap
 
         out, cache = self.output.out, self.output.cache_dir
-        if cache and folders_overlap(out, cache):  # the report would replace the cache
+        # the report would replace the cache (without --out a run writes a new folder of
+        # its own under btlstm-out/, which holds no cache)
+        if out is not None and cache and folders_overlap(out, cache):
             raise SettingsError(
                 f"{self.where('output', 'out')} {out!r} and {self.where('output', 'cache_dir')} "
                 f"{cache!r} overlap: a report replaces its whole folder, so the cache must live "
