@@ -120,6 +120,22 @@ def room(tmp_path, monkeypatch):
             sys.modules.pop(name, None)
 
 
+def _payload_imported(room: Path) -> bool:
+    """True when the room's payload.py was imported under any module name.
+
+    Judged by the module's file, not by "payload" in its name: TensorFlow has
+    modules of its own named ``*_payloads_pb2`` that earlier tests may import.
+    """
+    payload = (room / "payload.py").resolve()
+    for name, mod in list(sys.modules.items()):
+        if name == "payload" or name.startswith("btlstm_plugin_payload"):
+            return True
+        f = getattr(mod, "__file__", None)
+        if f and Path(f).resolve() == payload:
+            return True
+    return False
+
+
 def _one_error_line(err: str) -> str:
     lines = [line for line in err.strip().splitlines() if not line.startswith("usage:")]
     assert len(lines) == 1 and lines[0].startswith("btlstm: error: "), err
@@ -152,7 +168,7 @@ def test_config_payload_never_runs_without_the_flag(room, argv, capsys):
     assert 'module = "payload.py" (payload.py)' in line
     assert line.endswith("then add --plugin payload.py")
     assert not (room / "MARK").exists()
-    assert not any("payload" in m for m in sys.modules)
+    assert not _payload_imported(room)
 
 
 def test_help_in_a_fresh_process_imports_nothing(room):
@@ -375,7 +391,7 @@ def test_the_inspect_then_run_workflow_reads_the_hostile_file(room, capsys):
     assert report["config"]["data"]["data"] == str(room / name)
     assert "module" not in report["config"]["strategy"]
     assert not (room / "MARK").exists()
-    assert not any("payload" in m for m in sys.modules)
+    assert not _payload_imported(room)
 
 
 def test_a_name_toml_cannot_write_is_refused(tmp_path, capsys):
