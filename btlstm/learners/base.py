@@ -31,7 +31,24 @@ import numpy as np
 from btlstm._settings import check_known_keys
 from btlstm.errors import ModelFileError
 
-__all__ = ["Learner", "FitRecord", "FitResult", "ModelFileError"]
+__all__ = ["Learner", "FitRecord", "FitResult", "ModelFileError", "fit_seed"]
+
+#: multiplier of the per-fit seed rule (:func:`fit_seed`)
+SEED_STRIDE = 100003
+
+
+def fit_seed(seed: int, k: int) -> int:
+    """The seed of fit ``k`` of a run seeded ``seed``: ``seed * 100003 + k``.
+
+    The one place this rule lives: every walk-forward engine (a feed's windows,
+    pooled feeds, a panel's cross-section) seeds fit ``k`` with it, so fits are
+    independent of one another and of the number of workers.
+
+    Example:
+        >>> fit_seed(7, 3)
+        700024
+    """
+    return int(seed) * SEED_STRIDE + int(k)
 
 
 @dataclass
@@ -93,6 +110,41 @@ class Learner(ABC):
     input: ClassVar[str] = "windows"
     Settings: ClassVar[type] = object
     suffix: ClassVar[str] = ".bin"
+    #: fitting or loading imports TensorFlow: a worker process pins TensorFlow's
+    #: threads before its first fit, and a live run imports :attr:`preload` first
+    needs_tensorflow: ClassVar[bool] = False
+    #: modules a live run's fitter process imports as it starts (its first fit is
+    #: then not slowed by the import)
+    preload: ClassVar[tuple] = ()
+    #: other names the registry accepts for this learner (``"ridge"`` for ``"linear"``)
+    aliases: ClassVar[tuple] = ()
+    #: the settings fields that do not change a fitted model (left out of the cache key)
+    untracked: ClassVar[tuple] = ()
+
+    # ----------------------------------------------------------------- settings
+    @classmethod
+    def check_settings(cls, given: dict, *, lookback: int, n_features: int,
+                       where: Callable[[str], str], allow_large: bool = False) -> None:
+        """Refuse settings out of this learner's bounds before any work.
+
+        ``given`` holds the settings the user gave (TOML keys / flags), ``where(key)``
+        spells a key as the user typed it (``--lstm-units`` or ``[model] lstm_units in
+        F``), ``allow_large`` is ``--allow-large``. Raise ``ValueError`` whose message
+        starts with ``where(key)`` and states the valid range. The default checks
+        nothing (a learner with no size settings).
+        """
+
+    @classmethod
+    def memory_bytes(cls, settings, *, lookback: int, n_features: int, batch_size: int) -> int:
+        """Estimated peak bytes of one fit (weights, gradients, optimizer state and
+        one batch's activations), from the settings alone (no model library). 0: small."""
+        return 0
+
+    @classmethod
+    def validate(cls, settings, *, lookback: int, n_features: int) -> None:
+        """Build the model once, without data, so a bad setting fails now (~0.1 s
+        after the model library is imported); ``ValueError`` names the setting. The
+        default builds nothing."""
 
     def __init__(self, lookback: int, n_features: int, settings=None):
         self.lookback = int(lookback)
@@ -116,8 +168,11 @@ class Learner(ABC):
         )
 
     def token(self) -> dict[str, Any]:
-        """Plain-JSON description of everything that changes a fitted model (cache keys)."""
+        """Plain-JSON description of everything that changes a fitted model (cache keys):
+        the learner's name, window shape and every settings field but :attr:`untracked`."""
         d = dataclasses.asdict(self.settings)
+        for k in self.untracked:
+            d.pop(k, None)
         d = json.loads(json.dumps(d, sort_keys=True, default=str))
         return {"learner": self.name, "lookback": self.lookback, "n_features": self.n_features, **d}
 
