@@ -286,8 +286,9 @@ class RayPool(_Pool):
     """Tasks on a Ray cluster: ``address``, or with None the running Ray instance,
     else one started here with ``workers x threads`` CPUs (shut down by :meth:`close`).
 
-    Each task asks Ray for ``threads`` CPUs (fewer where the cluster has fewer than
-    ``workers x threads``, so no task waits for CPUs that do not exist) and runs
+    Each task asks Ray for ``threads`` CPUs (its share of the cluster's CPUs where
+    there are fewer than ``workers x threads``, so no task waits for CPUs that do not
+    exist) and runs
     after :func:`start_worker` with the same arguments as a :class:`LocalPool`'s.
 
     Args:
@@ -312,8 +313,11 @@ class RayPool(_Pool):
         if self.started:
             kw = {"address": address} if address else {"num_cpus": max(1, self.workers * threads)}
             ray.init(include_dashboard=False, log_to_driver=False, **kw)
-        cpus = int(ray.cluster_resources().get("CPU", threads))
-        ask = max(1, min(threads, cpus // max(1, self.workers)))
+        cpus = int(ray.cluster_resources().get("CPU", 0))
+        # fewer CPUs than workers x threads: ask for a share of what there is (a task
+        # asking for more than the cluster has would never run); none yet (a cluster
+        # that scales up on demand): ask for threads
+        ask = max(1, min(threads, cpus // max(1, self.workers))) if cpus else threads
         self._args = (threads, tuple(preload), setup, int(nice))
         self._remote = ray.remote(num_cpus=ask, max_retries=0)(_ray_body).options(
             runtime_env={"env_vars": thread_env(threads)}
