@@ -34,6 +34,8 @@ from btlstm._settings import check_known_keys
 from btlstm.checks import check_choice, check_int, check_number
 from btlstm.convert import date_text, plain
 from btlstm.data.validate import CANONICAL_COLUMNS, DataError, require_history, validate_frame
+from btlstm.executor import make_pool
+from btlstm.executor import pin_tensorflow_threads as _pin_tf_threads
 from btlstm.features import (
     DEFAULT_FEATURES,
     MIN_LOOKBACK,
@@ -598,26 +600,27 @@ class WalkForward:
         remote = {seg.k for seg in todo}
         queue = iter(todo)
         done: dict = {}
+        pending: dict = {}  # future -> fit number
         pool = None
         try:
             if todo:
                 threads = max(1, (os.cpu_count() or 1) // cfg.workers)
-                pool = _POOLS[cfg.engine](cfg.workers, threads, cfg.address)
+                pool = make_pool(cfg.engine, cfg.workers, threads, address=cfg.address)
 
             def submit_more():
-                while pool is not None and pool.busy() < 2 * cfg.workers:
+                while pool is not None and len(pending) < 2 * cfg.workers:
                     seg = next(queue, None)
                     if seg is None:
                         return
-                    pool.submit(seg.k, self._task(prep, seg))
+                    pending[pool.submit(fit_task, self._task(prep, seg))] = seg.k
 
             def fitted(seg):
                 submit_more()
                 if seg.k not in remote:  # in the cache already
                     return self.fit(prep, seg.bar, seg.k, total, root=root)
                 while seg.k not in done:
-                    k, result = pool.wait_one()
-                    done[k] = result
+                    fut = pool.wait(pending)[0]
+                    done[pending.pop(fut)] = fut.result()
                     submit_more()
                 return self._adopt(prep, seg, done.pop(seg.k), total, root)
 
@@ -672,41 +675,7 @@ class WalkForward:
 
 
 # ---------------------------------------------------------------------- workers
-_THREAD_VARS = ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 _WORKER: dict = {}  # in a worker process: the learner kept across its tasks (one compiled model)
-
-
-def _thread_env(threads: int) -> dict:
-    """The environment that limits a worker to ``threads`` threads (TensorFlow, OpenMP,
-    MKL; one inter-op thread), read when TensorFlow is imported there."""
-    env = {k: str(threads) for k in _THREAD_VARS}
-    env["TF_NUM_INTEROP_THREADS"] = "1"
-    env["TF_CPP_MIN_LOG_LEVEL"] = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")
-    return env
-
-
-def _init_worker(threads: int) -> None:
-    """Process-pool initializer: the thread limits, before TensorFlow is imported."""
-    os.environ.update(_thread_env(threads))
-
-
-def _pin_tf_threads() -> None:
-    """Pin TensorFlow's thread pools in this worker once, before its first op."""
-    if _WORKER.get("pinned") or "TF_NUM_INTRAOP_THREADS" not in os.environ:
-        return
-    _WORKER["pinned"] = True
-    from btlstm._compat import import_tensorflow_quietly
-
-    import_tensorflow_quietly()
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(
-            int(os.environ["TF_NUM_INTRAOP_THREADS"])
-        )
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:  # TensorFlow already ran an op here: it read the variables
-        pass
 
 
 def fit_task(task: dict) -> dict:
@@ -731,91 +700,6 @@ def fit_task(task: dict) -> dict:
         rec, n_samples=len(X) + len(Xv), n_val=len(Xv), seconds=time.perf_counter() - t0
     )
     return {"record": rec, "model": model}
-
-
-def _ray_fit_task(task: dict, threads: int) -> dict:
-    """The Ray remote body: the same thread limits and task as a local worker."""
-    os.environ.update(_thread_env(threads))
-    return fit_task(task)
-
-
-class _LocalPool:
-    """Fits on ``workers`` spawned processes of this machine (never forked: TensorFlow
-    may be loaded here), each limited to ``threads`` threads."""
-
-    def __init__(self, workers: int, threads: int, address=None):
-        import concurrent.futures as cf
-        import multiprocessing
-
-        self._cf = cf
-        self.pool = cf.ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker,
-            initargs=(threads,),
-        )
-        self.pending: dict = {}
-
-    def busy(self) -> int:
-        return len(self.pending)
-
-    def submit(self, k: int, task: dict) -> None:
-        self.pending[self.pool.submit(fit_task, task)] = k
-
-    def wait_one(self) -> tuple[int, dict]:
-        done, _ = self._cf.wait(list(self.pending), return_when=self._cf.FIRST_COMPLETED)
-        fut = next(iter(done))
-        return self.pending.pop(fut), fut.result()
-
-    def close(self) -> None:
-        for fut in self.pending:
-            fut.cancel()
-        self.pool.shutdown(wait=True, cancel_futures=True)
-
-
-class _RayPool:
-    """Fits on a Ray cluster (``address``; None: a local Ray instance with ``workers``
-    CPUs unless one runs already), ``threads`` CPUs each; a Ray instance started here
-    is shut down after the run."""
-
-    def __init__(self, workers: int, threads: int, address=None):
-        try:
-            import ray
-        except ImportError:
-            raise ValueError(
-                "engine='ray' needs Ray: pip install 'btlstm[ray]' (or pip install ray)"
-            ) from None
-        self.ray = ray
-        self.started = not ray.is_initialized()
-        if self.started:
-            kw = {"address": address} if address else {"num_cpus": workers}
-            ray.init(include_dashboard=False, log_to_driver=False, **kw)
-        self.remote = ray.remote(num_cpus=threads, max_retries=0)(_ray_fit_task).options(
-            runtime_env={"env_vars": _thread_env(threads)}
-        )
-        self.threads = threads
-        self.pending: dict = {}
-
-    def busy(self) -> int:
-        return len(self.pending)
-
-    def submit(self, k: int, task: dict) -> None:
-        self.pending[self.remote.remote(task, self.threads)] = k
-
-    def wait_one(self) -> tuple[int, dict]:
-        done, _ = self.ray.wait(list(self.pending), num_returns=1)
-        return self.pending.pop(done[0]), self.ray.get(done[0])
-
-    def close(self) -> None:
-        for ref in self.pending:
-            self.ray.cancel(ref, force=True)
-        self.pending.clear()
-        if self.started:
-            self.ray.shutdown()
-
-
-#: ``[model] engine`` -> the pool its parallel fits run on
-_POOLS = {"local": _LocalPool, "ray": _RayPool}
 
 
 def _predict_batches(fn: Callable, X: np.ndarray, batch: int = 4096) -> np.ndarray:

@@ -32,10 +32,11 @@ ROOT = Path(__file__).resolve().parent.parent
 #: lower one, never of a higher one. A name ending in "." is a package: every
 #: module in it (present or future) belongs to that layer.
 LAYERS = (
-    # errors, checks, conversions, crash-safe files, named splits, settings helpers
+    # errors, checks, conversions, crash-safe files, named splits, settings helpers, where
+    # work runs (worker processes, Ray)
     ("bottom", ("btlstm", "btlstm._compat", "btlstm.errors", "btlstm.checks",
                 "btlstm.convert", "btlstm._files", "btlstm.splits", "btlstm._settings",
-                "btlstm.progress")),
+                "btlstm.progress", "btlstm.executor")),
     # every source -> one canonical frame; synthetic markets
     ("data", ("btlstm.data", "btlstm.data.", "btlstm.synthetic")),
     # plain arrays: windows and labels, the no-look-ahead schedule, metrics, statistics

@@ -36,18 +36,17 @@ Example:
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import logging
-import multiprocessing
 import os
 import time
 import traceback
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from btlstm.executor import BrokenPool, LocalPool, RayPool
 
 __all__ = [
     "FitJob",
@@ -288,22 +287,6 @@ class InlineFitter(Fitter):
         return handle
 
 
-def _worker_init(threads: int, preload: tuple = ()) -> None:
-    """The fit worker: thread limits before TensorFlow starts, a lower priority than
-    the bar loop (best effort), then the modules to import before the first job."""
-    import importlib
-
-    from btlstm.sweep.engines import thread_env
-
-    os.environ.update(thread_env(threads))
-    try:
-        os.nice(5)
-    except (AttributeError, OSError):
-        pass
-    for name in preload:
-        importlib.import_module(name)
-
-
 class ProcessFitter(Fitter):
     """One worker process (``spawn``: TensorFlow is never forked) runs the fits in order.
 
@@ -321,26 +304,15 @@ class ProcessFitter(Fitter):
 
     def __init__(self, threads: int = 1, preload: tuple = ()):
         super().__init__()
-        self._args = (int(threads), tuple(preload))
-        self._pool = self._new_pool()
-
-    def _new_pool(self):
-        pool = cf.ProcessPoolExecutor(
-            max_workers=1,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_worker_init,
-            initargs=self._args,
-        )
-        pool.submit(os.getpid)  # start the worker now, not at the first fit
-        return pool
+        # the bar loop keeps the upper hand: the worker runs at a lower priority (nice 5)
+        self._pool = LocalPool(1, int(threads), preload=tuple(preload), nice=5, start=True)
 
     def _start(self, job):
         try:
             return self._pool.submit(run_fit_job, job)
-        except BrokenProcessPool:  # the worker died (killed, out of memory)
+        except BrokenPool:  # the worker died (killed, out of memory)
             log.warning("the fit worker process died; starting a new one")
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = self._new_pool()
+            self._pool.restart()
             return self._pool.submit(run_fit_job, job)
 
     def _done(self, handle) -> bool:
@@ -353,7 +325,7 @@ class ProcessFitter(Fitter):
             return FitDone(-1, "", None, None, f"fit worker failed: {e!r}")
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.close(wait=False)
 
 
 @dataclass
@@ -376,33 +348,17 @@ class RayFitter(Fitter):
 
     def __init__(self, address: str | None = None, threads: int = 1):
         super().__init__()
-        try:
-            import ray
-        except ImportError:
-            raise ValueError(
-                "[live] fitter = 'ray' needs Ray: pip install 'btlstm[ray]' (or pip install ray)"
-            ) from None
-        self._ray = ray
-        self._started = False
-        if not ray.is_initialized():
-            kw = {"address": address} if address else {"num_cpus": max(1, int(threads))}
-            ray.init(include_dashboard=False, log_to_driver=False, **kw)
-            self._started = True
-        from btlstm.sweep.engines import thread_env
-
-        self._remote = ray.remote(num_cpus=int(threads), max_retries=0)(run_fit_job).options(
-            runtime_env={"env_vars": thread_env(int(threads))}
-        )
+        self._pool = RayPool(1, max(1, int(threads)), address=address,
+                             what="[live] fitter = 'ray'", error=ValueError)  # fmt: skip
 
     def _kick(self) -> None:
         """Mark finished jobs done; start the oldest waiting job when none runs."""
         for handle, _ in self._pending:
             if handle.ref is None:
-                handle.ref = self._remote.remote(handle.job)
+                handle.ref = self._pool.submit(run_fit_job, handle.job)
                 return
             if not handle.done:
-                ready, _ = self._ray.wait([handle.ref], timeout=0)
-                handle.done = bool(ready)
+                handle.done = handle.ref.done()
                 if not handle.done:
                     return
 
@@ -420,18 +376,14 @@ class RayFitter(Fitter):
 
     def _result(self, handle) -> FitDone:
         if handle.ref is None:  # the oldest job: nothing else runs
-            handle.ref = self._remote.remote(handle.job)
+            handle.ref = self._pool.submit(run_fit_job, handle.job)
         try:
-            return self._ray.get(handle.ref)
+            return handle.ref.result()
         except Exception as e:  # noqa: BLE001
             return FitDone(-1, "", None, None, f"Ray fit task failed: {e!r}")
 
     def close(self) -> None:
-        for handle, _ in self._pending:
-            if handle.ref is not None:
-                self._ray.cancel(handle.ref, force=True)
-        if self._started:
-            self._ray.shutdown()
+        self._pool.close()
 
 
 def make_fitter(
