@@ -44,7 +44,9 @@ from btlstm.errors import DataError, SettingsError
 __all__ = [
     "register_feature",
     "Feature",
+    "WarmupError",
     "is_feature",
+    "check_name",
     "registered",
     "feature_names",
     "unknown_message",
@@ -92,6 +94,10 @@ class Feature:
 
 
 _REGISTRY: dict[str, Feature] = {}
+
+
+class WarmupError(DataError):
+    """A feature with no finite value yet: its warm-up is longer than the bars given."""
 
 
 def _source_token(fn) -> str:
@@ -329,15 +335,18 @@ def _family(name: str):
     return _FAMILIES[m.group(1)][0], int(m.group(2))
 
 
-def _check_period(name: str, where: str = "features") -> None:
-    m = _FAMILY.match(name)
-    if not m:
+def check_name(name: str) -> None:
+    """Refuse a parametrised built-in name whose period is out of range (``rsi1``,
+    ``ret0``, ``vol007``), in ``xsrank(...)`` too; any other name passes."""
+    x = _XS.match(name)
+    m = _FAMILY.match(x.group(1) if x else name)
+    if not m or m.group(0) in _RESERVED:
         return
     lo = _FAMILIES[m.group(1)][1]
     n = int(m.group(2))
     if not lo <= n <= MAX_PERIOD or m.group(2) != str(n):
         raise SettingsError(
-            f"{where}: {name!r}: the period of {m.group(1)}<N> must be an integer in "
+            f"feature {name!r}: the period of {m.group(1)}<N> must be an integer in "
             f"[{lo}, {MAX_PERIOD}] written without leading zeros, got {m.group(2)!r}"
         )
 
@@ -444,7 +453,7 @@ def check_output(name: str, out, frame: pd.DataFrame) -> np.ndarray:
             src,
         )
     if not fin.any():
-        raise DataError(
+        raise WarmupError(
             f"feature {name!r} has no finite value in the {n} bars (its warm-up is longer "
             "than the data, or it is NaN throughout)",
             src,
@@ -480,7 +489,10 @@ def compute_feature(name: str, frame: pd.DataFrame) -> np.ndarray:
     if name in _REGISTRY:
         fn = _REGISTRY[name].fn
     else:
-        _check_period(name)
+        try:
+            check_name(name)
+        except SettingsError as e:
+            raise SettingsError(f"features: {e}") from None
         fam = _family(name)
         if fam is None:
             if _XS.match(name):
