@@ -471,7 +471,7 @@ def check_output(name: str, out, frame: pd.DataFrame) -> np.ndarray:
     vals = a[first:]
     if vals.max() == vals.min():
         raise DataError(
-            f"feature {name!r} is constant ({vals[0]!r}) over its {len(vals)} finite bars; "
+            f"feature {name!r} is constant ({float(vals[0])!r}) over its {len(vals)} finite bars; "
             "a constant input carries nothing (leave it out of --features)",
             src,
         )
