@@ -154,7 +154,8 @@ class WalkForwardConfig(_Fields):
     Args:
         lookback: bars per input window (article: 30).
         horizon: bars ahead of the target return (article: 5).
-        features: feature columns (article: close, open, high, low, amount, volume).
+        features: feature columns (article: close, open, high, low, amount, volume),
+            derived and indicator names (ret1, rsi14, macd, your @register_feature: docs/features.md).
         clip: absolute clip of the raw forward return (article: 0.2).
         scale: target multiplier after clipping (article: 10).
         mode: ``"static"`` (train once) or ``"walkforward"`` (retrain on a schedule).
