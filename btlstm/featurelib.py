@@ -365,7 +365,7 @@ def is_feature(name) -> bool:
     m = _XS.match(name)
     if m:
         inner = m.group(1)
-        return inner in _RESERVED or is_feature(inner)
+        return not _XS.match(inner) and (inner in _RESERVED or is_feature(inner))
     return name in _REGISTRY or _family(name) is not None
 
 

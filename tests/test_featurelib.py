@@ -305,6 +305,8 @@ def test_unknown_name_suggests_the_closest():
     msg = featurelib.unknown_message("rsi_14", ["close", "open"])
     assert msg.startswith("unknown feature 'rsi_14'; did you mean 'rsi14'? (valid: ['close', 'open', ")
     assert "'rsi<N>'" in msg and "'xsrank(<feature>)'" in msg and "'macd_signal'" in msg
+    assert not featurelib.is_feature("xsrank(xsrank(close))")  # one rank, not a rank of ranks
+    assert featurelib.is_feature("xsrank(close)") and not featurelib.is_feature("xsrank(nope)")
     msg = featurelib.unknown_message("xsrank(mcd)", ["close"])
     assert "did you mean 'xsrank(macd)'?" in msg
 
@@ -332,6 +334,20 @@ def test_window_usable_only_once_every_feature_is_finite():
     assert wf.fit_bars(prep)[0] == 42 + 100 + 5 - 1
     pred = wf.predict(f)
     assert np.isnan(pred[: 42 + 100 + 4]).all() and np.isfinite(pred[42 + 100 + 4 :]).all()
+
+
+def test_walk_forward_with_indicators_reads_no_future():
+    """The predictions of a walk-forward on indicators: nothing at or before t moves
+    when every bar after t is rewritten (fits before t come from the same bars)."""
+    f = synthetic_ohlcv(n=400, seed=5, signal=0.3)
+    cfg = _ridge(features=("close", "rsi14", "macd_hist", "bbpctb20", "vol20", "volz20", "ret20"))
+    base = WalkForward(cfg).predict(f)
+    assert int(np.isfinite(base).sum()) == 400 - (33 + 9 + 99 + 5)  # macd_hist: bar 33
+    for pos in (200, 290, 333):
+        t = f.index[pos]
+        alt = WalkForward(cfg).predict(rewrite_after({"x": f}, t, seed=pos)["x"])
+        np.testing.assert_array_equal(alt[: pos + 1], base[: pos + 1])
+        assert not np.allclose(alt[pos + 1 :], base[pos + 1 :])
 
 
 def test_stream_equals_batch_with_indicators():
