@@ -178,11 +178,10 @@ def _smoothed(x: np.ndarray, period: int, alpha: float) -> np.ndarray:
     prev = math.fsum(x[first : seed + 1]) / period
     out[seed] = prev
     a1 = 1.0 - alpha
-    vals = x[seed + 1 :].tolist()
-    res = out[seed + 1 :]
-    for i, v in enumerate(vals):  # the recursion, in Backtrader's order of operations
-        prev = prev * a1 + v * alpha
-        res[i] = prev
+    if seed + 1 < len(x):
+        from scipy.signal import lfilter  # the recursion in C: y = alpha*x + a1*y_prev
+
+        out[seed + 1 :] = lfilter([alpha], [1.0, -a1], x[seed + 1 :], zi=[a1 * prev])[0]
     return out
 
 
