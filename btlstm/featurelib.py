@@ -123,12 +123,14 @@ def register_feature(name: str, *, _builtin: bool = False):
     aligned to it; a panel applies it to each symbol. Its output is checked
     where it is used (:func:`check_output`).
 
-    Example:
-        >>> @register_feature("range_pct")
-        ... def range_pct(frame):
-        ...     return (frame["high"] - frame["low"]) / frame["close"]
-        >>> is_feature("range_pct")
-        True
+    Example::
+
+        @register_feature("range_pct")
+        def range_pct(frame):
+            return (frame["high"] - frame["low"]) / frame["close"]
+
+        # then: --features close,range_pct (with --plugin FILE), or
+        # WalkForwardConfig(features=("close", "range_pct"))
     """
     if not isinstance(name, str) or not _NAME.match(name):
         raise SettingsError(
@@ -291,6 +293,10 @@ def returns(frame: pd.DataFrame, period: int = 5) -> np.ndarray:
     """Return over ``period`` bars: ``close[t] / close[t-period] - 1``.
 
     First value at bar ``period``. Backtrader: ``bt.ind.PctChange(period=period)``.
+
+    Example:
+        >>> returns(pd.DataFrame({"close": [100.0, 110.0, 121.0]}), 2).round(4).tolist()
+        [nan, nan, 0.21]
     """
     c = frame["close"].to_numpy(dtype=np.float64)
     out = np.full(len(c), np.nan)
@@ -305,6 +311,11 @@ def xs_rank(values: pd.DataFrame) -> pd.DataFrame:
     Formula: over the symbols with a finite value on the date, ``rank / n`` with
     ``rank`` from 1 (lowest) to ``n`` and ties sharing their average rank; NaN where
     the symbol has no value. Values in ``(0, 1]``.
+
+    Example:
+        >>> v = pd.DataFrame({"a": [1.0, 3.0], "b": [2.0, np.nan], "c": [2.0, 1.0]})
+        >>> xs_rank(v).to_numpy().tolist()
+        [[0.3333333333333333, 0.8333333333333334, 0.8333333333333334], [1.0, nan, 0.5]]
     """
     v = values.where(np.isfinite(values.to_numpy(dtype=np.float64)))
     return v.rank(axis=1, method="average", pct=True)
@@ -442,7 +453,9 @@ def check_output(name: str, out, frame: pd.DataFrame) -> np.ndarray:
     fin = np.isfinite(a)
 
     def when(i):
-        return str(frame.index[i].date()) if isinstance(frame.index, pd.DatetimeIndex) else f"row {i}"
+        if isinstance(frame.index, pd.DatetimeIndex):
+            return str(frame.index[i].date())
+        return f"row {i}"
 
     inf = np.flatnonzero(np.isinf(a))
     if len(inf):

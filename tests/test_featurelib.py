@@ -419,7 +419,7 @@ def test_toml_feature_names_refused():
         Settings.from_dict({"model": {"features": ["close", "macd_sig"]}}).validate()
 
 
-def test_plugin_registers_a_feature_used_by_name(tmp_path, monkeypatch, capsys):
+def test_plugin_registers_a_feature_used_by_name(tmp_path, monkeypatch, capsys, user_features):
     """A module that only registers a feature is a plugin; the CLI runs it by name."""
     (tmp_path / "myfeat.py").write_text(textwrap.dedent('''
         """My feature."""
