@@ -442,3 +442,41 @@ def test_plugin_registers_a_feature_used_by_name(tmp_path, monkeypatch, capsys, 
     rep = json.loads((tmp_path / "out" / "report.json").read_text())
     assert rep["config"]["model"]["features"] == ["close", "gap_z", "rsi14"]
     assert rep["prediction"]["n_bars"] == rep["prediction"]["n_finite_predictions"] == 239
+
+
+# --------------------------------------------------------------------------- in a cerebro
+MODES = [
+    dict(runonce=True, preload=True),
+    dict(runonce=False, preload=True),
+    dict(runonce=False, preload=False),
+]
+
+
+@pytest.mark.parametrize("mode", MODES, ids=["once", "next", "next-no-preload"])
+def test_predictor_line_with_indicators_in_every_run_mode(mode):
+    """LSTMPredictor on indicator names (ridge): the same line in once() and next() as
+    WalkForward.predict, NaN through the warm-up."""
+    from test_indicator import _run
+
+    f = synthetic_ohlcv(n=260, seed=11, signal=0.3)
+    cfg = _ridge(features=("close", "rsi14", "macd_hist", "volz20"))
+    ref = WalkForward(cfg).predict(f)
+    vals = _run(f, dict(config=cfg), **mode)
+    assert len(vals) == 260
+    assert int(np.isfinite(vals).sum()) == int(np.isfinite(ref).sum()) == 260 - (33 + 9 + 99 + 5)
+    np.testing.assert_allclose(vals, ref, atol=1e-9, equal_nan=True)
+
+
+@pytest.mark.parametrize("mode", MODES[:2], ids=["once", "next"])
+def test_pooled_lines_with_xsrank_in_once_and_next(mode):
+    """A pooled predictor over three feeds (one listing late, one stopping early) on
+    ``xsrank(rsi14)``: each feed's line equals WalkForward.predict(panel)."""
+    from test_indicator import _pool_panel, _run_pool
+
+    panel = _pool_panel()
+    cfg = _ridge(features=("close", "xsrank(rsi14)", "rsi14"), min_train=150)
+    ref = WalkForward(cfg).predict(panel)
+    got = _run_pool(panel, dict(config=cfg), **mode)
+    for name in panel:
+        assert np.isfinite(ref[name]).sum() > 50
+        np.testing.assert_allclose(got[name], ref[name], atol=1e-9, equal_nan=True)
