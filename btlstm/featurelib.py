@@ -397,7 +397,10 @@ def unknown_message(name, base_valid) -> str:
     got = close_names(probe, [v for v in valid if "<" not in v])
     if m:
         got = [f"xsrank({g})" for g in got]
-    return f"unknown feature {name!r}{did_you_mean(got)} (valid: {valid})"
+    return (
+        f"unknown feature {name!r}{did_you_mean(got)} (valid: {valid}; a feature of your own: "
+        "@register_feature in a module named by --plugin, docs/features.md)"
+    )
 
 
 def xs_features(features) -> list[str]:

@@ -305,6 +305,7 @@ def test_unknown_name_suggests_the_closest():
     msg = featurelib.unknown_message("rsi_14", ["close", "open"])
     assert msg.startswith("unknown feature 'rsi_14'; did you mean 'rsi14'? (valid: ['close', 'open', ")
     assert "'rsi<N>'" in msg and "'xsrank(<feature>)'" in msg and "'macd_signal'" in msg
+    assert msg.endswith("a feature of your own: @register_feature in a module named by --plugin, docs/features.md)")
     assert not featurelib.is_feature("xsrank(xsrank(close))")  # one rank, not a rank of ranks
     assert featurelib.is_feature("xsrank(close)") and not featurelib.is_feature("xsrank(nope)")
     msg = featurelib.unknown_message("xsrank(mcd)", ["close"])
