@@ -21,8 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from btlstm.checks import check_int, check_memory, check_number, closest
+from btlstm import featurelib
+from btlstm.checks import check_int, check_memory, check_number
 from btlstm.data.validate import CANONICAL_COLUMNS
+from btlstm.errors import SettingsError
 
 __all__ = [
     "DEFAULT_FEATURES",
@@ -37,6 +39,7 @@ __all__ = [
     "target_from_return",
     "Windows",
     "build_dataset",
+    "add_panel_features",
 ]
 
 #: The article's six features, in the article's order.
@@ -78,7 +81,10 @@ def feature_matrix(
     Args:
         data: a canonical frame, or a dict of equal-length 1-D arrays
             (``open high low close volume amount``).
-        features: canonical column names and/or names from ``DERIVED_FEATURES``.
+        features: canonical column names, names from ``DERIVED_FEATURES``, and
+            registered or built-in feature names (:mod:`btlstm.featurelib`:
+            ``rsi14``, ``macd``, your ``@register_feature`` functions; these
+            see the whole frame, NaN during their warm-up).
 
     Returns:
         ``np.ndarray`` of shape ``(n_bars, len(features))``.
@@ -103,14 +109,54 @@ def feature_matrix(
             out.append(cols[f])
         elif f in DERIVED_FEATURES:
             out.append(_derived(f, cols))
+        elif featurelib.xs_features([f]) and isinstance(data, pd.DataFrame) and f in data:
+            out.append(data[f].to_numpy(dtype=np.float64))  # featurelib.add_panel_features
+        elif featurelib.is_feature(f):
+            if not isinstance(data, pd.DataFrame):
+                data = pd.DataFrame(cols)
+            try:
+                out.append(featurelib.compute_feature(f, data))
+            except SettingsError as e:  # the name or its period: "features: ..." as below
+                raise ValueError(str(e)) from None
         else:
             valid = sorted(set(cols) | set(DERIVED_FEATURES))
             if f in CANONICAL_COLUMNS or f == "adj_close":  # a known name this data lacks
                 raise ValueError(
                     f"features: this data has no {f!r} column (features it has: {valid})"
                 )
-            raise ValueError(f"features: unknown feature {f!r}{closest(f, valid)} (valid: {valid})")
+            raise ValueError(f"features: {featurelib.unknown_message(f, valid)}")
     return np.column_stack(out)
+
+
+def add_panel_features(panel: dict, features) -> dict:
+    """The panel with a column per ``xsrank(<feature>)`` name of ``features`` added to a
+    copy of each frame (the panel itself when there is none).
+
+    The inner feature is computed per symbol (:func:`feature_matrix`); the rank on a
+    date uses that date's values only (:func:`btlstm.featurelib.xs_rank`).
+
+    Raises:
+        SettingsError: ``xsrank`` over fewer than two symbols.
+    """
+    xs = featurelib.xs_features(features)
+    if not xs:
+        return panel
+    if len(panel) < 2:
+        raise SettingsError(
+            f"features: {xs[0]!r} ranks a feature across the symbols of a panel; this data "
+            f"has {len(panel)} symbol (use the inner feature itself)"
+        )
+    out = {k: f.copy() for k, f in panel.items()}
+    for name in xs:
+        inner = name[len("xsrank(") : -1]
+        cols = {
+            str(k): pd.Series(feature_matrix(f, (inner,))[:, 0], index=pd.DatetimeIndex(f.index))
+            for k, f in panel.items()
+        }
+        ranks = featurelib.xs_rank(pd.DataFrame(cols))
+        for k, f in out.items():
+            f[name] = ranks[str(k)].reindex(pd.DatetimeIndex(f.index)).to_numpy()
+    return out
 
 
 def make_windows(values: np.ndarray, lookback: int) -> np.ndarray:

@@ -48,6 +48,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from btlstm import featurelib
 from btlstm._settings import coerce, field_help
 from btlstm.checks import closest
 from btlstm.errors import SettingsError
@@ -526,7 +527,7 @@ def load_plugin(spec, where: str | None = None):
     place = f"{where}: " if where else ""
     if not spec:
         raise SettingsError(f"{place}name a module or a .py file")
-    before = (dict(_PLANS), dict(PREDICTORS), dict(SCORERS))
+    before = (dict(_PLANS), dict(PREDICTORS), dict(SCORERS), featurelib.registered())
     if not _is_path(spec) and not all(part.isidentifier() for part in spec.split(".")):
         raise SettingsError(f"{place}{spec!r} is neither a module name nor a .py file path")
     if not _is_path(spec) and (Path.cwd() / spec).is_file():  # notes.txt: a file, not a module
@@ -599,10 +600,10 @@ def load_plugin(spec, where: str | None = None):
 
 
 def _registers(module, before) -> bool:
-    """Whether ``module`` registered something: a strategy (or predictor, scorer) was
-    added or replaced while it was imported, or a registered one is defined in it."""
+    """Whether ``module`` registered something: a strategy (or predictor, scorer, or a
+    feature with ``@register_feature``) was added or replaced while it was imported, or a registered one is defined in it."""
     name = module.__name__
-    for table, old in zip((_PLANS, PREDICTORS, SCORERS), before):
+    for table, old in zip((_PLANS, PREDICTORS, SCORERS, featurelib.registered()), before):
         if any(old.get(k) is not v for k, v in table.items()):
             return True
     return any(

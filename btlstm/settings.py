@@ -864,12 +864,24 @@ class Settings:
             valid.remove("adj_close")  # the one-index generator has no adj_close column
         if not self.model.features:
             raise SettingsError(f"{self.where('model', 'features')}: name at least one feature")
+        from btlstm import featurelib
+
         for f in self.model.features:
-            if f not in valid:
+            if f not in valid and not featurelib.is_feature(f):
                 raise SettingsError(
-                    f"{self.where('model', 'features')}: unknown feature {f!r}"
-                    f"{closest(f, valid)} (valid: {valid})"
+                    f"{self.where('model', 'features')}: {featurelib.unknown_message(f, valid)}"
                 )
+            try:
+                featurelib.check_name(f)  # rsi1: a period out of range
+            except SettingsError as e:
+                raise SettingsError(f"{self.where('model', 'features')}: {e}") from None
+        xs = featurelib.xs_features(self.model.features)
+        if xs and plan is not None and plan.data != "panel":
+            raise SettingsError(
+                f"{self.where('model', 'features')}: {xs[0]!r} ranks a feature across the "
+                f"symbols of a panel; strategy {plan.name!r} trades one feed (use the inner "
+                "feature itself)"
+            )
 
     def _check_synthetic(self, panel: bool) -> None:
         """``data = "synthetic"``: the generator's argument names and types."""

@@ -36,9 +36,11 @@ from btlstm.convert import date_text, plain
 from btlstm.data.validate import CANONICAL_COLUMNS, DataError, require_history, validate_frame
 from btlstm.executor import make_pool
 from btlstm.executor import pin_tensorflow_threads as _pin_tf_threads
+from btlstm.featurelib import WarmupError, feature_tokens, needs_frame, xs_features
 from btlstm.features import (
     DEFAULT_FEATURES,
     MIN_LOOKBACK,
+    add_panel_features,
     build_dataset,
     feature_matrix,
     zscore_windows,
@@ -154,7 +156,8 @@ class WalkForwardConfig(_Fields):
     Args:
         lookback: bars per input window (article: 30).
         horizon: bars ahead of the target return (article: 5).
-        features: feature columns (article: close, open, high, low, amount, volume).
+        features: feature columns (article: close, open, high, low, amount, volume),
+            derived and indicator names (ret1, rsi14, macd, your @register_feature: docs/features.md).
         clip: absolute clip of the raw forward return (article: 0.2).
         scale: target multiplier after clipping (article: 10).
         mode: ``"static"`` (train once) or ``"walkforward"`` (retrain on a schedule).
@@ -400,8 +403,12 @@ class WalkForward:
             validate_frame(frame, check_ohlc=False)
             src = frame.attrs.get("source", name)
             require_history(frame, cfg.lookback, source=src, what=f"lookback={cfg.lookback}")
+        panel = add_panel_features(panel, cfg.features)  # xsrank(...): ranks across symbols
+        for name, frame in panel.items():
             ds = build_dataset(frame, cfg.lookback, cfg.horizon, cfg.features, cfg.clip, cfg.scale)
-            index = self.schedule.index(str(name), frame.index, labelled=~np.isnan(ds.y))
+            # usable: a known label and every feature finite (an indicator's warm-up is NaN)
+            usable = ~np.isnan(ds.y) & np.isfinite(ds.X).all(axis=(1, 2))
+            index = self.schedule.index(str(name), frame.index, labelled=usable)
             # raw values behind the windows AND the labels (close), for cache keys
             values = feature_matrix(frame, tuple(cfg.features) + ("close",))
             syms.append(SymbolData(index, ds.X, ds.y, values))
@@ -445,6 +452,9 @@ class WalkForward:
             cfg.pop(k, None)
         cfg["model"] = cfg.pop("learner_settings")  # its old name: older cache entries stay valid
         cfg["learner_token"] = self.learner.token()
+        code = feature_tokens(self.config.features)
+        if code:  # a user's feature function: editing it makes new models
+            cfg["feature_code"] = code
         return cfg
 
     def cache_path(self, prep: Prepared, i: int, k: int, root=None) -> Path | None:
@@ -563,7 +573,12 @@ class WalkForward:
             fn = self.learner.predictor(n_win)
             for s, sel in zip(prep.symbols, sels):
                 if sel.any():
-                    out[s.name][s.index.end[sel]] = _predict_batches(fn, s.X[sel])
+                    X = s.X[sel]
+                    ok = np.isfinite(X).all(axis=(1, 2))  # no prediction in a warm-up
+                    if ok.all():
+                        out[s.name][s.index.end[sel]] = _predict_batches(fn, X)
+                    elif ok.any():
+                        out[s.name][s.index.end[sel][ok]] = _predict_batches(fn, X[ok])
 
     # ------------------------------------------------------------------ parallel fits
     def parallel(self) -> bool:
@@ -784,9 +799,19 @@ class Stream:
         """The z-scored window ending at ``sym``'s latest bar, ``(1, lookback, n_features)``."""
         cfg = self.wf.config
         rows = self._rows[sym]
-        vals = feature_matrix(
-            {c: np.asarray(rows[c][-cfg.lookback - 1 :]) for c in CANONICAL_COLUMNS}, cfg.features
-        )[-cfg.lookback :]
+        if needs_frame(cfg.features):  # indicators see the whole history, as in predict()
+            if xs_features(cfg.features):
+                panel = {s: self._frame(s) for s in self.symbols}
+                frame = add_panel_features(panel, cfg.features)[sym]
+            else:
+                frame = self._frame(sym)
+            try:
+                vals = feature_matrix(frame, cfg.features)[-cfg.lookback :]
+            except WarmupError:  # a feature with no value yet: no prediction yet
+                return np.full((1, cfg.lookback, len(cfg.features)), np.nan, dtype=np.float32)
+        else:
+            last = {c: np.asarray(rows[c][-cfg.lookback - 1 :]) for c in CANONICAL_COLUMNS}
+            vals = feature_matrix(last, cfg.features)[-cfg.lookback :]
         return zscore_windows(vals[None, :, :])
 
     def _predict(self, sym: str, date) -> float:
@@ -795,7 +820,10 @@ class Stream:
             return float("nan")
         if len(self._rows[sym]["close"]) < cfg.lookback:
             return float("nan")
-        return float(self.wf.learner.predictor(1)(self._window(sym))[0])
+        window = self._window(sym)
+        if not np.isfinite(window).all():  # a feature still in its warm-up
+            return float("nan")
+        return float(self.wf.learner.predictor(1)(window)[0])
 
     def _due(self, i: int, T) -> bool:
         """Cheap pre-check before the exact (O(n)) schedule decision."""

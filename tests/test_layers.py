@@ -40,7 +40,7 @@ LAYERS = (
     # every source -> one canonical frame; synthetic markets
     ("data", ("btlstm.data", "btlstm.data.", "btlstm.synthetic")),
     # plain arrays: windows and labels, the no-look-ahead schedule, metrics, statistics
-    ("numbers", ("btlstm.features", "btlstm.xsfeatures", "btlstm.schedule",
+    ("numbers", ("btlstm.features", "btlstm.featurelib", "btlstm.xsfeatures", "btlstm.schedule",
                  "btlstm.metrics", "btlstm.significance", "btlstm.summary")),
     # fit / predict / save / load (the Keras network and its penalties included)
     ("learners", ("btlstm.learners", "btlstm.learners.", "btlstm.models",

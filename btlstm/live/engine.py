@@ -397,6 +397,7 @@ class LiveStream(Stream):
                 X = np.concatenate([X, np.zeros((MIN_BATCH - n,) + X.shape[1:], X.dtype)])
             fn = slot.learner.predictor(self.hint.get(k, 1))
             pred = np.asarray(fn(X), dtype=np.float64)[:n]
+            pred = np.where(np.isfinite(X[:n]).all(axis=(1, 2)), pred, np.nan)  # warm-ups
             out.update({s: float(p) for s, p in zip(ready, pred, strict=True)})
         self.timing["predict"] += time.perf_counter() - t0
         return out
