@@ -41,7 +41,8 @@ from btlstm.features import (
     feature_matrix,
     zscore_windows,
 )
-from btlstm.learners import FitRecord, Learner, get_learner, make_learner
+from btlstm.learners import DEFAULT_LEARNER, FitRecord, Learner, get_learner, make_learner
+from btlstm.learners.base import fit_seed
 from btlstm.schedule import Schedule, SymbolIndex
 
 __all__ = [
@@ -105,7 +106,7 @@ class _Fields:
     batch_size: int = 64
     validation_fraction: float = 0.1
     patience: int = 3
-    learner: str = "lstm"
+    learner: str = DEFAULT_LEARNER
     learner_settings: dict = field(default_factory=dict)
     seed: int = 0
     workers: int = 1
@@ -644,7 +645,7 @@ class WalkForward:
         return dict(
             learner=(cls, self.learner.lookback, self.learner.n_features, self.learner.settings),
             data=(X, y, Xv, yv),
-            fit=dict(seed=int(cfg.seed) * 100_003 + seg.k, epochs=cfg.epochs,
+            fit=dict(seed=fit_seed(cfg.seed, seg.k), epochs=cfg.epochs,
                      batch_size=cfg.batch_size, patience=cfg.patience, warm=False),
         )  # fmt: skip
 
@@ -716,7 +717,7 @@ def fit_task(task: dict) -> dict:
     of one learner class and settings, as a serial run keeps it across fits.
     """
     cls, lookback, n_features, settings = task["learner"]
-    if getattr(cls, "name", "") == "lstm":
+    if getattr(cls, "needs_tensorflow", False):
         _pin_tf_threads()
     key = (cls, lookback, n_features, repr(settings))
     if _WORKER.get("key") != key:
