@@ -29,7 +29,6 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from btlstm._files import atomic_write_bytes, load_verified, write_manifest
 from btlstm._settings import check_known_keys
 from btlstm.checks import check_choice, check_int, check_number
 from btlstm.convert import date_text, plain
@@ -43,6 +42,7 @@ from btlstm.features import (
 )
 from btlstm.learners import DEFAULT_LEARNER, FitRecord, Learner, get_learner, make_learner
 from btlstm.learners.base import fit_seed
+from btlstm.learners.fitting import adopt_model, fit_or_load, load_cached
 from btlstm.schedule import Schedule, SymbolIndex
 
 __all__ = [
@@ -478,34 +478,18 @@ class WalkForward:
                 f"(lookback={cfg.lookback}, horizon={cfg.horizon}, "
                 f"train_start={cfg.train_start}, train_end={cfg.train_end})"
             )
-        t0 = time.perf_counter()
         date = str(pd.Timestamp(T).date())
-        path = self.cache_path(prep, i, k, root)
-        if path is not None and path.exists() and self._load_cached(path):
-            rec = FitRecord(k, date, n, seconds=time.perf_counter() - t0, cached=True, total=total)
-            return self._record(rec)
         warm = bool(cfg.warm_start and self.learner.fitted)
         epochs = (cfg.warm_epochs or max(1, cfg.epochs // 4)) if warm else cfg.epochs
-        res = self.learner.fit(
-            X,
-            y,
-            Xv,
-            yv,
-            seed=int(cfg.seed) * 100_003 + k,
-            epochs=epochs,
-            batch_size=cfg.batch_size,
-            patience=cfg.patience,
-            warm=warm,
-        )
-        if path is not None:
-            self.learner.save(path)
-            write_manifest(
-                path, rows=n, kind=MODEL_KIND, learner=self.learner.name, fit=k, date=date
-            )
-        rec = dataclasses.replace(
-            res, k=k, date=date, n_samples=n, n_val=len(Xv), seconds=time.perf_counter() - t0,
-            cached=False, total=total,
-        )  # fmt: skip
+
+        def train(seed: int) -> FitRecord:
+            rec = self.learner.fit(X, y, Xv, yv, seed=seed, epochs=epochs,
+                                   batch_size=cfg.batch_size, patience=cfg.patience, warm=warm)
+            return dataclasses.replace(rec, n_val=len(Xv))  # fmt: skip
+
+        rec = fit_or_load(self.learner, train, k=k, seed=cfg.seed, date=date, rows=n,
+                          path=self.cache_path(prep, i, k, root), kind=MODEL_KIND,
+                          total=total)  # fmt: skip
         return self._record(rec)
 
     def _load_cached(self, path: Path) -> bool:
@@ -514,7 +498,7 @@ class WalkForward:
         is this learner's architecture (:func:`btlstm.data.cache.load_verified`);
         otherwise warn, naming the file, and return False: the fit is retrained and the
         entry rewritten."""
-        return load_verified(path, MODEL_KIND, self.learner.load)
+        return load_cached(self.learner, path, MODEL_KIND)
 
     def _record(self, rec: FitRecord) -> FitRecord:
         self.fits.append(rec)
@@ -653,14 +637,10 @@ class WalkForward:
         """Write a worker's model into the cache with its manifest, load it from there
         (checked against the manifest) and record the fit."""
         date = str(pd.Timestamp(prep.calendar[seg.bar]).date())
-        rec = result["record"]
         path = self.cache_path(prep, seg.bar, seg.k, root)
-        atomic_write_bytes(path, result["model"])
-        write_manifest(path, rows=rec.n_samples, kind=MODEL_KIND, learner=self.learner.name,
-                       fit=seg.k, date=date)  # fmt: skip
-        if not self._load_cached(path):
-            raise DataError(f"the model of fit {seg.k + 1} ({date}) from a worker does not load")
-        return self._record(dataclasses.replace(rec, k=seg.k, date=date, cached=False, total=total))
+        rec = adopt_model(self.learner, result["model"], result["record"], path=path,
+                          kind=MODEL_KIND, k=seg.k, date=date, total=total)  # fmt: skip
+        return self._record(rec)
 
     # ------------------------------------------------------------------ bar-by-bar path
     def stream(self, symbols=None) -> "Stream":

@@ -45,11 +45,15 @@ __all__ = [
     "settings_class",
     "make_learner",
     "DEFAULT_LEARNER",
+    "DEFAULT_SCORER",
     "learner_names",
 ]
 
 #: the learner of a run that names none (``WalkForwardConfig.learner``, ``[model] learner``)
 DEFAULT_LEARNER = "lstm"
+#: the learner of a panel's cross-section (:class:`btlstm.xswalkforward.RankerWalkForward`)
+#: when ``[model] learner`` names a learner of windows
+DEFAULT_SCORER = "ranker"
 
 #: name -> Learner subclass
 LEARNERS: dict[str, type] = {
