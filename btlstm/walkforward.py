@@ -176,8 +176,8 @@ class WalkForwardConfig(_Fields):
         validation_fraction: latest fraction of the training samples used for
             early stopping (0: no early stopping).
         patience: early-stopping patience in epochs.
-        learner: name of the learner (``"lstm"``, ``"ridge"``, ``"ranker"``; see
-            :mod:`btlstm.learners`).
+        learner: name of the learner (see :mod:`btlstm.learners`; each learner has
+            its own flags: --learner NAME --help).
         learner_settings: the learner's own settings (for ``"lstm"``: the fields of
             :class:`btlstm.learners.LSTMSettings` such as ``lstm_units``,
             ``dense_units``, ``kernel_regularizer``, ``dropout``). In a TOML file

@@ -277,3 +277,86 @@ def test_a_flag_of_another_learner_says_which_learner_has_it(capsys):
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err == ("btlstm: error: unrecognized arguments: --alpha 3 (--alpha is a flag of "
                    f"learner {linear}: give --learner {linear} as well)")  # fmt: skip
+
+
+# ---------------------------------------------------------------- the one fit path
+class TFRidge(learners.RidgeLearner):
+    """A ridge learner that says it needs TensorFlow (module level: a worker imports it)."""
+
+    name = "zz-tf-ridge"
+    needs_tensorflow = True
+
+
+def _samples(n=40, lookback=4, nf=2, seed=0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, lookback, nf)).astype("float32")
+    return X, X[:, -1, 0] * 0.5 + rng.normal(scale=0.1, size=n).astype("float32")
+
+
+def test_fit_or_load_seeds_caches_and_refuses_a_changed_file(tmp_path, caplog):
+    """Fit k of a run seeded s trains with fit_seed(s, k); the model and its signed
+    manifest are written; the next call loads it (no training); a changed file is
+    refused with a warning naming it, and the fit is trained and written again."""
+    import json
+
+    import numpy as np
+
+    from btlstm.learners.base import fit_seed
+    from btlstm.learners.fitting import fit_or_load
+
+    X, y = _samples()
+    seeds = []
+
+    def train_with(learner):
+        def train(seed):
+            seeds.append(seed)
+            return learner.fit(X, y, seed=seed)
+        return train
+
+    path = tmp_path / "wf-key.npz"
+    a = learners.RidgeLearner(4, 2)
+    rec = fit_or_load(a, train_with(a), k=3, seed=7, date="2020-01-02", rows=len(X), path=path,
+                      kind="test model", total=9)  # fmt: skip
+    assert seeds == [fit_seed(7, 3)] == [700024]
+    assert (rec.k, rec.date, rec.n_samples, rec.cached, rec.total) == (3, "2020-01-02", 40, False, 9)
+    manifest = json.loads(path.with_name(path.name + ".manifest.json").read_text())
+    assert (manifest["kind"], manifest["learner"], manifest["fit"], manifest["rows"]) == (
+        "test model", "ridge", 3, 40)
+    b = learners.RidgeLearner(4, 2)
+    again = fit_or_load(b, train_with(b), k=3, seed=7, date="2020-01-02", rows=len(X), path=path,
+                        kind="test model", epochs=5)  # fmt: skip
+    assert len(seeds) == 1 and again.cached and again.epochs == 5 and again.n_samples == 40
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    other = learners.RidgeLearner(4, 2)
+    other.fit(X * 2.0, y, seed=1)
+    other.save(path)  # another model under this key: the manifest's sha256 no longer holds
+    c = learners.RidgeLearner(4, 2)
+    with caplog.at_level("WARNING"):
+        redo = fit_or_load(c, train_with(c), k=3, seed=7, date="2020-01-02", rows=len(X),
+                           path=path, kind="test model")  # fmt: skip
+    assert not redo.cached and seeds == [700024, 700024]
+    assert str(path) in caplog.text or path.name in caplog.text
+    np.testing.assert_array_equal(c.predict(X), a.predict(X))
+    # no cache folder: trained every time, with the same seed rule
+    d = learners.RidgeLearner(4, 2)
+    assert not fit_or_load(d, train_with(d), k=0, seed=2, date="x", rows=40).cached
+    assert seeds[-1] == 200006
+
+
+def test_a_worker_pins_tensorflow_threads_only_for_a_learner_that_needs_it(monkeypatch):
+    from btlstm import walkforward
+
+    pinned = []
+    monkeypatch.setattr(walkforward, "_pin_tf_threads", lambda: pinned.append(True))
+    monkeypatch.setattr(walkforward, "_WORKER", {})
+    X, y = _samples()
+    task = dict(data=(X, y, X[:0], y[:0]), fit=dict(seed=5, epochs=1, batch_size=8,
+                                                     patience=0, warm=False))  # fmt: skip
+    out = walkforward.fit_task({**task, "learner": (learners.RidgeLearner, 4, 2, None)})
+    assert pinned == [] and out["record"].n_samples == 40 and len(out["model"]) > 0
+    out = walkforward.fit_task({**task, "learner": (TFRidge, 4, 2, None)})
+    assert pinned == [True] and out["record"].n_samples == 40
+    assert learners.LSTMLearner.needs_tensorflow and learners.LSTMLearner.preload == ("btlstm.models",)
+    assert not learners.RidgeLearner.needs_tensorflow and learners.RidgeLearner.preload == ()
