@@ -140,31 +140,36 @@ def _preload_plugins(argv) -> None:
 def _chosen_learner(argv) -> type:
     """The learner whose flags ``btlstm run`` / ``btlstm paper`` take: the last
     ``--learner NAME`` (or ``--learner=NAME``), else ``[model] learner`` of a ``--config``
-    file, else :data:`btlstm.learners.DEFAULT_LEARNER`. A name that is unknown, or a
-    learner that is not one of windows (the ranker), gives the default learner's flags:
-    the settings refuse it with the reason."""
+    file, else :data:`btlstm.learners.DEFAULT_LEARNER`. A learner that is not one of
+    windows (the ranker) gives the default learner's flags: the settings refuse it with
+    the reason.
+
+    Raises:
+        ValueError: an unknown name, named as typed (``--learner: unknown learner
+            'rige'; did you mean 'ridge'? ...``), before any other flag is read.
+    """
     from btlstm import learners
 
     argv = [str(a) for a in argv]
-    name = None
+    name = where = None
     if argv[:1] in (["run"], ["paper"]):
         configs = []
         for i, a in enumerate(argv):
             if a == "--learner" and i + 1 < len(argv):
-                name = argv[i + 1]
+                name, where = argv[i + 1], "--learner"
             elif a.startswith("--learner="):
-                name = a.split("=", 1)[1]
+                name, where = a.split("=", 1)[1], "--learner"
             elif a == "--config" and i + 1 < len(argv):
                 configs.append(argv[i + 1])
             elif a.startswith("--config="):
                 configs.append(a.split("=", 1)[1])
         if name is None and configs:
-            name = _config_learner(configs[-1])
+            name, where = _config_learner(configs[-1]), f"[model] learner in {configs[-1]}"
     try:
         cls = learners.get_learner(name or learners.DEFAULT_LEARNER)
-    except ValueError:
-        cls = None
-    if cls is None or getattr(cls, "input", "windows") != "windows":
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
+    if getattr(cls, "input", "windows") != "windows":
         cls = learners.get_learner(learners.DEFAULT_LEARNER)
     return cls
 

@@ -238,13 +238,26 @@ def test_learner_help_shows_that_learners_flags_only(command, capsys, typed_lear
     cfg.write_text('[model]\nlearner = "ridge"\n', encoding="utf-8")
     assert "--alpha ALPHA L2 penalty" in _help(capsys, [command, "hold", "--config", str(cfg),
                                                        "--help"])  # fmt: skip
-    # a flag beats the file; an unknown name or the ranker shows the default learner's flags
+    # a flag beats the file; the ranker (a scorer) shows the default learner's flags
     flagged = _help(capsys, [command, "hold", "--config", str(cfg), "--learner", "zz-typed",
                              "--help"])  # fmt: skip
     assert "--width" in flagged
-    for name in ("nope", "ranker"):
-        text = _help(capsys, [command, "hold", "--learner", name, "--help"])
-        assert "--lstm-units" in text and "--n-estimators" not in text, name
+    text = _help(capsys, [command, "hold", "--learner", "ranker", "--help"])
+    assert "--lstm-units" in text and "--n-estimators" not in text
+
+
+@pytest.mark.parametrize("how", ["flag", "config"])
+def test_an_unknown_learner_is_one_error_naming_where_it_was_typed(how, capsys, tmp_path):
+    from btlstm.cli import main
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[model]\nlearner = "rige"\n', encoding="utf-8")
+    argv = ["--learner", "rige"] if how == "flag" else ["--config", str(cfg)]
+    assert main(["run", "hold", *argv, "--alpha", "3", "--help"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    where = "--learner" if how == "flag" else f"[model] learner in {cfg}"
+    assert len(err) == 1 and err[0].startswith(
+        f"btlstm: error: {where}: unknown learner 'rige'; did you mean 'ridge'?"), err
 
 
 def test_each_learner_coerces_its_flags_by_its_own_types(typed_learner):
