@@ -167,7 +167,7 @@ class RankerWalkForward:
         else:
             r = self._new()
             r.load(self.model)
-        if r.booster is None or list(r.feature_names or []) != list(self.feature_names):
+        if not r.fitted or list(getattr(r, "feature_names", None) or []) != list(self.feature_names):
             raise ValueError(
                 f"the ready ranker model has features {r.feature_names}, "
                 f"this run uses {self.feature_names}"
