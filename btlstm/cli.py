@@ -30,6 +30,8 @@ from btlstm.data.validate import DataError
 __all__ = ["main", "build_parser", "settings_from_args", "plain"]
 
 _ALL_FLAGS: set = set()
+#: flag -> the learners that have it (``btlstm run`` carries only the chosen learner's flags)
+_LEARNER_FLAGS: dict = {}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,7 +46,15 @@ class _Parser(argparse.ArgumentParser):
             bad = [w for w in message.split(":", 1)[1].split() if w.startswith("--")]
             if bad:
                 flag = bad[0].split("=")[0]
-                if flag in _ALL_FLAGS:  # a flag of another command
+                words = (self.prog.split() + [None])[1:2] + self.command
+                if flag in _LEARNER_FLAGS and {"run", "paper"} & set(words):
+                    # a flag of another learner than the chosen one
+                    names = _LEARNER_FLAGS[flag]
+                    message += (
+                        f" ({flag} is a flag of learner {' / '.join(names)}: "
+                        f"give --learner {names[0]} as well)"
+                    )
+                elif flag in _ALL_FLAGS:  # a flag of another command
                     message += f" ({flag} is a flag of other btlstm commands, not of this one)"
                 else:
                     message += closest(flag, sorted(_ALL_FLAGS))
@@ -70,6 +80,22 @@ class _Parser(argparse.ArgumentParser):
     def add_argument(self, *args, **kwargs):
         _ALL_FLAGS.update(a for a in args if a.startswith("--"))
         return super().add_argument(*args, **kwargs)
+
+    #: on the top parser: the learner whose flags ``run`` and ``paper`` carry
+    for_learner = None
+    #: the command word(s) last parsed (``["run"]``), for the hint on a learner's flag
+    command: list = []
+
+    def parse_known_args(self, args=None, namespace=None):
+        """On the top parser: parse with the flags of the learner the arguments choose
+        (:func:`_chosen_learner`; a parser for another learner is built for them)."""
+        if self.for_learner is not None:
+            args = sys.argv[1:] if args is None else list(args)
+            _Parser.command = [str(a) for a in args[:1]]
+            cls = _chosen_learner(args)
+            if cls is not self.for_learner:
+                return build_parser(learner=cls).parse_known_args(args, namespace)
+        return super().parse_known_args(args, namespace)
 
 
 _PLUGIN_HELP = (
@@ -109,6 +135,68 @@ def _preload_plugins(argv) -> None:
             registry.check_config_module(module, path, plugins, typed=typed)
     for spec in plugins:
         registry.load_plugin(spec, where="--plugin")
+
+
+def _chosen_learner(argv) -> type:
+    """The learner whose flags ``btlstm run`` / ``btlstm paper`` take: the last
+    ``--learner NAME`` (or ``--learner=NAME``), else ``[model] learner`` of a ``--config``
+    file, else :data:`btlstm.learners.DEFAULT_LEARNER`. A learner that is not one of
+    windows (the ranker) gives the default learner's flags: the settings refuse it with
+    the reason.
+
+    Raises:
+        ValueError: an unknown name, named as typed (``--learner: unknown learner
+            'rige'; did you mean 'ridge'? ...``), before any other flag is read.
+    """
+    from btlstm import learners
+
+    argv = [str(a) for a in argv]
+    name = where = None
+    if argv[:1] in (["run"], ["paper"]):
+        configs = []
+        for i, a in enumerate(argv):
+            if a == "--learner" and i + 1 < len(argv):
+                name, where = argv[i + 1], "--learner"
+            elif a.startswith("--learner="):
+                name, where = a.split("=", 1)[1], "--learner"
+            elif a == "--config" and i + 1 < len(argv):
+                configs.append(argv[i + 1])
+            elif a.startswith("--config="):
+                configs.append(a.split("=", 1)[1])
+        if name is None and configs:
+            name, where = _config_learner(configs[-1]), f"[model] learner in {configs[-1]}"
+    try:
+        cls = learners.get_learner(name or learners.DEFAULT_LEARNER)
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
+    if getattr(cls, "input", "windows") != "windows":
+        cls = learners.get_learner(learners.DEFAULT_LEARNER)
+    return cls
+
+
+def _config_learner(path) -> str | None:
+    """``[model] learner`` (or a top-level ``learner``) of a TOML file; None when the
+    file is unreadable or names none (its errors are reported with the settings)."""
+    from btlstm.settings import SettingsError, load_toml
+
+    try:
+        raw = load_toml(path)
+    except (SettingsError, OSError, ValueError):
+        return None
+    model = raw.get("model")
+    name = model.get("learner") if isinstance(model, dict) else None
+    name = raw.get("learner") if name is None else name
+    return name if isinstance(name, str) else None
+
+
+def _window_learners() -> list:
+    """The learners a run's ``[model] learner`` may name (learners of windows), by name."""
+    from btlstm import learners
+
+    return sorted(
+        name for name, cls in learners.LEARNERS.items()
+        if getattr(cls, "input", "windows") == "windows"
+    )  # fmt: skip
 
 
 _ROLE = None  # compiled on first use
@@ -177,8 +265,10 @@ def _show(v) -> str:
     return str(v)
 
 
-def _fields(plan) -> list:
-    """(section, key, annotation, default, help) of every flag of ``btlstm run <plan>``."""
+def _fields(plan, learner=None) -> list:
+    """(section, key, annotation, default, help) of every flag of ``btlstm run <plan>``:
+    the walk-forward keys and those of one learner (``learner``, a class; default
+    :data:`btlstm.learners.DEFAULT_LEARNER`), whose settings' types coerce its flags."""
     import typing
 
     from btlstm import learners
@@ -202,18 +292,12 @@ def _fields(plan) -> list:
     wf.insert(0, ("model", "walkforward", bool, None, f"shortcut: mode=walkforward and {dates}"))
     out += wf
     seen = {k for _, k, *_ in out}
-    for name in sorted(learners.LEARNERS, key=lambda n: n != "lstm"):
-        if getattr(learners.get_learner(name), "input", "windows") != "windows":
-            continue  # a scorer's learner (the ranker's LightGBM): not a [model] learner of a run
-        c = learners.settings_class(name)
-        helps, defaults = field_help(c), field_defaults(c)
-        for k, tp in field_types(c).items():
-            if k not in seen:
-                seen.add(k)
-                text = helps.get(k, "")
-                if name != "lstm":
-                    text = f"({name} learner) {text}"
-                out.append(("model", k, tp, defaults[k], text))
+    c = (learner or learners.get_learner(learners.DEFAULT_LEARNER)).Settings
+    helps, defaults = field_help(c), field_defaults(c)
+    for k, tp in field_types(c).items():
+        if k not in seen:
+            seen.add(k)
+            out.append(("model", k, tp, defaults[k], helps.get(k, "")))
     for k, default in plan.params.items():
         tp = param_type(default)
         out.append(("strategy", k, tp if tp is not type(None) else typing.Any, default,
@@ -237,7 +321,7 @@ def _live_fields() -> list:
     ]
 
 
-def _add_run_parser(sub, plan, live: bool = False) -> None:
+def _add_run_parser(sub, plan, live: bool = False, learner=None) -> None:
     from btlstm.settings import WALKFORWARD_PRESET, field_flag
     from btlstm.splits import DATE_KEYS, END
 
@@ -256,11 +340,19 @@ def _add_run_parser(sub, plan, live: bool = False) -> None:
     flags: dict = {("strategy", "module"): "--plugin"}
     used: set = {"--config", "--help", "--plugin"}
     live_flags: dict = {}
-    for sec, key, tp, default, text in _fields(plan) + (_live_fields() if live else []):
+    from btlstm import learners
+
+    learner = learner or learners.get_learner(learners.DEFAULT_LEARNER)
+    model_note = (
+        f"walk-forward flags and those of learner {learner.name!r}; other learners have "
+        f"their own flags: --learner NAME --help (learners: {', '.join(_window_learners())})"
+    )
+    for sec, key, tp, default, text in _fields(plan, learner) + (_live_fields() if live else []):
         g = groups.get(sec) or groups.setdefault(
             sec,
             p.add_argument_group(
-                f"[{sec}]" + (f" {plan.name} params" if sec == "strategy" else "")
+                f"[{sec}]" + (f" {plan.name} params" if sec == "strategy" else ""),
+                _escape(model_note) if sec == "model" else None,
             ),
         )
         flag = field_flag(key)
@@ -588,8 +680,16 @@ def _cmd_sweep(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from btlstm import registry
+def build_parser(learner=None) -> argparse.ArgumentParser:
+    """The ``btlstm`` parser; ``run`` and ``paper`` carry the flags of ``learner`` (a
+    registered name or class; default :data:`btlstm.learners.DEFAULT_LEARNER`). Parsing
+    arguments that choose another learner (``--learner NAME``, ``[model] learner`` of
+    ``--config``) parses them with that learner's flags."""
+    from btlstm import learners, registry
+
+    if learner is None or isinstance(learner, str):
+        learner = learners.get_learner(learner or learners.DEFAULT_LEARNER)
+    _note_learner_flags()
 
     p = _Parser(
         prog="btlstm",
@@ -618,7 +718,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--plugin", metavar="MODULE", dest="run_plugin", help=_PLUGIN_HELP)
     rs = r.add_subparsers(dest="what", required=True, metavar="STRATEGY", parser_class=_Parser)
     for _, plan in sorted(registry.plans().items()):  # by name, whatever the import order
-        _add_run_parser(rs, plan)
+        _add_run_parser(rs, plan, learner=learner)
 
     pp = sub.add_parser(
         "paper",
@@ -626,7 +726,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ps = pp.add_subparsers(dest="what", required=True, metavar="STRATEGY", parser_class=_Parser)
     for plan in registry.plans().values():
-        _add_run_parser(ps, plan, live=True)
+        _add_run_parser(ps, plan, live=True, learner=learner)
 
     rp = sub.add_parser(
         "report",
@@ -710,7 +810,24 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--plugin", metavar="MODULE", help=_PLUGIN_HELP)
     sw.add_argument("--quiet", action="store_true", help="no progress, only the summary table")
     sw.set_defaults(func=_cmd_sweep)
+    p.for_learner = learner
     return p
+
+
+def _note_learner_flags() -> None:
+    """:data:`_LEARNER_FLAGS` of every learner of windows (for the hint on a flag of a
+    learner other than the chosen one)."""
+    from btlstm import learners
+    from btlstm._settings import field_types
+    from btlstm.settings import field_flag
+    from btlstm.walkforward import WalkForwardConfig
+
+    common = {field_flag(k) for k in field_types(WalkForwardConfig)}
+    _LEARNER_FLAGS.clear()
+    for name in _window_learners():
+        for k in field_types(learners.get_learner(name).Settings):
+            if field_flag(k) not in common:
+                _LEARNER_FLAGS.setdefault(field_flag(k), []).append(name)
 
 
 def _error(message) -> None:

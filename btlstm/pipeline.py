@@ -1170,9 +1170,11 @@ def _precomputed(plan, predictions: pd.DataFrame) -> dict:
     """Strategy params that put given predictions where the plan's predictor line goes."""
     from btlstm.indicators import PrecomputedPool, PrecomputedPrediction
 
-    if plan.predictor == "pooled":
+    from btlstm.registry import FEED_PREDICTOR, POOLED_PREDICTOR
+
+    if plan.predictor == POOLED_PREDICTOR:
         return dict(pool=PrecomputedPool(predictions))
-    if plan.predictor == "lstm" and predictions.shape[1] == 1:
+    if plan.predictor == FEED_PREDICTOR and predictions.shape[1] == 1:
         return dict(predictor=PrecomputedPrediction,
                     predictor_kwargs=dict(values=predictions.iloc[:, 0]))  # fmt: skip
     raise SettingsError(
@@ -1348,7 +1350,9 @@ def _run_seeds(settings, plan, seeds, workers, progress) -> SeedsResult:
     for seed, run in runs.items():
         deflate(run, f"seed {seed}")
     ensemble = None
-    if plan.predictor in ("lstm", "pooled"):
+    from btlstm.registry import FEED_PREDICTOR, POOLED_PREDICTOR
+
+    if plan.predictor in (FEED_PREDICTOR, POOLED_PREDICTOR):
         log.info("seed ensemble: the mean prediction of %d seeds", len(seeds))
         es = _with(settings, seeds[0], os.path.join(out, "ensemble"))
         ensemble = run_backtest(es, write=False, predictions=_ensemble_predictions(runs)).run

@@ -77,6 +77,13 @@ log = logging.getLogger("btlstm.registry")
 #: progress) returning extra strategy params. Strategies never import Keras; this does, lazily.
 PREDICTORS: dict = {}
 
+#: The predictor keys the pipeline knows (a predictor is how a strategy gets its forecast
+#: line, not a learner: any ``[model] learner`` trains behind either). ``"lstm"`` is the
+#: single-feed walk-forward predictor's historical key (``predictor="lstm"``, LSTMPredictor).
+FEED_PREDICTOR = "lstm"
+#: the pooled predictor: one model over a panel of feeds, a line per feed
+POOLED_PREDICTOR = "pooled"
+
 #: How the pipeline computes per-stock score columns of a panel: name -> function(settings,
 #: panel, cache_dir, progress) returning ``{"scores": DataFrame date x symbol, "report":
 #: dict (a report section), "tables": {file name: DataFrame}}``. A plan's ``scores`` names one.
@@ -150,7 +157,7 @@ class StrategyPlan:
     name: str
     strategy: type
     data: str = "frame"
-    predictor: str | None = "lstm"
+    predictor: str | None = FEED_PREDICTOR
     params: dict = field(default_factory=dict)
     help: str = ""
     param_help: dict = field(default_factory=dict)
@@ -195,7 +202,7 @@ def register_strategy(
     name: str,
     *,
     data: str = "frame",
-    predictor: str | None = "lstm",
+    predictor: str | None = FEED_PREDICTOR,
     hidden=(),
     defaults: dict | None = None,
     baselines=(),
@@ -288,7 +295,7 @@ def register_predictor(name: str):
     return _registering(PREDICTORS, name)
 
 
-@register_predictor("lstm")
+@register_predictor(FEED_PREDICTOR)
 def _lstm(settings, history, cache_dir=None, progress=None) -> dict:
     """WalkForwardPredictor (LSTMPredictor) on the feed, trained on ``history`` (the bars
     before the feed) with the ``[model]`` learner."""
@@ -306,7 +313,7 @@ def _lstm(settings, history, cache_dir=None, progress=None) -> dict:
     )
 
 
-@register_predictor("pooled")
+@register_predictor(POOLED_PREDICTOR)
 def _pooled(settings, history, cache_dir=None, progress=None) -> dict:
     """One pooled model over every feed of a panel (:class:`~btlstm.indicators.PredictionPool`).
 

@@ -56,6 +56,7 @@ from btlstm.convert import parse_date
 from btlstm.data.columnmap import MAP_KEYS, ColumnMap
 from btlstm.errors import SettingsError
 from btlstm.features import MIN_LOOKBACK
+from btlstm.learners import DEFAULT_LEARNER
 from btlstm.learners.lstm import REGULARIZER_SLOTS
 from btlstm.splits import DATE_KEYS, END, WALKFORWARD_PRESET
 from btlstm.walkforward import WalkForwardConfig
@@ -143,7 +144,7 @@ _CLASSES = {
 _SHORTCUTS = {"walkforward": bool}  # [model] walkforward = true: mode + the preset dates
 
 
-def learner_settings_class(name: str = "lstm"):
+def learner_settings_class(name: str = DEFAULT_LEARNER):
     """The settings dataclass of learner ``name`` (``btlstm.learners.settings_class``)."""
     from btlstm.learners import settings_class
 
@@ -267,7 +268,7 @@ class Settings:
 
     @property
     def learner(self) -> str:
-        return getattr(self.model, "learner", "lstm")
+        return getattr(self.model, "learner", DEFAULT_LEARNER)
 
     @property
     def user_data(self) -> bool:
@@ -354,7 +355,7 @@ class Settings:
         if isinstance(module, str):  # the user's strategy module names its params
             label = "[strategy] module" if "module" in (sec_d.get("strategy") or {}) else "module"
             registry.load_plugin(module, where=label + where)
-        learner = (sec_d.get("model") or {}).get("learner") or d.get("learner") or "lstm"
+        learner = (sec_d.get("model") or {}).get("learner") or d.get("learner") or DEFAULT_LEARNER
         owners: dict = {}
         for sec, c in _CLASSES.items():
             if sec != "strategy":
@@ -461,7 +462,7 @@ class Settings:
         # a strategy's learner defaults (e.g. lstm_units) do not apply to another learner
         own = set(plan.defaults.get("model", {})) - set(user["model"])
         try:
-            lname = str(merged.get("model", {}).get("learner", "lstm"))
+            lname = str(merged.get("model", {}).get("learner", DEFAULT_LEARNER))
             known = set(field_defaults(learner_settings_class(lname))) | set(_wf_fields())
         except SettingsError:
             known = None  # reported with the key's name below
@@ -668,27 +669,20 @@ class Settings:
             check_seed(self.where("model", "seed"), m.seed)
         except ValueError as e:
             raise SettingsError(str(e)) from None
-        given = m.learner_settings or {}
-        if self.learner == "lstm":
-            cap("model", "lstm_units", given.get("lstm_units"))
-            for key in ("dense_units", "stacked_lstm_units"):
-                units = tuple(given.get(key) or ())
-                if len(units) > LIMITS["layers"][0] and not allow:
-                    try:
-                        check_cap(f"the number of layers of {self.where('model', key)}",
-                                  len(units), "layers")  # fmt: skip
-                    except ValueError as e:
-                        raise SettingsError(str(e)) from None
-                for u in units:
-                    cap("model", key, u)
+        try:  # the learner's own sizes (layers, units, ...), each named as the user typed it
+            self.learner_class().check_settings(
+                m.learner_settings or {}, lookback=lb, n_features=len(m.features),
+                where=lambda key: self.where("model", key), allow_large=allow,
+            )  # fmt: skip
+        except (ValueError, TypeError) as e:
+            raise SettingsError(str(e)) from None
         for key in ("topk", "n_buy", "max_positions"):  # positions of the panel strategies
             value = self.strategy.params.get(key)
             if isinstance(value, int) and not isinstance(value, bool):
                 cap("strategy", key, value, "topk")
         if self.data.data == "synthetic":
             self._check_synthetic_size(plan, allow)
-        if self.learner == "lstm":
-            self._check_network_memory()
+        self._check_network_memory()
 
     def _check_synthetic_size(self, plan, allow: bool) -> None:
         """``[data] synthetic``: n, n_symbols and their product capped, the seed in range."""
@@ -730,36 +724,38 @@ class Settings:
             except ValueError as e:
                 raise SettingsError(str(e)) from None
 
-    def _check_network_memory(self) -> None:
-        """The LSTM's weights, gradients and Adam moments (16 bytes a weight) and one
-        batch's activations, estimated from the settings, against the memory left."""
-        from btlstm.learners.lstm import LSTMSettings
+    def learner_class(self) -> type:
+        """The class of ``[model] learner`` (:func:`btlstm.learners.get_learner`)."""
+        from btlstm.learners import get_learner
 
-        given = self.model.learner_settings or {}
-        d = LSTMSettings()
-        layers = list(given.get("stacked_lstm_units") or d.stacked_lstm_units)
-        layers.append(given.get("lstm_units", d.lstm_units))
-        dense = list(given.get("dense_units", d.dense_units))
-        inp, params = max(1, len(self.model.features)), 0
-        for u in layers:
-            params += 4 * (u * (inp + u) + u)
-            inp = u
-        for u in dense + [1]:
-            params += inp * u + u
-            inp = u
-        m = self.model
-        acts = m.batch_size * m.lookback * sum(layers) * 5 * 4 * 2
-        need = params * 16 + acts
-        names = (
-            ", ".join(
-                self.where("model", k)
-                for k in ("lstm_units", "dense_units", "stacked_lstm_units")
-                if k in given
-            )
-            or "[model] lstm_units"
-        )
         try:
-            check_memory(f"the network ({params:,} weights; {names})", need)
+            return get_learner(self.learner)
+        except ValueError as e:
+            raise SettingsError(f"{self.where('model', 'learner')}: {e}") from None
+
+    def _check_network_memory(self) -> None:
+        """The learner's memory estimate of one fit (``Learner.memory_bytes``: for the
+        LSTM its weights, gradients and Adam moments and one batch's activations), from
+        the settings alone, against the memory left."""
+        cls, m = self.learner_class(), self.model
+        given = m.learner_settings or {}
+        try:
+            settings = cls.make_settings(dict(given))
+        except (TypeError, ValueError):
+            return  # the settings themselves are refused (with the key's name) elsewhere
+        n_features = max(1, len(m.features))
+        need = cls.memory_bytes(settings, lookback=m.lookback, n_features=n_features,
+                                batch_size=m.batch_size)  # fmt: skip
+        if not need:
+            return
+        where = lambda key: self.where("model", key)  # noqa: E731
+        if hasattr(cls, "memory_what"):
+            what = cls.memory_what(settings, given, n_features=n_features, where=where)
+        else:
+            names = ", ".join(where(k) for k in given) or where("learner")
+            what = f"the {cls.name} model ({names})"
+        try:
+            check_memory(what, need)
         except ValueError as e:
             raise SettingsError(str(e)) from None
 
@@ -824,37 +820,22 @@ class Settings:
             )
 
     def _check_learner(self) -> None:
-        """Build the LSTM once (no data, no training, ~0.1 s after importing Keras) when
-        learner settings are given, so a bad regularizer spec, ``lstm_kwargs`` entry,
-        loss or activation fails now and names the flag or TOML key, not the
-        internal ``lstm_kwargs[...]`` that :func:`btlstm.models.build_model` sees."""
+        """Build the learner's model once (``Learner.validate``: for the LSTM no data,
+        no training, ~0.1 s after importing Keras) when learner settings are given, so a
+        bad ``lstm_kwargs`` entry or activation fails now and names the flag or TOML
+        key, not the internal ``lstm_kwargs[...]`` that :func:`btlstm.models.build_model`
+        sees. (Regularizer specs and the loss are checked with the bounds:
+        ``Learner.check_settings``.)"""
         m = self.model
         given = m.learner_settings
-        if self.learner != "lstm" or not given:
+        if not given:
             return
-        from btlstm.learners.lstm import LSTMSettings
-        from btlstm.models import build_model, parse_regularizer
-
-        for slot in REGULARIZER_SLOTS:
-            if given.get(slot) is not None:
-                try:
-                    parse_regularizer(given[slot], argument=self.where("model", slot))
-                except (ValueError, TypeError) as e:
-                    raise SettingsError(str(e)) from None
+        cls = self.learner_class()
         try:
-            kwargs = LSTMSettings(**given).build_kwargs()
-            build_model(lookback=m.lookback, n_features=len(m.features), **kwargs)
+            cls.validate(cls.make_settings(dict(given)), lookback=m.lookback,
+                         n_features=len(m.features))  # fmt: skip
         except (ValueError, TypeError) as e:
             raise SettingsError(self.learner_message(str(e))) from None
-        if "loss" in given:  # Keras resolves a loss name only when training starts
-            import keras
-
-            try:
-                keras.losses.get(given["loss"])
-            except (ValueError, TypeError) as e:
-                raise SettingsError(
-                    f"{self.where('model', 'loss')}: {given['loss']!r} is not a Keras loss ({e})"
-                ) from None
 
     def _check_features(self, plan=None) -> None:
         from btlstm.features import CANONICAL_COLUMNS, DERIVED_FEATURES
@@ -1083,7 +1064,7 @@ def _build_model(values: dict, where) -> WalkForwardConfig:
     """WalkForwardConfig from the flat [model] keys: walk-forward fields by name,
     the learner's fields (learner_settings_class) into ``model``."""
     wf_types, wf_defaults = _wf_fields(), field_defaults(WalkForwardConfig)
-    learner = coerce(values.get("learner", "lstm"), str, where=where("model", "learner"))
+    learner = coerce(values.get("learner", DEFAULT_LEARNER), str, where=where("model", "learner"))
     lcls = learner_settings_class(learner)
     l_types, l_defaults = field_types(lcls), field_defaults(lcls)
     wf, lk = {}, {}

@@ -29,7 +29,6 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from btlstm._files import atomic_write_bytes, load_verified, write_manifest
 from btlstm._settings import check_known_keys
 from btlstm.checks import check_choice, check_int, check_number
 from btlstm.convert import date_text, plain
@@ -45,7 +44,9 @@ from btlstm.features import (
     feature_matrix,
     zscore_windows,
 )
-from btlstm.learners import FitRecord, Learner, get_learner, make_learner
+from btlstm.learners import DEFAULT_LEARNER, FitRecord, Learner, get_learner, make_learner
+from btlstm.learners.base import fit_seed
+from btlstm.learners.fitting import adopt_model, fit_or_load, load_cached
 from btlstm.schedule import Schedule, SymbolIndex
 
 __all__ = [
@@ -109,7 +110,7 @@ class _Fields:
     batch_size: int = 64
     validation_fraction: float = 0.1
     patience: int = 3
-    learner: str = "lstm"
+    learner: str = DEFAULT_LEARNER
     learner_settings: dict = field(default_factory=dict)
     seed: int = 0
     workers: int = 1
@@ -180,8 +181,8 @@ class WalkForwardConfig(_Fields):
         validation_fraction: latest fraction of the training samples used for
             early stopping (0: no early stopping).
         patience: early-stopping patience in epochs.
-        learner: name of the learner (``"lstm"``, ``"ridge"``, ``"ranker"``; see
-            :mod:`btlstm.learners`).
+        learner: name of the learner (see :mod:`btlstm.learners`; each learner has
+            its own flags: --learner NAME --help).
         learner_settings: the learner's own settings (for ``"lstm"``: the fields of
             :class:`btlstm.learners.LSTMSettings` such as ``lstm_units``,
             ``dense_units``, ``kernel_regularizer``, ``dropout``). In a TOML file
@@ -489,34 +490,18 @@ class WalkForward:
                 f"(lookback={cfg.lookback}, horizon={cfg.horizon}, "
                 f"train_start={cfg.train_start}, train_end={cfg.train_end})"
             )
-        t0 = time.perf_counter()
         date = str(pd.Timestamp(T).date())
-        path = self.cache_path(prep, i, k, root)
-        if path is not None and path.exists() and self._load_cached(path):
-            rec = FitRecord(k, date, n, seconds=time.perf_counter() - t0, cached=True, total=total)
-            return self._record(rec)
         warm = bool(cfg.warm_start and self.learner.fitted)
         epochs = (cfg.warm_epochs or max(1, cfg.epochs // 4)) if warm else cfg.epochs
-        res = self.learner.fit(
-            X,
-            y,
-            Xv,
-            yv,
-            seed=int(cfg.seed) * 100_003 + k,
-            epochs=epochs,
-            batch_size=cfg.batch_size,
-            patience=cfg.patience,
-            warm=warm,
-        )
-        if path is not None:
-            self.learner.save(path)
-            write_manifest(
-                path, rows=n, kind=MODEL_KIND, learner=self.learner.name, fit=k, date=date
-            )
-        rec = dataclasses.replace(
-            res, k=k, date=date, n_samples=n, n_val=len(Xv), seconds=time.perf_counter() - t0,
-            cached=False, total=total,
-        )  # fmt: skip
+
+        def train(seed: int) -> FitRecord:
+            rec = self.learner.fit(X, y, Xv, yv, seed=seed, epochs=epochs,
+                                   batch_size=cfg.batch_size, patience=cfg.patience, warm=warm)
+            return dataclasses.replace(rec, n_val=len(Xv))  # fmt: skip
+
+        rec = fit_or_load(self.learner, train, k=k, seed=cfg.seed, date=date, rows=n,
+                          path=self.cache_path(prep, i, k, root), kind=MODEL_KIND,
+                          total=total)  # fmt: skip
         return self._record(rec)
 
     def _load_cached(self, path: Path) -> bool:
@@ -525,7 +510,7 @@ class WalkForward:
         is this learner's architecture (:func:`btlstm.data.cache.load_verified`);
         otherwise warn, naming the file, and return False: the fit is retrained and the
         entry rewritten."""
-        return load_verified(path, MODEL_KIND, self.learner.load)
+        return load_cached(self.learner, path, MODEL_KIND)
 
     def _record(self, rec: FitRecord) -> FitRecord:
         self.fits.append(rec)
@@ -662,7 +647,7 @@ class WalkForward:
         return dict(
             learner=(cls, self.learner.lookback, self.learner.n_features, self.learner.settings),
             data=(X, y, Xv, yv),
-            fit=dict(seed=int(cfg.seed) * 100_003 + seg.k, epochs=cfg.epochs,
+            fit=dict(seed=fit_seed(cfg.seed, seg.k), epochs=cfg.epochs,
                      batch_size=cfg.batch_size, patience=cfg.patience, warm=False),
         )  # fmt: skip
 
@@ -670,14 +655,10 @@ class WalkForward:
         """Write a worker's model into the cache with its manifest, load it from there
         (checked against the manifest) and record the fit."""
         date = str(pd.Timestamp(prep.calendar[seg.bar]).date())
-        rec = result["record"]
         path = self.cache_path(prep, seg.bar, seg.k, root)
-        atomic_write_bytes(path, result["model"])
-        write_manifest(path, rows=rec.n_samples, kind=MODEL_KIND, learner=self.learner.name,
-                       fit=seg.k, date=date)  # fmt: skip
-        if not self._load_cached(path):
-            raise DataError(f"the model of fit {seg.k + 1} ({date}) from a worker does not load")
-        return self._record(dataclasses.replace(rec, k=seg.k, date=date, cached=False, total=total))
+        rec = adopt_model(self.learner, result["model"], result["record"], path=path,
+                          kind=MODEL_KIND, k=seg.k, date=date, total=total)  # fmt: skip
+        return self._record(rec)
 
     # ------------------------------------------------------------------ bar-by-bar path
     def stream(self, symbols=None) -> "Stream":
@@ -700,7 +681,7 @@ def fit_task(task: dict) -> dict:
     of one learner class and settings, as a serial run keeps it across fits.
     """
     cls, lookback, n_features, settings = task["learner"]
-    if getattr(cls, "name", "") == "lstm":
+    if getattr(cls, "needs_tensorflow", False):
         _pin_tf_threads()
     key = (cls, lookback, n_features, repr(settings))
     if _WORKER.get("key") != key:

@@ -14,7 +14,8 @@ same thing for every learner, on the panel's union calendar:
 - ``mode`` (``"walkforward"`` / ``"static"``), ``train_start``, ``train_end``,
   ``test_start``, ``test_end``, ``retrain_every``, ``window`` /
   ``train_window`` (calendar bars), ``min_train`` (stock-day samples),
-  ``horizon``, ``embargo`` and ``seed`` (fit ``k`` uses ``seed * 100003 + k``);
+  ``horizon``, ``embargo`` and ``seed`` (fit ``k`` trains with
+  :func:`~btlstm.learners.base.fit_seed`, the one seed rule of every engine);
 - Not used by the ranker: ``lookback`` (a sample is one feature row; the
   features look back up to ``max(horizons)`` bars themselves), ``features``,
   ``clip``, ``scale``, ``epochs``, ``batch_size``, ``validation_fraction``,
@@ -33,7 +34,6 @@ on the panel's frames as a column for the feeds.
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -41,10 +41,10 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from btlstm._files import load_verified, write_manifest
 from btlstm.checks import closest
-from btlstm.learners.base import FitRecord
-from btlstm.learners.ranker import StockRanker
+from btlstm.learners import DEFAULT_SCORER, get_learner
+from btlstm.learners.base import FitRecord, Learner
+from btlstm.learners.fitting import fit_or_load
 from btlstm.metrics import cross_sectional_ic, ic_summary, top_minus_bottom
 from btlstm.schedule import Schedule
 from btlstm.significance import hac_lag, hac_mean_test
@@ -62,6 +62,10 @@ __all__ = [
 #: the ``kind`` field of a cached ranker model's manifest
 RANKER_KIND = "ranker-model"
 
+#: the field of a cache key that holds the scorer learner's settings (its name since the
+#: ranker was the only one: older cache entries stay valid)
+_SETTINGS_FIELD = "ranker"
+
 #: A ranker fit's record: :class:`~btlstm.learners.base.FitRecord` (``n_dates`` set),
 #: the one record type of every fit (the ranker had its own before).
 RankerFit = FitRecord
@@ -74,9 +78,10 @@ class RankerWalkForward:
         config: a :class:`~btlstm.walkforward.WalkForwardConfig` (or a dict of
             its fields; None: the defaults). See the module docstring for the
             fields the ranker uses.
-        settings: the ranker's :class:`~btlstm.learners.ranker.RankerSettings`
-            (or a dict); default: ``config.learner_settings`` when
-            ``config.learner == "ranker"``, else the defaults.
+        settings: the scorer learner's settings (for the ranker its
+            :class:`~btlstm.learners.ranker.RankerSettings`, or a dict); default:
+            ``config.learner_settings`` when ``config.learner`` names a learner of
+            feature rows, else the defaults.
         model: a ready model (a :class:`StockRanker` or a saved model path):
             nothing is trained, it scores every day from ``test_start`` on.
         cache_dir: folder where each fit's model is cached (LightGBM text +
@@ -85,11 +90,20 @@ class RankerWalkForward:
             the seed (:meth:`btlstm.schedule.Schedule.cache_key`); a re-run
             loads instead of training. None: no cache.
 
+    The learner comes from the registry (:func:`btlstm.learners.get_learner`):
+    ``config.learner`` when it names a learner of cross-sectional feature rows
+    (``input == "rows"``), else :data:`btlstm.learners.DEFAULT_SCORER` (the LightGBM
+    ranker; a run's ``[model] learner`` of windows trains the feed's predictor, not
+    this). Each fit goes through :func:`btlstm.learners.fitting.fit_or_load`, the
+    fit / cache / seed path of every walk-forward engine.
+
     Attributes:
+        learner_class: the scorer learner's class.
         fits: a :class:`~btlstm.learners.base.FitRecord` per fit of the last
             :meth:`scores` call (``n_samples`` stock-days over ``n_dates`` dates).
         importances: ``DataFrame`` (fit date x feature) of the gain importances.
-        ranker: the last fitted :class:`StockRanker` (``.save(path)`` keeps it).
+        ranker: the last fitted learner (a :class:`~btlstm.learners.ranker.StockRanker`;
+            ``.save(path)`` keeps it).
         feature_names: the feature columns used.
 
     Example:
@@ -112,14 +126,19 @@ class RankerWalkForward:
         elif not isinstance(config, WalkForwardConfig):
             raise ValueError(f"config must be a WalkForwardConfig or a dict, got {config!r}")
         self.config = config
-        if settings is None and config.learner == "ranker":
-            settings = config.learner_settings
-        self.settings = StockRanker.make_settings(settings)
+        cls = get_learner(config.learner)
+        if getattr(cls, "input", "windows") == "rows":
+            if settings is None:
+                settings = config.learner_settings
+        else:  # a learner of windows trains a feed's predictor: the panel's scorer is the default
+            cls = get_learner(DEFAULT_SCORER)
+        self.learner_class: type = cls
+        self.settings = cls.make_settings(settings)
         self.model = model
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.fits: list[RankerFit] = []
         self.importances = pd.DataFrame()
-        self.ranker: StockRanker | None = None
+        self.ranker: Learner | None = None
         self.feature_names: list[str] = []
 
     # --------------------------------------------------------------- helpers
@@ -135,13 +154,20 @@ class RankerWalkForward:
                 raise ValueError(f"unknown ranker feature {f!r}{closest(f, cols)} (valid: {cols})")
         return list(self.settings.feature_columns)
 
-    def _ready(self) -> StockRanker:
-        if isinstance(self.model, StockRanker):
+    def _new(self, n_features: int = 0, feature_names=None) -> Learner:
+        """A new scorer learner for rows of ``n_features`` named ``feature_names``."""
+        learner = self.learner_class(1, n_features, self.settings)
+        if feature_names is not None:
+            learner.feature_names = list(feature_names)
+        return learner
+
+    def _ready(self) -> Learner:
+        if isinstance(self.model, self.learner_class):
             r = self.model
         else:
-            r = StockRanker(settings=self.settings)
+            r = self._new()
             r.load(self.model)
-        if r.booster is None or list(r.feature_names or []) != list(self.feature_names):
+        if not r.fitted or list(getattr(r, "feature_names", None) or []) != list(self.feature_names):
             raise ValueError(
                 f"the ready ranker model has features {r.feature_names}, "
                 f"this run uses {self.feature_names}"
@@ -163,16 +189,18 @@ class RankerWalkForward:
         cfg = self.config.to_dict()
         cfg.pop("test_end", None)
         cfg.pop("learner_settings", None)  # the ranker settings are keyed below
+        cls = self.learner_class
         ranker = dataclasses.asdict(self.settings)
-        ranker.pop("num_threads")  # the same model on any number of threads
+        for name in cls.untracked:  # the ranker's num_threads: the same model on any number
+            ranker.pop(name, None)
         settings = {
             "config": cfg,
-            "ranker": ranker,
+            _SETTINGS_FIELD: ranker,
             "features": p.cols,
-            "learner": "lightgbm-lambdarank",
+            "learner": getattr(cls, "cache_name", cls.name),
         }
         key = Schedule.cache_key(settings, p.syms, p.key_values, T, k)
-        return self.cache_dir / f"rk-{key}{StockRanker.suffix}"
+        return self.cache_dir / f"rk-{key}{cls.suffix}"
 
     # --------------------------------------------------------------- scores
     def _prepare(self, panel, features):
@@ -267,7 +295,6 @@ class RankerWalkForward:
             bars = sched.fit_bars(syms, cal)
         for seg in sched.segments(bars, cal):
             if self.model is None:
-                t0 = time.perf_counter()
                 rows = np.flatnonzero(scatter(sched.training_masks(syms, cal, seg.bar)))
                 day = p.row_day[rows]
                 per_day = np.bincount(day, minlength=len(cal))
@@ -276,31 +303,23 @@ class RankerWalkForward:
                 if len(partial):  # some labels of those dates are not known yet: regrade
                     sub = np.isin(day, partial)
                     g[sub] = relevance_grades(p.label.iloc[rows[sub]], st.n_grades).to_numpy()
-                ranker = StockRanker(settings=st, feature_names=p.cols)
-                date = pd.Timestamp(cal[seg.bar])
-                path = self._cache_path(p, panel, cal[seg.bar], seg.k)
-                cached = bool(
-                    path is not None
-                    and path.exists()
-                    and load_verified(path, RANKER_KIND, ranker.load, "cached ranker model")
-                )
-                if not cached:
-                    seed = c.seed * 100003 + seg.k
-                    ranker.fit(X[rows], g, group=per_day[per_day > 0], seed=seed)
-                    if path is not None:
-                        ranker.save(path)
-                        write_manifest(path, rows=len(rows), kind=RANKER_KIND, learner="ranker",
-                                       fit=seg.k, date=str(date.date()))  # fmt: skip
+                ranker = self._new(len(p.cols), p.cols)
+                date = str(pd.Timestamp(cal[seg.bar]).date())
+                X_fit, g_fit, group = X[rows], g, per_day[per_day > 0]
+                rec = fit_or_load(
+                    ranker,
+                    lambda seed: ranker.fit(X_fit, g_fit, group=group, seed=seed),
+                    k=seg.k, seed=c.seed, date=date, rows=len(rows),
+                    path=self._cache_path(p, panel, cal[seg.bar], seg.k), kind=RANKER_KIND,
+                    what="cached ranker model", total=len(bars),
+                    epochs=st.n_estimators, n_dates=int((per_day > 0).sum()),
+                )  # fmt: skip
                 self.ranker = ranker
-                rec = FitRecord(k=seg.k, date=str(date.date()), n_samples=len(rows),
-                                epochs=st.n_estimators, seconds=time.perf_counter() - t0,
-                                cached=cached, total=len(bars),
-                                n_dates=int((per_day > 0).sum()))  # fmt: skip
                 self.fits.append(rec)
                 if progress is not None:
                     progress(rec)
                 imps.append(ranker.importances())
-                dates.append(date)
+                dates.append(pd.Timestamp(date))
             rows = np.flatnonzero(scatter([sched.predicts(s, seg) for s in syms]) & p.has_x)
             if len(rows):
                 out[rows] = self.ranker.predict(X[rows])

@@ -184,10 +184,18 @@ def test_every_flag_of_every_command_has_help_without_markup():
 
 
 def test_run_help_lists_only_the_learners_a_run_can_use(capsys):
+    """The default learner's flags (the LSTM's), a line naming the learners a run can
+    use, never the ranker's (it runs inside its own strategy); the ridge learner's
+    flags come with --learner ridge (tests/test_learner_seam.py)."""
     with pytest.raises(SystemExit):
         main(["run", "hold", "--help"])
     text = capsys.readouterr().out
-    assert "--lstm-units" in text and "--alpha" in text  # the LSTM and the ridge learner
+    assert "--lstm-units" in text and "--alpha" not in text
+    from btlstm.cli import _window_learners
+
+    listed = f"--learner NAME --help (learners: {', '.join(_window_learners())})"
+    assert listed in " ".join(text.split())
+    assert "lstm" in _window_learners() and "ranker" not in _window_learners()
     for flag in ("--n-estimators", "--num-leaves", "LightGBM", "(ranker learner)"):
         assert flag not in text, flag
 

@@ -44,7 +44,16 @@ __all__ = [
     "get_learner",
     "settings_class",
     "make_learner",
+    "DEFAULT_LEARNER",
+    "DEFAULT_SCORER",
+    "learner_names",
 ]
+
+#: the learner of a run that names none (``WalkForwardConfig.learner``, ``[model] learner``)
+DEFAULT_LEARNER = "lstm"
+#: the learner of a panel's cross-section (:class:`btlstm.xswalkforward.RankerWalkForward`)
+#: when ``[model] learner`` names a learner of windows
+DEFAULT_SCORER = "ranker"
 
 #: name -> Learner subclass
 LEARNERS: dict[str, type] = {
@@ -62,13 +71,30 @@ def register_learner(cls: type) -> type:
     return cls
 
 
+def learner_names() -> dict[str, str]:
+    """Every name the registry accepts, with the registered name it means:
+    ``{name: name}`` of :data:`LEARNERS` and ``{alias: name}`` of each class's ``aliases``."""
+    out = {}
+    for name, cls in LEARNERS.items():
+        for alias in getattr(cls, "aliases", ()) or ():
+            out.setdefault(str(alias), name)
+    out.update({name: name for name in LEARNERS})  # a registered name wins over an alias
+    return out
+
+
 def get_learner(name: str) -> type:
-    """The Learner class registered as ``name``; unknown names suggest the closest."""
+    """The Learner class registered as ``name`` (or one of its ``aliases``); unknown
+    names suggest the closest."""
     try:
         return LEARNERS[name]
     except (KeyError, TypeError):
+        pass
+    try:
+        return LEARNERS[learner_names()[name]]
+    except (KeyError, TypeError):
+        names = learner_names()
         raise ValueError(
-            f"unknown learner {name!r}{closest(name, LEARNERS)} (valid: {sorted(LEARNERS)})"
+            f"unknown learner {name!r}{closest(name, names)} (valid: {sorted(LEARNERS)})"
         ) from None
 
 

@@ -134,6 +134,8 @@ class LSTMLearner(Learner):
     name = "lstm"
     Settings = LSTMSettings
     suffix = ".keras"
+    needs_tensorflow = True
+    preload = ("btlstm.models",)
 
     def __init__(self, lookback: int, n_features: int, settings=None):
         super().__init__(lookback, n_features, settings)
@@ -295,15 +297,7 @@ class LSTMLearner(Learner):
     def n_weights(self) -> int:
         """The network's weights, from the settings (no TensorFlow): the bound a saved
         file of this learner's architecture is checked against before it is loaded."""
-        st = self.settings
-        inp, params = max(1, self.n_features), 0
-        for u in (*st.stacked_lstm_units, st.lstm_units):
-            params += 4 * (u * (inp + u) + u)
-            inp = u
-        for u in (*st.dense_units, 1):
-            params += inp * u + u
-            inp = u
-        return params
+        return _n_weights(self.settings, self.n_features)
 
     def load(self, path) -> None:
         """Replace the current weights with a saved model's, checked first.
@@ -360,6 +354,83 @@ class LSTMLearner(Learner):
                 )  # fmt: skip
             self._arch = arch
         return arch
+
+    # ------------------------------------------------------------ settings (the seam)
+    #: the settings whose size the memory estimate follows (named in its message)
+    SIZE_KEYS = ("lstm_units", "dense_units", "stacked_lstm_units")
+
+    @classmethod
+    def check_settings(cls, given: dict, *, lookback: int, n_features: int, where,
+                       allow_large: bool = False) -> None:
+        """The layer sizes and the number of layers against their caps
+        (:data:`btlstm.checks.LIMITS`; ``allow_large`` lifts them), then each given
+        regularizer spec parsed and a given ``loss`` resolved by Keras (Keras resolves
+        a loss name only when training starts): each error names ``where(key)``."""
+        from btlstm.checks import LIMITS, check_cap
+
+        if given.get("lstm_units") is not None:
+            check_cap(where("lstm_units"), given["lstm_units"], "lstm_units", allow_large)
+        for key in ("dense_units", "stacked_lstm_units"):
+            units = tuple(given.get(key) or ())
+            if len(units) > LIMITS["layers"][0] and not allow_large:
+                check_cap(f"the number of layers of {where(key)}", len(units), "layers")
+            for u in units:
+                if u is not None:
+                    check_cap(where(key), u, key, allow_large)
+        slots = [s for s in REGULARIZER_SLOTS if given.get(s) is not None]
+        if slots:
+            from btlstm.models import parse_regularizer
+
+            for slot in slots:
+                try:
+                    parse_regularizer(given[slot], argument=where(slot))
+                except TypeError as e:
+                    raise ValueError(str(e)) from None
+        if "loss" in given:
+            import keras
+
+            try:
+                keras.losses.get(given["loss"])
+            except (ValueError, TypeError) as e:
+                raise ValueError(
+                    f"{where('loss')}: {given['loss']!r} is not a Keras loss ({e})"
+                ) from None
+
+    @classmethod
+    def memory_bytes(cls, settings, *, lookback: int, n_features: int, batch_size: int) -> int:
+        """Weights, gradients and Adam moments (16 bytes a weight) and one batch's
+        activations (5 gates' values, float32, forward and backward, per LSTM unit)."""
+        st = cls.make_settings(settings)
+        layers = (*st.stacked_lstm_units, st.lstm_units)
+        acts = batch_size * lookback * sum(layers) * 5 * 4 * 2
+        return _n_weights(st, n_features) * 16 + acts
+
+    @classmethod
+    def memory_what(cls, settings, given: dict, *, n_features: int, where) -> str:
+        """What a memory refusal names: ``the network (N weights; --lstm-units)``."""
+        names = ", ".join(where(k) for k in cls.SIZE_KEYS if k in given) or where("lstm_units")
+        return f"the network ({_n_weights(cls.make_settings(settings), n_features):,} weights; {names})"
+
+    @classmethod
+    def validate(cls, settings, *, lookback: int, n_features: int) -> None:
+        """Build the network once (no data, no training; ~0.1 s after Keras is imported),
+        so a bad ``lstm_kwargs`` entry or activation fails before any work."""
+        from btlstm.models import build_model
+
+        st = cls.make_settings(settings)
+        build_model(lookback=lookback, n_features=n_features, **st.build_kwargs())
+
+
+def _n_weights(settings: LSTMSettings, n_features: int) -> int:
+    """The weights of the network of ``settings`` on ``n_features`` features (at least 1)."""
+    inp, params = max(1, n_features), 0
+    for u in (*settings.stacked_lstm_units, settings.lstm_units):
+        params += 4 * (u * (inp + u) + u)
+        inp = u
+    for u in (*settings.dense_units, 1):
+        params += inp * u + u
+        inp = u
+    return params
 
 
 #: The most bytes a member of a ``.keras`` archive other than the weights may declare.

@@ -157,6 +157,10 @@ class StockRanker(Learner):
     Settings = RankerSettings
     suffix = ".txt"
     input = "rows"
+    #: the same model on any number of threads: not in cache keys
+    untracked = ("num_threads",)
+    #: the ``learner`` of its cache keys (:class:`btlstm.xswalkforward.RankerWalkForward`)
+    cache_name = "lightgbm-lambdarank"
 
     def __init__(self, lookback: int = 1, n_features: int = 0, settings=None, feature_names=None):
         if lookback != 1:

@@ -46,6 +46,7 @@ from btlstm._settings import (
     field_types,
 )
 from btlstm.checks import check_cap
+from btlstm.learners import get_learner
 from btlstm.live.engine import LiveSession
 from btlstm.live.feed import ReplayClock, ReplayFeed
 from btlstm.live.fitter import FITTERS
@@ -57,6 +58,7 @@ from btlstm.live.state import (
     first_difference,
     strategy_snapshot,
 )
+from btlstm.registry import FEED_PREDICTOR, POOLED_PREDICTOR
 from btlstm.report.runs import PAPER_STATE
 
 __all__ = [
@@ -234,9 +236,9 @@ class PaperRun:
             cache_dir=self.cache_dir,
             threads=live.fit_threads,
             address=live.ray_address,
-            preload=("btlstm.models",) if settings.model.learner == "lstm" else (),
+            preload=tuple(get_learner(settings.model.learner).preload),
         )
-        self.predictors = {"lstm": self._lstm, "pooled": self._pooled}
+        self.predictors = {FEED_PREDICTOR: self._lstm, POOLED_PREDICTOR: self._pooled}
         self.frames: dict = {}
         self.histories: list = []
         self.store: StateStore | None = None
