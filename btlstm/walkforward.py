@@ -443,6 +443,8 @@ class WalkForward:
             cfg.pop(k, None)
         cfg["model"] = cfg.pop("learner_settings")  # its old name: older cache entries stay valid
         cfg["learner_token"] = self.learner.token()
+        if get_learner(cfg.get("learner", "")) is type(self.learner):  # linear or its alias ridge:
+            cfg["learner"] = cfg["learner_token"]["learner"]  # one model, one key (the token's name)
         return cfg
 
     def cache_path(self, prep: Prepared, i: int, k: int, root=None) -> Path | None:
