@@ -29,7 +29,8 @@ own, so a user's ``strategies.py`` or ``strategies/`` never collides with it):
 - installed packages, through the entry-point group ``btlstm.strategies``
   (:data:`ENTRY_POINT_GROUP`; each entry point names a module to import);
 - the user's own module, named by ``btlstm run --plugin MODULE`` or
-  :func:`load_plugin`: a module name on the Python path or in the current
+  :func:`load_plugin` (it may register learners too, with
+  :func:`btlstm.learners.register_learner`; docs/learners-own.md): a module name on the Python path or in the current
   folder (``mystrats``, ``strategies``), or a ``.py`` file or package folder
   path (``~/bt/strategies.py``). A config file may *name* one (``[strategy]
   module``), but a file is data: btlstm imports the module it names only when
@@ -526,7 +527,9 @@ def load_plugin(spec, where: str | None = None):
     place = f"{where}: " if where else ""
     if not spec:
         raise SettingsError(f"{place}name a module or a .py file")
-    before = (dict(_PLANS), dict(PREDICTORS), dict(SCORERS))
+    from btlstm.learners import LEARNERS
+
+    before = (dict(_PLANS), dict(PREDICTORS), dict(SCORERS), dict(LEARNERS))
     if not _is_path(spec) and not all(part.isidentifier() for part in spec.split(".")):
         raise SettingsError(f"{place}{spec!r} is neither a module name nor a .py file path")
     if not _is_path(spec) and (Path.cwd() / spec).is_file():  # notes.txt: a file, not a module
@@ -591,24 +594,33 @@ def load_plugin(spec, where: str | None = None):
     if not _registers(module, before):
         raise SettingsError(
             f"{place}module {spec!r} ({getattr(module, '__file__', None) or 'built in'}) "
-            "registered no strategy: a strategy module registers one with "
-            "@register_strategy (docs/new-strategy.md)"
+            "registered no strategy or learner: a strategy module registers one with "
+            "@register_strategy (docs/new-strategy.md), a learner module with "
+            "@btlstm.learners.register_learner (docs/learners-own.md)"
         )
+    if _is_path(spec) and module.__name__ == Path(spec).expanduser().stem and any(
+        getattr(c, "__module__", "") == module.__name__ for c in LEARNERS.values()
+    ):  # a learner of a .py file: spawned fit workers import its class by module name
+        folder = str(Path(module.__file__).resolve().parent)
+        if folder not in sys.path:
+            sys.path.append(folder)
     _USER[spec] = module
     return module
 
 
 def _registers(module, before) -> bool:
-    """Whether ``module`` registered something: a strategy (or predictor, scorer) was
-    added or replaced while it was imported, or a registered one is defined in it."""
+    """Whether ``module`` registered something: a strategy (or predictor, scorer,
+    learner) was added or replaced while it was imported, or a registered strategy
+    or learner is defined in it."""
+    from btlstm.learners import LEARNERS
+
     name = module.__name__
-    for table, old in zip((_PLANS, PREDICTORS, SCORERS), before):
+    for table, old in zip((_PLANS, PREDICTORS, SCORERS, LEARNERS), before):
         if any(old.get(k) is not v for k, v in table.items()):
             return True
-    return any(
-        p.strategy.__module__ == name or p.strategy.__module__.startswith(name + ".")
-        for p in _PLANS.values()
-    )
+    defined = [p.strategy.__module__ for p in _PLANS.values()]
+    defined += [getattr(c, "__module__", "") for c in LEARNERS.values()]
+    return any(m == name or m.startswith(name + ".") for m in defined)
 
 
 def plans() -> dict:

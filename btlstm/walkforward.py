@@ -499,6 +499,7 @@ class WalkForward:
             warm=warm,
         )
         if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)  # a learner's save may assume it
             self.learner.save(path)
             write_manifest(
                 path, rows=n, kind=MODEL_KIND, learner=self.learner.name, fit=k, date=date
