@@ -11,6 +11,8 @@ for the cross-section of a panel) run it on the no-look-ahead schedule of
   of the tests);
 - ``"lightgbm"``: :class:`~btlstm.learners.gbm.LightGBMLearner`, LightGBM
   regression on the flattened window;
+- ``"keras"``: :class:`~btlstm.learners.builder.KerasBuilderLearner`, your own
+  Keras network from a builder function you name (``--builder mymodule:build``);
 - ``"ranker"``: :class:`~btlstm.learners.ranker.StockRanker`, LightGBM
   lambdarank on cross-sectional feature rows.
 
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 from btlstm.checks import closest
 from btlstm.learners.base import FitRecord, FitResult, Learner, ModelFileError
+from btlstm.learners.builder import KerasBuilderLearner, KerasBuilderSettings
 from btlstm.learners.gbm import LightGBMLearner, LightGBMSettings
 from btlstm.learners.linear import LinearLearner, LinearSettings
 from btlstm.learners.lstm import LSTMLearner, LSTMSettings
@@ -48,6 +51,8 @@ __all__ = [
     "LinearSettings",
     "LightGBMLearner",
     "LightGBMSettings",
+    "KerasBuilderLearner",
+    "KerasBuilderSettings",
     "ENTRY_POINT_GROUP",
     "names_and_aliases",
     "StockRanker",
@@ -65,6 +70,7 @@ LEARNERS: dict[str, type] = {
     LSTMLearner.name: LSTMLearner,
     LinearLearner.name: LinearLearner,
     LightGBMLearner.name: LightGBMLearner,
+    KerasBuilderLearner.name: KerasBuilderLearner,
     StockRanker.name: StockRanker,
 }
 
