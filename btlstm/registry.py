@@ -92,6 +92,17 @@ _PLANS: dict = {}
 _LOADED = False
 #: user modules loaded by :func:`load_plugin`: spec as given -> module
 _USER: dict = {}
+#: :func:`plugin_key` of the modules the settings name as a Keras builder's
+#: (``[model] builder``): a ``--plugin`` naming one may register nothing
+_BUILDERS: set = set()
+
+
+def note_builder(builder) -> None:
+    """Record that the settings name ``builder`` (``"MODULE:FUNCTION"``): its module,
+    named by ``--plugin`` too, is a builder's module, not a module that must register a
+    strategy or learner."""
+    if isinstance(builder, str) and ":" in builder:
+        _BUILDERS.add(plugin_key(builder.rpartition(":")[0]))
 
 
 @dataclass(frozen=True)
@@ -591,7 +602,7 @@ def load_plugin(spec, where: str | None = None):
             raise _failed(place, spec, e) from None
         except BaseException as e:  # SystemExit, KeyboardInterrupt: reported, never silent
             raise _failed(place, spec, e) from None
-    if not _registers(module, before):
+    if not _registers(module, before) and plugin_key(spec) not in _BUILDERS:
         raise SettingsError(
             f"{place}module {spec!r} ({getattr(module, '__file__', None) or 'built in'}) "
             "registered no strategy or learner: a strategy module registers one with "

@@ -56,17 +56,18 @@ def parse_builder(spec, where: str = "builder") -> tuple[str, str]:
     name), checked for form only (nothing imported)."""
     if not isinstance(spec, str) or ":" not in spec:
         raise ValueError(
-            f"{where}: expected MODULE:FUNCTION (e.g. mymodule:build or mynets.py:build), "
+            f"{where} must be MODULE:FUNCTION (e.g. mymodule:build or mynets.py:build), "
             f"got {spec!r}"
         )
     module, _, func = spec.strip().rpartition(":")
     if not module or not func.isidentifier():
-        raise ValueError(f"{where}: expected MODULE:FUNCTION with a function name after "
+        raise ValueError(f"{where} must be MODULE:FUNCTION with a function name after "
                          f"':', got {spec!r}")  # fmt: skip
     from btlstm.registry import _is_path
 
     if not _is_path(module) and not all(p.isidentifier() for p in module.split(".")):
-        raise ValueError(f"{where}: {module!r} is neither a module name nor a .py file path")
+        raise ValueError(f"{where} {spec!r}: {module!r} is neither a module name nor a .py "
+                         "file path")  # fmt: skip
     return module, func
 
 
@@ -96,9 +97,10 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def load_builder(spec: str, where: str = "builder"):
+def load_builder(spec: str, where: str | None = None):
     """The builder function ``spec`` names, imported from the user's module (again if
     its file changed since this process imported it)."""
+    where = where or f"builder {spec!r}"
     module, func = parse_builder(spec, where)
     src = builder_source(module)
     if src is None:
@@ -199,7 +201,11 @@ class KerasBuilderLearner(KerasLearner):
         if not given.get("builder"):
             raise ValueError(f"{where('builder')}: the keras learner needs a builder, "
                              "MODULE:FUNCTION (docs/learners-own.md)")  # fmt: skip
-        parse_builder(given["builder"], where("builder"))
+        module, _ = parse_builder(given["builder"], where("builder"))
+        if builder_source(module) is None:
+            raise ValueError(f"{where('builder')} {given['builder']!r}: no module {module!r} on "
+                             f"the Python path or in {Path.cwd()} (give a module name or a "
+                             ".py file path)")  # fmt: skip
 
     def build_network(self):
         fn = load_builder(self.settings.builder)
