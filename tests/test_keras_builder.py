@@ -174,3 +174,12 @@ def test_builder_settings_errors():
     with pytest.raises(ValueError, match="^--builder 'nosuch:build': no module 'nosuch'"):
         KerasBuilderLearner.check_settings({"builder": "nosuch:build"}, lookback=10,
                                            n_features=6, where=where)  # fmt: skip
+
+
+def test_builder_fits_are_the_same_on_two_workers(nets):
+    """Spawned workers import the builder by name (the current folder) and seed it alike."""
+    frame = synthetic_ohlcv(n=400, seed=6)
+    one = WalkForward(CFG).predict(frame)
+    two = WalkForward(dict(CFG, workers=2)).predict(frame)
+    assert np.isfinite(one[-200:]).all()
+    np.testing.assert_array_equal(one, two)

@@ -51,6 +51,11 @@ __all__ = ["KerasBuilderSettings", "KerasBuilderLearner", "parse_builder", "buil
 _LOADED: dict = {}
 
 
+def _is_path(spec: str) -> bool:
+    """A file path rather than a module name (as :mod:`btlstm.registry` tells them apart)."""
+    return spec.endswith(".py") or "/" in spec or "\\" in spec or spec.startswith("~")
+
+
 def parse_builder(spec, where: str = "builder") -> tuple[str, str]:
     """``"mymodule:build"`` or ``"path/to/file.py:build"`` -> (module part, function
     name), checked for form only (nothing imported)."""
@@ -63,8 +68,6 @@ def parse_builder(spec, where: str = "builder") -> tuple[str, str]:
     if not module or not func.isidentifier():
         raise ValueError(f"{where} must be MODULE:FUNCTION with a function name after "
                          f"':', got {spec!r}")  # fmt: skip
-    from btlstm.registry import _is_path
-
     if not _is_path(module) and not all(p.isidentifier() for p in module.split(".")):
         raise ValueError(f"{where} {spec!r}: {module!r} is neither a module name nor a .py "
                          "file path")  # fmt: skip
@@ -74,8 +77,6 @@ def parse_builder(spec, where: str = "builder") -> tuple[str, str]:
 def builder_source(module: str) -> Path | None:
     """The source file of builder module ``module``, found without running it (a
     ``.py`` path, else ``importlib.util.find_spec``, else ``./module.py``)."""
-    from btlstm.registry import _is_path
-
     if _is_path(module):
         p = Path(module).expanduser()
         return p.resolve() if p.is_file() else None
@@ -111,8 +112,6 @@ def load_builder(spec: str, where: str | None = None):
     if seen is not None and seen[0] == digest:
         mod = seen[1]
     else:
-        from btlstm.registry import _is_path
-
         try:
             if _is_path(module):
                 name = f"btlstm_builder_{src.stem}_{hashlib.sha256(str(src).encode()).hexdigest()[:8]}"
