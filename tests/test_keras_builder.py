@@ -163,9 +163,19 @@ def test_builder_model_files_are_arrays_checked_against_the_network(nets, tmp_pa
         other.load(big)
 
 
-def test_builder_settings_errors():
-    with pytest.raises(ValueError, match="needs a builder"):
+def test_builder_settings_errors(tmp_path, capsys):
+    rc = main(["run", "hold", "--learner", "keras", "--data", "synthetic", "--out",
+               str(tmp_path / "o")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and err.strip().splitlines()[-1].startswith(
+        "btlstm: error: [model] builder: builder is required by the keras learner")
+    assert "SYNTHETIC" not in err  # refused before the data were made
+    with pytest.raises(ValueError, match="builder is required by the keras learner"):
         KerasBuilderLearner(10, 6)
+    from btlstm.walkforward import WalkForwardConfig
+
+    with pytest.raises(ValueError, match="builder is required"):  # with the config: no work
+        WalkForwardConfig(learner="keras")
     with pytest.raises(ValueError, match="builder must be MODULE:FUNCTION"):
         KerasBuilderLearner(10, 6, {"builder": "tmpnets"})
     where = lambda k: f"--{k.replace('_', '-')}"  # noqa: E731

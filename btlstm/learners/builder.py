@@ -154,8 +154,12 @@ class KerasBuilderSettings:
     loss: str = "mse"
 
     def __post_init__(self):
-        if self.builder:
-            parse_builder(self.builder)
+        if not self.builder:  # refused with the settings, before any data is read
+            raise ValueError(
+                "builder is required by the keras learner: MODULE:FUNCTION, a function "
+                "(lookback, n_features, settings) -> keras.Model (docs/learners-own.md)"
+            )
+        parse_builder(self.builder)
         if not isinstance(self.builder_args, dict):
             raise ValueError(f"builder_args must be a dict, got {self.builder_args!r}")
         check_number("learning_rate", self.learning_rate, lo=0.0, lo_open=True)
