@@ -114,25 +114,33 @@ def _preload_plugins(argv) -> None:
     refused first, with ``--help`` as well: nothing of it runs.
     """
     from btlstm import registry
-    from btlstm.settings import SettingsError, load_toml, toml_modules
+    from btlstm.settings import SettingsError, load_toml, toml_builders, toml_modules
 
     argv = list(argv)
     if argv[:1] not in (["run"], ["paper"], ["sweep"]):
         return
-    plugins, configs = [], []
+    plugins, configs, builders = [], [], []
     for i, a in enumerate(argv):
-        for flag, found in (("--plugin", plugins), ("--config", configs)):
+        for flag, found in (("--plugin", plugins), ("--config", configs),
+                            ("--builder", builders)):  # fmt: skip
             if a == flag and i + 1 < len(argv):
                 found.append(argv[i + 1])
             elif a.startswith(flag + "="):
                 found.append(a.split("=", 1)[1])
+    # a Keras builder's module (--builder, trusted; or a config's [model] builder that
+    # --plugin names) is imported by the keras learner when it builds
+    builders = [b.rpartition(":")[0] for b in builders if ":" in b]
+    named = list(builders)
     for path in configs:  # every config first: a refused one imports nothing at all
         try:
             raw = load_toml(path)
         except SettingsError:
             continue  # reported with the rest of the settings
         for module, typed in toml_modules(raw, path):
-            registry.check_config_module(module, path, plugins, typed=typed)
+            registry.check_config_module(module, path, [*plugins, *builders], typed=typed)
+        named += [module for module, _, _ in toml_builders(raw, path)]
+    for module in named:  # a --plugin naming a builder's module may register nothing
+        registry.note_builder(f"{module}:build")
     for spec in plugins:
         registry.load_plugin(spec, where="--plugin")
 

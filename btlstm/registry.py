@@ -29,7 +29,8 @@ own, so a user's ``strategies.py`` or ``strategies/`` never collides with it):
 - installed packages, through the entry-point group ``btlstm.strategies``
   (:data:`ENTRY_POINT_GROUP`; each entry point names a module to import);
 - the user's own module, named by ``btlstm run --plugin MODULE`` or
-  :func:`load_plugin`: a module name on the Python path or in the current
+  :func:`load_plugin` (it may register learners too, with
+  :func:`btlstm.learners.register_learner`; docs/learners-own.md): a module name on the Python path or in the current
   folder (``mystrats``, ``strategies``), or a ``.py`` file or package folder
   path (``~/bt/strategies.py``). A config file may *name* one (``[strategy]
   module``), but a file is data: btlstm imports the module it names only when
@@ -99,6 +100,17 @@ _PLANS: dict = {}
 _LOADED = False
 #: user modules loaded by :func:`load_plugin`: spec as given -> module
 _USER: dict = {}
+#: :func:`plugin_key` of the modules the settings name as a Keras builder's
+#: (``[model] builder``): a ``--plugin`` naming one may register nothing
+_BUILDERS: set = set()
+
+
+def note_builder(builder) -> None:
+    """Record that the settings name ``builder`` (``"MODULE:FUNCTION"``): its module,
+    named by ``--plugin`` too, is a builder's module, not a module that must register a
+    strategy or learner."""
+    if isinstance(builder, str) and ":" in builder:
+        _BUILDERS.add(plugin_key(builder.rpartition(":")[0]))
 
 
 @dataclass(frozen=True)
@@ -534,7 +546,10 @@ def load_plugin(spec, where: str | None = None):
     place = f"{where}: " if where else ""
     if not spec:
         raise SettingsError(f"{place}name a module or a .py file")
-    before = (dict(_PLANS), dict(PREDICTORS), dict(SCORERS), featurelib.registered())
+    from btlstm.learners import LEARNERS
+
+    before = (dict(_PLANS), dict(PREDICTORS), dict(SCORERS), featurelib.registered(),
+              dict(LEARNERS))  # fmt: skip
     if not _is_path(spec) and not all(part.isidentifier() for part in spec.split(".")):
         raise SettingsError(f"{place}{spec!r} is neither a module name nor a .py file path")
     if not _is_path(spec) and (Path.cwd() / spec).is_file():  # notes.txt: a file, not a module
@@ -596,27 +611,37 @@ def load_plugin(spec, where: str | None = None):
             raise _failed(place, spec, e) from None
         except BaseException as e:  # SystemExit, KeyboardInterrupt: reported, never silent
             raise _failed(place, spec, e) from None
-    if not _registers(module, before):
+    if not _registers(module, before) and plugin_key(spec) not in _BUILDERS:
         raise SettingsError(
             f"{place}module {spec!r} ({getattr(module, '__file__', None) or 'built in'}) "
-            "registered no strategy: a strategy module registers one with "
-            "@register_strategy (docs/new-strategy.md)"
+            "registered no strategy or learner: a strategy module registers one with "
+            "@register_strategy (docs/new-strategy.md), a learner module with "
+            "@btlstm.learners.register_learner (docs/learners-own.md)"
         )
+    if _is_path(spec) and module.__name__ == Path(spec).expanduser().stem and any(
+        getattr(c, "__module__", "") == module.__name__ for c in LEARNERS.values()
+    ):  # a learner of a .py file: spawned fit workers import its class by module name
+        folder = str(Path(module.__file__).resolve().parent)
+        if folder not in sys.path:
+            sys.path.append(folder)
     _USER[spec] = module
     return module
 
 
 def _registers(module, before) -> bool:
-    """Whether ``module`` registered something: a strategy (or predictor, scorer, or a
-    feature with ``@register_feature``) was added or replaced while it was imported, or a registered one is defined in it."""
+    """Whether ``module`` registered something: a strategy (or predictor, scorer,
+    learner, or a feature with ``@register_feature``) was added or replaced while it
+    was imported, or a registered strategy or learner is defined in it."""
+    from btlstm.learners import LEARNERS
+
     name = module.__name__
-    for table, old in zip((_PLANS, PREDICTORS, SCORERS, featurelib.registered()), before):
+    tables = (_PLANS, PREDICTORS, SCORERS, featurelib.registered(), LEARNERS)
+    for table, old in zip(tables, before):
         if any(old.get(k) is not v for k, v in table.items()):
             return True
-    return any(
-        p.strategy.__module__ == name or p.strategy.__module__.startswith(name + ".")
-        for p in _PLANS.values()
-    )
+    defined = [p.strategy.__module__ for p in _PLANS.values()]
+    defined += [getattr(c, "__module__", "") for c in LEARNERS.values()]
+    return any(m == name or m.startswith(name + ".") for m in defined)
 
 
 def plans() -> dict:

@@ -71,6 +71,7 @@ __all__ = [
     "SECTIONS",
     "WALKFORWARD_PRESET",
     "learner_settings_class",
+    "toml_builders",
     "load_toml",
 ]
 
@@ -208,11 +209,35 @@ def toml_module(raw: dict, path) -> str | None:
     return module
 
 
+def toml_builders(raw: dict, path) -> list:
+    """The Keras builders a read TOML dict names (``[model] builder`` or a flat
+    ``builder``, ``"MODULE:FUNCTION"``): ``(module, spec, place)`` triples, a relative
+    ``.py`` path made relative to the file's folder (``spec`` the whole value so
+    rewritten), ``place`` the dict that holds the key."""
+    from btlstm.registry import _is_path
+
+    out = []
+    for place in (raw.get("model"), raw):
+        if isinstance(place, dict) and isinstance(place.get("builder"), str):
+            module, sep, func = place["builder"].rpartition(":")
+            if not sep or not module:
+                continue  # the learner's settings report the form
+            p = Path(module).expanduser()
+            if _is_path(module) and not p.is_absolute() and (Path(path).parent / p).exists():
+                module = str(Path(path).parent / p)
+            out.append((module, f"{module}:{func}", place))
+    return out
+
+
 def toml_modules(raw: dict, path) -> list:
     """Every module a read TOML dict names, ``[strategy] module`` and a top-level
-    ``module`` (both, whichever wins later): ``(module, as typed)`` pairs, a relative
-    path made relative to the file, "as typed" the key and value in the file."""
+    ``module`` (both, whichever wins later), and a Keras builder's module
+    (``[model] builder``): ``(module, as typed)`` pairs, a relative path made
+    relative to the file, "as typed" the key and value in the file."""
     out = []
+    for module, _, place in toml_builders(raw, path):
+        label = "[model] builder" if place is not raw else "builder"
+        out.append((module, f"{label} = {json.dumps(place['builder'], ensure_ascii=False)}"))
     sec = raw.get("strategy")
     for label, place in [("[strategy] module", sec), ("module", raw)]:
         if isinstance(place, dict) and "module" in place:
@@ -313,6 +338,7 @@ class Settings:
         ``data_only``: read only the ``[data]`` settings of the file (``btlstm
         data``), the rest (strategy, module, model, ...) is not read.
         """
+        from btlstm import registry
         from btlstm.registry import check_config_module
 
         overrides = overrides or {}
@@ -324,8 +350,14 @@ class Settings:
             raw = {k: v for k, v in raw.items() if k in keys}  # [data], or its flat keys
         given = (overrides.get("strategy") or {}).get("module")
         allowed = plugins if plugins is True else [*(plugins or ()), *([given] if given else [])]
+        builder = (overrides.get("model") or {}).get("builder")
+        if allowed is not True and isinstance(builder, str) and ":" in builder:
+            allowed.append(builder.rpartition(":")[0])  # the command line's --builder
         for module, typed in toml_modules(raw, path):
             check_config_module(module, path, allowed, typed=typed)
+        for _, spec, place in toml_builders(raw, path):  # a relative path: beside the file
+            place["builder"] = spec
+            registry.note_builder(spec)
         module = toml_module(raw, path)
         if module is not None:  # a relative .py path in the file is relative to the file
             if isinstance(raw.get("strategy"), dict):
@@ -353,6 +385,7 @@ class Settings:
         strategy = strategy or (sec_d.get("strategy") or {}).get("name") or d.get("strategy")
         module = (sec_d.get("strategy") or {}).get("module", d.get("module"))
         if isinstance(module, str):  # the user's strategy module names its params
+            registry.note_builder((sec_d.get("model") or {}).get("builder", d.get("builder")))
             label = "[strategy] module" if "module" in (sec_d.get("strategy") or {}) else "module"
             registry.load_plugin(module, where=label + where)
         learner = (sec_d.get("model") or {}).get("learner") or d.get("learner") or DEFAULT_LEARNER
@@ -431,6 +464,7 @@ class Settings:
         module = coerce(user["strategy"].pop("module", None), str | None,
                         where=where("strategy", "module"))  # fmt: skip
         if module is not None:
+            registry.note_builder(user["model"].get("builder"))  # --plugin of a builder's module
             registry.load_plugin(module, where=where("strategy", "module"))
         name = user["strategy"].pop("name", "hold")
         name = coerce(name, str, where=where("strategy", "name"))

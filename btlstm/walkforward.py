@@ -456,6 +456,8 @@ class WalkForward:
         code = feature_tokens(self.config.features)
         if code:  # a user's feature function: editing it makes new models
             cfg["feature_code"] = code
+        if get_learner(cfg.get("learner", "")) is type(self.learner):  # linear or its alias ridge:
+            cfg["learner"] = cfg["learner_token"]["learner"]  # one model, one key (the token's name)
         return cfg
 
     def cache_path(self, prep: Prepared, i: int, k: int, root=None) -> Path | None:

@@ -108,7 +108,7 @@ def test_ranker_learner_without_api_jargon(tmp_path, capsys):
     rc, err = cli(["run", "hold", "--data", "synthetic", "--learner", "ranker",
                    "--out", tmp_path / "o"], capsys)  # fmt: skip
     # the window learners registered in this process (a test may have added its own)
-    line = one_error(rc, err, "--learner", "btlstm run ranker", "['lstm', 'ridge'")
+    line = one_error(rc, err, "--learner", "btlstm run ranker", "'linear', 'lstm'")
     assert "WalkForward" not in line
 
 

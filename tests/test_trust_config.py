@@ -283,8 +283,9 @@ def test_a_module_that_registers_no_strategy_is_refused(room, spec, capsys):
     assert main(["run", "hold", "--config", "std.toml", "--plugin", spec]) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert line.startswith(f"btlstm: error: --plugin: module {spec!r} (")
-    assert line.endswith("registered no strategy: a strategy module registers one with "
-                         "@register_strategy (docs/new-strategy.md)")  # fmt: skip
+    assert line.endswith("registered no strategy or learner: a strategy module registers one "
+                         "with @register_strategy (docs/new-strategy.md), a learner module with "
+                         "@btlstm.learners.register_learner (docs/learners-own.md)")  # fmt: skip
     with pytest.raises(SettingsError, match=rf"\[strategy\] module: module '{spec}' .*"
                        "registered no strategy"):  # fmt: skip
         Settings.from_dict({"strategy": {"name": "hold", "module": spec}})
