@@ -336,7 +336,7 @@ def test_fit_or_load_seeds_caches_and_refuses_a_changed_file(tmp_path, caplog):
     assert (rec.k, rec.date, rec.n_samples, rec.cached, rec.total) == (3, "2020-01-02", 40, False, 9)
     manifest = json.loads(path.with_name(path.name + ".manifest.json").read_text())
     assert (manifest["kind"], manifest["learner"], manifest["fit"], manifest["rows"]) == (
-        "test model", "ridge", 3, 40)
+        "test model", a.name, 3, 40)
     b = learners.RidgeLearner(4, 2)
     again = fit_or_load(b, train_with(b), k=3, seed=7, date="2020-01-02", rows=len(X), path=path,
                         kind="test model", epochs=5)  # fmt: skip

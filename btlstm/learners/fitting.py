@@ -88,6 +88,7 @@ def fit_or_load(
     else:
         rec = train(fit_seed(seed, k))
         if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)  # a learner's save may assume it
             learner.save(path)
             write_manifest(path, rows=rows, kind=kind, learner=learner.name, fit=k, date=date)
         rec = dataclasses.replace(rec, k=k, date=date, n_samples=rows, cached=False, total=total)
