@@ -9,7 +9,11 @@ for the cross-section of a panel) run it on the no-look-ahead schedule of
 - ``"ridge"``: :class:`~btlstm.learners.ridge.RidgeLearner`, ridge regression on
   the flattened window (numpy; the trivial second learner of the tests);
 - ``"ranker"``: :class:`~btlstm.learners.ranker.StockRanker`, LightGBM
-  lambdarank on cross-sectional feature rows.
+  lambdarank on cross-sectional feature rows;
+- the Keras zoo, each a :class:`~btlstm.learners.kerasnet.KerasLearner` trained
+  like the LSTM: ``"gru"``, ``"alstm"`` (LSTM with temporal attention),
+  ``"tcn"`` (dilated causal convolutions), ``"transformer"`` (a small encoder)
+  and ``"mlp"`` (the flattened window); docs/learners.md.
 
 ``WalkForwardConfig.learner`` names one; ``WalkForwardConfig.learner_settings``
 holds the fields of its ``Settings`` dataclass (the ``[model]`` keys beside the
@@ -23,9 +27,15 @@ from __future__ import annotations
 
 from btlstm.checks import closest
 from btlstm.learners.base import FitRecord, FitResult, Learner, ModelFileError
+from btlstm.learners.alstm import ALSTMLearner, ALSTMSettings
+from btlstm.learners.gru import GRULearner, GRUSettings
+from btlstm.learners.kerasnet import KerasLearner
 from btlstm.learners.lstm import LSTMLearner, LSTMSettings
+from btlstm.learners.mlp import MLPLearner, MLPSettings
 from btlstm.learners.ranker import RankerConfig, RankerSettings, StockRanker
 from btlstm.learners.ridge import RidgeLearner, RidgeSettings
+from btlstm.learners.tcn import TCNLearner, TCNSettings
+from btlstm.learners.transformer import TransformerLearner, TransformerSettings
 
 __all__ = [
     "Learner",
@@ -34,6 +44,17 @@ __all__ = [
     "ModelFileError",
     "LSTMLearner",
     "LSTMSettings",
+    "KerasLearner",
+    "GRULearner",
+    "GRUSettings",
+    "ALSTMLearner",
+    "ALSTMSettings",
+    "TCNLearner",
+    "TCNSettings",
+    "TransformerLearner",
+    "TransformerSettings",
+    "MLPLearner",
+    "MLPSettings",
     "RidgeLearner",
     "RidgeSettings",
     "StockRanker",
@@ -51,6 +72,12 @@ LEARNERS: dict[str, type] = {
     LSTMLearner.name: LSTMLearner,
     RidgeLearner.name: RidgeLearner,
     StockRanker.name: StockRanker,
+    # the Keras zoo (btlstm.learners.kerasnet.KerasLearner and one network each)
+    GRULearner.name: GRULearner,
+    ALSTMLearner.name: ALSTMLearner,
+    TCNLearner.name: TCNLearner,
+    TransformerLearner.name: TransformerLearner,
+    MLPLearner.name: MLPLearner,
 }
 
 
