@@ -7,8 +7,8 @@ Architecture::
 The baseline every sequence model has to beat: it sees the same bars, with no
 notion of their order beyond their position in the flat vector. Defaults: two
 hidden layers of 64 and 32 (qlib's MLP benchmark uses wider layers on Alpha360's
-360 inputs; the article's windows of 30 x 6 = 180 inputs need fewer). 13,729
-weights at the defaults with ``lookback`` 30 and 6 features.
+360 inputs; the article's windows of 30 x 6 = 180 inputs need fewer).
+13,697 weights at the defaults with ``lookback`` 30 and 6 features.
 
 Training, seeding, caching and files: :class:`~btlstm.learners.kerasnet.KerasLearner`.
 Importing this module does not import TensorFlow; fitting does.
