@@ -302,3 +302,20 @@ def test_tcn_is_causal_inside_the_window():
     assert a.shape == (2, 12, 8)
     np.testing.assert_array_equal(a[:, :7], b[:, :7])
     assert not np.allclose(a[:, 7:], b[:, 7:])
+
+
+def test_lstm_on_the_base_keeps_its_weight_count_and_memory_estimate():
+    """The LSTM's count and estimate are the ones settings.py used before the base:
+    4 (u (in + u) + u) a layer, 16 bytes a weight, 5 floats a unit a bar of a batch."""
+    cls = get_learner("lstm")
+    for st in ({}, dict(lstm_units=8, dense_units=(8, 4), stacked_lstm_units=(5,))):
+        learner = cls(30, 6, st)
+        net = learner._build()
+        w = learner.n_weights()
+        assert w == net.count_params() == cls.count_weights(learner.settings, lookback=30,
+                                                            n_features=6)  # fmt: skip
+        units = sum((*learner.settings.stacked_lstm_units, learner.settings.lstm_units))
+        assert cls.memory_bytes(st, lookback=30, n_features=6, batch_size=64) == (
+            w * 16 + 64 * 30 * units * 5 * 4 * 2
+        )
+    assert cls(30, 6).n_weights() == 6593  # docs/learners.md
