@@ -21,6 +21,10 @@ registered again (``@register_regularizer_fn`` on its definition, then
 ``import mymodule`` before ``load_model``). Lambdas and closures are refused
 at build time.
 
+The one layer btlstm adds, :class:`PositionEmbedding` (the ``transformer``
+learner's learned positions), is registered under the ``btlstm`` package the
+same way.
+
 Safety: what a model file can do. :func:`load_model` reads only ``.keras``
 archives, with Keras' safe mode on (no ``Lambda`` layers, no pickled code,
 no module imports outside Keras) and no ``custom_objects``. A function named
@@ -65,6 +69,7 @@ __all__ = [
     "CallableRegularizer",
     "GroupL21",
     "ModelFileError",
+    "PositionEmbedding",
     "RegularizerNotAllowedError",
     "SeedL1",
     "VALID_FORMS",
@@ -159,6 +164,38 @@ def _make_optimizer(optimizer: Any, learning_rate: float):
         )
     except (ValueError, TypeError) as exc:
         raise ValueError(f"optimizer={optimizer!r} is not a Keras optimizer ({exc})") from None
+
+
+@keras.saving.register_keras_serializable(package="btlstm")
+class PositionEmbedding(keras.layers.Layer):
+    """A learned position vector added to each bar of a window (the ``transformer``
+    learner's positional encoding): ``(batch, steps, width) -> (batch, steps, width)``.
+
+    One weight of shape ``(steps, width)`` (``positions``), drawn from Keras' seeded
+    generator. Registered under the ``btlstm`` package, so a saved ``.keras`` file
+    reloads in safe mode with no ``custom_objects``; it names no function.
+
+    Args:
+        initializer: Keras initializer of the position vectors.
+    """
+
+    def __init__(self, initializer="glorot_uniform", **kwargs):
+        super().__init__(**kwargs)
+        self.initializer = keras.initializers.get(initializer)
+
+    def build(self, input_shape):
+        self.positions = self.add_weight(
+            shape=(int(input_shape[-2]), int(input_shape[-1])),
+            initializer=self.initializer,
+            name="positions",
+        )
+
+    def call(self, inputs):
+        return inputs + keras.ops.cast(self.positions, inputs.dtype)
+
+    def get_config(self):
+        return {**super().get_config(),
+                "initializer": keras.initializers.serialize(self.initializer)}  # fmt: skip
 
 
 def build_model(

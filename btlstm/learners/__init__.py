@@ -14,7 +14,11 @@ for the cross-section of a panel) run it on the no-look-ahead schedule of
 - ``"keras"``: :class:`~btlstm.learners.builder.KerasBuilderLearner`, your own
   Keras network from a builder function you name (``--builder mymodule:build``);
 - ``"ranker"``: :class:`~btlstm.learners.ranker.StockRanker`, LightGBM
-  lambdarank on cross-sectional feature rows.
+  lambdarank on cross-sectional feature rows;
+- the Keras zoo, each a :class:`~btlstm.learners.kerasnet.KerasLearner` trained
+  like the LSTM: ``"gru"``, ``"alstm"`` (LSTM with temporal attention),
+  ``"tcn"`` (dilated causal convolutions), ``"transformer"`` (a small encoder)
+  and ``"mlp"`` (the flattened window); docs/learners.md.
 
 ``WalkForwardConfig.learner`` names one; ``WalkForwardConfig.learner_settings``
 holds the fields of its ``Settings`` dataclass (the ``[model]`` keys beside the
@@ -34,9 +38,15 @@ from btlstm.learners.base import FitRecord, FitResult, Learner, ModelFileError
 from btlstm.learners.builder import KerasBuilderLearner, KerasBuilderSettings
 from btlstm.learners.gbm import LightGBMLearner, LightGBMSettings
 from btlstm.learners.linear import LinearLearner, LinearSettings
+from btlstm.learners.alstm import ALSTMLearner, ALSTMSettings
+from btlstm.learners.gru import GRULearner, GRUSettings
+from btlstm.learners.kerasnet import KerasLearner
 from btlstm.learners.lstm import LSTMLearner, LSTMSettings
+from btlstm.learners.mlp import MLPLearner, MLPSettings
 from btlstm.learners.ranker import RankerConfig, RankerSettings, StockRanker
 from btlstm.learners.ridge import RidgeLearner, RidgeSettings
+from btlstm.learners.tcn import TCNLearner, TCNSettings
+from btlstm.learners.transformer import TransformerLearner, TransformerSettings
 
 __all__ = [
     "Learner",
@@ -45,6 +55,17 @@ __all__ = [
     "ModelFileError",
     "LSTMLearner",
     "LSTMSettings",
+    "KerasLearner",
+    "GRULearner",
+    "GRUSettings",
+    "ALSTMLearner",
+    "ALSTMSettings",
+    "TCNLearner",
+    "TCNSettings",
+    "TransformerLearner",
+    "TransformerSettings",
+    "MLPLearner",
+    "MLPSettings",
     "RidgeLearner",
     "RidgeSettings",
     "LinearLearner",
@@ -81,6 +102,12 @@ LEARNERS: dict[str, type] = {
     LightGBMLearner.name: LightGBMLearner,
     KerasBuilderLearner.name: KerasBuilderLearner,
     StockRanker.name: StockRanker,
+    # the Keras zoo (btlstm.learners.kerasnet.KerasLearner and one network each)
+    GRULearner.name: GRULearner,
+    ALSTMLearner.name: ALSTMLearner,
+    TCNLearner.name: TCNLearner,
+    TransformerLearner.name: TransformerLearner,
+    MLPLearner.name: MLPLearner,
 }
 
 #: Entry-point group through which installed packages register learners: an entry

@@ -392,6 +392,56 @@ class KerasLearner(Learner):
         return arch
 
 
+# --------------------------------------------------------------------- for the zoo
+def zoo_settings_check(settings, ints=(), tuples=(), rates=()) -> None:
+    """The shared ``__post_init__`` checks of a zoo learner's settings: ``ints``
+    integers >= 1, ``tuples`` tuples of them (made tuples), ``rates`` in [0, 1),
+    ``learning_rate`` > 0, ``dense_activation`` a name; each message names the field."""
+    from btlstm.checks import check_int, check_number
+
+    for name in tuples:
+        value = getattr(settings, name)
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            raise ValueError(f"{name} must be a list of integers >= 1, got {value!r}")
+        value = tuple(value)
+        for v in value:
+            check_int(f"{name} entry", v, lo=1)
+        setattr(settings, name, tuple(int(v) for v in value))
+    for name in ints:
+        setattr(settings, name, check_int(name, getattr(settings, name), lo=1))
+    for name in rates:
+        check_number(name, getattr(settings, name), 0, 1, hi_open=True)
+    check_number("learning_rate", settings.learning_rate, lo=0, lo_open=True)
+    act = getattr(settings, "dense_activation", "relu")
+    if not isinstance(act, str) or not act:
+        raise ValueError(f"dense_activation must be an activation name such as 'relu', got {act!r}")
+
+
+def dense_head(keras, x, settings):
+    """``settings.dense_units`` Dense layers (``settings.dense_activation``) and the
+    linear ``Dense(1)`` output, the head every zoo network ends with."""
+    for i, units in enumerate(settings.dense_units):
+        x = keras.layers.Dense(units, activation=settings.dense_activation, name=f"dense_{i}")(x)
+    return keras.layers.Dense(1, activation=None, name="output")(x)
+
+
+def dense_weights(inp: int, units) -> int:
+    """Weights of Dense layers ``units`` and the ``Dense(1)`` output on ``inp`` inputs."""
+    params = 0
+    for u in (*units, 1):
+        params += inp * u + u
+        inp = u
+    return params
+
+
+def last_step(keras, x, lookback: int):
+    """The last bar of a sequence ``(batch, lookback, width) -> (batch, width)``
+    (``Cropping1D`` and ``Flatten``: plain Keras layers, no Lambda)."""
+    if lookback > 1:
+        x = keras.layers.Cropping1D((lookback - 1, 0), name="last_step")(x)
+    return keras.layers.Flatten(name="last")(x)
+
+
 #: The most bytes a member of a ``.keras`` archive other than the weights may declare.
 MAX_KERAS_MEMBER_BYTES = 1 << 20
 
