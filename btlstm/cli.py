@@ -10,6 +10,8 @@ Commands:
   btlstm data inspect FILE    encoding, columns, row order, defects; the [data] block that reads it
   btlstm fetch NAME|TICKER... download from Yahoo Finance into the data directory (needs internet)
   btlstm sweep --config FILE  a grid of model settings x seeds (btlstm.sweep), local or on Ray
+  btlstm check lookahead <strategy> [...] rewrite the data after cut points; exit 1 when
+                              anything at or before a cut changed (btlstm.lookahead)
 
 ``btlstm run <strategy>`` is generated: one subcommand per registered
 strategy (:mod:`btlstm.registry`), one flag per settings field
@@ -91,7 +93,7 @@ def _preload_plugins(argv) -> None:
     from btlstm.settings import SettingsError, load_toml, toml_modules
 
     argv = list(argv)
-    if argv[:1] not in (["run"], ["paper"], ["sweep"]):
+    if argv[:1] not in (["run"], ["paper"], ["sweep"]) and argv[:2] != ["check", "lookahead"]:
         return
     plugins, configs = [], []
     for i, a in enumerate(argv):
@@ -291,6 +293,7 @@ def _add_run_parser(sub, plan, live: bool = False) -> None:
     _ALL_FLAGS.update(live_flags.values())
     func = _cmd_paper if live else _cmd_run
     p.set_defaults(func=func, plan=plan.name, flags=flags, live_flags=live_flags)
+    return p
 
 
 def settings_from_args(args, skip=()):
@@ -384,6 +387,22 @@ def _run(settings, title=None) -> int:
 
 def _cmd_run(args) -> int:
     return _run(settings_from_args(args))
+
+
+def _cmd_check(args) -> int:
+    from btlstm.lookahead import check_lookahead
+    from btlstm.progress import setup_logging
+
+    settings = settings_from_args(args)
+    with setup_logging(quiet=settings.output.quiet):
+        result = check_lookahead(settings, cuts=args.cuts, after=args.after,
+                                 seed=args.perturb_seed,
+                                 where={"cuts": "--cuts", "after": "--after"})  # fmt: skip
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=1))
+    else:
+        print(result.table())
+    return result.exit_code
 
 
 def _cmd_demo(args) -> int:
@@ -627,6 +646,29 @@ def build_parser() -> argparse.ArgumentParser:
     ps = pp.add_subparsers(dest="what", required=True, metavar="STRATEGY", parser_class=_Parser)
     for plan in registry.plans().values():
         _add_run_parser(ps, plan, live=True)
+
+    ck = sub.add_parser(
+        "check",
+        help="checks of a run: lookahead (rewrite the future, show nothing before it changed)",
+    )
+    cks = ck.add_subparsers(dest="check", required=True, metavar="CHECK", parser_class=_Parser)
+    la = cks.add_parser(
+        "lookahead",
+        help="perturb the data after cut points; exit 1 when a feature, prediction or order "
+        "at or before a cut changed (docs/lookahead.md)",
+    )
+    las = la.add_subparsers(dest="what", required=True, metavar="STRATEGY", parser_class=_Parser)
+    for _, plan in sorted(registry.plans().items()):
+        cp = _add_run_parser(las, plan)
+        g = cp.add_argument_group("look-ahead check")
+        g.add_argument("--cuts", type=int, default=5, metavar="N",
+                       help="cut points spread over the test period (1 to 50) [5]")  # fmt: skip
+        g.add_argument("--after", type=int, default=None, metavar="BARS",
+                       help="perturbed bars kept after each cut [2 x horizon, at least 10]")
+        g.add_argument("--perturb-seed", type=int, default=0, metavar="SEED",
+                       help="seed of the random rewrite of the future [0]")  # fmt: skip
+        g.add_argument("--json", action="store_true", help="print the result as JSON")
+        cp.set_defaults(func=_cmd_check)
 
     rp = sub.add_parser(
         "report",
