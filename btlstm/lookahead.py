@@ -55,10 +55,15 @@ FEATURE_RTOL, PREDICTION_RTOL, PREDICTION_ATOL = 1e-12, 1e-6, 1e-7
 
 # --------------------------------------------------------------------------- the data
 def perturb_after(frame: pd.DataFrame, t, rng, end=None) -> pd.DataFrame:
-    """A copy of ``frame`` whose bars after date ``t`` are rewritten (prices by one random
-    factor path, so ``high >= max(open, close) >= min(open, close) >= low`` still holds;
-    volume and amount by independent factors in [0.1, 10]); bars up to ``t`` are kept
-    unchanged. ``end``: the copy stops at that date (None: every bar)."""
+    """A copy of ``frame`` whose bars after date ``t`` are rewritten; bars up to ``t`` are
+    kept unchanged. ``end``: the copy stops at that date (None: every bar).
+
+    Prices (open, high, low, close, adj_close) are multiplied by one random factor path
+    (a random walk of log-steps N(0, 0.2)), so ``high >= max(open, close)`` and
+    ``low <= min(open, close)`` still hold; volume and amount by independent factors in
+    [0.1, 10]. The first rewritten bar REVERSES the direction of the original move from
+    bar ``t`` (close and volume), by at least twice its size: a rule that reads the next
+    bar's direction (``close[1] > close[0]``) is then sure to decide otherwise."""
     f = frame.copy()
     if end is not None:
         f = f.loc[f.index <= pd.Timestamp(end)].copy()
@@ -67,15 +72,35 @@ def perturb_after(frame: pd.DataFrame, t, rng, end=None) -> pd.DataFrame:
     k = int(after.sum())
     if not k:
         return f
-    fac = np.exp(np.cumsum(rng.normal(0.0, 0.2, k)))
+    j = int(np.argmax(after))  # the first rewritten bar
+
+    def reverse(col):  # log-factor of the first bar: flips the move from bar j-1 to j
+        if col not in f.columns or j == 0:
+            return None
+        x = f[col].to_numpy(np.float64)
+        if not (x[j - 1] > 0 and x[j] > 0):
+            return None
+        r = math.log(x[j] / x[j - 1])
+        u = max(rng.uniform(0.1, 0.3), 2 * abs(r) + 0.01)
+        return -u if r >= 0 else u
+
+    steps = rng.normal(0.0, 0.2, k)
+    first = reverse("close")
+    if first is not None:
+        steps[0] = first
+    fac = np.exp(np.cumsum(steps))
     for col in ("open", "high", "low", "close", "adj_close"):
         if col in f.columns:
             f[col] = f[col].astype(np.float64)
             f.loc[after, col] = f.loc[after, col].to_numpy() * fac
     for col in ("volume", "amount"):
         if col in f.columns:
+            vf = rng.uniform(0.1, 10.0, k)
+            first = reverse(col)
+            if first is not None:
+                vf[0] = math.exp(first) if abs(first) > 0.2 else (0.5 if first < 0 else 2.0)
             f[col] = f[col].astype(np.float64)
-            f.loc[after, col] = f.loc[after, col].to_numpy() * rng.uniform(0.1, 10.0, k)
+            f.loc[after, col] = f.loc[after, col].to_numpy() * vf
     return f
 
 
@@ -142,13 +167,19 @@ def __getattr__(name):  # PlacedOrders is built on first use (Backtrader loads l
 
 
 def _clock_dates(obj):
-    """The dates of the feed that clocks an indicator (None when there is none)."""
+    """``(dates, feed)`` of the data feed that clocks an indicator (None when none is found):
+    its clock, the clock's clock ... or the owner of a line given as its data."""
     import backtrader as bt
 
-    clk, seen = obj, 0
-    while clk is not None and not isinstance(clk, bt.AbstractDataBase) and seen < 20:
-        clk, seen = getattr(clk, "_clock", None), seen + 1
-    if clk is None or not isinstance(clk, bt.AbstractDataBase):
+    clk = obj
+    for _ in range(20):
+        if clk is None or isinstance(clk, bt.AbstractDataBase):
+            break
+        nxt = getattr(clk, "_clock", None)
+        if nxt is None or nxt is clk:
+            nxt = getattr(clk, "_owner", None)
+        clk = nxt
+    if not isinstance(clk, bt.AbstractDataBase):
         return None
     return pd.DatetimeIndex([bt.num2date(x) for x in clk.datetime.array]).normalize(), clk
 
@@ -265,7 +296,8 @@ def _first_order_diff(base: list, other: list, cut):
     only_b = [k for k in b if k not in a]
     cands = [(k, "base") for k in only_a] + [(k, "perturbed") for k in only_b]
     k, who = min(cands, key=lambda c: (c[0][0], _who_rank(c[1])))
-    text = f"{k[2]} {k[3]:g} {k[1]} @ {k[4]} only in the {who} run"
+    price = "market" if k[4] is None else f"{k[4]:.6g}"
+    text = f"{k[2]} {abs(k[3]):g} {k[1]} @ {price} only in the {who} run"
     return k[0], text
 
 
