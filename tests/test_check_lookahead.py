@@ -75,10 +75,14 @@ def test_cut_dates_spread_over_the_test_period_and_refuse_what_does_not_fit():
 
 
 # --------------------------------------------------------------------------- clean runs
+#: every built-in feature: the canonical columns and the derived ones
+ALL_FEATURES = [*features.DEFAULT_FEATURES, *features.DERIVED_FEATURES]
+
+
 def test_hold_on_ridge_is_clean_and_fits_before_each_cut_come_from_the_cache():
-    r = check_lookahead(_settings(), cuts=3)
+    r = check_lookahead(_settings(features=ALL_FEATURES), cuts=3)
     assert r.exit_code == 0 and not r.leak
-    assert len(r.cuts) == 3 and r.features == ["close", "ret1", "hl_range", "log_volume"]
+    assert len(r.cuts) == 3 and r.features == ALL_FEATURES and len(ALL_FEATURES) == 11
     assert "prediction" in r.lines and "WalkForwardPredictor.prediction" in r.lines
     for c in r.cuts:
         assert c.feature is None and c.prediction is None and c.order is None
