@@ -297,7 +297,7 @@ def _first_order_diff(base: list, other: list, cut):
     cands = [(k, "base") for k in only_a] + [(k, "perturbed") for k in only_b]
     k, who = min(cands, key=lambda c: (c[0][0], _who_rank(c[1])))
     price = "market" if k[4] is None else f"{k[4]:.6g}"
-    text = f"{k[2]} {abs(k[3]):g} {k[1]} @ {price} only in the {who} run"
+    text = f"{k[2]} {abs(k[3]):g} {k[1]} @ {price} ({who} run only)"
     return k[0], text
 
 
@@ -395,10 +395,10 @@ class LookaheadResult:
                 (
                     str(c.date.date()),
                     cell(c.feature, f"same ({len(self.features)})"),
-                    cell(c.prediction, f"same ({c.n_bars} bars)"),
+                    cell(c.prediction, f"same ({c.n_bars} bars)" if self.lines else "none"),
                     "same" + f" ({c.n_orders})"
                     if c.order is None
-                    else f"LEAK {c.order[1]} {c.order[0].date()}",
+                    else f"LEAK {c.order[0].date()} {c.order[1]}",
                     f"{c.fits_cached}/{c.fits_trained}",
                 )
             )
@@ -413,7 +413,7 @@ class LookaheadResult:
             else f"clean: nothing at or before any of {n} cut(s) changed"
         )
         lines.append(
-            f"{verdict}; {self.seconds:.1f}s = {cost:.1f}x one run ({self.base_seconds:.1f}s)"
+            f"{verdict}; {self.seconds:.1f}s = {cost:.1f}x the base run ({self.base_seconds:.1f}s)"
         )
         lines += [f"note: {t}" for t in self.notes]
         return "\n".join(lines)
