@@ -8,7 +8,8 @@ that keeps them are in ``docs/README.md`` and ``tests/test_layers.py``.
 The entry points are importable from here and loaded on first use (PEP 562
 ``__getattr__``; ``import btlstm`` itself loads neither the pipeline nor
 Backtrader's strategies): ``btlstm.run_backtest``, ``btlstm.run_seeds``,
-``btlstm.run_paper``, ``btlstm.Settings``, ``btlstm.load_report``;
+``btlstm.run_paper``, ``btlstm.Settings``, ``btlstm.load_report``,
+``btlstm.check_lookahead`` and ``btlstm.check_cerebro`` (docs/lookahead.md);
 ``btlstm.__version__`` is the package version (``btlstm --version``).
 """
 
@@ -30,6 +31,8 @@ _LAZY = {
     "SettingsError": "btlstm.errors",
     "DataError": "btlstm.errors",
     "load_report": "btlstm.report.files",
+    "check_lookahead": "btlstm.lookahead",
+    "check_cerebro": "btlstm.lookahead",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -486,7 +486,9 @@ def check_lookahead(settings, data=None, cuts: int = 5, after: int | None = None
             notes.append("no [output] cache_dir: the fits were cached in a temporary folder")
         settings = settings.replace(output=out)
         settings, bars = p._load(settings, plan, data)
-        p._check(settings, plan, bars)  # bad data: one error before any fit
+        warnings, _ = p._check(settings, plan, bars)  # bad data: one error before any fit
+        for text in warnings:  # what a run would warn of, the check says too
+            log.warning("WARNING: %s", text)
         first = next(iter(bars.frames.values()))
         test = first.index
         if settings.model.test_start is not None:

@@ -80,6 +80,9 @@ ALL_FEATURES = [*features.DEFAULT_FEATURES, *features.DERIVED_FEATURES]
 
 
 def test_hold_on_ridge_is_clean_and_fits_before_each_cut_come_from_the_cache():
+    import btlstm
+
+    assert btlstm.check_lookahead is check_lookahead  # the package's entry point
     r = check_lookahead(_settings(features=ALL_FEATURES), cuts=3)
     assert r.exit_code == 0 and not r.leak
     assert len(r.cuts) == 3 and r.features == ALL_FEATURES and len(ALL_FEATURES) == 11
