@@ -405,6 +405,27 @@ def _cmd_check(args) -> int:
     return result.exit_code
 
 
+def _cmd_check_cerebro(args) -> int:
+    from btlstm.data import load
+    from btlstm.errors import SettingsError
+    from btlstm.lookahead import check_cerebro, load_script
+
+    module = load_script(args.script)
+    build = getattr(module, args.function, None)
+    if not callable(build):
+        raise SettingsError(
+            f"{args.script} has no function {args.function!r}: define "
+            f"{args.function}(data) returning a ready bt.Cerebro (or name yours with --function)"
+        )
+    data = load(args.data, data_dir=args.data_dir, start=args.start, end=args.end)
+    result = check_cerebro(build, data, cuts=args.cuts,
+                           after=20 if args.after is None else args.after,
+                           seed=args.perturb_seed, start=args.cuts_from,
+                           where={"cuts": "--cuts", "after": "--after"})  # fmt: skip
+    print(json.dumps(result.to_dict(), indent=1) if args.json else result.table())
+    return result.exit_code
+
+
 def _cmd_demo(args) -> int:
     from btlstm.settings import Settings
 
@@ -669,6 +690,28 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seed of the random rewrite of the future [0]")  # fmt: skip
         g.add_argument("--json", action="store_true", help="print the result as JSON")
         cp.set_defaults(func=_cmd_check)
+    cc = cks.add_parser(
+        "cerebro",
+        help="the same check on your own cerebro script: FILE defines build(data) -> "
+        "bt.Cerebro; its indicator lines and orders are compared (docs/lookahead.md)",
+    )
+    cc.add_argument("script", metavar="FILE", help="your .py file (imported, as --plugin)")
+    cc.add_argument("--function", default="build",
+                    help="the function of FILE that builds the cerebro from data [build]")
+    cc.add_argument("--data", required=True, metavar="NAME|FILE",
+                    help="a catalogue dataset, yahoo:TICKER or a CSV file")  # fmt: skip
+    cc.add_argument("--data-dir", help="data directory (default: $BTLSTM_DATA)")
+    cc.add_argument("--start", metavar="YYYY-MM-DD", help="first bar loaded")
+    cc.add_argument("--end", metavar="YYYY-MM-DD", help="last bar loaded")
+    cc.add_argument("--cuts-from", metavar="YYYY-MM-DD",
+                    help="the cuts spread from this date on [the data's 20%% point]")
+    cc.add_argument("--cuts", type=int, default=5, metavar="N", help="cut points (1 to 50) [5]")
+    cc.add_argument("--after", type=int, default=None, metavar="BARS",
+                    help="perturbed bars kept after each cut [20]")
+    cc.add_argument("--perturb-seed", type=int, default=0, metavar="SEED",
+                    help="seed of the random rewrite [0]")
+    cc.add_argument("--json", action="store_true", help="print the result as JSON")
+    cc.set_defaults(func=_cmd_check_cerebro)
 
     rp = sub.add_parser(
         "report",

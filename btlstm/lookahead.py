@@ -41,7 +41,7 @@ import pandas as pd
 
 from btlstm.errors import SettingsError
 
-__all__ = ["check_lookahead", "check_cerebro", "LookaheadResult", "perturb_after", "cut_dates",
+__all__ = ["check_lookahead", "check_cerebro", "load_script", "LookaheadResult", "perturb_after", "cut_dates",
            "MAX_CUTS", "PlacedOrders"]  # fmt: skip
 
 log = logging.getLogger("btlstm.lookahead")
@@ -394,7 +394,7 @@ class LookaheadResult:
             rows.append(
                 (
                     str(c.date.date()),
-                    cell(c.feature, f"same ({len(self.features)})"),
+                    cell(c.feature, f"same ({len(self.features)})" if self.features else "none"),
                     cell(c.prediction, f"same ({c.n_bars} bars)" if self.lines else "none"),
                     "same" + f" ({c.n_orders})"
                     if c.order is None
@@ -531,14 +531,43 @@ def check_lookahead(settings, data=None, cuts: int = 5, after: int | None = None
 
 
 # --------------------------------------------------------------------------- a script
+def load_script(path):
+    """Import the user's script file ``path`` (``btlstm check cerebro FILE``) as a module;
+    a :class:`SettingsError` naming the file when it is missing or its import raises."""
+    import importlib.util
+    from pathlib import Path
+
+    p = Path(path).expanduser()
+    if p.suffix != ".py":
+        raise SettingsError(f"btlstm check cerebro: {str(path)!r} is not a .py file")
+    if not p.is_file():
+        raise SettingsError(f"btlstm check cerebro: no such file {str(path)!r}")
+    import sys
+
+    name = f"btlstm_user_script_{p.stem}"
+    spec = importlib.util.spec_from_file_location(name, p)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # Backtrader looks its classes' modules up by name
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:  # the user's code: one line naming the file
+        sys.modules.pop(name, None)
+        raise SettingsError(f"{p}: importing it raised {type(e).__name__}: {e}") from None
+    return module
+
+
 def check_cerebro(build, data, cuts: int = 5, after: int = 20, seed: int = 0,
-                  start=None) -> LookaheadResult:  # fmt: skip
+                  start=None, where=None) -> LookaheadResult:  # fmt: skip
     """The look-ahead check on a user's own cerebro: ``build(data)`` returns a ready
     ``bt.Cerebro`` (feeds, strategy) built from ``data`` (a DataFrame, or a dict of
     them). Compared at or before each cut: every line of every indicator of the
     strategy, and the orders it placed (no features: a script's features are its
     indicators' lines). ``start``: first date of the period the cuts spread over
-    (default: the data's 20 % point)."""
+    (default: the data's 20 % point); ``where``: the names errors use
+    (``{"cuts": "--cuts", "after": "--after"}``)."""
+    where = {"cuts": "cuts", "after": "after", **(where or {})}
+    if isinstance(after, bool) or not isinstance(after, int) or not 1 <= after <= 10_000:
+        raise SettingsError(f"{where['after']} must be a whole number from 1 to 10000, got {after!r}")
     if not callable(build):
         raise SettingsError(f"build must be a function data -> bt.Cerebro, got {build!r}")
     frames = data if isinstance(data, dict) else {"data": data}
@@ -549,7 +578,7 @@ def check_cerebro(build, data, cuts: int = 5, after: int = 20, seed: int = 0,
     if start is None:
         start = idx[int(len(idx) * 0.2)]
     test = idx[idx >= pd.Timestamp(start)]
-    dates = cut_dates(test, cuts, after, "cuts")
+    dates = cut_dates(test, cuts, after, where["cuts"])
 
     def one(fr):
         t0 = time.perf_counter()

@@ -284,3 +284,56 @@ class _no_raise:
 
     def __exit__(self, *exc):
         return False
+
+
+SCRIPT = '''
+import backtrader as bt
+
+
+class Ahead(bt.Indicator):
+    lines = ("ahead",)
+
+    def once(self, start, end):
+        c, out = self.data.array, self.lines.ahead.array  # built on a line: data is close
+        for i in range(start, end):
+            out[i] = c[i + 1] if i + 1 < len(c) else float("nan")
+
+
+class Rule(bt.Strategy):
+    def __init__(self):
+        self.x = {kind}(self.data.close{period})
+
+    def next(self):
+        if self.data.close[0] < self.x[0] and not self.position:
+            self.buy(size=1)
+        elif self.data.close[0] > self.x[0] and self.position:
+            self.close()
+
+
+def build(data):
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(bt.feeds.PandasData(dataname=data, openinterest=None), name="idx")
+    cerebro.addstrategy(Rule)
+    return cerebro
+'''
+
+
+def test_btlstm_check_cerebro_runs_a_users_script_file(tmp_path, data_dir, capsys):
+    clean = tmp_path / "clean_script.py"
+    clean.write_text(SCRIPT.format(kind="bt.ind.SMA", period=", period=20"))
+    leaky = tmp_path / "leaky_script.py"
+    leaky.write_text(SCRIPT.format(kind="Ahead", period=""))
+    common = ["--data", "csi300", "--data-dir", str(data_dir), "--start", "2015-01-01",
+              "--end", "2016-12-31", "--cuts", "3"]  # fmt: skip
+    assert main(["check", "cerebro", str(clean), *common]) == 0
+    out = capsys.readouterr().out
+    assert "clean: nothing at or before any of 3 cut(s) changed" in out
+    assert main(["check", "cerebro", str(leaky), *common, "--json"]) == 1
+    got = json.loads(capsys.readouterr().out)
+    assert [c["prediction"]["name"] for c in got["cuts"]] == ["Ahead.ahead"] * 3
+    assert all(c["prediction"]["date"] <= c["cut"] for c in got["cuts"])
+    assert main(["check", "cerebro", str(clean), *common, "--function", "make"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("btlstm: error:") and "has no function 'make'" in err
+    assert main(["check", "cerebro", str(clean), *common, "--after", "0"]) == 2
+    assert "--after must be a whole number from 1 to 10000, got 0" in capsys.readouterr().err
