@@ -479,6 +479,9 @@ def check_lookahead(settings, data=None, cuts: int = 5, after: int | None = None
             f"{where['cuts']} must be a whole number from 1 to {MAX_CUTS}, got {cuts!r}"
         )
     notes = []
+    if getattr(settings.output, "seeds", None):
+        notes.append(f"{settings.where('output', 'seeds')} is not used: the check runs one "
+                     f"seed ({settings.where('model', 'seed')} = {settings.model.seed})")
     with tempfile.TemporaryDirectory(prefix="btlstm-lookahead-") as tmp:
         out = settings.output
         if not out.cache_dir:
