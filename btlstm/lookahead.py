@@ -41,8 +41,8 @@ import pandas as pd
 
 from btlstm.errors import SettingsError
 
-__all__ = ["check_lookahead", "check_cerebro", "load_script", "LookaheadResult", "perturb_after", "cut_dates",
-           "MAX_CUTS", "PlacedOrders"]  # fmt: skip
+__all__ = ["check_lookahead", "check_cerebro", "load_script", "LookaheadResult", "Cut",
+           "perturb_after", "cut_dates", "MAX_CUTS", "PlacedOrders"]  # fmt: skip
 
 log = logging.getLogger("btlstm.lookahead")
 
@@ -473,7 +473,9 @@ def check_lookahead(settings, data=None, cuts: int = 5, after: int | None = None
     if after is None:
         after = max(2 * settings.model.horizon, 10)
     if isinstance(after, bool) or not isinstance(after, int) or not 1 <= after <= 10_000:
-        raise SettingsError(f"{where['after']} must be a whole number from 1 to 10000, got {after!r}")
+        raise SettingsError(
+            f"{where['after']} must be a whole number from 1 to 10000, got {after!r}"
+        )
     if isinstance(cuts, bool) or not isinstance(cuts, int) or not 1 <= cuts <= MAX_CUTS:
         raise SettingsError(
             f"{where['cuts']} must be a whole number from 1 to {MAX_CUTS}, got {cuts!r}"
@@ -509,8 +511,9 @@ def check_lookahead(settings, data=None, cuts: int = 5, after: int | None = None
             pb = copy.deepcopy(bars)
             pb.frames = {k: perturb_after(f, c, rng, end) for k, f in bars.frames.items()}
             pb.extra = {k: perturb_after(f, c, rng, end) for k, f in bars.extra.items()}
-            s = settings.replace(model=dataclasses.replace(settings.model, test_end=str(end.date())))
-            log.info("look-ahead check: cut %s (perturbed after it, to %s) ...", c.date(), end.date())
+            model = dataclasses.replace(settings.model, test_end=str(end.date()))
+            s = settings.replace(model=model)
+            log.info("look-ahead check: cut %s (rewritten after it, to %s)", c.date(), end.date())
             run = _run_once(s, plan, pb, pb.frames)
             feat = _first_diff(base.features, run.features, c, FEATURE_RTOL)
             pred = _first_diff(base.predictions, run.predictions, c, PREDICTION_RTOL,
@@ -570,7 +573,9 @@ def check_cerebro(build, data, cuts: int = 5, after: int = 20, seed: int = 0,
     (``{"cuts": "--cuts", "after": "--after"}``)."""
     where = {"cuts": "cuts", "after": "after", **(where or {})}
     if isinstance(after, bool) or not isinstance(after, int) or not 1 <= after <= 10_000:
-        raise SettingsError(f"{where['after']} must be a whole number from 1 to 10000, got {after!r}")
+        raise SettingsError(
+            f"{where['after']} must be a whole number from 1 to 10000, got {after!r}"
+        )
     if not callable(build):
         raise SettingsError(f"build must be a function data -> bt.Cerebro, got {build!r}")
     frames = data if isinstance(data, dict) else {"data": data}
