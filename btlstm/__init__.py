@@ -9,7 +9,8 @@ The entry points are importable from here and loaded on first use (PEP 562
 ``__getattr__``; ``import btlstm`` itself loads neither the pipeline nor
 Backtrader's strategies): ``btlstm.run_backtest``, ``btlstm.run_seeds``,
 ``btlstm.run_paper``, ``btlstm.Settings``, ``btlstm.load_report``,
-``btlstm.register_feature``;
+``btlstm.register_feature``, ``btlstm.check_lookahead`` and ``btlstm.check_cerebro``
+(docs/lookahead.md);
 ``btlstm.__version__`` is the package version (``btlstm --version``).
 """
 
@@ -32,6 +33,8 @@ _LAZY = {
     "DataError": "btlstm.errors",
     "load_report": "btlstm.report.files",
     "register_feature": "btlstm.featurelib",
+    "check_lookahead": "btlstm.lookahead",
+    "check_cerebro": "btlstm.lookahead",
 }
 
 __all__ = ["__version__", *_LAZY]

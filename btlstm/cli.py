@@ -10,6 +10,8 @@ Commands:
   btlstm data inspect FILE    encoding, columns, row order, defects; the [data] block that reads it
   btlstm fetch NAME|TICKER... download from Yahoo Finance into the data directory (needs internet)
   btlstm sweep --config FILE  a grid of model settings x seeds (btlstm.sweep), local or on Ray
+  btlstm check lookahead <strategy> [...] rewrite the data after cut points; exit 1 when
+                              anything at or before a cut changed (btlstm.lookahead)
 
 ``btlstm run <strategy>`` is generated: one subcommand per registered
 strategy (:mod:`btlstm.registry`), one flag per settings field
@@ -117,7 +119,7 @@ def _preload_plugins(argv) -> None:
     from btlstm.settings import SettingsError, load_toml, toml_builders, toml_modules
 
     argv = list(argv)
-    if argv[:1] not in (["run"], ["paper"], ["sweep"]):
+    if argv[:1] not in (["run"], ["paper"], ["sweep"]) and argv[:2] != ["check", "lookahead"]:
         return
     plugins, configs, builders = [], [], []
     for i, a in enumerate(argv):
@@ -391,6 +393,7 @@ def _add_run_parser(sub, plan, live: bool = False, learner=None) -> None:
     _ALL_FLAGS.update(live_flags.values())
     func = _cmd_paper if live else _cmd_run
     p.set_defaults(func=func, plan=plan.name, flags=flags, live_flags=live_flags)
+    return p
 
 
 def settings_from_args(args, skip=()):
@@ -484,6 +487,43 @@ def _run(settings, title=None) -> int:
 
 def _cmd_run(args) -> int:
     return _run(settings_from_args(args))
+
+
+def _cmd_check(args) -> int:
+    from btlstm.lookahead import check_lookahead
+    from btlstm.progress import setup_logging
+
+    settings = settings_from_args(args)
+    with setup_logging(quiet=settings.output.quiet):
+        result = check_lookahead(settings, cuts=args.cuts, after=args.after,
+                                 seed=args.perturb_seed,
+                                 where={"cuts": "--cuts", "after": "--after"})  # fmt: skip
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=1))
+    else:
+        print(result.table())
+    return result.exit_code
+
+
+def _cmd_check_cerebro(args) -> int:
+    from btlstm.data import load
+    from btlstm.errors import SettingsError
+    from btlstm.lookahead import check_cerebro, load_script
+
+    module = load_script(args.script)
+    build = getattr(module, args.function, None)
+    if not callable(build):
+        raise SettingsError(
+            f"{args.script} has no function {args.function!r}: define "
+            f"{args.function}(data) returning a ready bt.Cerebro (or name yours with --function)"
+        )
+    data = load(args.data, data_dir=args.data_dir, start=args.start, end=args.end)
+    result = check_cerebro(build, data, cuts=args.cuts,
+                           after=20 if args.after is None else args.after,
+                           seed=args.perturb_seed, start=args.cuts_from,
+                           where={"cuts": "--cuts", "after": "--after"})  # fmt: skip
+    print(json.dumps(result.to_dict(), indent=1) if args.json else result.table())
+    return result.exit_code
 
 
 def _cmd_demo(args) -> int:
@@ -735,6 +775,51 @@ def build_parser(learner=None) -> argparse.ArgumentParser:
     ps = pp.add_subparsers(dest="what", required=True, metavar="STRATEGY", parser_class=_Parser)
     for plan in registry.plans().values():
         _add_run_parser(ps, plan, live=True, learner=learner)
+
+    ck = sub.add_parser(
+        "check",
+        help="checks of a run: lookahead (rewrite the future, show nothing before it changed)",
+    )
+    cks = ck.add_subparsers(dest="check", required=True, metavar="CHECK", parser_class=_Parser)
+    la = cks.add_parser(
+        "lookahead",
+        help="perturb the data after cut points; exit 1 when a feature, prediction or order "
+        "at or before a cut changed (docs/lookahead.md)",
+    )
+    las = la.add_subparsers(dest="what", required=True, metavar="STRATEGY", parser_class=_Parser)
+    for _, plan in sorted(registry.plans().items()):
+        cp = _add_run_parser(las, plan)
+        g = cp.add_argument_group("look-ahead check")
+        g.add_argument("--cuts", type=int, default=5, metavar="N",
+                       help="cut points spread over the test period (1 to 50) [5]")  # fmt: skip
+        g.add_argument("--after", type=int, default=None, metavar="BARS",
+                       help="perturbed bars kept after each cut [2 x horizon, at least 10]")
+        g.add_argument("--perturb-seed", type=int, default=0, metavar="SEED",
+                       help="seed of the random rewrite of the future [0]")  # fmt: skip
+        g.add_argument("--json", action="store_true", help="print the result as JSON")
+        cp.set_defaults(func=_cmd_check)
+    cc = cks.add_parser(
+        "cerebro",
+        help="the same check on your own cerebro script: FILE defines build(data) -> "
+        "bt.Cerebro; its indicator lines and orders are compared (docs/lookahead.md)",
+    )
+    cc.add_argument("script", metavar="FILE", help="your .py file (imported, as --plugin)")
+    cc.add_argument("--function", default="build",
+                    help="the function of FILE that builds the cerebro from data [build]")
+    cc.add_argument("--data", required=True, metavar="NAME|FILE",
+                    help="a catalogue dataset, yahoo:TICKER or a CSV file")  # fmt: skip
+    cc.add_argument("--data-dir", help="data directory (default: $BTLSTM_DATA)")
+    cc.add_argument("--start", metavar="YYYY-MM-DD", help="first bar loaded")
+    cc.add_argument("--end", metavar="YYYY-MM-DD", help="last bar loaded")
+    cc.add_argument("--cuts-from", metavar="YYYY-MM-DD",
+                    help="the cuts spread from this date on [the data's 20%% point]")
+    cc.add_argument("--cuts", type=int, default=5, metavar="N", help="cut points (1 to 50) [5]")
+    cc.add_argument("--after", type=int, default=None, metavar="BARS",
+                    help="perturbed bars kept after each cut [20]")
+    cc.add_argument("--perturb-seed", type=int, default=0, metavar="SEED",
+                    help="seed of the random rewrite [0]")
+    cc.add_argument("--json", action="store_true", help="print the result as JSON")
+    cc.set_defaults(func=_cmd_check_cerebro)
 
     rp = sub.add_parser(
         "report",

@@ -57,7 +57,7 @@ LAYERS = (
     ("report", ("btlstm.report", "btlstm.report.")),
     # settings -> a run: the pipeline, the cerebro factory, sweeps, paper trading
     ("orchestration", ("btlstm.settings", "btlstm.pipeline", "btlstm.cerebro",
-                       "btlstm.experiments", "btlstm.sweep", "btlstm.sweep.",
+                       "btlstm.experiments", "btlstm.sweep", "btlstm.sweep.", "btlstm.lookahead",
                        "btlstm.live", "btlstm.live.")),
     ("command line", ("btlstm.cli",)),
 )  # fmt: skip
