@@ -30,7 +30,7 @@ own, so a user's ``strategies.py`` or ``strategies/`` never collides with it):
   (:data:`ENTRY_POINT_GROUP`; each entry point names a module to import);
 - the user's own module, named by ``btlstm run --plugin MODULE`` or
   :func:`load_plugin` (it may register learners too, with
-  :func:`btlstm.learners.register_learner`; docs/learners-own.md): a module name on the Python path or in the current
+  :func:`btlstm.learners.register_learner`; docs/learners.md): a module name on the Python path or in the current
   folder (``mystrats``, ``strategies``), or a ``.py`` file or package folder
   path (``~/bt/strategies.py``). A config file may *name* one (``[strategy]
   module``), but a file is data: btlstm imports the module it names only when
@@ -616,7 +616,7 @@ def load_plugin(spec, where: str | None = None):
             f"{place}module {spec!r} ({getattr(module, '__file__', None) or 'built in'}) "
             "registered no strategy or learner: a strategy module registers one with "
             "@register_strategy (docs/new-strategy.md), a learner module with "
-            "@btlstm.learners.register_learner (docs/learners-own.md)"
+            "@btlstm.learners.register_learner (docs/learners.md)"
         )
     if _is_path(spec) and module.__name__ == Path(spec).expanduser().stem and any(
         getattr(c, "__module__", "") == module.__name__ for c in LEARNERS.values()

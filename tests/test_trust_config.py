@@ -285,7 +285,7 @@ def test_a_module_that_registers_no_strategy_is_refused(room, spec, capsys):
     assert line.startswith(f"btlstm: error: --plugin: module {spec!r} (")
     assert line.endswith("registered no strategy or learner: a strategy module registers one "
                          "with @register_strategy (docs/new-strategy.md), a learner module with "
-                         "@btlstm.learners.register_learner (docs/learners-own.md)")  # fmt: skip
+                         "@btlstm.learners.register_learner (docs/learners.md)")  # fmt: skip
     with pytest.raises(SettingsError, match=rf"\[strategy\] module: module '{spec}' .*"
                        "registered no strategy"):  # fmt: skip
         Settings.from_dict({"strategy": {"name": "hold", "module": spec}})

@@ -25,7 +25,7 @@ holds the fields of its ``Settings`` dataclass (the ``[model]`` keys beside the
 walk-forward ones). Register another with :func:`register_learner` (from a
 ``--plugin`` module of yours), or from an installed package through the
 entry-point group ``btlstm.learners`` (:data:`ENTRY_POINT_GROUP`), loaded only
-when a name is not registered yet (docs/learners-own.md).
+when a name is not registered yet (docs/learners.md).
 
 Importing this package imports neither TensorFlow nor LightGBM: each learner
 imports its library when it fits or loads a model.

@@ -157,7 +157,7 @@ class KerasBuilderSettings:
         if not self.builder:  # refused with the settings, before any data is read
             raise ValueError(
                 "builder is required by the keras learner: MODULE:FUNCTION, a function "
-                "(lookback, n_features, settings) -> keras.Model (docs/learners-own.md)"
+                "(lookback, n_features, settings) -> keras.Model (docs/learners.md)"
             )
         parse_builder(self.builder)
         if not isinstance(self.builder_args, dict):
@@ -203,7 +203,7 @@ class KerasBuilderLearner(KerasLearner):
         given = given or {}
         if not given.get("builder"):
             raise ValueError(f"{where('builder')}: the keras learner needs a builder, "
-                             "MODULE:FUNCTION (docs/learners-own.md)")  # fmt: skip
+                             "MODULE:FUNCTION (docs/learners.md)")  # fmt: skip
         module, _ = parse_builder(given["builder"], where("builder"))
         if builder_source(module) is None:
             raise ValueError(f"{where('builder')} {given['builder']!r}: no module {module!r} on "
