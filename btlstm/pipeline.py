@@ -6,7 +6,7 @@
    types, the strategy name and params, dates parsed and ordered, the data
    source, the output and cache folders) before any data is read or any model
    trained, so a bad flag fails in a second, not after training;
-2. **load** the data (:func:`load_data`: :func:`btlstm.data.load` or
+2. **load** the data (:func:`~btlstm.data.loading.load_data`: :func:`btlstm.data.load` or
    :mod:`btlstm.synthetic`): one frame, or a panel for panel strategies; on the
    user's own file or DataFrame the dates not given come from it
    (:func:`data_dates`, docs/your-data.md); the plan's extra feeds (an index
@@ -50,9 +50,21 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from btlstm.data.columnmap import MAP_KEYS
+# data loading and its checks live in the data layer (btlstm.data.loading) and beside the
+# schedule (btlstm.trainchecks); the names stay importable from here
+from btlstm.data.loading import (
+    DATE_SLACK_DAYS,
+    FUTURE_GRACE_DAYS,
+    GAP_SYMBOLS_SHOWN,
+    _few,
+    _short,
+    _zero_volume_warnings,
+    load_data,
+)
+from btlstm.data.loading import load_extra as _load_extra
 from btlstm.data.validate import DataError, require_history
 from btlstm.settings import WALKFORWARD_PRESET, Settings, SettingsError
+from btlstm.trainchecks import MIN_TRAIN_SAMPLES, WARN_TRAIN_SAMPLES, check_data, data_dates
 
 __all__ = [
     "run_backtest",
@@ -73,20 +85,6 @@ __all__ = [
 
 log = logging.getLogger("btlstm.pipeline")
 
-# Thresholds of the checks on the data a run is given, in one place (docs/safety.md).
-#: Fewer training samples (windows with a known label) at the first fit: an error
-#: before training (a 60-row file would otherwise train on 7 samples, 1 for validation).
-MIN_TRAIN_SAMPLES = 50
-#: Fewer training samples at the first fit (about a year of daily bars): a warning
-#: in the terminal, report.json and report.html.
-WARN_TRAIN_SAMPLES = 250
-#: Rows of real data dated more than this many days after today (the machine's
-#: clock) that the run would use: an error (prices from the future cannot be real).
-FUTURE_GRACE_DAYS = 1
-#: A date setting (train_end, test_start, test_end, data end; train_start, data
-#: start) more than this many days outside the bars loaded: a warning, and the
-#: report records the dates actually used (``provenance.dates_used``).
-DATE_SLACK_DAYS = 7
 #: ``[data] data`` of a run given in-memory DataFrames (``run_backtest(data=...)``).
 IN_MEMORY = "DataFrame"
 
@@ -206,283 +204,6 @@ def run_folder(settings: Settings, write: bool = True, kind: str | None = None):
 
 
 # --------------------------------------------------------------------------- data
-def _bounds(settings: Settings):
-    m, d = settings.model, settings.data
-    auto = settings.data_dates  # stand-ins the data replaces (data_dates): not bounds
-    start = d.start or (None if "train_start" in auto else m.train_start)
-    end = d.end or (None if "test_end" in auto else m.test_end)
-    return (pd.Timestamp(start) if start else None, pd.Timestamp(end) if end else None)
-
-
-def _clip(frame: pd.DataFrame, start, end) -> pd.DataFrame:
-    keep = pd.Series(True, index=frame.index)
-    if start is not None:
-        keep &= frame.index >= start
-    if end is not None:
-        keep &= frame.index <= end
-    out = frame.loc[keep.to_numpy()]
-    out.attrs = dict(frame.attrs)
-    if len(frame) and "span" not in out.attrs:  # the whole file's bars (_unused_warnings)
-        out.attrs["span"] = (str(frame.index[0].date()), str(frame.index[-1].date()))
-    return out
-
-
-def load_data(settings: Settings, panel: bool = False, data=None):
-    """The frame (or ``{symbol: frame}`` with ``panel``) the settings describe,
-    clipped to ``[data.start or model.train_start, data.end or model.test_end]``.
-
-    ``data``: in-memory pandas data instead of ``[data] data`` (a DataFrame, a long
-    DataFrame, a dict of DataFrames; read with the ``[data]`` column map by
-    :func:`btlstm.data.readers.read_dataframe`). A file path in ``[data] data`` is
-    read with the same map (:func:`btlstm.data.readers.read_mapped`)."""
-    d = settings.data
-    symbols = list(d.symbols) or ([d.symbol] if d.symbol else None)
-    if data is not None:
-        from btlstm.data.readers import read_dataframe
-
-        obj = read_dataframe(data, settings.data_map(), repair=d.repair, where=settings.data_where)
-        if isinstance(obj, dict) and symbols:
-            absent = [x for x in symbols if x not in obj]
-            if absent:
-                key = "symbol" if d.symbol else "symbols"
-                raise DataError(
-                    f"{settings.where('data', key)}: {absent} not in the data given "
-                    f"(symbols: {sorted(obj)[:20]})"
-                )
-            obj = {k: obj[k] for k in symbols}
-        elif d.symbol and not isinstance(obj, dict):  # one DataFrame: [data] symbol names it
-            obj.attrs["symbol"] = d.symbol
-    elif d.data == "synthetic":
-        from btlstm.synthetic import synthetic_ohlcv, synthetic_panel
-
-        try:
-            if panel:
-                obj = synthetic_panel(**{"seed": settings.model.seed, **d.synthetic})
-            else:
-                kw = dict(n=2000, seed=settings.model.seed, start="2008-01-02", signal=0.3)
-                obj = synthetic_ohlcv(**{**kw, **d.synthetic})
-        except (TypeError, ValueError, OverflowError) as e:
-            raise SettingsError(
-                f"{settings.where('data', 'synthetic')}: cannot generate data from "
-                f"{d.synthetic!r} ({e})"
-            ) from None
-    else:
-        from btlstm.data import load
-
-        obj = load(d.data, data_dir=d.data_dir, symbols=symbols, repair=d.repair,
-                   data_map=settings.data_map(), where=settings.data_where)  # fmt: skip
-    if d.adjust != "none":  # e.g. total-return prices (btlstm.data.adjust)
-        from btlstm.data.adjust import adjust
-
-        if isinstance(obj, dict):
-            obj = {k: adjust(v, d.adjust) for k, v in obj.items()}
-        else:
-            obj = adjust(obj, d.adjust)
-    start, end = _bounds(settings)
-    if panel:
-        if not isinstance(obj, dict):
-            name = obj.attrs.get("symbol") or d.data
-            obj = {name: obj}
-        return {k: _clip(v, start, end) for k, v in obj.items()}
-    if isinstance(obj, dict):
-        if d.symbol is None and len(obj) == 1:  # a long file of one symbol (NetEase, tushare)
-            obj = next(iter(obj.values()))
-            return _clip(obj, start, end)
-        if d.symbol is None:
-            raise DataError(
-                f"dataset {d.data!r} holds several symbols {sorted(obj)[:12]}...; "
-                f"choose one with {settings.where('data', 'symbol')}"
-            )
-        obj = obj[d.symbol]
-    return _clip(obj, start, end)
-
-
-def _few(items, n: int = 10) -> str:
-    """The first ``n`` items, and how many more there are.
-
-    Example:
-        >>> _few([f"s{i}" for i in range(18)], 3)
-        's0, s1, s2, ... (15 more)'
-    """
-    items = [str(x) for x in items]
-    more = f", ... ({len(items) - n} more)" if len(items) > n else ""
-    return ", ".join(items[:n]) + more
-
-
-def _zero_volume_warnings(frames: dict, settings: Settings) -> list:
-    """One warning when real data have volume 0 on every row (as ``btlstm data inspect``
-    says): volume and amount carry no information, the volume features are constant.
-    A file without a volume column is not warned about (its conversions say so)."""
-    zero = []
-    for name, f in frames.items():
-        if f.attrs.get("synthetic") or not len(f) or "volume" not in f.columns:
-            continue
-        if any("volume: not in the file" in c for c in f.attrs.get("conversions") or ()):
-            continue
-        if not f["volume"].to_numpy().any():
-            zero.append(str(f.attrs.get("source") or name))
-    if not zero:
-        return []
-    shown = ", ".join(zero[:5]) + (f" and {len(zero) - 5} more" if len(zero) > 5 else "")
-    return [
-        f"volume is 0 on every row of {shown}: volume and amount carry no information "
-        "(the volume features are constant); check the file's volume column "
-        f"({settings.where('data', 'volume_column')})"
-    ]
-
-
-def check_data(settings: Settings, frames: dict, trains: bool = True) -> tuple[list, dict]:
-    """Checks of the loaded data that catch silently wrong results, before training.
-
-    Args:
-        settings: the validated settings.
-        frames: ``{name: frame}`` as loaded and clipped (:func:`load_data`).
-        trains: the strategy trains a model (its plan has a predictor).
-
-    Returns:
-        ``(warnings, dates_used)``: plain-language warnings for the terminal and
-        the report, and the dates the run actually uses (first and last bar,
-        the windows of the first fit, the test period).
-
-    Raises:
-        DataError: real data dated more than :data:`FUTURE_GRACE_DAYS` after today;
-            no fit at all, or fewer than :data:`MIN_TRAIN_SAMPLES` training
-            samples at the first fit. The message names the file and the setting to change.
-    """
-    from btlstm.schedule import Schedule
-
-    m = settings.model
-    warnings: list = []
-    today = pd.Timestamp.today().normalize()
-    limit = today + pd.Timedelta(days=FUTURE_GRACE_DAYS)
-    for f in frames.values():
-        if f.attrs.get("synthetic") or not len(f):
-            continue
-        late = f.index[f.index > limit]
-        if len(late):
-            src = f.attrs.get("source", settings.data.data)
-            raise DataError(
-                f"{src}: {len(late)} row(s) dated after today ({today.date()}), the first "
-                f"{late[0].date()}: prices from the future cannot be real. Fix the file, or end "
-                f"the run before them with {settings.where('model', 'test_end')}"
-            )
-    if not any(len(f) for f in frames.values()):
-        return warnings, {}  # _split names the empty period
-    first = min(f.index[0] for f in frames.values() if len(f))
-    last = max(f.index[-1] for f in frames.values() if len(f))
-    slack = pd.Timedelta(days=DATE_SLACK_DAYS)
-    for sec, key in (("model", "train_end"), ("model", "test_start"), ("model", "test_end"),
-                     ("data", "end")):  # fmt: skip
-        value = getattr(getattr(settings, sec), key)
-        if value is not None and pd.Timestamp(value) > last + slack:
-            warnings.append(
-                f"{settings.where(sec, key)} = {pd.Timestamp(value).date()} is after the last "
-                f"bar of the data ({last.date()}): the run used data up to {last.date()} only "
-                "(provenance.dates_used)."
-            )
-    for sec, key in (("data", "start"), ("model", "train_start")):
-        value = getattr(getattr(settings, sec), key)
-        if value is not None and pd.Timestamp(value) < first - slack:
-            warnings.append(
-                f"{settings.where(sec, key)} = {pd.Timestamp(value).date()} is before the first "
-                f"bar of the data ({first.date()}): the run used data from {first.date()} only "
-                "(provenance.dates_used)."
-            )
-    warnings += _gap_warnings(frames)
-    warnings += _zero_volume_warnings(frames, settings)
-    used = {"data_start": str(first.date()), "data_end": str(last.date())}
-    if not trains:
-        return warnings, used
-    _check_feature_range(frames, m.features)
-    sched = Schedule(m)
-    syms = [sched.index(name, f.index) for name, f in frames.items() if len(f)]
-    cal = Schedule.calendar(syms)
-    fits = sched.fit_bars(syms, cal)
-    src = next(iter(frames.values())).attrs.get("source", settings.data.data)
-    if not fits:
-        raise DataError(
-            f"{src}: the model is never fitted: {m.mode} mode needs "
-            + (
-                f"{settings.where('model', 'min_train')} = {m.min_train} labelled samples, "
-                f"and the data ({first.date()}..{last.date()}) has {sched.n_known(syms, cal[-1])}"
-                if m.mode == "walkforward"
-                else f"a bar on or after {settings.where('model', 'test_start')}"
-            )
-        )
-    masks = sched.training_masks(syms, cal, fits[0])
-    n = sum(int(k.sum()) for k in masks)
-    n_val = int(round(n * m.validation_fraction))
-    ends = [s.end_dates[k] for s, k in zip(syms, masks, strict=True) if k.any()]
-    used.update(
-        first_fit=str(pd.Timestamp(cal[fits[0]]).date()),
-        train_start=str(pd.Timestamp(min(e.min() for e in ends)).date()) if ends else None,
-        train_end=str(pd.Timestamp(max(e.max() for e in ends)).date()) if ends else None,
-        train_samples=n,
-        validation_samples=n_val,
-    )
-    what = (
-        f"{n} training samples at the first fit ({used['first_fit']}; {n_val} of them for "
-        "validation)"
-    )
-    how = (
-        f"give more history: an earlier {settings.where('model', 'train_start')}, a later "
-        f"{settings.where('model', 'train_end' if m.mode == 'static' else 'test_start')}, "
-        "or a longer file"
-    )
-    need = m.lookback + m.horizon + m.embargo  # bars before the first window has a usable label
-    if n < MIN_TRAIN_SAMPLES and need + MIN_TRAIN_SAMPLES > fits[0] + 1:
-        how = (
-            f"{settings.where('model', 'lookback')} = {m.lookback} + "
-            f"{settings.where('model', 'horizon')} = {m.horizon} + "
-            f"{settings.where('model', 'embargo')} = {m.embargo} take {need} of the "
-            f"{fits[0] + 1} bars up to the first fit: shorten them, or {how}"
-        )
-    if n < MIN_TRAIN_SAMPLES:
-        raise DataError(
-            f"{src}: only {what}, fewer than {MIN_TRAIN_SAMPLES}: too few to train a model; {how}"
-        )
-    if n < WARN_TRAIN_SAMPLES:
-        warnings.append(
-            f"Only {what}, fewer than {WARN_TRAIN_SAMPLES} (about a year of daily bars): the "
-            f"model has little to learn from; {how}."
-        )
-    return warnings, used
-
-
-#: Symbols whose price gaps are listed one by one; beyond them, one line counts the rest.
-GAP_SYMBOLS_SHOWN = 5
-
-
-def _gap_warnings(frames: dict) -> list:
-    """:func:`btlstm.data.gaps.price_gaps` of every frame: one warning per symbol with a
-    gap beyond :data:`~btlstm.data.gaps.PRICE_GAP_LIMIT`, the first
-    :data:`GAP_SYMBOLS_SHOWN`, then one line naming how many more."""
-    from btlstm.data.gaps import PRICE_GAP_LIMIT, price_gaps
-
-    found = [(n, w) for n, f in frames.items() if (w := price_gaps(f, name=n)) is not None]
-    if len(found) <= GAP_SYMBOLS_SHOWN:
-        return [w for _, w in found]
-    rest = [str(n) for n, _ in found[GAP_SYMBOLS_SHOWN:]]
-    return [w for _, w in found[:GAP_SYMBOLS_SHOWN]] + [
-        f"{len(rest)} more symbols have bars that move more than {PRICE_GAP_LIMIT:.0%} from "
-        f"the previous close (likely unadjusted splits or bad ticks): {_short(rest, 10)}."
-    ]
-
-
-def _check_feature_range(frames: dict, features) -> None:
-    """:func:`btlstm.features.check_feature_range` on every frame a model trains on, before
-    training, so the error names the file (a DataError)."""
-    from btlstm.features import check_feature_range, feature_matrix
-
-    for f in frames.values():
-        if len(f):
-            try:
-                values = feature_matrix(f, features)
-            except ValueError:  # a feature this frame lacks: the walk-forward names it
-                continue
-            check_feature_range(values, tuple(features), f)
-
-
 #: Strategy params that pick the best N of a panel: at or above the panel's size they
 #: pick everything, and the forecasts choose nothing.
 PICK_PARAMS = {
@@ -514,11 +235,6 @@ def _universe_warnings(settings: Settings, plan, bars: _Bars) -> list:
                     f"symbols the strategy picks from ({_short(names)}): {what}."
                 )
     return out
-
-
-def _short(names, n: int = 6) -> str:
-    names = [str(x) for x in names]
-    return ", ".join(names[:n]) + (f", ... ({len(names)})" if len(names) > n else "")
 
 
 def _split(frame: pd.DataFrame, settings: Settings, src=None, check: bool = True):
@@ -599,101 +315,6 @@ def _load(settings: Settings, plan, data) -> tuple[Settings, _Bars]:
 
 
 # --------------------------------------------------------------------------- dates
-def data_dates(settings: Settings, frames: dict) -> Settings:
-    """The settings with the ``[model]`` dates the user's own data decides
-    (:attr:`Settings.data_dates`: a file or DataFrame, the dates not given;
-    docs/your-data.md); other settings are returned as they are.
-
-    Over the bars loaded (all frames' dates, within ``[data] start/end`` and the
-    dates given):
-
-    - ``train_start``: the first bar; ``test_end``: None, the last bar (as ``"end"``);
-    - static mode: ``test_start`` is the first bar after a given ``train_end``,
-      ``train_end`` the last bar before a given ``test_start``; neither given,
-      the first :data:`~btlstm.splits.TRAIN_FRACTION` of the bars train (at least
-      ``lookback + horizon + embargo +`` :data:`MIN_TRAIN_SAMPLES`, so the first
-      test bar has a model; at most all but ``horizon + 2``) and the rest test;
-    - walk-forward mode: ``test_start`` is the first fit (``min_train``
-      labelled samples known); ``train_end`` stays open.
-
-    Example:
-        >>> import pandas as pd
-        >>> from btlstm.settings import Settings
-        >>> s = Settings.from_dict({"data": {"data": "prices.csv"}})
-        >>> f = pd.DataFrame({"close": 1.0}, index=pd.bdate_range("2000-01-03", periods=1000))
-        >>> m = data_dates(s, {"x": f}).model
-        >>> m.train_start, m.train_end, m.test_start, m.test_end
-        ('2000-01-03', '2002-09-06', '2002-09-09', None)
-    """
-    import numpy as np
-
-    from btlstm.splits import TRAIN_FRACTION
-
-    auto = settings.data_dates
-    if not auto:
-        return settings
-    m = settings.model
-    cal = pd.DatetimeIndex(np.unique(np.concatenate(
-        [np.asarray(f.index.values, dtype="datetime64[ns]") for f in frames.values()]
-    ))) if frames else pd.DatetimeIndex([])  # fmt: skip
-    new: dict = {}
-    if len(cal):
-        day = lambda t: str(pd.Timestamp(t).date())  # noqa: E731
-        if "train_start" in auto:
-            new["train_start"] = day(cal[0])
-        if "test_end" in auto:
-            new["test_end"] = None  # the last bar, as "end": a live feed's bars are not cut off
-        start = pd.Timestamp(new.get("train_start", m.train_start) or cal[0])
-        end = pd.Timestamp(m.test_end if "test_end" not in auto and m.test_end else cal[-1])
-        span = cal[(cal >= start) & (cal <= end)]
-        if m.mode == "static":
-            if "train_end" in auto and "test_start" not in auto:
-                before = span[span < pd.Timestamp(m.test_start)]
-                new["train_end"] = day(before[-1] if len(before) else start)
-            elif "test_start" in auto and "train_end" not in auto:
-                after = span[span > pd.Timestamp(m.train_end)]
-                t0 = after[0] if len(after) else pd.Timestamp(m.train_end) + pd.Timedelta(days=1)
-                new["test_start"] = day(t0)
-            elif "test_start" in auto and len(span) > 1:
-                n = len(span)
-                k = max(round(TRAIN_FRACTION * n), m.lookback + m.horizon + m.embargo
-                        + MIN_TRAIN_SAMPLES)  # fmt: skip
-                k = max(1, min(k, n - (m.horizon + 2)))
-                new["train_end"], new["test_start"] = day(span[k - 1]), day(span[k])
-        else:
-            if "train_end" in auto:
-                new["train_end"] = None
-            if "test_start" in auto:
-                new["test_start"] = _first_fit(m, frames, new)
-    settings = settings.replace(model=dataclasses.replace(m, **new))
-    settings._dates_resolved = True
-    if new:
-        shown = ", ".join(f"{k} {v or ('end' if k == 'test_end' else 'open')}"
-                          for k, v in new.items())  # fmt: skip
-        log.info("dates from the data (docs/your-data.md): %s", shown)
-    return settings
-
-
-def _first_fit(m, frames: dict, new: dict) -> str | None:
-    """The date of a walk-forward run's first fit over ``frames`` (its config ``m``
-    with the ``new`` dates, from the first bar on), or None when it never fits."""
-    from types import SimpleNamespace
-
-    from btlstm.schedule import Schedule
-
-    keys = ("lookback", "horizon", "embargo", "mode", "train_start", "train_end",
-            "test_end", "retrain_every", "window", "train_window", "min_train")  # fmt: skip
-    cfg = SimpleNamespace(**{k: getattr(m, k) for k in keys})
-    cfg.__dict__.update({k: v for k, v in new.items() if k in keys}, test_start=None)
-    sched = Schedule(cfg)
-    syms = [sched.index(name, f.index) for name, f in frames.items() if len(f)]
-    if not syms:
-        return None
-    cal = Schedule.calendar(syms)
-    fits = sched.fit_bars(syms, cal)
-    return str(pd.Timestamp(cal[fits[0]]).date()) if fits else None
-
-
 def _as_typed(settings: Settings, key: tuple) -> str:
     """``--test-end 2017-05-01``: a date setting as the user named it, and its value."""
     name = settings.where(*key)
@@ -1113,57 +734,6 @@ def _run_backtest(settings, plan, progress, title, data, write, predictions, liv
         paths = write_report(run, settings.output.out, plots=settings.output.plots)
         log.info("report: %s  (%.0fs)", paths.get("report.html", settings.output.out), elapsed)
     return RunResult(run=run, paths=paths, settings=settings, fits=records, strategy=strat)
-
-
-def _load_extra(settings: Settings, plan, frames: dict | None = None) -> dict:
-    """``{feed name: frame}`` of the plan's ``extra_data`` (each a one-symbol dataset).
-
-    ``[data] index`` replaces their dataset (e.g. ``spy`` for a US universe);
-    ``"equal_weight"`` builds the index from the run's panel ``frames``
-    (:func:`btlstm.data.index.equal_weight_index`). A synthetic run's extra
-    feeds are synthetic."""
-    from btlstm.data.index import EQUAL_WEIGHT, equal_weight_index
-
-    out = {}
-    for k, (name, over) in enumerate(plan.extra_data.items()):
-        if settings.data.data == "synthetic":
-            over = _synthetic_extra(settings, name, k)
-        elif settings.data.index == EQUAL_WEIGHT:
-            if not frames:
-                raise SettingsError(
-                    f"{settings.where('data', 'index')} = {EQUAL_WEIGHT!r} needs the panel's stocks"
-                )
-            frame = equal_weight_index(frames, name=f"{settings.data.data}:{EQUAL_WEIGHT}")
-            frame.attrs["feed"] = name
-            out[name] = frame
-            continue
-        elif settings.data.index:
-            over = {**over, "data": settings.data.index}
-        unmapped = {key: None for key in MAP_KEYS if key != "missing"}  # not the run's map
-        d = dataclasses.replace(settings.data, **{**unmapped, "missing": (), **over})
-        sub = dataclasses.replace(settings, data=d)
-        sub._origin = settings._origin
-        frame = load_data(sub, panel=False)
-        frame.attrs = {**frame.attrs, "feed": name}
-        out[name] = frame
-    return out
-
-
-def _synthetic_extra(settings: Settings, name: str, k: int) -> dict:
-    """A synthetic run's extra feed (e.g. the gate index) is synthetic too: one
-    series on the panel's dates (its ``n`` and ``start``), its own seed, named
-    after the feed; never a real file beside generated stocks."""
-    import inspect
-
-    from btlstm.synthetic import synthetic_panel
-
-    panel_defaults = {
-        key: p.default for key, p in inspect.signature(synthetic_panel).parameters.items()
-    }
-    syn = settings.data.synthetic
-    gen = {key: syn.get(key, panel_defaults[key]) for key in ("n", "start")}
-    gen.update(seed=settings.model.seed + 1 + k, symbol=f"SYN{name.upper()}")
-    return {"data": "synthetic", "symbol": None, "symbols": (), "synthetic": gen}
 
 
 def _precomputed(plan, predictions: pd.DataFrame) -> dict:

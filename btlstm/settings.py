@@ -17,7 +17,7 @@ defaults (its registration), the walk-forward preset when
 ``mode = "walkforward"`` (or the ``walkforward = true`` shortcut), the TOML
 file, the command-line flags. On the user's own data (a file or a DataFrame,
 not a catalogue dataset) the ``[model]`` dates not given come from the data
-instead (:attr:`Settings.data_dates`, :func:`btlstm.pipeline.data_dates`,
+instead (:attr:`Settings.data_dates`, :func:`btlstm.trainchecks.data_dates`,
 docs/your-data.md); ``test_end = "end"`` is the last bar. Every key is checked by name (unknown keys
 suggest the closest name) and by type (``walkforward = "false"`` is an error,
 not True); errors name the TOML key or the flag the user typed.

@@ -41,7 +41,8 @@ LAYERS = (
     ("data", ("btlstm.data", "btlstm.data.", "btlstm.synthetic")),
     # plain arrays: windows and labels, the no-look-ahead schedule, metrics, statistics
     ("numbers", ("btlstm.features", "btlstm.featurelib", "btlstm.xsfeatures", "btlstm.schedule",
-                 "btlstm.metrics", "btlstm.significance", "btlstm.summary")),
+                 "btlstm.trainchecks", "btlstm.metrics", "btlstm.significance",
+                 "btlstm.summary")),
     # fit / predict / save / load (the Keras network and its penalties included)
     ("learners", ("btlstm.learners", "btlstm.learners.", "btlstm.models",
                   "btlstm.regularizers")),
@@ -201,7 +202,7 @@ def test_the_graph_sees_every_kind_of_import(tmp_path):
     module, submodules imported from a package and the btlstm.strategies alias."""
     g = graph()
     assert "btlstm.walkforward" in g["btlstm.indicators"]  # top level, from-import of a name
-    assert "btlstm.schedule" in g["btlstm.pipeline"]  # inside a function
+    assert "btlstm.schedule" in g["btlstm.trainchecks"]  # inside a function
     assert "btlstm.registry" in g["btlstm.settings"]  # `from btlstm import registry`
     assert "strategies.buyhold" in g["strategies.hold"]  # btlstm.strategies.buyhold
     assert "btlstm.data.cache" in g["btlstm.data"]  # relative or absolute, in a package

@@ -376,7 +376,8 @@ def make_sweep(
                 f"strategy {s.strategy.name!r} does not trade one feed on a 'signal' line"
             )
         if s.data_dates:  # the user's file: the dates not given come from it (docs/your-data.md)
-            from btlstm.pipeline import data_dates, load_data
+            from btlstm.data.loading import load_data
+            from btlstm.trainchecks import data_dates
 
             s = data_dates(s, {s.data.data: load_data(s)})
         built[name] = s

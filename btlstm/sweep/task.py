@@ -45,7 +45,7 @@ def full_line(frame: pd.DataFrame, settings, test_values: np.ndarray) -> np.ndar
 
 def frame_of(settings) -> pd.DataFrame:
     """The run's frame, loaded once per process."""
-    from btlstm.pipeline import load_data
+    from btlstm.data.loading import load_data
 
     key = json.dumps(settings.to_dict()["data"], sort_keys=True) + str(
         (settings.model.train_start, settings.model.test_end)
