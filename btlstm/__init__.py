@@ -1,7 +1,7 @@
 """btlstm: walk-forward LSTM forecasting inside Backtrader.
 
 Importing ``btlstm`` is cheap: TensorFlow is imported only where an LSTM is
-built, trained or loaded (``btlstm.models``, ``btlstm.regularizers``, and the
+built, trained or loaded (``btlstm.learners.models``, ``btlstm.learners.regularizers``, and the
 LSTM learner when it fits or loads); the layers of the package and the test
 that keeps them are in ``docs/README.md`` and ``tests/test_layers.py``.
 
@@ -32,7 +32,7 @@ _LAZY = {
     "SettingsError": "btlstm.errors",
     "DataError": "btlstm.errors",
     "load_report": "btlstm.report.files",
-    "register_feature": "btlstm.featurelib",
+    "register_feature": "btlstm.forecast.featurelib",
     "check_lookahead": "btlstm.lookahead",
     "check_cerebro": "btlstm.lookahead",
 }

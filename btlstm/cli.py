@@ -285,7 +285,7 @@ def _fields(plan, learner=None) -> list:
     from btlstm._settings import field_defaults, field_help, field_types
     from btlstm.registry import param_type
     from btlstm.settings import _CLASSES, WALKFORWARD_PRESET
-    from btlstm.walkforward import WalkForwardConfig
+    from btlstm.forecast.walkforward import WalkForwardConfig
 
     out = []
     for sec in ("data",):
@@ -913,7 +913,7 @@ def _note_learner_flags() -> None:
     from btlstm import learners
     from btlstm._settings import field_types
     from btlstm.settings import field_flag
-    from btlstm.walkforward import WalkForwardConfig
+    from btlstm.forecast.walkforward import WalkForwardConfig
 
     common = {field_flag(k) for k in field_types(WalkForwardConfig)}
     _LEARNER_FLAGS.clear()

@@ -5,7 +5,7 @@ column and row; the flag or TOML key; the model file) and repeats the bad
 value, so ``except ValueError`` catches them all and the CLI prints one line
 (``btlstm: error: ...``, exit code 2). The modules that raise them re-export
 them under their old homes (``btlstm.data.validate.DataError``,
-``btlstm.models.ModelFileError``, ``btlstm.settings.SettingsError``, ...).
+``btlstm.learners.models.ModelFileError``, ``btlstm.settings.SettingsError``, ...).
 
 - :class:`SettingsError`: a bad setting (TOML key, flag, strategy param);
 - :class:`SweepError`: a bad sweep (a :class:`SettingsError`);

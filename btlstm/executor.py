@@ -1,7 +1,7 @@
 """Where work runs: worker processes on this machine or a Ray cluster, with their thread limits.
 
 The one module that starts workers. Walk-forward fits
-(:mod:`btlstm.walkforward`), the tasks of a sweep or of ``--seeds``
+(:mod:`btlstm.forecast.walkforward`), the tasks of a sweep or of ``--seeds``
 (:mod:`btlstm.sweep.engines`) and a live run's background fits
 (:mod:`btlstm.live.fitter`) all run on a pool from here:
 

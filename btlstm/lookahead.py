@@ -144,7 +144,7 @@ def _placed_orders_class():
             if order.ref in self._seen:
                 return
             self._seen.add(order.ref)
-            from btlstm.analyzers import _symbol
+            from btlstm.bt.analyzers import _symbol
 
             self.rets["orders"].append(
                 {
@@ -220,7 +220,7 @@ def _predictions(strat) -> dict:
 
 def _features(frames: dict, names) -> dict:
     """``{(feature, feed): Series by date}`` of each named feature on each frame."""
-    from btlstm.features import feature_matrix
+    from btlstm.forecast.features import feature_matrix
 
     out = {}
     for sym, f in frames.items():

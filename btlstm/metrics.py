@@ -4,7 +4,7 @@ Prediction quality: hit rate, IC, rank IC, ICIR, per-date cross-sectional IC,
 top-minus-bottom spread and forward returns. Portfolio performance: daily
 returns, total and annual return, Sharpe and Sortino ratios, drawdowns, beta
 and the other statistics against a benchmark, and calendar-period returns.
-(``forward_returns``, the label formula, lives in :mod:`btlstm.features` and is
+(``forward_returns``, the label formula, lives in :mod:`btlstm.forecast.features` and is
 re-exported here.)
 
 numpy and pandas only (no Backtrader, no TensorFlow), so a strategy, an
@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from btlstm.features import forward_returns
+from btlstm.forecast.features import forward_returns
 
 __all__ = [
     "hit_rate",

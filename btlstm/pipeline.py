@@ -19,9 +19,9 @@
 5. **score**: a plan's scorer (the ranker) adds a ``score`` line per stock;
 6. **predict**: the plan's predictor (``btlstm.registry.PREDICTORS``) becomes
    strategy params (an indicator class built on the feed, or a pool);
-7. **build** the cerebro with the one factory, :func:`btlstm.cerebro.make_cerebro`
+7. **build** the cerebro with the one factory, :func:`btlstm.bt.cerebro.make_cerebro`
    (the broker of ``[costs] market``, lean feeds, the standard analyzers);
-8. **run** it (:func:`btlstm.cerebro.run`; a paper run through its live hooks);
+8. **run** it (:func:`btlstm.bt.cerebro.run`; a paper run through its live hooks);
 9. **collect** plain data (:func:`btlstm.report.collect`) with provenance and costs;
 10. **add files**: the scorer's, the strategy's own (``gate.csv``), forecasts;
 11. **baselines**: each in its own cerebro from the same factory, over the same
@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 # data loading and its checks live in the data layer (btlstm.data.loading) and beside the
-# schedule (btlstm.trainchecks); the names stay importable from here
+# schedule (btlstm.forecast.trainchecks); the names stay importable from here
 from btlstm.data.loading import (
     DATE_SLACK_DAYS,
     FUTURE_GRACE_DAYS,
@@ -64,7 +64,7 @@ from btlstm.data.loading import (
 from btlstm.data.loading import load_extra as _load_extra
 from btlstm.data.validate import DataError, require_history
 from btlstm.settings import WALKFORWARD_PRESET, Settings, SettingsError
-from btlstm.trainchecks import MIN_TRAIN_SAMPLES, WARN_TRAIN_SAMPLES, check_data, data_dates
+from btlstm.forecast.trainchecks import MIN_TRAIN_SAMPLES, WARN_TRAIN_SAMPLES, check_data, data_dates
 
 __all__ = [
     "run_backtest",
@@ -100,7 +100,7 @@ class RunResult:
         verdict: the verdict string (None without a significance section).
         equity: portfolio values, a DatetimeIndex, one column per run.
         settings: the validated settings of the run.
-        fits: one dict per model fit (:class:`btlstm.walkforward.FitRecord`).
+        fits: one dict per model fit (:class:`btlstm.forecast.walkforward.FitRecord`).
         strategy: the finished strategy object (for scripts; not plain data).
     """
 
@@ -431,7 +431,7 @@ def _announce(settings: Settings, bars: _Bars, warnings: list, dates_used: dict)
 def _score(settings: Settings, plan, bars: _Bars, fits: _Fits) -> tuple[dict | None, tuple]:
     """The scorer's per-stock scores as a ``score`` column of every test frame (a plan
     with ``scores``), and the lines the panel feeds expose: ``(scored, lines)``."""
-    from btlstm.xswalkforward import with_scores
+    from btlstm.forecast.xswalkforward import with_scores
 
     scored, lines = None, ()
     if plan.scores is not None:
@@ -483,7 +483,7 @@ def _strategy_params(settings: Settings, plan, bars: _Bars, fits, predictions, l
 
 
 def _analyzers(settings: Settings, plan, bars: _Bars) -> dict:
-    """The strategy run's analyzers (:func:`btlstm.analyzers.add_standard_analyzers`): its
+    """The strategy run's analyzers (:func:`btlstm.bt.analyzers.add_standard_analyzers`): its
     signal scored at the model's horizon, measured against the predictor's feed (an
     index) or the feed a strategy param ``benchmark`` names (rotation: SPY), else data0;
     the deflated Sharpe ratio over :func:`n_trials`."""
@@ -495,8 +495,8 @@ def _analyzers(settings: Settings, plan, bars: _Bars) -> dict:
 
 
 def _make_cerebro(settings: Settings, plan, bars: _Bars, lines, live=None, analyzers=None):
-    """:func:`btlstm.cerebro.make_cerebro` over the test bars with ``[costs]``."""
-    from btlstm.cerebro import make_cerebro
+    """:func:`btlstm.bt.cerebro.make_cerebro` over the test bars with ``[costs]``."""
+    from btlstm.bt.cerebro import make_cerebro
 
     if analyzers is not None:  # the feeds start at model.test_start already (split above):
         # the strategy and its baselines measure every bar of them, one window for all
@@ -514,7 +514,7 @@ def _make_cerebro(settings: Settings, plan, bars: _Bars, lines, live=None, analy
 
 def _run_strategy(settings: Settings, plan, cerebro, live, training: bool):
     """Run the strategy's cerebro (a paper run through its live hooks)."""
-    from btlstm.cerebro import run
+    from btlstm.bt.cerebro import run
 
     if live is not None:
         live.attach(cerebro)
@@ -536,7 +536,7 @@ def _collect(settings: Settings, plan, bars: _Bars, strat, notes: dict, title=No
     """The strategy's report (:func:`btlstm.report.collect`) with its provenance and costs.
 
     ``notes``: ``warnings``, ``dates_used`` and ``synthetic`` of the run."""
-    from btlstm.cerebro import market_rules
+    from btlstm.bt.cerebro import market_rules
     from btlstm.report import collect
 
     first = bars.first
@@ -609,7 +609,7 @@ def _add_files(run, plan, bars: _Bars, strat, scored, live) -> None:
 
 def _run_baselines(run, settings: Settings, plan, bars: _Bars, lines) -> None:
     """Each baseline in its own cerebro: the same bars, the same costs, no predictor."""
-    from btlstm.cerebro import run as run_cerebro
+    from btlstm.bt.cerebro import run as run_cerebro
     from btlstm.report import add_comparison
 
     feed = next(iter(bars.test))
@@ -668,7 +668,7 @@ def run_backtest(
 
     Args:
         settings: :class:`~btlstm.settings.Settings` (or a dict in the TOML layout).
-        progress: a callable receiving each :class:`~btlstm.walkforward.FitRecord`
+        progress: a callable receiving each :class:`~btlstm.forecast.walkforward.FitRecord`
             (e.g. :class:`btlstm.progress.FitProgress`), or None.
         title: report title (default from the strategy and the settings).
         data: in-memory prices instead of ``[data] data``: a DataFrame (one symbol,
@@ -686,7 +686,7 @@ def run_backtest(
         live: None for a backtest; paper trading (:func:`btlstm.live.run_paper`) passes
             the hooks that make the same run live: ``predictors`` (replaces
             :data:`~btlstm.registry.PREDICTORS`), ``feed`` (the feed factory of
-            :func:`btlstm.cerebro.make_cerebro`), ``attach(cerebro)``,
+            :func:`btlstm.bt.cerebro.make_cerebro`), ``attach(cerebro)``,
             ``run(cerebro, run)`` and ``finish(run, strategy)`` (the report's live
             section). The baselines stay backtests.
 
@@ -738,7 +738,7 @@ def _run_backtest(settings, plan, progress, title, data, write, predictions, liv
 
 def _precomputed(plan, predictions: pd.DataFrame) -> dict:
     """Strategy params that put given predictions where the plan's predictor line goes."""
-    from btlstm.indicators import PrecomputedPool, PrecomputedPrediction
+    from btlstm.bt.indicators import PrecomputedPool, PrecomputedPrediction
 
     from btlstm.registry import FEED_PREDICTOR, POOLED_PREDICTOR
 

@@ -97,7 +97,7 @@ def setup_logging(quiet: bool = False, verbose: bool = False):
 
 class FitProgress:
     """A tqdm bar over walk-forward fits; pass it as ``progress=`` (it is called with
-    each :class:`~btlstm.walkforward.FitRecord`).
+    each :class:`~btlstm.forecast.walkforward.FitRecord`).
 
     The bar shows the fits done of the total, the time elapsed since the first fit
     began (its end minus its own ``seconds``) and the time left at the mean pace

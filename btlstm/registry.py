@@ -49,7 +49,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from btlstm import featurelib
+from btlstm.forecast import featurelib
 from btlstm._settings import coerce, field_help
 from btlstm.checks import closest
 from btlstm.errors import SettingsError
@@ -311,7 +311,7 @@ def register_predictor(name: str):
 def _lstm(settings, history, cache_dir=None, progress=None) -> dict:
     """WalkForwardPredictor (LSTMPredictor) on the feed, trained on ``history`` (the bars
     before the feed) with the ``[model]`` learner."""
-    from btlstm.indicators import WalkForwardPredictor
+    from btlstm.bt.indicators import WalkForwardPredictor
 
     return dict(
         predictor=WalkForwardPredictor,
@@ -327,13 +327,13 @@ def _lstm(settings, history, cache_dir=None, progress=None) -> dict:
 
 @register_predictor(POOLED_PREDICTOR)
 def _pooled(settings, history, cache_dir=None, progress=None) -> dict:
-    """One pooled model over every feed of a panel (:class:`~btlstm.indicators.PredictionPool`).
+    """One pooled model over every feed of a panel (:class:`~btlstm.bt.indicators.PredictionPool`).
 
     The strategy gets param ``pool``; it builds
     ``PooledPredictor(data, pool=self.p.pool)`` on each feed it wants a line for.
     ``history`` is ``{symbol: frame}`` of the bars before the feeds start.
     """
-    from btlstm.indicators import PredictionPool
+    from btlstm.bt.indicators import PredictionPool
 
     if not isinstance(history, dict):
         history = {getattr(history, "attrs", {}).get("symbol") or "data": history}
@@ -352,12 +352,12 @@ def register_scorer(name: str):
 
 @register_scorer("ranker")
 def _ranker_scores(settings, panel, cache_dir=None, progress=None) -> dict:
-    """Walk-forward LightGBM LambdaRank scores of every stock (``btlstm.xswalkforward``),
+    """Walk-forward LightGBM LambdaRank scores of every stock (``btlstm.forecast.xswalkforward``),
     on the ``[model]`` schedule, with the ranker's default settings; the report gets
     its quality on the test period (IC, rank IC, top-minus-bottom) and the importances."""
     import pandas as pd
 
-    from btlstm.xswalkforward import RankerWalkForward, ranker_quality
+    from btlstm.forecast.xswalkforward import RankerWalkForward, ranker_quality
 
     wf = RankerWalkForward(settings.model, cache_dir=cache_dir)
     scores = wf.scores(panel, progress=progress)
@@ -372,7 +372,7 @@ def _ranker_scores(settings, panel, cache_dir=None, progress=None) -> dict:
     imp = wf.importances
     mean_imp = imp.mean().sort_values(ascending=False) if len(imp) else pd.Series(dtype=float)
     section = {
-        "model": "LightGBM lambdarank (btlstm.xswalkforward.RankerWalkForward)",
+        "model": "LightGBM lambdarank (btlstm.forecast.xswalkforward.RankerWalkForward)",
         "fits": [
             dict(k=f.k, date=f.date, n_samples=f.n_samples, n_dates=f.n_dates, cached=f.cached)
             for f in wf.fits

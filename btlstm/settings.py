@@ -17,7 +17,7 @@ defaults (its registration), the walk-forward preset when
 ``mode = "walkforward"`` (or the ``walkforward = true`` shortcut), the TOML
 file, the command-line flags. On the user's own data (a file or a DataFrame,
 not a catalogue dataset) the ``[model]`` dates not given come from the data
-instead (:attr:`Settings.data_dates`, :func:`btlstm.trainchecks.data_dates`,
+instead (:attr:`Settings.data_dates`, :func:`btlstm.forecast.trainchecks.data_dates`,
 docs/your-data.md); ``test_end = "end"`` is the last bar. Every key is checked by name (unknown keys
 suggest the closest name) and by type (``walkforward = "false"`` is an error,
 not True); errors name the TOML key or the flag the user typed.
@@ -41,8 +41,8 @@ from btlstm._settings import (
     field_defaults,
     field_types,
 )
-from btlstm.ashare import US_COSTS
-from btlstm.broker import INDEX_COSTS, MARKETS
+from btlstm.bt.ashare import US_COSTS
+from btlstm.bt.broker import INDEX_COSTS, MARKETS
 from btlstm.checks import (
     LIFT,
     LIMITS,
@@ -55,11 +55,11 @@ from btlstm.checks import (
 from btlstm.convert import parse_date
 from btlstm.data.columnmap import MAP_KEYS, ColumnMap
 from btlstm.errors import SettingsError
-from btlstm.features import MIN_LOOKBACK
+from btlstm.forecast.features import MIN_LOOKBACK
 from btlstm.learners import DEFAULT_LEARNER
 from btlstm.learners.lstm import REGULARIZER_SLOTS
 from btlstm.splits import DATE_KEYS, END, WALKFORWARD_PRESET
-from btlstm.walkforward import WalkForwardConfig
+from btlstm.forecast.walkforward import WalkForwardConfig
 
 __all__ = [
     "Settings",
@@ -110,12 +110,12 @@ class StrategySettings:
 
 @dataclass
 class CostSettings:
-    """Broker costs (``btlstm.broker.setup_broker``; defaults: ``INDEX_COSTS``)."""
+    """Broker costs (``btlstm.bt.broker.setup_broker``; defaults: ``INDEX_COSTS``)."""
 
     cash: float = INDEX_COSTS["cash"]  # starting cash
     commission: float = INDEX_COSTS["commission"]  # per fill, fraction of traded value
     slippage: float = INDEX_COSTS["slippage_perc"]  # fraction of price, capped at the bar's range
-    market: str = "index"  # rules: "index" (ETF costs), "ashare" (btlstm.ashare), "us" (per share)
+    market: str = "index"  # rules: "index" (ETF costs), "ashare" (btlstm.bt.ashare), "us" (per share)
     per_share: float = US_COSTS["per_share"]  # market "us": USD per share on stocks
 
 
@@ -857,7 +857,7 @@ class Settings:
         """Build the learner's model once (``Learner.validate``: for the LSTM no data,
         no training, ~0.1 s after importing Keras) when learner settings are given, so a
         bad ``lstm_kwargs`` entry or activation fails now and names the flag or TOML
-        key, not the internal ``lstm_kwargs[...]`` that :func:`btlstm.models.build_model`
+        key, not the internal ``lstm_kwargs[...]`` that :func:`btlstm.learners.models.build_model`
         sees. (Regularizer specs and the loss are checked with the bounds:
         ``Learner.check_settings``.)"""
         m = self.model
@@ -872,14 +872,14 @@ class Settings:
             raise SettingsError(self.learner_message(str(e))) from None
 
     def _check_features(self, plan=None) -> None:
-        from btlstm.features import CANONICAL_COLUMNS, DERIVED_FEATURES
+        from btlstm.forecast.features import CANONICAL_COLUMNS, DERIVED_FEATURES
 
         valid = sorted({*CANONICAL_COLUMNS, "adj_close", *DERIVED_FEATURES})
         if self.data.data == "synthetic" and plan is not None and plan.data != "panel":
             valid.remove("adj_close")  # the one-index generator has no adj_close column
         if not self.model.features:
             raise SettingsError(f"{self.where('model', 'features')}: name at least one feature")
-        from btlstm import featurelib
+        from btlstm.forecast import featurelib
 
         for f in self.model.features:
             if f not in valid and not featurelib.is_feature(f):

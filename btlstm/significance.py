@@ -9,7 +9,7 @@ bootstrap and the multiple-model tests (Hansen's SPA, Romano-Wolf StepM),
 its formula and when it misleads.
 
 The figures of one run (:func:`evaluate`, the keys of ``report.json``'s
-``significance`` section and of :class:`btlstm.analyzers.Significance`):
+``significance`` section and of :class:`btlstm.bt.analyzers.Significance`):
 
 - ``ic``, ``rank_ic``: the IC (Pearson) and rank IC (Spearman) of prediction
   and realised forward return, with a HAC t and p. Labels of horizon ``h``

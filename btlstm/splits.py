@@ -1,6 +1,6 @@
 """The named date splits, typed once: the article's split and the walk-forward preset.
 
-Each is a dict of :class:`btlstm.walkforward.WalkForwardConfig` fields, to be
+Each is a dict of :class:`btlstm.forecast.walkforward.WalkForwardConfig` fields, to be
 unpacked into a config, a strategy's registered defaults or a script::
 
     WalkForwardConfig(**ARTICLE_SPLIT)          # train 2005-2014, trade 2015-01 .. 2017-05

@@ -2,12 +2,12 @@
 
 The report-row schema: one row per run (the strategy and each baseline) with
 the same keys, read after ``cerebro.run()`` from the analyzers that
-:func:`btlstm.analyzers.add_standard_analyzers` attaches, by their names. The
+:func:`btlstm.bt.analyzers.add_standard_analyzers` attaches, by their names. The
 small readers the report uses on the same analyses live here too
 (:func:`analysis`, :func:`lookup`, :func:`number`, :func:`count`,
 :func:`require_analyzers`).
 This module knows analyzer *names*, not analyzer classes, and imports no
-Backtrader; ``btlstm.analyzers.summary_row`` and ``btlstm.analyzers.SUMMARY_KEYS``
+Backtrader; ``btlstm.bt.analyzers.summary_row`` and ``btlstm.bt.analyzers.SUMMARY_KEYS``
 are the same objects.
 """
 
@@ -118,7 +118,7 @@ def require_analyzers(strategy, who: str = "strategy") -> None:
     if missing:
         raise ValueError(
             f"{who} ({type(strategy).__name__}) lacks {missing}: call "
-            "btlstm.analyzers.add_standard_analyzers(cerebro, ...) before cerebro.run()"
+            "btlstm.bt.analyzers.add_standard_analyzers(cerebro, ...) before cerebro.run()"
         )
 
 
@@ -137,17 +137,17 @@ def summary_row(strategy, name: str) -> dict:
         Backtrader gives None)
       - ``max_drawdown``: ``DrawDown`` ``max.drawdown / 100``, a positive
         fraction (0.25 = -25%)
-      - ``turnover``: :class:`~btlstm.analyzers.Exposure` ``turnover``
+      - ``turnover``: :class:`~btlstm.bt.analyzers.Exposure` ``turnover``
       - ``n_trades``: closed trades (``TradeAnalyzer`` ``total.closed``)
-      - ``exposure``: :class:`~btlstm.analyzers.Exposure` ``exposure`` (share
+      - ``exposure``: :class:`~btlstm.bt.analyzers.Exposure` ``exposure`` (share
         of bars in the market)
       - ``n_orders``, ``n_rejected``, ``n_canceled``:
-        :class:`~btlstm.analyzers.Exposure`'s filled orders, orders the broker
+        :class:`~btlstm.bt.analyzers.Exposure`'s filled orders, orders the broker
         refused (``Margin``, ``Rejected``) and orders cancelled or expired
 
     Args:
         strategy: a strategy returned by ``cerebro.run()`` after
-            :func:`~btlstm.analyzers.add_standard_analyzers`.
+            :func:`~btlstm.bt.analyzers.add_standard_analyzers`.
         name: the row's name, e.g. ``"strategy"`` or ``"buy_and_hold"``.
 
     Returns:
@@ -162,7 +162,7 @@ def summary_row(strategy, name: str) -> dict:
     Example:
         >>> import backtrader as bt
         >>> import pandas as pd
-        >>> from btlstm.analyzers import add_standard_analyzers
+        >>> from btlstm.bt.analyzers import add_standard_analyzers
         >>> frame = pd.DataFrame({"open": [10.0, 11.0, 12.0], "close": [11.0, 12.0, 12.5]},
         ...                      index=pd.bdate_range("2024-01-01", periods=3))
         >>> cerebro = add_standard_analyzers(bt.Cerebro(stdstats=False))

@@ -32,10 +32,10 @@ import backtrader as bt
 import pandas as pd
 
 import btlstm  # noqa: F401  (compat patches before Backtrader runs)
-from btlstm.analyzers import add_standard_analyzers
-from btlstm.broker import PanelBroker
+from btlstm.bt.analyzers import add_standard_analyzers
+from btlstm.bt.broker import PanelBroker
 from btlstm.data.catalog import load
-from btlstm.feeds import add_panel
+from btlstm.bt.feeds import add_panel
 from btlstm.strategies.buyhold import EqualWeight
 
 

@@ -9,10 +9,10 @@ the first epoch (tracing and compiling), and the largest difference of their
 predictions on 500 held-out windows from the reference's:
 
   keras fit             the reference (Keras' own step, one call per batch)
-  model.fit, compiled   :func:`btlstm.models.compile_training` + ``model.fit``:
+  model.fit, compiled   :func:`btlstm.learners.models.compile_training` + ``model.fit``:
                         Keras' step, 64 batches per call, traced once per model
                         (for users who call ``fit`` themselves)
-  btlstm                :func:`btlstm.models.fit_compiled` (the LSTM learner's
+  btlstm                :func:`btlstm.learners.models.fit_compiled` (the LSTM learner's
                         default): Keras' loop and step without its per-fit
                         ``tf.data`` pipeline (the same numbers, bit for bit)
   btlstm xla            ``[model] xla = true``: full batches run an XLA-compiled
@@ -46,7 +46,7 @@ def reference_epoch(epochs: int = 5, seed: int = 0) -> float:
     import btlstm  # noqa: F401,I001  (quiet TensorFlow)
     import keras
 
-    from btlstm.models import build_model
+    from btlstm.learners.models import build_model
 
     X, y = _data(2500, seed)
     keras.utils.set_random_seed(seed)
@@ -87,7 +87,7 @@ def main(argv=None) -> int:
     import btlstm  # noqa: F401,I001
     import keras
 
-    from btlstm.models import build_model, compile_training, fit_compiled, seed_keras
+    from btlstm.learners.models import build_model, compile_training, fit_compiled, seed_keras
 
     X, y = _data(3021, 0)
     Xt = X[2521:]

@@ -64,9 +64,9 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
 
     from btlstm.data import load
-    from btlstm.walkforward import WalkForwardConfig
-    from btlstm.xsfeatures import cross_sectional_features
-    from btlstm.xswalkforward import RankerWalkForward, ranker_quality
+    from btlstm.forecast.walkforward import WalkForwardConfig
+    from btlstm.forecast.xsfeatures import cross_sectional_features
+    from btlstm.forecast.xswalkforward import RankerWalkForward, ranker_quality
 
     rows = []
     t_start = time.perf_counter()
@@ -174,7 +174,7 @@ def _project(a, cfg, sub, feats, wf, cpu) -> None:
     over the dates of this run's fits, each fit's CPU from a line fitted to this run."""
     import dataclasses
 
-    from btlstm.xswalkforward import RankerWalkForward
+    from btlstm.forecast.xswalkforward import RankerWalkForward
 
     other = RankerWalkForward(dataclasses.replace(cfg, retrain_every=a.project_every), wf.settings)
     dates = pd.DatetimeIndex(other.fit_dates(sub, features=feats))

@@ -1,7 +1,7 @@
 """Benchmark: the ranker walk-forward's peak memory against its number of fits.
 
 One synthetic panel (``--stocks`` x ``--bars``), the cross-sectional features
-built once, then :class:`btlstm.xswalkforward.RankerWalkForward` with a refit
+built once, then :class:`btlstm.forecast.xswalkforward.RankerWalkForward` with a refit
 every 252, 63 and 21 bars (each in its own process, so each peak is its own).
 The fits of one run differ only in their date; memory that stays flat as the
 fits multiply shows that nothing accumulates per fit (each fit's rows, labels
@@ -24,8 +24,8 @@ import time
 
 def child(stocks: int, bars: int, every: int, rounds: int) -> dict:
     from btlstm.synthetic import synthetic_panel
-    from btlstm.xsfeatures import cross_sectional_features
-    from btlstm.xswalkforward import RankerWalkForward
+    from btlstm.forecast.xsfeatures import cross_sectional_features
+    from btlstm.forecast.xswalkforward import RankerWalkForward
 
     panel = synthetic_panel(n_symbols=stocks, n=bars, seed=0)
     feats = cross_sectional_features(panel, dtype="float32")

@@ -16,7 +16,7 @@ Part 1, scale (every size):
   empty strategy; ``bt.Cerebro(stdstats=False)``, ``runonce=True``;
 - ``gated``: the same feeds and cerebro, :class:`btlstm.strategies.ranker.RankerGated`
   (10 buys a day, 20% of the portfolio a day, 50 positions at most) on the
-  A-share broker (``setup_ashare_broker`` on :class:`btlstm.broker.PanelBroker`).
+  A-share broker (``setup_ashare_broker`` on :class:`btlstm.bt.broker.PanelBroker`).
   Target: at most 1.3x ``plain``;
 - ``gated-gcfreeze``: ``gated`` with ``gc.freeze()`` before ``cerebro.run``,
   as ``btlstm run`` runs it (still the baseline's feeds);
@@ -135,10 +135,10 @@ def one(path: str, kind: str) -> dict:
     import backtrader as bt
 
     import btlstm  # noqa: F401
-    from btlstm.analyzers import OrderLog
-    from btlstm.ashare import setup_ashare_broker
-    from btlstm.broker import PanelBroker
-    from btlstm.feeds import add_panel, align_frame, make_feed
+    from btlstm.bt.analyzers import OrderLog
+    from btlstm.bt.ashare import setup_ashare_broker
+    from btlstm.bt.broker import PanelBroker
+    from btlstm.bt.feeds import add_panel, align_frame, make_feed
     from btlstm.strategies.ranker import RankerGated
 
     with open(path, "rb") as fh:

@@ -23,7 +23,7 @@ import tempfile
 import time
 
 import btlstm  # noqa: F401  (quiet TensorFlow before Keras is imported)
-import btlstm.indicators as indicators
+import btlstm.bt.indicators as indicators
 import btlstm.pipeline as pipeline
 import btlstm.report as report
 from btlstm.settings import Settings

@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="report folder (default: a temporary one)")
     a = ap.parse_args(argv)
 
-    import btlstm.cerebro as bc
+    import btlstm.bt.cerebro as bc
     import btlstm.pipeline as pl
     import btlstm.report as rep
 

@@ -63,7 +63,7 @@ def _child(args) -> None:
     from bench_fit import reference_epoch
 
     from btlstm.data import load
-    from btlstm.walkforward import WalkForward, WalkForwardConfig
+    from btlstm.forecast.walkforward import WalkForward, WalkForwardConfig
 
     before = reference_epoch(epochs=8)
     frame = load("csi300", data_dir=args.data_dir)

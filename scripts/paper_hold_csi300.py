@@ -1,7 +1,7 @@
 """Backtest 1 as a paper run: scripts/hold_csi300.py on a live replay feed.
 
 Five lines differ from the backtest script (marked ``# live``): the cerebro
-factory (``btlstm.cerebro.make_cerebro``, the same broker and analyzers) builds
+factory (``btlstm.bt.cerebro.make_cerebro``, the same broker and analyzers) builds
 a ``ReplayFeed`` on a ``ReplayClock`` (Backtrader's live path: no preload, no
 runonce, ``_load`` returns None until a bar is due), and the predictor is
 ``LiveLSTMPredictor`` with a ``LiveSession`` (fits run off the bar loop; each
@@ -16,11 +16,11 @@ import argparse
 import math
 
 import btlstm  # noqa: F401  (quiet TensorFlow, Backtrader shims)
-from btlstm.cerebro import make_cerebro
+from btlstm.bt.cerebro import make_cerebro
 from btlstm.data import load
 from btlstm.live import LiveLSTMPredictor, LiveSession, ReplayClock, replay_feed
 from btlstm.strategies import HoldNDays
-from btlstm.walkforward import WalkForwardConfig
+from btlstm.forecast.walkforward import WalkForwardConfig
 
 
 class PaperHold(HoldNDays):

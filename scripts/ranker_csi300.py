@@ -13,14 +13,14 @@ the ranker alone / index / equal weight in the same report.
 import argparse
 
 import btlstm  # noqa: F401  (quiet TensorFlow, Backtrader shims)
-from btlstm.cerebro import make_cerebro
+from btlstm.bt.cerebro import make_cerebro
 from btlstm.data import load
-from btlstm.indicators import LSTMPredictor
+from btlstm.bt.indicators import LSTMPredictor
 from btlstm.report import add_comparison, collect, format_table, write_report
 from btlstm.strategies.buyhold import BuyAndHold, EqualWeight
 from btlstm.strategies.ranker import ARTICLE_CLAIM, SURVIVORSHIP_NOTE, RankerGated
-from btlstm.walkforward import WalkForwardConfig
-from btlstm.xswalkforward import RankerWalkForward, ranker_quality
+from btlstm.forecast.walkforward import WalkForwardConfig
+from btlstm.forecast.xswalkforward import RankerWalkForward, ranker_quality
 
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument("--data-dir", help="data directory (default $BTLSTM_DATA)")

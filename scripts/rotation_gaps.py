@@ -7,7 +7,7 @@ refuses the buy (status Margin). This prints how often and how far the nine
 sector ETFs (total-return prices, as the rotation trades them) gap up, over all
 days and on the rotation's fill days (the bar after the first trading day of
 each month), so a cash margin big enough to prevent every refusal can be judged
-against btlstm's resubmission (btlstm.rebalance.Rebalancer).
+against btlstm's resubmission (btlstm.bt.rebalance.Rebalancer).
 
     python scripts/rotation_gaps.py --data-dir ../shared/data
 """

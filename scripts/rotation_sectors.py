@@ -13,10 +13,10 @@ baselines: SPY buy-and-hold, equal-weight sectors, 3-month and 12-1 momentum.
 import argparse
 
 import btlstm  # noqa: F401  (quiet TensorFlow, Backtrader shims)
-from btlstm.cerebro import make_cerebro
+from btlstm.bt.cerebro import make_cerebro
 from btlstm.data import load
 from btlstm.data.adjust import total_return
-from btlstm.indicators import PredictionPool
+from btlstm.bt.indicators import PredictionPool
 from btlstm.report import add_comparison, collect, forecasts_table, format_table, write_report
 from btlstm.settings import Settings
 from btlstm.strategies.buyhold import BuyAndHold, EqualWeight

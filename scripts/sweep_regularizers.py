@@ -41,7 +41,7 @@ def l1_reg(weight_matrix):
 
 def setup():
     """Runs in every worker (and here) before any model is built: register ``l1_reg``."""
-    from btlstm.models import register_regularizer_fn, registered_regularizer_fns
+    from btlstm.learners.models import register_regularizer_fn, registered_regularizer_fns
 
     if "sweep>l1_reg" not in registered_regularizer_fns():
         register_regularizer_fn(l1_reg, name="sweep>l1_reg")

@@ -1,16 +1,16 @@
 """Baselines: buy-and-hold one feed, and equal weight across all feeds.
 
 Both honour a ``tradable`` line when the feed has one (as the feeds of
-:func:`btlstm.feeds.add_panel` do): they never place an order on a bar whose
+:func:`btlstm.bt.feeds.add_panel` do): they never place an order on a bar whose
 ``tradable[0]`` is 0 (a phantom or suspended bar); see
-:func:`btlstm.rebalance.is_tradable`.
+:func:`btlstm.bt.rebalance.is_tradable`.
 """
 
 from __future__ import annotations
 
 import backtrader as bt
 
-from btlstm.rebalance import Rebalancer, equal_weights, is_tradable
+from btlstm.bt.rebalance import Rebalancer, equal_weights, is_tradable
 
 __all__ = ["BuyAndHold", "EqualWeight"]
 
@@ -87,9 +87,9 @@ class EqualWeight(bt.Strategy):
         weight; feeds never become forced sales when they stop trading (their
         flat phantom bars keep the last close).
 
-    The orders are sent by a :class:`btlstm.rebalance.Rebalancer`: orders of
+    The orders are sent by a :class:`btlstm.bt.rebalance.Rebalancer`: orders of
     the previous rebalance that are still pending at the next one (e.g. held
-    back by :class:`btlstm.feeds.TradableFiller` during a suspension) are
+    back by :class:`btlstm.bt.feeds.TradableFiller` during a suspension) are
     cancelled before the new targets are set.
     """
 

@@ -15,7 +15,7 @@ import backtrader as bt
 
 import btlstm  # noqa: F401  (Backtrader compatibility patches for Python 3.10+)
 from btlstm.registry import Baseline, register_strategy
-from btlstm.signals import signal_of
+from btlstm.bt.signals import signal_of
 from btlstm.splits import ARTICLE_SPLIT
 from btlstm.strategies.buyhold import BuyAndHold
 
@@ -63,11 +63,11 @@ class HoldNDays(bt.Strategy):
     cancelled orders clear the pending flag, so the next bullish bar can try
     again. Each order carries ``reason`` ``"signal"`` (a buy) or ``"clock"``
     (an exit) in ``order.info``; the record of every finished order is
-    :class:`btlstm.analyzers.OrderLog`'s (``add_standard_analyzers`` adds it
+    :class:`btlstm.bt.analyzers.OrderLog`'s (``add_standard_analyzers`` adds it
     as ``orders``), and closed trades are Backtrader's ``TradeAnalyzer``'s.
 
     The prediction line is exposed as ``self.prediction`` (so analyzers such
-    as ``btlstm.analyzers.PredictionQuality`` can read it).
+    as ``btlstm.bt.analyzers.PredictionQuality`` can read it).
     """
 
     params = (
@@ -98,7 +98,7 @@ class HoldNDays(bt.Strategy):
             raise ValueError(f"`threshold` must be a number, got {self.p.threshold!r}")
         self._threshold = threshold
 
-        # the signal: a line of the feed, or line 0 of `predictor` built on it (btlstm.signals)
+        # the signal: a line of the feed, or line 0 of `predictor` built on it (btlstm.bt.signals)
         self.prediction, self.predictor = signal_of(
             self.data,
             line=self.p.signal,

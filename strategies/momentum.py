@@ -13,7 +13,7 @@ import math
 import backtrader as bt
 
 import btlstm  # noqa: F401  (Backtrader patches for Python 3.10+)
-from btlstm.rebalance import Rebalancer, is_tradable
+from btlstm.bt.rebalance import Rebalancer, is_tradable
 
 __all__ = ["TopKRotation", "MomentumRotation", "MOMENTUM", "REBALANCE"]
 
@@ -41,14 +41,14 @@ class TopKRotation(bt.Strategy):
       - a timer (``REBALANCE[rebalance]``: the first trading day of each month
         or week) marks the bar; :meth:`next` then ranks the tradable feeds by
         score at that bar's close and sends ``order_target_percent`` orders
-        through :class:`btlstm.rebalance.Rebalancer` (stale orders cancelled,
+        through :class:`btlstm.bt.rebalance.Rebalancer` (stale orders cancelled,
         sales first); they fill at the next open.
       - weight = ``percent / 100 / len(selected)`` for each of the ``topk`` best.
 
       - a buy the broker refuses at the open for lack of cash (``Margin``: the
         open gapped above the close it was sized on) is resubmitted at once
         with the same target weight, so it fills at the next open (up to
-        ``retries`` times; see :class:`btlstm.rebalance.Rebalancer`).
+        ``retries`` times; see :class:`btlstm.bt.rebalance.Rebalancer`).
 
     Sell Logic:
       - every other feed gets weight 0 at the rebalance; with ``cash_filter``

@@ -17,9 +17,9 @@ import backtrader as bt
 import pandas as pd
 
 import btlstm  # noqa: F401  (Backtrader compatibility patches for Python 3.10+)
-from btlstm.ashare import round_lot
+from btlstm.bt.ashare import round_lot
 from btlstm.registry import Baseline, register_strategy
-from btlstm.signals import signal_of, signals_of
+from btlstm.bt.signals import signal_of, signals_of
 from btlstm.splits import ARTICLE_SPLIT
 from btlstm.strategies.buyhold import BuyAndHold, EqualWeight
 
@@ -82,7 +82,7 @@ class RankerGated(bt.Strategy):
 
     Buy Logic:
       - at bar t, gate bullish: candidates are the stock feeds that are
-        tradable at t (``tradable`` line, :func:`btlstm.rebalance.is_tradable`),
+        tradable at t (``tradable`` line, :func:`btlstm.bt.rebalance.is_tradable`),
         have a finite score, are not held and have no pending order, and
         (``exclude_st``) are not ST (``is_st`` line 1);
       - they are ranked by score, highest first (ties: feed order), and the
@@ -90,7 +90,7 @@ class RankerGated(bt.Strategy):
       - each gets ``daily_fraction / n_buy`` of the portfolio value at t's
         close, at most the cash left (cash + proceeds of today's sales, less
         pending buys, less 1% for gaps and costs), in whole lots of ``lot``
-        shares at t's close price (:func:`btlstm.ashare.round_lot`); a size
+        shares at t's close price (:func:`btlstm.bt.ashare.round_lot`); a size
         of 0 is skipped;
       - a buy that did not fill at t+1's open (limit-up, suspension, margin)
         is cancelled at t+1's close: buys are day orders.
@@ -106,7 +106,7 @@ class RankerGated(bt.Strategy):
 
     Every bar appends ``(date, gate value, bullish)`` to ``self.gate_log``
     (``gate.csv`` in the report); every finished order is in
-    :class:`btlstm.analyzers.OrderLog` (``orders``). ``self.signals`` is
+    :class:`btlstm.bt.analyzers.OrderLog` (``orders``). ``self.signals`` is
     ``{gate feed: gate line}`` when gated (the report scores the gate), else
     ``{stock: score line}``.
     """

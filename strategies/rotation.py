@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import btlstm  # noqa: F401  (Backtrader patches for Python 3.10+)
 from btlstm.registry import Baseline, register_strategy
-from btlstm.signals import signals_of
+from btlstm.bt.signals import signals_of
 from btlstm.strategies.buyhold import BuyAndHold, EqualWeight
 from btlstm.strategies.momentum import MomentumRotation, TopKRotation
 
@@ -78,7 +78,7 @@ class SectorRotation(TopKRotation):
         (``'weekly'``), decided at that bar's close (a Backtrader timer marks
         the bar, :meth:`next` decides once the forecasts are in), orders fill
         at the next open; sales before buys, stale orders cancelled
-        (:class:`btlstm.rebalance.Rebalancer`).
+        (:class:`btlstm.bt.rebalance.Rebalancer`).
 
     Sell Logic:
       - a sector that drops out of the top ``topk`` is sold at the next rebalance;
@@ -98,7 +98,7 @@ class SectorRotation(TopKRotation):
     def __init__(self):
         super().__init__()
         # one pooled forecast per sector (the benchmark is not trained on), or a line of
-        # each feed; the shared pool is never edited (btlstm.signals)
+        # each feed; the shared pool is never edited (btlstm.bt.signals)
         self.signals = signals_of(
             self.sectors,
             line=self.p.signal,

@@ -1,6 +1,6 @@
 """A finished strategy's orders as tests read them: btlstm's OrderLog rows with bar numbers.
 
-Strategies keep no order log of their own; :class:`btlstm.analyzers.OrderLog`
+Strategies keep no order log of their own; :class:`btlstm.bt.analyzers.OrderLog`
 (``add_standard_analyzers`` names it ``orders``) is the one record. Tests that
 count bars get each row's ``bar`` (where its final notification arrived, the
 fill bar of a completed order) and ``created_bar`` (where it was placed): the
@@ -9,7 +9,7 @@ positions of ``date`` and ``created_date`` on a feed's calendar.
 
 import backtrader as bt
 
-from btlstm.analyzers import OrderLog
+from btlstm.bt.analyzers import OrderLog
 
 
 def add_order_log(cerebro: bt.Cerebro) -> bt.Cerebro:

@@ -11,7 +11,7 @@ from scipy import stats
 
 import btlstm  # noqa: F401  (compat patches first)
 from btlstm import metrics
-from btlstm.analyzers import (
+from btlstm.bt.analyzers import (
     STANDARD_NAMES,
     SUMMARY_KEYS,
     BenchmarkRelative,
@@ -22,9 +22,9 @@ from btlstm.analyzers import (
     add_standard_analyzers,
     summary_row,
 )
-from btlstm.broker import setup_broker
-from btlstm.feeds import add_panel
-from btlstm.rebalance import Rebalancer
+from btlstm.bt.broker import setup_broker
+from btlstm.bt.feeds import add_panel
+from btlstm.bt.rebalance import Rebalancer
 from btlstm.strategies.buyhold import EqualWeight
 from btlstm.strategies.hold import HoldNDays
 from btlstm.synthetic import synthetic_panel

@@ -1,4 +1,4 @@
-"""A-share rules (btlstm.ashare): each rule blocks exactly the order it should.
+"""A-share rules (btlstm.bt.ashare): each rule blocks exactly the order it should.
 
 Small hand-made panels, scripted orders, no models. Orders placed at bar t's
 close fill at bar t+1's open unless a rule refuses the fill.
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from btlstm.ashare import (
+from btlstm.bt.ashare import (
     ASHARE_COSTS,
     STAMP_TAX,
     AShareCommission,
@@ -26,7 +26,7 @@ from btlstm.ashare import (
     setup_us_broker,
     stamp_tax,
 )
-from btlstm.feeds import add_panel
+from btlstm.bt.feeds import add_panel
 
 
 def frame(opens, closes=None, start="2015-01-05", tradestatus=None, is_st=None):
@@ -355,7 +355,7 @@ def test_st_is_five_percent_on_every_board_and_the_filler_agrees_with_price_limi
     :func:`price_limit` on every board, ST flag and date around ChiNext's switch."""
     import datetime as dt
 
-    from btlstm.ashare import _board
+    from btlstm.bt.ashare import _board
 
     filler = AShareFiller()
     growth = {"star", "chinext", "chinext 301", "suffix"}

@@ -306,7 +306,7 @@ def test_window_memory_checked_before_the_copy():
     before z-scoring allocates (a view of 1e6 bars costs nothing until copied)."""
     import numpy as np
 
-    from btlstm.features import make_windows, zscore_windows
+    from btlstm.forecast.features import make_windows, zscore_windows
 
     view = make_windows(np.zeros((1_000_000, 6)), 2520)
     with pytest.raises(ValueError, match=r"z-scoring 997,481 input windows .* needs about"):

@@ -1,4 +1,4 @@
-"""The index broker (btlstm.broker): fills at the next open with the stated costs,
+"""The index broker (btlstm.bt.broker): fills at the next open with the stated costs,
 checked to the cent, and PanelBroker's books equal BackBroker's, shorts included."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from btlstm.broker import INDEX_COSTS, PanelBroker, setup_broker
-from btlstm.feeds import make_feed
+from btlstm.bt.broker import INDEX_COSTS, PanelBroker, setup_broker
+from btlstm.bt.feeds import make_feed
 
 
 def frame(n=8):

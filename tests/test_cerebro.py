@@ -1,4 +1,4 @@
-"""The one cerebro factory (btlstm.cerebro): every market's broker, the feeds, the
+"""The one cerebro factory (btlstm.bt.cerebro): every market's broker, the feeds, the
 analyzers, its errors, and that nothing else in btlstm or the scripts builds a cerebro."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from btlstm.ashare import AShareCommission, AShareFiller, PerShareCommission
-from btlstm.broker import PanelBroker
-from btlstm.cerebro import MARKETS, make_cerebro, market_rules
+from btlstm.bt.ashare import AShareCommission, AShareFiller, PerShareCommission
+from btlstm.bt.broker import PanelBroker
+from btlstm.bt.cerebro import MARKETS, make_cerebro, market_rules
 from btlstm.synthetic import synthetic_ohlcv, synthetic_panel
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,17 +18,17 @@ import pandas as pd
 import pytest
 
 import btlstm  # noqa: F401  (compat patches first)
-from btlstm.analyzers import (
+from btlstm.bt.analyzers import (
     MeasuredWindowWarning,
     PredictionQuality,
     Significance,
     add_standard_analyzers,
 )
-from btlstm.broker import setup_broker
+from btlstm.bt.broker import setup_broker
 from btlstm.data.validate import DataError
-from btlstm.indicators import LSTMPredictor
+from btlstm.bt.indicators import LSTMPredictor
 from btlstm.synthetic import synthetic_ohlcv
-from btlstm.walkforward import WalkForward, WalkForwardConfig
+from btlstm.forecast.walkforward import WalkForward, WalkForwardConfig
 
 CASH = 1_000_000.0
 TEST_START = "2016-01-01"
@@ -188,7 +188,7 @@ def test_a_bad_start_is_refused_with_the_valid_values():
 
 
 def test_history_takes_a_plain_frame_and_errors_name_read_dataframe(market):
-    from btlstm.indicators import history_frame
+    from btlstm.bt.indicators import history_frame
 
     raw = plain(market.loc[:"2006-12-31"])
     got = history_frame(raw)

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from btlstm import features, learners, registry
+from btlstm import learners, registry
+from btlstm.forecast import features
 from btlstm.cli import main
 from btlstm.errors import SettingsError
 from btlstm.lookahead import check_cerebro, check_lookahead, cut_dates, perturb_after

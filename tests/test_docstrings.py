@@ -27,7 +27,7 @@ def job(path: Path) -> str | None:
 
 def test_the_modules_are_found():
     assert len(MODULES) > 60
-    assert "btlstm/schedule.py" in MODULES and "strategies/ranker.py" in MODULES
+    assert "btlstm/forecast/schedule.py" in MODULES and "strategies/ranker.py" in MODULES
 
 
 @pytest.mark.parametrize("module", MODULES)

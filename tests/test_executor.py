@@ -155,7 +155,7 @@ def test_without_ray_each_user_gets_its_own_message(monkeypatch):
     from btlstm.live.fitter import make_fitter
     from btlstm.sweep.engines import ray_engine
     from btlstm.synthetic import synthetic_ohlcv
-    from btlstm.walkforward import WalkForward
+    from btlstm.forecast.walkforward import WalkForward
 
     tail = r" needs Ray: pip install 'btlstm\[ray\]' \(or pip install ray\)$"
     with pytest.raises(SettingsError, match=r"^--engine ray" + tail):

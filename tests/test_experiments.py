@@ -338,7 +338,7 @@ def test_grid_helpers():
 
 
 def test_grid_validates_every_configuration_with_registered_callable(no_training):
-    from btlstm.models import register_regularizer_fn
+    from btlstm.learners.models import register_regularizer_fn
 
     def sweep_test_l1(w):
         import keras
@@ -404,7 +404,7 @@ def test_ashare_sweep_pays_the_minimum_commission_and_the_stamp_tax(tmp_path, mo
     """`[costs] market = "ashare"`: the sweep's backtests run under the A-share broker
     (the one cerebro factory): whole lots, 0.03% with a 5 CNY minimum per fill, 0.1%
     stamp tax on sales (2009), and the cash adds up to the reported return."""
-    import btlstm.cerebro as factory
+    import btlstm.bt.cerebro as factory
 
     made = []
     real = factory.make_cerebro

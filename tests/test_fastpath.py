@@ -1,11 +1,11 @@
 """The many-feeds fast path gives exactly what Backtrader's own path gives.
 
-- :class:`btlstm.feeds.PandasFeed` with ``lean=True`` (bulk preload, no tick
+- :class:`btlstm.bt.feeds.PandasFeed` with ``lean=True`` (bulk preload, no tick
   copies) vs ``lean=False`` (Backtrader's bar-by-bar load): identical lines
   in every run mode, with dates sliced, with orders filling on them; the lean
   path switches itself off for filters (resample), an input timezone and
   ``exactbars``.
-- :class:`btlstm.broker.PanelBroker` vs Backtrader's ``BackBroker``:
+- :class:`btlstm.bt.broker.PanelBroker` vs Backtrader's ``BackBroker``:
   identical orders, fills and value at every bar on a real A-share panel under
   the A-share rules, and with a commission scheme that charges interest
   (then Backtrader's own interest pass runs).
@@ -21,10 +21,10 @@ import pandas as pd
 import pytest
 
 import btlstm  # noqa: F401  (compat patches first)
-from btlstm.analyzers import OrderLog
-from btlstm.ashare import setup_ashare_broker
-from btlstm.broker import PanelBroker, setup_broker
-from btlstm.feeds import PandasFeed, add_panel, make_feed
+from btlstm.bt.analyzers import OrderLog
+from btlstm.bt.ashare import setup_ashare_broker
+from btlstm.bt.broker import PanelBroker, setup_broker
+from btlstm.bt.feeds import PandasFeed, add_panel, make_feed
 from btlstm.strategies.ranker import RankerGated
 from btlstm.synthetic import synthetic_ohlcv
 
@@ -259,7 +259,7 @@ def test_panel_broker_with_interest_runs_backtraders_own_pass(interest):
 
 
 def test_btlstm_run_uses_the_panel_broker_and_lean_feeds():
-    from btlstm.cerebro import make_cerebro
+    from btlstm.bt.cerebro import make_cerebro
     from btlstm.settings import Settings
 
     a, b = _frames()
@@ -270,8 +270,8 @@ def test_btlstm_run_uses_the_panel_broker_and_lean_feeds():
 
 
 def test_market_us_charges_per_share_on_stocks_and_commission_on_the_index():
-    from btlstm.ashare import PerShareCommission
-    from btlstm.cerebro import make_cerebro, market_rules
+    from btlstm.bt.ashare import PerShareCommission
+    from btlstm.bt.cerebro import make_cerebro, market_rules
     from btlstm.settings import Settings
 
     a, b = _frames()

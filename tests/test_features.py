@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from btlstm.features import (
+from btlstm.forecast.features import (
     DEFAULT_FEATURES,
     build_dataset,
     feature_matrix,
@@ -109,7 +109,7 @@ def test_feature_errors_and_derived_features():
 def test_zscore_is_bitwise_the_plain_formula():
     """The fast z-score gives exactly (w - mean) / std (np.mean, np.std ddof 0) cast to
     float32, with constant columns 0: the LSTM sees the same inputs as the formula."""
-    from btlstm.features import zscore_windows
+    from btlstm.forecast.features import zscore_windows
 
     rng = np.random.default_rng(0)
     w = rng.normal(size=(500, 30, 6)) * rng.lognormal(5, 3, size=(1, 1, 6))
@@ -126,7 +126,7 @@ def test_zscore_is_bitwise_the_plain_formula():
 def test_zscore_of_strided_windows_is_bitwise_the_plain_formula():
     """make_windows gives a strided view; zscore_windows copies it to contiguous memory
     first (3x faster) and must still give the plain formula on the view, to the bit."""
-    from btlstm.features import zscore_windows
+    from btlstm.forecast.features import zscore_windows
 
     rng = np.random.default_rng(1)
     values = rng.lognormal(3, 2, size=(800, 6)) * np.array([1, 1, 1, 1, 1e8, 1e6])
@@ -142,7 +142,7 @@ def test_zscore_of_strided_windows_is_bitwise_the_plain_formula():
 def test_every_derived_feature_is_its_stated_formula_on_past_bars_only():
     """Each DERIVED_FEATURES entry against its formula, bar by bar; and a change to the
     last bar changes no derived value before it (past bars only)."""
-    from btlstm.features import DERIVED_FEATURES
+    from btlstm.forecast.features import DERIVED_FEATURES
 
     f = _frame(30, seed=3)
     c, o, h, lo = (f[k].to_numpy() for k in ("close", "open", "high", "low"))

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 import btlstm  # noqa: F401  (compat patches first)
-from btlstm.analyzers import add_standard_analyzers
+from btlstm.bt.analyzers import add_standard_analyzers
 from btlstm.data import DataError
-from btlstm.feeds import (
+from btlstm.bt.feeds import (
     PandasFeed,
     TradableFiller,
     add_panel,
@@ -177,7 +177,7 @@ def test_add_panel_tradestatus_and_min_history(caplog):
     short.attrs = dict(panel["SYN0002"].attrs)
     panel["SYN0002"] = short
     cerebro = bt.Cerebro(stdstats=False)
-    with caplog.at_level("WARNING", logger="btlstm.feeds"):
+    with caplog.at_level("WARNING", logger="btlstm.bt.feeds"):
         feeds = add_panel(cerebro, panel, min_history=10, progress=False)
     assert [f._name for f in feeds] == ["SYN0000", "SYN0001"]
     assert "SYN0002" in feeds.skipped and "min_history=10" in feeds.skipped["SYN0002"]
@@ -250,7 +250,7 @@ def test_add_panel_leaves_an_existing_filler_alone(caplog):
     cerebro = bt.Cerebro(stdstats=False)
     mine = bt.broker.fillers.FixedBarPerc(perc=50)
     cerebro.broker.set_filler(mine)
-    with caplog.at_level("WARNING", logger="btlstm.feeds"):
+    with caplog.at_level("WARNING", logger="btlstm.bt.feeds"):
         add_panel(cerebro, panel, progress=False)
     assert cerebro.broker.p.filler is mine
     assert "untradable" in caplog.text

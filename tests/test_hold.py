@@ -9,7 +9,7 @@ import pytest
 from orderlog import add_order_log, orders
 
 import btlstm  # noqa: F401  (compat patches first)
-from btlstm.broker import INDEX_COSTS, setup_broker
+from btlstm.bt.broker import INDEX_COSTS, setup_broker
 from btlstm.strategies.hold import HoldNDays
 
 N = 40

@@ -10,7 +10,7 @@ internal ``lstm_kwargs[...]``), and, for settings and path errors, that no data
 was read and the command failed within a few seconds.
 
 Model files have no ``btlstm run`` flag; they are checked through the Python
-API (:func:`btlstm.models.load_model`, ``LSTMLearner.load``). Interrupted
+API (:func:`btlstm.learners.models.load_model`, ``LSTMLearner.load``). Interrupted
 writes of the output folder are in :func:`test_killed_run_leaves_old_or_new_folder`.
 """
 
@@ -28,7 +28,7 @@ import pandas as pd
 import pytest
 
 import btlstm  # noqa: F401  (compat patches first)
-import btlstm.models  # noqa: F401  (Keras imported once here, not inside a timed case)
+import btlstm.learners.models  # noqa: F401  (Keras imported once here, not inside a timed case)
 from btlstm import pipeline
 from btlstm.cli import main
 from btlstm.synthetic import synthetic_ohlcv
@@ -440,7 +440,7 @@ def test_thresholds_have_one_home():
 # ----------------------------------------------------------------------------- model files
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory):
-    from btlstm.models import build_model, save_model
+    from btlstm.learners.models import build_model, save_model
 
     path = tmp_path_factory.mktemp("m") / "small.keras"
     save_model(build_model(lookback=10, n_features=6, lstm_units=2, dense_units=(2,)), path)
@@ -461,7 +461,7 @@ MODEL_CASES = [
 
 @pytest.mark.parametrize("id, make", MODEL_CASES, ids=[c[0] for c in MODEL_CASES])
 def test_hostile_model_file(id, make, saved_model, tmp_path):
-    from btlstm.models import ModelFileError, load_model
+    from btlstm.learners.models import ModelFileError, load_model
 
     path = tmp_path / f"{id}.keras"
     make(saved_model, path)
@@ -472,7 +472,7 @@ def test_hostile_model_file(id, make, saved_model, tmp_path):
 
 def test_model_file_with_wrong_input_shape(saved_model):
     from btlstm.learners import LSTMLearner
-    from btlstm.models import ModelFileError
+    from btlstm.learners.models import ModelFileError
 
     learner = LSTMLearner(lookback=30, n_features=6)
     with pytest.raises(ModelFileError, match=r"small\.keras.*\(10, 6\).*\(30, 6\)"):

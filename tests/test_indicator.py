@@ -8,10 +8,10 @@ import backtrader as bt
 import numpy as np
 import pytest
 
-from btlstm.feeds import make_feed
-from btlstm.indicators import LSTMPredictor
+from btlstm.bt.feeds import make_feed
+from btlstm.bt.indicators import LSTMPredictor
 from btlstm.synthetic import synthetic_ohlcv
-from btlstm.walkforward import WalkForward, WalkForwardConfig
+from btlstm.forecast.walkforward import WalkForward, WalkForwardConfig
 
 CFG = dict(
     lookback=10,
@@ -76,7 +76,7 @@ def test_ready_model_from_path_and_feed_without_amount(frame, tmp_path):
     import keras
     import pandas as pd
 
-    from btlstm.models import build_model, save_model
+    from btlstm.learners.models import build_model, save_model
 
     keras.utils.set_random_seed(3)
     model = build_model(lookback=10, lstm_units=8, dense_units=(8, 4))
@@ -117,7 +117,7 @@ def test_same_seed_same_predictions_in_a_new_process(frame, reference, tmp_path)
     code = textwrap.dedent(f"""
         import numpy as np
         from btlstm.synthetic import synthetic_ohlcv
-        from btlstm.walkforward import WalkForward, WalkForwardConfig
+        from btlstm.forecast.walkforward import WalkForward, WalkForwardConfig
         frame = synthetic_ohlcv(n=260, seed=11, signal=0.3)
         np.save({str(out)!r}, WalkForward(WalkForwardConfig(**{CFG!r})).predict(frame))
     """)
@@ -153,7 +153,7 @@ def test_ready_model_long_feed_block_path_matches_per_bar():
     """>= 1024 windows take the XLA block path in once(); next() stays within 1e-6 of it."""
     import keras
 
-    from btlstm.models import build_model
+    from btlstm.learners.models import build_model
 
     long = synthetic_ohlcv(n=1200, seed=5)
     keras.utils.set_random_seed(4)
@@ -166,8 +166,8 @@ def test_ready_model_long_feed_block_path_matches_per_bar():
 
 
 # ---------------------------------------------------------------- pooled predictions
-from btlstm.feeds import add_panel  # noqa: E402
-from btlstm.indicators import PooledPredictor, PredictionPool  # noqa: E402
+from btlstm.bt.feeds import add_panel  # noqa: E402
+from btlstm.bt.indicators import PooledPredictor, PredictionPool  # noqa: E402
 
 POOL_CFG = dict(CFG, retrain_every=60, min_train=150, embargo=1)
 
@@ -275,7 +275,7 @@ def test_too_short_feed_warns_naming_min_train(data_dir, runonce):
     """The issue's case: Backtrader's own 2006-day-001.txt (255 bars), walk-forward with
     the default min_train=250: no model can ever be fitted. The indicator says so, naming
     min_train and the bars, before any training, in both run modes."""
-    from btlstm.indicators import TooFewBarsWarning
+    from btlstm.bt.indicators import TooFewBarsWarning
 
     feed = bt.feeds.BacktraderCSVData(dataname=str(data_dir / "backtrader_datas/2006-day-001.txt"))
     config = WalkForwardConfig(mode="walkforward", retrain_every=21)  # as the issue ran it
@@ -292,7 +292,7 @@ def test_too_short_feed_warns_naming_min_train(data_dir, runonce):
 def test_long_enough_feed_does_not_warn(runonce):
     import warnings
 
-    from btlstm.indicators import TooFewBarsWarning
+    from btlstm.bt.indicators import TooFewBarsWarning
 
     frame = synthetic_ohlcv(n=200, seed=3)
     config = dict(lookback=10, min_train=100, retrain_every=50, learner="ridge")

@@ -18,7 +18,7 @@ from btlstm.errors import ModelFileError
 from btlstm.learners import builder as builder_mod
 from btlstm.learners.builder import KerasBuilderLearner
 from btlstm.synthetic import synthetic_ohlcv
-from btlstm.walkforward import WalkForward
+from btlstm.forecast.walkforward import WalkForward
 
 BUILDER = textwrap.dedent('''
     """My own network for btlstm: a GRU of settings.builder_args["units"] units."""
@@ -75,8 +75,8 @@ def test_builder_runs_from_the_cli(nets, tmp_path, capsys):
 def test_builder_runs_from_a_plain_cerebro_script(nets):
     import backtrader as bt
 
-    from btlstm.feeds import make_feed
-    from btlstm.indicators import LSTMPredictor
+    from btlstm.bt.feeds import make_feed
+    from btlstm.bt.indicators import LSTMPredictor
 
     frame = synthetic_ohlcv(n=400, seed=4)
     got = {}
@@ -172,7 +172,7 @@ def test_builder_settings_errors(tmp_path, capsys):
     assert "SYNTHETIC" not in err  # refused before the data were made
     with pytest.raises(ValueError, match="builder is required by the keras learner"):
         KerasBuilderLearner(10, 6)
-    from btlstm.walkforward import WalkForwardConfig
+    from btlstm.forecast.walkforward import WalkForwardConfig
 
     with pytest.raises(ValueError, match="builder is required"):  # with the config: no work
         WalkForwardConfig(learner="keras")

@@ -8,6 +8,10 @@ modules together) is an edge of a graph of modules. The tests fail on
 - an edge to a module of a higher layer than the importer's (:data:`LAYERS`,
   the order DESIGN.md and docs/README.md write down);
 - a module that belongs to no layer (a new module must be given one here);
+- an import by the data layer of anything above it (the run's data loading and its
+  checks live in ``btlstm.data.loading``, not in the pipeline);
+- an import of a deprecated alias (the old path of a moved module,
+  scripts/reorg_packages.py), which stands in the top layer;
 - a module that imports TensorFlow / Keras when it is imported (only the
   Keras modules may: :data:`TENSORFLOW_AT_IMPORT`).
 
@@ -28,49 +32,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: The layers, lowest first. A module may import modules of its own layer or of a
-#: lower one, never of a higher one. A name ending in "." is a package: every
-#: module in it (present or future) belongs to that layer.
-LAYERS = (
-    # errors, checks, conversions, crash-safe files, named splits, settings helpers, where
-    # work runs (worker processes, Ray)
-    ("bottom", ("btlstm", "btlstm._compat", "btlstm.errors", "btlstm.checks",
-                "btlstm.convert", "btlstm._files", "btlstm.splits", "btlstm._settings",
-                "btlstm.progress", "btlstm.executor")),
-    # every source -> one canonical frame; synthetic markets
-    ("data", ("btlstm.data", "btlstm.data.", "btlstm.synthetic")),
-    # plain arrays: windows and labels, the no-look-ahead schedule, metrics, statistics
-    ("numbers", ("btlstm.features", "btlstm.featurelib", "btlstm.xsfeatures", "btlstm.schedule",
-                 "btlstm.trainchecks", "btlstm.metrics", "btlstm.significance",
-                 "btlstm.summary")),
-    # fit / predict / save / load (the Keras network and its penalties included)
-    ("learners", ("btlstm.learners", "btlstm.learners.", "btlstm.models",
-                  "btlstm.regularizers")),
-    # schedule x learner -> predictions, for a feed and for a panel's cross-section
-    ("walk-forward", ("btlstm.walkforward", "btlstm.xswalkforward")),
-    # Backtrader: feeds, brokers and market rules, indicators, signals, analyzers
-    ("backtrader", ("btlstm.feeds", "btlstm.broker", "btlstm.ashare", "btlstm.rebalance",
-                    "btlstm.indicators", "btlstm.signals", "btlstm.analyzers",
-                    "btlstm.analyzers.", "btlstm.plotting")),
-    # strategies and the registry that names them (they import each other's package)
-    ("strategies", ("btlstm.registry", "strategies", "strategies.")),
-    # plain data -> table, files, plots, html
-    ("report", ("btlstm.report", "btlstm.report.")),
-    # settings -> a run: the pipeline, the cerebro factory, sweeps, paper trading
-    ("orchestration", ("btlstm.settings", "btlstm.pipeline", "btlstm.cerebro",
-                       "btlstm.experiments", "btlstm.sweep", "btlstm.sweep.", "btlstm.lookahead",
-                       "btlstm.live", "btlstm.live.")),
-    ("command line", ("btlstm.cli",)),
-)  # fmt: skip
 
-#: Import cycles allowed for now (a stale entry fails too, so the list only shrinks).
-KNOWN_CYCLES: dict = {}
-
-#: The only modules that import TensorFlow (Keras) when they are imported.
-TENSORFLOW_AT_IMPORT = {"btlstm.models", "btlstm.regularizers"}
-
-
-# --------------------------------------------------------------------------- the graph
 def modules() -> dict[str, Path]:
     """``{module name: file}`` of every module of btlstm/ and strategies/."""
     out = {}
@@ -83,7 +45,68 @@ def modules() -> dict[str, Path]:
 
 MODULES = modules()
 
+#: The first line of a deprecation alias left at a moved module's old path.
+ALIAS_MARKER = "# btlstm: deprecated alias, written by scripts/reorg_packages.py"
 
+
+def _is_alias(path: Path) -> bool:
+    with path.open(encoding="utf-8") as f:
+        return f.readline().rstrip("\n") == ALIAS_MARKER
+
+
+#: The deprecation aliases (modules at the old paths of moved ones).
+ALIASES = tuple(name for name, path in MODULES.items() if _is_alias(path))
+
+
+#: The layers, lowest first. A module may import modules of its own layer or of a
+#: lower one, never of a higher one. A name ending in "." is a package: every
+#: module in it (present or future) belongs to that layer.
+LAYERS = (
+    # errors, checks, conversions, crash-safe files, named splits, settings helpers, where
+    # work runs (worker processes, Ray)
+    ("bottom", ("btlstm", "btlstm._compat", "btlstm.errors", "btlstm.checks",
+                "btlstm.convert", "btlstm._files", "btlstm.splits", "btlstm._settings",
+                "btlstm.progress", "btlstm.executor")),
+    # every source -> one canonical frame, a run's data loaded and checked
+    # (btlstm.data.loading); synthetic markets. Imports nothing above it.
+    ("data", ("btlstm.data", "btlstm.data.", "btlstm.synthetic")),
+    # plain arrays: the forecasting side's inputs (btlstm.forecast: windows and labels,
+    # the no-look-ahead schedule, the data checked against it), metrics, statistics
+    ("numbers", ("btlstm.forecast", "btlstm.forecast.features", "btlstm.forecast.featurelib",
+                 "btlstm.forecast.xsfeatures",
+                 "btlstm.forecast.schedule", "btlstm.forecast.trainchecks", "btlstm.metrics",
+                 "btlstm.significance", "btlstm.summary")),
+    # fit / predict / save / load (btlstm.learners; the Keras network, models, and its
+    # penalties, regularizers, included)
+    ("learners", ("btlstm.learners", "btlstm.learners.")),
+    # the forecasting side's engines: schedule x learner -> predictions, for a feed and
+    # for a panel's cross-section
+    ("walk-forward", ("btlstm.forecast.walkforward", "btlstm.forecast.xswalkforward")),
+    # the Backtrader side (btlstm.bt): feeds, brokers and market rules, rebalancing,
+    # indicators, signals, analyzers, the cerebro factory
+    ("backtrader", ("btlstm.bt", "btlstm.bt.", "btlstm.plotting")),
+    # strategies and the registry that names them (they import each other's package)
+    ("strategies", ("btlstm.registry", "strategies", "strategies.")),
+    # plain data -> table, files, plots, html
+    ("report", ("btlstm.report", "btlstm.report.")),
+    # settings -> a run: the pipeline, sweeps, paper trading
+    ("orchestration", ("btlstm.settings", "btlstm.pipeline", "btlstm.experiments",
+                       "btlstm.sweep", "btlstm.sweep.", "btlstm.lookahead", "btlstm.live",
+                       "btlstm.live.")),
+    ("command line", ("btlstm.cli",)),
+    # the old paths of moved modules (scripts/reorg_packages.py), deprecation aliases kept
+    # for one release: on top, so no module of ours may import one
+    ("deprecated aliases", ALIASES),
+)  # fmt: skip
+
+#: Import cycles allowed for now (a stale entry fails too, so the list only shrinks).
+KNOWN_CYCLES: dict = {}
+
+#: The only modules that import TensorFlow (Keras) when they are imported.
+TENSORFLOW_AT_IMPORT = {"btlstm.learners.models", "btlstm.learners.regularizers"}
+
+
+# --------------------------------------------------------------------------- the graph
 @functools.cache
 def _tree(name: str) -> ast.Module:
     return ast.parse(MODULES[name].read_text(encoding="utf-8"))
@@ -91,7 +114,7 @@ def _tree(name: str) -> ast.Module:
 
 def _known(name: str) -> str | None:
     """The module an import of ``name`` runs: ``btlstm.strategies.x`` is the folder
-    strategies/; a name inside a module (``btlstm.walkforward.WalkForward``) is that module."""
+    strategies/; a name inside a module (``btlstm.forecast.walkforward.WalkForward``) is that module."""
     if name == "btlstm.strategies" or name.startswith("btlstm.strategies."):
         name = "strategies" + name[len("btlstm.strategies") :]
     while name and name not in MODULES:
@@ -201,8 +224,8 @@ def test_the_graph_sees_every_kind_of_import(tmp_path):
     """The walker reads relative imports, imports inside functions, names imported from a
     module, submodules imported from a package and the btlstm.strategies alias."""
     g = graph()
-    assert "btlstm.walkforward" in g["btlstm.indicators"]  # top level, from-import of a name
-    assert "btlstm.schedule" in g["btlstm.trainchecks"]  # inside a function
+    assert "btlstm.forecast.walkforward" in g["btlstm.bt.indicators"]  # top level, from-import of a name
+    assert "btlstm.forecast.schedule" in g["btlstm.forecast.trainchecks"]  # inside a function
     assert "btlstm.registry" in g["btlstm.settings"]  # `from btlstm import registry`
     assert "strategies.buyhold" in g["strategies.hold"]  # btlstm.strategies.buyhold
     assert "btlstm.data.cache" in g["btlstm.data"]  # relative or absolute, in a package
@@ -242,6 +265,52 @@ def test_no_module_imports_a_higher_layer():
     assert not bad, "imports up the layers:\n" + "\n".join(bad)
 
 
+def _layer(name: str) -> int:
+    return next(i for i, (layer, _) in enumerate(LAYERS) if layer == name)
+
+
+def test_the_data_layer_imports_nothing_above_it():
+    """The data layer (every source -> a canonical frame, a run's data loaded and checked,
+    the synthetic markets) imports only itself and the bottom layer, also inside
+    functions: no settings, no schedule, no pipeline. The pipeline's loading is its."""
+    data = _layer("data")
+    members = sorted(m for m in MODULES if layer_of(m) == data)
+    assert {"btlstm.data", "btlstm.data.loading", "btlstm.data.readers", "btlstm.synthetic"} <= set(
+        members
+    )
+    bad = [
+        f"{MODULES[a].relative_to(ROOT)}:{line}: {a} imports {b} ({LAYERS[layer_of(b)][0]})"
+        for a in members
+        for b, line in graph()[a].items()
+        if layer_of(b) is None or layer_of(b) > data
+    ]
+    assert not bad, "the data layer imports a higher layer:\n" + "\n".join(bad)
+    from btlstm import pipeline
+    from btlstm.data import loading
+
+    assert pipeline.load_data is loading.load_data
+    assert pipeline.check_data.__module__ == "btlstm.forecast.trainchecks"
+    assert "def load_data" not in MODULES["btlstm.pipeline"].read_text(encoding="utf-8")
+
+
+def test_the_packages_show_the_flow():
+    """The forecasting side, the learners' own modules and the Backtrader side are packages;
+    each old path is an alias in the top layer, and no module imports one."""
+    for pkg, mods in (
+        ("btlstm.forecast", ("features", "featurelib", "xsfeatures", "schedule", "trainchecks",
+                             "walkforward", "xswalkforward")),
+        ("btlstm.learners", ("models", "regularizers")),
+        ("btlstm.bt", ("feeds", "broker", "ashare", "rebalance", "indicators", "signals",
+                       "analyzers", "cerebro")),
+    ):  # fmt: skip
+        for m in mods:
+            assert f"{pkg}.{m}" in MODULES and not _is_alias(MODULES[f"{pkg}.{m}"]), m
+    assert len(ALIASES) == 15, ALIASES
+    assert all(layer_of(a) == len(LAYERS) - 1 for a in ALIASES)
+    users = sorted(f"{a} imports {b}" for a, edges in graph().items() for b in edges if b in ALIASES)
+    assert not users, users
+
+
 def _imports_tensorflow_itself(name: str) -> bool:
     tree = _tree(name)
     if any(t.split(".")[0] in ("tensorflow", "keras") for t, _ in _imports(name, tree, True)):
@@ -278,8 +347,8 @@ _NO_TF = textwrap.dedent(
     f"""
     import sys
     from btlstm.synthetic import synthetic_ohlcv, synthetic_panel
-    from btlstm.walkforward import WalkForward
-    from btlstm.xswalkforward import RankerWalkForward
+    from btlstm.forecast.walkforward import WalkForward
+    from btlstm.forecast.xswalkforward import RankerWalkForward
 
     ridge = WalkForward({RIDGE!r}, cache_dir=sys.argv[1])
     ridge.predict(synthetic_ohlcv(**{FRAME!r}))
@@ -296,8 +365,8 @@ def test_cached_ridge_and_lightgbm_models_load_without_tensorflow(tmp_path):
     """A fresh process that loads cached ridge and LightGBM models never imports TensorFlow
     (the caches are written here first; the new process must load every fit from them)."""
     from btlstm.synthetic import synthetic_ohlcv, synthetic_panel
-    from btlstm.walkforward import WalkForward
-    from btlstm.xswalkforward import RankerWalkForward
+    from btlstm.forecast.walkforward import WalkForward
+    from btlstm.forecast.xswalkforward import RankerWalkForward
 
     cache = tmp_path / "cache"
     ridge = WalkForward(RIDGE, cache_dir=cache)

@@ -164,7 +164,7 @@ def test_a_planted_name_test_fails_the_scan(line, tmp_path, seam_learner):
     target.write_text(before + "\n" + mention + line, encoding="utf-8")
     found = scan(tmp_path, names)
     what, offset = PLANTED[line]
-    assert found == [f"btlstm/walkforward.py:{n + 5 + offset}: {what}"], found
+    assert found == [f"btlstm/forecast/walkforward.py:{n + 5 + offset}: {what}"], found
     # and the same line in a learner's own module is that learner's business
     target.write_text(before, encoding="utf-8")
     (tmp_path / "btlstm" / "learners" / "lstm.py").write_text(line, encoding="utf-8")
@@ -359,7 +359,7 @@ def test_fit_or_load_seeds_caches_and_refuses_a_changed_file(tmp_path, caplog):
 
 
 def test_a_worker_pins_tensorflow_threads_only_for_a_learner_that_needs_it(monkeypatch):
-    from btlstm import walkforward
+    from btlstm.forecast import walkforward
 
     pinned = []
     monkeypatch.setattr(walkforward, "_pin_tf_threads", lambda: pinned.append(True))
@@ -371,5 +371,5 @@ def test_a_worker_pins_tensorflow_threads_only_for_a_learner_that_needs_it(monke
     assert pinned == [] and out["record"].n_samples == 40 and len(out["model"]) > 0
     out = walkforward.fit_task({**task, "learner": (TFRidge, 4, 2, None)})
     assert pinned == [True] and out["record"].n_samples == 40
-    assert learners.LSTMLearner.needs_tensorflow and learners.LSTMLearner.preload == ("btlstm.models",)
+    assert learners.LSTMLearner.needs_tensorflow and learners.LSTMLearner.preload == ("btlstm.learners.models",)
     assert not learners.RidgeLearner.needs_tensorflow and learners.RidgeLearner.preload == ()

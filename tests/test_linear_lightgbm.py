@@ -12,12 +12,12 @@ import pytest
 
 from btlstm import learners
 from btlstm.errors import ModelFileError
-from btlstm.features import make_targets
+from btlstm.forecast.features import make_targets
 from btlstm.learners.gbm import LIGHTGBM_BOUNDS, LightGBMLearner
 from btlstm.learners.linear import LinearLearner
 from btlstm.significance import ic_test
 from btlstm.synthetic import synthetic_ohlcv
-from btlstm.walkforward import WalkForward, WalkForwardConfig
+from btlstm.forecast.walkforward import WalkForward, WalkForwardConfig
 
 from test_walkforward import _garbage_after, _probes, _violations
 
@@ -83,7 +83,7 @@ def test_lightgbm_is_deterministic_across_threads_processes_and_workers(frame, t
     code = (
         "import numpy as np, sys\n"
         "from btlstm.synthetic import synthetic_ohlcv\n"
-        "from btlstm.walkforward import WalkForward\n"
+        "from btlstm.forecast.walkforward import WalkForward\n"
         f"p = WalkForward({CFG!r}).predict(synthetic_ohlcv(n=600, seed=11, signal=0.3))\n"
         "np.save(sys.argv[1], p)\n"
     )

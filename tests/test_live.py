@@ -19,7 +19,7 @@ from live_helpers import HeldFitter  # tests/live_helpers.py (a worker imports i
 from lookahead import rewrite_after  # tests/lookahead.py: the shared future rewrite
 
 import btlstm  # noqa: F401
-from btlstm.analyzers import OrderLog
+from btlstm.bt.analyzers import OrderLog
 from btlstm.cli import main
 from btlstm.data.cache import load_verified
 from btlstm.errors import TrainingError
@@ -35,7 +35,7 @@ from btlstm.live import (
 )
 from btlstm.pipeline import run_backtest
 from btlstm.synthetic import synthetic_ohlcv, synthetic_panel
-from btlstm.walkforward import MODEL_KIND, WalkForward
+from btlstm.forecast.walkforward import MODEL_KIND, WalkForward
 
 ROOT = Path(__file__).resolve().parents[1]
 COLS = ["open", "high", "low", "close", "volume", "amount"]
@@ -268,9 +268,9 @@ def test_a_resumed_background_stream_switches_models_on_the_same_bars(tmp_path):
 
 
 def test_live_predictor_in_a_backtest_and_with_a_ready_model(tmp_path):
-    from btlstm.feeds import make_feed
-    from btlstm.indicators import LSTMPredictor
-    from btlstm.models import build_model
+    from btlstm.bt.feeds import make_feed
+    from btlstm.bt.indicators import LSTMPredictor
+    from btlstm.learners.models import build_model
 
     hist, test = _split(n=500, at=200)
     cfg = dict(RIDGE, test_start=str(test.index[0].date()))

@@ -1,4 +1,4 @@
-"""Tests for btlstm.models: builder, regularizer specs, save / load, compiled predict."""
+"""Tests for btlstm.learners.models: builder, regularizer specs, save / load, compiled predict."""
 
 import inspect
 import json
@@ -12,8 +12,8 @@ import keras
 import numpy as np
 import pytest
 
-from btlstm import models
-from btlstm.models import (
+from btlstm.learners import models
+from btlstm.learners.models import (
     CallableRegularizer,
     ModelFileError,
     SeedL1,
@@ -141,7 +141,7 @@ import sys
 sys.path[:0] = [{str(here)!r}, {str(root)!r}]
 import importlib
 import numpy as np
-from btlstm.models import ModelFileError, load_model
+from btlstm.learners.models import ModelFileError, load_model
 path = {str(path)!r}
 try:
     load_model(path)
@@ -154,7 +154,7 @@ try:  # importing the module is not enough: nothing named by a file runs unless 
 except ModelFileError as exc:
     assert "not registered" in str(exc) and "l1_reg" in str(exc), str(exc)
     print("UNLOADABLE-AFTER-IMPORT")
-from btlstm.models import register_regularizer_fn
+from btlstm.learners.models import register_regularizer_fn
 register_regularizer_fn(mod.l1_reg)
 model = load_model(path)
 x = np.load({str(tmp_path / "x.npy")!r})

@@ -29,11 +29,11 @@ def test_the_table_is_large_and_spread_over_the_modules_that_matter():
     table = mutants.MUTANTS
     assert len(table) >= 45
     files = {m.file for m in table}
-    for need in ("btlstm/schedule.py", "btlstm/features.py", "btlstm/ashare.py",
-                 "btlstm/broker.py", "btlstm/rebalance.py", "strategies/hold.py",
+    for need in ("btlstm/forecast/schedule.py", "btlstm/forecast/features.py", "btlstm/bt/ashare.py",
+                 "btlstm/bt/broker.py", "btlstm/bt/rebalance.py", "strategies/hold.py",
                  "strategies/ranker.py", "strategies/momentum.py", "strategies/rotation.py",
-                 "btlstm/metrics.py", "btlstm/analyzers.py", "btlstm/walkforward.py",
-                 "btlstm/xswalkforward.py", "btlstm/report/collect.py", "btlstm/summary.py",
+                 "btlstm/metrics.py", "btlstm/bt/analyzers.py", "btlstm/forecast/walkforward.py",
+                 "btlstm/forecast/xswalkforward.py", "btlstm/report/collect.py", "btlstm/summary.py",
                  "btlstm/data/_csv.py", "btlstm/data/readers.py"):  # fmt: skip
         assert need in files, need
     for key, args in mutants.TESTS.items():

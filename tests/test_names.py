@@ -5,11 +5,11 @@ import dataclasses
 import pytest
 
 from btlstm.settings import Settings
-from btlstm.walkforward import WalkForward, WalkForwardConfig
+from btlstm.forecast.walkforward import WalkForward, WalkForwardConfig
 
 
 def test_the_predictor_is_named_for_what_it_is_and_lstm_predictor_is_the_same_class():
-    from btlstm import indicators
+    from btlstm.bt import indicators
 
     assert indicators.LSTMPredictor is indicators.WalkForwardPredictor
     assert {"LSTMPredictor", "WalkForwardPredictor"} <= set(indicators.__all__)
@@ -46,7 +46,7 @@ def test_toml_keys_users_write_still_fill_the_learner_settings(tmp_path):
 
 def test_one_settings_suffix_and_one_fit_record():
     from btlstm.learners import FitRecord, FitResult, RankerConfig, RankerSettings, settings_class
-    from btlstm.xswalkforward import RankerFit
+    from btlstm.forecast.xswalkforward import RankerFit
 
     assert RankerConfig is RankerSettings is settings_class("ranker")
     assert FitResult is FitRecord and RankerFit is FitRecord
@@ -54,8 +54,8 @@ def test_one_settings_suffix_and_one_fit_record():
 
 
 def test_regularizers_are_public_and_models_re_exports_them():
-    import btlstm.models as models
-    import btlstm.regularizers as regularizers
+    import btlstm.learners.models as models
+    import btlstm.learners.regularizers as regularizers
 
     for name in regularizers.__all__:
         assert getattr(models, name) is getattr(regularizers, name), name

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from btlstm.synthetic import synthetic_ohlcv
-from btlstm.walkforward import WalkForward, WalkForwardConfig, max_workers
+from btlstm.forecast.walkforward import WalkForward, WalkForwardConfig, max_workers
 
 TINY = dict(lstm_units=8, dense_units=(8, 4))
 #: three cold-start fits of the tiny LSTM, one epoch each
@@ -44,7 +44,7 @@ def _counting_model():
     are traced (Python runs the wrapped step only while TensorFlow traces)."""
     import keras
 
-    from btlstm.models import build_model
+    from btlstm.learners.models import build_model
 
     keras.utils.set_random_seed(0)
     model = build_model(10, 6, lstm_units=8, dense_units=(8, 4))
@@ -64,7 +64,7 @@ def _counting_model():
 
 @pytest.mark.parametrize("xla", [False, True])
 def test_training_functions_are_traced_once_across_fits_of_any_size(xla):
-    from btlstm.models import compile_training, training_compiled
+    from btlstm.learners.models import compile_training, training_compiled
 
     model, traces = _counting_model()
     compile_training(model, 32, xla=xla)
@@ -81,7 +81,7 @@ def test_training_functions_are_traced_once_across_fits_of_any_size(xla):
 
 
 def test_default_training_equals_a_plain_keras_fit_bit_for_bit():
-    from btlstm.models import build_model, compile_training
+    from btlstm.learners.models import build_model, compile_training
 
     X, _ = _data(100, seed=5)
     plain = _fit(lambda: build_model(10, 6, lstm_units=8, dense_units=(8, 4)), 250)
@@ -111,7 +111,7 @@ def test_fit_compiled_equals_keras_fit_bit_for_bit(n, val, epochs, xla, dropout)
     import keras
     import tensorflow as tf
 
-    from btlstm.models import build_model, compile_training, fit_compiled, seed_keras
+    from btlstm.learners.models import build_model, compile_training, fit_compiled, seed_keras
 
     X, y = _data(n + val, seed=n)
     out = {}
@@ -145,7 +145,7 @@ def test_recurrent_dropout_fits_keep_keras_own_loop():
     import keras
 
     from btlstm.learners.lstm import LSTMLearner, _recurrent_dropout
-    from btlstm.models import build_model, compile_training
+    from btlstm.learners.models import build_model, compile_training
 
     X, y = _data(64 * 35 + 3, seed=9)
     n = 64 * 32
@@ -168,7 +168,7 @@ def test_fit_compiled_traces_once_and_keeps_keras_order():
     permutation every epoch, drawn from the global seed)."""
     import keras
 
-    from btlstm.models import fit_compiled, keras_order
+    from btlstm.learners.models import fit_compiled, keras_order
 
     model, traces = _counting_model()
     X, y = _data(400)
@@ -216,7 +216,7 @@ def test_a_new_process_gives_the_same_predictions_with_compiled_training(tmp_pat
         import btlstm.learners.lstm as lstm
         lstm.XLA_MIN_STEPS = 1
         from btlstm.synthetic import synthetic_ohlcv
-        from btlstm.walkforward import WalkForward
+        from btlstm.forecast.walkforward import WalkForward
         np.save({str(tmp_path / "p.npy")!r},
                 WalkForward({cfg!r}).predict(synthetic_ohlcv(n=520, seed=2)))
     """)

@@ -72,7 +72,7 @@ def test_settings_round_trip_and_layers():
 
 
 def test_min_train_has_one_default():
-    from btlstm.walkforward import WalkForwardConfig
+    from btlstm.forecast.walkforward import WalkForwardConfig
 
     assert Settings.from_dict({}).model.min_train == WalkForwardConfig().min_train
 
@@ -343,8 +343,8 @@ class TopOne(bt.Strategy):
     )
 
     def __init__(self):
-        from btlstm.indicators import PooledPredictor
-        from btlstm.rebalance import Rebalancer
+        from btlstm.bt.indicators import PooledPredictor
+        from btlstm.bt.rebalance import Rebalancer
 
         self.signals = {
             d._name: PooledPredictor(d, pool=self.p.pool).prediction for d in self.datas
@@ -409,7 +409,7 @@ def test_panel_strategy_with_pooled_predictor_runs_end_to_end(panel_registered, 
     fit_dates = [f["date"] if isinstance(f, dict) else f.date for f in result.fits]
     assert len(fit_dates) >= 2  # one pooled schedule, not one per feed
     from btlstm.synthetic import synthetic_panel
-    from btlstm.walkforward import WalkForward
+    from btlstm.forecast.walkforward import WalkForward
 
     panel = synthetic_panel(n_symbols=4, n=600, start="2010-01-04", signal=0.4, seed=0)
     ref = WalkForward(s.model).predict(panel)

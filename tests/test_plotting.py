@@ -18,7 +18,7 @@ SCRIPT = textwrap.dedent(
     import sys
     import btlstm
     import backtrader as bt
-    from btlstm.feeds import make_feed
+    from btlstm.bt.feeds import make_feed
     from btlstm.plotting import plot_cerebro
     from btlstm.synthetic import synthetic_ohlcv
     from btlstm.strategies import BuyAndHold

@@ -13,13 +13,13 @@ from lookahead import rewrite_after  # tests/lookahead.py: the shared future rew
 from btlstm.learners import get_learner, settings_class
 from btlstm.learners.ranker import RankerConfig, StockRanker
 from btlstm.metrics import cross_sectional_ic, ic_summary, top_minus_bottom
-from btlstm.models import ModelFileError
-from btlstm.schedule import Schedule
+from btlstm.learners.models import ModelFileError
+from btlstm.forecast.schedule import Schedule
 from btlstm.significance import hac_mean_test
 from btlstm.synthetic import synthetic_panel
-from btlstm.walkforward import WalkForwardConfig
-from btlstm.xsfeatures import forward_label
-from btlstm.xswalkforward import RankerWalkForward, ranker_quality
+from btlstm.forecast.walkforward import WalkForwardConfig
+from btlstm.forecast.xsfeatures import forward_label
+from btlstm.forecast.xswalkforward import RankerWalkForward, ranker_quality
 
 SMALL = {"n_estimators": 10, "num_leaves": 7, "min_data_in_leaf": 5, "horizons": [1, 5, 20]}
 
@@ -227,9 +227,9 @@ _SUB = textwrap.dedent(
     """
     import sys
     import numpy as np
-    from btlstm.xswalkforward import RankerWalkForward
+    from btlstm.forecast.xswalkforward import RankerWalkForward
     from btlstm.synthetic import synthetic_panel
-    from btlstm.walkforward import WalkForwardConfig
+    from btlstm.forecast.walkforward import WalkForwardConfig
     panel = synthetic_panel(n_symbols=10, n=160, seed=4, signal=0.3)
     cfg = WalkForwardConfig(horizon=5, min_train=300, retrain_every=30, seed=7)
     s = RankerWalkForward(cfg, {"n_estimators": 10, "min_data_in_leaf": 5,
@@ -281,8 +281,8 @@ def test_real_csi300_slice(data_dir):
 def test_scores_reach_backtrader_as_a_line():
     import backtrader as bt
 
-    from btlstm.feeds import add_panel
-    from btlstm.xswalkforward import with_scores
+    from btlstm.bt.feeds import add_panel
+    from btlstm.forecast.xswalkforward import with_scores
 
     panel = synthetic_panel(n_symbols=4, n=120, seed=6, late_starters=1)
     cfg = WalkForwardConfig(horizon=5, min_train=100, retrain_every=30)
@@ -375,7 +375,7 @@ def test_a_cached_ranker_is_not_refitted(tmp_path, monkeypatch):
 def test_a_row_without_a_finite_feature_gets_no_score():
     """A stock whose features are all NaN on a day (no history for them, a gap) gets
     no score that day, while the others do: the ranker never scores a blank row."""
-    from btlstm.xsfeatures import cross_sectional_features
+    from btlstm.forecast.xsfeatures import cross_sectional_features
 
     panel = synthetic_panel(n_symbols=10, n=200, seed=2, signal=0.3)
     cal = panel["SYN0000"].index

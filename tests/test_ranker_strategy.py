@@ -10,9 +10,9 @@ import orderlog
 import pandas as pd
 import pytest
 
-from btlstm.analyzers import OrderLog, add_standard_analyzers
-from btlstm.broker import setup_broker
-from btlstm.feeds import add_panel, make_feed
+from btlstm.bt.analyzers import OrderLog, add_standard_analyzers
+from btlstm.bt.broker import setup_broker
+from btlstm.bt.feeds import add_panel, make_feed
 from btlstm.strategies.buyhold import EqualWeight
 from btlstm.strategies.ranker import RankerGated
 
@@ -58,7 +58,7 @@ def run(panel, gate_df, market="plain", runonce=True, preload=True, analyzers=Fa
     if gate_df is not None:
         cerebro.adddata(make_feed(gate_df, name="gate", extra_lines=("prediction",)), name="gate")
     if market == "ashare":
-        from btlstm.ashare import setup_ashare_broker
+        from btlstm.bt.ashare import setup_ashare_broker
 
         setup_ashare_broker(cerebro, slippage_perc=0.0)
     else:

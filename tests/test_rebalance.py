@@ -1,4 +1,4 @@
-"""btlstm.rebalance on small synthetic panels (no TF): stale-order cancel,
+"""btlstm.bt.rebalance on small synthetic panels (no TF): stale-order cancel,
 sells before buys, untradable bars, held untradable positions."""
 
 import math
@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 import btlstm  # noqa: F401  (compat patches first)
-from btlstm.feeds import TradableFiller, add_panel
-from btlstm.rebalance import Rebalancer, equal_weights, is_tradable
+from btlstm.bt.feeds import TradableFiller, add_panel
+from btlstm.bt.rebalance import Rebalancer, equal_weights, is_tradable
 from btlstm.strategies import BuyAndHold, EqualWeight
 from btlstm.synthetic import synthetic_ohlcv
 

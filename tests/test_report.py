@@ -17,9 +17,9 @@ import pytest
 
 import btlstm  # noqa: F401  (compat patches first)
 from btlstm import _files as files_mod  # the folder writer (one implementation)
-from btlstm.analyzers import add_standard_analyzers
-from btlstm.broker import INDEX_COSTS, setup_broker
-from btlstm.feeds import add_panel, make_feed
+from btlstm.bt.analyzers import add_standard_analyzers
+from btlstm.bt.broker import INDEX_COSTS, setup_broker
+from btlstm.bt.feeds import add_panel, make_feed
 from btlstm.report import (
     SUMMARY_KEYS,
     ReportError,
@@ -229,7 +229,7 @@ def test_metrics_match_analyzers(synth):
 
 def test_comparison_row_is_summary_row(synth):
     _, strat, data = synth
-    from btlstm.analyzers import summary_row
+    from btlstm.bt.analyzers import summary_row
 
     rows = data.report["comparison"]
     assert len(rows) == 1 and list(rows[0]) == list(SUMMARY_KEYS)
@@ -762,7 +762,8 @@ def test_old_import_paths_name_the_same_objects():
     """Scripts written before the report and analyzer rooms were split keep working."""
     import importlib
 
-    from btlstm import analyzers, metrics, report, significance, summary
+    from btlstm import metrics, report, significance, summary
+    from btlstm.bt import analyzers
     from btlstm.report import notes, schema, sections
 
     old = importlib.import_module("btlstm.report.collect")

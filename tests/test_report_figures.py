@@ -19,9 +19,9 @@ import pytest
 import btlstm  # noqa: F401  (compat patches first)
 from btlstm import metrics
 from btlstm import significance as S
-from btlstm.analyzers import add_standard_analyzers
-from btlstm.broker import INDEX_COSTS, setup_broker
-from btlstm.feeds import make_feed
+from btlstm.bt.analyzers import add_standard_analyzers
+from btlstm.bt.broker import INDEX_COSTS, setup_broker
+from btlstm.bt.feeds import make_feed
 from btlstm.report import collect
 from btlstm.report import page as pg
 from btlstm.report import tearsheet as ts

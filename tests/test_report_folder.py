@@ -20,10 +20,10 @@ import pytest
 
 import btlstm  # noqa: F401  (compat patches first)
 from btlstm._files import file_entry
-from btlstm.analyzers import add_standard_analyzers
-from btlstm.broker import INDEX_COSTS, setup_broker
+from btlstm.bt.analyzers import add_standard_analyzers
+from btlstm.bt.broker import INDEX_COSTS, setup_broker
 from btlstm.cli import main
-from btlstm.feeds import make_feed
+from btlstm.bt.feeds import make_feed
 from btlstm.report import ReportError, collect, load_report, reading, rebuild_report, write_report
 from btlstm.strategies.buyhold import BuyAndHold
 from btlstm.synthetic import synthetic_ohlcv

@@ -14,11 +14,11 @@ import pytest
 from lookahead import rewrite_after  # tests/lookahead.py: the shared future rewrite
 
 import btlstm  # noqa: F401
-from btlstm.broker import setup_broker
+from btlstm.bt.broker import setup_broker
 from btlstm.data import SECTORS
 from btlstm.data.adjust import adjust, total_return
 from btlstm.data.validate import DataError
-from btlstm.feeds import add_panel
+from btlstm.bt.feeds import add_panel
 from btlstm.strategies.buyhold import EqualWeight
 from btlstm.strategies.momentum import MOMENTUM, MomentumRotation
 from btlstm.strategies.rotation import SectorRotation
@@ -291,7 +291,7 @@ def _plain(x):
 
 
 def _pool_run(panel, history=None, runonce=True):
-    from btlstm.indicators import PredictionPool
+    from btlstm.bt.indicators import PredictionPool
 
     pool = PredictionPool(config=RIDGE, history=history)
     return run_panel(panel, strategy=PoolRecorder, extra=(), runonce=runonce, pool=pool), pool
@@ -322,12 +322,12 @@ def test_pooled_forecasts_and_decisions_do_not_look_ahead():
 
 
 def test_pooled_forecasts_with_history_equal_walkforward_predict():
-    from btlstm.walkforward import WalkForward
+    from btlstm.forecast.walkforward import WalkForward
 
     panel = sectors(n=700, seed=2, signal=0.3)
     cut = panel["XLB"].index[400]
     # SPY's history too: the strategy's pool trains on the sectors only (a new pool,
-    # btlstm.signals); the pool it was given keeps every history it was given
+    # btlstm.bt.signals); the pool it was given keeps every history it was given
     history = {k: v.loc[v.index < cut] for k, v in panel.items()}
     test = {k: v.loc[v.index >= cut] for k, v in panel.items()}
     a, given = _pool_run(test, history=dict(history))

@@ -2,7 +2,7 @@
 
 A spec string (CLI flag, TOML value), a dict config or a ``.keras`` file may
 name a regularizer function only through the allow-list that code fills
-(:func:`btlstm.models.register_regularizer_fn`, or ``CallableRegularizer(fn)``
+(:func:`btlstm.learners.models.register_regularizer_fn`, or ``CallableRegularizer(fn)``
 built from a function object). Everything else is refused *before* it is
 called: each case below replaces the named targets (``builtins.print``,
 ``sys.exit``, ``os.system``, the never-registered markers of
@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 import safety_markers as sm
 
-from btlstm import regularizers
+from btlstm.learners import regularizers
 from btlstm.cli import main
-from btlstm.models import (
+from btlstm.learners.models import (
     CallableRegularizer,
     ModelFileError,
     RegularizerNotAllowedError,
@@ -194,7 +194,7 @@ def test_spec_cannot_exit_a_child_process(tmp_path):
     """Without any patching: the real sys.exit / os.system named by a spec never run."""
     marker = tmp_path / "ran"
     code = f"""
-from btlstm.models import parse_regularizer
+from btlstm.learners.models import parse_regularizer
 for spec in ("btlstm>CallableRegularizer('evil>y', module='sys', qualname='exit')",
              "btlstm>CallableRegularizer('x>s', module='os', qualname='system')",
              "btlstm_custom>os.system"):
@@ -306,7 +306,7 @@ GADGETS = {
         "registered_name": "safety_markers.marker_reg",
     },
     "CallableRegularizer with extra keys": {
-        "module": "btlstm.regularizers",
+        "module": "btlstm.learners.regularizers",
         "class_name": "CallableRegularizer",
         "registered_name": "btlstm>CallableRegularizer",
         "config": {"fn": SAFE_NAME, "module": "os", "qualname": "system", "call": "os.system"},

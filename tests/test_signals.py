@@ -1,4 +1,4 @@
-"""btlstm.signals: the one way a strategy gets its signal (a line, a predictor, a pool);
+"""btlstm.bt.signals: the one way a strategy gets its signal (a line, a predictor, a pool);
 what every strategy and PredictionQuality use. Its errors name what was typed."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import backtrader as bt
 import numpy as np
 import pytest
 
-from btlstm.cerebro import make_cerebro
-from btlstm.indicators import PrecomputedPrediction, PredictionPool
-from btlstm.signals import line_of, signal_of, signals_of
+from btlstm.bt.cerebro import make_cerebro
+from btlstm.bt.indicators import PrecomputedPrediction, PredictionPool
+from btlstm.bt.signals import line_of, signal_of, signals_of
 from btlstm.synthetic import synthetic_ohlcv, synthetic_panel
 
 

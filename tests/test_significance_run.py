@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 import btlstm  # noqa: F401  (compat patches first)
-from btlstm.analyzers import OrderLog, Significance
-from btlstm.broker import INDEX_COSTS, setup_broker
-from btlstm.feeds import make_feed
-from btlstm.indicators import LSTMPredictor
+from btlstm.bt.analyzers import OrderLog, Significance
+from btlstm.bt.broker import INDEX_COSTS, setup_broker
+from btlstm.bt.feeds import make_feed
+from btlstm.bt.indicators import LSTMPredictor
 from btlstm.pipeline import run_backtest
 from btlstm.report import format_table, load_report
 from btlstm.settings import Settings
@@ -272,8 +272,8 @@ def test_precomputed_lines_trade_like_the_same_values_as_feed_columns(runonce):
     """A seed ensemble's mean prediction enters where the predictor's line goes: the
     pooled rotation (PrecomputedPool) and a one-feed strategy (PrecomputedPrediction)
     decide exactly as with the same values as a feed column, batched or bar by bar."""
-    from btlstm.feeds import add_panel
-    from btlstm.indicators import PrecomputedPool, PrecomputedPrediction
+    from btlstm.bt.feeds import add_panel
+    from btlstm.bt.indicators import PrecomputedPool, PrecomputedPrediction
     from btlstm.strategies.rotation import SectorRotation
     from btlstm.synthetic import synthetic_sectors
 

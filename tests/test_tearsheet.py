@@ -15,9 +15,9 @@ import pytest
 
 import btlstm  # noqa: F401  (compat patches first)
 from btlstm import metrics
-from btlstm.analyzers import add_standard_analyzers
-from btlstm.broker import INDEX_COSTS, setup_broker
-from btlstm.feeds import make_feed
+from btlstm.bt.analyzers import add_standard_analyzers
+from btlstm.bt.broker import INDEX_COSTS, setup_broker
+from btlstm.bt.feeds import make_feed
 from btlstm.report import add_comparison, collect, load_report, write_report
 from btlstm.report import tearsheet as ts
 from btlstm.report.formats import fmt

@@ -28,7 +28,7 @@ from btlstm._files import load_verified, manifest_path, read_manifest, write_man
 from btlstm.errors import ModelFileError, StateError
 from btlstm.live.state import StateStore
 from btlstm.synthetic import synthetic_ohlcv
-from btlstm.walkforward import MODEL_KIND, WalkForward, WalkForwardConfig
+from btlstm.forecast.walkforward import MODEL_KIND, WalkForward, WalkForwardConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 RIDGE_CFG = dict(lookback=10, horizon=5, retrain_every=80, min_train=100, learner="ridge",
@@ -192,7 +192,7 @@ def _forged_keras(path, build):
     the secret here: what stands between the model and the run is the architecture check)."""
     import keras
 
-    from btlstm.models import save_model
+    from btlstm.learners.models import save_model
 
     doc = read_manifest(path)
     save_model(build(keras), path)
@@ -209,7 +209,7 @@ def _bullish(keras):
 
 
 def _three_outputs(keras):
-    from btlstm.models import build_model
+    from btlstm.learners.models import build_model
 
     m = build_model(lookback=8, n_features=6, lstm_units=4, dense_units=(4,))
     return keras.Model(m.inputs, keras.layers.Dense(3)(m.layers[-2].output))
@@ -239,7 +239,7 @@ def test_lstm_load_refuses_another_architecture_even_with_a_model_in_place(home,
     import keras
 
     from btlstm.learners.lstm import LSTMLearner
-    from btlstm.models import save_model
+    from btlstm.learners.models import save_model
 
     learner = LSTMLearner(8, 6, TINY)
     x = np.random.default_rng(0).normal(size=(40, 8, 6)).astype("float32")

@@ -118,11 +118,11 @@ def test_lstm_predictor_on_feeds_users_build(tmp_path):
     gives the LSTM the same lines as btlstm's own feed of the same bars."""
     import keras
 
-    from btlstm.feeds import make_feed
-    from btlstm.indicators import LSTMPredictor
-    from btlstm.models import build_model
+    from btlstm.bt.feeds import make_feed
+    from btlstm.bt.indicators import LSTMPredictor
+    from btlstm.learners.models import build_model
     from btlstm.synthetic import synthetic_ohlcv
-    from btlstm.walkforward import WalkForwardConfig
+    from btlstm.forecast.walkforward import WalkForwardConfig
 
     frame = synthetic_ohlcv(n=80, seed=5)
     path = tmp_path / "bars.csv"

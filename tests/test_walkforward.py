@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 
 from btlstm.data import DataError
-from btlstm.features import make_targets
+from btlstm.forecast.features import make_targets
 from btlstm.synthetic import synthetic_ohlcv
-from btlstm.walkforward import WalkForward, WalkForwardConfig
+from btlstm.forecast.walkforward import WalkForward, WalkForwardConfig
 
 TINY = dict(lstm_units=8, dense_units=(8, 4))
 #: every property below is checked for each learner, so the next learner inherits them
@@ -88,7 +88,7 @@ def test_walkforward_no_lookahead(frame, learner):
 def test_lookahead_probe_catches_a_label_used_one_bar_early(frame, monkeypatch):
     """Break the schedule on purpose (labels usable one bar early): the probes at fit
     bars must see it. This proves the behavioural test above can fail."""
-    import btlstm.schedule as schedule
+    import btlstm.forecast.schedule as schedule
 
     real = schedule.Schedule.index
 
@@ -194,8 +194,8 @@ def test_pooled_stream_equals_batch(learner):
 def test_ready_model_predicts_every_full_window(frame):
     import keras
 
-    from btlstm.features import build_dataset
-    from btlstm.models import build_model
+    from btlstm.forecast.features import build_dataset
+    from btlstm.learners.models import build_model
 
     keras.utils.set_random_seed(0)
     model = build_model(lookback=10, **TINY)
@@ -246,7 +246,7 @@ def test_model_cache_reuses_and_rebuilds_corrupt(frame, tmp_path, caplog, learne
     assert all(r.cached for r in b.fits)
     files[0].write_bytes(b"not a model file")
     c = WalkForward(cfg, cache_dir=tmp_path)
-    with caplog.at_level("WARNING", logger="btlstm.walkforward"):
+    with caplog.at_level("WARNING", logger="btlstm.forecast.walkforward"):
         np.testing.assert_allclose(c.predict(frame), pa, atol=1e-6, equal_nan=True)
     assert "corrupt cached model" in caplog.text
     assert sum(not r.cached for r in c.fits) == 1
@@ -350,7 +350,7 @@ def test_model_cache_detects_a_swapped_in_model(frame, tmp_path, caplog):
     donor = max(other.glob("wf-*.npz"), key=lambda f: read_manifest(f)["fit"])
     shutil.copyfile(donor, files[-1])  # the swap: a valid model under this key
     b = WalkForward(cfg, cache_dir=tmp_path)
-    with caplog.at_level("WARNING", logger="btlstm.walkforward"):
+    with caplog.at_level("WARNING", logger="btlstm.forecast.walkforward"):
         pb = b.predict(frame)
     assert f"cached model {files[-1]} changed since it was written" in caplog.text
     assert "retraining" in caplog.text
@@ -367,7 +367,7 @@ def test_model_cache_detects_a_swapped_in_model(frame, tmp_path, caplog):
     manifest_path(files[-1]).unlink()
     caplog.clear()
     d = WalkForward(cfg, cache_dir=tmp_path)
-    with caplog.at_level("WARNING", logger="btlstm.walkforward"):
+    with caplog.at_level("WARNING", logger="btlstm.forecast.walkforward"):
         np.testing.assert_allclose(d.predict(frame), pa, atol=1e-9, equal_nan=True)
     assert "manifest field 'file'" in caplog.text and "no manifest" in caplog.text
     assert sum(not r.cached for r in d.fits) == 2
@@ -376,7 +376,7 @@ def test_model_cache_detects_a_swapped_in_model(frame, tmp_path, caplog):
 def test_cache_keys_do_not_depend_on_the_datetime_resolution(frame, tmp_path):
     """pandas 3 builds datetime64[us] indexes where pandas 2 built [ns]: the same bars at
     either resolution give the same cache keys, so a cache survives a pandas upgrade."""
-    from btlstm.schedule import Schedule
+    from btlstm.forecast.schedule import Schedule
 
     cfg = _cfg("ridge")
     ns, us = frame.copy(), frame.copy()
@@ -418,7 +418,7 @@ def test_cache_key_covers_every_config_field_but_the_stated_exempt_ones():
     a field added to WalkForwardConfig reaches the key unless it is declared exempt."""
     import dataclasses
 
-    from btlstm.schedule import Schedule
+    from btlstm.forecast.schedule import Schedule
 
     names = {f.name for f in dataclasses.fields(WalkForwardConfig)}
     assert CACHE_EXEMPT <= names

@@ -1,4 +1,4 @@
-"""Cross-sectional features, forward labels and relevance grades (btlstm.xsfeatures)."""
+"""Cross-sectional features, forward labels and relevance grades (btlstm.forecast.xsfeatures)."""
 
 import numpy as np
 import pandas as pd
@@ -6,7 +6,7 @@ import pytest
 from lookahead import rewrite_after  # tests/lookahead.py: the shared future rewrite
 
 from btlstm.synthetic import synthetic_panel
-from btlstm.xsfeatures import (
+from btlstm.forecast.xsfeatures import (
     cross_sectional_features,
     feature_names,
     forward_label,

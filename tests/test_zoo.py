@@ -16,11 +16,11 @@ import pytest
 
 from btlstm import _files
 from btlstm._files import read_manifest, write_manifest
-from btlstm.features import make_targets
+from btlstm.forecast.features import make_targets
 from btlstm.learners import LEARNERS, KerasLearner, get_learner
 from btlstm.significance import ic_test
 from btlstm.synthetic import synthetic_ohlcv
-from btlstm.walkforward import MODEL_KIND, WalkForward, WalkForwardConfig
+from btlstm.forecast.walkforward import MODEL_KIND, WalkForward, WalkForwardConfig
 
 ZOO = ("gru", "alstm", "tcn", "transformer", "mlp")
 #: small networks for the tests that fit many times (the signal test uses the defaults)
@@ -48,7 +48,7 @@ def test_the_zoo_is_registered_as_keras_learners():
     for name in ZOO:
         cls = get_learner(name)
         assert issubclass(cls, KerasLearner) and cls.name == name
-        assert cls.needs_tensorflow and cls.preload == ("btlstm.models",)
+        assert cls.needs_tensorflow and cls.preload == ("btlstm.learners.models",)
         assert cls.suffix == ".keras"
     assert issubclass(LEARNERS["lstm"], KerasLearner)
 
@@ -290,7 +290,7 @@ def test_tcn_is_causal_inside_the_window():
     import keras
 
     learner = get_learner("tcn")(12, 3, TINY["tcn"])
-    from btlstm.models import seed_keras
+    from btlstm.learners.models import seed_keras
 
     seed_keras(0)
     net = learner._build()

@@ -7,7 +7,7 @@ extra feeds (:func:`load_extra`: an index that carries a gate), and the checks t
 need no model (:func:`check_frames`: prices from the future, date settings outside
 the data, price gaps, volume 0 on every row). The checks against the walk-forward
 schedule (enough training samples at the first fit) are
-:func:`btlstm.trainchecks.check_data`.
+:func:`btlstm.forecast.trainchecks.check_data`.
 
 The settings are a :class:`btlstm.settings.Settings` (read, never imported: the
 data layer imports nothing above it).
@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 # Thresholds of the checks on the data a run is given, in one place (docs/safety.md;
-# the training-sample ones are in btlstm.trainchecks).
+# the training-sample ones are in btlstm.forecast.trainchecks).
 #: Rows of real data dated more than this many days after today (the machine's
 #: clock) that the run would use: an error (prices from the future cannot be real).
 FUTURE_GRACE_DAYS = 1
@@ -221,7 +221,7 @@ def _zero_volume_warnings(frames: dict, settings) -> list:
 def check_frames(settings, frames: dict) -> tuple[list, dict]:
     """The checks of the loaded data that need no model: prices from the future (an
     error), date settings outside the bars loaded, price gaps and a volume of 0 on every
-    row (warnings). :func:`btlstm.trainchecks.check_data` adds the checks
+    row (warnings). :func:`btlstm.forecast.trainchecks.check_data` adds the checks
     against the walk-forward schedule (the first fit, its training samples).
 
     Returns:

@@ -1,9 +1,9 @@
 """Learners: fit / predict / save / load behind one small interface, and the registry of them by name.
 
 A learner never decides which samples it may see: the walk-forward engines
-(:mod:`btlstm.walkforward` for windows of a feed, :mod:`btlstm.xswalkforward`
+(:mod:`btlstm.forecast.walkforward` for windows of a feed, :mod:`btlstm.forecast.xswalkforward`
 for the cross-section of a panel) run it on the no-look-ahead schedule of
-:mod:`btlstm.schedule`. The learners btlstm knows:
+:mod:`btlstm.forecast.schedule`. The learners btlstm knows:
 
 - ``"lstm"``: :class:`~btlstm.learners.lstm.LSTMLearner`, the article's Keras LSTM;
 - ``"linear"`` (alias ``"ridge"``): :class:`~btlstm.learners.linear.LinearLearner`,
@@ -91,7 +91,7 @@ __all__ = [
 
 #: the learner of a run that names none (``WalkForwardConfig.learner``, ``[model] learner``)
 DEFAULT_LEARNER = "lstm"
-#: the learner of a panel's cross-section (:class:`btlstm.xswalkforward.RankerWalkForward`)
+#: the learner of a panel's cross-section (:class:`btlstm.forecast.xswalkforward.RankerWalkForward`)
 #: when ``[model] learner`` names a learner of windows
 DEFAULT_SCORER = "ranker"
 

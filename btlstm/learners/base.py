@@ -1,8 +1,8 @@
 """The learner interface: what the walk-forward engine asks of a model.
 
 A learner turns known samples into predictions. It never decides which
-samples it may see: :mod:`btlstm.schedule` does that, and
-:mod:`btlstm.walkforward` hands the learner only the windows (and the past
+samples it may see: :mod:`btlstm.forecast.schedule` does that, and
+:mod:`btlstm.forecast.walkforward` hands the learner only the windows (and the past
 validation slice) that the schedule allows at a fit date.
 
 One learner object lives for a whole walk-forward run. Each :meth:`Learner.fit`
@@ -11,7 +11,7 @@ refits 180 times keeps one model in memory, not 180.
 
 Every fit is described by one record type, :class:`FitRecord`: a learner's
 ``fit`` fills in what it knows (epochs, losses) and the walk-forward engines
-(:mod:`btlstm.walkforward`, :mod:`btlstm.xswalkforward`) add when and on what
+(:mod:`btlstm.forecast.walkforward`, :mod:`btlstm.forecast.xswalkforward`) add when and on what
 it was fitted.
 
 This module is the learners' whole contract; it imports no model library.

@@ -1,8 +1,8 @@
 """One fit / cache / seed path: load a verified cached model, or fit with the fit's seed and cache it.
 
-Every walk-forward engine fits through here: :class:`btlstm.walkforward.WalkForward`
+Every walk-forward engine fits through here: :class:`btlstm.forecast.walkforward.WalkForward`
 (a feed's windows, and a pooled panel's) and
-:class:`btlstm.xswalkforward.RankerWalkForward` (a panel's cross-section). The
+:class:`btlstm.forecast.xswalkforward.RankerWalkForward` (a panel's cross-section). The
 engine says *what* to fit (the learner, the training call, the cache file and
 its key, the fit number ``k`` and the run's seed); this module does the rest,
 the same way for all of them:

@@ -9,7 +9,7 @@ with Adam at ``settings.learning_rate`` on ``settings.loss``) or compiled.
 What the base does for every such learner:
 
 - **Seeded fresh build.** Each cold fit seeds Keras with the fit's seed
-  (:func:`btlstm.models.seed_keras`) and builds a fresh network (it draws the
+  (:func:`btlstm.learners.models.seed_keras`) and builds a fresh network (it draws the
   same random numbers a brand-new model would), so the same seed gives
   bit-identical weights serially, on a worker or in a new process.
 - **One long-lived compiled model.** The first fit keeps its network; later cold
@@ -17,14 +17,14 @@ What the base does for every such learner:
   its traced train, validation and predict functions are reused and memory stays
   flat. A warm fit (``warm=True``) continues from the current weights with a
   fresh optimizer state.
-- **The compiled training path.** :func:`btlstm.models.fit_compiled` (Keras' own
+- **The compiled training path.** :func:`btlstm.learners.models.fit_compiled` (Keras' own
   loop without its per-fit data pipeline, the same numbers as ``model.fit``);
   a network with recurrent dropout trains with Keras' ``fit`` (bit-exact there).
   A fit whose loss goes NaN stops at once and raises
   :class:`~btlstm.errors.TrainingError`; a validation slice drives early stopping
   (best weights restored).
-- **Files.** ``.keras`` archives through :func:`btlstm.models.save_model` /
-  :func:`btlstm.models.load_model` (safe mode, no custom objects beyond the
+- **Files.** ``.keras`` archives through :func:`btlstm.learners.models.save_model` /
+  :func:`btlstm.learners.models.load_model` (safe mode, no custom objects beyond the
   registered ``btlstm`` ones). Before Keras reads a file, its declared sizes are
   checked against what this learner's network can hold
   (:func:`check_keras_archive`); after loading, the network must be this
@@ -75,7 +75,7 @@ class KerasLearner(Learner):
 
     suffix = ".keras"
     needs_tensorflow = True
-    preload = ("btlstm.models",)
+    preload = ("btlstm.learners.models",)
     #: settings field -> :data:`btlstm.checks.LIMITS` key; a tuple-valued field is
     #: checked element by element and its length against ``LIMITS["layers"]``
     CAPS: ClassVar[dict] = {}
@@ -172,7 +172,7 @@ class KerasLearner(Learner):
                 f"{want_in[1]}) to (None, 1)"
             )
         if getattr(net, "optimizer", None) is None or not getattr(net, "compiled", True):
-            from btlstm.models import _make_optimizer
+            from btlstm.learners.models import _make_optimizer
 
             lr = float(getattr(self.settings, "learning_rate", 1e-3))
             loss = getattr(self.settings, "loss", "mse")
@@ -183,7 +183,7 @@ class KerasLearner(Learner):
         return net
 
     def _fresh(self, seed: int):
-        from btlstm.models import seed_keras
+        from btlstm.learners.models import seed_keras
 
         seed_keras(int(seed))  # keras.utils.set_random_seed less TensorFlow's (see there)
         return self._build()
@@ -191,7 +191,7 @@ class KerasLearner(Learner):
     @classmethod
     def from_model(cls, model, n_features: int | None = None):
         """A learner around a ready ``keras.Model`` or a saved ``.keras`` path (nothing is trained)."""
-        from btlstm.models import load_model
+        from btlstm.learners.models import load_model
 
         if isinstance(model, (str, Path)):
             model = load_model(model)
@@ -245,7 +245,7 @@ class KerasLearner(Learner):
         import_tensorflow_quietly()  # the "Could not find cuda drivers" chatter stays hidden
         import keras
 
-        from btlstm.models import fit_compiled
+        from btlstm.learners.models import fit_compiled
 
         if self.pretrained:
             raise ValueError("a learner built from a ready model is not trained (pass config only)")
@@ -272,7 +272,7 @@ class KerasLearner(Learner):
             # (1 ulp of the weights per fit, tested): Keras' own loop keeps them exact
             import tensorflow as tf
 
-            from btlstm.models import compile_training, training_compiled
+            from btlstm.learners.models import compile_training, training_compiled
 
             tf.random.set_seed(int(seed))  # the rest of set_random_seed was done in _fresh
             if training_compiled(self.model) != (int(batch_size), xla):
@@ -308,7 +308,7 @@ class KerasLearner(Learner):
 
     # ----------------------------------------------------------------- predicting
     def predictor(self, n_windows: int = 1):
-        from btlstm.models import make_batch_predict_fn, make_predict_fn
+        from btlstm.learners.models import make_batch_predict_fn, make_predict_fn
 
         if self.model is None:
             raise ValueError(f"{type(self).__name__}: predict before fit (no model)")
@@ -323,7 +323,7 @@ class KerasLearner(Learner):
 
     # ----------------------------------------------------------------- files
     def save(self, path) -> Path:
-        from btlstm.models import save_model
+        from btlstm.learners.models import save_model
 
         if self.model is None:
             raise ValueError(f"{type(self).__name__}: nothing to save before fit")
@@ -358,7 +358,7 @@ class KerasLearner(Learner):
         path = Path(path)
         if not self.pretrained:
             check_keras_archive(path, self.n_weights())
-        from btlstm.models import load_model
+        from btlstm.learners.models import load_model
 
         loaded = load_model(path)
         want = (self.lookback, self.n_features)

@@ -7,13 +7,13 @@ model, resets the optimizer and trains. The long-lived model keeps its traced
 train, validation and predict functions, so a refit costs training time, not
 tracing, and memory stays flat however many fits a run makes. Training runs Keras'
 own loop without its per-fit data pipeline, up to 64 batches per call
-(:func:`btlstm.models.fit_compiled`; the same numbers as a plain Keras ``fit``,
+(:func:`btlstm.learners.models.fit_compiled`; the same numbers as a plain Keras ``fit``,
 bit for bit); ``xla = true`` runs the full batches of a fit of at
 least :data:`XLA_MIN_STEPS` steps XLA-compiled (faster, other float rounding).
 
 The training, seeding, file checks and bounds shared by every Keras learner live
 in :mod:`btlstm.learners.kerasnet`; this module gives the LSTM its settings and
-network (:func:`btlstm.models.build_model`).
+network (:func:`btlstm.learners.models.build_model`).
 
 Importing this module does not import TensorFlow; fitting does.
 """
@@ -105,7 +105,7 @@ class LSTMSettings:
                 raise ValueError(f"{name} is given twice: as a setting and in lstm_kwargs")
 
     def build_kwargs(self) -> dict:
-        """Keyword arguments for :func:`btlstm.models.build_model`."""
+        """Keyword arguments for :func:`btlstm.learners.models.build_model`."""
         lkw = dict(self.lstm_kwargs)
         for name in REGULARIZER_SLOTS:
             if getattr(self, name) is not None:
@@ -137,7 +137,7 @@ class LSTMLearner(KerasLearner):
     ``fit`` seeds with ``keras.utils.set_random_seed(seed)`` first, so the same
     seed gives bit-identical weights in a new process. Training, files and bounds:
     :class:`~btlstm.learners.kerasnet.KerasLearner`; the network:
-    :func:`btlstm.models.build_model`.
+    :func:`btlstm.learners.models.build_model`.
 
     Example:
         >>> learner = LSTMLearner(lookback=30, n_features=6, settings={"lstm_units": 8})
@@ -151,8 +151,8 @@ class LSTMLearner(KerasLearner):
             "stacked_lstm_units": "stacked_lstm_units"}  # fmt: skip
 
     def build_network(self):
-        """:func:`btlstm.models.build_model` (compiled) from the settings."""
-        from btlstm.models import build_model
+        """:func:`btlstm.learners.models.build_model` (compiled) from the settings."""
+        from btlstm.learners.models import build_model
 
         return build_model(
             lookback=self.lookback, n_features=self.n_features, **self.settings.build_kwargs()
@@ -193,7 +193,7 @@ class LSTMLearner(KerasLearner):
                                allow_large=allow_large)  # fmt: skip
         slots = [s for s in REGULARIZER_SLOTS if given.get(s) is not None]
         if slots:
-            from btlstm.models import parse_regularizer
+            from btlstm.learners.models import parse_regularizer
 
             for slot in slots:
                 try:
@@ -221,8 +221,8 @@ class LSTMLearner(KerasLearner):
     def validate(cls, settings, *, lookback: int, n_features: int) -> None:
         """Build the network once (no data, no training; ~0.1 s after Keras is imported),
         so a bad ``lstm_kwargs`` entry or activation fails before any work (the message
-        is :func:`btlstm.models.build_model`'s own)."""
-        from btlstm.models import build_model
+        is :func:`btlstm.learners.models.build_model`'s own)."""
+        from btlstm.learners.models import build_model
 
         st = cls.make_settings(settings)
         build_model(lookback=lookback, n_features=n_features, **st.build_kwargs())

@@ -1,14 +1,14 @@
 """StockRanker: LightGBM lambdarank over the cross-section of a day (fit / predict / save / load).
 
 A sample is one stock on one day: its row of
-:func:`btlstm.xsfeatures.cross_sectional_features` (bars up to that day) and,
-as label, the per-date relevance grade (:func:`btlstm.xsfeatures.relevance_grades`)
+:func:`btlstm.forecast.xsfeatures.cross_sectional_features` (bars up to that day) and,
+as label, the per-date relevance grade (:func:`btlstm.forecast.xsfeatures.relevance_grades`)
 of its forward ``horizon``-bar return. One query group is one date: the model
 learns to order the stocks of a day. Its settings are :class:`RankerSettings`.
 
 Which samples a fit may use, and when, is not decided here:
-:class:`btlstm.xswalkforward.RankerWalkForward` walks the ranker forward on the
-no-look-ahead schedule of :mod:`btlstm.schedule`. Importing this module imports
+:class:`btlstm.forecast.xswalkforward.RankerWalkForward` walks the ranker forward on the
+no-look-ahead schedule of :mod:`btlstm.forecast.schedule`. Importing this module imports
 neither LightGBM nor TensorFlow; fitting and loading import LightGBM.
 """
 
@@ -25,7 +25,7 @@ from btlstm._files import atomic_write_bytes
 from btlstm.checks import check_int, check_number
 from btlstm.errors import ModelFileError
 from btlstm.learners.base import FitRecord, Learner
-from btlstm.xsfeatures import DEFAULT_HORIZONS, check_horizons
+from btlstm.forecast.xsfeatures import DEFAULT_HORIZONS, check_horizons
 
 __all__ = ["RankerSettings", "RankerConfig", "StockRanker"]
 
@@ -44,7 +44,7 @@ class RankerSettings:
         n_grades: relevance grades per date (2..31), quantile buckets of the label.
         horizons: look-backs (bars) of the return features.
         feature_columns: feature columns to use (None: every column of
-            :func:`btlstm.xsfeatures.cross_sectional_features`).
+            :func:`btlstm.forecast.xsfeatures.cross_sectional_features`).
         num_threads: LightGBM threads; 0 (the default): every core this
             process may run on (``os.sched_getaffinity``), for a ranker that
             runs alone. A pool of workers passes its share instead. The scores
@@ -159,7 +159,7 @@ class StockRanker(Learner):
     input = "rows"
     #: the same model on any number of threads: not in cache keys
     untracked = ("num_threads",)
-    #: the ``learner`` of its cache keys (:class:`btlstm.xswalkforward.RankerWalkForward`)
+    #: the ``learner`` of its cache keys (:class:`btlstm.forecast.xswalkforward.RankerWalkForward`)
     cache_name = "lightgbm-lambdarank"
 
     def __init__(self, lookback: int = 1, n_features: int = 0, settings=None, feature_names=None):

@@ -10,7 +10,7 @@ Architecture (qlib's ``Transformer`` benchmark model, Keras layers only)::
            x = LayerNorm(x + Dense(32)(Dense(64, relu)(x)))
       -> the last bar's vector -> Dense(1)
 
-Positional encoding: LEARNED (:class:`btlstm.models.PositionEmbedding`, a weight
+Positional encoding: LEARNED (:class:`btlstm.learners.models.PositionEmbedding`, a weight
 of ``lookback x d_model``; qlib uses fixed sinusoids). A learned encoding is a
 weight, so it is saved with the weights, checked with the architecture and
 seeded with them; a fixed table would live in the model's config instead.
@@ -100,7 +100,7 @@ class TransformerLearner(KerasLearner):
     def build_network(self):
         import keras
 
-        from btlstm.models import PositionEmbedding
+        from btlstm.learners.models import PositionEmbedding
 
         st = self.settings
         L = keras.layers

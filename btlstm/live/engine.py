@@ -1,6 +1,6 @@
 """The live walk-forward engine: predict every bar, fit off the bar loop, swap at a bar boundary.
 
-:class:`LiveStream` is :class:`btlstm.walkforward.Stream` for live feeds. It
+:class:`LiveStream` is :class:`btlstm.forecast.walkforward.Stream` for live feeds. It
 runs the same schedule (the same fit bars, the same training windows, the
 same seeds and model cache as the batched backtest), but a fit never runs
 inside a bar:
@@ -30,7 +30,7 @@ price).
 
 Example:
     >>> from btlstm.synthetic import synthetic_ohlcv
-    >>> from btlstm.walkforward import WalkForward
+    >>> from btlstm.forecast.walkforward import WalkForward
     >>> import tempfile
     >>> frame = synthetic_ohlcv(n=200, seed=1)
     >>> wf = WalkForward(dict(lookback=10, retrain_every=50, min_train=60, learner="ridge"),
@@ -59,8 +59,8 @@ import pandas as pd
 from btlstm.data.cache import load_verified
 from btlstm.errors import TrainingError
 from btlstm.live.fitter import FitDone, FitJob, Fitter, InlineFitter
-from btlstm.schedule import Schedule
-from btlstm.walkforward import MODEL_KIND, Stream, WalkForward
+from btlstm.forecast.schedule import Schedule
+from btlstm.forecast.walkforward import MODEL_KIND, Stream, WalkForward
 
 __all__ = ["LiveStream", "LiveSession", "ModelVersion", "segment_windows", "MIN_BATCH"]
 
@@ -140,7 +140,7 @@ class LiveStream(Stream):
     """Bar-by-bar walk-forward whose fits run off the bar loop (see the module docstring).
 
     Args:
-        wf: the :class:`~btlstm.walkforward.WalkForward` (config, schedule,
+        wf: the :class:`~btlstm.forecast.walkforward.WalkForward` (config, schedule,
             learner, model cache). A cache folder is required (models travel
             through it); None uses a temporary one.
         symbols: None for one symbol, a list of names for a pooled panel.
@@ -425,7 +425,7 @@ class LiveSession:
         address: Ray cluster address (fitter ``"ray"``).
         recorded: ``{stream name: {fit number: swap date}}`` of a run being resumed.
         resume_date: the last bar that run processed.
-        preload: modules a worker process imports as it starts (``("btlstm.models",)``
+        preload: modules a worker process imports as it starts (``("btlstm.learners.models",)``
             for LSTM fits: TensorFlow is then loaded before the first fit is due).
     """
 

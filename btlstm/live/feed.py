@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from btlstm.data.validate import validate_frame
-from btlstm.feeds import PandasFeed
+from btlstm.bt.feeds import PandasFeed
 
 __all__ = ["ReplayClock", "ReplayFeed", "replay_feed"]
 
@@ -219,8 +219,8 @@ def _num(value, default: float) -> float:
 class ReplayFeed(PandasFeed):
     """A live feed over a canonical frame, published on a :class:`ReplayClock`.
 
-    The lines are those of :class:`btlstm.feeds.PandasFeed` (OHLCV + ``amount``
-    and any extra lines of :func:`btlstm.feeds.feed_class`); a bar holds exactly
+    The lines are those of :class:`btlstm.bt.feeds.PandasFeed` (OHLCV + ``amount``
+    and any extra lines of :func:`btlstm.bt.feeds.feed_class`); a bar holds exactly
     the frame's row. See the module docstring for the live behaviour.
 
     Params: ``clock`` (the shared :class:`ReplayClock`; default: a new

@@ -13,7 +13,7 @@ fitter:
 - :class:`RayFitter`: the same job as a Ray task (a local or remote cluster).
 
 Every fitter runs the same function, :func:`run_fit_job`, which calls
-:meth:`btlstm.walkforward.WalkForward.fit`: the same schedule, the same
+:meth:`btlstm.forecast.walkforward.WalkForward.fit`: the same schedule, the same
 training windows, the same seed and the same model cache as the batched
 backtest, so a model fitted in a worker is the model the backtest fits (and a
 model already in the cache is loaded, never refitted). The fitted model goes
@@ -22,7 +22,7 @@ into a standby slot and swaps it in at a bar boundary.
 
 Example:
     >>> from btlstm.synthetic import synthetic_ohlcv
-    >>> from btlstm.walkforward import WalkForwardConfig
+    >>> from btlstm.forecast.walkforward import WalkForwardConfig
     >>> import tempfile, numpy as np
     >>> frame = synthetic_ohlcv(n=200, seed=1)
     >>> cfg = WalkForwardConfig(lookback=10, min_train=60, learner="ridge")
@@ -73,7 +73,7 @@ class FitJob:
     Attributes:
         k: the fit number (model version) in the run.
         bar: the fit bar's index in ``calendar``.
-        config: the :class:`~btlstm.walkforward.WalkForwardConfig`.
+        config: the :class:`~btlstm.forecast.walkforward.WalkForwardConfig`.
         frames: ``{symbol: canonical frame}`` of the bars known at the fit bar
             (nothing after it).
         calendar: ``datetime64[ns]`` dates of every bar seen, up to the fit bar.
@@ -109,7 +109,7 @@ class FitDone:
     Attributes:
         k: the fit number; ``date``: the fit date; ``path``: the model file in the
         cache folder (None on error); ``record``: the
-        :class:`~btlstm.walkforward.FitRecord` (``cached`` True when the model
+        :class:`~btlstm.forecast.walkforward.FitRecord` (``cached`` True when the model
         came from the cache); ``error``: the worker's traceback, or None;
         ``pid``: the process that ran it; ``seconds``: wall time in the worker.
     """
@@ -133,7 +133,7 @@ def _engine(job: FitJob):
     import json
 
     from btlstm.learners import get_learner
-    from btlstm.walkforward import WalkForward
+    from btlstm.forecast.walkforward import WalkForward
 
     cfg = job.config
     cls = job.learner or get_learner(cfg.learner)
@@ -163,7 +163,7 @@ def run_fit_job(job: FitJob) -> FitDone:
     :attr:`FitDone.error`.
     """
     from btlstm.data.cache import load_verified
-    from btlstm.walkforward import MODEL_KIND
+    from btlstm.forecast.walkforward import MODEL_KIND
 
     t0 = time.perf_counter()
     try:
@@ -296,7 +296,7 @@ class ProcessFitter(Fitter):
     Args:
         threads: CPU threads the worker's TensorFlow may use (default 1, so the
             bar loop keeps a core on a small machine).
-        preload: modules the worker imports as it starts (e.g. ``("btlstm.models",)``:
+        preload: modules the worker imports as it starts (e.g. ``("btlstm.learners.models",)``:
             TensorFlow, about 4 s, before the first LSTM fit rather than in it).
     """
 

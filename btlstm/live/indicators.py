@@ -1,9 +1,9 @@
 """Live versions of btlstm's predictors: the same lines, fits off the bar loop, versions stamped.
 
-- :class:`LiveLSTMPredictor`: :class:`btlstm.indicators.LSTMPredictor` with a
+- :class:`LiveLSTMPredictor`: :class:`btlstm.bt.indicators.LSTMPredictor` with a
   second line ``model_version`` (the fit number of the model behind each
   bar's prediction; NaN where there is none);
-- :class:`LivePredictionPool`: :class:`btlstm.indicators.PredictionPool` whose
+- :class:`LivePredictionPool`: :class:`btlstm.bt.indicators.PredictionPool` whose
   bar-by-bar path runs one batched forward pass for all its feeds and logs
   the model version of every bar (:attr:`LivePredictionPool.versions`).
 
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from btlstm.data.validate import CANONICAL_COLUMNS
-from btlstm.indicators import LSTMPredictor, PredictionPool, bar_dates
+from btlstm.bt.indicators import LSTMPredictor, PredictionPool, bar_dates
 from btlstm.live.engine import LiveSession
 
 __all__ = ["LiveLSTMPredictor", "LivePredictionPool"]
@@ -36,7 +36,7 @@ def _with_history(history, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 class LiveLSTMPredictor(LSTMPredictor):
-    """:class:`~btlstm.indicators.LSTMPredictor` for live feeds.
+    """:class:`~btlstm.bt.indicators.LSTMPredictor` for live feeds.
 
     The ``prediction`` line is the same forecast (the batched backtest's
     numbers on a replay with ``wait=True``); ``model_version`` names the fit
@@ -82,7 +82,7 @@ class LiveLSTMPredictor(LSTMPredictor):
 
 
 class LivePredictionPool(PredictionPool):
-    """:class:`~btlstm.indicators.PredictionPool` for live feeds (one pooled model).
+    """:class:`~btlstm.bt.indicators.PredictionPool` for live feeds (one pooled model).
 
     Each bar runs one batched forward pass over every feed that has a bar,
     with one model for all of them; :attr:`versions` lists
@@ -91,7 +91,7 @@ class LivePredictionPool(PredictionPool):
     Args:
         session: the :class:`~btlstm.live.engine.LiveSession`; None: inline, wait.
         name: the stream's name in the session (and the run's state).
-        other args: as :class:`~btlstm.indicators.PredictionPool`.
+        other args: as :class:`~btlstm.bt.indicators.PredictionPool`.
     """
 
     def __init__(

@@ -265,8 +265,8 @@ class PaperRun:
 
     # ------------------------------------------------------------------ feeds
     def feed(self, frame: pd.DataFrame, name: str, lines=()):
-        """The feed factory of :func:`btlstm.cerebro.make_cerebro`: a live replay feed."""
-        from btlstm.feeds import feed_class
+        """The feed factory of :func:`btlstm.bt.cerebro.make_cerebro`: a live replay feed."""
+        from btlstm.bt.feeds import feed_class
 
         self.frames[name] = frame
         cls = feed_class(lines, base=ReplayFeed)
@@ -628,7 +628,7 @@ def run_paper(settings, live: LiveSettings | dict | None = None, progress=None, 
     Args:
         settings: :class:`~btlstm.settings.Settings` (or a dict), as for ``btlstm run``.
         live: :class:`LiveSettings` or a ``[live]`` dict.
-        progress: receives each :class:`~btlstm.walkforward.FitRecord`.
+        progress: receives each :class:`~btlstm.forecast.walkforward.FitRecord`.
         title: the report's title.
         where: ``key -> how the user named it`` for ``[live]`` errors (CLI flags).
 

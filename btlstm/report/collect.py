@@ -21,9 +21,9 @@ Where the numbers come from (also written into the report's ``definitions``):
 - ``comparison``: :func:`btlstm.summary.summary_row` of every run (the strategy
   first, then each baseline), the same keys for all;
 - benchmark: a baseline buy-and-hold run when one was added, else
-  :class:`btlstm.analyzers.BenchmarkRelative` (closes of the benchmark feed:
+  :class:`btlstm.bt.analyzers.BenchmarkRelative` (closes of the benchmark feed:
   no orders, no costs; labelled so);
-- relative statistics: :class:`btlstm.analyzers.BenchmarkRelative`.
+- relative statistics: :class:`btlstm.bt.analyzers.BenchmarkRelative`.
 
 The same run twice gives identical ``strategy``, ``benchmark``, ``relative``,
 ``comparison`` and ``prediction`` sections: wall-clock facts go to the separate
@@ -87,7 +87,7 @@ def collect(strategy, meta: Mapping | None = None, name: str = "strategy") -> Ru
 
     Args:
         strategy: the finished strategy instance (``cerebro.run()[0]``) with
-            :func:`btlstm.analyzers.add_standard_analyzers` attached
+            :func:`btlstm.bt.analyzers.add_standard_analyzers` attached
             (``prediction``, ``orders`` and ``weights`` are read when present).
         meta: a dict with optional keys ``title`` (str), ``config`` (plain dict
             of data / model / walk-forward / cost settings; ``horizon``,
@@ -196,7 +196,7 @@ def _tearsheet_figures(run: RunData) -> None:
 def add_comparison(run: RunData, strategy, name: str, benchmark: bool | None = None) -> None:
     """Append a baseline run (same feeds, broker and costs) to ``run``, in place.
 
-    Adds its :func:`btlstm.analyzers.summary_row` to ``report['comparison']``,
+    Adds its :func:`btlstm.bt.analyzers.summary_row` to ``report['comparison']``,
     its equity curve as column ``name`` of the equity table (aligned by date),
     its orders to the trades table (``strategy`` = ``name``) and its class and
     params to ``report['run']['baselines']``; then re-derives the notes.

@@ -5,7 +5,7 @@ One function per part of :class:`~btlstm.report.schema.RunData`: the
 ``significance`` sections, the predictions, trades, weights and equity
 tables, and the parts derived from those tables (``per_year``, the
 ``forecasts`` table). They read the analyzers that
-:func:`btlstm.analyzers.add_standard_analyzers` attaches, by name (plus a
+:func:`btlstm.bt.analyzers.add_standard_analyzers` attaches, by name (plus a
 strategy's declared params and its feeds' ``synthetic`` flags), never what a
 strategy keeps for itself; every statistic comes from the analyzers or from
 :mod:`btlstm.metrics`. :mod:`btlstm.report.collect` assembles them.
@@ -187,7 +187,7 @@ def _target_params(config) -> dict:
 
 
 def _target(realised: np.ndarray, clip, scale: float) -> np.ndarray:
-    from btlstm.features import target_from_return
+    from btlstm.forecast.features import target_from_return
 
     return target_from_return(realised, None if clip is None else float(clip), scale)
 

@@ -5,7 +5,7 @@ more than the spread between random seeds? A sweep answers it with
 distributions (``docs/experiments.md``):
 
 - a **configuration** is a dict of ``[model]`` overrides (the fields of
-  :class:`~btlstm.walkforward.WalkForwardConfig` and of the learner's settings,
+  :class:`~btlstm.forecast.walkforward.WalkForwardConfig` and of the learner's settings,
   e.g. :class:`~btlstm.learners.lstm.LSTMSettings`) on one base
   :class:`~btlstm.settings.Settings` (data, split, strategy, costs);
 - a **task** is one (configuration, seed); every configuration runs the same
@@ -109,7 +109,7 @@ def regularizer_spec(kind: str, strength: float = 0.01) -> str:
         strength: the penalty weight (>= 0).
 
     Returns:
-        A spec string for :func:`btlstm.models.parse_regularizer`.
+        A spec string for :func:`btlstm.learners.models.parse_regularizer`.
 
     Example:
         >>> regularizer_spec("l1l2", 0.001)
@@ -143,7 +143,7 @@ def regularizer_grid(
         strength: penalty weight of every kind (default 0.01).
         callables: spec strings of registered regularizers (``"seed_l1(0.01)"``,
             or the name of a function registered with
-            :func:`btlstm.models.register_regularizer_fn`), each put in every slot.
+            :func:`btlstm.learners.models.register_regularizer_fn`), each put in every slot.
         axes: further one-at-a-time axes, e.g. ``{"dropout": [0.2],
             "lstm_units": [16, 64]}``: one configuration per value.
         reference: start with the unregularized ``"none"`` configuration.
@@ -377,7 +377,7 @@ def make_sweep(
             )
         if s.data_dates:  # the user's file: the dates not given come from it (docs/your-data.md)
             from btlstm.data.loading import load_data
-            from btlstm.trainchecks import data_dates
+            from btlstm.forecast.trainchecks import data_dates
 
             s = data_dates(s, {s.data.data: load_data(s)})
         built[name] = s

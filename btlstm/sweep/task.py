@@ -1,11 +1,11 @@
 """One task of a sweep: train one configuration at one seed, score and backtest it.
 
 :func:`run_task` is what every engine runs (:mod:`btlstm.sweep.engines`): it
-trains through :class:`~btlstm.walkforward.WalkForward`, scores the
+trains through :class:`~btlstm.forecast.walkforward.WalkForward`, scores the
 out-of-sample predictions with :mod:`btlstm.metrics` and backtests them with
 :func:`evaluate_predictions` (the configured strategy on a precomputed
 ``prediction`` line, hold-5 by default, in the cerebro of
-:func:`btlstm.cerebro.make_cerebro`), with no retraining. Its result is plain
+:func:`btlstm.bt.cerebro.make_cerebro`), with no retraining. Its result is plain
 JSON data: the metrics, the fits, the predictions and the daily returns.
 """
 
@@ -57,7 +57,7 @@ def frame_of(settings) -> pd.DataFrame:
 
 
 def _tracked_walkforward():
-    from btlstm.walkforward import WalkForward, _predict_batches
+    from btlstm.forecast.walkforward import WalkForward, _predict_batches
 
     class TrackedWalkForward(WalkForward):
         """WalkForward that also measures each fitted model's MSE on its own training windows."""
@@ -84,16 +84,16 @@ def evaluate_predictions(frame: pd.DataFrame, settings, pred: np.ndarray) -> dic
     :mod:`btlstm.metrics`), ``test_mse`` and, from a backtest of the
     configured strategy on the precomputed ``prediction`` line,
     ``total_return``, ``sharpe`` and ``max_drawdown``
-    (:func:`btlstm.analyzers.summary_row`) and ``returns``, its daily returns
+    (:func:`btlstm.bt.analyzers.summary_row`) and ``returns``, its daily returns
     on the test bars (from the starting cash; None for NaN). The backtest's
-    cerebro is the runs' own (:func:`btlstm.cerebro.make_cerebro`): the broker
+    cerebro is the runs' own (:func:`btlstm.bt.cerebro.make_cerebro`): the broker
     of ``[costs] market`` (an ``"ashare"`` sweep pays the 5 CNY minimum
     commission and the stamp tax), a lean feed.
     """
     from btlstm import registry
-    from btlstm.analyzers import summary_row
-    from btlstm.cerebro import make_cerebro
-    from btlstm.features import target_from_return
+    from btlstm.bt.analyzers import summary_row
+    from btlstm.bt.cerebro import make_cerebro
+    from btlstm.forecast.features import target_from_return
     from btlstm.metrics import forward_returns, prediction_quality
     from btlstm.significance import daily_returns
 
@@ -127,7 +127,7 @@ def evaluate_predictions(frame: pd.DataFrame, settings, pred: np.ndarray) -> dic
     params = dict(settings.strategy.params)
     params["signal"] = "prediction"
     cerebro.addstrategy(registry.get(settings.strategy.name).strategy, **params)
-    strat = cerebro.run()[0]  # one feed: no gc freeze needed (btlstm.cerebro.run)
+    strat = cerebro.run()[0]  # one feed: no gc freeze needed (btlstm.bt.cerebro.run)
     row = summary_row(strat, "strategy")
     out.update({k: row[k] for k in ("total_return", "sharpe", "max_drawdown")})
     bench = strat.analyzers.benchmark.get_analysis()

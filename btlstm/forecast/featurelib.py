@@ -6,7 +6,7 @@ to it (a Series or a 1-D array of the frame's length). A NaN warm-up at the
 start is allowed; after its first finite value the column must stay finite, and
 it must not be constant (:func:`compute_feature` checks it and names the
 feature). A window of the walk-forward is usable only once every feature in it
-is finite (``btlstm.walkforward``), so a warm-up only delays the first usable
+is finite (``btlstm.forecast.walkforward``), so a warm-up only delays the first usable
 window.
 
 Names (``docs/features.md`` has every formula):
@@ -17,7 +17,7 @@ Names (``docs/features.md`` has every formula):
   ``bbpctb<N>`` (Bollinger %b, N bars, 2 standard deviations, ``bbpctb20``),
   ``vol<N>`` (rolling volatility of log returns, ``vol20``), ``volz<N>``
   (volume z-score, ``volz20``), ``ret<N>`` (return over N bars, ``ret5``,
-  ``ret20``; ``ret1`` stays the derived feature of :mod:`btlstm.features`);
+  ``ret20``; ``ret1`` stays the derived feature of :mod:`btlstm.forecast.features`);
   and MACD (12, 26, 9): ``macd``, ``macd_signal``, ``macd_hist``;
 - for a panel, ``xsrank(<feature>)``: the cross-sectional rank of any other
   feature name, per date, over the symbols that have it (``xsrank(rsi14)``).
@@ -69,7 +69,7 @@ __all__ = [
 #: a name of one's own: letters, digits and ``_``, starting with a letter
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _XS = re.compile(r"^xsrank\((.+)\)$")
-#: the canonical columns and the derived features of btlstm.features: never a registered name
+#: the canonical columns and the derived features of btlstm.forecast.features: never a registered name
 _RESERVED = {
     "open", "high", "low", "close", "volume", "amount", "adj_close",
     "ret1", "logret1", "hl_range", "log_volume", "log_amount",
@@ -369,7 +369,7 @@ register_feature("macd_hist", _builtin=True)(lambda frame: macd(frame)[2])
 # --------------------------------------------------------------------------- names
 def is_feature(name) -> bool:
     """Whether ``name`` is a registered, parametrised built-in or ``xsrank(...)`` name
-    (canonical columns and derived features are :mod:`btlstm.features`'s)."""
+    (canonical columns and derived features are :mod:`btlstm.forecast.features`'s)."""
     if not isinstance(name, str):
         return False
     m = _XS.match(name)
@@ -495,7 +495,7 @@ def check_output(name: str, out, frame: pd.DataFrame) -> np.ndarray:
 
 def compute_feature(name: str, frame: pd.DataFrame) -> np.ndarray:
     """The checked values of registered or built-in feature ``name`` on ``frame`` (one
-    symbol). ``xsrank(...)`` needs the panel: :func:`btlstm.features.add_panel_features`.
+    symbol). ``xsrank(...)`` needs the panel: :func:`btlstm.forecast.features.add_panel_features`.
 
     Raises:
         SettingsError: an unknown name or a period out of range.

@@ -2,7 +2,7 @@
 
 :func:`check_data` runs the data layer's checks
 (:func:`btlstm.data.loading.check_frames`) and then asks the no-look-ahead
-schedule (:mod:`btlstm.schedule`) what the first fit will train on: no fit at
+schedule (:mod:`btlstm.forecast.schedule`) what the first fit will train on: no fit at
 all, or fewer than :data:`MIN_TRAIN_SAMPLES` training samples, is an error
 naming the file and the setting to change; fewer than
 :data:`WARN_TRAIN_SAMPLES` a warning. :func:`data_dates` fills the ``[model]``
@@ -50,7 +50,7 @@ def check_data(settings, frames: dict, trains: bool = True) -> tuple[list, dict]
             no fit at all, or fewer than :data:`MIN_TRAIN_SAMPLES` training
             samples at the first fit. The message names the file and the setting to change.
     """
-    from btlstm.schedule import Schedule
+    from btlstm.forecast.schedule import Schedule
 
     warnings, used = check_frames(settings, frames)
     if not used:
@@ -118,9 +118,9 @@ def check_data(settings, frames: dict, trains: bool = True) -> tuple[list, dict]
 
 
 def _check_feature_range(frames: dict, features) -> None:
-    """:func:`btlstm.features.check_feature_range` on every frame a model trains on, before
+    """:func:`btlstm.forecast.features.check_feature_range` on every frame a model trains on, before
     training, so the error names the file (a DataError)."""
-    from btlstm.features import check_feature_range, feature_matrix
+    from btlstm.forecast.features import check_feature_range, feature_matrix
 
     for f in frames.values():
         if len(f):
@@ -211,7 +211,7 @@ def _first_fit(m, frames: dict, new: dict) -> str | None:
     with the ``new`` dates, from the first bar on), or None when it never fits."""
     from types import SimpleNamespace
 
-    from btlstm.schedule import Schedule
+    from btlstm.forecast.schedule import Schedule
 
     keys = ("lookback", "horizon", "embargo", "mode", "train_start", "train_end",
             "test_end", "retrain_every", "window", "train_window", "min_train")  # fmt: skip

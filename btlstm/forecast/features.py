@@ -1,0 +1,385 @@
+"""Windows, per-sample z-scores and forward-return targets (numpy only).
+
+Formula (the article's; ``docs/features-and-targets.md`` states it in full):
+
+- input at bar t: the last ``lookback`` bars (t-lookback+1 .. t) of the chosen
+  features, each column z-scored *within the window*:
+  ``(x - mean(x)) / std(x)``; a constant column becomes 0;
+- target at bar t: ``clip(close[t+horizon] / close[t] - 1, -clip, clip) * scale``,
+  NaN where ``t + horizon`` is past the end of the data: :func:`forward_returns`
+  then :func:`target_from_return`, the one label formula of btlstm (the
+  ranker's labels, :func:`btlstm.forecast.xsfeatures.forward_label`, and the realised
+  returns the metrics and reports score predictions against use them too).
+
+Everything is vectorised (``sliding_window_view``); no Python loop per bar.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from btlstm.forecast import featurelib
+from btlstm.checks import check_int, check_memory, check_number
+from btlstm.data.validate import CANONICAL_COLUMNS
+from btlstm.errors import SettingsError
+
+__all__ = [
+    "DEFAULT_FEATURES",
+    "DERIVED_FEATURES",
+    "feature_matrix",
+    "make_windows",
+    "zscore_windows",
+    "FEATURE_MAX_ABS",
+    "check_feature_range",
+    "make_targets",
+    "forward_returns",
+    "target_from_return",
+    "Windows",
+    "build_dataset",
+    "add_panel_features",
+]
+
+#: The article's six features, in the article's order.
+DEFAULT_FEATURES = ("close", "open", "high", "low", "amount", "volume")
+
+#: Optional extra features computed from past bars only (never defaults).
+DERIVED_FEATURES = {
+    "ret1": "close / previous close - 1 (0 on the first bar)",
+    "logret1": "log(close / previous close) (0 on the first bar)",
+    "hl_range": "(high - low) / close",
+    "log_volume": "log(1 + volume)",
+    "log_amount": "log(1 + amount)",
+}
+
+
+def _derived(name: str, cols: dict[str, np.ndarray]) -> np.ndarray:
+    close = cols["close"]
+    if name in ("ret1", "logret1"):
+        out = np.zeros_like(close)
+        if name == "ret1":
+            out[1:] = close[1:] / close[:-1] - 1.0
+        else:
+            out[1:] = np.log(close[1:] / close[:-1])
+        return out
+    if name == "hl_range":
+        return (cols["high"] - cols["low"]) / close
+    if name == "log_volume":
+        return np.log1p(cols["volume"])
+    if name == "log_amount":
+        return np.log1p(cols["amount"])
+    raise KeyError(name)
+
+
+def feature_matrix(
+    data: pd.DataFrame | dict[str, np.ndarray], features=DEFAULT_FEATURES
+) -> np.ndarray:
+    """Stack the chosen feature columns into an ``(n_bars, n_features)`` float64 array.
+
+    Args:
+        data: a canonical frame, or a dict of equal-length 1-D arrays
+            (``open high low close volume amount``).
+        features: canonical column names, names from ``DERIVED_FEATURES``, and
+            registered or built-in feature names (:mod:`btlstm.forecast.featurelib`:
+            ``rsi14``, ``macd``, your ``@register_feature`` functions; these
+            see the whole frame, NaN during their warm-up).
+
+    Returns:
+        ``np.ndarray`` of shape ``(n_bars, len(features))``.
+
+    Raises:
+        ValueError: naming the unknown feature and the valid choices.
+    """
+    features = tuple(features)
+    if not features:
+        raise ValueError("features must name at least one column, got ()")
+    if isinstance(data, pd.DataFrame):
+        cols = {
+            c: data[c].to_numpy(dtype=np.float64)
+            for c in data.columns
+            if c in CANONICAL_COLUMNS or c == "adj_close"
+        }
+    else:
+        cols = {k: np.asarray(v, dtype=np.float64) for k, v in data.items()}
+    out = []
+    for f in features:
+        if f in cols:
+            out.append(cols[f])
+        elif f in DERIVED_FEATURES:
+            out.append(_derived(f, cols))
+        elif featurelib.xs_features([f]) and isinstance(data, pd.DataFrame) and f in data:
+            out.append(data[f].to_numpy(dtype=np.float64))  # featurelib.add_panel_features
+        elif featurelib.is_feature(f):
+            if not isinstance(data, pd.DataFrame):
+                data = pd.DataFrame(cols)
+            try:
+                out.append(featurelib.compute_feature(f, data))
+            except SettingsError as e:  # the name or its period: "features: ..." as below
+                raise ValueError(str(e)) from None
+        else:
+            valid = sorted(set(cols) | set(DERIVED_FEATURES))
+            if f in CANONICAL_COLUMNS or f == "adj_close":  # a known name this data lacks
+                raise ValueError(
+                    f"features: this data has no {f!r} column (features it has: {valid})"
+                )
+            raise ValueError(f"features: {featurelib.unknown_message(f, valid)}")
+    return np.column_stack(out)
+
+
+def add_panel_features(panel: dict, features) -> dict:
+    """The panel with a column per ``xsrank(<feature>)`` name of ``features`` added to a
+    copy of each frame (the panel itself when there is none).
+
+    The inner feature is computed per symbol (:func:`feature_matrix`); the rank on a
+    date uses that date's values only (:func:`btlstm.forecast.featurelib.xs_rank`).
+
+    Raises:
+        SettingsError: ``xsrank`` over fewer than two symbols.
+    """
+    xs = featurelib.xs_features(features)
+    if not xs:
+        return panel
+    if len(panel) < 2:
+        raise SettingsError(
+            f"features: {xs[0]!r} ranks a feature across the symbols of a panel; this data "
+            f"has {len(panel)} symbol (use the inner feature itself)"
+        )
+    out = {k: f.copy() for k, f in panel.items()}
+    for name in xs:
+        inner = name[len("xsrank(") : -1]
+        cols = {
+            str(k): pd.Series(feature_matrix(f, (inner,))[:, 0], index=pd.DatetimeIndex(f.index))
+            for k, f in panel.items()
+        }
+        ranks = featurelib.xs_rank(pd.DataFrame(cols))
+        for k, f in out.items():
+            f[name] = ranks[str(k)].reindex(pd.DatetimeIndex(f.index)).to_numpy()
+    return out
+
+
+def make_windows(values: np.ndarray, lookback: int) -> np.ndarray:
+    """All trailing windows: ``out[i] = values[i : i + lookback]`` (a read-only view).
+
+    Window ``i`` ends at bar ``i + lookback - 1``.
+
+    Args:
+        values: ``(n_bars, n_features)`` array.
+        lookback: bars per window (>= 1).
+
+    Returns:
+        ``(n_bars - lookback + 1, lookback, n_features)`` view; empty if too short.
+    """
+    check_int("lookback", lookback, lo=1)
+    values = np.asarray(values)
+    if values.ndim != 2:
+        raise ValueError(f"values must be 2-D (bars, features), got shape {values.shape}")
+    if len(values) < lookback:
+        return np.empty((0, lookback, values.shape[1]), dtype=values.dtype)
+    w = np.lib.stride_tricks.sliding_window_view(values, lookback, axis=0)
+    return w.transpose(0, 2, 1)  # (n, lookback, features)
+
+
+FEATURE_MAX_ABS = 1e100
+"""The largest |value| a feature column may hold: far above any price, volume or amount,
+far below where a window's squared deviations overflow float64 (about 1e154)."""
+
+
+def check_feature_range(values: np.ndarray, features, frame=None) -> None:
+    """Refuse a feature column of extreme magnitude before it is z-scored.
+
+    Beyond :data:`FEATURE_MAX_ABS` the squares in :func:`zscore_windows` overflow
+    to infinity and the column's z-scores become silent zeros: the model would
+    train on nothing.
+
+    Args:
+        values: ``(n_bars, n_features)`` from :func:`feature_matrix`.
+        features: the feature names, in column order.
+        frame: the frame they came from (its ``attrs['source']`` and dates name
+            the file and the row), or None.
+
+    Raises:
+        DataError: naming the file, the feature, the value and its date.
+
+    Example:
+        >>> check_feature_range(np.array([[1.0, 1e300]]), ("close", "volume"))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        btlstm.errors.DataError: feature 'volume' reaches 1e+300 at row 0: beyond 1e+100, its z-scores would overflow to zeros (1 such rows); rescale the column in the file or leave it out of --features
+    """
+    from btlstm.errors import DataError
+
+    with np.errstate(invalid="ignore"):
+        big = np.abs(np.where(np.isfinite(values), values, 0.0)) > FEATURE_MAX_ABS
+    if not big.any():
+        return
+    col = int(np.flatnonzero(big.any(axis=0))[0])
+    rows = np.flatnonzero(big[:, col])
+    row = int(rows[0])
+    attrs = getattr(frame, "attrs", None) or {}
+    where = f"row {row}"
+    if frame is not None and isinstance(getattr(frame, "index", None), pd.DatetimeIndex):
+        where = str(frame.index[row].date())
+    raise DataError(
+        f"feature {features[col]!r} reaches {values[row, col]:.3g} at {where}: beyond "
+        f"{FEATURE_MAX_ABS:.0e}, its z-scores would overflow to zeros ({rows.size} such "
+        "rows); rescale the column in the file or leave it out of --features",
+        attrs.get("source"),
+    )
+
+
+#: the shortest input window: each window is z-scored over its own bars, and one bar
+#: has no spread (every value becomes 0, a model that sees nothing). Two bars is the
+#: least that carries a direction.
+MIN_LOOKBACK = 2
+
+
+def zscore_windows(windows: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """Z-score every window column by column; a constant column becomes 0.
+
+    Args:
+        windows: ``(n, lookback, n_features)`` array.
+        eps: a column whose std is below ``eps * max(1, |mean|)`` counts as constant.
+
+    Returns:
+        float32 array of the same shape.
+    """
+    if getattr(windows, "ndim", 0) == 3:  # before the float64 copy: its peak, estimated
+        n_w, lb, nf = windows.shape
+        check_memory(
+            f"z-scoring {n_w:,} input windows (lookback {lb} x {nf} features)",
+            28 * windows.size,  # float64 copy, deviations, their squares, the float32 result
+        )
+    # one contiguous float64 copy first: the windows are usually a strided view
+    # (make_windows), and every operation below runs about 3x faster on
+    # contiguous memory. The sums still run bar after bar along axis 1 in the
+    # same order, so the result is the same to the bit (tests/test_features.py).
+    w = np.ascontiguousarray(windows, dtype=np.float64)
+    n = w.shape[1]
+    # the same float64 operations as np.mean / np.std (ddof 0), with the
+    # deviations computed once and divided straight into the float32 result
+    mean = np.add.reduce(w, axis=1, keepdims=True) / n
+    d = w - mean
+    std = np.sqrt(np.add.reduce(d * d, axis=1, keepdims=True) / n)
+    const = std <= eps * np.maximum(1.0, np.abs(mean))
+    z = np.empty(d.shape, dtype=np.float32)
+    np.divide(d, np.where(const, 1.0, std), out=z, casting="same_kind")
+    np.copyto(z, np.float32(0.0), where=np.broadcast_to(const, z.shape))
+    return z
+
+
+def forward_returns(close, horizon: int):
+    """The return over the next ``horizon`` bars, ``close[t+h] / close[t] - 1``.
+
+    Uses future prices by construction: a label or an evaluation target,
+    never an input to a decision at ``t``.
+
+    Args:
+        close: closes as a 1-D or 2-D array (time on axis 0), a Series or a
+            DataFrame (dates x symbols).
+        horizon: bars ahead, an integer >= 1.
+
+    Returns:
+        The same type and shape as ``close``, NaN for the last ``horizon``
+        rows (no bar ``t + horizon`` yet).
+
+    Example:
+        >>> forward_returns([100.0, 110.0, 121.0, 133.1], 1).round(4).tolist()
+        [0.1, 0.1, 0.1, nan]
+        >>> forward_returns([100.0, 110.0, 121.0], 2).round(4).tolist()
+        [0.21, nan, nan]
+    """
+    h = check_int("`horizon`", horizon, lo=1)
+    if isinstance(close, (pd.Series, pd.DataFrame)):
+        values = forward_returns(close.to_numpy(dtype=float), h)
+        if isinstance(close, pd.Series):
+            return pd.Series(values, index=close.index, name=close.name)
+        return pd.DataFrame(values, index=close.index, columns=close.columns)
+    try:
+        c = np.asarray(close, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"`close` must be an array of numbers, got {close!r}") from None
+    if c.ndim not in (1, 2):
+        raise ValueError(f"`close` must be 1-D or 2-D (time on axis 0), got shape {c.shape}")
+    out = np.full(c.shape, np.nan)
+    if len(c) > h:
+        out[:-h] = c[h:] / c[:-h] - 1.0
+    return out
+
+
+def target_from_return(r, clip: float | None = 0.2, scale: float = 10.0) -> np.ndarray:
+    """THE target formula, from a raw forward return: ``clip(r, -clip, clip) * scale``.
+
+    Every target in btlstm (training labels, realised targets in reports) comes
+    from here.
+
+    Example:
+        >>> target_from_return(np.array([0.01, -0.5]), clip=0.2, scale=10.0)
+        array([ 0.1, -2. ])
+    """
+    r = np.asarray(r, dtype=np.float64)
+    if clip is not None:
+        r = np.clip(r, -clip, clip)
+    return r * scale
+
+
+def make_targets(close: np.ndarray, horizon: int = 5, clip: float = 0.2, scale: float = 10.0):
+    """Forward return target per bar: ``clip(close[t+h]/close[t]-1, +-clip) * scale``.
+
+    Args:
+        close: 1-D close prices.
+        horizon: bars ahead (>= 1).
+        clip: absolute clip of the raw return (> 0), or None for no clip.
+        scale: multiplier applied after clipping.
+
+    Returns:
+        float64 array of len(close); NaN for the last ``horizon`` bars.
+    """
+    check_number("clip", clip, lo=0, lo_open=True, none=True)
+    close = np.asarray(close, dtype=np.float64)
+    return target_from_return(forward_returns(close, horizon), clip, scale)
+
+
+@dataclass
+class Windows:
+    """Model-ready windows for one symbol.
+
+    Attributes:
+        X: ``(n_windows, lookback, n_features)`` float32 z-scored windows.
+        y: ``(n_windows,)`` targets, NaN where the label is not known in the data.
+        end: ``(n_windows,)`` bar index of each window's last bar (window end s).
+        dates: the frame's dates (``DatetimeIndex``), one per bar.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    end: np.ndarray
+    dates: pd.DatetimeIndex
+
+
+def build_dataset(
+    frame: pd.DataFrame,
+    lookback: int = 30,
+    horizon: int = 5,
+    features=DEFAULT_FEATURES,
+    clip: float = 0.2,
+    scale: float = 10.0,
+) -> Windows:
+    """Windows and targets for every bar of ``frame`` that has a full window.
+
+    The window ending at bar s uses bars ``s-lookback+1 .. s`` only; its label
+    uses ``close[s + horizon]`` and is NaN when that bar is not in ``frame``.
+
+    Example:
+        >>> ds = build_dataset(frame.iloc[:100], lookback=30, horizon=5)
+        >>> ds.X.shape  # (len(frame) - 29, 30, 6)
+        (71, 30, 6)
+        >>> int(np.isnan(ds.y).sum())  # the last 5 windows have no label yet
+        5
+    """
+    values = feature_matrix(frame, features)
+    check_feature_range(values, tuple(features), frame)
+    X = zscore_windows(make_windows(values, lookback))
+    end = np.arange(lookback - 1, len(frame))
+    y_all = make_targets(frame["close"].to_numpy(dtype=np.float64), horizon, clip, scale)
+    return Windows(X=X, y=y_all[end], end=end, dates=pd.DatetimeIndex(frame.index))
