@@ -44,8 +44,8 @@ def zoo() -> list[str]:
     for name, cls in learners.LEARNERS.items():
         if getattr(cls, "input", "windows") != "windows":
             continue  # a scorer's learner (cross-sectional rows): not a hold learner
-        if getattr(cls, "needs_builder", False) or name == getattr(cls, "builder_name", None):
-            continue
+        if "builder" in getattr(cls.Settings, "__dataclass_fields__", {}):
+            continue  # the keras learner trains the user's own network: --builder names it
         if name in getattr(cls, "aliases", ()):
             continue
         names.append(name)
