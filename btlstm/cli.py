@@ -283,9 +283,9 @@ def _fields(plan, learner=None) -> list:
 
     from btlstm import learners
     from btlstm._settings import field_defaults, field_help, field_types
+    from btlstm.forecast.walkforward import WalkForwardConfig
     from btlstm.registry import param_type
     from btlstm.settings import _CLASSES, WALKFORWARD_PRESET
-    from btlstm.forecast.walkforward import WalkForwardConfig
 
     out = []
     for sec in ("data",):
@@ -585,7 +585,6 @@ def next_step(dataset: str = "csi300") -> str:
 def _cmd_report(args) -> int:
     from btlstm.progress import setup_logging
     from btlstm.report import rebuild_report
-
     from btlstm.report.runs import resolve_report_dir
 
     with setup_logging():
@@ -912,8 +911,8 @@ def _note_learner_flags() -> None:
     learner other than the chosen one)."""
     from btlstm import learners
     from btlstm._settings import field_types
-    from btlstm.settings import field_flag
     from btlstm.forecast.walkforward import WalkForwardConfig
+    from btlstm.settings import field_flag
 
     common = {field_flag(k) for k in field_types(WalkForwardConfig)}
     _LEARNER_FLAGS.clear()

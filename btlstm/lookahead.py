@@ -42,7 +42,7 @@ import pandas as pd
 from btlstm.errors import SettingsError
 
 __all__ = ["check_lookahead", "check_cerebro", "load_script", "LookaheadResult", "Cut",
-           "perturb_after", "cut_dates", "MAX_CUTS", "PlacedOrders"]  # fmt: skip
+           "perturb_after", "cut_dates", "MAX_CUTS", "PlacedOrders"]  # noqa: F822 (module __getattr__)  # fmt: skip
 
 log = logging.getLogger("btlstm.lookahead")
 

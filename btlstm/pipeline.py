@@ -55,16 +55,19 @@ import pandas as pd
 from btlstm.data.loading import (
     DATE_SLACK_DAYS,
     FUTURE_GRACE_DAYS,
-    GAP_SYMBOLS_SHOWN,
     _few,
     _short,
-    _zero_volume_warnings,
     load_data,
 )
 from btlstm.data.loading import load_extra as _load_extra
-from btlstm.data.validate import DataError, require_history
+from btlstm.data.validate import require_history
+from btlstm.forecast.trainchecks import (
+    MIN_TRAIN_SAMPLES,
+    WARN_TRAIN_SAMPLES,
+    check_data,
+    data_dates,
+)
 from btlstm.settings import WALKFORWARD_PRESET, Settings, SettingsError
-from btlstm.forecast.trainchecks import MIN_TRAIN_SAMPLES, WARN_TRAIN_SAMPLES, check_data, data_dates
 
 __all__ = [
     "run_backtest",
@@ -327,7 +330,7 @@ def _end(settings: Settings) -> str:
     name = settings.where("model", "test_end")
     if name.startswith("--"):
         return f"{name} end"
-    return f'[model] test_end = "end" (--test-end end)'
+    return '[model] test_end = "end" (--test-end end)'
 
 
 def _unused_warnings(settings: Settings, plan, frames: dict) -> list:
@@ -739,7 +742,6 @@ def _run_backtest(settings, plan, progress, title, data, write, predictions, liv
 def _precomputed(plan, predictions: pd.DataFrame) -> dict:
     """Strategy params that put given predictions where the plan's predictor line goes."""
     from btlstm.bt.indicators import PrecomputedPool, PrecomputedPrediction
-
     from btlstm.registry import FEED_PREDICTOR, POOLED_PREDICTOR
 
     if plan.predictor == POOLED_PREDICTOR:

@@ -49,10 +49,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from btlstm.forecast import featurelib
 from btlstm._settings import coerce, field_help
 from btlstm.checks import closest
 from btlstm.errors import SettingsError
+from btlstm.forecast import featurelib
 
 __all__ = [
     "Baseline",

@@ -56,10 +56,10 @@ from btlstm.convert import parse_date
 from btlstm.data.columnmap import MAP_KEYS, ColumnMap
 from btlstm.errors import SettingsError
 from btlstm.forecast.features import MIN_LOOKBACK
+from btlstm.forecast.walkforward import WalkForwardConfig
 from btlstm.learners import DEFAULT_LEARNER
 from btlstm.learners.lstm import REGULARIZER_SLOTS
 from btlstm.splits import DATE_KEYS, END, WALKFORWARD_PRESET
-from btlstm.forecast.walkforward import WalkForwardConfig
 
 __all__ = [
     "Settings",
@@ -1002,9 +1002,8 @@ class Settings:
         check_other_run(self.output.out, self.to_dict(), self.output.force, where)
 
     def _check_paths(self, in_memory: bool = False) -> None:
-        from btlstm.report.files import ReportError, check_outdir, check_writable_dir
-
         from btlstm._files import folders_overlap
+        from btlstm.report.files import ReportError, check_writable_dir
 
         out, cache = self.output.out, self.output.cache_dir
         # the report would replace the cache (without --out a run writes a new folder of

@@ -34,8 +34,8 @@ import pandas as pd
 import btlstm  # noqa: F401  (compat patches before Backtrader runs)
 from btlstm.bt.analyzers import add_standard_analyzers
 from btlstm.bt.broker import PanelBroker
-from btlstm.data.catalog import load
 from btlstm.bt.feeds import add_panel
+from btlstm.data.catalog import load
 from btlstm.strategies.buyhold import EqualWeight
 
 

@@ -59,14 +59,14 @@ import pandas as pd
 import btlstm  # noqa: F401  (compat patches and quiet TensorFlow before anything else)
 from btlstm.bt.analyzers import OrderLog
 from btlstm.bt.broker import setup_broker
+from btlstm.bt.feeds import feed_class, make_feed
+from btlstm.bt.indicators import LSTMPredictor
 from btlstm.data.catalog import load
 from btlstm.data.validate import CANONICAL_COLUMNS
 from btlstm.forecast.features import build_dataset, feature_matrix, zscore_windows
-from btlstm.bt.feeds import feed_class, make_feed
-from btlstm.bt.indicators import LSTMPredictor
+from btlstm.forecast.walkforward import WalkForward, WalkForwardConfig
 from btlstm.learners.models import build_model, load_model, save_model
 from btlstm.strategies.hold import HoldNDays
-from btlstm.forecast.walkforward import WalkForward, WalkForwardConfig
 
 TARGET_OVERHEAD = 1.2  # (a): LSTMPredictor run / precomputed-line run, at most
 TARGET_SPEEDUP = 20.0  # (b): naive per-bar predict / LSTMPredictor, at least

@@ -23,9 +23,9 @@ import time
 
 
 def child(stocks: int, bars: int, every: int, rounds: int) -> dict:
-    from btlstm.synthetic import synthetic_panel
     from btlstm.forecast.xsfeatures import cross_sectional_features
     from btlstm.forecast.xswalkforward import RankerWalkForward
+    from btlstm.synthetic import synthetic_panel
 
     panel = synthetic_panel(n_symbols=stocks, n=bars, seed=0)
     feats = cross_sectional_features(panel, dtype="float32")

@@ -11,11 +11,11 @@ import argparse
 
 import btlstm  # noqa: F401  (quiet TensorFlow, Backtrader shims)
 from btlstm.bt.cerebro import make_cerebro
-from btlstm.data import load
 from btlstm.bt.indicators import LSTMPredictor
+from btlstm.data import load
+from btlstm.forecast.walkforward import WalkForwardConfig
 from btlstm.report import add_comparison, collect, format_table, write_report
 from btlstm.strategies import BuyAndHold, HoldNDays
-from btlstm.forecast.walkforward import WalkForwardConfig
 
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument("--data-dir", help="data directory (default $BTLSTM_DATA)")

@@ -18,9 +18,9 @@ import math
 import btlstm  # noqa: F401  (quiet TensorFlow, Backtrader shims)
 from btlstm.bt.cerebro import make_cerebro
 from btlstm.data import load
+from btlstm.forecast.walkforward import WalkForwardConfig
 from btlstm.live import LiveLSTMPredictor, LiveSession, ReplayClock, replay_feed
 from btlstm.strategies import HoldNDays
-from btlstm.forecast.walkforward import WalkForwardConfig
 
 
 class PaperHold(HoldNDays):

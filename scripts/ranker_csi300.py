@@ -14,13 +14,13 @@ import argparse
 
 import btlstm  # noqa: F401  (quiet TensorFlow, Backtrader shims)
 from btlstm.bt.cerebro import make_cerebro
-from btlstm.data import load
 from btlstm.bt.indicators import LSTMPredictor
+from btlstm.data import load
+from btlstm.forecast.walkforward import WalkForwardConfig
+from btlstm.forecast.xswalkforward import RankerWalkForward, ranker_quality
 from btlstm.report import add_comparison, collect, format_table, write_report
 from btlstm.strategies.buyhold import BuyAndHold, EqualWeight
 from btlstm.strategies.ranker import ARTICLE_CLAIM, SURVIVORSHIP_NOTE, RankerGated
-from btlstm.forecast.walkforward import WalkForwardConfig
-from btlstm.forecast.xswalkforward import RankerWalkForward, ranker_quality
 
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument("--data-dir", help="data directory (default $BTLSTM_DATA)")

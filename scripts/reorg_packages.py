@@ -189,7 +189,7 @@ def make_packages(run: Run) -> None:
 
 
 def move(run: Run) -> None:
-    for old, new, alias in MOVES:
+    for old, new, _alias in MOVES:
         src, dst = path_of(old), path_of(new)
         if dst.exists():
             if src.exists() and not is_alias(src):
@@ -268,7 +268,7 @@ def rewrite_text(text: str, moves=MOVES) -> str:
             out.append(line)
             continue
         line = _split_from(line, moved)
-        for dotted, slashed, old, new in pats:
+        for dotted, slashed, _old, new in pats:
             slash_new = new.replace(".", "/") + ".py"
             if (dotted.search(line) and new in line) or (slashed.search(line) and slash_new in line):
                 continue  # a line about the move itself

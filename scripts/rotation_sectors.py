@@ -14,9 +14,9 @@ import argparse
 
 import btlstm  # noqa: F401  (quiet TensorFlow, Backtrader shims)
 from btlstm.bt.cerebro import make_cerebro
+from btlstm.bt.indicators import PredictionPool
 from btlstm.data import load
 from btlstm.data.adjust import total_return
-from btlstm.bt.indicators import PredictionPool
 from btlstm.report import add_comparison, collect, forecasts_table, format_table, write_report
 from btlstm.settings import Settings
 from btlstm.strategies.buyhold import BuyAndHold, EqualWeight

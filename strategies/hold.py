@@ -14,8 +14,8 @@ import math
 import backtrader as bt
 
 import btlstm  # noqa: F401  (Backtrader compatibility patches for Python 3.10+)
-from btlstm.registry import Baseline, register_strategy
 from btlstm.bt.signals import signal_of
+from btlstm.registry import Baseline, register_strategy
 from btlstm.splits import ARTICLE_SPLIT
 from btlstm.strategies.buyhold import BuyAndHold
 

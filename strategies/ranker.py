@@ -18,8 +18,8 @@ import pandas as pd
 
 import btlstm  # noqa: F401  (Backtrader compatibility patches for Python 3.10+)
 from btlstm.bt.ashare import round_lot
-from btlstm.registry import Baseline, register_strategy
 from btlstm.bt.signals import signal_of, signals_of
+from btlstm.registry import Baseline, register_strategy
 from btlstm.splits import ARTICLE_SPLIT
 from btlstm.strategies.buyhold import BuyAndHold, EqualWeight
 

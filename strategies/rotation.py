@@ -11,8 +11,8 @@ is in the same run for the report but is never traded nor forecast.
 from __future__ import annotations
 
 import btlstm  # noqa: F401  (Backtrader patches for Python 3.10+)
-from btlstm.registry import Baseline, register_strategy
 from btlstm.bt.signals import signals_of
+from btlstm.registry import Baseline, register_strategy
 from btlstm.strategies.buyhold import BuyAndHold, EqualWeight
 from btlstm.strategies.momentum import MomentumRotation, TopKRotation
 

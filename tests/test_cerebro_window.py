@@ -25,10 +25,10 @@ from btlstm.bt.analyzers import (
     add_standard_analyzers,
 )
 from btlstm.bt.broker import setup_broker
-from btlstm.data.validate import DataError
 from btlstm.bt.indicators import LSTMPredictor
-from btlstm.synthetic import synthetic_ohlcv
+from btlstm.data.validate import DataError
 from btlstm.forecast.walkforward import WalkForward, WalkForwardConfig
+from btlstm.synthetic import synthetic_ohlcv
 
 CASH = 1_000_000.0
 TEST_START = "2016-01-01"

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from btlstm import learners, registry
-from btlstm.forecast import features
 from btlstm.cli import main
 from btlstm.errors import SettingsError
+from btlstm.forecast import features
 from btlstm.lookahead import check_cerebro, check_lookahead, cut_dates, perturb_after
 from btlstm.registry import register_strategy
 from btlstm.synthetic import synthetic_ohlcv

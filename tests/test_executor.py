@@ -152,10 +152,10 @@ def test_make_pool_names_the_engines():
 # ----------------------------------------------------------------- Ray
 def test_without_ray_each_user_gets_its_own_message(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    from btlstm.forecast.walkforward import WalkForward
     from btlstm.live.fitter import make_fitter
     from btlstm.sweep.engines import ray_engine
     from btlstm.synthetic import synthetic_ohlcv
-    from btlstm.forecast.walkforward import WalkForward
 
     tail = r" needs Ray: pip install 'btlstm\[ray\]' \(or pip install ray\)$"
     with pytest.raises(SettingsError, match=r"^--engine ray" + tail):

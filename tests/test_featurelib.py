@@ -18,12 +18,12 @@ import pytest
 from cli_errors import cli, one_error
 from lookahead import rewrite_after
 
-from btlstm.forecast import featurelib
 from btlstm.data import read_akshare_index
 from btlstm.errors import DataError, SettingsError
+from btlstm.forecast import featurelib
 from btlstm.forecast.features import add_panel_features, feature_matrix
-from btlstm.synthetic import synthetic_ohlcv
 from btlstm.forecast.walkforward import WalkForward, WalkForwardConfig
+from btlstm.synthetic import synthetic_ohlcv
 
 COLS = ["open", "high", "low", "close", "volume", "amount"]
 

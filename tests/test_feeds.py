@@ -10,7 +10,6 @@ import pytest
 
 import btlstm  # noqa: F401  (compat patches first)
 from btlstm.bt.analyzers import add_standard_analyzers
-from btlstm.data import DataError
 from btlstm.bt.feeds import (
     PandasFeed,
     TradableFiller,
@@ -19,6 +18,7 @@ from btlstm.bt.feeds import (
     feed_class,
     make_feed,
 )
+from btlstm.data import DataError
 from btlstm.strategies import BuyAndHold, EqualWeight
 from btlstm.synthetic import synthetic_ohlcv, synthetic_panel
 

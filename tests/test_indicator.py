@@ -10,8 +10,8 @@ import pytest
 
 from btlstm.bt.feeds import make_feed
 from btlstm.bt.indicators import LSTMPredictor
-from btlstm.synthetic import synthetic_ohlcv
 from btlstm.forecast.walkforward import WalkForward, WalkForwardConfig
+from btlstm.synthetic import synthetic_ohlcv
 
 CFG = dict(
     lookback=10,

@@ -15,10 +15,10 @@ import pytest
 from btlstm import registry
 from btlstm.cli import main
 from btlstm.errors import ModelFileError
+from btlstm.forecast.walkforward import WalkForward
 from btlstm.learners import builder as builder_mod
 from btlstm.learners.builder import KerasBuilderLearner
 from btlstm.synthetic import synthetic_ohlcv
-from btlstm.forecast.walkforward import WalkForward
 
 BUILDER = textwrap.dedent('''
     """My own network for btlstm: a GRU of settings.builder_args["units"] units."""

@@ -364,9 +364,9 @@ _NO_TF = textwrap.dedent(
 def test_cached_ridge_and_lightgbm_models_load_without_tensorflow(tmp_path):
     """A fresh process that loads cached ridge and LightGBM models never imports TensorFlow
     (the caches are written here first; the new process must load every fit from them)."""
-    from btlstm.synthetic import synthetic_ohlcv, synthetic_panel
     from btlstm.forecast.walkforward import WalkForward
     from btlstm.forecast.xswalkforward import RankerWalkForward
+    from btlstm.synthetic import synthetic_ohlcv, synthetic_panel
 
     cache = tmp_path / "cache"
     ridge = WalkForward(RIDGE, cache_dir=cache)

@@ -102,7 +102,7 @@ def test_the_names_come_from_the_registry_with_aliases():
     assert set(LEARNERS) <= set(names)
     assert names[learners.DEFAULT_LEARNER] == learners.DEFAULT_LEARNER
     assert learners.DEFAULT_LEARNER in LEARNERS and learners.DEFAULT_SCORER in LEARNERS
-    for name, cls in LEARNERS.items():
+    for cls in LEARNERS.values():
         for alias in cls.aliases:
             assert get_learner(alias) is cls, alias
 
@@ -157,7 +157,7 @@ def test_a_planted_name_test_fails_the_scan(line, tmp_path, seam_learner):
     assert {"zz-seam", "zz-seam-alias"} <= names and get_learner("zz-seam-alias") is seam_learner
     for pkg in PACKAGES:
         shutil.copytree(ROOT / pkg, tmp_path / pkg, ignore=shutil.ignore_patterns("__pycache__"))
-    target = tmp_path / "btlstm" / "walkforward.py"
+    target = tmp_path / "btlstm" / "forecast" / "walkforward.py"
     before = target.read_text(encoding="utf-8")
     n = before.count("\n")
     mention = 'def g():\n    """Run with learner == "lstm" or "ridge"."""\n    return f"learner {\'lstm\'!r}"\n'

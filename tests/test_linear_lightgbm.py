@@ -9,17 +9,17 @@ import sys
 
 import numpy as np
 import pytest
+from test_walkforward import _garbage_after, _probes, _violations
 
 from btlstm import learners
 from btlstm.errors import ModelFileError
 from btlstm.forecast.features import make_targets
+from btlstm.forecast.walkforward import WalkForward, WalkForwardConfig
+from btlstm.learners import ranker as ranker_mod
 from btlstm.learners.gbm import LIGHTGBM_BOUNDS, LightGBMLearner
 from btlstm.learners.linear import LinearLearner
 from btlstm.significance import ic_test
 from btlstm.synthetic import synthetic_ohlcv
-from btlstm.forecast.walkforward import WalkForward, WalkForwardConfig
-
-from test_walkforward import _garbage_after, _probes, _violations
 
 SMALL = {"n_estimators": 60, "num_leaves": 7, "min_data_in_leaf": 10, "num_threads": 1}
 CFG = dict(lookback=10, horizon=5, retrain_every=80, min_train=120, seed=7,
@@ -162,9 +162,8 @@ def test_lightgbm_save_load_and_its_refusals(tmp_path, monkeypatch):
     r.save(tmp_path / "rank.txt")  # a LambdaRank model of 12 features: not a regression
     with pytest.raises(ModelFileError, match="not a LightGBM regression model"):
         other.load(tmp_path / "rank.txt")
-    import btlstm.learners.gbm as gbm
 
-    monkeypatch.setattr(gbm, "MAX_MODEL_BYTES", 100)
+    monkeypatch.setattr(ranker_mod, "MAX_MODEL_BYTES", 100)  # read_booster, shared with the ranker
     with pytest.raises(ModelFileError, match="more than a model file may be"):
         other.load(path)
 

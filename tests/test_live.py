@@ -23,6 +23,7 @@ from btlstm.bt.analyzers import OrderLog
 from btlstm.cli import main
 from btlstm.data.cache import load_verified
 from btlstm.errors import TrainingError
+from btlstm.forecast.walkforward import MODEL_KIND, WalkForward
 from btlstm.learners.ridge import RidgeLearner
 from btlstm.live import (
     LiveLSTMPredictor,
@@ -35,7 +36,6 @@ from btlstm.live import (
 )
 from btlstm.pipeline import run_backtest
 from btlstm.synthetic import synthetic_ohlcv, synthetic_panel
-from btlstm.forecast.walkforward import MODEL_KIND, WalkForward
 
 ROOT = Path(__file__).resolve().parents[1]
 COLS = ["open", "high", "low", "close", "volume", "amount"]

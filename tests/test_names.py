@@ -4,8 +4,8 @@ import dataclasses
 
 import pytest
 
-from btlstm.settings import Settings
 from btlstm.forecast.walkforward import WalkForward, WalkForwardConfig
+from btlstm.settings import Settings
 
 
 def test_the_predictor_is_named_for_what_it_is_and_lstm_predictor_is_the_same_class():
@@ -45,8 +45,8 @@ def test_toml_keys_users_write_still_fill_the_learner_settings(tmp_path):
 
 
 def test_one_settings_suffix_and_one_fit_record():
-    from btlstm.learners import FitRecord, FitResult, RankerConfig, RankerSettings, settings_class
     from btlstm.forecast.xswalkforward import RankerFit
+    from btlstm.learners import FitRecord, FitResult, RankerConfig, RankerSettings, settings_class
 
     assert RankerConfig is RankerSettings is settings_class("ranker")
     assert FitResult is FitRecord and RankerFit is FitRecord

@@ -183,8 +183,8 @@ def test_own_learner_in_python_and_its_model_file_checked(own, tmp_path):
     sys.path.insert(0, str(own.parent))
     import mylearner  # registered on import, like any module of the user's
 
-    from btlstm.synthetic import synthetic_ohlcv
     from btlstm.forecast.walkforward import WalkForward
+    from btlstm.synthetic import synthetic_ohlcv
 
     frame = synthetic_ohlcv(n=500, seed=2)
     cfg = dict(lookback=10, retrain_every=100, min_train=150, learner="slope",

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from btlstm.synthetic import synthetic_ohlcv
 from btlstm.forecast.walkforward import WalkForward, WalkForwardConfig, max_workers
+from btlstm.synthetic import synthetic_ohlcv
 
 TINY = dict(lstm_units=8, dense_units=(8, 4))
 #: three cold-start fits of the tiny LSTM, one epoch each

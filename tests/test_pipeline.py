@@ -408,8 +408,8 @@ def test_panel_strategy_with_pooled_predictor_runs_end_to_end(panel_registered, 
     assert len(r["prediction"]["per_asset"]) == 4
     fit_dates = [f["date"] if isinstance(f, dict) else f.date for f in result.fits]
     assert len(fit_dates) >= 2  # one pooled schedule, not one per feed
-    from btlstm.synthetic import synthetic_panel
     from btlstm.forecast.walkforward import WalkForward
+    from btlstm.synthetic import synthetic_panel
 
     panel = synthetic_panel(n_symbols=4, n=600, start="2010-01-04", signal=0.4, seed=0)
     ref = WalkForward(s.model).predict(panel)

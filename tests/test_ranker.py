@@ -10,16 +10,16 @@ import pandas as pd
 import pytest
 from lookahead import rewrite_after  # tests/lookahead.py: the shared future rewrite
 
-from btlstm.learners import get_learner, settings_class
-from btlstm.learners.ranker import RankerConfig, StockRanker
-from btlstm.metrics import cross_sectional_ic, ic_summary, top_minus_bottom
-from btlstm.learners.models import ModelFileError
 from btlstm.forecast.schedule import Schedule
-from btlstm.significance import hac_mean_test
-from btlstm.synthetic import synthetic_panel
 from btlstm.forecast.walkforward import WalkForwardConfig
 from btlstm.forecast.xsfeatures import forward_label
 from btlstm.forecast.xswalkforward import RankerWalkForward, ranker_quality
+from btlstm.learners import get_learner, settings_class
+from btlstm.learners.models import ModelFileError
+from btlstm.learners.ranker import RankerConfig, StockRanker
+from btlstm.metrics import cross_sectional_ic, ic_summary, top_minus_bottom
+from btlstm.significance import hac_mean_test
+from btlstm.synthetic import synthetic_panel
 
 SMALL = {"n_estimators": 10, "num_leaves": 7, "min_data_in_leaf": 5, "horizons": [1, 5, 20]}
 
@@ -80,8 +80,11 @@ def test_fit_predict_save_load(tmp_path):
     with pytest.raises(ModelFileError, match="3 features"):
         StockRanker(n_features=4).load(path)
     (tmp_path / "bad.txt").write_text("not a model")
-    with pytest.raises(ModelFileError, match="corrupt"):
+    with pytest.raises(ModelFileError, match=r"bad\.txt' is not a LightGBM text model"):
         r2.load(tmp_path / "bad.txt")
+    (tmp_path / "cut.txt").write_text(path.read_text()[:200])  # LightGBM's header, cut short
+    with pytest.raises(ModelFileError, match=r"cut\.txt' is corrupt"):
+        r2.load(tmp_path / "cut.txt")
     with pytest.raises(ModelFileError, match="does not exist"):
         r2.load(tmp_path / "missing.txt")
     with pytest.raises(ValueError, match="disagree"):

@@ -22,8 +22,8 @@ import btlstm  # noqa: F401  (compat patches first)
 from btlstm._files import file_entry
 from btlstm.bt.analyzers import add_standard_analyzers
 from btlstm.bt.broker import INDEX_COSTS, setup_broker
-from btlstm.cli import main
 from btlstm.bt.feeds import make_feed
+from btlstm.cli import main
 from btlstm.report import ReportError, collect, load_report, reading, rebuild_report, write_report
 from btlstm.strategies.buyhold import BuyAndHold
 from btlstm.synthetic import synthetic_ohlcv

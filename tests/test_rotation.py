@@ -15,10 +15,10 @@ from lookahead import rewrite_after  # tests/lookahead.py: the shared future rew
 
 import btlstm  # noqa: F401
 from btlstm.bt.broker import setup_broker
+from btlstm.bt.feeds import add_panel
 from btlstm.data import SECTORS
 from btlstm.data.adjust import adjust, total_return
 from btlstm.data.validate import DataError
-from btlstm.bt.feeds import add_panel
 from btlstm.strategies.buyhold import EqualWeight
 from btlstm.strategies.momentum import MOMENTUM, MomentumRotation
 from btlstm.strategies.rotation import SectorRotation

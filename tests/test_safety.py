@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 import safety_markers as sm
 
-from btlstm.learners import regularizers
 from btlstm.cli import main
+from btlstm.learners import regularizers
 from btlstm.learners.models import (
     CallableRegularizer,
     ModelFileError,

@@ -26,9 +26,9 @@ import pytest
 from btlstm import _files
 from btlstm._files import load_verified, manifest_path, read_manifest, write_manifest
 from btlstm.errors import ModelFileError, StateError
+from btlstm.forecast.walkforward import MODEL_KIND, WalkForward, WalkForwardConfig
 from btlstm.live.state import StateStore
 from btlstm.synthetic import synthetic_ohlcv
-from btlstm.forecast.walkforward import MODEL_KIND, WalkForward, WalkForwardConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 RIDGE_CFG = dict(lookback=10, horizon=5, retrain_every=80, min_train=100, learner="ridge",

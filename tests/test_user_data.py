@@ -120,9 +120,9 @@ def test_lstm_predictor_on_feeds_users_build(tmp_path):
 
     from btlstm.bt.feeds import make_feed
     from btlstm.bt.indicators import LSTMPredictor
+    from btlstm.forecast.walkforward import WalkForwardConfig
     from btlstm.learners.models import build_model
     from btlstm.synthetic import synthetic_ohlcv
-    from btlstm.forecast.walkforward import WalkForwardConfig
 
     frame = synthetic_ohlcv(n=80, seed=5)
     path = tmp_path / "bars.csv"

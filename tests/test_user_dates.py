@@ -100,10 +100,10 @@ def test_the_csi_dates_by_hand_warn_about_the_years_left_unused(long_csv, tmp_pa
     after = (dates[-1] - pd.Timestamp("2017-05-01")).days / 365.25  # 8.6: .. 2025-11-24
     assert f"{before:.1f}" == "9.0" and f"{after:.1f}" == "8.6"
     want = (
-        f"runs 1996-01-02..2025-11-24; this run leaves 9.0 years before its first bar "
-        f"2005-01-03 (--train-start 2005-01-01; an earlier one trains on them) and 8.6 years "
-        f"after its last bar 2017-05-01 (--test-end 2017-05-01; --test-end end tests to the "
-        f"last bar) unused."
+        "runs 1996-01-02..2025-11-24; this run leaves 9.0 years before its first bar "
+        "2005-01-03 (--train-start 2005-01-01; an earlier one trains on them) and 8.6 years "
+        "after its last bar 2017-05-01 (--test-end 2017-05-01; --test-end end tests to the "
+        "last bar) unused."
     )
     r = _report(out)
     assert [w for w in r["warnings"] if want in w] and want in err.replace("\n", " ")

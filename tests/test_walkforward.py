@@ -6,8 +6,8 @@ import pytest
 
 from btlstm.data import DataError
 from btlstm.forecast.features import make_targets
-from btlstm.synthetic import synthetic_ohlcv
 from btlstm.forecast.walkforward import WalkForward, WalkForwardConfig
+from btlstm.synthetic import synthetic_ohlcv
 
 TINY = dict(lstm_units=8, dense_units=(8, 4))
 #: every property below is checked for each learner, so the next learner inherits them

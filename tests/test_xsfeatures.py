@@ -5,7 +5,6 @@ import pandas as pd
 import pytest
 from lookahead import rewrite_after  # tests/lookahead.py: the shared future rewrite
 
-from btlstm.synthetic import synthetic_panel
 from btlstm.forecast.xsfeatures import (
     cross_sectional_features,
     feature_names,
@@ -13,6 +12,7 @@ from btlstm.forecast.xsfeatures import (
     relevance_grades,
     wide,
 )
+from btlstm.synthetic import synthetic_panel
 
 
 def _frame(close, amount=None, start="2020-01-01", **extra):

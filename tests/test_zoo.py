@@ -17,10 +17,10 @@ import pytest
 from btlstm import _files
 from btlstm._files import read_manifest, write_manifest
 from btlstm.forecast.features import make_targets
+from btlstm.forecast.walkforward import MODEL_KIND, WalkForward, WalkForwardConfig
 from btlstm.learners import LEARNERS, KerasLearner, get_learner
 from btlstm.significance import ic_test
 from btlstm.synthetic import synthetic_ohlcv
-from btlstm.forecast.walkforward import MODEL_KIND, WalkForward, WalkForwardConfig
 
 ZOO = ("gru", "alstm", "tcn", "transformer", "mlp")
 #: small networks for the tests that fit many times (the signal test uses the defaults)

@@ -47,8 +47,8 @@ import re
 import backtrader as bt
 
 from btlstm import _compat  # noqa: F401  (Backtrader on Python 3.10+)
-from btlstm.checks import check_int, check_number
 from btlstm.bt.feeds import TradableFiller
+from btlstm.checks import check_int, check_number
 
 __all__ = [
     "ASHARE_COSTS",

@@ -53,9 +53,9 @@ import pandas as pd
 
 from btlstm.data._csv import (  # noqa: F401  (names other modules and tests import from here)
     MAX_HEADER_BYTES,
-    Fields,
     MAX_HEADER_COLUMNS,
     REPAIR_MODES,
+    Fields,
     _as_path,
     _dates,
     _default_where,

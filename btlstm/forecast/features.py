@@ -21,10 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from btlstm.forecast import featurelib
 from btlstm.checks import check_int, check_memory, check_number
 from btlstm.data.validate import CANONICAL_COLUMNS
 from btlstm.errors import SettingsError
+from btlstm.forecast import featurelib
 
 __all__ = [
     "DEFAULT_FEATURES",

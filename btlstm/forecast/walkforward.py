@@ -44,10 +44,10 @@ from btlstm.forecast.features import (
     feature_matrix,
     zscore_windows,
 )
+from btlstm.forecast.schedule import Schedule, SymbolIndex
 from btlstm.learners import DEFAULT_LEARNER, FitRecord, Learner, get_learner, make_learner
 from btlstm.learners.base import fit_seed
 from btlstm.learners.fitting import adopt_model, fit_or_load, load_cached
-from btlstm.forecast.schedule import Schedule, SymbolIndex
 
 __all__ = [
     "WalkForwardConfig",

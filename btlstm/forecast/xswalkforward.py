@@ -42,14 +42,14 @@ import numpy as np
 import pandas as pd
 
 from btlstm.checks import closest
+from btlstm.forecast.schedule import Schedule
+from btlstm.forecast.walkforward import WalkForwardConfig
+from btlstm.forecast.xsfeatures import cross_sectional_features, forward_label, relevance_grades
 from btlstm.learners import DEFAULT_SCORER, get_learner
 from btlstm.learners.base import FitRecord, Learner
 from btlstm.learners.fitting import fit_or_load
 from btlstm.metrics import cross_sectional_ic, ic_summary, top_minus_bottom
-from btlstm.forecast.schedule import Schedule
 from btlstm.significance import hac_lag, hac_mean_test
-from btlstm.forecast.walkforward import WalkForwardConfig
-from btlstm.forecast.xsfeatures import cross_sectional_features, forward_label, relevance_grades
 
 __all__ = [
     "RANKER_KIND",
@@ -308,7 +308,7 @@ class RankerWalkForward:
                 X_fit, g_fit, group = X[rows], g, per_day[per_day > 0]
                 rec = fit_or_load(
                     ranker,
-                    lambda seed: ranker.fit(X_fit, g_fit, group=group, seed=seed),
+                    lambda seed: ranker.fit(X_fit, g_fit, group=group, seed=seed),  # noqa: B023 (called at once)
                     k=seg.k, seed=c.seed, date=date, rows=len(rows),
                     path=self._cache_path(p, panel, cal[seg.bar], seg.k), kind=RANKER_KIND,
                     what="cached ranker model", total=len(bars),

@@ -34,13 +34,13 @@ imports its library when it fits or loads a model.
 from __future__ import annotations
 
 from btlstm.checks import closest
+from btlstm.learners.alstm import ALSTMLearner, ALSTMSettings
 from btlstm.learners.base import FitRecord, FitResult, Learner, ModelFileError
 from btlstm.learners.builder import KerasBuilderLearner, KerasBuilderSettings
 from btlstm.learners.gbm import LightGBMLearner, LightGBMSettings
-from btlstm.learners.linear import LinearLearner, LinearSettings
-from btlstm.learners.alstm import ALSTMLearner, ALSTMSettings
 from btlstm.learners.gru import GRULearner, GRUSettings
 from btlstm.learners.kerasnet import KerasLearner
+from btlstm.learners.linear import LinearLearner, LinearSettings
 from btlstm.learners.lstm import LSTMLearner, LSTMSettings
 from btlstm.learners.mlp import MLPLearner, MLPSettings
 from btlstm.learners.ranker import RankerConfig, RankerSettings, StockRanker

@@ -133,6 +133,7 @@ class Learner(ABC):
         starts with ``where(key)`` and states the valid range. The default checks
         nothing (a learner with no size settings).
         """
+        return None
 
     @classmethod
     def memory_bytes(cls, settings, *, lookback: int, n_features: int, batch_size: int) -> int:
@@ -145,6 +146,7 @@ class Learner(ABC):
         """Build the model once, without data, so a bad setting fails now (~0.1 s
         after the model library is imported); ``ValueError`` names the setting. The
         default builds nothing."""
+        return None
 
     def __init__(self, lookback: int, n_features: int, settings=None):
         self.lookback = int(lookback)

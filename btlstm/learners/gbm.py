@@ -35,11 +35,16 @@ from pathlib import Path
 
 import numpy as np
 
-from btlstm._files import MAX_MODEL_BYTES, atomic_write_bytes
 from btlstm.checks import check_int, check_number
 from btlstm.errors import ModelFileError
 from btlstm.learners.base import FitRecord, Learner
-from btlstm.learners.ranker import _lightgbm, available_cores
+from btlstm.learners.ranker import (
+    _lightgbm,
+    available_cores,
+    booster_predictor,
+    read_booster,
+    save_booster,
+)
 
 __all__ = ["LightGBMSettings", "LightGBMLearner", "LIGHTGBM_BOUNDS"]
 
@@ -231,16 +236,12 @@ class LightGBMLearner(Learner):
     def predictor(self, n_windows: int = 1):
         if self.booster is None:
             raise ValueError("LightGBMLearner: predict before fit (no model)")
-        booster, threads = self.booster, self.settings.threads()
-        return lambda X: np.asarray(booster.predict(self._rows(X), num_threads=threads),
-                                    dtype=np.float64)  # fmt: skip
+        return booster_predictor(self.booster, self._rows, self.settings.threads())
 
     # ------------------------------------------------------------- save / load
     def save(self, path) -> Path:
         """Write LightGBM's text model to ``path`` atomically."""
-        if self.booster is None:
-            raise ValueError("LightGBMLearner: nothing to save before fit")
-        return atomic_write_bytes(Path(path), self.booster.model_to_string().encode("utf-8"))
+        return save_booster(self.booster, path, "LightGBMLearner")
 
     def load(self, path) -> None:
         """Replace the model with LightGBM's text model at ``path``.
@@ -250,30 +251,8 @@ class LightGBMLearner(Learner):
                 :data:`~btlstm._files.MAX_MODEL_BYTES`, not a LightGBM model, or one
                 whose feature count is not ``lookback * n_features``.
         """
-        path = Path(path)
         where = f"lightgbm model file {str(path)!r}"
-        try:
-            size = path.stat().st_size
-        except FileNotFoundError:
-            raise ModelFileError(f"{where} does not exist") from None
-        except OSError as e:
-            raise ModelFileError(f"{where} cannot be read ({type(e).__name__}: {e})") from None
-        if size > MAX_MODEL_BYTES:
-            raise ModelFileError(
-                f"{where} is {size:,} bytes, more than a model file may be "
-                f"({MAX_MODEL_BYTES:,})"
-            )
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise ModelFileError(f"{where} cannot be read ({type(e).__name__}: {e})") from None
-        if not text.startswith("tree\n"):
-            raise ModelFileError(f"{where} is not a LightGBM text model (no 'tree' header)")
-        lgb = _lightgbm()
-        try:
-            booster = lgb.Booster(model_str=text)
-        except Exception as e:  # lightgbm raises LightGBMError on a bad model text
-            raise ModelFileError(f"{where} is corrupt ({type(e).__name__}: {e})") from None
+        booster, text = read_booster(path, where)
         want = self.lookback * self.n_features
         if booster.num_feature() != want:
             raise ModelFileError(

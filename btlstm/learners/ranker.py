@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from btlstm._files import atomic_write_bytes
+from btlstm._files import MAX_MODEL_BYTES, atomic_write_bytes
 from btlstm.checks import check_int, check_number
 from btlstm.errors import ModelFileError
-from btlstm.learners.base import FitRecord, Learner
 from btlstm.forecast.xsfeatures import DEFAULT_HORIZONS, check_horizons
+from btlstm.learners.base import FitRecord, Learner
 
 __all__ = ["RankerSettings", "RankerConfig", "StockRanker"]
 
@@ -129,6 +129,48 @@ def available_cores() -> int:
 
 #: The name of :class:`RankerSettings` before every learner's settings ended in ``Settings``.
 RankerConfig = RankerSettings
+
+
+def save_booster(booster, path, who: str) -> Path:
+    """Write a fitted LightGBM booster's text model to ``path`` atomically (``who``
+    names the learner in the error before a fit)."""
+    if booster is None:
+        raise ValueError(f"{who}: nothing to save before fit")
+    return atomic_write_bytes(Path(path), booster.model_to_string().encode("utf-8"))
+
+
+def read_booster(path, where: str):
+    """``(booster, text)`` of the LightGBM text model at ``path``, checked before it is
+    parsed: it must exist, hold at most :data:`~btlstm._files.MAX_MODEL_BYTES` and
+    start as LightGBM's text models do. ``where`` names the file in every
+    :class:`~btlstm.errors.ModelFileError`; the caller checks what the model is."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise ModelFileError(f"{where} does not exist") from None
+    except OSError as e:
+        raise ModelFileError(f"{where} cannot be read ({type(e).__name__}: {e})") from None
+    if size > MAX_MODEL_BYTES:
+        raise ModelFileError(
+            f"{where} is {size:,} bytes, more than a model file may be ({MAX_MODEL_BYTES:,})"
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ModelFileError(f"{where} cannot be read ({type(e).__name__}: {e})") from None
+    if not text.startswith("tree\n"):
+        raise ModelFileError(f"{where} is not a LightGBM text model (no 'tree' header)")
+    try:
+        booster = _lightgbm().Booster(model_str=text)
+    except Exception as e:  # lightgbm raises LightGBMError on a bad model text
+        raise ModelFileError(f"{where} is corrupt ({type(e).__name__}: {e})") from None
+    return booster, text
+
+
+def booster_predictor(booster, rows, threads: int):
+    """``X -> float64 predictions`` of ``booster`` on ``rows(X)`` with ``threads`` threads."""
+    return lambda X: np.asarray(booster.predict(rows(X), num_threads=threads), dtype=np.float64)
 
 
 class StockRanker(Learner):
@@ -238,10 +280,7 @@ class StockRanker(Learner):
     def predictor(self, n_windows: int = 1):
         if self.booster is None:
             raise ValueError("StockRanker: predict before fit (no model)")
-        booster, threads = self.booster, self.settings.threads()
-        return lambda X: np.asarray(
-            booster.predict(self._rows(X), num_threads=threads), dtype=np.float64
-        )
+        return booster_predictor(self.booster, self._rows, self.settings.threads())
 
     def importances(self, kind: str = "gain") -> pd.Series:
         """Feature importances of the fitted model (``"gain"`` or ``"split"``), by name."""
@@ -252,31 +291,18 @@ class StockRanker(Learner):
 
     def save(self, path) -> Path:
         """Write the LightGBM model text to ``path`` atomically (temp file + rename)."""
-        if self.booster is None:
-            raise ValueError("StockRanker: nothing to save before fit")
-        return atomic_write_bytes(Path(path), self.booster.model_to_string().encode("utf-8"))
+        return save_booster(self.booster, path, "StockRanker")
 
     def load(self, path) -> None:
         """Replace the model with the one saved at ``path``.
 
         Raises:
-            btlstm.errors.ModelFileError: missing, corrupt, or a model for a
-                different number of features.
+            btlstm.errors.ModelFileError: missing, larger than
+                :data:`~btlstm._files.MAX_MODEL_BYTES`, not a LightGBM text model,
+                corrupt, or a model for a different number of features.
         """
-        lgb = _lightgbm()
-
-        path = Path(path)
+        booster, _ = read_booster(path, f"ranker model file {str(path)!r}")
         where = f"ranker model file {str(path)!r}"
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ModelFileError(f"{where} does not exist") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise ModelFileError(f"{where} cannot be read ({type(e).__name__}: {e})") from None
-        try:
-            booster = lgb.Booster(model_str=text)
-        except Exception as e:  # lightgbm raises LightGBMError on a bad model text
-            raise ModelFileError(f"{where} is corrupt ({type(e).__name__}: {e})") from None
         n = booster.num_feature()
         if self.n_features and n != self.n_features:
             raise ModelFileError(

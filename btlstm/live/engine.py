@@ -58,9 +58,9 @@ import pandas as pd
 
 from btlstm.data.cache import load_verified
 from btlstm.errors import TrainingError
-from btlstm.live.fitter import FitDone, FitJob, Fitter, InlineFitter
 from btlstm.forecast.schedule import Schedule
 from btlstm.forecast.walkforward import MODEL_KIND, Stream, WalkForward
+from btlstm.live.fitter import FitDone, FitJob, Fitter, InlineFitter
 
 __all__ = ["LiveStream", "LiveSession", "ModelVersion", "segment_windows", "MIN_BATCH"]
 

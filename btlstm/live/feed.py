@@ -47,8 +47,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from btlstm.data.validate import validate_frame
 from btlstm.bt.feeds import PandasFeed
+from btlstm.data.validate import validate_frame
 
 __all__ = ["ReplayClock", "ReplayFeed", "replay_feed"]
 

@@ -132,8 +132,8 @@ _MAX_ENGINES = 4
 def _engine(job: FitJob):
     import json
 
-    from btlstm.learners import get_learner
     from btlstm.forecast.walkforward import WalkForward
+    from btlstm.learners import get_learner
 
     cfg = job.config
     cls = job.learner or get_learner(cfg.learner)

@@ -19,8 +19,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from btlstm.data.validate import CANONICAL_COLUMNS
 from btlstm.bt.indicators import LSTMPredictor, PredictionPool, bar_dates
+from btlstm.data.validate import CANONICAL_COLUMNS
 from btlstm.live.engine import LiveSession
 
 __all__ = ["LiveLSTMPredictor", "LivePredictionPool"]

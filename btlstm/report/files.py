@@ -174,7 +174,6 @@ def _extra_bytes(name: str, frame) -> bytes:
 def _rendered(run: RunData, plots: bool) -> dict[str, bytes]:
     from btlstm.report.html import render_html
     from btlstm.report.plots import render_plots
-
     from btlstm.report.tearsheet import roundtrips
 
     images = render_plots(run) if plots else {}
