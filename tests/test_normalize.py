@@ -276,3 +276,28 @@ def test_train_zscore_refuses_a_ready_model(tmp_path):
     m = build_model(10, 6, lstm_units=4, dense_units=(4,))
     with pytest.raises(ValueError, match="train_zscore.*ready model"):
         WalkForward(WalkForwardConfig(lookback=10, normalize="train_zscore"), model=m)
+
+
+@pytest.mark.parametrize("mode", ["last_close", "train_zscore", "none"])
+def test_live_stream_gives_the_batched_numbers(tmp_path, mode):
+    """The live engine fits off the bar loop and loads each model (and, for
+    train_zscore, its statistics) from the cache entry: the batched numbers."""
+    from btlstm.live import LiveStream
+    from btlstm.synthetic import synthetic_panel
+
+    panel = synthetic_panel(n_symbols=3, n=320, seed=4, late_starters=1)
+    dates = sorted(set().union(*[set(f.index) for f in panel.values()]))
+    cfg = dict(lookback=10, retrain_every=40, min_train=100, learner="ridge", normalize=mode,
+               test_start=str(dates[150].date()))  # fmt: skip
+    batch = WalkForward(cfg).predict(panel)
+    stream = LiveStream(WalkForward(cfg, cache_dir=tmp_path), list(panel), wait=True)
+    n = 0
+    for day in dates:
+        bars = {s: tuple(f.loc[day, COLS]) for s, f in panel.items() if day in f.index}
+        for s, p in stream.update_panel(day, bars).items():
+            want = batch[s][panel[s].index.get_loc(day)]
+            assert (np.isnan(p) and np.isnan(want)) or p == pytest.approx(want, abs=1e-9)
+            n += bool(np.isfinite(p))
+    assert n > 300
+    if mode == "train_zscore":
+        assert len(list(tmp_path.glob("*.norm.json"))) == len(stream.versions) >= 3
