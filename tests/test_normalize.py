@@ -301,3 +301,16 @@ def test_live_stream_gives_the_batched_numbers(tmp_path, mode):
     assert n > 300
     if mode == "train_zscore":
         assert len(list(tmp_path.glob("*.norm.json"))) == len(stream.versions) >= 3
+
+
+def test_the_ranker_says_it_does_not_use_normalize(caplog):
+    import logging
+
+    from btlstm.forecast.xswalkforward import RankerWalkForward
+
+    with caplog.at_level(logging.WARNING, logger="btlstm.forecast.xswalkforward"):
+        RankerWalkForward(dict(normalize="window"))
+        assert caplog.records == []
+        RankerWalkForward(dict(normalize="last_close"))
+    assert len(caplog.records) == 1
+    assert "normalize='last_close' is not used by the ranker" in caplog.records[0].getMessage()
