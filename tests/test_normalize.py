@@ -314,3 +314,32 @@ def test_the_ranker_says_it_does_not_use_normalize(caplog):
         RankerWalkForward(dict(normalize="last_close"))
     assert len(caplog.records) == 1
     assert "normalize='last_close' is not used by the ranker" in caplog.records[0].getMessage()
+
+
+@pytest.mark.parametrize("mode", ["last_close", "train_zscore"])
+def test_lstm_predictor_in_cerebro_runonce_and_next_give_the_batched_numbers(frame, mode):
+    """``LSTMPredictor(config=...normalize=...)`` in a cerebro: batched in ``once()``,
+    bar by bar in ``next()``, both the engine's numbers."""
+    import backtrader as bt
+
+    import btlstm  # noqa: F401  (compat patches first)
+    from btlstm.bt.feeds import PandasFeed
+    from btlstm.bt.indicators import LSTMPredictor
+
+    cfg = _cfg(mode)
+    want = WalkForward(cfg).predict(frame)
+
+    class S(bt.Strategy):
+        def __init__(self):
+            self.prediction = LSTMPredictor(self.data, config=cfg)
+
+    lines = {}
+    for runonce in (True, False):
+        cerebro = bt.Cerebro(stdstats=False, runonce=runonce)
+        cerebro.adddata(PandasFeed(dataname=frame))  # with its amount line
+        cerebro.addstrategy(S)
+        strat = cerebro.run()[0]
+        lines[runonce] = np.asarray(strat.prediction.lines.prediction.array)[: len(frame)]
+    assert np.isfinite(want).sum() == len(frame) - 113
+    np.testing.assert_allclose(lines[True], want, atol=1e-9, equal_nan=True)
+    np.testing.assert_allclose(lines[False], want, atol=1e-6, equal_nan=True)
