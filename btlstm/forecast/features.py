@@ -32,6 +32,10 @@ __all__ = [
     "feature_matrix",
     "make_windows",
     "zscore_windows",
+    "NORMALIZE_MODES",
+    "normalize_windows",
+    "fit_train_zscore",
+    "apply_train_zscore",
     "FEATURE_MAX_ABS",
     "check_feature_range",
     "make_targets",
@@ -268,6 +272,105 @@ def zscore_windows(windows: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     return z
 
 
+#: the choices of ``[model] normalize`` / ``--normalize`` (docs/features.md, Normalisation)
+NORMALIZE_MODES = ("window", "last_close", "train_zscore", "none")
+
+#: columns divided by the window's last close under ``normalize="last_close"``
+PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close")
+#: columns divided by their own last value in the window under ``"last_close"``
+SIZE_COLUMNS = ("volume", "amount")
+
+
+def normalize_windows(windows: np.ndarray, mode: str = "window", features=DEFAULT_FEATURES):
+    """The windows as a learner sees them before any fit, for one ``normalize`` mode.
+
+    - ``"window"``: :func:`zscore_windows` (the article's; float32);
+    - ``"last_close"``: prices (``open high low close adj_close``) divided by the
+      window's last close, ``volume`` and ``amount`` each by its own last value in the
+      window (a last value of 0 makes that column 0); every other feature (derived,
+      registered) left as it is (float32);
+    - ``"train_zscore"`` and ``"none"``: the raw values, unchanged (the windows
+      themselves, often a read-only view); ``train_zscore``'s statistics come per
+      fit (:func:`fit_train_zscore`), ``none`` is cast to float32 where it is used.
+
+    Args:
+        windows: ``(n, lookback, n_features)`` from :func:`make_windows`.
+        mode: one of :data:`NORMALIZE_MODES`.
+        features: the feature names, in column order.
+
+    Example:
+        >>> w = np.array([[[10.0, 5.0], [20.0, 4.0]]])  # close, volume; lookback 2
+        >>> normalize_windows(w, "last_close", ("close", "volume")).tolist()
+        [[[0.5, 1.25], [1.0, 1.0]]]
+    """
+    if mode == "window":
+        return zscore_windows(windows)
+    if mode in ("train_zscore", "none"):
+        return windows
+    if mode != "last_close":
+        raise ValueError(f"normalize must be one of {NORMALIZE_MODES}, got {mode!r}")
+    features = tuple(features)
+    w = np.array(windows, dtype=np.float64)  # a copy: the windows are usually a view
+    if w.size == 0:
+        return w.astype(np.float32)
+    if any(f in PRICE_COLUMNS for f in features) and "close" not in features:
+        raise ValueError("normalize='last_close' divides prices by the window's last close: "
+                         "add 'close' to features")  # fmt: skip
+    out = w.copy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for j, f in enumerate(features):
+            if f in PRICE_COLUMNS:
+                base = w[:, -1:, features.index("close")]
+            elif f in SIZE_COLUMNS:
+                base = w[:, -1:, j]
+            else:
+                continue
+            zero = base == 0
+            out[:, :, j] = np.where(zero, 0.0, w[:, :, j] / np.where(zero, 1.0, base))
+    return out.astype(np.float32)
+
+
+#: MAD of a normal distribution times this is its standard deviation
+MAD_TO_STD = 1.4826
+
+
+def fit_train_zscore(X_train: np.ndarray, eps: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
+    """The robust z-score statistics of one fit: per feature, the median and
+    ``1.4826 * MAD`` over the training windows' last rows (one row per training
+    sample, the bar it ends at; never a validation window).
+
+    A feature whose MAD is below ``eps * max(1, |median|)`` is scaled by its standard
+    deviation instead; one that is constant too gets a scale of ``inf`` (it becomes 0).
+
+    Args:
+        X_train: ``(n, lookback, n_features)`` raw training windows (no validation).
+
+    Returns:
+        ``(center, scale)``, float64 arrays of ``n_features``.
+
+    Example:
+        >>> X = np.array([[[1.0, 7.0]], [[2.0, 7.0]], [[4.0, 7.0]]])  # lookback 1
+        >>> c, s = fit_train_zscore(X)
+        >>> c.tolist(), s.round(4).tolist()
+        ([2.0, 7.0], [1.4826, inf])
+    """
+    rows = np.asarray(X_train, dtype=np.float64)[:, -1, :]
+    if len(rows) == 0:
+        raise ValueError("normalize='train_zscore' needs at least one training sample, got 0")
+    center = np.median(rows, axis=0)
+    scale = MAD_TO_STD * np.median(np.abs(rows - center), axis=0)
+    tiny = eps * np.maximum(1.0, np.abs(center))
+    scale = np.where(scale <= tiny, rows.std(axis=0), scale)
+    scale = np.where(scale <= tiny, np.inf, scale)
+    return center, scale
+
+
+def apply_train_zscore(X: np.ndarray, center, scale) -> np.ndarray:
+    """``(X - center) / scale`` per feature, as float32 (a constant feature becomes 0)."""
+    X = np.asarray(X, dtype=np.float64)
+    return ((X - np.asarray(center)) / np.asarray(scale)).astype(np.float32)
+
+
 def forward_returns(close, horizon: int):
     """The return over the next ``horizon`` bars, ``close[t+h] / close[t] - 1``.
 
@@ -364,11 +467,13 @@ def build_dataset(
     features=DEFAULT_FEATURES,
     clip: float = 0.2,
     scale: float = 10.0,
+    normalize: str = "window",
 ) -> Windows:
     """Windows and targets for every bar of ``frame`` that has a full window.
 
     The window ending at bar s uses bars ``s-lookback+1 .. s`` only; its label
     uses ``close[s + horizon]`` and is NaN when that bar is not in ``frame``.
+    ``normalize``: how the windows are scaled (:func:`normalize_windows`).
 
     Example:
         >>> ds = build_dataset(frame.iloc[:100], lookback=30, horizon=5)
@@ -379,7 +484,7 @@ def build_dataset(
     """
     values = feature_matrix(frame, features)
     check_feature_range(values, tuple(features), frame)
-    X = zscore_windows(make_windows(values, lookback))
+    X = normalize_windows(make_windows(values, lookback), normalize, features)
     end = np.arange(lookback - 1, len(frame))
     y_all = make_targets(frame["close"].to_numpy(dtype=np.float64), horizon, clip, scale)
     return Windows(X=X, y=y_all[end], end=end, dates=pd.DatetimeIndex(frame.index))

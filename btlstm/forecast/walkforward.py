@@ -39,10 +39,14 @@ from btlstm.forecast.featurelib import WarmupError, feature_tokens, needs_frame,
 from btlstm.forecast.features import (
     DEFAULT_FEATURES,
     MIN_LOOKBACK,
+    NORMALIZE_MODES,
+    PRICE_COLUMNS,
     add_panel_features,
+    apply_train_zscore,
     build_dataset,
     feature_matrix,
-    zscore_windows,
+    fit_train_zscore,
+    normalize_windows,
 )
 from btlstm.forecast.schedule import Schedule, SymbolIndex
 from btlstm.learners import DEFAULT_LEARNER, FitRecord, Learner, get_learner, make_learner
@@ -69,6 +73,9 @@ _MODES = ("static", "walkforward")
 ENGINES = ("local", "ray")
 #: settings that decide where fits run, not what they give (not in cache keys)
 _RUN_ONLY = {"workers": 1, "engine": "local", "address": None}
+#: settings left out of ``to_dict`` (and so of cache keys) while at their defaults,
+#: so the keys of runs made before they existed stay what they were
+_NEW_DEFAULTS = {"normalize": "window"}
 #: most parallel fits per core on this machine, and on a Ray cluster given by address
 WORKERS_PER_CORE = 4
 MAX_CLUSTER_WORKERS = 1024
@@ -116,6 +123,7 @@ class _Fields:
     workers: int = 1
     engine: str = "local"
     address: str | None = None
+    normalize: str = "window"
 
     def __post_init__(self):
         self.features = tuple(self.features)
@@ -149,6 +157,14 @@ class _Fields:
                 f"engine={self.engine!r} with address={self.address!r}"
             )
         check_int("workers", self.workers, lo=1, hi=max_workers(self.engine, self.address))
+        check_choice("normalize", self.normalize, NORMALIZE_MODES)
+        if self.normalize == "last_close" and "close" not in self.features:
+            prices = [f for f in self.features if f in PRICE_COLUMNS]
+            if prices:
+                raise ValueError(
+                    f"normalize='last_close' divides prices ({', '.join(prices)}) by the "
+                    "window's last close: add 'close' to features or choose another normalize"
+                )
 
 
 class WalkForwardConfig(_Fields):
@@ -199,6 +215,11 @@ class WalkForwardConfig(_Fields):
             model cache.
         address: the Ray cluster's address (``engine="ray"``; None starts a
             local Ray instance with ``workers`` CPUs).
+        normalize: how input windows are scaled (docs/features.md, Normalisation):
+            ``"window"`` (the article's per-window z-score), ``"last_close"`` (prices
+            over the window's last close, volume and amount over their last value),
+            ``"train_zscore"`` (a robust z-score fitted on each fit's training rows
+            only) or ``"none"``.
 
     Example:
         >>> cfg = WalkForwardConfig(learner="ridge", model={"alpha": 2.0})  # the old name works
@@ -236,7 +257,7 @@ class WalkForwardConfig(_Fields):
         the keys of earlier runs (sweeps) stay what they were."""
         d = dataclasses.asdict(self)
         d["features"] = list(self.features)
-        for k, v in _RUN_ONLY.items():
+        for k, v in (_RUN_ONLY | _NEW_DEFAULTS).items():
             if d.get(k) == v:
                 d.pop(k)
         return plain(d)
@@ -247,7 +268,7 @@ class SymbolData:
     """One symbol's model inputs: its schedule index, windows, labels and raw values."""
 
     index: SymbolIndex
-    X: np.ndarray  # (n_windows, lookback, n_features) z-scored windows
+    X: np.ndarray  # (n_windows, lookback, n_features) windows as config.normalize builds them
     y: np.ndarray  # (n_windows,) targets, NaN where unknown in the data
     values: np.ndarray  # (n_bars, n_features + 1) raw feature values and close (cache keys)
 
@@ -330,6 +351,13 @@ class WalkForward:
         self.learner = learner
         #: True when a ready model was given: nothing is trained.
         self.pretrained = bool(getattr(learner, "pretrained", False))
+        if self.pretrained and config.normalize == "train_zscore":
+            raise ValueError(
+                "normalize='train_zscore' fits its statistics on each fit's training rows; "
+                "a ready model has none: choose normalize='window', 'last_close' or 'none'"
+            )
+        #: ``(center, scale)`` of the current model's fit (normalize='train_zscore')
+        self.norm_stats: tuple[np.ndarray, np.ndarray] | None = None
 
     # ------------------------------------------------------------------ schedule check
     def fit_problem(self, dates) -> str | None:
@@ -406,7 +434,8 @@ class WalkForward:
             require_history(frame, cfg.lookback, source=src, what=f"lookback={cfg.lookback}")
         panel = add_panel_features(panel, cfg.features)  # xsrank(...): ranks across symbols
         for name, frame in panel.items():
-            ds = build_dataset(frame, cfg.lookback, cfg.horizon, cfg.features, cfg.clip, cfg.scale)
+            ds = build_dataset(frame, cfg.lookback, cfg.horizon, cfg.features, cfg.clip, cfg.scale,
+                               normalize=cfg.normalize)  # fmt: skip
             # usable: a known label and every feature finite (an indicator's warm-up is NaN)
             usable = ~np.isnan(ds.y) & np.isfinite(ds.X).all(axis=(1, 2))
             index = self.schedule.index(str(name), frame.index, labelled=usable)
@@ -431,8 +460,36 @@ class WalkForward:
         """Windows and labels the fit at calendar bar ``i`` may use, oldest first.
 
         Returns ``(X, y, X_val, y_val)``: the latest ``validation_fraction`` of
-        the usable windows (by window-end date) is the validation slice.
+        the usable windows (by window-end date) is the validation slice; the windows
+        as the learner sees them (:meth:`inputs`, with ``train_zscore``'s statistics
+        fitted on ``X`` alone).
         """
+        return self._training(prep, i)[:4]
+
+    def _training(self, prep: Prepared, i: int):
+        """:meth:`training_set` and the fit's ``train_zscore`` statistics (None in
+        the other modes)."""
+        X, y, Xv, yv = self._raw_training_set(prep, i)
+        stats = None
+        if self.config.normalize == "train_zscore" and len(X):
+            stats = fit_train_zscore(X)  # the training rows only: never X_val
+        return self.inputs(X, stats), y, self.inputs(Xv, stats), yv, stats
+
+    def inputs(self, X: np.ndarray, stats=None) -> np.ndarray:
+        """Windows of ``prepare`` as the learner sees them: ``train_zscore`` applies
+        ``stats`` (default: the current model's, :attr:`norm_stats`), ``none`` casts to
+        float32; ``window`` and ``last_close`` windows are ready already."""
+        mode = self.config.normalize
+        if mode == "train_zscore":
+            stats = self.norm_stats if stats is None else stats
+            if stats is None:
+                return np.full(np.shape(X), np.nan, dtype=np.float32)  # no fit yet
+            return apply_train_zscore(X, *stats)
+        if mode == "none":
+            return np.asarray(X, dtype=np.float32)
+        return X
+
+    def _raw_training_set(self, prep: Prepared, i: int):
         cfg = self.config
         masks = self.schedule.training_masks(prep.indices, prep.calendar, i)
         X = np.concatenate([s.X[m] for s, m in zip(prep.symbols, masks)])
@@ -484,7 +541,7 @@ class WalkForward:
         """
         cfg = self.config
         T = prep.calendar[i]
-        X, y, Xv, yv = self.training_set(prep, i)
+        X, y, Xv, yv, stats = self._training(prep, i)
         n = len(X) + len(Xv)
         if n < 1:
             raise DataError(
@@ -501,10 +558,18 @@ class WalkForward:
                                    batch_size=cfg.batch_size, patience=cfg.patience, warm=warm)
             return dataclasses.replace(rec, n_val=len(Xv))  # fmt: skip
 
+        path = self.cache_path(prep, i, k, root)
         rec = fit_or_load(self.learner, train, k=k, seed=cfg.seed, date=date, rows=n,
-                          path=self.cache_path(prep, i, k, root), kind=MODEL_KIND,
-                          total=total)  # fmt: skip
+                          path=path, kind=MODEL_KIND, total=total)  # fmt: skip
+        self._set_stats(stats, path)
         return self._record(rec)
+
+    def _set_stats(self, stats, path: Path | None) -> None:
+        """Make ``stats`` the current model's (``train_zscore``) and write them beside
+        its cache entry (:func:`stats_path`), where the live engine reads them."""
+        self.norm_stats = stats
+        if stats is not None and path is not None:
+            save_stats(stats_path(path), stats)
 
     def _load_cached(self, path: Path) -> bool:
         """Load a cached model only if it is a regular file (no link), its sha256 matches
@@ -560,7 +625,7 @@ class WalkForward:
             fn = self.learner.predictor(n_win)
             for s, sel in zip(prep.symbols, sels):
                 if sel.any():
-                    X = s.X[sel]
+                    X = self.inputs(s.X[sel])
                     ok = np.isfinite(X).all(axis=(1, 2))  # no prediction in a warm-up
                     if ok.all():
                         out[s.name][s.index.end[sel]] = _predict_batches(fn, X)
@@ -660,6 +725,7 @@ class WalkForward:
         path = self.cache_path(prep, seg.bar, seg.k, root)
         rec = adopt_model(self.learner, result["model"], result["record"], path=path,
                           kind=MODEL_KIND, k=seg.k, date=date, total=total)  # fmt: skip
+        self._set_stats(self._training(prep, seg.bar)[4], path)
         return self._record(rec)
 
     # ------------------------------------------------------------------ bar-by-bar path
@@ -698,6 +764,30 @@ def fit_task(task: dict) -> dict:
         rec, n_samples=len(X) + len(Xv), n_val=len(Xv), seconds=time.perf_counter() - t0
     )
     return {"record": rec, "model": model}
+
+
+def stats_path(model_path: Path) -> Path:
+    """Where a cached model's ``train_zscore`` statistics are kept: beside it,
+    ``<model file>.norm.json``."""
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.name + ".norm.json")
+
+
+def save_stats(path: Path, stats) -> None:
+    """Write ``(center, scale)`` as JSON (floats round-trip exactly; ``inf`` as Infinity)."""
+    import json
+
+    center, scale = stats
+    Path(path).write_text(json.dumps({"center": [float(v) for v in center],
+                                      "scale": [float(v) for v in scale]}))  # fmt: skip
+
+
+def load_stats(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read what :func:`save_stats` wrote."""
+    import json
+
+    d = json.loads(Path(path).read_text())
+    return np.asarray(d["center"], dtype=np.float64), np.asarray(d["scale"], dtype=np.float64)
 
 
 def _predict_batches(fn: Callable, X: np.ndarray, batch: int = 4096) -> np.ndarray:
@@ -779,7 +869,14 @@ class Stream:
         return len(self._cal) - 1, np.datetime64(date, "ns")
 
     def _window(self, sym: str) -> np.ndarray:
-        """The z-scored window ending at ``sym``'s latest bar, ``(1, lookback, n_features)``."""
+        """The window ending at ``sym``'s latest bar as the learner sees it,
+        ``(1, lookback, n_features)`` (``config.normalize``; for ``train_zscore`` with
+        the current model's statistics)."""
+        return self.wf.inputs(self._raw_window(sym))
+
+    def _raw_window(self, sym: str) -> np.ndarray:
+        """The window ending at ``sym``'s latest bar as :meth:`WalkForward.prepare`
+        builds it (:func:`~btlstm.forecast.features.normalize_windows`)."""
         cfg = self.wf.config
         rows = self._rows[sym]
         if needs_frame(cfg.features):  # indicators see the whole history, as in predict()
@@ -795,7 +892,7 @@ class Stream:
         else:
             last = {c: np.asarray(rows[c][-cfg.lookback - 1 :]) for c in CANONICAL_COLUMNS}
             vals = feature_matrix(last, cfg.features)[-cfg.lookback :]
-        return zscore_windows(vals[None, :, :])
+        return normalize_windows(vals[None, :, :], cfg.normalize, cfg.features)
 
     def _predict(self, sym: str, date) -> float:
         cfg = self.wf.config

@@ -19,7 +19,8 @@ same thing for every learner, on the panel's union calendar:
 - Not used by the ranker: ``lookback`` (a sample is one feature row; the
   features look back up to ``max(horizons)`` bars themselves), ``features``,
   ``clip``, ``scale``, ``epochs``, ``batch_size``, ``validation_fraction``,
-  ``patience``, ``warm_start``. Its own settings are
+  ``patience``, ``warm_start``, ``normalize`` (a warning names it when it is
+  not the default: a tree ranks raw feature rows). Its own settings are
   :class:`~btlstm.learners.ranker.RankerSettings`.
 
 Relevance grades are computed per date among the samples known at the fit
@@ -126,6 +127,13 @@ class RankerWalkForward:
         elif not isinstance(config, WalkForwardConfig):
             raise ValueError(f"config must be a WalkForwardConfig or a dict, got {config!r}")
         self.config = config
+        if config.normalize != "window":
+            import logging
+
+            logging.getLogger("btlstm.forecast.xswalkforward").warning(
+                "normalize=%r is not used by the ranker: it scores one row of features per "
+                "stock and day, not windows (drop --normalize)", config.normalize
+            )
         cls = get_learner(config.learner)
         if getattr(cls, "input", "windows") == "rows":
             if settings is None:

@@ -59,7 +59,7 @@ import pandas as pd
 from btlstm.data.cache import load_verified
 from btlstm.errors import TrainingError
 from btlstm.forecast.schedule import Schedule
-from btlstm.forecast.walkforward import MODEL_KIND, Stream, WalkForward
+from btlstm.forecast.walkforward import MODEL_KIND, Stream, WalkForward, load_stats, stats_path
 from btlstm.live.fitter import FitDone, FitJob, Fitter, InlineFitter
 
 __all__ = ["LiveStream", "LiveSession", "ModelVersion", "segment_windows", "MIN_BATCH"]
@@ -111,6 +111,7 @@ class _Slot:
 
     def __init__(self, learner):
         self.learner = learner
+        self.norm = None  # its train_zscore statistics (normalize='train_zscore')
         self.k: int | None = None
         self.fit_bar: int | None = None
 
@@ -343,6 +344,8 @@ class LiveStream(Stream):
         if not load_verified(done.path, MODEL_KIND, slot.learner.load, what="fitted model"):
             raise RuntimeError(f"model {done.path} of fit {k + 1} failed its checks after the fit")
         slot.k, slot.fit_bar = k, fit_bar
+        if self.wf.config.normalize == "train_zscore":  # written beside the model by its fit
+            slot.norm = load_stats(stats_path(done.path))
         x = np.zeros((MIN_BATCH, self.wf.config.lookback, len(self.wf.config.features)), "float32")
         slot.learner.predictor(self.hint.get(k, 1))(x)  # compiled now, not on its first bar
         self.versions[k].load_seconds = time.perf_counter() - t0
@@ -391,7 +394,7 @@ class LiveStream(Stream):
             return out
         ready = [s for s in syms if len(self._rows[s]["close"]) >= self.wf.config.lookback]
         if ready:
-            X = np.concatenate([self._window(s) for s in ready])
+            X = np.concatenate([self.wf.inputs(self._raw_window(s), slot.norm) for s in ready])
             n = len(X)
             if n < MIN_BATCH:
                 X = np.concatenate([X, np.zeros((MIN_BATCH - n,) + X.shape[1:], X.dtype)])
