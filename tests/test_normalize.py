@@ -9,7 +9,6 @@ one clear error for a bad value.
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from btlstm.forecast.features import (
@@ -343,3 +342,35 @@ def test_lstm_predictor_in_cerebro_runonce_and_next_give_the_batched_numbers(fra
     assert np.isfinite(want).sum() == len(frame) - 113
     np.testing.assert_allclose(lines[True], want, atol=1e-9, equal_nan=True)
     np.testing.assert_allclose(lines[False], want, atol=1e-6, equal_nan=True)
+
+
+def test_train_zscore_statistics_files_are_data_checked_before_use(tmp_path):
+    """The statistics beside a cached model are read like the model: a file edited, one
+    linked elsewhere, one without its signed manifest or of another width is refused."""
+    import json
+    import os
+
+    from btlstm.errors import ModelFileError
+    from btlstm.forecast.walkforward import save_stats
+
+    path = tmp_path / "wf-key.keras.norm.json"
+    center, scale = np.array([1.5, -2.0, 0.0]), np.array([0.5, 2.0, np.inf])
+    save_stats(path, (center, scale))
+    c, s = load_stats(path, 3)
+    np.testing.assert_array_equal(c, center) and np.testing.assert_array_equal(s, scale)
+    with pytest.raises(ModelFileError, match="failed their checks"):
+        load_stats(path, 4)  # another model's width
+    forged = json.dumps({"center": [0.0, 0.0, 0.0], "scale": [1e-9, 1e-9, 1e-9]})
+    path.write_text(forged)  # edited after it was written: the sha256 and HMAC disagree
+    with pytest.raises(ModelFileError, match="failed their checks"):
+        load_stats(path, 3)
+    other = tmp_path / "other.json"
+    save_stats(other, (center, scale))
+    path.unlink()
+    os.symlink(other, path)  # a link is never followed
+    with pytest.raises(ModelFileError, match="failed their checks"):
+        load_stats(path, 3)
+    bare = tmp_path / "bare.norm.json"
+    bare.write_text(json.dumps({"center": [0.0], "scale": [1.0]}))  # no manifest
+    with pytest.raises(ModelFileError, match="failed their checks"):
+        load_stats(bare, 1)

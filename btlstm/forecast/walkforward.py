@@ -773,21 +773,58 @@ def stats_path(model_path: Path) -> Path:
     return model_path.with_name(model_path.name + ".norm.json")
 
 
+#: ``kind`` of the manifest of a ``train_zscore`` statistics file (:func:`save_stats`)
+NORM_KIND = "btlstm normalisation statistics"
+
+
 def save_stats(path: Path, stats) -> None:
-    """Write ``(center, scale)`` as JSON (floats round-trip exactly; ``inf`` as Infinity)."""
+    """Write ``(center, scale)`` as JSON (floats round-trip exactly; ``inf`` as
+    Infinity), atomically, with a signed manifest (:data:`NORM_KIND`): like the model
+    beside it, the file is data the live engine checks before it believes it."""
     import json
+
+    from btlstm._files import atomic_write_bytes, write_manifest
 
     center, scale = stats
-    Path(path).write_text(json.dumps({"center": [float(v) for v in center],
-                                      "scale": [float(v) for v in scale]}))  # fmt: skip
+    data = json.dumps({"center": [float(v) for v in center],
+                       "scale": [float(v) for v in scale]}).encode("utf-8")  # fmt: skip
+    atomic_write_bytes(Path(path), data)
+    write_manifest(Path(path), rows=len(center), data=data, kind=NORM_KIND)
 
 
-def load_stats(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read what :func:`save_stats` wrote."""
+def load_stats(path: Path, n_features: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Read what :func:`save_stats` wrote, only if it is the file this user's btlstm
+    wrote (:func:`btlstm.data.cache.load_verified`: no link followed, sha256 and HMAC of
+    its manifest) and holds ``n_features`` finite centres and positive scales.
+
+    Raises:
+        btlstm.errors.ModelFileError: a file that is missing, forged, edited or
+            malformed (never believed: the caller refits).
+    """
     import json
 
-    d = json.loads(Path(path).read_text())
-    return np.asarray(d["center"], dtype=np.float64), np.asarray(d["scale"], dtype=np.float64)
+    from btlstm.data.cache import load_verified
+    from btlstm.errors import ModelFileError
+
+    out: dict = {}
+
+    def read(copy) -> None:
+        try:
+            d = json.loads(Path(copy).read_text(encoding="utf-8"))
+            center = np.asarray(d["center"], dtype=np.float64)
+            scale = np.asarray(d["scale"], dtype=np.float64)
+        except (ValueError, KeyError, TypeError) as e:
+            raise ModelFileError(f"not normalisation statistics ({type(e).__name__}: {e})") from None
+        n = len(center) if n_features is None else int(n_features)
+        if center.shape != (n,) or scale.shape != (n,):
+            raise ModelFileError(f"{len(center)} centres and {len(scale)} scales, need {n} each")
+        if not (np.isfinite(center).all() and (scale > 0).all()):
+            raise ModelFileError("a centre that is not finite or a scale that is not positive")
+        out["stats"] = (center, scale)
+
+    if not load_verified(path, NORM_KIND, read, what="normalisation statistics"):
+        raise ModelFileError(f"normalisation statistics {str(path)!r} failed their checks")
+    return out["stats"]
 
 
 def _predict_batches(fn: Callable, X: np.ndarray, batch: int = 4096) -> np.ndarray:

@@ -345,7 +345,7 @@ class LiveStream(Stream):
             raise RuntimeError(f"model {done.path} of fit {k + 1} failed its checks after the fit")
         slot.k, slot.fit_bar = k, fit_bar
         if self.wf.config.normalize == "train_zscore":  # written beside the model by its fit
-            slot.norm = load_stats(stats_path(done.path))
+            slot.norm = load_stats(stats_path(done.path), len(self.wf.config.features))
         x = np.zeros((MIN_BATCH, self.wf.config.lookback, len(self.wf.config.features)), "float32")
         slot.learner.predictor(self.hint.get(k, 1))(x)  # compiled now, not on its first bar
         self.versions[k].load_seconds = time.perf_counter() - t0
