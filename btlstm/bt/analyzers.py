@@ -1292,7 +1292,8 @@ def add_standard_analyzers(
             first bar, every bar of the feed) or a date (``"2016-01-01"``).
         centre: the neutral prediction of the model's target (0.5 for ``sign`` and
             ``rank``, else 0): the hit rates compare the sign of ``prediction - centre``
-            with the realised return's (docs/features.md "Targets").
+            with the realised return's, and PredictionQuality's long calls are the
+            predictions above it (docs/features.md "Targets").
 
     Returns:
         The same ``cerebro``.
@@ -1342,6 +1343,7 @@ def add_standard_analyzers(
             horizon=horizon,
             start=start,
             centre=float(centre),
+            threshold=float(centre),  # a long call: a prediction above the centre
         )
         cerebro.addanalyzer(
             Significance,
