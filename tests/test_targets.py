@@ -315,3 +315,15 @@ def test_build_dataset_takes_the_target_and_ready_labels():
     assert ds.X.shape == (51, 10, 6) and set(np.unique(ds.y[~np.isnan(ds.y)])) <= {0.0, 1.0}
     ready = np.arange(60, dtype=float)
     np.testing.assert_array_equal(build_dataset(frame, 10, 5, labels=ready).y, ready[9:])
+
+
+def test_parallel_workers_fit_the_sign_model_the_serial_run_fits(tmp_path):
+    """The target travels with each worker's task: 2 workers give the serial predictions."""
+    frame = synthetic_ohlcv(n=300, seed=6, signal=0.3)
+    cfg = dict(lookback=10, retrain_every=60, min_train=120, learner="lightgbm",
+               model=dict(n_estimators=20, num_threads=1), target="sign")  # fmt: skip
+    serial = WalkForward(cfg).predict(frame)
+    two = WalkForward(dict(cfg, workers=2), cache_dir=tmp_path).predict(frame)
+    np.testing.assert_array_equal(two, serial)
+    ok = np.isfinite(serial)
+    assert ok.sum() > 150 and ((serial[ok] > 0) & (serial[ok] < 1)).all()

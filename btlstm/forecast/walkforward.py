@@ -671,8 +671,8 @@ class WalkForward:
         if len(X) + len(Xv) < 1:
             self.fit(prep, seg.bar, seg.k)  # raises the serial path's "too little history"
         return dict(
-            learner=(cls, self.learner.lookback, self.learner.n_features, self.learner.settings,
-                     self.learner.target),
+            learner=(cls, self.learner.lookback, self.learner.n_features, self.learner.settings),
+            target=self.learner.target,
             data=(X, y, Xv, yv),
             fit=dict(seed=fit_seed(cfg.seed, seg.k), epochs=cfg.epochs,
                      batch_size=cfg.batch_size, patience=cfg.patience, warm=False),
@@ -707,7 +707,8 @@ def fit_task(task: dict) -> dict:
     A worker keeps its learner (for the LSTM: one compiled model) across the tasks
     of one learner class and settings, as a serial run keeps it across fits.
     """
-    cls, lookback, n_features, settings, target = task["learner"]
+    cls, lookback, n_features, settings = task["learner"]
+    target = task.get("target", "return")
     if getattr(cls, "needs_tensorflow", False):
         _pin_tf_threads()
     key = (cls, lookback, n_features, repr(settings), target)
