@@ -411,6 +411,9 @@ def test_cache_keys_do_not_depend_on_the_datetime_resolution(frame, tmp_path):
 CACHE_EXEMPT = {"test_end", "workers", "engine", "address"}
 #: fields the key stores under another name (older cache entries stay valid)
 CACHE_RENAMED = {"learner_settings": "model"}
+#: fields the key leaves out at this default only (the keys of earlier runs stay what
+#: they were); any other value reaches it (``target``: tests/test_targets.py)
+CACHE_AT_DEFAULT = {"target": "return"}
 
 
 def test_cache_key_covers_every_config_field_but_the_stated_exempt_ones():
@@ -424,11 +427,12 @@ def test_cache_key_covers_every_config_field_but_the_stated_exempt_ones():
     assert CACHE_EXEMPT <= names
     cfg = _cfg("ridge", validation_fraction=0.2, embargo=1, test_end="2012-01-02")
     settings = WalkForward(cfg).cache_settings()
-    covered = {CACHE_RENAMED.get(n, n) for n in names - CACHE_EXEMPT}
+    covered = {CACHE_RENAMED.get(n, n) for n in names - CACHE_EXEMPT - set(CACHE_AT_DEFAULT)}
     assert set(settings) == covered | {"learner_token"}
     plain = cfg.to_dict()
-    for n in names - CACHE_EXEMPT:
+    for n in names - CACHE_EXEMPT - set(CACHE_AT_DEFAULT):
         assert settings[CACHE_RENAMED.get(n, n)] == plain[n], n
+    assert all(getattr(cfg, n) == v for n, v in CACHE_AT_DEFAULT.items())
     # the exempt field changes nothing in the key; each covered one changes it
     sym = Schedule(cfg).index("A", pd.bdate_range("2010-01-01", periods=40))
     values = [np.arange(40.0)]
@@ -444,7 +448,8 @@ def test_cache_key_covers_every_config_field_but_the_stated_exempt_ones():
         == base
     )
     for change in ({"validation_fraction": 0.1}, {"embargo": 2}, {"patience": 5},
-                   {"seed": 8}, {"min_train": 101}, {"scale": 5.0}):  # fmt: skip
+                   {"seed": 8}, {"min_train": 101}, {"scale": 5.0},
+                   {"target": "sign"}, {"target": "vol_scaled"}):  # fmt: skip
         changed = {"validation_fraction": 0.2, "embargo": 1, "test_end": "2012-01-02", **change}
         assert key(_cfg("ridge", **changed)) != base, change
 
