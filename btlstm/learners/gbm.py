@@ -286,6 +286,7 @@ class LightGBMLearner(Learner):
             )
         want_obj = "objective=binary" if self.target == "sign" else "objective=regression"
         if want_obj not in text.split("\nTree=", 1)[0]:
-            raise ModelFileError(f"{where} is not a LightGBM {want_obj} model (the ranker's?)")
+            kind = "binary (target sign)" if self.target == "sign" else "regression"
+            raise ModelFileError(f"{where} is not a LightGBM {kind} model (the ranker's?)")
         self.booster = booster
         self.fitted = True

@@ -183,8 +183,22 @@ def _target_params(config) -> dict:
         "horizon": int(_find(config, "horizon", 5)),
         "clip": _find(config, "clip", 0.2),
         "scale": float(_find(config, "scale", 10.0)),
-        "target": str(_find(config, "target", "return")),
+        "target": _model_target(config),
     }
+
+
+def _model_target(config) -> str:
+    """``[model] target`` of ``config``: the first ``target`` key (breadth first) whose
+    value is a target's name (a ``target`` dict of clip and scale is not); else ``return``."""
+    from btlstm.forecast.features import TARGETS
+
+    queue = [config] if isinstance(config, Mapping) else []
+    while queue:
+        cur = queue.pop(0)
+        if isinstance(cur.get("target"), str) and cur["target"] in TARGETS:
+            return cur["target"]
+        queue.extend(v for v in cur.values() if isinstance(v, Mapping))
+    return "return"
 
 
 def _target(realised: np.ndarray, clip, scale: float, target: str = "return") -> np.ndarray:
