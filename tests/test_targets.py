@@ -327,3 +327,18 @@ def test_parallel_workers_fit_the_sign_model_the_serial_run_fits(tmp_path):
     np.testing.assert_array_equal(two, serial)
     ok = np.isfinite(serial)
     assert ok.sum() > 150 and ((serial[ok] > 0) & (serial[ok] < 1)).all()
+
+
+def test_a_bad_target_is_one_clear_error_naming_the_flag_and_the_toml_key(tmp_path, capsys):
+    from btlstm.cli import main
+
+    assert main(["run", "hold", "--target", "sgn", "--quiet", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("btlstm: error: --target: target must be one of ('return', 'sign', "
+                          "'vol_scaled', 'rank'), got 'sgn'; did you mean 'sign'?")  # fmt: skip
+    toml = tmp_path / "bad.toml"
+    toml.write_text('[model]\ntarget = "vol"\nlearner = "ridge"\n')
+    assert main(["run", "hold", "--config", str(toml), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"[model] target in {toml}: target must be one of" in err and "got 'vol'" in err
+    assert "Traceback" not in err and not (tmp_path / "o").exists()
