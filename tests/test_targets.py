@@ -342,3 +342,11 @@ def test_a_bad_target_is_one_clear_error_naming_the_flag_and_the_toml_key(tmp_pa
     err = capsys.readouterr().err
     assert f"[model] target in {toml}: target must be one of" in err and "got 'vol'" in err
     assert "Traceback" not in err and not (tmp_path / "o").exists()
+
+
+def test_the_ranker_refuses_a_target_it_does_not_use():
+    from btlstm.forecast.xswalkforward import RankerWalkForward
+
+    with pytest.raises(ValueError, match="target='sign' is not used by the ranker"):
+        RankerWalkForward(dict(target="sign"))
+    assert RankerWalkForward(dict(target="return")).config.target == "return"

@@ -19,7 +19,8 @@ same thing for every learner, on the panel's union calendar:
 - Not used by the ranker: ``lookback`` (a sample is one feature row; the
   features look back up to ``max(horizons)`` bars themselves), ``features``,
   ``clip``, ``scale``, ``epochs``, ``batch_size``, ``validation_fraction``,
-  ``patience``, ``warm_start``. Its own settings are
+  ``patience``, ``warm_start``; ``target`` must stay ``"return"`` (the ranker learns
+  relevance grades of the forward return; another target is refused). Its own settings are
   :class:`~btlstm.learners.ranker.RankerSettings`.
 
 Relevance grades are computed per date among the samples known at the fit
@@ -125,6 +126,11 @@ class RankerWalkForward:
             config = WalkForwardConfig.from_dict(dict(config))
         elif not isinstance(config, WalkForwardConfig):
             raise ValueError(f"config must be a WalkForwardConfig or a dict, got {config!r}")
+        if config.target != "return":
+            raise ValueError(
+                f"target={config.target!r} is not used by the ranker: it learns each date's "
+                "relevance grades of the forward return (a rank already); leave target 'return'"
+            )
         self.config = config
         cls = get_learner(config.learner)
         if getattr(cls, "input", "windows") == "rows":
