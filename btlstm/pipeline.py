@@ -460,12 +460,27 @@ def _score(settings: Settings, plan, bars: _Bars, fits: _Fits) -> tuple[dict | N
     return scored, lines
 
 
+def target_centre(settings: Settings) -> float:
+    """The neutral prediction of ``[model] target``: 0 (return, vol_scaled) or 0.5 (sign,
+    rank): the strategies' default ``threshold`` and the hit rate's sign(prediction - centre)."""
+    from btlstm.forecast.features import TARGET_CENTRES
+
+    return float(TARGET_CENTRES.get(getattr(settings.model, "target", "return"), 0.0))
+
+
 def _strategy_params(settings: Settings, plan, bars: _Bars, fits, predictions, live) -> dict:
     """The strategy's params: the user's, and the predictor's (its line trained on the
     bars before the test, or the given ``predictions``)."""
     params = dict(settings.strategy.params)
     if plan.predictor is None:
         return params
+    centre = target_centre(settings)
+    if centre and "threshold" in plan.params and "threshold" not in params:
+        # a prediction of the sign (rank) target is a probability (a rank) around 0.5:
+        # "bullish" is above that centre, not above 0 (docs/features.md "Targets")
+        params["threshold"] = centre
+        log.info("threshold %.1f: the centre of target %r (--threshold overrides it)",
+                 centre, settings.model.target)  # fmt: skip
     from btlstm.registry import PREDICTORS
 
     predictors = PREDICTORS if live is None else live.predictors
@@ -493,8 +508,11 @@ def _analyzers(settings: Settings, plan, bars: _Bars) -> dict:
     names = set(bars.test) | set(bars.extra_test)
     wanted = str({**plan.params, **settings.strategy.params}.get("benchmark"))
     bench = next((n for n in (plan.predictor_data, wanted) if n in names), None)
-    return dict(signal=plan.signal, horizon=settings.model.horizon, benchmark=bench,
-                n_trials=n_trials(settings))  # fmt: skip
+    out = dict(signal=plan.signal, horizon=settings.model.horizon, benchmark=bench,
+               n_trials=n_trials(settings))  # fmt: skip
+    if target_centre(settings):  # sign / rank: the hit rates read sign(prediction - 0.5)
+        out["centre"] = target_centre(settings)
+    return out
 
 
 def _make_cerebro(settings: Settings, plan, bars: _Bars, lines, live=None, analyzers=None):

@@ -412,8 +412,9 @@ CACHE_EXEMPT = {"test_end", "workers", "engine", "address"}
 #: fields the key stores under another name (older cache entries stay valid)
 CACHE_RENAMED = {"learner_settings": "model"}
 #: fields added later, left out of the key while at their default (the keys of older
-#: cache entries stay valid); any other value reaches the key
-CACHE_AT_DEFAULT = {"normalize": "window"}
+#: cache entries stay valid); any other value reaches the key (``target``:
+#: tests/test_targets.py)
+CACHE_AT_DEFAULT = {"normalize": "window", "target": "return"}
 
 
 def test_cache_key_covers_every_config_field_but_the_stated_exempt_ones():
@@ -432,6 +433,7 @@ def test_cache_key_covers_every_config_field_but_the_stated_exempt_ones():
     plain = cfg.to_dict()
     for n in names - CACHE_EXEMPT - set(CACHE_AT_DEFAULT):
         assert settings[CACHE_RENAMED.get(n, n)] == plain[n], n
+    assert all(getattr(cfg, n) == v for n, v in CACHE_AT_DEFAULT.items())
     # the exempt field changes nothing in the key; each covered one changes it
     sym = Schedule(cfg).index("A", pd.bdate_range("2010-01-01", periods=40))
     values = [np.arange(40.0)]
@@ -448,7 +450,8 @@ def test_cache_key_covers_every_config_field_but_the_stated_exempt_ones():
     )
     for change in ({"validation_fraction": 0.1}, {"embargo": 2}, {"patience": 5},
                    {"seed": 8}, {"min_train": 101}, {"scale": 5.0},
-                   {"normalize": "last_close"}):  # fmt: skip
+                   {"normalize": "last_close"}, {"target": "sign"},
+                   {"target": "vol_scaled"}):  # fmt: skip
         changed = {"validation_fraction": 0.2, "embargo": 1, "test_end": "2012-01-02", **change}
         assert key(_cfg("ridge", **changed)) != base, change
 

@@ -288,6 +288,17 @@ def _window(dates, i0, why, n_returns=None) -> dict:
     }
 
 
+def _centred_quality(p, r, centre: float) -> dict:
+    """:func:`btlstm.metrics.prediction_quality` with the hit rate of ``p - centre``
+    (a prediction of the ``sign`` target is a probability around 0.5); the ICs and
+    means are the raw predictions' (an IC does not change with a shift)."""
+    q = metrics.prediction_quality(p, r)
+    if centre:
+        q["hit_rate"] = metrics.prediction_quality(np.asarray(p, dtype=float) - centre,
+                                                   r)["hit_rate"]  # fmt: skip
+    return q
+
+
 class PredictionQuality(bt.Analyzer):
     """Scores prediction lines against the forward returns that followed them.
 
@@ -322,6 +333,10 @@ class PredictionQuality(bt.Analyzer):
         strategy's ``prediction``; None is the strategy's ``data0``
       - ``threshold`` (default: ``0.0``): a prediction above it counts as a
         long call for ``long_hit_rate``
+      - ``centre`` (default: ``0.0``): the neutral prediction of the model's target
+        (``TARGET_CENTRES``: 0 for ``return``/``vol_scaled``, 0.5 for ``sign``/``rank``);
+        ``hit_rate`` compares the sign of ``prediction - centre`` with the realised
+        return's. ``ic`` and ``rank_ic`` do not change with it (a shift)
 
     ``get_analysis()`` keys (pooled over every scored feed and bar; see
     :func:`btlstm.metrics.prediction_quality`):
@@ -357,6 +372,7 @@ class PredictionQuality(bt.Analyzer):
         ("data", None),  # feed to score; None: the strategy's data0
         ("threshold", 0.0),  # prediction above this is a long call (long_hit_rate)
         ("start", "auto"),  # first date scored: "auto", "data" or a date (measured_start)
+        ("centre", 0.0),  # the target's neutral prediction: hit rate of sign(p - centre)
     )
 
     def __init__(self):
@@ -454,7 +470,8 @@ class PredictionQuality(bt.Analyzer):
         longs = p > self.p.threshold
 
         rets = self.rets
-        rets.update(metrics.prediction_quality(p, r))
+        c = float(self.p.centre)
+        rets.update(_centred_quality(p, r, c))
         rets["long_hit_rate"] = float(np.mean(r[longs] > 0.0)) if longs.any() else _NAN
         rets["horizon"] = h
         rets["window"] = _window(all_dates, i0, why, n_returns=int(ok.sum()))
@@ -462,7 +479,7 @@ class PredictionQuality(bt.Analyzer):
             {"date": d, "symbol": sym, "prediction": float(x), "realised": float(y)}
             for d, _, sym, x, y in records
         ]
-        rets["per_asset"] = {sym: metrics.prediction_quality(x, y) for sym, _, x, y in per_feed}
+        rets["per_asset"] = {sym: _centred_quality(x, y, c) for sym, _, x, y in per_feed}
         rets["per_date"] = {}
         if len(per_feed) > 1:
             frame = pd.DataFrame(
@@ -678,6 +695,7 @@ class Significance(bt.Analyzer):
         ("seed", 0),  # bootstrap seed
         ("annualization", 252),  # periods per year
         ("start", "auto"),  # first date measured: "auto", "data" or a date (measured_start)
+        ("centre", 0.0),  # the target's neutral prediction: the hit rate tests sign(p - centre)
     )
 
     def __init__(self):
@@ -694,7 +712,8 @@ class Significance(bt.Analyzer):
         self._quality = None
         if scored:  # a child analyzer: Backtrader runs it before this one
             self._quality = PredictionQuality(
-                signal=self.p.signal, data=self.p.data, horizon=self.p.horizon, start=self.p.start
+                signal=self.p.signal, data=self.p.data, horizon=self.p.horizon, start=self.p.start,
+                centre=self.p.centre,
             )
         self._feeds, self._series = self._benchmarks(self.p.benchmark)
 
@@ -746,6 +765,9 @@ class Significance(bt.Analyzer):
         if not records:
             return None, None
         frame = pd.DataFrame(records)
+        # the verdict's hit rate reads signs: a prediction is bullish above the target's
+        # centre (sign: 0.5); the ICs are unchanged by the shift
+        frame["prediction"] = frame["prediction"] - float(self.p.centre)
         if frame["symbol"].nunique() == 1:
             return frame["prediction"].to_numpy(float), frame["realised"].to_numpy(float)
         wide = frame.pivot_table(
@@ -1223,6 +1245,7 @@ def add_standard_analyzers(
     horizon: int = 5,
     n_trials: int = 1,
     start="auto",
+    centre: float = 0.0,
 ) -> bt.Cerebro:
     """Add Backtrader's standard analyzers and btlstm's under stable names.
 
@@ -1267,6 +1290,10 @@ def add_standard_analyzers(
             deflated Sharpe ratio; 1: this run alone).
         start: the window measured: ``"auto"`` (above), ``"data"`` (from the
             first bar, every bar of the feed) or a date (``"2016-01-01"``).
+        centre: the neutral prediction of the model's target (0.5 for ``sign`` and
+            ``rank``, else 0): the hit rates compare the sign of ``prediction - centre``
+            with the realised return's, and PredictionQuality's long calls are the
+            predictions above it (docs/features.md "Targets").
 
     Returns:
         The same ``cerebro``.
@@ -1315,6 +1342,8 @@ def add_standard_analyzers(
             signal=None if signal is True else signal,
             horizon=horizon,
             start=start,
+            centre=float(centre),
+            threshold=float(centre),  # a long call: a prediction above the centre
         )
         cerebro.addanalyzer(
             Significance,
@@ -1324,5 +1353,6 @@ def add_standard_analyzers(
             benchmark=benchmark,
             n_trials=n_trials,
             start=start,
+            centre=float(centre),
         )
     return cerebro

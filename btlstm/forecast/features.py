@@ -41,6 +41,12 @@ __all__ = [
     "make_targets",
     "forward_returns",
     "target_from_return",
+    "TARGETS",
+    "TARGET_CENTRES",
+    "VOL_BARS",
+    "trailing_vol",
+    "make_labels",
+    "rank_labels",
     "Windows",
     "build_dataset",
     "add_panel_features",
@@ -443,6 +449,91 @@ def make_targets(close: np.ndarray, horizon: int = 5, clip: float = 0.2, scale: 
     return target_from_return(forward_returns(close, horizon), clip, scale)
 
 
+#: what a model learns (``[model] target`` / ``--target``; docs/features.md "Targets")
+TARGETS = ("return", "sign", "vol_scaled", "rank")
+#: the neutral value of each target: a prediction above it is bullish (the strategies'
+#: default threshold, the hit rate's sign(prediction - centre))
+TARGET_CENTRES = {"return": 0.0, "sign": 0.5, "vol_scaled": 0.0, "rank": 0.5}
+#: bars of one-bar returns behind the ``vol_scaled`` target's trailing volatility
+VOL_BARS = 20
+
+
+def trailing_vol(close, bars: int = VOL_BARS) -> np.ndarray:
+    """Population std of the last ``bars`` one-bar returns ending at t (bars <= t only).
+
+    ``close[t] / close[t-1] - 1`` for ``t - bars + 1 .. t``; NaN for the first
+    ``bars`` bars (fewer returns known) and where the std is 0 (nothing to scale by).
+
+    Example:
+        >>> trailing_vol([100.0, 101.0, 100.0, 101.0], bars=2).round(6).tolist()
+        [nan, nan, 0.00995, 0.00995]
+    """
+    c = np.asarray(close, dtype=np.float64)
+    r = np.full(len(c), np.nan)
+    if len(c) > 1:
+        r[1:] = c[1:] / c[:-1] - 1.0
+    out = pd.Series(r).rolling(int(bars), min_periods=int(bars)).std(ddof=0).to_numpy().copy()
+    out[~(out > 0)] = np.nan
+    return out
+
+
+def make_labels(close, horizon: int = 5, clip: float | None = 0.2, scale: float = 10.0,
+                target: str = "return") -> np.ndarray:
+    """One symbol's labels for ``target`` (``r = forward_returns(close, horizon)``):
+
+    - ``return``: ``clip(r, +-clip) * scale`` (:func:`target_from_return`, the article's);
+    - ``sign``: ``1.0`` where ``r > 0``, else ``0.0`` (a flat return is not up);
+    - ``vol_scaled``: ``clip(r, +-clip) / (trailing_vol(close)[t] * sqrt(horizon))``:
+      the forward return in units of the volatility known at t (bars <= t; ``scale``
+      is not applied);
+    - ``rank`` needs the other symbols of a panel: :func:`rank_labels`.
+
+    NaN where ``r`` is unknown (the last ``horizon`` bars) or, for ``vol_scaled``,
+    where the trailing volatility is (the first :data:`VOL_BARS` bars).
+
+    Example:
+        >>> make_labels([100.0, 101.0, 100.0, 100.0], 1, target="sign").tolist()
+        [1.0, 0.0, 0.0, nan]
+    """
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
+    if target == "rank":
+        raise ValueError("target='rank' ranks each date's forward returns across the "
+                         "symbols of a panel: use rank_labels on a panel, not one symbol")
+    check_number("clip", clip, lo=0, lo_open=True, none=True)
+    c = np.asarray(close, dtype=np.float64)
+    r = forward_returns(c, horizon)
+    if target == "return":
+        return target_from_return(r, clip, scale)
+    if target == "sign":
+        return np.where(np.isnan(r), np.nan, (r > 0).astype(np.float64))
+    rc = r if clip is None else np.clip(r, -clip, clip)
+    return rc / (trailing_vol(c) * np.sqrt(float(horizon)))
+
+
+def rank_labels(panel: dict, horizon: int = 5) -> dict:
+    """The ``rank`` target: each date's forward returns ranked across the panel's symbols.
+
+    On each date the ``m >= 2`` symbols with a known forward return get
+    ``(rank - 1) / (m - 1)`` in ``[0, 1]`` (average ranks for ties; 0 the worst,
+    1 the best, centre 0.5); NaN where the return is unknown or fewer than 2 are known.
+
+    Args:
+        panel: ``{symbol: canonical frame}`` (dates may differ; aligned by date).
+        horizon: bars ahead (each symbol's own bars).
+
+    Returns:
+        ``{symbol: float array}`` aligned to each frame's rows.
+    """
+    rets = pd.DataFrame({s: pd.Series(forward_returns(f["close"].to_numpy(dtype=np.float64),
+                                                      horizon), index=f.index)
+                         for s, f in panel.items()})  # fmt: skip
+    m = rets.notna().sum(axis=1)
+    ranks = rets.rank(axis=1, method="average")
+    scaled = ranks.sub(1.0).div((m - 1).where(m >= 2), axis=0)
+    return {s: scaled[s].reindex(f.index).to_numpy(dtype=np.float64) for s, f in panel.items()}
+
+
 @dataclass
 class Windows:
     """Model-ready windows for one symbol.
@@ -468,12 +559,16 @@ def build_dataset(
     clip: float = 0.2,
     scale: float = 10.0,
     normalize: str = "window",
+    target: str = "return",
+    labels: np.ndarray | None = None,
 ) -> Windows:
     """Windows and targets for every bar of ``frame`` that has a full window.
 
     The window ending at bar s uses bars ``s-lookback+1 .. s`` only; its label
     uses ``close[s + horizon]`` and is NaN when that bar is not in ``frame``.
     ``normalize``: how the windows are scaled (:func:`normalize_windows`).
+    ``target`` picks the label (:func:`make_labels`); ``labels`` gives them ready
+    (one per bar of ``frame``; the ``rank`` target's, :func:`rank_labels`).
 
     Example:
         >>> ds = build_dataset(frame.iloc[:100], lookback=30, horizon=5)
@@ -486,5 +581,9 @@ def build_dataset(
     check_feature_range(values, tuple(features), frame)
     X = normalize_windows(make_windows(values, lookback), normalize, features)
     end = np.arange(lookback - 1, len(frame))
-    y_all = make_targets(frame["close"].to_numpy(dtype=np.float64), horizon, clip, scale)
+    if labels is not None:  # computed by the caller (target="rank": across a panel)
+        y_all = np.asarray(labels, dtype=np.float64)
+    else:
+        y_all = make_labels(frame["close"].to_numpy(dtype=np.float64), horizon, clip, scale,
+                            target)  # fmt: skip
     return Windows(X=X, y=y_all[end], end=end, dates=pd.DatetimeIndex(frame.index))

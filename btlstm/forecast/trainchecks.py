@@ -58,6 +58,13 @@ def check_data(settings, frames: dict, trains: bool = True) -> tuple[list, dict]
     if not trains:
         return warnings, used
     m = settings.model
+    if getattr(m, "target", "return") == "rank" and len(frames) < 2:
+        raise DataError(
+            f"{settings.where('model', 'target')} = 'rank' ranks each date's forward returns "
+            f"across the symbols of a panel, and this run has {len(frames)} feed "
+            f"({', '.join(map(str, frames)) or 'none'}); use 'return', 'sign' or 'vol_scaled' "
+            "on one feed, or give several symbols"
+        )
     first = min(f.index[0] for f in frames.values() if len(f))
     last = max(f.index[-1] for f in frames.values() if len(f))
     _check_feature_range(frames, m.features)

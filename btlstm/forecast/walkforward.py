@@ -41,9 +41,11 @@ from btlstm.forecast.features import (
     MIN_LOOKBACK,
     NORMALIZE_MODES,
     PRICE_COLUMNS,
+    TARGETS,
     add_panel_features,
     apply_train_zscore,
     build_dataset,
+    rank_labels,
     feature_matrix,
     fit_train_zscore,
     normalize_windows,
@@ -101,6 +103,7 @@ class _Fields:
     features: tuple = DEFAULT_FEATURES
     clip: float = 0.2
     scale: float = 10.0
+    target: str = "return"
     mode: str = "walkforward"
     train_start: str | None = None
     train_end: str | None = None
@@ -143,6 +146,7 @@ class _Fields:
         # 0 makes every target 0 (nothing to learn, an IC of noise); a negative scale
         # turns the target upside down and every trade with it: both are refused
         check_number("scale", self.scale, lo=0, lo_open=True)
+        check_choice("target", self.target, TARGETS)
         for name in ("train_start", "train_end", "test_start", "test_end"):
             setattr(self, name, date_text(getattr(self, name), name, none=True))
         if not isinstance(self.learner_settings, dict):
@@ -177,6 +181,13 @@ class WalkForwardConfig(_Fields):
             derived and indicator names (ret1, rsi14, macd, your @register_feature: docs/features.md).
         clip: absolute clip of the raw forward return (article: 0.2).
         scale: target multiplier after clipping (article: 10).
+        target: what the model learns (docs/features.md "Targets"): ``"return"`` (the
+            article's clipped, scaled forward return), ``"sign"`` (1 if the forward
+            return is > 0 else 0; Keras learners get a sigmoid head and binary
+            cross-entropy, the prediction is the probability of up), ``"vol_scaled"``
+            (the clipped forward return over the trailing volatility known at t) or
+            ``"rank"`` (each date's forward returns ranked across a panel's symbols,
+            in [0, 1]; refused on one feed).
         mode: ``"static"`` (train once) or ``"walkforward"`` (retrain on a schedule).
         train_start: first window-end date used for training (None: from the start).
         train_end: last window-end date used for training (static mode; required there).
@@ -260,6 +271,8 @@ class WalkForwardConfig(_Fields):
         for k, v in (_RUN_ONLY | _NEW_DEFAULTS).items():
             if d.get(k) == v:
                 d.pop(k)
+        if d.get("target") == "return":  # the article's target: earlier keys stay valid
+            d.pop("target")
         return plain(d)
 
 
@@ -348,6 +361,7 @@ class WalkForward:
             learner = make_learner(config.learner, config.lookback, n_features, config.model)
         elif not isinstance(learner, Learner):
             raise ValueError(f"learner must be a btlstm.learners.Learner, got {learner!r}")
+        learner.set_target(config.target)  # sign: a sigmoid head (Keras), binary (lightgbm)
         self.learner = learner
         #: True when a ready model was given: nothing is trained.
         self.pretrained = bool(getattr(learner, "pretrained", False))
@@ -433,9 +447,19 @@ class WalkForward:
             src = frame.attrs.get("source", name)
             require_history(frame, cfg.lookback, source=src, what=f"lookback={cfg.lookback}")
         panel = add_panel_features(panel, cfg.features)  # xsrank(...): ranks across symbols
+        ranked = None
+        if cfg.target == "rank":
+            if len(panel) < 2:
+                raise DataError(
+                    f"target='rank' ranks each date's forward returns across the symbols of a "
+                    f"panel, and this run has one feed ({next(iter(panel))}); use target "
+                    f"'return', 'sign' or 'vol_scaled' on one feed, or give several symbols"
+                )
+            ranked = rank_labels(panel, cfg.horizon)
         for name, frame in panel.items():
             ds = build_dataset(frame, cfg.lookback, cfg.horizon, cfg.features, cfg.clip, cfg.scale,
-                               normalize=cfg.normalize)  # fmt: skip
+                               normalize=cfg.normalize, target=cfg.target,
+                               labels=None if ranked is None else ranked[name])  # fmt: skip
             # usable: a known label and every feature finite (an indicator's warm-up is NaN)
             usable = ~np.isnan(ds.y) & np.isfinite(ds.X).all(axis=(1, 2))
             index = self.schedule.index(str(name), frame.index, labelled=usable)
@@ -713,6 +737,7 @@ class WalkForward:
             self.fit(prep, seg.bar, seg.k)  # raises the serial path's "too little history"
         return dict(
             learner=(cls, self.learner.lookback, self.learner.n_features, self.learner.settings),
+            target=self.learner.target,
             data=(X, y, Xv, yv),
             fit=dict(seed=fit_seed(cfg.seed, seg.k), epochs=cfg.epochs,
                      batch_size=cfg.batch_size, patience=cfg.patience, warm=False),
@@ -749,11 +774,14 @@ def fit_task(task: dict) -> dict:
     of one learner class and settings, as a serial run keeps it across fits.
     """
     cls, lookback, n_features, settings = task["learner"]
+    target = task.get("target", "return")
     if getattr(cls, "needs_tensorflow", False):
         _pin_tf_threads()
-    key = (cls, lookback, n_features, repr(settings))
+    key = (cls, lookback, n_features, repr(settings), target)
     if _WORKER.get("key") != key:
-        _WORKER.update(key=key, learner=cls(lookback, n_features, settings))
+        learner = cls(lookback, n_features, settings)
+        learner.set_target(target)
+        _WORKER.update(key=key, learner=learner)
     learner = _WORKER["learner"]
     X, y, Xv, yv = task["data"]
     t0 = time.perf_counter()

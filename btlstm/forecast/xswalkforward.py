@@ -20,7 +20,9 @@ same thing for every learner, on the panel's union calendar:
   features look back up to ``max(horizons)`` bars themselves), ``features``,
   ``clip``, ``scale``, ``epochs``, ``batch_size``, ``validation_fraction``,
   ``patience``, ``warm_start``, ``normalize`` (a warning names it when it is
-  not the default: a tree ranks raw feature rows). Its own settings are
+  not the default: a tree ranks raw feature rows); ``target`` must stay ``"return"``
+  (the ranker learns relevance grades of the forward return; another target is
+  refused). Its own settings are
   :class:`~btlstm.learners.ranker.RankerSettings`.
 
 Relevance grades are computed per date among the samples known at the fit
@@ -126,6 +128,11 @@ class RankerWalkForward:
             config = WalkForwardConfig.from_dict(dict(config))
         elif not isinstance(config, WalkForwardConfig):
             raise ValueError(f"config must be a WalkForwardConfig or a dict, got {config!r}")
+        if config.target != "return":
+            raise ValueError(
+                f"target={config.target!r} is not used by the ranker: it learns each date's "
+                "relevance grades of the forward return (a rank already); leave target 'return'"
+            )
         self.config = config
         if config.normalize != "window":
             import logging

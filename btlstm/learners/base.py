@@ -120,6 +120,21 @@ class Learner(ABC):
     aliases: ClassVar[tuple] = ()
     #: the settings fields that do not change a fitted model (left out of the cache key)
     untracked: ClassVar[tuple] = ()
+    #: what the labels are (``WalkForwardConfig.target``, set by :meth:`set_target`):
+    #: ``"return"`` (regression, the default) or ``"sign"`` (0/1 labels: a Keras learner
+    #: gets a sigmoid head and binary cross-entropy, lightgbm the binary objective, the
+    #: linear learner regresses the 0/1 labels); ``vol_scaled`` and ``rank`` are regressions
+    target: str = "return"
+
+    def set_target(self, target: str) -> None:
+        """Learn ``target`` (:data:`btlstm.forecast.features.TARGETS`) from the next fit
+        on; a learner whose model depends on it (a sigmoid head for ``"sign"``) reads
+        :attr:`target` when it builds. Only the name is checked here."""
+        if target not in ("return", "sign", "vol_scaled", "rank"):
+            raise ValueError(
+                f"target must be one of return, sign, vol_scaled, rank, got {target!r}"
+            )
+        self.target = target
 
     # ----------------------------------------------------------------- settings
     @classmethod
@@ -176,6 +191,8 @@ class Learner(ABC):
         for k in self.untracked:
             d.pop(k, None)
         d = json.loads(json.dumps(d, sort_keys=True, default=str))
+        if self.target == "sign":  # another model (head, loss); other targets: same model
+            d["target"] = "sign"
         return {"learner": self.name, "lookback": self.lookback, "n_features": self.n_features, **d}
 
     @abstractmethod

@@ -13,7 +13,8 @@ Inputs (one row per window, ``lookback * n_features`` columns):
     features are therefore already among the columns, so no separate
     "last bar" block is added (it would only duplicate columns).
 
-Training: ``objective="regression"`` (L2) with ``n_estimators`` rounds at most,
+Training: ``objective="regression"`` (L2; ``objective="binary"``, the logistic
+loss, with the ``sign`` target: a prediction is then the probability of up) with ``n_estimators`` rounds at most,
 early stopping on the walk-forward's validation slice (older than the fit
 date; ``patience`` rounds, as the networks' ``patience`` epochs) when there is
 one, ``deterministic=True`` and ``seed`` = the fit's seed, so a fit gives the
@@ -207,6 +208,9 @@ class LightGBMLearner(Learner):
         ds = lgb.Dataset(A, label=y, feature_name=names, free_raw_data=True,
                          params={"verbosity": -1})  # fmt: skip
         params = self.settings.params(seed)
+        if self.target == "sign":  # 0/1 labels: logistic loss, predictions P(up)
+            params["objective"] = "binary"
+        metric = "binary_logloss" if self.target == "sign" else "l2"
         sets, callbacks, record = [ds], [], {}
         have_val = X_val is not None and len(X_val) > 0
         if have_val:
@@ -230,7 +234,7 @@ class LightGBMLearner(Learner):
         loss = float(np.mean((booster.predict(A, num_threads=params["num_threads"]) - y) ** 2))
         val = None
         if have_val:
-            val = float(min(record["val"]["l2"][:rounds]))
+            val = float(min(record["val"][metric][:rounds]))
         return FitRecord(epochs=rounds, loss=loss, val_loss=val)
 
     def predictor(self, n_windows: int = 1):
@@ -259,7 +263,9 @@ class LightGBMLearner(Learner):
                 f"{where} holds a model of {booster.num_feature()} features, this run needs "
                 f"{want} (lookback {self.lookback} x {self.n_features} features)"
             )
-        if "objective=regression" not in text.split("\nTree=", 1)[0]:
-            raise ModelFileError(f"{where} is not a LightGBM regression model (the ranker's?)")
+        want_obj = "objective=binary" if self.target == "sign" else "objective=regression"
+        if want_obj not in text.split("\nTree=", 1)[0]:
+            kind = "binary (target sign)" if self.target == "sign" else "regression"
+            raise ModelFileError(f"{where} is not a LightGBM {kind} model (the ranker's?)")
         self.booster = booster
         self.fitted = True

@@ -154,7 +154,12 @@ class KerasLearner(Learner):
 
     # ----------------------------------------------------------------- building
     def _build(self):
-        """:meth:`build_network`, compiled with Adam on ``settings.loss`` if it is not."""
+        """:meth:`build_network`, compiled with Adam on ``settings.loss`` if it is not.
+
+        With :attr:`target` ``"sign"`` every network gets the same head, whatever the
+        subclass builds: the network becomes a layer of a new model whose output is
+        ``sigmoid(network(window))`` (the probability of up), compiled with Adam on
+        ``binary_crossentropy`` (``settings.loss`` is then not used)."""
         from btlstm._compat import import_tensorflow_quietly
 
         import_tensorflow_quietly()
@@ -171,11 +176,16 @@ class KerasLearner(Learner):
                 f"{net.output_shape}; a learner's network maps (None, {want_in[0]}, "
                 f"{want_in[1]}) to (None, 1)"
             )
-        if getattr(net, "optimizer", None) is None or not getattr(net, "compiled", True):
+        sign = self.target == "sign"
+        if sign:  # up/down: the network's linear output through a sigmoid, trained on BCE
+            inp = keras.Input((self.lookback, self.n_features), name="window")
+            out = keras.layers.Activation("sigmoid", name="probability_up")(net(inp))
+            net = keras.Model(inp, out, name=f"{net.name}_sign")
+        if sign or getattr(net, "optimizer", None) is None or not getattr(net, "compiled", True):
             from btlstm.learners.models import _make_optimizer
 
             lr = float(getattr(self.settings, "learning_rate", 1e-3))
-            loss = getattr(self.settings, "loss", "mse")
+            loss = "binary_crossentropy" if sign else getattr(self.settings, "loss", "mse")
             try:
                 net.compile(optimizer=_make_optimizer("adam", lr), loss=loss)
             except (ValueError, TypeError) as exc:

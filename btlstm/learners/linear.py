@@ -8,6 +8,8 @@ Formula:
   - x = [1, window.ravel()]  (the z-scored window, lookback x n_features values)
   - w = argmin ||X w - y||^2 + alpha ||w[1:]||^2  (closed form; the intercept is not penalised)
   - prediction = x . w
+  - with the ``sign`` target (labels 0/1) this is a linear probability model: the
+    prediction estimates P(up) but is not bounded to [0, 1] (nothing is clipped)
 
 Its registry name is ``linear`` (issue 29: a clear name beside the zoo); the
 name ``ridge`` stays an alias, and the model cache files its fits under

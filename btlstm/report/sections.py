@@ -183,12 +183,34 @@ def _target_params(config) -> dict:
         "horizon": int(_find(config, "horizon", 5)),
         "clip": _find(config, "clip", 0.2),
         "scale": float(_find(config, "scale", 10.0)),
+        "target": _model_target(config),
     }
 
 
-def _target(realised: np.ndarray, clip, scale: float) -> np.ndarray:
+def _model_target(config) -> str:
+    """``[model] target`` of ``config``: the first ``target`` key (breadth first) whose
+    value is a target's name (a ``target`` dict of clip and scale is not); else ``return``."""
+    from btlstm.forecast.features import TARGETS
+
+    queue = [config] if isinstance(config, Mapping) else []
+    while queue:
+        cur = queue.pop(0)
+        if isinstance(cur.get("target"), str) and cur["target"] in TARGETS:
+            return cur["target"]
+        queue.extend(v for v in cur.values() if isinstance(v, Mapping))
+    return "return"
+
+
+def _target(realised: np.ndarray, clip, scale: float, target: str = "return") -> np.ndarray:
+    """The realised target of each realised return: the article's clipped, scaled return,
+    ``sign``'s 0/1; NaN for ``vol_scaled`` and ``rank`` (they need the trailing volatility
+    or the other symbols, not in the records: their rmse/mae are then NaN)."""
     from btlstm.forecast.features import target_from_return
 
+    if target == "sign":
+        return np.where(np.isnan(realised), np.nan, (realised > 0).astype(float))
+    if target != "return":
+        return np.full(len(realised), np.nan)
     return target_from_return(realised, None if clip is None else float(clip), scale)
 
 
@@ -214,7 +236,7 @@ def prediction_section(
     records = list(lookup(pq, "records", default=[]) or [])
     pred = np.array([number(r.get("prediction")) for r in records], dtype=float)
     real = np.array([number(r.get("realised")) for r in records], dtype=float)
-    target = _target(real, tp["clip"], tp["scale"])
+    target = _target(real, tp["clip"], tp["scale"], tp["target"])
     table = pd.DataFrame(
         {
             "date": pd.to_datetime([r.get("date") for r in records]),
@@ -233,8 +255,9 @@ def prediction_section(
         "count": count(pq, "count"),
         **{k: number(lookup(pq, k)) for k in _QUALITY_KEYS},
         # the mean prediction as a return (target units / scale), beside mean_realised
+        # (a return only for the article's target; sign's is a probability, NaN here)
         "mean_prediction_return": number(lookup(pq, "mean_prediction")) / tp["scale"]
-        if tp["scale"]
+        if tp["scale"] and tp["target"] == "return"
         else _NAN,
         "rmse_target": float(np.sqrt(np.mean(err**2))) if len(err) else _NAN,
         "mae_target": float(np.mean(np.abs(err))) if len(err) else _NAN,
