@@ -45,10 +45,10 @@ from btlstm.forecast.features import (
     add_panel_features,
     apply_train_zscore,
     build_dataset,
-    rank_labels,
     feature_matrix,
     fit_train_zscore,
     normalize_windows,
+    rank_labels,
 )
 from btlstm.forecast.schedule import Schedule, SymbolIndex
 from btlstm.learners import DEFAULT_LEARNER, FitRecord, Learner, get_learner, make_learner
