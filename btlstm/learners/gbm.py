@@ -36,13 +36,14 @@ from pathlib import Path
 
 import numpy as np
 
-from btlstm.checks import check_int, check_number
+from btlstm.checks import check_number
 from btlstm.errors import ModelFileError
 from btlstm.learners.base import FitRecord, Learner
 from btlstm.learners.ranker import (
     _lightgbm,
     available_cores,
     booster_predictor,
+    check_tree_settings,
     read_booster,
     save_booster,
 )
@@ -92,14 +93,8 @@ class LightGBMSettings:
     num_threads: int = 0
 
     def __post_init__(self):
-        check_int("n_estimators", self.n_estimators, lo=1)
-        check_number("learning_rate", self.learning_rate, lo=0.0, lo_open=True)
-        check_int("num_leaves", self.num_leaves, lo=2)
-        check_int("min_data_in_leaf", self.min_data_in_leaf, lo=1)
-        check_number("feature_fraction", self.feature_fraction, 0.0, 1.0, lo_open=True)
+        check_tree_settings(self)
         check_number("bagging_fraction", self.bagging_fraction, 0.0, 1.0, lo_open=True)
-        check_number("lambda_l2", self.lambda_l2, lo=0.0)
-        check_int("num_threads", self.num_threads, lo=0)
 
     def threads(self) -> int:
         """LightGBM threads of a fit: ``num_threads``; else a worker's

@@ -30,6 +30,19 @@ from btlstm.learners.base import FitRecord, Learner
 __all__ = ["RankerSettings", "RankerConfig", "StockRanker"]
 
 
+def check_tree_settings(s) -> None:
+    """The LightGBM settings the ranker and the ``lightgbm`` learner share, each in its
+    range (``ValueError`` naming the field): n_estimators, learning_rate, num_leaves,
+    min_data_in_leaf, feature_fraction, lambda_l2, num_threads."""
+    check_int("n_estimators", s.n_estimators, lo=1)
+    check_number("learning_rate", s.learning_rate, lo=0.0, lo_open=True)
+    check_int("num_leaves", s.num_leaves, lo=2)
+    check_int("min_data_in_leaf", s.min_data_in_leaf, lo=1)
+    check_number("feature_fraction", s.feature_fraction, 0.0, 1.0, lo_open=True)
+    check_number("lambda_l2", s.lambda_l2, lo=0.0)
+    check_int("num_threads", s.num_threads, lo=0)
+
+
 @dataclass
 class RankerSettings:
     """The ranker's own settings (``WalkForwardConfig.learner_settings`` with ``learner="ranker"``).
@@ -65,13 +78,7 @@ class RankerSettings:
     num_threads: int = 0
 
     def __post_init__(self):
-        check_int("n_estimators", self.n_estimators, lo=1)
-        check_number("learning_rate", self.learning_rate, lo=0.0, lo_open=True)
-        check_int("num_leaves", self.num_leaves, lo=2)
-        check_int("min_data_in_leaf", self.min_data_in_leaf, lo=1)
-        check_number("feature_fraction", self.feature_fraction, 0.0, 1.0, lo_open=True)
-        check_number("lambda_l2", self.lambda_l2, lo=0.0)
-        check_int("num_threads", self.num_threads, lo=0)
+        check_tree_settings(self)
         check_int("n_grades", self.n_grades, lo=2, hi=31)
         self.horizons = check_horizons(self.horizons)
         fc = self.feature_columns
