@@ -87,6 +87,22 @@ def thread_env(threads: int) -> dict:
     return env
 
 
+def thread_limit() -> int | None:
+    """The threads this process was limited to by :func:`thread_env` (a worker's share
+    of the machine), or None outside a worker (no limit set).
+
+    Example:
+        >>> import os
+        >>> os.environ.update(thread_env(3)); thread_limit()
+        3
+        >>> for k in THREAD_VARS: _ = os.environ.pop(k)
+        >>> thread_limit() is None
+        True
+    """
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 def limit_loaded_tensorflow(threads: int) -> None:
     """Pin TensorFlow's thread pools where it is loaded already (a no-op once it has run
     an op). A process that imports it later reads the same limits from the variables of

@@ -223,7 +223,7 @@ def test_out_of_memory_while_parsing_names_the_file(data_dir, tmp_path, monkeypa
 
 # ------------------------------------------------------------------ silently wrong data
 def test_volume_zero_on_every_row_warns_in_run(data_dir, tmp_path):
-    from btlstm.pipeline import _zero_volume_warnings
+    from btlstm.data.loading import _zero_volume_warnings
     from btlstm.settings import Settings
 
     lines = [HEADER] + [",".join(r.split(",")[:-1] + ["0"]) for r in _rows(data_dir)[1:]]

@@ -280,9 +280,12 @@ def test_each_learner_coerces_its_flags_by_its_own_types(typed_learner):
     assert info.value.code == 2
 
 
-def test_a_flag_of_another_learner_says_which_learner_has_it(capsys):
+def test_a_flag_of_another_learner_says_which_learner_has_it(capsys, monkeypatch):
     from btlstm.cli import main
 
+    # btlstm's own learners only (another test may have registered a subclass of linear)
+    own = {k: v for k, v in LEARNERS.items() if v.__module__.startswith("btlstm.")}
+    monkeypatch.setattr(learners, "LEARNERS", own)
     linear = get_learner("ridge").name
     with pytest.raises(SystemExit) as info:
         main(["run", "hold", "--alpha", "3"])
@@ -373,3 +376,27 @@ def test_a_worker_pins_tensorflow_threads_only_for_a_learner_that_needs_it(monke
     assert pinned == [True] and out["record"].n_samples == 40
     assert learners.LSTMLearner.needs_tensorflow and learners.LSTMLearner.preload == ("btlstm.learners.models",)
     assert not learners.RidgeLearner.needs_tensorflow and learners.RidgeLearner.preload == ()
+
+
+def test_a_subclass_does_not_inherit_its_parents_aliases():
+    """``ridge`` names the linear learner only: a registered subclass of it (as
+    tests/live_helpers.py's SlowRidge) gets no alias unless it declares its own."""
+
+    class Sub(learners.LinearLearner):
+        name = "zz-sub"
+
+    class Own(learners.LinearLearner):
+        name = "zz-own"
+        aliases = ("zz-own-alias",)
+
+    before = dict(LEARNERS)
+    try:
+        register_learner(Sub)
+        register_learner(Own)
+        assert Sub.aliases == () and learners.LinearLearner.aliases == ("ridge",)
+        assert get_learner("ridge") is learners.LinearLearner
+        assert get_learner("zz-own-alias") is Own
+        assert learner_names()["ridge"] == "linear"
+    finally:
+        LEARNERS.clear()
+        LEARNERS.update(before)

@@ -136,6 +136,13 @@ class Learner(ABC):
             )
         self.target = target
 
+    def __init_subclass__(cls, **kwargs):
+        """An alias names one class: a subclass (``SlowRidge(LinearLearner)``) does not
+        inherit its parent's ``aliases`` (``"ridge"`` would then name two learners)."""
+        super().__init_subclass__(**kwargs)
+        if "aliases" not in cls.__dict__:
+            cls.aliases = ()
+
     # ----------------------------------------------------------------- settings
     @classmethod
     def check_settings(cls, given: dict, *, lookback: int, n_features: int,

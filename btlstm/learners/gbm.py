@@ -30,7 +30,6 @@ naming the file). Importing this module imports neither LightGBM nor TensorFlow.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,12 +96,14 @@ class LightGBMSettings:
         check_number("bagging_fraction", self.bagging_fraction, 0.0, 1.0, lo_open=True)
 
     def threads(self) -> int:
-        """LightGBM threads of a fit: ``num_threads``; else a worker's
-        ``OMP_NUM_THREADS`` (its share of the machine); else every usable core."""
+        """LightGBM threads of a fit: ``num_threads``; else a worker's thread limit
+        (:func:`btlstm.executor.thread_limit`, its share of the machine); else every
+        usable core."""
+        from btlstm.executor import thread_limit
+
         if self.num_threads:
             return int(self.num_threads)
-        omp = os.environ.get("OMP_NUM_THREADS", "")
-        return int(omp) if omp.isdigit() and int(omp) > 0 else available_cores()
+        return thread_limit() or available_cores()
 
     def params(self, seed: int) -> dict:
         """LightGBM parameters of one fit (deterministic on any number of threads)."""
